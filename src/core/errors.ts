@@ -1,0 +1,93 @@
+/**
+ * Domain errors: what the licensing rules refuse, independent of HTTP. Each carries one stable
+ * `code`; the HTTP layer maps every code to exactly one status (src/http/problem.ts), and adding
+ * a code here without a status there fails to compile.
+ */
+
+/** One violation of an input rule, located by a JSON Pointer into the input. */
+export interface FieldError {
+  pointer: string;
+  message: string;
+}
+
+export abstract class DomainError extends Error {
+  abstract readonly code: DomainErrorCode;
+}
+
+export class InvalidInput extends DomainError {
+  readonly code = 'VALIDATION_FAILED';
+  readonly errors: FieldError[];
+
+  constructor(errors: FieldError[]) {
+    super(errors.map((e) => `${e.pointer}: ${e.message}`).join('; '));
+    this.errors = errors;
+  }
+}
+
+export class MachineNotFound extends DomainError {
+  readonly code = 'MACHINE_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No machine ${id} is visible to these credentials.`);
+  }
+}
+
+export class PolicyNotFound extends DomainError {
+  readonly code = 'POLICY_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No policy ${id}.`);
+  }
+}
+
+export class LicenseNotFound extends DomainError {
+  readonly code = 'LICENSE_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No license ${id}.`);
+  }
+}
+
+export class LicenseSuspended extends DomainError {
+  readonly code = 'LICENSE_SUSPENDED';
+
+  constructor() {
+    super('The license is suspended.');
+  }
+}
+
+export class LicenseExpired extends DomainError {
+  readonly code = 'LICENSE_EXPIRED';
+
+  constructor(expiresAt: Date) {
+    super(`The license expired at ${expiresAt.toISOString()}.`);
+  }
+}
+
+export class FingerprintTaken extends DomainError {
+  readonly code = 'FINGERPRINT_TAKEN';
+  readonly machineId: string;
+
+  constructor(machineId: string) {
+    super(`The fingerprint is already held by active machine ${machineId} of this license.`);
+    this.machineId = machineId;
+  }
+}
+
+export class MachineLimitExceeded extends DomainError {
+  readonly code = 'MACHINE_LIMIT_EXCEEDED';
+
+  constructor(limit: number) {
+    super(`The license has reached its policy's limit of ${limit} active machine${limit === 1 ? '' : 's'}.`);
+  }
+}
+
+export type DomainErrorCode =
+  | 'VALIDATION_FAILED'
+  | 'MACHINE_NOT_FOUND'
+  | 'POLICY_NOT_FOUND'
+  | 'LICENSE_NOT_FOUND'
+  | 'LICENSE_SUSPENDED'
+  | 'LICENSE_EXPIRED'
+  | 'FINGERPRINT_TAKEN'
+  | 'MACHINE_LIMIT_EXCEEDED';

@@ -1,0 +1,102 @@
+import type { DomainErrorCode } from '../core/errors.ts';
+
+/** Codes only the HTTP layer raises: transport and authentication failures. */
+export type HttpErrorCode =
+  | 'MALFORMED_JSON'
+  | 'AUTHENTICATION_REQUIRED'
+  | 'INVALID_CREDENTIALS'
+  | 'INSUFFICIENT_SCOPE'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'INTERNAL_ERROR'
+  | 'SERVICE_UNAVAILABLE';
+
+export type ErrorCode = DomainErrorCode | HttpErrorCode;
+
+/**
+ * The one place a code gets its status and title. The switch is exhaustive: a code added to
+ * either union without a case here does not compile.
+ */
+export function describe(code: ErrorCode): { status: number; title: string } {
+  switch (code) {
+    case 'VALIDATION_FAILED':
+      return { status: 400, title: 'The request is invalid' };
+    case 'MALFORMED_JSON':
+      return { status: 400, title: 'The request body is not valid JSON' };
+    case 'AUTHENTICATION_REQUIRED':
+      return { status: 401, title: 'Authentication is required' };
+    case 'INVALID_CREDENTIALS':
+      return { status: 401, title: 'The credentials are not valid' };
+    case 'INSUFFICIENT_SCOPE':
+      return { status: 403, title: 'The API key lacks a required scope' };
+    case 'LICENSE_SUSPENDED':
+      return { status: 403, title: 'The license is suspended' };
+    case 'LICENSE_EXPIRED':
+      return { status: 403, title: 'The license has expired' };
+    case 'NOT_FOUND':
+      return { status: 404, title: 'No such resource' };
+    case 'MACHINE_NOT_FOUND':
+      return { status: 404, title: 'Machine not found' };
+    case 'POLICY_NOT_FOUND':
+      return { status: 404, title: 'Policy not found' };
+    case 'LICENSE_NOT_FOUND':
+      return { status: 404, title: 'License not found' };
+    case 'METHOD_NOT_ALLOWED':
+      return { status: 405, title: 'Method not allowed' };
+    case 'FINGERPRINT_TAKEN':
+      return { status: 409, title: 'The fingerprint is already activated on this license' };
+    case 'PAYLOAD_TOO_LARGE':
+      return { status: 413, title: 'The request body is too large' };
+    case 'UNSUPPORTED_MEDIA_TYPE':
+      return { status: 415, title: 'Unsupported media type' };
+    case 'MACHINE_LIMIT_EXCEEDED':
+      return { status: 422, title: "The license has reached its policy's machine limit" };
+    case 'INTERNAL_ERROR':
+      return { status: 500, title: 'Internal server error' };
+    case 'SERVICE_UNAVAILABLE':
+      return { status: 503, title: 'Service unavailable' };
+  }
+}
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  requestId: string;
+  errors?: { pointer: string; message: string }[];
+  machineId?: string;
+}
+
+export function problemBody(
+  code: ErrorCode,
+  detail: string,
+  requestId: string,
+  extra: Pick<ProblemBody, 'errors' | 'machineId'> = {},
+): ProblemBody {
+  const { status, title } = describe(code);
+  return {
+    type: `urn:licentric:problem:${code.toLowerCase().replace(/_/g, '-')}`,
+    title,
+    status,
+    detail,
+    code,
+    requestId,
+    ...extra,
+  };
+}
+
+/** An HTTP-level refusal raised outside any domain rule (auth, transport). */
+export class HttpProblem extends Error {
+  readonly code: HttpErrorCode;
+  readonly headers: Record<string, string>;
+
+  constructor(code: HttpErrorCode, detail: string, headers: Record<string, string> = {}) {
+    super(detail);
+    this.code = code;
+    this.headers = headers;
+  }
+}

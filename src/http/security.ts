@@ -1,0 +1,91 @@
+import type { Context } from 'openapi-backend';
+import { grants, isScope } from '../keys/scopes.ts';
+import { HttpProblem } from './problem.ts';
+import type { Principal } from './types.ts';
+import type { RequestState } from './request-state.ts';
+
+/** The scheme names of `components.securitySchemes`, and the HTTP auth scheme each one reads. */
+export const AUTH_SCHEMES = { License: 'License', ApiKey: 'Bearer' } as const;
+type SchemeName = keyof typeof AUTH_SCHEMES;
+
+const REALM = 'licentric';
+
+/** `Authorization: <scheme> <credentials>`, the scheme matched case-insensitively (RFC 9110 §11.1). */
+function credentialsFor(context: Context, scheme: string): string | undefined {
+  const header = context.request.headers['authorization'];
+  if (typeof header !== 'string') return undefined;
+  const match = /^([A-Za-z0-9!#$%&'*+.^_`|~-]+) +(\S+)\s*$/.exec(header);
+  if (!match || match[1]!.toLowerCase() !== scheme.toLowerCase()) return undefined;
+  return match[2];
+}
+
+/**
+ * The security handlers openapi-backend runs for an operation's schemes. Each returns the
+ * principal when its scheme's credentials are present and valid, and false otherwise, noting
+ * on the request whether credentials were present but wrong (401 INVALID_CREDENTIALS) or absent
+ * (401 AUTHENTICATION_REQUIRED).
+ */
+export const securityHandlers: Record<SchemeName, (c: Context, state: RequestState) => Promise<Principal | false>> = {
+  async License(context, state) {
+    const presented = credentialsFor(context, AUTH_SCHEMES.License);
+    if (presented === undefined) return false;
+    const license = await state.services.licenses.authenticate(presented);
+    if (!license) {
+      state.invalidCredentials = true;
+      return false;
+    }
+    return { kind: 'license', license };
+  },
+
+  async ApiKey(context, state) {
+    const presented = credentialsFor(context, AUTH_SCHEMES.ApiKey);
+    if (presented === undefined) return false;
+    const apiKey = await state.services.apiKeys.authenticate(presented);
+    if (!apiKey) {
+      state.invalidCredentials = true;
+      return false;
+    }
+    return { kind: 'apiKey', apiKey };
+  },
+};
+
+function schemesOf(context: Context): SchemeName[] {
+  const requirements = (context.operation.security ?? []) as Record<string, string[]>[];
+  return [...new Set(requirements.flatMap((r) => Object.keys(r)))].filter(
+    (name): name is SchemeName => name in AUTH_SCHEMES,
+  );
+}
+
+/** The principal of an authorized request: the first scheme whose handler accepted it. */
+export function principalOf(context: Context): Principal | undefined {
+  for (const name of schemesOf(context)) {
+    const result = (context.security as Record<string, unknown>)[name];
+    if (result && typeof result === 'object' && 'kind' in result) return result as Principal;
+  }
+  return undefined;
+}
+
+/** The 401 for a request that satisfied none of its operation's schemes. */
+export function unauthorized(context: Context, state: RequestState): HttpProblem {
+  const schemes = schemesOf(context);
+  const challenge = schemes
+    .map((name) => `${AUTH_SCHEMES[name]} realm="${REALM}"${state.invalidCredentials && name === 'ApiKey' ? ', error="invalid_token"' : ''}`)
+    .join(', ');
+  const accepted = schemes.map((name) => `Authorization: ${AUTH_SCHEMES[name]} <${name === 'License' ? 'license key' : 'API key'}>`).join(' or ');
+  return state.invalidCredentials
+    ? new HttpProblem('INVALID_CREDENTIALS', `The credentials are unknown, malformed, revoked or expired. This operation accepts ${accepted}.`, { 'WWW-Authenticate': challenge })
+    : new HttpProblem('AUTHENTICATION_REQUIRED', `This operation requires ${accepted}.`, { 'WWW-Authenticate': challenge });
+}
+
+/**
+ * API keys must hold the scopes the operation declares in `x-required-scopes`; reading them
+ * from the spec keeps the documented and the enforced scopes one and the same.
+ */
+export function assertScopes(context: Context, principal: Principal): void {
+  if (principal.kind !== 'apiKey') return;
+  const required = ((context.operation as Record<string, unknown>)['x-required-scopes'] ?? []) as string[];
+  const missing = required.filter((scope) => !isScope(scope) || !grants(principal.apiKey.scopes, scope));
+  if (missing.length > 0) {
+    throw new HttpProblem('INSUFFICIENT_SCOPE', `This operation requires the scope ${missing.join(', ')}; the API key holds ${principal.apiKey.scopes.join(', ')}.`);
+  }
+}

@@ -1,0 +1,46 @@
+import type { Logger } from 'pino';
+import type { operations } from '../../generated/api.d.ts';
+import type { ApiKey } from '../keys/api-key.entity.ts';
+import type { License } from '../licenses/license.entity.ts';
+import type { Services } from '../services.ts';
+
+export type OperationId = keyof operations;
+
+/** Who made the request, as the security handlers established it. */
+export type Principal = { kind: 'license'; license: License } | { kind: 'apiKey'; apiKey: ApiKey };
+
+type Op<K extends OperationId> = operations[K];
+
+type JsonContent<T> = T extends { content: { 'application/json': infer B } } ? B : never;
+
+export type RequestBody<K extends OperationId> =
+  Op<K> extends { requestBody: { content: { 'application/json': infer B } } }
+    ? B
+    : Op<K> extends { requestBody?: { content: { 'application/json': infer B } } }
+      ? B | undefined
+      : undefined;
+
+type Params<K extends OperationId, Where extends 'query' | 'path'> =
+  Op<K>['parameters'] extends { [P in Where]?: infer Q } ? ([Q] extends [never | undefined] ? Record<string, never> : NonNullable<Q>) : never;
+
+/** The success responses an operation declares, each a status with its typed body. */
+export type SuccessResponse<K extends OperationId> = {
+  [S in keyof Op<K>['responses'] & number]: S extends 200 | 201 | 202 | 204
+    ? { status: S; body: JsonContent<Op<K>['responses'][S]> }
+    : never;
+}[keyof Op<K>['responses'] & number];
+
+export interface HandlerContext<K extends OperationId> {
+  body: RequestBody<K>;
+  query: Params<K, 'query'>;
+  path: Params<K, 'path'>;
+  principal: Principal;
+  services: Services;
+  requestId: string;
+  log: Logger;
+}
+
+export type OperationHandler<K extends OperationId> = (ctx: HandlerContext<K>) => Promise<SuccessResponse<K>>;
+
+/** One handler per operation of the spec: a missing or misspelt one is a compile error. */
+export type Handlers = { [K in OperationId]: OperationHandler<K> };

@@ -1,0 +1,22 @@
+import { defineEntity, p } from '@mikro-orm/core';
+
+/** An API key: a vendor backend's credential, with scopes. Only a keyed hash of its token is kept. */
+const ApiKeySchema = defineEntity({
+  name: 'ApiKey',
+  tableName: 'api_keys',
+  properties: {
+    id: p.uuid().primary(),
+    name: p.text(),
+    tokenHash: p.blob().columnType('bytea').unique(),
+    /** What listings show of the token, e.g. `lct_3fK9aQ…x2Lp`. */
+    tokenHint: p.text(),
+    scopes: p.array().columnType('text[]'),
+    expiresAt: p.datetime(3).nullable(),
+    revokedAt: p.datetime(3).nullable(),
+    lastUsedAt: p.datetime(3).nullable(),
+    createdAt: p.datetime(3),
+  },
+});
+
+export class ApiKey extends ApiKeySchema.class {}
+ApiKeySchema.setClass(ApiKey);

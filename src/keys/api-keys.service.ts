@@ -1,0 +1,81 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Clock } from '../core/clock.ts';
+import { uuidv7 } from '../core/ids.ts';
+import { Checks } from '../core/validation.ts';
+import { ApiKey } from './api-key.entity.ts';
+import { apiTokenHint, generateApiToken, isWellFormedApiToken } from './api-token.ts';
+import { KeyHasher } from './hashing.ts';
+import { isScope, type Scope } from './scopes.ts';
+
+export interface CreateApiKeyInput {
+  name: string;
+  scopes: string[];
+  expiresAt?: Date | null;
+}
+
+export interface CreatedApiKey {
+  apiKey: ApiKey;
+  /** The plain token: shown once, never stored. */
+  token: string;
+}
+
+/** How stale `lastUsedAt` may get before a request refreshes it: one write a minute, not one a request. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export class ApiKeysService {
+  readonly #em: EntityManager;
+  readonly #clock: Clock;
+  readonly #hasher: KeyHasher;
+
+  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher) {
+    this.#em = em;
+    this.#clock = clock;
+    this.#hasher = hasher;
+  }
+
+  async create(input: CreateApiKeyInput): Promise<CreatedApiKey> {
+    const checks = new Checks();
+    checks.text('/name', input.name, { min: 1, max: 255 });
+    if (input.scopes.length === 0) checks.fail('/scopes', 'must name at least one scope');
+    input.scopes.forEach((scope, i) => {
+      if (!isScope(scope)) checks.fail(`/scopes/${i}`, `is not a scope: "${scope}"`);
+    });
+    if (input.expiresAt && Number.isNaN(input.expiresAt.getTime())) checks.fail('/expiresAt', 'must be a date-time');
+    checks.throwIfAny();
+
+    const token = generateApiToken();
+    const apiKey = this.#em.create(ApiKey, {
+      id: uuidv7(),
+      name: input.name,
+      tokenHash: this.#hasher.hash('api-key', token),
+      tokenHint: apiTokenHint(token),
+      scopes: [...new Set(input.scopes as Scope[])],
+      expiresAt: input.expiresAt ?? null,
+      revokedAt: null,
+      lastUsedAt: null,
+      createdAt: this.#clock.now(),
+    });
+    await this.#em.flush();
+    return { apiKey, token };
+  }
+
+  /** The live (not revoked, not expired) key a presented token belongs to, or null. */
+  async authenticate(presented: string): Promise<ApiKey | null> {
+    if (!isWellFormedApiToken(presented)) return null;
+    const hash = this.#hasher.hash('api-key', presented);
+    const apiKey = await this.#em.findOne(ApiKey, { tokenHash: hash });
+    if (!apiKey || !KeyHasher.equal(apiKey.tokenHash, hash)) return null;
+    const now = this.#clock.now();
+    if (apiKey.revokedAt != null) return null;
+    if (apiKey.expiresAt != null && apiKey.expiresAt.getTime() <= now.getTime()) return null;
+    if (apiKey.lastUsedAt == null || now.getTime() - apiKey.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS) {
+      await this.#em.nativeUpdate(ApiKey, { id: apiKey.id }, { lastUsedAt: now });
+    }
+    return apiKey;
+  }
+
+  /** Whether any API key exists at all: an empty table means a first start. */
+  async any(): Promise<boolean> {
+    return (await this.#em.count(ApiKey, {})) > 0;
+  }
+}

@@ -1,0 +1,23 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Keyed hashes of license keys and API tokens. Only these are stored: a leaked database does not
+ * reveal a usable key, and without the server secret it cannot be brute-forced offline.
+ */
+export class KeyHasher {
+  readonly #secret: Buffer;
+
+  constructor(secret: string) {
+    this.#secret = Buffer.from(secret, 'utf8');
+  }
+
+  /** `purpose` separates the hash spaces, so a license key never matches an API key's hash. */
+  hash(purpose: 'license-key' | 'api-key', value: string): Buffer {
+    return createHmac('sha256', this.#secret).update(`${purpose}\0${value}`, 'utf8').digest();
+  }
+
+  /** Constant-time equality of two hashes. */
+  static equal(a: Uint8Array, b: Uint8Array): boolean {
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+}

@@ -1,0 +1,23 @@
+import { defineEntity, p } from '@mikro-orm/core';
+import { Policy } from '../policies/policy.entity.ts';
+
+/** A license: the right to run the product, identified by a key we only store a keyed hash of. */
+const LicenseSchema = defineEntity({
+  name: 'License',
+  tableName: 'licenses',
+  properties: {
+    id: p.uuid().primary(),
+    policy: () => p.manyToOne(Policy),
+    /** HMAC-SHA-256 of the canonical key under the server secret. */
+    keyHash: p.blob().columnType('bytea').unique(),
+    name: p.text().nullable(),
+    metadata: p.json<Record<string, unknown>>(),
+    expiresAt: p.datetime(3).nullable(),
+    suspendedAt: p.datetime(3).nullable(),
+    createdAt: p.datetime(3),
+    updatedAt: p.datetime(3),
+  },
+});
+
+export class License extends LicenseSchema.class {}
+LicenseSchema.setClass(License);

@@ -1,0 +1,44 @@
+import type { Config } from './config.ts';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded.ts';
+import { initOrm, migrate, type Orm } from './db/orm.ts';
+import { KeyHasher } from './keys/hashing.ts';
+import { loadOrCreateSecret } from './keys/secret.ts';
+import type { Logger } from './log.ts';
+
+/** What every entry point (server, worker, CLI) needs: a migrated database and the key hasher. */
+export interface Runtime {
+  orm: Orm;
+  hasher: KeyHasher;
+  close(): Promise<void>;
+}
+
+export async function openRuntime(config: Config, log: Logger, options: { poolSize?: number } = {}): Promise<Runtime> {
+  let embedded: EmbeddedDatabase | undefined;
+  let clientUrl = config.databaseUrl;
+  if (clientUrl === undefined) {
+    embedded = await startEmbeddedDatabase(config.dataDir, log);
+    clientUrl = embedded.url;
+  }
+  try {
+    const secret = config.secret ?? (await loadOrCreateSecret(config.dataDir));
+    const orm = await initOrm({ clientUrl, log, poolSize: options.poolSize });
+    try {
+      const applied = await migrate(orm);
+      if (applied.length > 0) log.info({ migrations: applied }, 'migrations applied');
+    } catch (error) {
+      await orm.close();
+      throw error;
+    }
+    return {
+      orm,
+      hasher: new KeyHasher(secret),
+      close: async () => {
+        await orm.close();
+        await embedded?.stop();
+      },
+    };
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  }
+}

@@ -1,0 +1,36 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Clock } from './core/clock.ts';
+import { ApiKeysService } from './keys/api-keys.service.ts';
+import type { KeyHasher } from './keys/hashing.ts';
+import { LicensesService } from './licenses/licenses.service.ts';
+import { MachinesService } from './machines/machines.service.ts';
+import { PoliciesService } from './policies/policies.service.ts';
+
+/** The domain services bound to one unit of work (a request, a CLI command, a worker pass). */
+export class Services {
+  readonly em: EntityManager;
+  readonly clock: Clock;
+  readonly #hasher: KeyHasher;
+
+  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher) {
+    this.em = em;
+    this.clock = clock;
+    this.#hasher = hasher;
+  }
+
+  get machines(): MachinesService {
+    return new MachinesService(this.em, this.clock);
+  }
+
+  get licenses(): LicensesService {
+    return new LicensesService(this.em, this.clock, this.#hasher);
+  }
+
+  get policies(): PoliciesService {
+    return new PoliciesService(this.em, this.clock);
+  }
+
+  get apiKeys(): ApiKeysService {
+    return new ApiKeysService(this.em, this.clock, this.#hasher);
+  }
+}
