@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
  * - The prefix is the policy's (1–12 of A–Z, 0–9), so vendors can tell products apart at a glance.
  * - The 19 characters after it are random, in Crockford's base32 (no I, L, O, U to misread):
  *   95 bits, well past the 80 that make guessing hopeless.
- * - The last character is a Luhn mod 32 check character over the whole key, so a mistyped key is
- *   refused before any database lookup. It catches every single wrong character and every swap of
- *   two neighbours in the random part.
+ * - The last character is a check character over the whole key, so a mistyped key is refused
+ *   before any database lookup. It catches every single wrong character and every swap of two
+ *   neighbours in the random part and the check character.
  */
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -23,16 +23,28 @@ function prefixValue(char: string): number {
   return PREFIX_ALPHABET.indexOf(char) % 32;
 }
 
+/** Multiplication in GF(32), modulo the primitive polynomial x^5 + x^2 + 1. */
+function gfMultiply(a: number, b: number): number {
+  let product = 0;
+  for (let i = 0; i < 5; i++) {
+    if ((b >> i) & 1) product ^= a << i;
+  }
+  for (let bit = 9; bit >= 5; bit--) {
+    if ((product >> bit) & 1) product ^= 0b100101 << (bit - 5);
+  }
+  return product;
+}
+
+/**
+ * Damm's check over GF(32): the quasigroup x∘y = 2·x + y is totally anti-symmetric, so one
+ * character catches every single substitution and every swap of two neighbours (Luhn mod 32,
+ * the obvious alternative, misses swaps of 0 and Z).
+ */
 function checkCharacter(prefix: string, body: string): string {
   const values = [...prefix].map(prefixValue).concat([...body].map((c) => ALPHABET.indexOf(c)));
-  let factor = 2;
-  let sum = 0;
-  for (let i = values.length - 1; i >= 0; i--) {
-    const addend = factor * values[i]!;
-    sum += Math.floor(addend / 32) + (addend % 32);
-    factor = factor === 2 ? 1 : 2;
-  }
-  return ALPHABET[(32 - (sum % 32)) % 32]!;
+  let interim = 0;
+  for (const value of values) interim = gfMultiply(2, interim) ^ value;
+  return ALPHABET[gfMultiply(2, interim)]!;
 }
 
 export function generateLicenseKey(prefix: string = DEFAULT_KEY_PREFIX): string {

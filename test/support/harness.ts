@@ -60,14 +60,16 @@ async function createDatabase(): Promise<string> {
  * the calling test file, with every response checked against the spec. After each test it
  * asserts that no response broke the contract.
  */
-export function useTestServer(): TestServer {
+export function useTestServer(options: { logTo?: NodeJS.WritableStream } = {}): TestServer {
   const server = {} as TestServer;
   let http: Server;
   let pool: pg.Pool;
 
   beforeAll(async () => {
     const databaseUrl = await createDatabase();
-    const log = createLogger((process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent');
+    const log = options.logTo
+      ? createLogger('debug', options.logTo)
+      : createLogger((process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent');
     const clock = new ManualClock('2026-03-01T14:00:00.000Z');
     const orm = await initOrm({ clientUrl: databaseUrl, log, poolSize: 20 });
     const hasher = new KeyHasher(TEST_SECRET);

@@ -1,0 +1,51 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.ts';
+
+describe('configuration from the environment', () => {
+  it('has working defaults for a bare machine: port 3000, embedded database under ./data', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ port: 3000, databaseUrl: undefined, secret: undefined, logLevel: 'info' });
+    expect(config.dataDir).toBe(path.resolve('data'));
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      DATABASE_URL: 'postgres://u:p@db.internal:5432/licentric',
+      LICENTRIC_DATA_DIR: '/var/lib/licentric',
+      LICENTRIC_SECRET: 's'.repeat(40),
+      LOG_LEVEL: 'DEBUG',
+    });
+    expect(config).toMatchObject({
+      port: 8080,
+      databaseUrl: 'postgres://u:p@db.internal:5432/licentric',
+      dataDir: '/var/lib/licentric',
+      secret: 's'.repeat(40),
+      logLevel: 'debug',
+    });
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT must be an integer from 0 to 65535'],
+    [{ PORT: '70000' }, 'PORT must be an integer from 0 to 65535'],
+    [{ DATABASE_URL: 'mysql://x@y/z', LICENTRIC_SECRET: 's'.repeat(40) }, 'DATABASE_URL must be a postgres://'],
+    [{ DATABASE_URL: 'not a url', LICENTRIC_SECRET: 's'.repeat(40) }, 'DATABASE_URL is not a valid URL'],
+    [{ LICENTRIC_SECRET: 'short' }, 'LICENTRIC_SECRET must be at least 32 characters'],
+    [{ DATABASE_URL: 'postgres://u@h/d' }, 'LICENTRIC_SECRET is required when DATABASE_URL is set'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of'],
+  ])('refuses %j with a message naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('reports every bad variable at once', () => {
+    try {
+      loadConfig({ PORT: '-1', LOG_LEVEL: 'loud' });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as Error).message).toContain('PORT');
+      expect((error as Error).message).toContain('LOG_LEVEL');
+    }
+  });
+});

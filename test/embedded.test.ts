@@ -1,0 +1,77 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli, startServerProcess } from './support/processes.ts';
+
+/**
+ * The default on a bare machine: no DATABASE_URL, a real PostgreSQL started from the data
+ * folder, shared by the server and the CLI, kept across restarts.
+ */
+describe('embedded mode (no DATABASE_URL)', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves, shares its database with the CLI while running, and keeps data across restarts', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'licentric-embedded-'));
+    dirs.push(dataDir);
+    const env = { LICENTRIC_DATA_DIR: dataDir, DATABASE_URL: '', LICENTRIC_SECRET: '' };
+
+    const first = await startServerProcess(env);
+    const api = `http://127.0.0.1:${first.port}/api/v1`;
+    try {
+      // First start on an empty database: a one-time admin key, printed once.
+      const adminToken = /\n {4}(lct_\w+)\n/.exec(first.stderr())?.[1];
+      expect(adminToken, first.stderr()).toBeDefined();
+      expect((await fetch(`${api}/machines`, { headers: { Authorization: `Bearer ${adminToken}` } })).status).toBe(200);
+
+      // The CLI finds the running PostgreSQL and writes to the same database.
+      const [policy, apiKey] = await Promise.all([
+        runCli(['policies', 'create', '--name', 'Embedded', '--max-machines', '1', '--json'], env),
+        runCli(['api-keys', 'create', '--name', 'reader', '--scopes', 'machines:read', '--json'], env),
+      ]);
+      expect(policy.code, policy.stderr).toBe(0);
+      expect(apiKey.code, apiKey.stderr).toBe(0);
+      const license = await runCli(['licenses', 'create', '--policy', JSON.parse(policy.stdout).id, '--json'], env);
+      expect(license.code, license.stderr).toBe(0);
+      const { key } = JSON.parse(license.stdout);
+
+      const activated = await fetch(`${api}/machines`, {
+        method: 'POST',
+        headers: { Authorization: `License ${key}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ fingerprint: 'embedded-fingerprint' }),
+      });
+      expect(activated.status).toBe(201);
+      expect((await readFile(path.join(dataDir, 'secret'), 'utf8')).trim().length).toBeGreaterThanOrEqual(32);
+    } finally {
+      expect(await first.stop()).toBe(0);
+    }
+    // The server started PostgreSQL, so stopping the server stopped it.
+    expect(existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
+
+    const second = await startServerProcess(env);
+    try {
+      expect(second.stderr()).not.toContain('First start');
+      const reader = await runCli(['api-keys', 'create', '--name', 'again', '--scopes', 'machines:read', '--json'], env);
+      const { token } = JSON.parse(reader.stdout);
+      const listed = await fetch(`http://127.0.0.1:${second.port}/api/v1/machines`, { headers: { Authorization: `Bearer ${token}` } });
+      const body = (await listed.json()) as { data: { fingerprint: string }[] };
+      expect(body.data.map((m) => m.fingerprint)).toEqual(['embedded-fingerprint']);
+    } finally {
+      expect(await second.stop()).toBe(0);
+    }
+  });
+
+  it('the CLI alone starts and stops the embedded database itself', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'licentric-embedded-'));
+    dirs.push(dataDir);
+    const env = { LICENTRIC_DATA_DIR: dataDir, DATABASE_URL: '', LICENTRIC_SECRET: '' };
+    const result = await runCli(['migrate'], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect(existsSync(path.join(dataDir, 'pg', 'PG_VERSION'))).toBe(true);
+    expect(existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
+  });
+});

@@ -1,0 +1,97 @@
+import type { components } from '../generated/api.d.ts';
+import { describe, expect, it } from 'vitest';
+import { licenseAuth, machineBody, seedLicense, useTestServer } from './support/harness.ts';
+import { licenseWithMachine, securityCases, type SecuredOperation } from './support/security.ts';
+
+type Problem = components['schemas']['Problem'];
+
+const server = useTestServer();
+
+const json = { 'Content-Type': 'application/json' };
+
+const operations: SecuredOperation[] = [
+  {
+    name: 'activateMachine',
+    accepts: ['License'],
+    prepare: async (s) => (headers) =>
+      fetch(`${s.apiUrl}/machines`, { method: 'POST', headers: { ...json, ...headers }, body: JSON.stringify(machineBody()) }),
+  },
+  {
+    name: 'listMachines',
+    accepts: ['Bearer'],
+    scope: 'machines:read',
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/machines`, { headers }),
+  },
+  {
+    name: 'getMachine',
+    accepts: ['Bearer'],
+    scope: 'machines:read',
+    prepare: async (s) => {
+      const { machineId } = await licenseWithMachine(s);
+      return (headers) => fetch(`${s.apiUrl}/machines/${machineId}`, { headers });
+    },
+  },
+  {
+    name: 'deactivateMachine',
+    accepts: ['License', 'Bearer'],
+    scope: 'machines:write',
+    prepare: async (s) => {
+      const { machineId } = await licenseWithMachine(s);
+      return (headers) => fetch(`${s.apiUrl}/machines/${machineId}`, { method: 'DELETE', headers });
+    },
+  },
+  {
+    name: 'pingMachineHeartbeat',
+    accepts: ['License'],
+    prepare: async (s) => {
+      const { machineId } = await licenseWithMachine(s);
+      return (headers) => fetch(`${s.apiUrl}/machines/${machineId}/heartbeat`, { method: 'POST', headers });
+    },
+  },
+];
+
+describe('security, for every operation', () => {
+  it('covers every operation of the spec', async () => {
+    const spec = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as { paths: Record<string, Record<string, { operationId: string }>> };
+    const all = Object.values(spec.paths).flatMap((item) => Object.values(item).map((op) => op.operationId));
+    expect(operations.map((o) => o.name).sort()).toEqual(all.sort());
+  });
+
+  for (const op of operations) describe(op.name, () => securityCases(server, op));
+});
+
+describe('a license key reaches only its own license', () => {
+  it("cannot heartbeat or deactivate another license's machine, and learns nothing about it", async () => {
+    const victim = await licenseWithMachine(server);
+    const attacker = await seedLicense(server);
+    const missingId = '01a21b05-0000-7000-8000-000000000000';
+    for (const [method, path] of [
+      ['POST', `/machines/${victim.machineId}/heartbeat`],
+      ['DELETE', `/machines/${victim.machineId}`],
+    ] as const) {
+      const real = await fetch(`${server.apiUrl}${path}`, { method, headers: licenseAuth(attacker.key) });
+      const fake = await fetch(`${server.apiUrl}${path.replace(victim.machineId, missingId)}`, { method, headers: licenseAuth(attacker.key) });
+      expect(real.status).toBe(404);
+      expect(fake.status).toBe(404);
+      const [a, b] = [(await real.json()) as Problem, (await fake.json()) as Problem];
+      expect(a.code).toBe(b.code);
+      expect(a.title).toBe(b.title);
+    }
+    const [row] = await server.sql('select deleted_at from machines where id = $1', [victim.machineId]);
+    expect(row).toEqual({ deleted_at: null });
+  });
+
+  it('cannot list or read machines at all', async () => {
+    const { key } = await licenseWithMachine(server);
+    expect((await fetch(`${server.apiUrl}/machines`, { headers: licenseAuth(key) })).status).toBe(401);
+  });
+});
+
+describe('credentials are checked before the request is validated', () => {
+  it('an unauthenticated, invalid request gets 401, not 400', async () => {
+    const response = await fetch(`${server.apiUrl}/machines`, { method: 'POST', headers: json, body: '{"fingerprint": 1}' });
+    expect(response.status).toBe(401);
+    const list = await fetch(`${server.apiUrl}/machines?limit=1000`);
+    expect(list.status).toBe(401);
+  });
+});
