@@ -4,6 +4,204 @@
  */
 
 export interface paths {
+    "/api-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List API keys
+         * @description Lists API keys, oldest first, in pages; revoked keys are left out unless `includeRevoked`
+         *     is true. Tokens are never listed.
+         *
+         *     Requires an API key with the `admin` scope.
+         */
+        get: operations["listApiKeys"];
+        put?: never;
+        /**
+         * Create an API key
+         * @description Creates an API key and issues its token. The token is in this response only: the server
+         *     keeps just a keyed hash of it. A key can only grant scopes it holds itself, and an expiry
+         *     that has already passed is `EXPIRES_IN_PAST`.
+         *
+         *     Requires an API key with the `admin` scope.
+         */
+        post: operations["createApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an API key
+         * @description Returns one API key (never its token).
+         *
+         *     Requires an API key with the `admin` scope.
+         */
+        get: operations["getApiKey"];
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API key
+         * @description Revokes an API key: from this request on, it gets 401. Revoking a revoked key changes
+         *     nothing. The last active `admin` key cannot be revoked (`LAST_ADMIN_KEY`), so the server
+         *     can never be locked out of its own management.
+         *
+         *     Requires an API key with the `admin` scope.
+         */
+        delete: operations["revokeApiKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/licenses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List licenses
+         * @description Lists licenses, oldest first, in pages.
+         *
+         *     Requires an API key with the `licenses:read` scope.
+         */
+        get: operations["listLicenses"];
+        put?: never;
+        /**
+         * Create a license
+         * @description Creates a license under a policy and issues its key. The key is in this response only: the
+         *     server keeps just a keyed hash of it. An unknown `policyId` is `UNKNOWN_POLICY`.
+         *
+         *     Requires an API key with the `licenses:write` scope.
+         */
+        post: operations["createLicense"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/licenses/actions/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Validate a license key
+         * @description Tells the vendor's software, typically at start-up, whether its license key is good for use
+         *     now — and, given the fingerprint of the machine it runs on, whether that machine is activated
+         *     and alive. Always 200 for a known key: the verdict is in `valid` and `code`.
+         *
+         *     Codes are checked in this order: `SUSPENDED`, `EXPIRED`, `TOO_MANY_MACHINES`, then, with a
+         *     fingerprint, `NO_MACHINE`, `FINGERPRINT_NOT_ACTIVATED` and `HEARTBEAT_DEAD`; otherwise `VALID`.
+         */
+        post: operations["validateLicense"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/licenses/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a license
+         * @description Returns one license.
+         *
+         *     Requires an API key with the `licenses:read` scope.
+         */
+        get: operations["getLicense"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a license
+         * @description Deletes a license and, in the same transaction, deactivates its machines (with
+         *     `deactivationReason: LICENSE_DELETED`). Nothing is erased: the machines stay readable, and
+         *     the key stops working at once.
+         *
+         *     Requires an API key with the `licenses:write` scope.
+         */
+        delete: operations["deleteLicense"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a license
+         * @description Changes a license's name, expiry, metadata or policy with a JSON merge patch (RFC 7396). An
+         *     unknown `policyId` is `UNKNOWN_POLICY`. Moving to a policy with a lower limit never
+         *     deactivates machines; it only blocks new activations.
+         *
+         *     Requires an API key with the `licenses:write` scope.
+         */
+        patch: operations["updateLicense"];
+        trace?: never;
+    };
+    "/licenses/{id}/actions/reinstate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reinstate a license
+         * @description Lifts a suspension. Reinstating a license that is not suspended changes nothing.
+         *
+         *     Requires an API key with the `licenses:write` scope.
+         */
+        post: operations["reinstateLicense"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/licenses/{id}/actions/suspend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Suspend a license
+         * @description Suspends a license: it can no longer activate machines or keep them alive, and validation
+         *     answers `SUSPENDED`. Its machines are kept. Suspending a suspended license changes nothing.
+         *
+         *     Requires an API key with the `licenses:write` scope.
+         */
+        post: operations["suspendLicense"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/machines": {
         parameters: {
             query?: never;
@@ -81,7 +279,12 @@ export interface paths {
         /**
          * Send a heartbeat
          * @description Records a heartbeat for one of the authenticated license's machines, keeping it alive when
-         *     its license's policy requires heartbeats.
+         *     its license's policy requires heartbeats: the machine stays alive until `nextHeartbeatAt`.
+         *
+         *     A machine that missed its window is dead. Inside the policy's `heartbeatResurrectionWindow`
+         *     a heartbeat revives it (`heartbeatStatus: RESURRECTED`); past it the heartbeat is refused
+         *     with `MACHINE_HEARTBEAT_DEAD` and the machine must be activated again (a `KEEP_DEAD` policy
+         *     keeps it for review; a `DEACTIVATE_DEAD` policy's worker deactivates it).
          *
          *     Another license's machine, an unknown id or a deactivated machine is `MACHINE_NOT_FOUND`.
          *     A suspended or expired license cannot keep machines alive (`LICENSE_SUSPENDED`,
@@ -92,6 +295,71 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List policies
+         * @description Lists policies, oldest first, in pages.
+         *
+         *     Requires an API key with the `policies:read` scope.
+         */
+        get: operations["listPolicies"];
+        put?: never;
+        /**
+         * Create a policy
+         * @description Creates a policy.
+         *
+         *     Requires an API key with the `policies:write` scope.
+         */
+        post: operations["createPolicy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/policies/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a policy
+         * @description Returns one policy.
+         *
+         *     Requires an API key with the `policies:read` scope.
+         */
+        get: operations["getPolicy"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a policy
+         * @description Deletes a policy that no license uses any more; one that still has licenses is
+         *     `POLICY_IN_USE`. The policy stays in the history of its deleted licenses.
+         *
+         *     Requires an API key with the `policies:write` scope.
+         */
+        delete: operations["deletePolicy"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a policy
+         * @description Changes a policy with a JSON merge patch (RFC 7396). Changes apply to the policy's licenses
+         *     and machines from then on: lowering `maxMachines` never deactivates machines, it only blocks
+         *     new activations; a new `keyPrefix` applies to keys issued afterwards.
+         *
+         *     Requires an API key with the `policies:write` scope.
+         */
+        patch: operations["updatePolicy"];
         trace?: never;
     };
 }
@@ -115,6 +383,270 @@ export interface components {
             cores?: number;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
             metadata?: Record<string, unknown>;
+        };
+        /** @description An API key, as listings show it: never its token. */
+        ApiKey: {
+            /** @description The key's id, a UUIDv7. */
+            id: components["schemas"]["Uuid"];
+            /** @description A human-readable name. */
+            name: components["schemas"]["SingleLineText"];
+            /** @description What the key may do. */
+            scopes: components["schemas"]["Scope"][];
+            /** @description The token's start and end, to recognise it by (e.g. `lct_3fK9aQ…x2Lp`). */
+            tokenHint: string;
+            /** @description When the key stops working, or null if it does not expire. */
+            expiresAt: string | null;
+            /** @description When the key was revoked, or null while it is not. */
+            revokedAt: string | null;
+            /** @description When the key last authenticated a request (to the minute), or null if never. */
+            lastUsedAt: string | null;
+            /**
+             * Format: date-time
+             * @description When the key was created.
+             */
+            createdAt: string;
+        };
+        /** @description A page of API keys. */
+        ApiKeyList: {
+            data: components["schemas"]["ApiKey"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /** @description One API key. */
+        ApiKeyResponse: {
+            data: components["schemas"]["ApiKey"];
+        };
+        /** @description What an administrator sends to create an API key. */
+        CreateApiKeyRequest: {
+            /** @description A human-readable name, at most 255 characters. */
+            name: components["schemas"]["SingleLineText"];
+            /** @description What the key may do: at least one scope, and only scopes the creating key holds itself. */
+            scopes: components["schemas"]["Scope"][];
+            /** @description When the key stops working; it must not have passed. Null or absent means never. */
+            expiresAt?: string | null;
+        };
+        /** @description What a vendor sends to create a license. */
+        CreateLicenseRequest: {
+            /** @description The policy the license follows. */
+            policyId: components["schemas"]["Uuid"];
+            /** @description A human-readable name, at most 255 characters. */
+            name?: components["schemas"]["SingleLineText"];
+            /** @description When the license expires; null or absent means never. */
+            expiresAt?: string | null;
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            metadata?: Record<string, unknown>;
+        };
+        /** @description What a vendor sends to create a policy. Every field but `name` has a default. */
+        CreatePolicyRequest: {
+            /** @description A human-readable name. */
+            name: components["schemas"]["SingleLineText"];
+            /** @description How many active machines each license may have; null or absent means no limit. */
+            maxMachines?: number | null;
+            /** @description The prefix of license keys issued under this policy. Defaults to `LIC`. */
+            keyPrefix?: components["schemas"]["KeyPrefix"];
+            /**
+             * @description Whether machines must send heartbeats to stay alive.
+             * @default false
+             */
+            requireHeartbeat?: boolean;
+            /**
+             * Format: int32
+             * @description How long, in seconds, a machine stays alive after a heartbeat (60 seconds to 30 days).
+             * @default 600
+             */
+            heartbeatDuration?: number;
+            /**
+             * @description What happens to machines that miss their heartbeat window.
+             * @default DEACTIVATE_DEAD
+             */
+            heartbeatCullStrategy?: components["schemas"]["HeartbeatCullStrategy"];
+            /**
+             * Format: int32
+             * @description How long, in seconds, a dead machine may still revive itself; 0 means never.
+             * @default 0
+             */
+            heartbeatResurrectionWindow?: number;
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            metadata?: Record<string, unknown>;
+        };
+        /** @description A newly created API key, with its token: shown this once and never again. */
+        CreatedApiKey: {
+            /** @description The key's id, a UUIDv7. */
+            id: components["schemas"]["Uuid"];
+            /** @description A human-readable name. */
+            name: components["schemas"]["SingleLineText"];
+            /** @description What the key may do. */
+            scopes: components["schemas"]["Scope"][];
+            /** @description The token's start and end, to recognise it by (e.g. `lct_3fK9aQ…x2Lp`). */
+            tokenHint: string;
+            /** @description When the key stops working, or null if it does not expire. */
+            expiresAt: string | null;
+            /** @description When the key was revoked, or null while it is not. */
+            revokedAt: string | null;
+            /** @description When the key last authenticated a request (to the minute), or null if never. */
+            lastUsedAt: string | null;
+            /**
+             * Format: date-time
+             * @description When the key was created.
+             */
+            createdAt: string;
+            /** @description The token, for `Authorization: Bearer <token>`. */
+            token: string;
+        };
+        /** @description A newly created API key, with its token. */
+        CreatedApiKeyResponse: {
+            data: components["schemas"]["CreatedApiKey"];
+        };
+        /** @description A newly created license, with its key: shown this once and never again. */
+        CreatedLicense: {
+            /** @description The license's id, a UUIDv7. */
+            id: components["schemas"]["Uuid"];
+            /** @description The policy whose rules the license follows. */
+            policyId: components["schemas"]["Uuid"];
+            /** @description A human-readable name, or null. */
+            name: components["schemas"]["SingleLineText"] | null;
+            /**
+             * @description The key's prefix and last group, to recognise it by (e.g. `DSK-…-W8RF3`). The key itself is
+             *     shown only once, when the license is created; the server keeps only a keyed hash of it.
+             */
+            keyHint: string;
+            /** @description Whether the license can be used now, computed at read time. */
+            status: components["schemas"]["LicenseStatus"];
+            /** @description When the license expires, or null if it never does. */
+            expiresAt: string | null;
+            /** @description When the license was suspended, or null. */
+            suspendedAt: string | null;
+            /**
+             * Format: int32
+             * @description How many active (not deactivated) machines the license has.
+             */
+            machineCount: number;
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            metadata: Record<string, unknown>;
+            /**
+             * Format: date-time
+             * @description When the license was created.
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the license was last changed.
+             */
+            updatedAt: string;
+            /** @description The license key, e.g. `DSK-7K2QD-M9XHA-TPZ4N-W8RF3`, for `Authorization: License <key>`. */
+            key: string;
+        };
+        /** @description A newly created license, with its key. */
+        CreatedLicenseResponse: {
+            data: components["schemas"]["CreatedLicense"];
+        };
+        /**
+         * @description Why a machine was deactivated.
+         * @enum {string}
+         */
+        DeactivationReason: "MANUAL" | "HEARTBEAT_DEAD" | "LICENSE_DELETED";
+        /** @description Confirmation that a resource was deleted. */
+        Deletion: {
+            /** @description The deleted resource's id. */
+            id: components["schemas"]["Uuid"];
+            /** @description Always true. */
+            deleted: boolean;
+        };
+        /** @description The body of a deletion response. */
+        DeletionResponse: {
+            data: components["schemas"]["Deletion"];
+        };
+        /**
+         * @description What happens to machines that miss their heartbeat window.
+         * @enum {string}
+         */
+        HeartbeatCullStrategy: "DEACTIVATE_DEAD" | "KEEP_DEAD";
+        /**
+         * @description What a heartbeat did.
+         * @enum {string}
+         */
+        HeartbeatPingStatus: "NOT_REQUIRED" | "ALIVE" | "RESURRECTED";
+        /**
+         * @description Whether a machine is keeping up with the heartbeats its policy requires, as of the read.
+         * @enum {string}
+         */
+        HeartbeatStatus: "NOT_REQUIRED" | "ALIVE" | "DEAD";
+        /**
+         * @description A license-key prefix: 1–12 of A–Z and 0–9.
+         * @example DSK
+         */
+        KeyPrefix: string;
+        /** @description A license: the right to run the product on up to its policy's `maxMachines` machines. */
+        License: {
+            /** @description The license's id, a UUIDv7. */
+            id: components["schemas"]["Uuid"];
+            /** @description The policy whose rules the license follows. */
+            policyId: components["schemas"]["Uuid"];
+            /** @description A human-readable name, or null. */
+            name: components["schemas"]["SingleLineText"] | null;
+            /**
+             * @description The key's prefix and last group, to recognise it by (e.g. `DSK-…-W8RF3`). The key itself is
+             *     shown only once, when the license is created; the server keeps only a keyed hash of it.
+             */
+            keyHint: string;
+            /** @description Whether the license can be used now, computed at read time. */
+            status: components["schemas"]["LicenseStatus"];
+            /** @description When the license expires, or null if it never does. */
+            expiresAt: string | null;
+            /** @description When the license was suspended, or null. */
+            suspendedAt: string | null;
+            /**
+             * Format: int32
+             * @description How many active (not deactivated) machines the license has.
+             */
+            machineCount: number;
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            metadata: Record<string, unknown>;
+            /**
+             * Format: date-time
+             * @description When the license was created.
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the license was last changed.
+             */
+            updatedAt: string;
+        };
+        /** @description A page of licenses. */
+        LicenseList: {
+            data: components["schemas"]["License"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /** @description One license. */
+        LicenseResponse: {
+            data: components["schemas"]["License"];
+        };
+        /**
+         * @description Whether a license can be used now.
+         * @enum {string}
+         */
+        LicenseStatus: "ACTIVE" | "SUSPENDED" | "EXPIRED";
+        /** @description The verdict on a license key, with what it resolved to. */
+        LicenseValidation: {
+            /** @description Whether the software may run: true exactly when `code` is `VALID`. */
+            valid: boolean;
+            /** @description Why, as a stable code. */
+            code: components["schemas"]["LicenseValidationCode"];
+            /** @description The reason, for a human. */
+            detail: string;
+            /** @description The license the key belongs to. */
+            license: components["schemas"]["License"];
+            /** @description The active machine with the given fingerprint, or null (no fingerprint, or none found). */
+            machine: components["schemas"]["Machine"] | null;
+        };
+        /**
+         * @description Why a license key is or is not good for use now.
+         * @enum {string}
+         */
+        LicenseValidationCode: "VALID" | "SUSPENDED" | "EXPIRED" | "NO_MACHINE" | "FINGERPRINT_NOT_ACTIVATED" | "HEARTBEAT_DEAD" | "TOO_MANY_MACHINES";
+        /** @description The body of a validation response. */
+        LicenseValidationResponse: {
+            data: components["schemas"]["LicenseValidation"];
         };
         /** @description A device activated under a license. */
         Machine: {
@@ -157,16 +689,19 @@ export interface components {
             deletedAt: string | null;
             /** @description Arbitrary key-value metadata the client attached at activation. */
             metadata: Record<string, unknown>;
+            /** @description Whether the machine keeps up with its heartbeats, computed when read. */
+            heartbeatStatus: components["schemas"]["HeartbeatStatus"];
+            /** @description When the next heartbeat is due (the machine is dead from then on), or null when none is required. */
+            nextHeartbeatAt: string | null;
+            /** @description Why the machine was deactivated, or null while it is active. */
+            deactivationReason: components["schemas"]["DeactivationReason"] | null;
         };
         /** @description Confirmation that a machine was deactivated. */
         MachineDeactivation: {
             /** @description The deactivated machine's id. */
             id: components["schemas"]["Uuid"];
-            /**
-             * @description Always true.
-             * @enum {boolean}
-             */
-            deleted: true;
+            /** @description Always true. */
+            deleted: boolean;
         };
         /** @description The body of a deactivation response. */
         MachineDeactivationResponse: {
@@ -181,6 +716,10 @@ export interface components {
              * @description When this heartbeat was recorded.
              */
             lastHeartbeatAt: string;
+            /** @description What the heartbeat did: `RESURRECTED` when it revived a dead machine. */
+            heartbeatStatus: components["schemas"]["HeartbeatPingStatus"];
+            /** @description When the next heartbeat is due, or null when none is required. */
+            nextHeartbeatAt: string | null;
         };
         /** @description The body of a heartbeat response. */
         MachineHeartbeatResponse: {
@@ -210,6 +749,53 @@ export interface components {
          * @enum {string}
          */
         Platform: "macos" | "windows" | "linux" | "docker" | "kubernetes";
+        /** @description A policy: the rules a family of licenses shares. */
+        Policy: {
+            /** @description The policy's id, a UUIDv7. */
+            id: components["schemas"]["Uuid"];
+            /** @description A human-readable name. */
+            name: components["schemas"]["SingleLineText"];
+            /** @description How many active machines each license may have; null means no limit. */
+            maxMachines: number | null;
+            /** @description The prefix of license keys issued under this policy, e.g. `DSK` in `DSK-7K2QD-M9XHA-TPZ4N-W8RF3`. */
+            keyPrefix: components["schemas"]["KeyPrefix"];
+            /** @description Whether machines must send heartbeats to stay alive. */
+            requireHeartbeat: boolean;
+            /**
+             * Format: int32
+             * @description How long, in seconds, a machine stays alive after a heartbeat (60 seconds to 30 days).
+             */
+            heartbeatDuration: number;
+            /** @description What happens to machines that miss their heartbeat window. */
+            heartbeatCullStrategy: components["schemas"]["HeartbeatCullStrategy"];
+            /**
+             * Format: int32
+             * @description How long, in seconds, after its heartbeat window closed a dead machine may still revive itself
+             *     with a heartbeat; 0 means a dead machine cannot be revived.
+             */
+            heartbeatResurrectionWindow: number;
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            metadata: Record<string, unknown>;
+            /**
+             * Format: date-time
+             * @description When the policy was created.
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the policy was last changed.
+             */
+            updatedAt: string;
+        };
+        /** @description A page of policies. */
+        PolicyList: {
+            data: components["schemas"]["Policy"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /** @description One policy. */
+        PolicyResponse: {
+            data: components["schemas"]["Policy"];
+        };
         /**
          * @description An RFC 9457 problem. `code` is stable and is what clients should branch on; `title` and
          *     `detail` are for humans and may be reworded.
@@ -253,16 +839,73 @@ export interface components {
             message: string;
         };
         /**
+         * @description A permission an API key carries. `admin` implies every other scope.
+         * @enum {string}
+         */
+        Scope: "machines:read" | "machines:write" | "licenses:read" | "licenses:write" | "policies:read" | "policies:write" | "admin";
+        /**
          * @description A single-line piece of text: no control characters (U+0000–U+001F, U+007F), which no name,
          *     hostname or fingerprint needs and which PostgreSQL cannot store (U+0000).
          */
         SingleLineText: string;
+        /**
+         * @description A JSON merge patch (RFC 7396) of a license: absent fields are kept, `null` clears a nullable
+         *     field, and `metadata` is merged key by key (a `null` value removes that key).
+         */
+        UpdateLicenseRequest: {
+            /** @description A human-readable name; null clears it. */
+            name?: components["schemas"]["SingleLineText"] | null;
+            /** @description When the license expires; null means never. */
+            expiresAt?: string | null;
+            /**
+             * @description Moves the license to another policy. Its machines stay; the new policy's limit applies to
+             *     activations from then on.
+             */
+            policyId?: components["schemas"]["Uuid"];
+            /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged. */
+            metadata?: Record<string, unknown>;
+        };
+        /**
+         * @description A JSON merge patch (RFC 7396) of a policy: absent fields are kept, `null` clears a nullable
+         *     field, and `metadata` is merged key by key (a `null` value removes that key). Changes apply to
+         *     the policy's licenses and machines from then on; lowering `maxMachines` never deactivates
+         *     machines, it only blocks new activations.
+         */
+        UpdatePolicyRequest: {
+            /** @description A human-readable name. */
+            name?: components["schemas"]["SingleLineText"];
+            /** @description How many active machines each license may have; null means no limit. */
+            maxMachines?: number | null;
+            /** @description The prefix of license keys issued from now on; existing keys keep theirs. */
+            keyPrefix?: components["schemas"]["KeyPrefix"];
+            /** @description Whether machines must send heartbeats to stay alive. */
+            requireHeartbeat?: boolean;
+            /**
+             * Format: int32
+             * @description How long, in seconds, a machine stays alive after a heartbeat (60 seconds to 30 days).
+             */
+            heartbeatDuration?: number;
+            /** @description What happens to machines that miss their heartbeat window. */
+            heartbeatCullStrategy?: components["schemas"]["HeartbeatCullStrategy"];
+            /**
+             * Format: int32
+             * @description How long, in seconds, a dead machine may still revive itself; 0 means never.
+             */
+            heartbeatResurrectionWindow?: number;
+            /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged. */
+            metadata?: Record<string, unknown>;
+        };
         /**
          * Format: uuid
          * @description A UUID (RFC 9562). Resource ids are UUIDv7, so they sort by creation time.
          * @example f1a2b3c4-6e04-7081-c245-bd9e6f0a1b82
          */
         Uuid: string;
+        /** @description What the software may tell about the machine it runs on. */
+        ValidateLicenseRequest: {
+            /** @description The fingerprint of the machine the software runs on: also check that it is activated. */
+            fingerprint?: components["schemas"]["SingleLineText"];
+        };
     };
     responses: never;
     parameters: never;
@@ -272,6 +915,1237 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listApiKeys: {
+        parameters: {
+            query?: {
+                /** @description Include revoked keys. */
+                includeRevoked?: boolean;
+                /** @description The `nextCursor` of the previous page; the list continues after that key. */
+                cursor?: components["schemas"]["Uuid"];
+                /** @description How many keys per page, 1–100. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of API keys. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateApiKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description API key created; the response carries its token, shown only this once. */
+            201: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedApiKeyResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            413: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (a new API
+             *     key's expiry has already passed).
+             */
+            422: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The API key's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The API key. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The API key's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The API key. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
+             *     `POLICY_IN_USE` (the policy still has licenses) or `LAST_ADMIN_KEY` (it is the last active
+             *     admin key).
+             */
+            409: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listLicenses: {
+        parameters: {
+            query?: {
+                /** @description Only the licenses of this policy. */
+                policyId?: components["schemas"]["Uuid"];
+                /** @description Only licenses with this status (computed at the time of the request). */
+                status?: components["schemas"]["LicenseStatus"];
+                /** @description The `nextCursor` of the previous page; the list continues after that license. */
+                cursor?: components["schemas"]["Uuid"];
+                /** @description How many licenses per page, 1–100. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of licenses. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createLicense: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateLicenseRequest"];
+            };
+        };
+        responses: {
+            /** @description License created; the response carries its key, shown only this once. */
+            201: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedLicenseResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            413: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (a new API
+             *     key's expiry has already passed).
+             */
+            422: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    validateLicense: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ValidateLicenseRequest"];
+            };
+        };
+        responses: {
+            /** @description The verdict. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseValidationResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            413: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getLicense: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The license's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The license. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteLicense: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The license's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description License deleted; its machines were deactivated with it. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletionResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateLicense: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The license's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["UpdateLicenseRequest"];
+            };
+        };
+        responses: {
+            /** @description The license. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            413: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (a new API
+             *     key's expiry has already passed).
+             */
+            422: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reinstateLicense: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The license's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The license. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    suspendLicense: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The license's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The license. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listMachines: {
         parameters: {
             query?: {
@@ -283,6 +2157,11 @@ export interface operations {
                 limit?: number;
                 /** @description Include deactivated machines (those with `deletedAt` set). */
                 includeDeactivated?: boolean;
+                /**
+                 * @description Only machines with this heartbeat status as of the request, e.g. `DEAD` to review the
+                 *     machines a `KEEP_DEAD` policy kept.
+                 */
+                heartbeatStatus?: components["schemas"]["HeartbeatStatus"];
             };
             header?: never;
             path?: never;
@@ -331,7 +2210,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The API key lacks a scope this operation requires: `INSUFFICIENT_SCOPE`. */
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
             403: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -420,7 +2302,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`). */
+            /**
+             * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
+             *     `POLICY_IN_USE` (the policy still has licenses) or `LAST_ADMIN_KEY` (it is the last active
+             *     admin key).
+             */
             409: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -442,7 +2328,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request body is not `application/json`: `UNSUPPORTED_MEDIA_TYPE`. */
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             */
             415: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -453,7 +2342,12 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`. */
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (a new API
+             *     key's expiry has already passed).
+             */
             422: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -530,7 +2424,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The API key lacks a scope this operation requires: `INSUFFICIENT_SCOPE`. */
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
             403: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -541,7 +2438,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`. */
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
             404: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -618,7 +2519,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The API key lacks a scope this operation requires: `INSUFFICIENT_SCOPE`. */
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
             403: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -629,7 +2533,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`. */
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
             404: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -717,8 +2625,545 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`. */
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
             404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (a new API
+             *     key's expiry has already passed).
+             */
+            422: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPolicies: {
+        parameters: {
+            query?: {
+                /** @description The `nextCursor` of the previous page; the list continues after that policy. */
+                cursor?: components["schemas"]["Uuid"];
+                /** @description How many policies per page, 1–100. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of policies. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreatePolicyRequest"];
+            };
+        };
+        responses: {
+            /** @description Policy created. */
+            201: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            413: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The policy's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policy. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deletePolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The policy's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Policy deleted. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletionResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
+             *     `POLICY_IN_USE` (the policy still has licenses) or `LAST_ADMIN_KEY` (it is the last active
+             *     admin key).
+             */
+            409: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updatePolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The policy's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["UpdatePolicyRequest"];
+            };
+        };
+        responses: {
+            /** @description The policy. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            413: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DEFAULT_CULL_CRON, isValidCron } from './worker.ts';
 
 /** The log levels pino knows, plus `silent`. */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -16,6 +17,10 @@ export interface Config {
   /** The key of the keyed hashes of license keys and API keys; undefined means "from dataDir". */
   secret: string | undefined;
   logLevel: LogLevel;
+  /** When the culling worker runs (cron syntax, seconds optional). */
+  cullCron: string;
+  /** Whether `serve` runs the culling worker in its own process (the single-node default). */
+  cullInServer: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -63,10 +68,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
   }
 
+  const cullCron = env.LICENTRIC_CULL_CRON?.trim() || DEFAULT_CULL_CRON;
+  if (!isValidCron(cullCron)) problems.push(`LICENTRIC_CULL_CRON is not a cron expression: "${cullCron}"`);
+
+  const inServer = env.LICENTRIC_CULL_IN_SERVER?.trim().toLowerCase() || 'true';
+  if (inServer !== 'true' && inServer !== 'false') {
+    problems.push(`LICENTRIC_CULL_IN_SERVER must be true or false, got "${env.LICENTRIC_CULL_IN_SERVER}"`);
+  }
+
   if (problems.length > 0) {
     throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   }
-  return { port, host, databaseUrl, dataDir, secret, logLevel };
+  return { port, host, databaseUrl, dataDir, secret, logLevel, cullCron, cullInServer: inServer !== 'false' };
 }
 
 function parsePort(raw: string | undefined, problems: string[]): number {

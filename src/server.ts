@@ -5,6 +5,7 @@ import { createApp } from './http/app.ts';
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
+import { startCullSchedule } from './worker.ts';
 
 export interface RunningServer {
   port: number;
@@ -30,10 +31,12 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     server.keepAliveTimeout = 65_000;
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
+    const schedule = config.cullInServer ? startCullSchedule(runtime.orm, clock, log, config.cullCron) : undefined;
     log.info({ port, host: config.host, url: `http://${config.host}:${port}/api/v1` }, 'listening');
     return {
       port,
       stop: async () => {
+        await schedule?.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

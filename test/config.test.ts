@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from '../src/config.ts';
 describe('configuration from the environment', () => {
   it('has working defaults for a bare machine: port 3000, embedded database under ./data', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ port: 3000, databaseUrl: undefined, secret: undefined, logLevel: 'info' });
+    expect(config).toMatchObject({ port: 3000, databaseUrl: undefined, secret: undefined, logLevel: 'info', cullCron: '* * * * *', cullInServer: true });
     expect(config.dataDir).toBe(path.resolve('data'));
   });
 
@@ -16,6 +16,8 @@ describe('configuration from the environment', () => {
       LICENTRIC_DATA_DIR: '/var/lib/licentric',
       LICENTRIC_SECRET: 's'.repeat(40),
       LOG_LEVEL: 'DEBUG',
+      LICENTRIC_CULL_CRON: '*/5 * * * *',
+      LICENTRIC_CULL_IN_SERVER: 'false',
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -23,6 +25,8 @@ describe('configuration from the environment', () => {
       dataDir: '/var/lib/licentric',
       secret: 's'.repeat(40),
       logLevel: 'debug',
+      cullCron: '*/5 * * * *',
+      cullInServer: false,
     });
   });
 
@@ -34,6 +38,8 @@ describe('configuration from the environment', () => {
     [{ LICENTRIC_SECRET: 'short' }, 'LICENTRIC_SECRET must be at least 32 characters'],
     [{ DATABASE_URL: 'postgres://u@h/d' }, 'LICENTRIC_SECRET is required when DATABASE_URL is set'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of'],
+    [{ LICENTRIC_CULL_CRON: 'every minute' }, 'LICENTRIC_CULL_CRON is not a cron expression'],
+    [{ LICENTRIC_CULL_IN_SERVER: 'yes' }, 'LICENTRIC_CULL_IN_SERVER must be true or false'],
   ])('refuses %j with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -27,6 +27,8 @@ describe('embedded mode (no DATABASE_URL)', () => {
       const adminToken = /\n {4}(lct_\w+)\n/.exec(first.stderr())?.[1];
       expect(adminToken, first.stderr()).toBeDefined();
       expect((await fetch(`${api}/machines`, { headers: { Authorization: `Bearer ${adminToken}` } })).status).toBe(200);
+      // The single-node default runs the culling worker inside the server.
+      expect(first.logs().some((l) => l.msg === 'cull worker scheduled' && l.cron === '* * * * *')).toBe(true);
 
       // The CLI finds the running PostgreSQL and writes to the same database.
       const [policy, apiKey] = await Promise.all([

@@ -36,6 +36,10 @@ describe('POST /machines — activate a machine', () => {
         updatedAt: '2026-03-01T14:00:00.000Z',
         deletedAt: null,
         metadata: {},
+        // Additive fields beyond the reference: the policy requires no heartbeats.
+        heartbeatStatus: 'NOT_REQUIRED',
+        nextHeartbeatAt: null,
+        deactivationReason: null,
       });
       const [row] = await server.sql('select fingerprint, cores, platform from machines where id = $1', [data!.data.id]);
       expect(row).toEqual({ fingerprint: 'hw-a1b2c3d4e5f6', cores: 8, platform: 'macos' });

@@ -91,14 +91,14 @@ describe('DELETE /machines/{id} — deactivate', () => {
 });
 
 describe('POST /machines/{id}/heartbeat', () => {
-  it('records the heartbeat at the current time and answers { data: { id, lastHeartbeatAt } }', async () => {
+  it('records the heartbeat at the current time and answers { data: { id, lastHeartbeatAt, … } }', async () => {
     const { key } = await seedLicense(server);
     server.clock.set('2026-03-01T14:00:00.000Z');
     const id = await activate(key);
     server.clock.set('2026-03-01T14:30:00.000Z');
     const { response, data } = await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(key), params: { path: { id } } });
     expect(response.status).toBe(200);
-    expect(data).toEqual({ data: { id, lastHeartbeatAt: '2026-03-01T14:30:00.000Z' } });
+    expect(data).toEqual({ data: { id, lastHeartbeatAt: '2026-03-01T14:30:00.000Z', heartbeatStatus: 'NOT_REQUIRED', nextHeartbeatAt: null } });
     const after = await row(id);
     expect(after.last_heartbeat_at.toISOString()).toBe('2026-03-01T14:30:00.000Z');
     const reader = await seedApiKey(server, ['machines:read']);

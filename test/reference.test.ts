@@ -27,11 +27,19 @@ const reference = {
   heartbeat: { data: { id: 'f1a2b3c4-6e04-7081-c245-bd9e6f0a1b82', lastHeartbeatAt: '2026-03-01T14:30:00.000Z' } },
 };
 
-/** The JSON shape of a value: its type, and for objects and arrays the shapes inside. */
-function shape(value: unknown): unknown {
+/**
+ * The JSON shape of a value: its type, and for objects and arrays the shapes inside. With a
+ * reference, only the reference's fields count: new fields are additive and allowed.
+ */
+function shape(value: unknown, reference?: unknown): unknown {
   if (value === null) return 'null';
-  if (Array.isArray(value)) return value.map(shape);
-  if (typeof value === 'object') return Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, shape(v)]));
+  if (Array.isArray(value)) return value.map((v, i) => shape(v, Array.isArray(reference) ? reference[i] : undefined));
+  if (typeof value === 'object') {
+    const entries = Object.entries(value as object).filter(
+      ([k]) => reference === undefined || (typeof reference === 'object' && reference !== null && k in reference),
+    );
+    return Object.fromEntries(entries.map(([k, v]) => [k, shape(v, (reference as Record<string, unknown> | undefined)?.[k])]));
+  }
   if (typeof value === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(value)) return 'timestamp';
   return typeof value;
 }
@@ -49,27 +57,27 @@ describe('every example of the reference reproduces with the same shape', () => 
       body: { fingerprint: 'hw-a1b2c3d4e5f6', name: 'Dev Laptop', platform: 'macos', hostname: 'macbook-pro.local', cores: 8 },
     });
     expect(activated.response.status).toBe(201);
-    expect(shape(activated.data)).toEqual(shape(reference.activate));
+    expect(shape(activated.data, reference.activate)).toEqual(shape(reference.activate));
     const id = activated.data!.data.id;
 
     const got = await server.client.GET('/machines/{id}', { headers: bearer(reader), params: { path: { id } } });
     expect(got.response.status).toBe(200);
-    expect(shape(got.data)).toEqual(shape(reference.get));
+    expect(shape(got.data, reference.get)).toEqual(shape(reference.get));
 
     const listed = await server.client.GET('/machines', { headers: bearer(reader), params: { query: { licenseId, limit: 25 } } });
     expect(listed.response.status).toBe(200);
-    expect(shape(listed.data)).toEqual(shape(reference.list));
+    expect(shape(listed.data, reference.list)).toEqual(shape(reference.list));
     expect(listed.data!.pagination).toEqual({ nextCursor: id, hasMore: false });
 
     server.clock.set('2026-03-01T14:30:00.000Z');
     const beat = await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(key), params: { path: { id } } });
     expect(beat.response.status).toBe(200);
-    expect(shape(beat.data)).toEqual(shape(reference.heartbeat));
+    expect(shape(beat.data, reference.heartbeat)).toEqual(shape(reference.heartbeat));
     expect(beat.data!.data.lastHeartbeatAt).toBe('2026-03-01T14:30:00.000Z');
 
     const deleted = await server.client.DELETE('/machines/{id}', { headers: licenseAuth(key), params: { path: { id } } });
     expect(deleted.response.status).toBe(200);
     expect(deleted.data).toEqual({ data: { id, deleted: true } });
-    expect(shape(deleted.data)).toEqual(shape(reference.deactivate));
+    expect(shape(deleted.data, reference.deactivate)).toEqual(shape(reference.deactivate));
   });
 });

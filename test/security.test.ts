@@ -1,13 +1,14 @@
 import type { components } from '../generated/api.d.ts';
 import { describe, expect, it } from 'vitest';
 import { licenseAuth, machineBody, seedLicense, useTestServer } from './support/harness.ts';
-import { licenseWithMachine, securityCases, type SecuredOperation } from './support/security.ts';
+import { freshApiKeyId, freshPolicy, licenseWithMachine, securityCases, type SecuredOperation } from './support/security.ts';
 
 type Problem = components['schemas']['Problem'];
 
 const server = useTestServer();
 
 const json = { 'Content-Type': 'application/json' };
+const mergePatch = { 'Content-Type': 'application/merge-patch+json' };
 
 const operations: SecuredOperation[] = [
   {
@@ -46,6 +47,123 @@ const operations: SecuredOperation[] = [
     prepare: async (s) => {
       const { machineId } = await licenseWithMachine(s);
       return (headers) => fetch(`${s.apiUrl}/machines/${machineId}/heartbeat`, { method: 'POST', headers });
+    },
+  },
+  {
+    name: 'createPolicy',
+    accepts: ['Bearer'],
+    scope: 'policies:write',
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/policies`, { method: 'POST', headers: { ...json, ...headers }, body: '{"name":"p"}' }),
+  },
+  {
+    name: 'listPolicies',
+    accepts: ['Bearer'],
+    scope: 'policies:read',
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/policies`, { headers }),
+  },
+  {
+    name: 'getPolicy',
+    accepts: ['Bearer'],
+    scope: 'policies:read',
+    prepare: async (s) => {
+      const id = await freshPolicy(s);
+      return (headers) => fetch(`${s.apiUrl}/policies/${id}`, { headers });
+    },
+  },
+  {
+    name: 'updatePolicy',
+    accepts: ['Bearer'],
+    scope: 'policies:write',
+    prepare: async (s) => {
+      const id = await freshPolicy(s);
+      return (headers) => fetch(`${s.apiUrl}/policies/${id}`, { method: 'PATCH', headers: { ...mergePatch, ...headers }, body: '{"maxMachines":2}' });
+    },
+  },
+  {
+    name: 'deletePolicy',
+    accepts: ['Bearer'],
+    scope: 'policies:write',
+    prepare: async (s) => {
+      const id = await freshPolicy(s);
+      return (headers) => fetch(`${s.apiUrl}/policies/${id}`, { method: 'DELETE', headers });
+    },
+  },
+  {
+    name: 'createLicense',
+    accepts: ['Bearer'],
+    scope: 'licenses:write',
+    prepare: async (s) => {
+      const policyId = await freshPolicy(s);
+      return (headers) => fetch(`${s.apiUrl}/licenses`, { method: 'POST', headers: { ...json, ...headers }, body: JSON.stringify({ policyId }) });
+    },
+  },
+  {
+    name: 'listLicenses',
+    accepts: ['Bearer'],
+    scope: 'licenses:read',
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/licenses`, { headers }),
+  },
+  ...(
+    [
+      ['getLicense', 'licenses:read', 'GET', ''],
+      ['suspendLicense', 'licenses:write', 'POST', '/actions/suspend'],
+      ['reinstateLicense', 'licenses:write', 'POST', '/actions/reinstate'],
+      ['deleteLicense', 'licenses:write', 'DELETE', ''],
+    ] as const
+  ).map(
+    ([name, scope, method, suffix]): SecuredOperation => ({
+      name,
+      accepts: ['Bearer'],
+      scope,
+      prepare: async (s) => {
+        const { licenseId } = await seedLicense(s);
+        return (headers) => fetch(`${s.apiUrl}/licenses/${licenseId}${suffix}`, { method, headers });
+      },
+    }),
+  ),
+  {
+    name: 'updateLicense',
+    accepts: ['Bearer'],
+    scope: 'licenses:write',
+    prepare: async (s) => {
+      const { licenseId } = await seedLicense(s);
+      return (headers) => fetch(`${s.apiUrl}/licenses/${licenseId}`, { method: 'PATCH', headers: { ...mergePatch, ...headers }, body: '{"name":"n"}' });
+    },
+  },
+  {
+    name: 'validateLicense',
+    accepts: ['License'],
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/licenses/actions/validate`, { method: 'POST', headers }),
+  },
+  {
+    name: 'createApiKey',
+    accepts: ['Bearer'],
+    scope: 'admin',
+    prepare: async (s) => (headers) =>
+      fetch(`${s.apiUrl}/api-keys`, { method: 'POST', headers: { ...json, ...headers }, body: '{"name":"k","scopes":["machines:read"]}' }),
+  },
+  {
+    name: 'listApiKeys',
+    accepts: ['Bearer'],
+    scope: 'admin',
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/api-keys`, { headers }),
+  },
+  {
+    name: 'getApiKey',
+    accepts: ['Bearer'],
+    scope: 'admin',
+    prepare: async (s) => {
+      const id = await freshApiKeyId(s);
+      return (headers) => fetch(`${s.apiUrl}/api-keys/${id}`, { headers });
+    },
+  },
+  {
+    name: 'revokeApiKey',
+    accepts: ['Bearer'],
+    scope: 'admin',
+    prepare: async (s) => {
+      const id = await freshApiKeyId(s);
+      return (headers) => fetch(`${s.apiUrl}/api-keys/${id}`, { method: 'DELETE', headers });
     },
   },
 ];

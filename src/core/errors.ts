@@ -82,6 +82,62 @@ export class MachineLimitExceeded extends DomainError {
   }
 }
 
+export class ApiKeyNotFound extends DomainError {
+  readonly code = 'API_KEY_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No API key ${id}.`);
+  }
+}
+
+export class UnknownPolicy extends DomainError {
+  readonly code = 'UNKNOWN_POLICY';
+
+  constructor(id: string) {
+    super(`No policy ${id} to put the license under.`);
+  }
+}
+
+export class PolicyInUse extends DomainError {
+  readonly code = 'POLICY_IN_USE';
+
+  constructor(licenses: number) {
+    super(`The policy still has ${licenses} license${licenses === 1 ? '' : 's'}; delete or move them first.`);
+  }
+}
+
+export class LastAdminKey extends DomainError {
+  readonly code = 'LAST_ADMIN_KEY';
+
+  constructor() {
+    super('This is the last active admin API key; create another admin key before revoking it.');
+  }
+}
+
+export class ScopeNotGrantable extends DomainError {
+  readonly code = 'SCOPE_NOT_GRANTABLE';
+
+  constructor(scopes: string[]) {
+    super(`An API key can only grant scopes it holds; this one lacks ${scopes.join(', ')}.`);
+  }
+}
+
+export class MachineHeartbeatDead extends DomainError {
+  readonly code = 'MACHINE_HEARTBEAT_DEAD';
+
+  constructor(deadSince: Date) {
+    super(`The machine has been dead since ${deadSince.toISOString()} and is past its resurrection window; activate it again.`);
+  }
+}
+
+export class ExpiresInPast extends DomainError {
+  readonly code = 'EXPIRES_IN_PAST';
+
+  constructor(expiresAt: Date) {
+    super(`The key would expire at ${expiresAt.toISOString()}, which has passed: it would be dead on arrival.`);
+  }
+}
+
 export type DomainErrorCode =
   | 'VALIDATION_FAILED'
   | 'MACHINE_NOT_FOUND'
@@ -90,4 +146,11 @@ export type DomainErrorCode =
   | 'LICENSE_SUSPENDED'
   | 'LICENSE_EXPIRED'
   | 'FINGERPRINT_TAKEN'
-  | 'MACHINE_LIMIT_EXCEEDED';
+  | 'MACHINE_LIMIT_EXCEEDED'
+  | 'API_KEY_NOT_FOUND'
+  | 'UNKNOWN_POLICY'
+  | 'POLICY_IN_USE'
+  | 'LAST_ADMIN_KEY'
+  | 'SCOPE_NOT_GRANTABLE'
+  | 'MACHINE_HEARTBEAT_DEAD'
+  | 'EXPIRES_IN_PAST';

@@ -42,3 +42,14 @@ export class Checks {
 }
 
 export const METADATA_MAX_BYTES = 16 * 1024;
+
+/**
+ * The given fields among `keys` and nothing else: input may carry anything (an open JSON body),
+ * and only the named settings may reach an entity. Undefined values are dropped too, so a
+ * partial input never overwrites with undefined.
+ */
+export function pick<T extends object, K extends keyof T>(input: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const picked: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (input[key] !== undefined) picked[key] = input[key];
+  return picked;
+}

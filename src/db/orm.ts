@@ -6,6 +6,8 @@ import { License } from '../licenses/license.entity.ts';
 import { Machine } from '../machines/machine.entity.ts';
 import { Policy } from '../policies/policy.entity.ts';
 import { Migration20261127000000_initial } from './migrations/Migration20261127000000_initial.ts';
+import { Migration20261127010000_management } from './migrations/Migration20261127010000_management.ts';
+import { Migration20261127020000_heartbeats } from './migrations/Migration20261127020000_heartbeats.ts';
 
 export type Orm = MikroORM;
 export type { EntityManager };
@@ -31,7 +33,11 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
       tableName: 'mikro_orm_migrations',
       snapshot: false,
       silent: true,
-      migrationsList: [{ name: 'Migration20261127000000_initial', class: Migration20261127000000_initial }],
+      migrationsList: [
+        { name: 'Migration20261127000000_initial', class: Migration20261127000000_initial },
+        { name: 'Migration20261127010000_management', class: Migration20261127010000_management },
+        { name: 'Migration20261127020000_heartbeats', class: Migration20261127020000_heartbeats },
+      ],
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.
     pool: { min: 0, max: Math.max(2, options.poolSize ?? 10), idleTimeoutMillis: 30_000 },

@@ -10,7 +10,11 @@ import { Services } from '../services.ts';
 import { createAjv } from './ajv.ts';
 import { ContractChecker } from './contract.ts';
 import { loadOpenApiDocument } from './document.ts';
+import { mountDocs } from './docs.ts';
+import { apiKeyHandlers } from './handlers/api-keys.ts';
+import { licenseHandlers } from './handlers/licenses.ts';
 import { machineHandlers } from './handlers/machines.ts';
+import { policyHandlers } from './handlers/policies.ts';
 import { HttpProblem, problemBody, type ProblemBody } from './problem.ts';
 import { mediaTypeMatches, readRawBody } from './request-body.ts';
 import type { RequestState } from './request-state.ts';
@@ -38,6 +42,9 @@ export interface App {
 
 const handlers: Handlers = {
   ...machineHandlers,
+  ...policyHandlers,
+  ...licenseHandlers,
+  ...apiKeyHandlers,
 };
 
 /** A client's own request id is echoed only when it is short and plain enough to log safely. */
@@ -86,13 +93,53 @@ function fieldErrors(context: Context): { pointer: string; message: string }[] {
   });
 }
 
+/**
+ * `{ $ref, minLength: 8 }` as `{ allOf: [{ $ref }], minLength: 8 }`: the same schema under JSON
+ * Schema 2020-12, but one that survives openapi-backend's dereferencing, which replaces an object
+ * holding a `$ref` by its target and so would drop the constraints beside it.
+ */
+function keepRefSiblings(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(keepRefSiblings);
+  if (node === null || typeof node !== 'object') return node;
+  const entries = Object.entries(node).map(([k, v]) => [k, keepRefSiblings(v)] as const);
+  const object = Object.fromEntries(entries) as Record<string, unknown>;
+  if (typeof object.$ref === 'string' && Object.keys(object).length > 1) {
+    const { $ref, ...siblings } = object;
+    return { allOf: [{ $ref }], ...siblings };
+  }
+  return object;
+}
+
+/**
+ * The document as openapi-backend should see it: `$ref` siblings kept (above), and, since its
+ * validator only compiles request bodies declared as application/json, a merge-patch body gets
+ * an application/json twin with the same schema. Which media types a request may really use is
+ * kept aside, from the published document, for the 415 check.
+ */
+function forValidation(published: Record<string, unknown>): { definition: Record<string, unknown>; bodyMediaTypes: Map<string, string[]> } {
+  const definition = keepRefSiblings(published) as Record<string, unknown>;
+  const bodyMediaTypes = new Map<string, string[]>();
+  const paths = definition.paths as Record<string, Record<string, { operationId: string; requestBody?: { content: Record<string, unknown> } }>>;
+  for (const item of Object.values(paths)) {
+    for (const operation of Object.values(item)) {
+      const content = operation.requestBody?.content;
+      if (!content) continue;
+      bodyMediaTypes.set(operation.operationId, Object.keys(content));
+      const patch = content['application/merge-patch+json'];
+      if (patch && !content['application/json']) content['application/json'] = patch;
+    }
+  }
+  return { definition, bodyMediaTypes };
+}
+
 export async function createApp(deps: AppDeps): Promise<App> {
   const document = loadOpenApiDocument();
   const contract = deps.checkResponses ? new ContractChecker(document.json) : undefined;
   const contractViolations: string[] = [];
 
+  const { definition, bodyMediaTypes } = forValidation(document.json);
   const api = new OpenAPIBackend({
-    definition: structuredClone(document.json) as never,
+    definition: definition as never,
     strict: true,
     quick: true,
     validate: true,
@@ -129,11 +176,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
       const principal = principalOf(context);
       if (principal) assertScopes(context, principal);
 
-      const requestBody = (context.operation as { requestBody?: { content: Record<string, unknown> } }).requestBody;
-      if (!requestBody) return;
+      const declared = bodyMediaTypes.get(context.operation.operationId!);
+      if (!declared) return;
       if (state.rawBody.tooLarge) throw new HttpProblem('PAYLOAD_TOO_LARGE', 'The request body is larger than 64 KiB.');
       const contentType = state.request.headers['content-type'] as string | undefined;
-      const declared = Object.keys(requestBody.content);
       if ((state.rawBody.bytes !== undefined || contentType !== undefined) && !mediaTypeMatches(contentType, declared)) {
         throw new HttpProblem('UNSUPPORTED_MEDIA_TYPE', `The request body must be ${declared.join(' or ')}.`);
       }
@@ -223,6 +269,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
   app.get('/openapi.json', (_req, res) => {
     res.json(document.json);
   });
+  const info = document.json.info as { title: string; version: string };
+  mountDocs(app, document.json, { title: info.title, version: info.version, apiBase: API_BASE });
 
   app.use(API_BASE, async (req: Request, res: Response) => {
     const requestId = res.locals.requestId as string;

@@ -1,10 +1,26 @@
 import type { components } from '../../generated/api.d.ts';
+import type { Page } from '../core/pagination.ts';
+import type { ApiKey } from '../keys/api-key.entity.ts';
+import type { LicenseView, Validation } from '../licenses/licenses.service.ts';
+import { heartbeatStatus, nextHeartbeatAt } from '../machines/heartbeat.ts';
 import type { Machine } from '../machines/machine.entity.ts';
+import type { Policy } from '../policies/policy.entity.ts';
 
 type Schemas = components['schemas'];
 
-/** Entity → wire JSON. Timestamps are ISO 8601 with milliseconds, as the reference shows. */
-export function presentMachine(machine: Machine): Schemas['Machine'] {
+/** A page of a list, in the envelope every list response shares. */
+export function presentPage<T, W>(page: Page<T>, present: (item: T) => W): { data: W[]; pagination: Schemas['Pagination'] } {
+  return { data: page.items.map(present), pagination: { nextCursor: page.nextCursor, hasMore: page.hasMore } };
+}
+
+/**
+ * Entity → wire JSON. Timestamps are ISO 8601 with milliseconds, as the reference shows. The
+ * heartbeat status is computed for `now`, from the machine's license's policy (which must be
+ * loaded).
+ */
+export function presentMachine(machine: Machine, now: Date): Schemas['Machine'] {
+  const policy = machine.license.policy;
+  const next = nextHeartbeatAt(machine.lastHeartbeatAt, policy);
   return {
     id: machine.id,
     licenseId: machine.license.id,
@@ -18,5 +34,63 @@ export function presentMachine(machine: Machine): Schemas['Machine'] {
     updatedAt: machine.updatedAt.toISOString(),
     deletedAt: machine.deletedAt?.toISOString() ?? null,
     metadata: machine.metadata,
+    heartbeatStatus: heartbeatStatus(machine.lastHeartbeatAt, policy, now),
+    nextHeartbeatAt: next?.toISOString() ?? null,
+    deactivationReason: machine.deactivationReason ?? null,
+  };
+}
+
+export function presentPolicy(policy: Policy): Schemas['Policy'] {
+  return {
+    id: policy.id,
+    name: policy.name,
+    maxMachines: policy.maxMachines ?? null,
+    keyPrefix: policy.keyPrefix,
+    requireHeartbeat: policy.requireHeartbeat,
+    heartbeatDuration: policy.heartbeatDuration,
+    heartbeatCullStrategy: policy.heartbeatCullStrategy,
+    heartbeatResurrectionWindow: policy.heartbeatResurrectionWindow,
+    metadata: policy.metadata,
+    createdAt: policy.createdAt.toISOString(),
+    updatedAt: policy.updatedAt.toISOString(),
+  };
+}
+
+export function presentLicense({ license, status, machineCount }: LicenseView): Schemas['License'] {
+  return {
+    id: license.id,
+    policyId: license.policy.id,
+    name: license.name ?? null,
+    keyHint: license.keyHint,
+    status,
+    expiresAt: license.expiresAt?.toISOString() ?? null,
+    suspendedAt: license.suspendedAt?.toISOString() ?? null,
+    machineCount,
+    metadata: license.metadata,
+    createdAt: license.createdAt.toISOString(),
+    updatedAt: license.updatedAt.toISOString(),
+  };
+}
+
+export function presentApiKey(apiKey: ApiKey): Schemas['ApiKey'] {
+  return {
+    id: apiKey.id,
+    name: apiKey.name,
+    scopes: apiKey.scopes as Schemas['Scope'][],
+    tokenHint: apiKey.tokenHint,
+    expiresAt: apiKey.expiresAt?.toISOString() ?? null,
+    revokedAt: apiKey.revokedAt?.toISOString() ?? null,
+    lastUsedAt: apiKey.lastUsedAt?.toISOString() ?? null,
+    createdAt: apiKey.createdAt.toISOString(),
+  };
+}
+
+export function presentValidation(validation: Validation, now: Date): Schemas['LicenseValidation'] {
+  return {
+    valid: validation.valid,
+    code: validation.code,
+    detail: validation.detail,
+    license: presentLicense(validation.license),
+    machine: validation.machine ? presentMachine(validation.machine, now) : null,
   };
 }

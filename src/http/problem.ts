@@ -35,6 +35,8 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 403, title: 'The license is suspended' };
     case 'LICENSE_EXPIRED':
       return { status: 403, title: 'The license has expired' };
+    case 'SCOPE_NOT_GRANTABLE':
+      return { status: 403, title: 'The API key cannot grant that scope' };
     case 'NOT_FOUND':
       return { status: 404, title: 'No such resource' };
     case 'MACHINE_NOT_FOUND':
@@ -43,16 +45,28 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 404, title: 'Policy not found' };
     case 'LICENSE_NOT_FOUND':
       return { status: 404, title: 'License not found' };
+    case 'API_KEY_NOT_FOUND':
+      return { status: 404, title: 'API key not found' };
     case 'METHOD_NOT_ALLOWED':
       return { status: 405, title: 'Method not allowed' };
     case 'FINGERPRINT_TAKEN':
       return { status: 409, title: 'The fingerprint is already activated on this license' };
+    case 'POLICY_IN_USE':
+      return { status: 409, title: 'The policy still has licenses' };
+    case 'LAST_ADMIN_KEY':
+      return { status: 409, title: 'The last admin API key cannot be revoked' };
     case 'PAYLOAD_TOO_LARGE':
       return { status: 413, title: 'The request body is too large' };
     case 'UNSUPPORTED_MEDIA_TYPE':
       return { status: 415, title: 'Unsupported media type' };
     case 'MACHINE_LIMIT_EXCEEDED':
       return { status: 422, title: "The license has reached its policy's machine limit" };
+    case 'MACHINE_HEARTBEAT_DEAD':
+      return { status: 422, title: 'The machine is dead' };
+    case 'UNKNOWN_POLICY':
+      return { status: 422, title: 'No such policy' };
+    case 'EXPIRES_IN_PAST':
+      return { status: 422, title: 'The expiry is in the past' };
     case 'INTERNAL_ERROR':
       return { status: 500, title: 'Internal server error' };
     case 'SERVICE_UNAVAILABLE':

@@ -13,11 +13,14 @@ type Op<K extends OperationId> = operations[K];
 
 type JsonContent<T> = T extends { content: { 'application/json': infer B } } ? B : never;
 
+type AnyContent<T> = T extends { content: infer C } ? C[keyof C] : never;
+
+/** The request body, whatever its declared media type (JSON, or merge-patch JSON for updates). */
 export type RequestBody<K extends OperationId> =
-  Op<K> extends { requestBody: { content: { 'application/json': infer B } } }
-    ? B
-    : Op<K> extends { requestBody?: { content: { 'application/json': infer B } } }
-      ? B | undefined
+  Op<K> extends { requestBody: infer R }
+    ? AnyContent<R>
+    : Op<K> extends { requestBody?: infer R }
+      ? AnyContent<NonNullable<R>> | undefined
       : undefined;
 
 type Params<K extends OperationId, Where extends 'query' | 'path'> =

@@ -1,11 +1,13 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
-import { uuidv7 } from '../core/ids.ts';
+import { ApiKeyNotFound, ExpiresInPast, LastAdminKey, ScopeNotGrantable } from '../core/errors.ts';
+import { isUuid, uuidv7 } from '../core/ids.ts';
+import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
 import { ApiKey } from './api-key.entity.ts';
 import { apiTokenHint, generateApiToken, isWellFormedApiToken } from './api-token.ts';
 import { KeyHasher } from './hashing.ts';
-import { isScope, type Scope } from './scopes.ts';
+import { grants, isScope, type Scope } from './scopes.ts';
 
 export interface CreateApiKeyInput {
   name: string;
@@ -33,7 +35,11 @@ export class ApiKeysService {
     this.#hasher = hasher;
   }
 
-  async create(input: CreateApiKeyInput): Promise<CreatedApiKey> {
+  /**
+   * Creates a key. `grantor` is the scopes of the key asking; a key can only hand out what it
+   * holds (the CLI, run by whoever controls the server, passes none and may grant anything).
+   */
+  async create(input: CreateApiKeyInput, grantor?: readonly string[]): Promise<CreatedApiKey> {
     const checks = new Checks();
     checks.text('/name', input.name, { min: 1, max: 255 });
     if (input.scopes.length === 0) checks.fail('/scopes', 'must name at least one scope');
@@ -42,6 +48,11 @@ export class ApiKeysService {
     });
     if (input.expiresAt && Number.isNaN(input.expiresAt.getTime())) checks.fail('/expiresAt', 'must be a date-time');
     checks.throwIfAny();
+    if (input.expiresAt && input.expiresAt.getTime() <= this.#clock.now().getTime()) throw new ExpiresInPast(input.expiresAt);
+    if (grantor !== undefined) {
+      const beyond = input.scopes.filter((scope) => !grants(grantor, scope as Scope));
+      if (beyond.length > 0) throw new ScopeNotGrantable(beyond);
+    }
 
     const token = generateApiToken();
     const apiKey = this.#em.create(ApiKey, {
@@ -72,6 +83,41 @@ export class ApiKeysService {
       await this.#em.nativeUpdate(ApiKey, { id: apiKey.id }, { lastUsedAt: now });
     }
     return apiKey;
+  }
+
+  async list(query: PageQuery & { includeRevoked: boolean }): Promise<Page<ApiKey>> {
+    const where: FilterQuery<ApiKey> = query.includeRevoked ? {} : { revokedAt: null };
+    return findPage(this.#em, ApiKey, where, query);
+  }
+
+  async get(id: string): Promise<ApiKey> {
+    const apiKey = isUuid(id) ? await this.#em.findOne(ApiKey, { id }) : null;
+    if (!apiKey) throw new ApiKeyNotFound(id);
+    return apiKey;
+  }
+
+  /**
+   * Revokes a key; revoking twice changes nothing. The live admin keys are locked while we
+   * decide, so two administrators revoking each other's keys at once cannot leave none.
+   */
+  async revoke(id: string): Promise<ApiKey> {
+    return this.#em.transactional(async (em) => {
+      const apiKey = isUuid(id) ? await em.findOne(ApiKey, { id }) : null;
+      if (!apiKey) throw new ApiKeyNotFound(id);
+      if (apiKey.revokedAt != null) return apiKey;
+      const now = this.#clock.now();
+      if (apiKey.scopes.includes('admin')) {
+        const liveAdmins = await em.execute<{ id: string }[]>(
+          `select id from api_keys
+            where 'admin' = any(scopes) and revoked_at is null and (expires_at is null or expires_at > ?)
+            order by id for update`,
+          [now],
+        );
+        if (liveAdmins.length <= 1 && liveAdmins.some((row) => row.id === apiKey.id)) throw new LastAdminKey();
+      }
+      apiKey.revokedAt = now;
+      return apiKey;
+    });
   }
 
   /** Whether any API key exists at all: an empty table means a first start. */

@@ -10,12 +10,15 @@ const LicenseSchema = defineEntity({
     policy: () => p.manyToOne(Policy),
     /** HMAC-SHA-256 of the canonical key under the server secret. */
     keyHash: p.blob().columnType('bytea').unique(),
+    /** The key's prefix and last group, e.g. `DSK-…-W8RF3`. */
+    keyHint: p.text(),
     name: p.text().nullable(),
-    metadata: p.json<Record<string, unknown>>(),
+    metadata: p.json<Record<string, unknown>>().columnType('json'),
     expiresAt: p.datetime(3).nullable(),
     suspendedAt: p.datetime(3).nullable(),
     createdAt: p.datetime(3),
     updatedAt: p.datetime(3),
+    deletedAt: p.datetime(3).nullable(),
   },
 });
 

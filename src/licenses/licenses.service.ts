@@ -1,12 +1,21 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { LockMode } from '@mikro-orm/core';
+import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
-import { LicenseExpired, LicenseNotFound, LicenseSuspended } from '../core/errors.ts';
+import { LicenseExpired, LicenseNotFound, LicenseSuspended, UnknownPolicy } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
-import { Checks, METADATA_MAX_BYTES } from '../core/validation.ts';
+import { mergePatch } from '../core/merge-patch.ts';
+import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
+import { Checks, METADATA_MAX_BYTES, pick } from '../core/validation.ts';
 import { KeyHasher } from '../keys/hashing.ts';
 import { generateLicenseKey, parseLicenseKey } from '../keys/license-key.ts';
-import { PoliciesService } from '../policies/policies.service.ts';
+import { MACHINE_EVENTS } from '../machines/events.ts';
+import { heartbeatStatus } from '../machines/heartbeat.ts';
+import { Machine } from '../machines/machine.entity.ts';
+import { Policy } from '../policies/policy.entity.ts';
 import { License } from './license.entity.ts';
+
+export const LICENSE_STATUSES = ['ACTIVE', 'SUSPENDED', 'EXPIRED'] as const;
+export type LicenseStatus = (typeof LICENSE_STATUSES)[number];
 
 export interface CreateLicenseInput {
   policyId: string;
@@ -15,10 +24,79 @@ export interface CreateLicenseInput {
   metadata?: Record<string, unknown>;
 }
 
+export interface UpdateLicenseInput {
+  name?: string | null;
+  expiresAt?: Date | null;
+  policyId?: string;
+  metadata?: Record<string, unknown>;
+}
+
 export interface CreatedLicense {
   license: License;
   /** The plain key: shown once, never stored. */
   key: string;
+}
+
+/** A license as reads show it: with what is computed at read time. */
+export interface LicenseView {
+  license: License;
+  status: LicenseStatus;
+  /** Active (not deactivated) machines. */
+  machineCount: number;
+}
+
+export type ValidationCode =
+  | 'VALID'
+  | 'SUSPENDED'
+  | 'EXPIRED'
+  | 'NO_MACHINE'
+  | 'FINGERPRINT_NOT_ACTIVATED'
+  | 'HEARTBEAT_DEAD'
+  | 'TOO_MANY_MACHINES';
+
+export interface Validation {
+  valid: boolean;
+  code: ValidationCode;
+  detail: string;
+  license: LicenseView;
+  machine: Machine | null;
+}
+
+/** Status at `now`: suspension first, then expiry (a license is expired from its expiry instant). */
+export function licenseStatus(license: Pick<License, 'suspendedAt' | 'expiresAt'>, now: Date): LicenseStatus {
+  if (license.suspendedAt != null) return 'SUSPENDED';
+  if (license.expiresAt != null && license.expiresAt.getTime() <= now.getTime()) return 'EXPIRED';
+  return 'ACTIVE';
+}
+
+/** Why a license may not activate or keep machines alive at `now`, or null when it may. */
+export function licenseUnusable(license: License, now: Date): LicenseSuspended | LicenseExpired | null {
+  switch (licenseStatus(license, now)) {
+    case 'SUSPENDED':
+      return new LicenseSuspended();
+    case 'EXPIRED':
+      return new LicenseExpired(license.expiresAt!);
+    case 'ACTIVE':
+      return null;
+  }
+}
+
+export function assertLicenseUsable(license: License, now: Date): void {
+  const problem = licenseUnusable(license, now);
+  if (problem !== null) throw problem;
+}
+
+/** What a license listing shows of the key: its prefix and last group. */
+function keyHint(key: string): string {
+  return `${key.slice(0, key.indexOf('-'))}-…-${key.slice(key.lastIndexOf('-') + 1)}`;
+}
+
+function checkInput(input: { name?: string | null; expiresAt?: Date | null; metadata?: Record<string, unknown> }): void {
+  const checks = new Checks();
+  checks.text('/name', input.name, { min: 1, max: 255 });
+  if (input.expiresAt && Number.isNaN(input.expiresAt.getTime())) checks.fail('/expiresAt', 'must be a date-time');
+  checks.jsonSize('/metadata', input.metadata, METADATA_MAX_BYTES);
+  checks.throwIfAny();
 }
 
 export class LicensesService {
@@ -32,61 +110,168 @@ export class LicensesService {
     this.#hasher = hasher;
   }
 
-  async create(input: CreateLicenseInput): Promise<CreatedLicense> {
-    const checks = new Checks();
-    checks.text('/name', input.name, { min: 1, max: 255 });
-    if (input.expiresAt && Number.isNaN(input.expiresAt.getTime())) checks.fail('/expiresAt', 'must be a date-time');
-    checks.jsonSize('/metadata', input.metadata, METADATA_MAX_BYTES);
-    checks.throwIfAny();
-
-    const policy = await new PoliciesService(this.#em, this.#clock).get(input.policyId);
-    const key = generateLicenseKey(policy.keyPrefix);
-    const now = this.#clock.now();
-    const license = this.#em.create(License, {
-      id: uuidv7(),
-      policy,
-      keyHash: this.#hasher.hash('license-key', key),
-      name: input.name ?? null,
-      metadata: input.metadata ?? {},
-      expiresAt: input.expiresAt ?? null,
-      suspendedAt: null,
-      createdAt: now,
-      updatedAt: now,
-    });
-    await this.#em.flush();
-    return { license, key };
+  /**
+   * A live policy to put a license under, share-locked for the rest of the transaction so a
+   * concurrent policy deletion cannot slip in between the check and the insert.
+   */
+  async #livePolicy(em: EntityManager, policyId: string): Promise<Policy> {
+    const policy = isUuid(policyId)
+      ? await em.findOne(Policy, { id: policyId, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_READ })
+      : null;
+    if (!policy) throw new UnknownPolicy(policyId);
+    return policy;
   }
 
+  async create(input: CreateLicenseInput): Promise<CreatedLicense> {
+    checkInput(input);
+    return this.#em.transactional(async (em) => {
+      const policy = await this.#livePolicy(em, input.policyId);
+      const key = generateLicenseKey(policy.keyPrefix);
+      const now = this.#clock.now();
+      const license = em.create(License, {
+        id: uuidv7(),
+        policy,
+        keyHash: this.#hasher.hash('license-key', key),
+        keyHint: keyHint(key),
+        name: input.name ?? null,
+        metadata: input.metadata ?? {},
+        expiresAt: input.expiresAt ?? null,
+        suspendedAt: null,
+        createdAt: now,
+        updatedAt: now,
+        deletedAt: null,
+      });
+      return { license, key };
+    });
+  }
+
+  async list(query: PageQuery & { policyId?: string; status?: LicenseStatus }): Promise<Page<LicenseView>> {
+    const now = this.#clock.now();
+    const where: FilterQuery<License> = { deletedAt: null };
+    if (query.policyId !== undefined) where.policy = query.policyId;
+    if (query.status === 'SUSPENDED') where.suspendedAt = { $ne: null };
+    if (query.status === 'EXPIRED') Object.assign(where, { suspendedAt: null, expiresAt: { $lte: now } });
+    if (query.status === 'ACTIVE') Object.assign(where, { suspendedAt: null, $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }] });
+    const page = await findPage(this.#em, License, where, query);
+    return { ...page, items: await this.views(page.items) };
+  }
+
+  /** A live (not deleted) license. */
   async get(id: string): Promise<License> {
-    const license = isUuid(id) ? await this.#em.findOne(License, { id }, { populate: ['policy'] }) : null;
+    const license = isUuid(id) ? await this.#em.findOne(License, { id, deletedAt: null }, { populate: ['policy'] }) : null;
     if (!license) throw new LicenseNotFound(id);
     return license;
   }
 
+  async view(id: string): Promise<LicenseView> {
+    return (await this.views([await this.get(id)]))[0]!;
+  }
+
+  /** Status and machine counts for licenses, one query for all of them. */
+  async views(licenses: License[]): Promise<LicenseView[]> {
+    const now = this.#clock.now();
+    const counts = new Map<string, number>();
+    if (licenses.length > 0) {
+      const rows = await this.#em.execute<{ license_id: string; n: string }[]>(
+        'select license_id, count(*) as n from machines where license_id in (?) and deleted_at is null group by license_id',
+        [licenses.map((l) => l.id)],
+      );
+      for (const row of rows) counts.set(row.license_id, Number(row.n));
+    }
+    return licenses.map((license) => ({ license, status: licenseStatus(license, now), machineCount: counts.get(license.id) ?? 0 }));
+  }
+
+  /** Applies a merge patch of name, expiry, metadata and policy. */
+  async update(id: string, patch: UpdateLicenseInput): Promise<LicenseView> {
+    const changes = pick(patch, ['name', 'expiresAt', 'policyId', 'metadata'] as const);
+    await this.#em.transactional(async (em) => {
+      const license = isUuid(id) ? await em.findOne(License, { id, deletedAt: null }) : null;
+      if (!license) throw new LicenseNotFound(id);
+      const metadata = changes.metadata === undefined ? undefined : mergePatch(license.metadata, changes.metadata);
+      checkInput({ ...changes, metadata });
+      const { policyId, ...fields } = changes;
+      if (policyId !== undefined) license.policy = await this.#livePolicy(em, policyId);
+      em.assign(license, { ...fields, ...(metadata ? { metadata } : {}), updatedAt: this.#clock.now() });
+    });
+    return this.view(id);
+  }
+
+  /** Suspends (true) or reinstates (false); doing it twice changes nothing. */
+  async setSuspended(id: string, suspended: boolean): Promise<LicenseView> {
+    const license = await this.get(id);
+    if ((license.suspendedAt != null) !== suspended) {
+      const now = this.#clock.now();
+      license.suspendedAt = suspended ? now : null;
+      license.updatedAt = now;
+      await this.#em.flush();
+    }
+    return (await this.views([license]))[0]!;
+  }
+
   /**
-   * The license a presented key belongs to, with its policy, or null. A key that fails its
+   * Deletes a license and deactivates its machines in one transaction. Both are soft: the
+   * machines stay readable with `deactivationReason: LICENSE_DELETED`, and the key stops
+   * authenticating at once.
+   */
+  async delete(id: string): Promise<void> {
+    await this.#em.transactional(async (em) => {
+      const license = isUuid(id)
+        ? await em.findOne(License, { id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE })
+        : null;
+      if (!license) throw new LicenseNotFound(id);
+      const now = this.#clock.now();
+      await em.execute(
+        `with deactivated as (
+           update machines set deleted_at = ?, updated_at = ?, deactivation_reason = 'LICENSE_DELETED'
+            where license_id = ? and deleted_at is null
+            returning id, license_id)
+         insert into events (type, occurred_at, machine_id, license_id, data)
+         select ?, ?, id, license_id, '{"reason":"LICENSE_DELETED"}' from deactivated`,
+        [now, now, id, MACHINE_EVENTS.deactivated, now],
+      );
+      license.deletedAt = now;
+      license.updatedAt = now;
+    });
+  }
+
+  /**
+   * The live license a presented key belongs to, with its policy, or null. A key that fails its
    * check character never reaches the database.
    */
   async authenticate(presented: string): Promise<License | null> {
     const canonical = parseLicenseKey(presented);
     if (canonical === null) return null;
     const hash = this.#hasher.hash('license-key', canonical);
-    const license = await this.#em.findOne(License, { keyHash: hash }, { populate: ['policy'] });
+    const license = await this.#em.findOne(License, { keyHash: hash, deletedAt: null }, { populate: ['policy'] });
     if (!license || !KeyHasher.equal(license.keyHash, hash)) return null;
     return license;
   }
-}
 
-/** Why a license may not activate or keep machines alive at `now`, or null when it may. */
-export function licenseUnusable(license: License, now: Date): LicenseSuspended | LicenseExpired | null {
-  if (license.suspendedAt != null) return new LicenseSuspended();
-  if (license.expiresAt != null && license.expiresAt.getTime() <= now.getTime()) {
-    return new LicenseExpired(license.expiresAt);
+  /** Whether a license is good for use now, and with a fingerprint, whether that machine is. */
+  async validate(license: License, fingerprint?: string): Promise<Validation> {
+    const now = this.#clock.now();
+    const view = (await this.views([license]))[0]!;
+    const policy = license.policy;
+    const verdict = (code: ValidationCode, detail: string, machine: Machine | null = null): Validation => ({
+      valid: code === 'VALID',
+      code,
+      detail,
+      license: view,
+      machine,
+    });
+
+    if (view.status === 'SUSPENDED') return verdict('SUSPENDED', 'The license is suspended.');
+    if (view.status === 'EXPIRED') return verdict('EXPIRED', `The license expired at ${license.expiresAt!.toISOString()}.`);
+    if (policy.maxMachines != null && view.machineCount > policy.maxMachines) {
+      return verdict('TOO_MANY_MACHINES', `The license has ${view.machineCount} active machines; its policy now allows ${policy.maxMachines}.`);
+    }
+    if (fingerprint === undefined) return verdict('VALID', 'The license is valid.');
+    if (view.machineCount === 0) return verdict('NO_MACHINE', 'The license has no active machines.');
+    const machine = await this.#em.findOne(Machine, { license: license.id, fingerprint, deletedAt: null }, { populate: ['license.policy'] });
+    if (!machine) return verdict('FINGERPRINT_NOT_ACTIVATED', 'No active machine of the license has this fingerprint.');
+    if (heartbeatStatus(machine.lastHeartbeatAt, policy, now) === 'DEAD') {
+      return verdict('HEARTBEAT_DEAD', 'The machine missed its heartbeat window and is dead.', machine);
+    }
+    return verdict('VALID', 'The license is valid and the machine is activated.', machine);
   }
-  return null;
-}
-
-export function assertLicenseUsable(license: License, now: Date): void {
-  const problem = licenseUnusable(license, now);
-  if (problem !== null) throw problem;
 }

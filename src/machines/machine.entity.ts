@@ -4,6 +4,9 @@ import { License } from '../licenses/license.entity.ts';
 export const PLATFORMS = ['macos', 'windows', 'linux', 'docker', 'kubernetes'] as const;
 export type Platform = (typeof PLATFORMS)[number];
 
+export const DEACTIVATION_REASONS = ['MANUAL', 'HEARTBEAT_DEAD', 'LICENSE_DELETED'] as const;
+export type DeactivationReason = (typeof DEACTIVATION_REASONS)[number];
+
 /** A device activated under a license. Deactivation is a soft delete (`deletedAt`). */
 const MachineSchema = defineEntity({
   name: 'Machine',
@@ -22,6 +25,9 @@ const MachineSchema = defineEntity({
     createdAt: p.datetime(3),
     updatedAt: p.datetime(3),
     deletedAt: p.datetime(3).nullable(),
+    deactivationReason: p.enum(DEACTIVATION_REASONS).nullable(),
+    /** When a KEEP_DEAD machine was found dead by the worker; cleared when it is revived. */
+    deadAt: p.datetime(3).nullable(),
   },
 });
 

@@ -1,11 +1,14 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
-import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
+import { raw, type EntityManager, type FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
-import { FingerprintTaken, MachineLimitExceeded, MachineNotFound } from '../core/errors.ts';
+import { FingerprintTaken, LicenseNotFound, MachineHeartbeatDead, MachineLimitExceeded, MachineNotFound } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
+import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, METADATA_MAX_BYTES } from '../core/validation.ts';
 import { License } from '../licenses/license.entity.ts';
 import { assertLicenseUsable, licenseUnusable } from '../licenses/licenses.service.ts';
+import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
+import { heartbeatSql, heartbeatStatus, nextHeartbeatAt, type HeartbeatStatus } from './heartbeat.ts';
 import { Machine, PLATFORMS, type Platform } from './machine.entity.ts';
 
 export interface ActivateMachineInput {
@@ -17,21 +20,18 @@ export interface ActivateMachineInput {
   metadata?: Record<string, unknown>;
 }
 
-export interface ListMachinesQuery {
+export interface ListMachinesQuery extends PageQuery {
   licenseId?: string;
-  /** The id of the last machine of the previous page. */
-  cursor?: string;
-  limit: number;
   includeDeactivated: boolean;
+  heartbeatStatus?: HeartbeatStatus;
 }
 
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
-  hasMore: boolean;
+export interface HeartbeatResult {
+  id: string;
+  lastHeartbeatAt: Date;
+  status: 'NOT_REQUIRED' | 'ALIVE' | 'RESURRECTED';
+  nextHeartbeatAt: Date | null;
 }
-
-export const MAX_PAGE_SIZE = 100;
 
 export class MachinesService {
   readonly #em: EntityManager;
@@ -63,10 +63,12 @@ export class MachinesService {
     try {
       return await this.#em.transactional(async (em) => {
         const now = this.#clock.now();
-        const license = await em.findOneOrFail(License, { id: licenseId }, {
+        const license = await em.findOne(License, { id: licenseId, deletedAt: null }, {
           lockMode: LockMode.PESSIMISTIC_WRITE,
           refresh: true,
         });
+        // Deleted after it authenticated this request: its key no longer counts.
+        if (!license) throw new LicenseNotFound(licenseId);
         assertLicenseUsable(license, now);
 
         const holder = await this.#activeHolderOf(em, licenseId, input.fingerprint);
@@ -92,6 +94,8 @@ export class MachinesService {
           createdAt: now,
           updatedAt: now,
           deletedAt: null,
+          deactivationReason: null,
+          deadAt: null,
         });
       });
     } catch (error) {
@@ -116,51 +120,98 @@ export class MachinesService {
   async list(query: ListMachinesQuery): Promise<Page<Machine>> {
     const where: FilterQuery<Machine> = {};
     if (query.licenseId !== undefined) where.license = query.licenseId;
-    if (query.cursor !== undefined) where.id = { $gt: query.cursor };
     if (!query.includeDeactivated) where.deletedAt = null;
-    const limit = Math.min(Math.max(query.limit, 1), MAX_PAGE_SIZE);
-    // One extra row tells whether another page follows without a second query.
-    const rows = await this.#em.find(Machine, where, { orderBy: { id: 'asc' }, limit: limit + 1 });
-    const items = rows.slice(0, limit);
-    return {
-      items,
-      nextCursor: items.at(-1)?.id ?? null,
-      hasMore: rows.length > limit,
-    };
+    if (query.heartbeatStatus !== undefined) {
+      const status = raw(
+        (m) => `(select ${heartbeatSql.status(m, 'p')} from licenses l join policies p on p.id = l.policy_id where l.id = ${m}.license_id)`,
+        [this.#clock.now()],
+      );
+      Object.assign(where, { [status]: query.heartbeatStatus });
+    }
+    return findPage(this.#em, Machine, where, query, { populate: ['license.policy'] as never });
   }
 
   /** One machine, deactivated or not. */
   async get(id: string): Promise<Machine> {
-    const machine = isUuid(id) ? await this.#em.findOne(Machine, { id }) : null;
+    const machine = isUuid(id) ? await this.#em.findOne(Machine, { id }, { populate: ['license.policy'] }) : null;
     if (!machine) throw new MachineNotFound(id);
     return machine;
   }
 
   /**
    * Deactivates an active machine; with `licenseId`, only one of that license's. A machine of
-   * another license is reported exactly like a missing one.
+   * another license is reported exactly like a missing one. The event is written by the same
+   * statement, so there is never a deactivation without its event.
    */
   async deactivate(id: string, licenseId?: string): Promise<void> {
+    if (!isUuid(id)) throw new MachineNotFound(id);
     const now = this.#clock.now();
-    const where: FilterQuery<Machine> = { id, deletedAt: null };
-    if (licenseId !== undefined) where.license = licenseId;
-    const changed = isUuid(id) ? await this.#em.nativeUpdate(Machine, where, { deletedAt: now, updatedAt: now }) : 0;
-    if (changed === 0) throw new MachineNotFound(id);
+    const rows = await this.#em.execute<{ id: string }[]>(
+      `with deactivated as (
+         update machines set deleted_at = ?, updated_at = ?, deactivation_reason = 'MANUAL'
+          where id = ? and deleted_at is null ${licenseId === undefined ? '' : 'and license_id = ?'}
+          returning id, license_id)
+       insert into events (type, occurred_at, machine_id, license_id, data)
+       select ?, ?, id, license_id, '{"reason":"MANUAL"}' from deactivated
+       returning machine_id as id`,
+      [now, now, id, ...(licenseId === undefined ? [] : [licenseId]), MACHINE_EVENTS.deactivated, now],
+    );
+    if (rows.length === 0) throw new MachineNotFound(id);
   }
 
-  /** Records a heartbeat for an active machine of the license, checked usable at `now`. */
-  async heartbeat(id: string, license: License): Promise<{ id: string; lastHeartbeatAt: Date }> {
-    const now = this.#clock.now();
-    const where: FilterQuery<Machine> = { id, license: license.id, deletedAt: null };
+  /**
+   * Records a heartbeat for an active machine of the license. One statement locks the machine,
+   * checks it is not past reviving (with the policy as it is now), and updates it; the previous
+   * heartbeat it returns tells an alive machine from a resurrected one.
+   */
+  async heartbeat(id: string, license: License): Promise<HeartbeatResult> {
     if (!isUuid(id)) throw new MachineNotFound(id);
+    const now = this.#clock.now();
     const refusal = licenseUnusable(license, now);
     if (refusal !== null) {
       // Another license's machine stays a 404 even to a suspended license: no hint it exists.
-      if ((await this.#em.count(Machine, where)) === 0) throw new MachineNotFound(id);
+      if ((await this.#em.count(Machine, { id, license: license.id, deletedAt: null })) === 0) throw new MachineNotFound(id);
       throw refusal;
     }
-    const changed = await this.#em.nativeUpdate(Machine, where, { lastHeartbeatAt: now, updatedAt: now });
-    if (changed === 0) throw new MachineNotFound(id);
-    return { id, lastHeartbeatAt: now };
+    const rows = await this.#em.execute<
+      { previous: Date; require_heartbeat: boolean; heartbeat_duration: number; heartbeat_resurrection_window: number }[]
+    >(
+      `with target as (
+         select m.id, m.license_id, m.last_heartbeat_at, p.require_heartbeat, p.heartbeat_duration, p.heartbeat_resurrection_window
+           from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
+          where m.id = ? and m.license_id = ? and m.deleted_at is null
+          for update of m
+       ), beat as (
+         update machines m set last_heartbeat_at = ?, updated_at = ?, dead_at = null
+           from target t
+          where m.id = t.id and not ${heartbeatSql.pastResurrection('t', 't')}
+          returning t.last_heartbeat_at as previous, t.license_id, t.require_heartbeat, t.heartbeat_duration, t.heartbeat_resurrection_window
+       ), revived as (
+         insert into events (type, occurred_at, machine_id, license_id, data)
+         select ?, ?, ?, license_id, jsonb_build_object('deadSince', ${isoTimestampSql('previous + make_interval(secs => heartbeat_duration)')})
+           from beat
+          where require_heartbeat and ? >= previous + make_interval(secs => heartbeat_duration)
+       )
+       select previous, require_heartbeat, heartbeat_duration, heartbeat_resurrection_window from beat`,
+      [id, license.id, now, now, now, MACHINE_EVENTS.resurrected, now, id, now],
+    );
+    const row = rows[0];
+    if (row === undefined) {
+      const machine = await this.#em.findOne(Machine, { id, license: license.id, deletedAt: null }, { populate: ['license.policy'] });
+      if (!machine) throw new MachineNotFound(id);
+      throw new MachineHeartbeatDead(nextHeartbeatAt(machine.lastHeartbeatAt, machine.license.policy) ?? machine.lastHeartbeatAt);
+    }
+    const policy = {
+      requireHeartbeat: row.require_heartbeat,
+      heartbeatDuration: row.heartbeat_duration,
+      heartbeatResurrectionWindow: row.heartbeat_resurrection_window,
+    };
+    const before = heartbeatStatus(new Date(row.previous), policy, now);
+    return {
+      id: id.toLowerCase(),
+      lastHeartbeatAt: now,
+      status: before === 'DEAD' ? 'RESURRECTED' : before,
+      nextHeartbeatAt: nextHeartbeatAt(now, policy),
+    };
   }
 }

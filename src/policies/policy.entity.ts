@@ -1,6 +1,9 @@
 import { defineEntity, p } from '@mikro-orm/core';
 
-/** A policy: the rules a family of licenses share (machine limit, key prefix). */
+export const CULL_STRATEGIES = ['DEACTIVATE_DEAD', 'KEEP_DEAD'] as const;
+export type HeartbeatCullStrategy = (typeof CULL_STRATEGIES)[number];
+
+/** A policy: the rules a family of licenses share (machine limit, key prefix, heartbeats). */
 const PolicySchema = defineEntity({
   name: 'Policy',
   tableName: 'policies',
@@ -10,9 +13,16 @@ const PolicySchema = defineEntity({
     /** null: no limit. */
     maxMachines: p.integer().nullable(),
     keyPrefix: p.text(),
-    metadata: p.json<Record<string, unknown>>(),
+    requireHeartbeat: p.boolean(),
+    /** Seconds a machine stays alive after a heartbeat. */
+    heartbeatDuration: p.integer(),
+    heartbeatCullStrategy: p.enum(CULL_STRATEGIES),
+    /** Seconds after death during which a heartbeat still revives the machine. */
+    heartbeatResurrectionWindow: p.integer(),
+    metadata: p.json<Record<string, unknown>>().columnType('json'),
     createdAt: p.datetime(3),
     updatedAt: p.datetime(3),
+    deletedAt: p.datetime(3).nullable(),
   },
 });
 

@@ -27,6 +27,8 @@ export interface ServerProcess {
   child: ChildProcessWithoutNullStreams;
   port: number;
   stderr(): string;
+  /** The JSON log lines printed so far. */
+  logs(): { msg?: string; [key: string]: unknown }[];
   stop(): Promise<number | null>;
 }
 
@@ -36,17 +38,20 @@ export function startServerProcess(env: Record<string, string>): Promise<ServerP
     const child = spawn(process.execPath, [CLI, 'serve'], { cwd: ROOT, env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env } });
     let stderr = '';
     let buffered = '';
+    const logs: { msg?: string }[] = [];
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
     child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('utf8');
       for (const line of buffered.split('\n').slice(0, -1)) {
         const entry = JSON.parse(line) as { msg?: string; port?: number };
+        logs.push(entry);
         if (entry.msg === 'listening') {
           resolve({
             child,
             port: entry.port!,
             stderr: () => stderr,
+            logs: () => logs,
             stop: () => {
               child.kill('SIGTERM');
               return exited;

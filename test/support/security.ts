@@ -16,9 +16,15 @@ export interface SecuredOperation {
   prepare(server: TestServer): Promise<(headers: Record<string, string>) => Promise<Response>>;
 }
 
-const WRONG_SCOPE: Record<string, Scope> = {
+/** For each required scope, a scope that is close but does not grant it. */
+const WRONG_SCOPE: Record<Scope, Scope> = {
   'machines:read': 'licenses:read',
   'machines:write': 'machines:read',
+  'licenses:read': 'policies:read',
+  'licenses:write': 'licenses:read',
+  'policies:read': 'machines:read',
+  'policies:write': 'policies:read',
+  admin: 'policies:write',
 };
 
 /**
@@ -103,7 +109,7 @@ export function securityCases(server: TestServer, op: SecuredOperation): void {
 
     it(`${op.name}: an API key without ${op.scope} → 403 INSUFFICIENT_SCOPE`, async () => {
       const call = await op.prepare(server);
-      const token = await seedApiKey(server, [WRONG_SCOPE[op.scope!]!]);
+      const token = await seedApiKey(server, [WRONG_SCOPE[op.scope!]]);
       await expectRefused(await call(bearer(token)), 403, 'INSUFFICIENT_SCOPE');
     });
 
@@ -121,6 +127,16 @@ export function securityCases(server: TestServer, op: SecuredOperation): void {
       expect((await call({ Authorization: `bearer ${token}` })).status).toBeLessThan(300);
     });
   }
+}
+
+/** A fresh policy made through the domain, for operations on a policy. */
+export async function freshPolicy(server: TestServer): Promise<string> {
+  return (await server.services().policies.create({ name: 'security' })).id;
+}
+
+/** A fresh API key (with a harmless scope), for operations on an API key. */
+export async function freshApiKeyId(server: TestServer): Promise<string> {
+  return (await server.services().apiKeys.create({ name: 'security', scopes: ['machines:read'] })).apiKey.id;
 }
 
 /** A fresh license with one active machine, for operations on a machine. */

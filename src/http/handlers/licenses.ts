@@ -1,0 +1,65 @@
+import { DEFAULT_PAGE_SIZE } from '../../core/pagination.ts';
+import { HttpProblem } from '../problem.ts';
+import { presentLicense, presentPage, presentValidation } from '../presenters.ts';
+import type { Handlers } from '../types.ts';
+
+/** An ISO 8601 date-time the schema has already checked, or null/undefined as given. */
+function date<T extends string | null | undefined>(value: T): Date | Exclude<T, string> {
+  return (typeof value === 'string' ? new Date(value) : value) as Date | Exclude<T, string>;
+}
+
+export const licenseHandlers = {
+  async createLicense({ body, services }) {
+    const { license, key } = await services.licenses.create({ ...body, expiresAt: date(body.expiresAt) });
+    const [view] = await services.licenses.views([license]);
+    return { status: 201, body: { data: { ...presentLicense(view!), key } } };
+  },
+
+  async listLicenses({ query, services }) {
+    const page = await services.licenses.list({
+      policyId: query.policyId,
+      status: query.status,
+      cursor: query.cursor,
+      limit: query.limit ?? DEFAULT_PAGE_SIZE,
+    });
+    return { status: 200, body: presentPage(page, presentLicense) };
+  },
+
+  async getLicense({ path, services }) {
+    return { status: 200, body: { data: presentLicense(await services.licenses.view(path.id)) } };
+  },
+
+  async updateLicense({ path, body, services }) {
+    const view = await services.licenses.update(path.id, { ...body, expiresAt: date(body.expiresAt) });
+    return { status: 200, body: { data: presentLicense(view) } };
+  },
+
+  async suspendLicense({ path, services }) {
+    return { status: 200, body: { data: presentLicense(await services.licenses.setSuspended(path.id, true)) } };
+  },
+
+  async reinstateLicense({ path, services }) {
+    return { status: 200, body: { data: presentLicense(await services.licenses.setSuspended(path.id, false)) } };
+  },
+
+  async deleteLicense({ path, services }) {
+    await services.licenses.delete(path.id);
+    return { status: 200, body: { data: { id: path.id.toLowerCase(), deleted: true } } };
+  },
+
+  async validateLicense({ body, principal, services }) {
+    if (principal.kind !== 'license') throw new HttpProblem('INTERNAL_ERROR', 'expected license authentication');
+    const validation = await services.licenses.validate(principal.license, body?.fingerprint);
+    return { status: 200, body: { data: presentValidation(validation, services.clock.now()) } };
+  },
+} satisfies Pick<
+  Handlers,
+  | 'createLicense'
+  | 'listLicenses'
+  | 'getLicense'
+  | 'updateLicense'
+  | 'suspendLicense'
+  | 'reinstateLicense'
+  | 'deleteLicense'
+  | 'validateLicense'
+>;

@@ -1,0 +1,112 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Clock } from '../core/clock.ts';
+import type { Logger } from '../log.ts';
+import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
+import { heartbeatSql } from './heartbeat.ts';
+
+export interface CullOptions {
+  /** Machines claimed per statement: small enough that no lock is held long. */
+  batchSize?: number;
+}
+
+export interface CullResult {
+  deactivated: number;
+  markedDead: number;
+  batches: number;
+  ms: number;
+}
+
+const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * One batch, one statement: claim up to `limit` machines that are dead and past reviving
+ * (`heartbeatSql.pastResurrection`, the rule heartbeat.ts states for reads), walking the primary
+ * key from `after`, then act and log in the same statement.
+ *
+ * The claim is `FOR UPDATE … SKIP LOCKED`: another worker's claimed rows are skipped, not
+ * waited for, and a row PostgreSQL must re-read because it changed since the statement began (a
+ * heartbeat committed meanwhile) is checked against the rule again before it is claimed. A
+ * machine that heartbeats during a pass is therefore never culled, and two workers never act on
+ * the same machine: once one commits, the machine no longer matches (deactivated, or `dead_at`
+ * set) for the other.
+ */
+const CULL_BATCH_SQL = `
+  with claimed as (
+    select m.id, m.license_id, p.heartbeat_cull_strategy as strategy,
+           ${heartbeatSql.deadline('m', 'p')} as died_at
+      from machines m
+      join licenses l on l.id = m.license_id
+      join policies p on p.id = l.policy_id
+     where m.id > ?
+       and m.deleted_at is null
+       and ${heartbeatSql.pastResurrection('m', 'p')}
+       and (p.heartbeat_cull_strategy = 'DEACTIVATE_DEAD' or m.dead_at is null)
+     order by m.id
+     limit ?
+       for update of m skip locked
+  ), culled as (
+    update machines m
+       set deleted_at = case when c.strategy = 'DEACTIVATE_DEAD' then ?::timestamptz else null end,
+           deactivation_reason = case when c.strategy = 'DEACTIVATE_DEAD' then 'HEARTBEAT_DEAD' else null end,
+           dead_at = c.died_at,
+           updated_at = ?
+      from claimed c
+     -- The array lookup keeps the join on the primary key: on smaller tables the planner would
+     -- otherwise hash-join each batch against a scan of every machine (bench/README.md).
+     where m.id = c.id and m.id = any(array(select id from claimed))
+    returning m.id, m.license_id, c.strategy, c.died_at
+  ), logged as (
+    insert into events (type, occurred_at, machine_id, license_id, data)
+    select case when strategy = 'DEACTIVATE_DEAD' then ? else ? end, ?, id, license_id,
+           case when strategy = 'DEACTIVATE_DEAD'
+                then jsonb_build_object('reason', 'HEARTBEAT_DEAD', 'diedAt', ${isoTimestampSql('died_at')})
+                else jsonb_build_object('diedAt', ${isoTimestampSql('died_at')}) end
+      from culled
+    returning type
+  )
+  select (select count(*) from claimed)::int as claimed,
+         (select max(id::text) from claimed) as last_id,
+         (select count(*) from logged where type = ?)::int as deactivated,
+         (select count(*) from logged where type = ?)::int as marked_dead`;
+
+/**
+ * One culling pass: every machine that is dead and past its resurrection window, in batches.
+ * `DEACTIVATE_DEAD` machines are soft-deleted (`deactivationReason: HEARTBEAT_DEAD`);
+ * `KEEP_DEAD` machines stay active with their death time recorded once. Each writes one event.
+ */
+export async function cullPass(em: EntityManager, clock: Clock, log: Logger, options: CullOptions = {}): Promise<CullResult> {
+  const batchSize = options.batchSize ?? 1000;
+  const started = process.hrtime.bigint();
+  // One instant for the whole pass, so a pass's verdicts are consistent with each other.
+  const now = clock.now();
+  const result = { deactivated: 0, markedDead: 0, batches: 0 };
+  let after = ZERO_UUID;
+  for (;;) {
+    const [row] = await em.execute<{ claimed: number; last_id: string | null; deactivated: number; marked_dead: number }[]>(
+      CULL_BATCH_SQL,
+      [
+        after,
+        now,
+        batchSize,
+        now,
+        now,
+        MACHINE_EVENTS.deactivated,
+        MACHINE_EVENTS.heartbeatDead,
+        now,
+        MACHINE_EVENTS.deactivated,
+        MACHINE_EVENTS.heartbeatDead,
+      ],
+    );
+    result.batches += 1;
+    result.deactivated += row!.deactivated;
+    result.markedDead += row!.marked_dead;
+    if (row!.claimed < batchSize || row!.last_id === null) break;
+    after = row!.last_id;
+  }
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  log.info(
+    { ...result, ms },
+    `cull pass deactivated=${result.deactivated} marked_dead=${result.markedDead} batches=${result.batches} duration_ms=${ms.toFixed(1)}`,
+  );
+  return { ...result, ms };
+}

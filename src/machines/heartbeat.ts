@@ -1,0 +1,56 @@
+/**
+ * The heartbeat rule, in one place. A machine of a policy that requires heartbeats is alive
+ * until `lastHeartbeatAt + heartbeatDuration` and dead from that instant on; it may be revived
+ * by a heartbeat until `heartbeatResurrectionWindow` seconds after that. The culling worker's
+ * SQL (`heartbeatSql` below) states the same rule for the database,
+ * and a test holds the two to agree at the boundaries.
+ */
+
+export type HeartbeatStatus = 'NOT_REQUIRED' | 'ALIVE' | 'DEAD';
+
+export interface HeartbeatPolicy {
+  requireHeartbeat: boolean;
+  /** Seconds. */
+  heartbeatDuration: number;
+  /** Seconds. */
+  heartbeatResurrectionWindow: number;
+}
+
+/** When the machine must send its next heartbeat by, or null when none is required. */
+export function nextHeartbeatAt(lastHeartbeatAt: Date, policy: HeartbeatPolicy): Date | null {
+  if (!policy.requireHeartbeat) return null;
+  return new Date(lastHeartbeatAt.getTime() + policy.heartbeatDuration * 1000);
+}
+
+export function heartbeatStatus(lastHeartbeatAt: Date, policy: HeartbeatPolicy, now: Date): HeartbeatStatus {
+  const deadline = nextHeartbeatAt(lastHeartbeatAt, policy);
+  if (deadline === null) return 'NOT_REQUIRED';
+  return now.getTime() < deadline.getTime() ? 'ALIVE' : 'DEAD';
+}
+
+/** Whether a dead machine is past reviving: what the culling worker acts on. */
+export function pastResurrection(lastHeartbeatAt: Date, policy: HeartbeatPolicy, now: Date): boolean {
+  const deadline = nextHeartbeatAt(lastHeartbeatAt, policy);
+  if (deadline === null) return false;
+  return now.getTime() >= deadline.getTime() + policy.heartbeatResurrectionWindow * 1000;
+}
+
+/**
+ * The same rule for PostgreSQL, over a machine row `m` and its policy row `p`, at the instant
+ * bound to `?`. Deadlines are computed with make_interval, exact to the millisecond like the
+ * functions above; heartbeat-rules.test.ts holds both sides to agree at the boundaries.
+ */
+export const heartbeatSql = {
+  deadline: (m = 'm', p = 'p') => `${m}.last_heartbeat_at + make_interval(secs => ${p}.heartbeat_duration)`,
+
+  /** `heartbeatStatus(…)` as a CASE expression; binds `now` once. */
+  status: (m = 'm', p = 'p') =>
+    `(case when not ${p}.require_heartbeat then 'NOT_REQUIRED'
+           when ? < ${m}.last_heartbeat_at + make_interval(secs => ${p}.heartbeat_duration) then 'ALIVE'
+           else 'DEAD' end)`,
+
+  /** `pastResurrection(…)` as a boolean expression; binds `now` once. */
+  pastResurrection: (m = 'm', p = 'p') =>
+    `(${p}.require_heartbeat and ? >= ${m}.last_heartbeat_at
+        + make_interval(secs => ${p}.heartbeat_duration + ${p}.heartbeat_resurrection_window))`,
+};

@@ -1,0 +1,55 @@
+import { Cron } from 'croner';
+import type { Clock } from './core/clock.ts';
+import type { Orm } from './db/orm.ts';
+import type { Logger } from './log.ts';
+import { cullPass } from './machines/cull.ts';
+
+/** Every minute, unless LICENTRIC_CULL_CRON says otherwise. */
+export const DEFAULT_CULL_CRON = '* * * * *';
+
+/** Whether a cron expression is one the worker can run, for checking configuration at start. */
+export function isValidCron(expression: string): boolean {
+  try {
+    new Cron(expression, { paused: true }).stop();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface CullSchedule {
+  /** When the next pass is due. */
+  nextRun(): Date | null;
+  /** Runs a pass now, outside the schedule (unless one is under way), and waits for it. */
+  trigger(): Promise<void>;
+  /** Stops scheduling and waits for a pass under way to finish. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a culling pass on a cron schedule. Passes never overlap in one process (`protect`); across
+ * processes and replicas, cullPass's row claims keep each machine culled once. A failed pass is
+ * logged and the schedule goes on: the next pass picks up what this one missed.
+ */
+export function startCullSchedule(orm: Orm, clock: Clock, log: Logger, expression: string): CullSchedule {
+  let running: Promise<void> = Promise.resolve();
+  const job = new Cron(expression, { protect: true }, () => {
+    running = cullPass(orm.em.fork(), clock, log).then(
+      () => undefined,
+      (error: unknown) => log.error({ err: error }, 'cull pass failed'),
+    );
+    return running;
+  });
+  log.info({ cron: expression, next: job.nextRun()?.toISOString() }, 'cull worker scheduled');
+  return {
+    nextRun: () => job.nextRun(),
+    trigger: async () => {
+      await job.trigger();
+      await running;
+    },
+    stop: async () => {
+      job.stop();
+      await running;
+    },
+  };
+}

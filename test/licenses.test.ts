@@ -1,0 +1,205 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { components } from '../generated/api.d.ts';
+import { bearer, licenseAuth, machineBody, seedApiKey, useTestServer } from './support/harness.ts';
+
+type License = components['schemas']['License'];
+
+const server = useTestServer();
+let admin: Record<string, string>;
+let policyId: string;
+
+beforeAll(async () => {
+  admin = bearer(await seedApiKey(server, ['admin']));
+  const { data } = await server.client.POST('/policies', { headers: admin, body: { name: 'Licenses', keyPrefix: 'LT', maxMachines: 5 } });
+  policyId = data!.data.id;
+});
+
+async function createLicense(body: Partial<components['schemas']['CreateLicenseRequest']> = {}) {
+  const { response, data, error } = await server.client.POST('/licenses', { headers: admin, body: { policyId, ...body } });
+  expect(response.status, JSON.stringify(error)).toBe(201);
+  return data!.data;
+}
+
+function patch(id: string, body: unknown) {
+  return fetch(`${server.apiUrl}/licenses/${id}`, {
+    method: 'PATCH',
+    headers: { ...admin, 'Content-Type': 'application/merge-patch+json' },
+    body: JSON.stringify(body),
+  });
+}
+
+const get = async (id: string) => (await server.client.GET('/licenses/{id}', { headers: admin, params: { path: { id } } })).data!.data;
+
+describe('licenses', () => {
+  it('creates a license and shows its key exactly once', async () => {
+    server.clock.set('2026-01-15T10:00:00.000Z');
+    const created = await createLicense({ name: 'Acme', expiresAt: '2027-01-15T00:00:00.000Z', metadata: { customerId: 'cus_1' } });
+    expect(created).toEqual({
+      id: expect.any(String),
+      policyId,
+      name: 'Acme',
+      keyHint: `LT-…-${created.key.slice(-5)}`,
+      status: 'ACTIVE',
+      expiresAt: '2027-01-15T00:00:00.000Z',
+      suspendedAt: null,
+      machineCount: 0,
+      metadata: { customerId: 'cus_1' },
+      createdAt: '2026-01-15T10:00:00.000Z',
+      updatedAt: '2026-01-15T10:00:00.000Z',
+      key: expect.stringMatching(/^LT-(\w{5}-){3}\w{5}$/),
+    });
+    const read = await get(created.id);
+    expect(read).not.toHaveProperty('key');
+    const { key: _key, ...withoutKey } = created;
+    expect(read).toEqual(withoutKey);
+    // Only the keyed hash is stored.
+    const [row] = await server.sql<{ key_hash: Buffer }>('select key_hash from licenses where id = $1', [created.id]);
+    expect(row!.key_hash.toString('hex')).not.toContain(Buffer.from(created.key).toString('hex'));
+  });
+
+  it('refuses an unknown policy with 422 UNKNOWN_POLICY and bad input with 400', async () => {
+    const unknown = await server.client.POST('/licenses', { headers: admin, body: { policyId: '01a21b05-0000-7000-8000-000000000000' } });
+    expect(unknown.response.status).toBe(422);
+    expect(unknown.error).toMatchObject({ code: 'UNKNOWN_POLICY' });
+    for (const body of [{}, { policyId: 'nope' }, { policyId, expiresAt: 'tomorrow' }, { policyId, name: '' }]) {
+      const response = await fetch(`${server.apiUrl}/licenses`, { method: 'POST', headers: { ...admin, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      expect(response.status, JSON.stringify(body)).toBe(400);
+    }
+  });
+
+  it('computes status and expiry at read time', async () => {
+    server.clock.set('2026-05-01T00:00:00.000Z');
+    const license = await createLicense({ expiresAt: '2026-06-01T00:00:00.000Z' });
+    expect((await get(license.id)).status).toBe('ACTIVE');
+    server.clock.set('2026-05-31T23:59:59.999Z');
+    expect((await get(license.id)).status).toBe('ACTIVE');
+    server.clock.set('2026-06-01T00:00:00.000Z');
+    expect((await get(license.id)).status).toBe('EXPIRED');
+    const activation = await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() });
+    expect(activation.response.status).toBe(403);
+  });
+
+  it('counts active machines', async () => {
+    server.clock.set('2026-05-01T00:00:00.000Z');
+    const license = await createLicense();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push((await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).data!.data.id);
+    }
+    await server.client.DELETE('/machines/{id}', { headers: licenseAuth(license.key), params: { path: { id: ids[0]! } } });
+    expect((await get(license.id)).machineCount).toBe(2);
+  });
+
+  it('suspends and reinstates, idempotently', async () => {
+    server.clock.set('2026-05-01T00:00:00.000Z');
+    const license = await createLicense();
+    const params = { path: { id: license.id } };
+    server.clock.set('2026-05-02T00:00:00.000Z');
+    const suspended = await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params });
+    expect(suspended.data!.data).toMatchObject({ status: 'SUSPENDED', suspendedAt: '2026-05-02T00:00:00.000Z' });
+    server.clock.set('2026-05-03T00:00:00.000Z');
+    const again = await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params });
+    expect(again.data!.data).toMatchObject({ status: 'SUSPENDED', suspendedAt: '2026-05-02T00:00:00.000Z', updatedAt: '2026-05-02T00:00:00.000Z' });
+    expect((await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).error).toMatchObject({ code: 'LICENSE_SUSPENDED' });
+
+    const reinstated = await server.client.POST('/licenses/{id}/actions/reinstate', { headers: admin, params });
+    expect(reinstated.data!.data).toMatchObject({ status: 'ACTIVE', suspendedAt: null });
+    expect((await server.client.POST('/licenses/{id}/actions/reinstate', { headers: admin, params })).response.status).toBe(200);
+    expect((await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).response.status).toBe(201);
+  });
+
+  it('lists with policy and status filters, in keyset pages', async () => {
+    server.clock.set('2026-05-01T00:00:00.000Z');
+    const { data: other } = await server.client.POST('/policies', { headers: admin, body: { name: 'Filter' } });
+    const make = async (body: Partial<components['schemas']['CreateLicenseRequest']>) =>
+      (await server.client.POST('/licenses', { headers: admin, body: { policyId: other!.data.id, ...body } })).data!.data;
+    const active = await make({});
+    const expired = await make({ expiresAt: '2026-04-01T00:00:00.000Z' });
+    const suspended = await make({ expiresAt: '2026-04-01T00:00:00.000Z' });
+    await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: suspended.id } } });
+
+    const list = async (status?: 'ACTIVE' | 'SUSPENDED' | 'EXPIRED') =>
+      (await server.client.GET('/licenses', { headers: admin, params: { query: { policyId: other!.data.id, status } } })).data!.data.map((l: License) => l.id);
+    expect(await list()).toEqual([active.id, expired.id, suspended.id]);
+    expect(await list('ACTIVE')).toEqual([active.id]);
+    expect(await list('EXPIRED')).toEqual([expired.id]);
+    expect(await list('SUSPENDED')).toEqual([suspended.id]);
+
+    const first = await server.client.GET('/licenses', { headers: admin, params: { query: { policyId: other!.data.id, limit: 2 } } });
+    expect(first.data!.pagination).toEqual({ nextCursor: expired.id, hasMore: true });
+    const second = await server.client.GET('/licenses', { headers: admin, params: { query: { policyId: other!.data.id, limit: 2, cursor: expired.id } } });
+    expect(second.data!.data.map((l) => l.id)).toEqual([suspended.id]);
+    expect(second.data!.pagination.hasMore).toBe(false);
+
+    const bad = await fetch(`${server.apiUrl}/licenses?status=active`, { headers: admin });
+    expect(bad.status).toBe(400);
+  });
+
+  it('updates name, expiry, metadata and policy by merge patch; ignores everything else', async () => {
+    server.clock.set('2026-05-01T00:00:00.000Z');
+    const license = await createLicense({ name: 'Old', expiresAt: '2026-06-01T00:00:00.000Z', metadata: { a: 1, b: 2 } });
+    const { data: target } = await server.client.POST('/policies', { headers: admin, body: { name: 'Target', maxMachines: 1 } });
+    const response = await patch(license.id, {
+      name: null,
+      expiresAt: null,
+      policyId: target!.data.id,
+      metadata: { b: null, c: 3, d: '\u0000' },
+      status: 'SUSPENDED',
+      key: 'LT-AAAAA-AAAAA-AAAAA-AAAAA',
+      id: '01a21b05-0000-7000-8000-000000000000',
+    });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { data: License }).data).toMatchObject({
+      id: license.id,
+      name: null,
+      expiresAt: null,
+      policyId: target!.data.id,
+      metadata: { a: 1, c: 3, d: '\u0000' },
+      status: 'ACTIVE',
+    });
+    // The key still works: the patch could not touch it.
+    expect((await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).response.status).toBe(201);
+    // The new policy's limit applies to later activations.
+    expect((await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).response.status).toBe(422);
+    const unknown = await patch(license.id, { policyId: '01a21b05-0000-7000-8000-000000000000' });
+    expect(unknown.status).toBe(422);
+  });
+
+  it('deletes a license: its machines are deactivated in the same transaction, the key stops working, history stays', async () => {
+    server.clock.set('2026-05-01T00:00:00.000Z');
+    const license = await createLicense();
+    const machineIds: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      machineIds.push((await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).data!.data.id);
+    }
+    server.clock.set('2026-05-02T00:00:00.000Z');
+    const deleted = await server.client.DELETE('/licenses/{id}', { headers: admin, params: { path: { id: license.id } } });
+    expect(deleted.response.status).toBe(200);
+    expect(deleted.data).toEqual({ data: { id: license.id, deleted: true } });
+
+    const rows = await server.sql<{ deleted_at: Date; deactivation_reason: string }>(
+      'select deleted_at, deactivation_reason from machines where license_id = $1',
+      [license.id],
+    );
+    expect(rows).toHaveLength(3);
+    for (const row of rows) expect(row).toEqual({ deleted_at: new Date('2026-05-02T00:00:00.000Z'), deactivation_reason: 'LICENSE_DELETED' });
+
+    expect((await server.client.GET('/licenses/{id}', { headers: admin, params: { path: { id: license.id } } })).response.status).toBe(404);
+    const refused = await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() });
+    expect(refused.response.status).toBe(401);
+    expect(refused.error).toMatchObject({ code: 'INVALID_CREDENTIALS' });
+    const history = await server.client.GET('/machines/{id}', { headers: admin, params: { path: { id: machineIds[0]! } } });
+    expect(history.data!.data).toMatchObject({ licenseId: license.id, deletedAt: '2026-05-02T00:00:00.000Z' });
+    expect((await server.client.DELETE('/licenses/{id}', { headers: admin, params: { path: { id: license.id } } })).response.status).toBe(404);
+  });
+
+  it('a license deleted while its software activates ends with no active machine', async () => {
+    const license = await createLicense();
+    const [deleted] = await Promise.all([
+      server.client.DELETE('/licenses/{id}', { headers: admin, params: { path: { id: license.id } } }),
+      ...Array.from({ length: 10 }, () => server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })),
+    ]);
+    expect(deleted.response.status).toBe(200);
+    expect(await server.sql('select id from machines where license_id = $1 and deleted_at is null', [license.id])).toEqual([]);
+  });
+});

@@ -1,0 +1,111 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { components } from '../generated/api.d.ts';
+import { bearer, licenseAuth, machineBody, seedApiKey, useTestServer } from './support/harness.ts';
+
+type CreatePolicy = components['schemas']['CreatePolicyRequest'];
+
+const server = useTestServer();
+let admin: Record<string, string>;
+
+beforeAll(async () => {
+  admin = bearer(await seedApiKey(server, ['admin']));
+});
+
+async function license(policy: Partial<CreatePolicy> = {}, license: { expiresAt?: string } = {}) {
+  const p = await server.client.POST('/policies', { headers: admin, body: { name: 'validate', ...policy } });
+  const l = await server.client.POST('/licenses', { headers: admin, body: { policyId: p.data!.data.id, ...license } });
+  return { policyId: p.data!.data.id, id: l.data!.data.id, key: l.data!.data.key };
+}
+
+async function validate(key: string, fingerprint?: string) {
+  const { response, data } = await server.client.POST('/licenses/actions/validate', {
+    headers: licenseAuth(key),
+    body: fingerprint === undefined ? undefined : { fingerprint },
+  });
+  expect(response.status).toBe(200);
+  return data!.data;
+}
+
+describe('POST /licenses/actions/validate', () => {
+  it('VALID for a usable license, with the license it resolved and no machine', async () => {
+    server.clock.set('2026-03-01T14:00:00.000Z');
+    const l = await license();
+    const verdict = await validate(l.key);
+    expect(verdict).toMatchObject({ valid: true, code: 'VALID', machine: null, license: { id: l.id, status: 'ACTIVE', machineCount: 0 } });
+    expect(verdict.detail).toBeTruthy();
+  });
+
+  it('VALID with the fingerprint of an active machine, and that machine', async () => {
+    const l = await license();
+    const body = machineBody();
+    const machine = (await server.client.POST('/machines', { headers: licenseAuth(l.key), body })).data!.data;
+    const verdict = await validate(l.key, body.fingerprint);
+    expect(verdict).toMatchObject({ valid: true, code: 'VALID', machine: { id: machine.id, fingerprint: body.fingerprint } });
+  });
+
+  it('also accepts a request with no body at all', async () => {
+    const l = await license();
+    const response = await fetch(`${server.apiUrl}/licenses/actions/validate`, { method: 'POST', headers: licenseAuth(l.key) });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { data: { code: string } }).data.code).toBe('VALID');
+  });
+
+  it('SUSPENDED, before anything else', async () => {
+    const l = await license({}, { expiresAt: '2020-01-01T00:00:00.000Z' });
+    await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: l.id } } });
+    expect(await validate(l.key, 'whatever-fingerprint')).toMatchObject({ valid: false, code: 'SUSPENDED', license: { status: 'SUSPENDED' } });
+  });
+
+  it('EXPIRED from the expiry instant', async () => {
+    server.clock.set('2026-03-01T14:00:00.000Z');
+    const l = await license({}, { expiresAt: '2026-03-02T00:00:00.000Z' });
+    expect((await validate(l.key)).code).toBe('VALID');
+    server.clock.set('2026-03-02T00:00:00.000Z');
+    expect(await validate(l.key)).toMatchObject({ valid: false, code: 'EXPIRED' });
+  });
+
+  it('TOO_MANY_MACHINES once the policy allows fewer than the license has', async () => {
+    server.clock.set('2026-03-01T14:00:00.000Z');
+    const l = await license({ maxMachines: 2 });
+    for (let i = 0; i < 2; i++) await server.client.POST('/machines', { headers: licenseAuth(l.key), body: machineBody() });
+    expect((await validate(l.key)).code).toBe('VALID');
+    await fetch(`${server.apiUrl}/policies/${l.policyId}`, {
+      method: 'PATCH',
+      headers: { ...admin, 'Content-Type': 'application/merge-patch+json' },
+      body: JSON.stringify({ maxMachines: 1 }),
+    });
+    expect(await validate(l.key)).toMatchObject({ valid: false, code: 'TOO_MANY_MACHINES', license: { machineCount: 2 } });
+  });
+
+  it('NO_MACHINE and FINGERPRINT_NOT_ACTIVATED for fingerprints that are not active machines', async () => {
+    const l = await license();
+    expect(await validate(l.key, 'never-activated')).toMatchObject({ valid: false, code: 'NO_MACHINE', machine: null });
+    const body = machineBody();
+    const machine = (await server.client.POST('/machines', { headers: licenseAuth(l.key), body })).data!.data;
+    expect(await validate(l.key, 'never-activated')).toMatchObject({ valid: false, code: 'FINGERPRINT_NOT_ACTIVATED', machine: null });
+    await server.client.DELETE('/machines/{id}', { headers: licenseAuth(l.key), params: { path: { id: machine.id } } });
+    expect(await validate(l.key, body.fingerprint)).toMatchObject({ valid: false, code: 'NO_MACHINE' });
+  });
+
+  it("HEARTBEAT_DEAD for a machine past its heartbeat window, from the deadline's instant", async () => {
+    server.clock.set('2026-03-01T14:00:00.000Z');
+    const l = await license({ requireHeartbeat: true, heartbeatDuration: 600, heartbeatCullStrategy: 'KEEP_DEAD' });
+    const body = machineBody();
+    const machine = (await server.client.POST('/machines', { headers: licenseAuth(l.key), body })).data!.data;
+    server.clock.set('2026-03-01T14:09:59.999Z');
+    expect((await validate(l.key, body.fingerprint)).code).toBe('VALID');
+    server.clock.set('2026-03-01T14:10:00.000Z');
+    expect(await validate(l.key, body.fingerprint)).toMatchObject({ valid: false, code: 'HEARTBEAT_DEAD', machine: { id: machine.id } });
+  });
+
+  it('refuses a malformed fingerprint with 400, and no key with 401', async () => {
+    const l = await license();
+    const response = await fetch(`${server.apiUrl}/licenses/actions/validate`, {
+      method: 'POST',
+      headers: { ...licenseAuth(l.key), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ fingerprint: 'short' }),
+    });
+    expect(response.status).toBe(400);
+    expect((await fetch(`${server.apiUrl}/licenses/actions/validate`, { method: 'POST' })).status).toBe(401);
+  });
+});
