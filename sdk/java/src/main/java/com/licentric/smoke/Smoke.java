@@ -1,0 +1,79 @@
+package com.licentric.smoke;
+
+import com.licentric.client.ApiClient;
+import com.licentric.client.ApiException;
+import com.licentric.client.api.MachinesApi;
+import com.licentric.client.model.ActivateMachineRequest;
+import com.licentric.client.model.Machine;
+import com.licentric.client.model.MachineHeartbeatResponse;
+import com.licentric.client.model.MachineList;
+import com.licentric.client.model.Platform;
+import com.licentric.client.model.Problem;
+import java.security.SecureRandom;
+import java.util.HexFormat;
+import java.util.Map;
+
+/**
+ * The SDK smoke flow in Java, with the client openapi-generator makes. Run by `make sdk-check`
+ * against a live server (see sdk/run-smoke.sh).
+ */
+public final class Smoke {
+  private static String env(String name) {
+    String value = System.getenv(name);
+    if (value == null || value.isEmpty()) throw new IllegalStateException(name + " is not set");
+    return value;
+  }
+
+  private static void check(boolean condition, String message) {
+    if (!condition) throw new AssertionError("smoke check failed: " + message);
+  }
+
+  /** The problem+json body of a refused call, as the generated Problem model. */
+  private static Problem problemOf(ApiClient client, ApiException error) throws Exception {
+    return client.getObjectMapper().readValue(error.getResponseBody(), Problem.class);
+  }
+
+  public static void main(String[] args) throws Exception {
+    ApiClient client = new ApiClient();
+    client.updateBaseUri(env("LICENTRIC_BASE_URL"));
+    MachinesApi machines = new MachinesApi(client);
+    // Authorization per call: the license key for device calls, the API key for back-office ones.
+    Map<String, String> asLicense = Map.of("Authorization", "License " + env("LICENTRIC_LICENSE_KEY"));
+    Map<String, String> asApiKey = Map.of("Authorization", "Bearer " + env("LICENTRIC_API_KEY"));
+    byte[] random = new byte[6];
+    new SecureRandom().nextBytes(random);
+    String fingerprint = "sdk-java-" + HexFormat.of().formatHex(random);
+
+    Machine machine = machines
+        .activateMachine(new ActivateMachineRequest().fingerprint(fingerprint).name("Java smoke").platform(Platform.LINUX).cores(4), asLicense)
+        .getData();
+    check(fingerprint.equals(machine.getFingerprint()) && machine.getDeletedAt() == null, "activate returns the active machine");
+    System.out.println("activated " + machine.getId());
+
+    MachineHeartbeatResponse ping = machines.pingMachineHeartbeat(machine.getId(), asLicense);
+    check(machine.getId().equals(ping.getData().getId()), "heartbeat answers for the machine");
+    System.out.println("heartbeat at " + ping.getData().getLastHeartbeatAt());
+
+    MachineList listed = machines.listMachines(machine.getLicenseId(), null, 100, null, null, asApiKey);
+    check(listed.getData().stream().anyMatch(m -> m.getId().equals(machine.getId())), "list shows the machine");
+    System.out.println("listed " + listed.getData().size() + " machine(s)");
+
+    check(Boolean.TRUE.equals(machines.deactivateMachine(machine.getId(), asLicense).getData().getDeleted()), "deactivate");
+    System.out.println("deactivated " + machine.getId());
+
+    Machine again = machines.activateMachine(new ActivateMachineRequest().fingerprint(fingerprint), asLicense).getData();
+    try {
+      machines.activateMachine(new ActivateMachineRequest().fingerprint(fingerprint), asLicense);
+      throw new AssertionError("smoke check failed: a second activation of one fingerprint must be refused");
+    } catch (ApiException refused) {
+      check(refused.getCode() == 409, "second activation must be 409, got " + refused.getCode());
+      Problem problem = problemOf(client, refused);
+      check("FINGERPRINT_TAKEN".equals(problem.getCode()), "code is " + problem.getCode());
+      check(again.getId().equals(problem.getMachineId()), "the problem names the machine holding the fingerprint");
+      System.out.println("second activation refused: " + problem.getCode() + " (machine " + problem.getMachineId() + ")");
+    }
+
+    machines.deactivateMachine(again.getId(), asLicense);
+    System.out.println("java smoke: ok");
+  }
+}
