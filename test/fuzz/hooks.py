@@ -1,0 +1,206 @@
+"""schemathesis hooks for `make fuzz` (loaded through SCHEMATHESIS_HOOKS by test/fuzz/run.sh).
+
+What the generic run cannot know about this API:
+
+- Credentials. The spec's `License` scheme is an HTTP auth scheme that schemathesis' own auth
+  config cannot fill (it knows Basic and Bearer), so one provider picks the header from each
+  operation's declared security.
+- The run's own policy, license and API key must survive it (see `_spare_fixtures`).
+- Fingerprints stay taken across scenarios, which the stateful phase cannot tell from flaky
+  data generation (see `_fresh_fingerprint`).
+- Deactivation is a soft delete, by contract: a deactivated machine stays readable with
+  `deletedAt` set. `SoftDeletion` checks exactly that, in place of the built-in
+  `use_after_free`, which expects a 404 after any successful DELETE and is excluded in the
+  Makefile for that reason. In run.sh's machine-only stateful run it also fails when no
+  machine went through activate -> get -> heartbeat -> deactivate -> heartbeat (404), so a
+  spec change that breaks link inference cannot quietly shrink the run to unrelated requests.
+"""
+
+import itertools
+import os
+import threading
+
+import schemathesis
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation import GenerationMode
+
+LICENSE_KEY = os.environ["LICENTRIC_FUZZ_LICENSE_KEY"]
+API_TOKEN = os.environ["LICENTRIC_FUZZ_API_TOKEN"]
+# Set by run.sh for its machine-only stateful run, where the whole flow must show up.
+REQUIRE_MACHINE_FLOW = os.environ.get("LICENTRIC_FUZZ_REQUIRE_MACHINE_FLOW") == "1"
+# The policy, license and API key the run authenticates with (see `before_call`).
+FIXTURE_IDS = frozenset(filter(None, os.environ.get("LICENTRIC_FUZZ_FIXTURE_IDS", "").split(",")))
+# A well-formed id that names nothing.
+UNKNOWN_ID = "00000000-0000-7000-8000-000000000000"
+# ActivateMachineRequest.fingerprint's maxLength.
+FINGERPRINT_MAX_LENGTH = 256
+
+
+def _schemes(operation) -> set[str]:
+    requirements = operation.definition.raw.get("security", operation.schema.raw_schema.get("security", []))
+    return {name for requirement in requirements for name in requirement}
+
+
+CREDENTIALS = {"License": f"License {LICENSE_KEY}", "ApiKey": f"Bearer {API_TOKEN}"}
+# Where an operation accepts either scheme (deactivateMachine), the machine-flow run uses the
+# license key, as a shipped client deactivating its own machine does, and the full run the API
+# key, as an operator does, so the run covers both ways in.
+PREFERRED_SCHEMES = ("License", "ApiKey") if REQUIRE_MACHINE_FLOW else ("ApiKey", "License")
+
+
+# Not cached: the header differs per operation, and a cached provider would hand the first
+# operation's credentials to every other one.
+@schemathesis.auth(refresh_interval=None)
+class LicentricAuth:
+    def get(self, case, context):
+        schemes = _schemes(context.operation)
+        return next((CREDENTIALS[scheme] for scheme in PREFERRED_SCHEMES if scheme in schemes), None)
+
+    def set(self, case, data, context):
+        case.headers = {**(case.headers or {}), "Authorization": data}
+
+
+_activations = itertools.count()
+
+
+def _positive_body(case) -> bool:
+    meta = case.meta
+    if meta is None:
+        return False
+    component = meta.components.get(ParameterLocation.BODY)
+    mode = component.mode if component is not None else meta.generation.mode
+    return mode == GenerationMode.POSITIVE
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    _spare_fixtures(case)
+    _fresh_fingerprint(case)
+
+
+def _spare_fixtures(case) -> None:
+    """Points writes aimed at the run's own policy, license or API key at an id that names nothing.
+
+    The run finds those ids in list responses like any other, and revoking its API key,
+    deleting or suspending its license, or lowering its policy's limit would turn the rest of
+    the run into 401s, 403s and 422s that say nothing about the server. Every other resource,
+    including the ones the run creates itself, is fair game; these writes now get the 404 of
+    an unknown id.
+    """
+    if case.method.upper() in ("GET", "HEAD", "OPTIONS") or not isinstance(case.path_parameters, dict):
+        return
+    if any(value in FIXTURE_IDS for value in case.path_parameters.values()):
+        case.path_parameters = {
+            name: UNKNOWN_ID if value in FIXTURE_IDS else value for name, value in case.path_parameters.items()
+        }
+
+
+def _fresh_fingerprint(case) -> None:
+    """Gives each stateful activation a fingerprint no earlier request used.
+
+    The stateful phase replays and extends earlier scenarios, and expects the server to answer
+    a replayed step as it did the first time. A fingerprint stays taken after its scenario ends,
+    so a replayed activation would get 409 instead of 201; Hypothesis takes that for flaky data
+    generation and ends the phase after a few dozen scenarios. A unique suffix keeps each
+    scenario's activations its own, as a fresh database per scenario would. FINGERPRINT_TAKEN
+    itself is exercised by the other phases, which keep the generated fingerprints. Only valid
+    bodies are touched, so an invalid fingerprint stays invalid.
+    """
+    if _phase(case) != "stateful" or case.operation.definition.raw.get("operationId") != "activateMachine":
+        return
+    body = case.body
+    if not (isinstance(body, dict) and isinstance(body.get("fingerprint"), str) and _positive_body(case)):
+        return
+    suffix = f"~{next(_activations)}"
+    case.body = {**body, "fingerprint": body["fingerprint"][: FINGERPRINT_MAX_LENGTH - len(suffix)] + suffix}
+
+
+# The flow every machine of a shipped client goes through, as (operationId, status).
+FLOW = (
+    ("activateMachine", 201),
+    ("getMachine", 200),
+    ("pingMachineHeartbeat", 200),
+    ("deactivateMachine", 200),
+    ("pingMachineHeartbeat", 404),
+)
+
+
+def _json(response):
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _phase(case) -> str | None:
+    meta = case.meta
+    return str(meta.phase.name) if meta is not None else None
+
+
+@schemathesis.check
+class SoftDeletion:
+    """A deactivated machine stays readable with `deletedAt` set and is gone for everything else."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        # Deactivation is final (no operation revives a machine), so membership never expires.
+        self.deactivated: set[str] = set()
+        # How far along FLOW each machine of the stateful phase has come.
+        self.progress: dict[str, int] = {}
+        self.stateful_ran = False
+
+    def after_response(self, ctx, response, case):
+        operation = case.operation.definition.raw.get("operationId")
+        status = response.status_code
+        body = _json(response)
+        machine_id = (case.path_parameters or {}).get("id")
+        if operation == "activateMachine" and status == 201 and isinstance(body, dict):
+            machine_id = body["data"]["id"]
+        if not isinstance(machine_id, str):
+            machine_id = None
+
+        with self.lock:
+            if _phase(case) == "stateful":
+                self.stateful_ran = True
+                if machine_id is not None:
+                    self._advance(machine_id, operation, status)
+            if operation == "deactivateMachine" and status == 200 and machine_id is not None:
+                self.deactivated.add(machine_id)
+                return
+            gone = machine_id in self.deactivated
+
+        # Bodies that break the schema are response_schema_conformance's to report.
+        data = body.get("data") if isinstance(body, dict) else None
+        if operation == "getMachine" and gone and status == 200 and isinstance(data, dict):
+            assert data.get("deletedAt") is not None, (
+                f"machine {machine_id} was deactivated, but GET shows it with deletedAt null"
+            )
+        if operation in ("pingMachineHeartbeat", "deactivateMachine") and gone:
+            assert not 200 <= status < 300, (
+                f"machine {machine_id} was deactivated, but {operation} answered {status} instead of 404"
+            )
+        include = (case.query or {}).get("includeDeactivated") if isinstance(case.query, dict) else None
+        if operation == "listMachines" and status == 200 and include in (None, False, "false"):
+            listed = {item.get("id") for item in data if isinstance(item, dict)} if isinstance(data, list) else set()
+            with self.lock:
+                shown = sorted(listed & self.deactivated)
+            assert not shown, f"the default machine list shows deactivated machines: {', '.join(shown)}"
+
+    def _advance(self, machine_id: str, operation: str, status: int) -> None:
+        step = self.progress.get(machine_id, 0)
+        if 0 <= step < len(FLOW) and FLOW[step] == (operation, status):
+            self.progress[machine_id] = step + 1
+        elif step == 0 and operation != "activateMachine":
+            # Not activated in this phase: a machine from an earlier phase cannot complete FLOW.
+            self.progress[machine_id] = -1
+
+    def after_run(self, ctx):
+        if not (REQUIRE_MACHINE_FLOW and self.stateful_ran):
+            return
+        best = max([0, *self.progress.values()])
+        if best < len(FLOW):
+            reached = " -> ".join(f"{op} {status}" for op, status in FLOW[:best]) or "nothing"
+            raise AssertionError(
+                "the stateful phase never took one machine through the whole flow "
+                f"({' -> '.join(f'{op} {status}' for op, status in FLOW)}); the furthest it got: {reached}"
+            )
