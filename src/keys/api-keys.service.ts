@@ -1,4 +1,4 @@
-import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
+import type { EntityData, EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
 import { ApiKeyNotFound, ExpiresInPast, LastAdminKey, ScopeNotGrantable } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
@@ -74,8 +74,11 @@ export class ApiKeysService {
   async authenticate(presented: string): Promise<ApiKey | null> {
     if (!isWellFormedApiToken(presented)) return null;
     const hash = this.#hasher.hash('api-key', presented);
-    const apiKey = await this.#em.findOne(ApiKey, { tokenHash: hash });
-    if (!apiKey || !KeyHasher.equal(apiKey.tokenHash, hash)) return null;
+    // Every API-key request starts here: plain SQL mapped to the entity, as for license keys.
+    const [row] = await this.#em.execute<EntityData<ApiKey>[]>('select * from api_keys where token_hash = ?', [hash]);
+    if (!row) return null;
+    const apiKey = this.#em.map(ApiKey, row);
+    if (!KeyHasher.equal(apiKey.tokenHash, hash)) return null;
     const now = this.#clock.now();
     if (apiKey.revokedAt != null) return null;
     if (apiKey.expiresAt != null && apiKey.expiresAt.getTime() <= now.getTime()) return null;
