@@ -382,7 +382,7 @@ export interface components {
              */
             cores?: number;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
-            metadata?: Record<string, unknown>;
+            metadata?: components["schemas"]["Metadata"];
         };
         /** @description An API key, as listings show it: never its token. */
         ApiKey: {
@@ -433,7 +433,7 @@ export interface components {
             /** @description When the license expires; null or absent means never. */
             expiresAt?: string | null;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
-            metadata?: Record<string, unknown>;
+            metadata?: components["schemas"]["Metadata"];
         };
         /** @description What a vendor sends to create a policy. Every field but `name` has a default. */
         CreatePolicyRequest: {
@@ -466,7 +466,7 @@ export interface components {
              */
             heartbeatResurrectionWindow?: number;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
-            metadata?: Record<string, unknown>;
+            metadata?: components["schemas"]["Metadata"];
         };
         /** @description A newly created API key, with its token: shown this once and never again. */
         CreatedApiKey: {
@@ -521,7 +521,7 @@ export interface components {
              */
             machineCount: number;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
-            metadata: Record<string, unknown>;
+            metadata: components["schemas"]["Metadata"];
             /**
              * Format: date-time
              * @description When the license was created.
@@ -600,7 +600,7 @@ export interface components {
              */
             machineCount: number;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
-            metadata: Record<string, unknown>;
+            metadata: components["schemas"]["Metadata"];
             /**
              * Format: date-time
              * @description When the license was created.
@@ -688,7 +688,7 @@ export interface components {
             /** @description When the machine was deactivated, or null while it is active. */
             deletedAt: string | null;
             /** @description Arbitrary key-value metadata the client attached at activation. */
-            metadata: Record<string, unknown>;
+            metadata: components["schemas"]["Metadata"];
             /** @description Whether the machine keeps up with its heartbeats, computed when read. */
             heartbeatStatus: components["schemas"]["HeartbeatStatus"];
             /** @description When the next heartbeat is due (the machine is dead from then on), or null when none is required. */
@@ -734,6 +734,8 @@ export interface components {
         MachineResponse: {
             data: components["schemas"]["Machine"];
         };
+        /** @description Arbitrary key-value metadata a vendor attaches to a resource, at most 16 KiB as JSON. */
+        Metadata: Record<string, unknown>;
         /** @description Where a list page ends and whether another follows. */
         Pagination: {
             /**
@@ -775,7 +777,7 @@ export interface components {
              */
             heartbeatResurrectionWindow: number;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
-            metadata: Record<string, unknown>;
+            metadata: components["schemas"]["Metadata"];
             /**
              * Format: date-time
              * @description When the policy was created.
@@ -863,7 +865,7 @@ export interface components {
              */
             policyId?: components["schemas"]["Uuid"];
             /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged. */
-            metadata?: Record<string, unknown>;
+            metadata?: components["schemas"]["Metadata"];
         };
         /**
          * @description A JSON merge patch (RFC 7396) of a policy: absent fields are kept, `null` clears a nullable
@@ -893,7 +895,7 @@ export interface components {
              */
             heartbeatResurrectionWindow?: number;
             /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged. */
-            metadata?: Record<string, unknown>;
+            metadata?: components["schemas"]["Metadata"];
         };
         /**
          * Format: uuid
