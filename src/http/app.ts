@@ -11,6 +11,7 @@ import { createAjv } from './ajv.ts';
 import { ContractChecker } from './contract.ts';
 import { loadOpenApiDocument } from './document.ts';
 import { mountDocs } from './docs.ts';
+import { forValidation } from './openapi-definition.ts';
 import { apiKeyHandlers } from './handlers/api-keys.ts';
 import { licenseHandlers } from './handlers/licenses.ts';
 import { machineHandlers } from './handlers/machines.ts';
@@ -91,45 +92,6 @@ function fieldErrors(context: Context): { pointer: string; message: string }[] {
       error.keyword === 'additionalProperties' ? 'is not a known parameter' : error.keyword === 'required' ? 'is required' : (error.message ?? 'is invalid');
     return { pointer, message };
   });
-}
-
-/**
- * `{ $ref, minLength: 8 }` as `{ allOf: [{ $ref }], minLength: 8 }`: the same schema under JSON
- * Schema 2020-12, but one that survives openapi-backend's dereferencing, which replaces an object
- * holding a `$ref` by its target and so would drop the constraints beside it.
- */
-function keepRefSiblings(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(keepRefSiblings);
-  if (node === null || typeof node !== 'object') return node;
-  const entries = Object.entries(node).map(([k, v]) => [k, keepRefSiblings(v)] as const);
-  const object = Object.fromEntries(entries) as Record<string, unknown>;
-  if (typeof object.$ref === 'string' && Object.keys(object).length > 1) {
-    const { $ref, ...siblings } = object;
-    return { allOf: [{ $ref }], ...siblings };
-  }
-  return object;
-}
-
-/**
- * The document as openapi-backend should see it: `$ref` siblings kept (above), and, since its
- * validator only compiles request bodies declared as application/json, a merge-patch body gets
- * an application/json twin with the same schema. Which media types a request may really use is
- * kept aside, from the published document, for the 415 check.
- */
-function forValidation(published: Record<string, unknown>): { definition: Record<string, unknown>; bodyMediaTypes: Map<string, string[]> } {
-  const definition = keepRefSiblings(published) as Record<string, unknown>;
-  const bodyMediaTypes = new Map<string, string[]>();
-  const paths = definition.paths as Record<string, Record<string, { operationId: string; requestBody?: { content: Record<string, unknown> } }>>;
-  for (const item of Object.values(paths)) {
-    for (const operation of Object.values(item)) {
-      const content = operation.requestBody?.content;
-      if (!content) continue;
-      bodyMediaTypes.set(operation.operationId, Object.keys(content));
-      const patch = content['application/merge-patch+json'];
-      if (patch && !content['application/json']) content['application/json'] = patch;
-    }
-  }
-  return { definition, bodyMediaTypes };
 }
 
 export async function createApp(deps: AppDeps): Promise<App> {
