@@ -12,8 +12,8 @@ import pg from 'pg';
 import { isUuid } from '../../src/core/ids.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import { parseLicenseKey } from '../../src/keys/license-key.ts';
-import { isoTimestampSql, MACHINE_EVENTS } from '../../src/machines/events.ts';
-import { heartbeatSql } from '../../src/machines/heartbeat.ts';
+import { MACHINE_EVENTS } from '../../src/machines/events.ts';
+import { HEARTBEAT_SQL as SERVICE_HEARTBEAT_SQL } from '../../src/machines/machines.service.ts';
 
 const LICENSE_SQL = `
   select l.id, l.key_hash, l.expires_at, l.suspended_at,
@@ -21,25 +21,8 @@ const LICENSE_SQL = `
     from licenses l join policies p on p.id = l.policy_id
    where l.key_hash = $1 and l.deleted_at is null`;
 
-/** MachinesService.heartbeat()'s statement, word for word but for the placeholders. */
-const HEARTBEAT_SQL = numbered(`
-  with target as (
-    select m.id, m.license_id, m.last_heartbeat_at, p.require_heartbeat, p.heartbeat_duration, p.heartbeat_resurrection_window
-      from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
-     where m.id = ? and m.license_id = ? and m.deleted_at is null
-     for update of m
-  ), beat as (
-    update machines m set last_heartbeat_at = ?, updated_at = ?, dead_at = null
-      from target t
-     where m.id = t.id and not ${heartbeatSql.pastResurrection('t', 't')}
-     returning t.last_heartbeat_at as previous, t.license_id, t.require_heartbeat, t.heartbeat_duration, t.heartbeat_resurrection_window
-  ), revived as (
-    insert into events (type, occurred_at, machine_id, license_id, data)
-    select ?, ?, ?, license_id, jsonb_build_object('deadSince', ${isoTimestampSql('previous + make_interval(secs => heartbeat_duration)')})
-      from beat
-     where require_heartbeat and ? >= previous + make_interval(secs => heartbeat_duration)
-  )
-  select previous, require_heartbeat, heartbeat_duration, heartbeat_resurrection_window from beat`);
+/** MachinesService.heartbeat()'s own statement, with pg's placeholders. */
+const HEARTBEAT_SQL = numbered(SERVICE_HEARTBEAT_SQL);
 
 /** `?` placeholders (the ORM's) as `$n` (pg's), in order. */
 function numbered(sql: string): string {

@@ -33,6 +33,31 @@ export interface HeartbeatResult {
   nextHeartbeatAt: Date | null;
 }
 
+/**
+ * One heartbeat, one statement: lock the license's active machine, refuse it if it is past
+ * reviving (with the policy as it is now), record the beat, log a resurrection, and return the
+ * previous heartbeat, which tells an alive machine from a resurrected one. Parameters: machine
+ * id, license id, now, now, now, the resurrection event type, now, machine id, now.
+ */
+export const HEARTBEAT_SQL = `
+  with target as (
+    select m.id, m.license_id, m.last_heartbeat_at, p.require_heartbeat, p.heartbeat_duration, p.heartbeat_resurrection_window
+      from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
+     where m.id = ? and m.license_id = ? and m.deleted_at is null
+     for update of m
+  ), beat as (
+    update machines m set last_heartbeat_at = ?, updated_at = ?, dead_at = null
+      from target t
+     where m.id = t.id and not ${heartbeatSql.pastResurrection('t', 't')}
+     returning t.last_heartbeat_at as previous, t.license_id, t.require_heartbeat, t.heartbeat_duration, t.heartbeat_resurrection_window
+  ), revived as (
+    insert into events (type, occurred_at, machine_id, license_id, data)
+    select ?, ?, ?, license_id, jsonb_build_object('deadSince', ${isoTimestampSql('previous + make_interval(secs => heartbeat_duration)')})
+      from beat
+     where require_heartbeat and ? >= previous + make_interval(secs => heartbeat_duration)
+  )
+  select previous, require_heartbeat, heartbeat_duration, heartbeat_resurrection_window from beat`;
+
 export class MachinesService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
@@ -176,23 +201,7 @@ export class MachinesService {
     const rows = await this.#em.execute<
       { previous: Date; require_heartbeat: boolean; heartbeat_duration: number; heartbeat_resurrection_window: number }[]
     >(
-      `with target as (
-         select m.id, m.license_id, m.last_heartbeat_at, p.require_heartbeat, p.heartbeat_duration, p.heartbeat_resurrection_window
-           from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
-          where m.id = ? and m.license_id = ? and m.deleted_at is null
-          for update of m
-       ), beat as (
-         update machines m set last_heartbeat_at = ?, updated_at = ?, dead_at = null
-           from target t
-          where m.id = t.id and not ${heartbeatSql.pastResurrection('t', 't')}
-          returning t.last_heartbeat_at as previous, t.license_id, t.require_heartbeat, t.heartbeat_duration, t.heartbeat_resurrection_window
-       ), revived as (
-         insert into events (type, occurred_at, machine_id, license_id, data)
-         select ?, ?, ?, license_id, jsonb_build_object('deadSince', ${isoTimestampSql('previous + make_interval(secs => heartbeat_duration)')})
-           from beat
-          where require_heartbeat and ? >= previous + make_interval(secs => heartbeat_duration)
-       )
-       select previous, require_heartbeat, heartbeat_duration, heartbeat_resurrection_window from beat`,
+      HEARTBEAT_SQL,
       [id, license.id, now, now, now, MACHINE_EVENTS.resurrected, now, id, now],
     );
     const row = rows[0];
