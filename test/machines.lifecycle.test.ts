@@ -28,6 +28,8 @@ describe('DELETE /machines/{id} — deactivate', () => {
     const after = await row(id);
     expect(after.deleted_at?.toISOString()).toBe(server.clock.now().toISOString());
     expect(after.updated_at.toISOString()).toBe(server.clock.now().toISOString());
+    const events = await server.sql('select type, data from events where machine_id = $1', [id]);
+    expect(events).toEqual([{ type: 'machine.deactivated', data: { reason: 'MANUAL' } }]);
   });
 
   it("answers 404 for another license's machine, never 403, and leaves it active", async () => {

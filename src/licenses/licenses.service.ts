@@ -8,7 +8,7 @@ import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, METADATA_MAX_BYTES, pick } from '../core/validation.ts';
 import { KeyHasher } from '../keys/hashing.ts';
 import { generateLicenseKey, parseLicenseKey } from '../keys/license-key.ts';
-import { MACHINE_EVENTS } from '../machines/events.ts';
+import { deactivateMachines } from '../machines/deactivation.ts';
 import { heartbeatStatus } from '../machines/heartbeat.ts';
 import { Machine } from '../machines/machine.entity.ts';
 import { Policy } from '../policies/policy.entity.ts';
@@ -220,23 +220,15 @@ export class LicensesService {
         : null;
       if (!license) throw new LicenseNotFound(id);
       const now = this.#clock.now();
-      await em.execute(
-        `with deactivated as (
-           update machines set deleted_at = ?, updated_at = ?, deactivation_reason = 'LICENSE_DELETED'
-            where license_id = ? and deleted_at is null
-            returning id, license_id)
-         insert into events (type, occurred_at, machine_id, license_id, data)
-         select ?, ?, id, license_id, '{"reason":"LICENSE_DELETED"}' from deactivated`,
-        [now, now, id, MACHINE_EVENTS.deactivated, now],
-      );
+      await deactivateMachines(em, { licenseId: id }, 'LICENSE_DELETED', now);
       license.deletedAt = now;
       license.updatedAt = now;
     });
   }
 
   /**
-   * The live license a presented key belongs to, with its policy, or null. A key that fails its
-   * check character never reaches the database.
+   * The live license a presented key belongs to, or null; its policy is a reference, loaded by
+   * whoever needs it. A key that fails its check character never reaches the database.
    */
   async authenticate(presented: string): Promise<License | null> {
     const canonical = parseLicenseKey(presented);

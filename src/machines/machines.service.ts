@@ -7,6 +7,7 @@ import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, METADATA_MAX_BYTES } from '../core/validation.ts';
 import { License } from '../licenses/license.entity.ts';
 import { assertLicenseUsable, licenseUnusable } from '../licenses/licenses.service.ts';
+import { deactivateMachines } from './deactivation.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql, heartbeatStatus, nextHeartbeatAt, type HeartbeatStatus } from './heartbeat.ts';
 import { Machine, PLATFORMS, type Platform } from './machine.entity.ts';
@@ -49,14 +50,14 @@ export const HEARTBEAT_SQL = `
     update machines m set last_heartbeat_at = ?, updated_at = ?, dead_at = null
       from target t
      where m.id = t.id and not ${heartbeatSql.pastResurrection('t', 't')}
-     returning t.last_heartbeat_at as previous, t.license_id, t.require_heartbeat, t.heartbeat_duration, t.heartbeat_resurrection_window
+     returning t.last_heartbeat_at, t.license_id, t.require_heartbeat, t.heartbeat_duration, t.heartbeat_resurrection_window
   ), revived as (
     insert into events (type, occurred_at, machine_id, license_id, data)
-    select ?, ?, ?, license_id, jsonb_build_object('deadSince', ${isoTimestampSql('previous + make_interval(secs => heartbeat_duration)')})
+    select ?, ?, ?, license_id, jsonb_build_object('deadSince', ${isoTimestampSql(heartbeatSql.deadline('beat', 'beat'))})
       from beat
-     where require_heartbeat and ? >= previous + make_interval(secs => heartbeat_duration)
+     where ${heartbeatSql.status('beat', 'beat')} = 'DEAD'
   )
-  select previous, require_heartbeat, heartbeat_duration, heartbeat_resurrection_window from beat`;
+  select last_heartbeat_at as previous, require_heartbeat, heartbeat_duration, heartbeat_resurrection_window from beat`;
 
 export class MachinesService {
   readonly #em: EntityManager;
@@ -165,23 +166,12 @@ export class MachinesService {
 
   /**
    * Deactivates an active machine; with `licenseId`, only one of that license's. A machine of
-   * another license is reported exactly like a missing one. The event is written by the same
-   * statement, so there is never a deactivation without its event.
+   * another license is reported exactly like a missing one.
    */
   async deactivate(id: string, licenseId?: string): Promise<void> {
     if (!isUuid(id)) throw new MachineNotFound(id);
-    const now = this.#clock.now();
-    const rows = await this.#em.execute<{ id: string }[]>(
-      `with deactivated as (
-         update machines set deleted_at = ?, updated_at = ?, deactivation_reason = 'MANUAL'
-          where id = ? and deleted_at is null ${licenseId === undefined ? '' : 'and license_id = ?'}
-          returning id, license_id)
-       insert into events (type, occurred_at, machine_id, license_id, data)
-       select ?, ?, id, license_id, '{"reason":"MANUAL"}' from deactivated
-       returning machine_id as id`,
-      [now, now, id, ...(licenseId === undefined ? [] : [licenseId]), MACHINE_EVENTS.deactivated, now],
-    );
-    if (rows.length === 0) throw new MachineNotFound(id);
+    const deactivated = await deactivateMachines(this.#em, { id, licenseId }, 'MANUAL', this.#clock.now());
+    if (deactivated.length === 0) throw new MachineNotFound(id);
   }
 
   /**

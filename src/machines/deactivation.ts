@@ -1,0 +1,46 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { MACHINE_EVENTS } from './events.ts';
+import type { DeactivationReason } from './machine.entity.ts';
+
+export interface DeactivationTarget {
+  /** One machine… */
+  id?: string;
+  /** …and/or every active machine of one license. */
+  licenseId?: string;
+}
+
+/**
+ * Deactivates the active machines that match, with a reason, and writes each one's
+ * `machine.deactivated` event in the same statement, so there is never a deactivation without
+ * its event. Returns the ids deactivated. (The culling worker claims and acts in batches of its
+ * own, in src/machines/cull.ts.)
+ */
+export async function deactivateMachines(
+  em: EntityManager,
+  target: DeactivationTarget,
+  reason: Exclude<DeactivationReason, 'HEARTBEAT_DEAD'>,
+  now: Date,
+): Promise<string[]> {
+  const conditions: string[] = [];
+  const params: unknown[] = [];
+  if (target.id !== undefined) {
+    conditions.push('id = ?');
+    params.push(target.id);
+  }
+  if (target.licenseId !== undefined) {
+    conditions.push('license_id = ?');
+    params.push(target.licenseId);
+  }
+  if (conditions.length === 0) throw new Error('deactivateMachines needs a machine or a license');
+  const rows = await em.execute<{ id: string }[]>(
+    `with deactivated as (
+       update machines set deleted_at = ?, updated_at = ?, deactivation_reason = ?
+        where deleted_at is null and ${conditions.join(' and ')}
+        returning id, license_id)
+     insert into events (type, occurred_at, machine_id, license_id, data)
+     select ?, ?, id, license_id, jsonb_build_object('reason', ?::text) from deactivated
+     returning machine_id as id`,
+    [now, now, reason, ...params, MACHINE_EVENTS.deactivated, now, reason],
+  );
+  return rows.map((row) => row.id);
+}
