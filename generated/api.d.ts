@@ -988,11 +988,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1110,11 +1149,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1205,11 +1283,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1315,11 +1432,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1401,11 +1557,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1523,11 +1718,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1615,11 +1849,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1710,11 +1983,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1805,11 +2117,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1945,11 +2296,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2040,11 +2430,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2135,11 +2564,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2226,11 +2694,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2360,11 +2867,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2455,11 +3001,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2550,11 +3135,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2658,11 +3282,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2740,11 +3403,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2846,11 +3548,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2941,11 +3682,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3051,11 +3831,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3175,11 +3994,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected server fault, e.g. the database is unreachable: `INTERNAL_ERROR`. */
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {

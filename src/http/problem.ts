@@ -10,6 +10,7 @@ export type HttpErrorCode =
   | 'METHOD_NOT_ALLOWED'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'RATE_LIMITED'
   | 'INTERNAL_ERROR'
   | 'SERVICE_UNAVAILABLE';
 
@@ -67,6 +68,8 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 422, title: 'No such policy' };
     case 'EXPIRES_IN_PAST':
       return { status: 422, title: 'The expiry is in the past' };
+    case 'RATE_LIMITED':
+      return { status: 429, title: 'Too many requests' };
     case 'INTERNAL_ERROR':
       return { status: 500, title: 'Internal server error' };
     case 'SERVICE_UNAVAILABLE':
