@@ -22,8 +22,9 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+# node is exec'd by make's shell, so make's signals reach it; and it stops when make is gone.
 run: install
-	npm start
+	LICENTRIC_STOP_WITH_PARENT=$$PPID exec node src/cli.ts serve
 
 generate: install
 	npm run generate

@@ -13,6 +13,7 @@ import type { UpdatePolicyInput } from './policies/policies.service.ts';
 import { openRuntime } from './runtime.ts';
 import { cullPass } from './machines/cull.ts';
 import { startServer } from './server.ts';
+import { expectedFailure, stopOnSignal } from './startup.ts';
 import { Services } from './services.ts';
 import { startCullSchedule } from './worker.ts';
 
@@ -349,16 +350,8 @@ async function main(argv: string[]): Promise<number> {
     parse(argv.slice(1), {});
     const log = createLogger(config.logLevel);
     const server = await startServer(config, log);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        log.info({ signal }, 'shutting down');
-        resolve();
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
-    await server.stop();
-    return 0;
+    const parent = Number(process.env.LICENTRIC_STOP_WITH_PARENT) || undefined;
+    return (await stopOnSignal(log, server.stop, parent)) ? 0 : 1;
   }
 
   if (command === 'worker') {
@@ -371,12 +364,7 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       const schedule = startCullSchedule(runtime.orm, systemClock, log, config.cullCron);
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
-      });
-      log.info('shutting down');
-      await schedule.stop();
+      await stopOnSignal(log, schedule.stop);
       return 0;
     } finally {
       await runtime.close();
@@ -408,6 +396,11 @@ main(process.argv.slice(2)).then(
     if (error instanceof ConfigError) {
       process.stderr.write(`licentric: ${error.message}\n`);
       process.exit(2);
+    }
+    const expected = expectedFailure(error);
+    if (expected !== undefined) {
+      process.stderr.write(`licentric: ${expected}\n`);
+      process.exit(1);
     }
     if (error instanceof InvalidInput) {
       process.stderr.write(`licentric: invalid input:\n${error.errors.map((e) => `  ${e.pointer}: ${e.message}`).join('\n')}\n`);

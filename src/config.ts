@@ -21,6 +21,14 @@ export interface Config {
   cullCron: string;
   /** Whether `serve` runs the culling worker in its own process (the single-node default). */
   cullInServer: boolean;
+  /** How long a request may wait for a database connection before it gets a 503 (ms). */
+  dbAcquireTimeoutMs: number;
+  /** How long one SQL statement may run before PostgreSQL cancels it and the request gets a 503 (ms). */
+  dbStatementTimeoutMs: number;
+  /** On SIGTERM/SIGINT: seconds to keep serving while unready, so load balancers stop sending traffic. */
+  shutdownDelaySeconds: number;
+  /** On SIGTERM/SIGINT: seconds in-flight work may take before the process exits anyway. */
+  shutdownGraceSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -76,10 +84,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`LICENTRIC_CULL_IN_SERVER must be true or false, got "${env.LICENTRIC_CULL_IN_SERVER}"`);
   }
 
+  const dbAcquireTimeoutMs = parseNumber(env, 'LICENTRIC_DB_ACQUIRE_TIMEOUT_MS', 5000, 1, problems);
+  const dbStatementTimeoutMs = parseNumber(env, 'LICENTRIC_DB_STATEMENT_TIMEOUT_MS', 10_000, 1, problems);
+  const shutdownDelaySeconds = parseNumber(env, 'LICENTRIC_SHUTDOWN_DELAY', 0, 0, problems);
+  const shutdownGraceSeconds = parseNumber(env, 'LICENTRIC_SHUTDOWN_GRACE', 10, 0, problems);
+
   if (problems.length > 0) {
-    throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    // One line: it is what an operator sees when the start fails.
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
-  return { port, host, databaseUrl, dataDir, secret, logLevel, cullCron, cullInServer: inServer !== 'false' };
+  return {
+    port,
+    host,
+    databaseUrl,
+    dataDir,
+    secret,
+    logLevel,
+    cullCron,
+    cullInServer: inServer !== 'false',
+    dbAcquireTimeoutMs,
+    dbStatementTimeoutMs,
+    shutdownDelaySeconds,
+    shutdownGraceSeconds,
+  };
+}
+
+/** A whole number of at least `min`, or the default when unset. */
+function parseNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, problems: string[]): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) {
+    problems.push(`${name} must be a whole number of at least ${min}, got "${env[name]}"`);
+    return fallback;
+  }
+  return Number(raw);
 }
 
 function parsePort(raw: string | undefined, problems: string[]): number {

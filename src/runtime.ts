@@ -1,5 +1,5 @@
 import type { Config } from './config.ts';
-import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded.ts';
+import { startEmbeddedDatabase, type EmbeddedDatabase, type EmbeddedRole } from './db/embedded.ts';
 import { initOrm, migrate, type Orm } from './db/orm.ts';
 import { KeyHasher } from './keys/hashing.ts';
 import { loadOrCreateSecret } from './keys/secret.ts';
@@ -12,16 +12,26 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openRuntime(config: Config, log: Logger, options: { poolSize?: number } = {}): Promise<Runtime> {
+export async function openRuntime(
+  config: Config,
+  log: Logger,
+  options: { poolSize?: number; embeddedRole?: EmbeddedRole } = {},
+): Promise<Runtime> {
   let embedded: EmbeddedDatabase | undefined;
   let clientUrl = config.databaseUrl;
   if (clientUrl === undefined) {
-    embedded = await startEmbeddedDatabase(config.dataDir, log);
+    embedded = await startEmbeddedDatabase(config.dataDir, log, { role: options.embeddedRole });
     clientUrl = embedded.url;
   }
   try {
     const secret = config.secret ?? (await loadOrCreateSecret(config.dataDir));
-    const orm = await initOrm({ clientUrl, log, poolSize: options.poolSize });
+    const orm = await initOrm({
+      clientUrl,
+      log,
+      poolSize: options.poolSize,
+      acquireTimeoutMs: config.dbAcquireTimeoutMs,
+      statementTimeoutMs: config.dbStatementTimeoutMs,
+    });
     try {
       const applied = await migrate(orm);
       if (applied.length > 0) log.info({ migrations: applied }, 'migrations applied');

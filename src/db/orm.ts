@@ -17,7 +17,14 @@ export interface OrmOptions {
   log: Logger;
   /** Connections in the pool; the default suits one API process. */
   poolSize?: number;
+  /** Bounds on every database call, so no request waits on the database for ever (ms). */
+  acquireTimeoutMs?: number;
+  statementTimeoutMs?: number;
 }
+
+/** Generous defaults for callers that do not pass the configured ones (tests, benchmarks). */
+const DEFAULT_ACQUIRE_TIMEOUT_MS = 5000;
+const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
 
 /**
  * The one way the server, the worker, the CLI and the tests open the database. Migrations are
@@ -41,6 +48,12 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.
     pool: { min: 0, max: Math.max(2, options.poolSize ?? 10), idleTimeoutMillis: 30_000 },
+    driverOptions: {
+      // Waiting for a pooled connection, or for a new one to connect: past it, a 503.
+      connectionTimeoutMillis: options.acquireTimeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS,
+      // PostgreSQL cancels a statement past it (57014, a 503); migrations lift it for themselves.
+      statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+    },
     // Every query carries its own context; nothing may silently share the global identity map.
     allowGlobalContext: false,
     ensureDatabase: false,
@@ -59,6 +72,8 @@ const MIGRATION_LOCK = 0x4c4943454e5452n; // "LICENTR"
  */
 export async function migrate(orm: Orm): Promise<string[]> {
   return orm.em.fork().transactional(async (em) => {
+    // A migration may rewrite a large table: the per-request statement bound does not apply.
+    await em.execute('set local statement_timeout = 0');
     await em.execute('select pg_advisory_xact_lock(?)', [MIGRATION_LOCK.toString()]);
     const applied = await orm.migrator.up({ transaction: em.getTransactionContext() });
     return applied.map((m) => m.name);

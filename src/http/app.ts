@@ -16,10 +16,11 @@ import { apiKeyHandlers } from './handlers/api-keys.ts';
 import { licenseHandlers } from './handlers/licenses.ts';
 import { machineHandlers } from './handlers/machines.ts';
 import { policyHandlers } from './handlers/policies.ts';
-import { HttpProblem, problemBody, type ProblemBody } from './problem.ts';
+import { describe, HttpProblem, problemBody, type ProblemBody } from './problem.ts';
 import { mediaTypeMatches, readRawBody } from './request-body.ts';
 import type { RequestState } from './request-state.ts';
 import { assertScopes, principalOf, securityHandlers, unauthorized } from './security.ts';
+import { asUnavailable, readiness } from './unavailable.ts';
 import type { HandlerContext, Handlers, OperationId, SuccessResponse } from './types.ts';
 
 export const API_BASE = '/api/v1';
@@ -34,6 +35,8 @@ export interface AppDeps {
    * `contractViolations`). The tests switch it on; it costs a schema validation per response.
    */
   checkResponses?: boolean;
+  /** True once the server is shutting down: /readyz then answers 503 so load balancers move on. */
+  stopping?: () => boolean;
 }
 
 export interface App {
@@ -74,7 +77,10 @@ function toProblem(error: unknown, state: { requestId: string; log: Logger }): A
   if (error instanceof FingerprintTaken) {
     return problemResult(problemBody(error.code, error.message, state.requestId, { machineId: error.machineId }));
   }
+  const unavailable = asUnavailable(error, state.log);
+  if (unavailable) return problemResult(problemBody(unavailable.code, unavailable.message, state.requestId), unavailable.headers);
   if (error instanceof DomainError || error instanceof HttpProblem) {
+    if (describe(error.code).status >= 500) state.log.error({ err: error }, 'request failed');
     return problemResult(problemBody(error.code, error.message, state.requestId), error instanceof HttpProblem ? error.headers : {});
   }
   state.log.error({ err: error }, 'request failed');
@@ -197,7 +203,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     res.setHeader('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
     res.on('finish', () => {
-      log.info(
+      // Every 5xx is an operator's business, whatever the cause.
+      log[res.statusCode >= 500 ? 'warn' : 'info'](
         {
           method: req.method,
           path: req.path,
@@ -216,13 +223,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   });
 
   app.get('/readyz', async (_req, res) => {
-    try {
-      await deps.orm.em.fork().execute('select 1');
-      res.json({ status: 'ok' });
-    } catch (error) {
-      (res.locals.log as Logger).warn({ err: error }, 'database not reachable');
-      send(res, problemResult(problemBody('SERVICE_UNAVAILABLE', 'The database is not reachable.', res.locals.requestId as string)));
-    }
+    const problem = await readiness(deps.orm, res.locals.log as Logger, deps.stopping);
+    if (problem) send(res, problemResult(problemBody(problem.code, problem.message, res.locals.requestId as string), problem.headers));
+    else res.json({ status: 'ok' });
   });
 
   app.get('/openapi.yaml', (_req, res) => {

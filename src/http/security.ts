@@ -1,5 +1,6 @@
 import type { Context } from 'openapi-backend';
 import { grants, isScope } from '../keys/scopes.ts';
+import { databaseUnavailableProblem, securityFailure } from './unavailable.ts';
 import { HttpProblem } from './problem.ts';
 import type { Principal } from './types.ts';
 import type { RequestState } from './request-state.ts';
@@ -65,8 +66,13 @@ export function principalOf(context: Context): Principal | undefined {
   return undefined;
 }
 
-/** The 401 for a request that satisfied none of its operation's schemes. */
+/**
+ * The 401 for a request that satisfied none of its operation's schemes — unless a scheme's
+ * handler could not reach the database: a credential we could not check is not a wrong one (503).
+ */
 export function unauthorized(context: Context, state: RequestState): HttpProblem {
+  const failure = securityFailure(context);
+  if (failure !== undefined) return databaseUnavailableProblem(failure, state.log);
   const schemes = schemesOf(context);
   const challenge = schemes
     .map((name) => `${AUTH_SCHEMES[name]} realm="${REALM}"${state.invalidCredentials && name === 'ApiKey' ? ', error="invalid_token"' : ''}`)

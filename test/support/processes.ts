@@ -30,12 +30,18 @@ export interface ServerProcess {
   /** The JSON log lines printed so far. */
   logs(): { msg?: string; [key: string]: unknown }[];
   stop(): Promise<number | null>;
+  /** Resolves with the exit code (null when a signal ended it). */
+  exited: Promise<number | null>;
 }
 
-/** Starts `licentric serve` as its own process and waits until it listens. */
-export function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+/**
+ * Starts `licentric serve` as its own process and waits until it listens. `root` runs the CLI of
+ * another copy of the project (the clone under a 0700 folder).
+ */
+export function startServerProcess(env: Record<string, string>, root = ROOT): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve'], { cwd: ROOT, env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env } });
+    const cli = path.join(root, 'src', 'cli.ts');
+    const child = spawn(process.execPath, [cli, 'serve'], { cwd: root, env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env } });
     let stderr = '';
     let buffered = '';
     const logs: { msg?: string }[] = [];
@@ -56,6 +62,7 @@ export function startServerProcess(env: Record<string, string>): Promise<ServerP
               child.kill('SIGTERM');
               return exited;
             },
+            exited,
           });
         }
       }
