@@ -84,11 +84,12 @@ describe('the embedded PostgreSQL of a data folder', () => {
     const env = embeddedEnv(dataDir);
     const [a, b] = await Promise.allSettled([start(env), start(env)]);
     const winners = [a, b].filter((r) => r.status === 'fulfilled').map((r) => r.value);
-    const losers = [a, b].filter((r) => r.status === 'rejected').map((r) => String(r.reason));
-    console.log(`two servers on one data folder: ${winners.length} serving, ${losers.length} refused: ${losers.join(' / ')}`);
+    // What the refused one printed, after "server exited with N before listening:".
+    const losers = [a, b].filter((r) => r.status === 'rejected').map((r) => String(r.reason).split('before listening:\n')[1]!.trim());
+    console.log(`two servers on one data folder at once: ${winners.length} serving, ${losers.length} refused with: ${losers.join(' / ')}`);
     expect(winners).toHaveLength(1);
     expect(losers).toHaveLength(1);
-    const reason = losers[0]!.split('before listening:\n')[1]!.trim();
+    const reason = losers[0]!;
     expect(reason).toBe(
       `licentric: the data folder ${dataDir} is in use by another Licentric server (pid ${winners[0]!.child.pid}); stop that one, or set LICENTRIC_DATA_DIR to another folder`,
     );

@@ -1,7 +1,19 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from '../src/db/embedded.ts';
 import { createLogger } from '../src/log.ts';
-import { activate, firstAdminToken, freePort, seedThroughApi, send, Tally, TempDirs, until, type Outcome } from './support/faults.ts';
+import {
+  activate,
+  connectEmbedded,
+  embeddedEnv,
+  firstAdminToken,
+  freePort,
+  seedThroughApi,
+  send,
+  Tally,
+  TempDirs,
+  until,
+  type Outcome,
+} from './support/faults.ts';
 import { startServerProcess, type ServerProcess } from './support/processes.ts';
 
 /**
@@ -110,5 +122,32 @@ describe('a database outage under traffic', () => {
     const logged = server.logs().filter((l) => l.msg === 'database unavailable; answered 503');
     expect(logged.length).toBeGreaterThanOrEqual(phases.outage.count(503));
     expect(logged.every((l) => l.level === 'warn' && typeof l.requestId === 'string')).toBe(true);
+  }, 90_000);
+
+  it('answers 503 when the database is too slow: a statement past its timeout, or no free connection in time', async () => {
+    const dataDir = await dirs.make();
+    const slow = await startServerProcess(
+      embeddedEnv(dataDir, { LICENTRIC_DB_STATEMENT_TIMEOUT_MS: '1000', LICENTRIC_DB_ACQUIRE_TIMEOUT_MS: '300' }),
+    );
+    try {
+      const seeded = await seedThroughApi(slow, firstAdminToken(slow));
+      // A lock held from outside: activations of this license wait on it, each holding one of
+      // the pool's 10 connections; the two beyond those wait for a connection instead.
+      const holder = await connectEmbedded(dataDir);
+      await holder.query('begin');
+      await holder.query('select 1 from licenses where id = $1 for update', [seeded.licenseId]);
+      const tally = new Tally();
+      for (const outcome of await Promise.all(Array.from({ length: 12 }, (_, i) => activate(seeded, `slow-database-${i}`)))) tally.add(outcome);
+      await holder.query('rollback');
+      await holder.end();
+      const slowest = Math.max(...tally.outcomes.map((o) => o.ms));
+      console.log(`12 activations against a locked license, statements bounded at 1 s, connections at 0.3 s: ${tally}; slowest ${slowest.toFixed(0)} ms`);
+
+      expect(tally.count(503)).toBe(12);
+      for (const outcome of tally.outcomes) expect('status' in outcome && outcome.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(slowest).toBeLessThan(5000);
+    } finally {
+      expect(await slow.stop()).toBe(0);
+    }
   }, 90_000);
 });
