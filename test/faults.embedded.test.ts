@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import net from 'node:net';
@@ -168,19 +168,24 @@ describe('the embedded PostgreSQL of a data folder', () => {
     }
   }, 120_000);
 
-  it('make run stops the server and its PostgreSQL when make is killed', async () => {
+  // Ctrl-C signals make's whole process group; a kill -9 of make leaves its child without a parent.
+  it.each([
+    ['Ctrl-C', (make: ChildProcess) => process.kill(-make.pid!, 'SIGINT')],
+    ['kill -9 of make', (make: ChildProcess) => make.kill('SIGKILL')],
+  ])('make run stops the server and its PostgreSQL on %s', async (_name, stopMake) => {
     const dataDir = await dirs.make();
-    const make = spawn('make', ['-s', 'run'], { cwd: ROOT, env: { ...process.env, ...embeddedEnv(dataDir), PORT: '0' } });
+    const make = spawn('make', ['-s', 'run'], { cwd: ROOT, env: { ...process.env, ...embeddedEnv(dataDir), PORT: '0' }, detached: true });
     let output = '';
     make.stdout.on('data', (d) => (output += d));
     make.stderr.resume();
     await until('the server of make run to listen', () => output.includes('"msg":"listening"'), 60_000);
-    const lockFile = path.join(dataDir, 'licentric.lock');
-    const server = JSON.parse(await readFile(lockFile, 'utf8')) as { pid: number };
     const { pid: postmaster } = postmasterOf(dataDir);
-    expect(isAlive(server.pid) && isAlive(postmaster!)).toBe(true);
-    make.kill('SIGKILL');
-    await until('the server to stop', () => !isAlive(server.pid) && !isAlive(postmaster!), 30_000);
-    expect(existsSync(lockFile)).toBe(false);
+    // The server is the process that started PostgreSQL.
+    const server = Number((await readFile(`/proc/${postmaster}/stat`, 'utf8')).split(') ')[1]!.split(' ')[1]);
+    expect(isAlive(server) && isAlive(postmaster!)).toBe(true);
+    stopMake(make);
+    await until('the server and its PostgreSQL to stop', () => !isAlive(server) && !isAlive(postmaster!), 30_000);
+    expect(existsSync(path.join(dataDir, 'licentric.lock'))).toBe(false);
+    expect(output).toContain('"msg":"stopped"');
   }, 90_000);
 });
