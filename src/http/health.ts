@@ -1,6 +1,7 @@
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import type { Orm } from '../db/orm.ts';
+import { execute, sql } from '../db/sql.ts';
 import { problemBody, problemResult } from './problem.ts';
 import { send } from './result.ts';
 
@@ -15,7 +16,7 @@ export function mountHealth(app: Express, orm: Orm): void {
 
   app.get('/readyz', async (_req, res) => {
     try {
-      await orm.em.fork().execute('select 1');
+      await execute(orm.em.fork(), sql`select 1`);
       res.json({ status: 'ok' });
     } catch (error) {
       (res.locals.log as Logger).warn({ err: error }, 'database not reachable');

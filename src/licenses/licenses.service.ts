@@ -3,6 +3,7 @@ import type { EntityData, EntityManager, FilterQuery } from '@mikro-orm/postgres
 import type { Clock } from '../core/clock.ts';
 import { LicenseExpired, LicenseNotFound, LicenseSuspended, UnknownPolicy } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
+import { execute, sql } from '../db/sql.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, METADATA_MAX_BYTES, pick } from '../core/validation.ts';
@@ -172,9 +173,9 @@ export class LicensesService {
     const now = this.#clock.now();
     const counts = new Map<string, number>();
     if (licenses.length > 0) {
-      const rows = await this.#em.execute<{ license_id: string; n: string }[]>(
-        'select license_id, count(*) as n from machines where license_id in (?) and deleted_at is null group by license_id',
-        [licenses.map((l) => l.id)],
+      const rows = await execute<{ license_id: string; n: string }[]>(
+        this.#em,
+        sql`select license_id, count(*) as n from machines where license_id in (${licenses.map((l) => l.id)}) and deleted_at is null group by license_id`,
       );
       for (const row of rows) counts.set(row.license_id, Number(row.n));
     }
@@ -237,7 +238,7 @@ export class LicensesService {
     // Every license-key request starts here, so this is plain SQL mapped to the entity: the
     // query builder cost more than the query (bench/README.md). The policy stays a reference
     // until something needs it.
-    const [row] = await this.#em.execute<EntityData<License>[]>('select * from licenses where key_hash = ? and deleted_at is null', [hash]);
+    const [row] = await execute<EntityData<License>[]>(this.#em, sql`select * from licenses where key_hash = ${hash} and deleted_at is null`);
     if (!row) return null;
     const license = this.#em.map(License, row);
     return KeyHasher.equal(license.keyHash, hash) ? license : null;
