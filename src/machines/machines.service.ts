@@ -7,7 +7,7 @@ import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, METADATA_MAX_BYTES } from '../core/validation.ts';
 import { execute, rawOverAlias, sql, type Sql } from '../db/sql.ts';
 import { License } from '../licenses/license.entity.ts';
-import { assertLicenseUsable, licenseUnusable } from '../licenses/licenses.service.ts';
+import { assertLicenseUsable, licenseUnusable } from '../licenses/status.ts';
 import { deactivateMachines } from './deactivation.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql, heartbeatStatus, nextHeartbeatAt, type HeartbeatStatus } from './heartbeat.ts';
