@@ -344,7 +344,8 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
 
-  const config = loadConfig();
+  // The data commands print their output on stdout and log to stderr, quieter unless LOG_LEVEL says otherwise.
+  const config = loadConfig(process.env, ['serve', 'worker', 'migrate'].includes(command) ? {} : { logLevel: 'warn' });
 
   if (command === 'serve') {
     parse(argv.slice(1), {});
@@ -380,8 +381,7 @@ async function main(argv: string[]): Promise<number> {
 
   const run = COMMANDS[`${command} ${sub ?? ''}`];
   if (!run) throw new UsageError(`unknown command: ${[command, sub].filter(Boolean).join(' ')}`);
-  // The output is on stdout; logs go to stderr, quieter unless LOG_LEVEL says otherwise.
-  const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', process.stderr);
+  const log = createLogger(config.logLevel, process.stderr);
   await withServices(config, log, (services) => run(rest, services));
   return 0;
 }

@@ -1,9 +1,10 @@
 import path from 'node:path';
+import { MIN_SECRET_LENGTH } from './keys/secret.ts';
+import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { DEFAULT_CULL_CRON, isValidCron } from './worker.ts';
 
-/** The log levels pino knows, plus `silent`. */
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+// The one place the environment is read; every module gets its part of the result passed in,
+// and owns its own constants (the modules imported above), so nothing imports this file back.
 
 export interface Config {
   /** TCP port of the HTTP server. */
@@ -33,14 +34,11 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-/** A secret shorter than this is too easy to guess to protect stored key hashes. */
-export const MIN_SECRET_LENGTH = 32;
-
 /**
  * Reads the configuration from the environment and refuses bad values with a message naming the
  * variable, so a typo stops the start instead of surfacing later as odd behaviour.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { logLevel?: LogLevel } = {}): Config {
   const problems: string[] = [];
 
   const port = parsePort(env.PORT, problems);
@@ -71,7 +69,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push('LICENTRIC_SECRET is required when DATABASE_URL is set (e.g. `openssl rand -base64 48`)');
   }
 
-  const logLevel = (env.LOG_LEVEL?.trim().toLowerCase() || 'info') as LogLevel;
+  const logLevel = (env.LOG_LEVEL?.trim().toLowerCase() || defaults.logLevel || 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
   }

@@ -1,7 +1,9 @@
 import { pino, stdTimeFunctions, type Logger } from 'pino';
-import type { LogLevel } from './config.ts';
-
 export type { Logger };
+
+/** The log levels pino knows, plus `silent`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Structured JSON lines on stdout: one object a line, level as a word, ISO timestamps. */
 export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {

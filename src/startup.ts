@@ -1,25 +1,19 @@
-import { ConfigError, loadConfig } from './config.ts';
 import { EmbeddedStartError } from './db/embedded.ts';
 import { isDatabaseUnavailable } from './db/failure.ts';
 import type { Logger } from './log.ts';
 import { StartupError } from './server.ts';
 
 /**
- * The one line to print for a failure an operator can fix (port in use, bad configuration, a
- * database that is not there), or undefined for a bug, whose stack trace is worth having.
+ * The one line to print for a failure an operator can fix (port in use, a database that is not
+ * there, a data folder in use; configuration errors have their own), or undefined for a bug,
+ * whose stack trace is worth having.
  */
 export function expectedFailure(error: unknown): string | undefined {
-  if (error instanceof ConfigError || error instanceof StartupError || error instanceof EmbeddedStartError) return error.message;
+  if (error instanceof StartupError || error instanceof EmbeddedStartError) return error.message;
   if (isDatabaseUnavailable(error)) {
+    // The driver's message names the address it tried (e.g. "connect ECONNREFUSED 10.0.0.5:5432").
     const cause = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    let where = 'the embedded PostgreSQL';
-    try {
-      const url = loadConfig().databaseUrl;
-      if (url) where = `the database of DATABASE_URL (${new URL(url).host})`;
-    } catch {
-      // the configuration error was reported on its own
-    }
-    return `cannot reach ${where}: ${cause}; check DATABASE_URL and that PostgreSQL is running`;
+    return `cannot reach the database (${cause}); check DATABASE_URL and that PostgreSQL is running`;
   }
   return undefined;
 }

@@ -11,6 +11,11 @@ describe('configuration from the environment', () => {
     expect(config.dataDir).toBe(path.resolve('data'));
   });
 
+  it("takes an entry point's own default log level, which LOG_LEVEL still overrides", () => {
+    expect(loadConfig({}, { logLevel: 'warn' }).logLevel).toBe('warn');
+    expect(loadConfig({ LOG_LEVEL: 'debug' }, { logLevel: 'warn' }).logLevel).toBe('debug');
+  });
+
   it('reads every variable', () => {
     const config = loadConfig({
       PORT: '8080',

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { execute, sql } from '../src/db/sql.ts';
 import { heartbeatSql, heartbeatStatus, nextHeartbeatAt, pastResurrection, type HeartbeatPolicy } from '../src/machines/heartbeat.ts';
 import { useTestServer } from './support/harness.ts';
 
@@ -7,13 +8,14 @@ const server = useTestServer();
 /** Evaluates the SQL side of the rule in PostgreSQL for one machine, policy and instant. */
 async function inDatabase(last: Date, policy: HeartbeatPolicy, now: Date) {
   const em = server.orm.em.fork();
-  const [row] = await em.execute<{ status: string; past: boolean; deadline: Date }[]>(
-    `select ${heartbeatSql.status('m', 'p')} as status,
-            ${heartbeatSql.pastResurrection('m', 'p')} as past,
-            ${heartbeatSql.deadline('m', 'p')} as deadline
-       from (select ?::timestamptz(3) as last_heartbeat_at) m,
-            (select ?::boolean as require_heartbeat, ?::int as heartbeat_duration, ?::int as heartbeat_resurrection_window) p`,
-    [now, now, last, policy.requireHeartbeat, policy.heartbeatDuration, policy.heartbeatResurrectionWindow],
+  const [row] = await execute<{ status: string; past: boolean; deadline: Date }[]>(
+    em,
+    sql`select ${heartbeatSql.status('m', 'p', now)} as status,
+               ${heartbeatSql.pastResurrection('m', 'p', now)} as past,
+               ${heartbeatSql.deadline('m', 'p')} as deadline
+          from (select ${last}::timestamptz(3) as last_heartbeat_at) m,
+               (select ${policy.requireHeartbeat}::boolean as require_heartbeat, ${policy.heartbeatDuration}::int as heartbeat_duration,
+                       ${policy.heartbeatResurrectionWindow}::int as heartbeat_resurrection_window) p`,
   );
   return { status: row!.status, past: row!.past, deadline: new Date(row!.deadline) };
 }

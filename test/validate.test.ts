@@ -64,6 +64,18 @@ describe('POST /licenses/actions/validate', () => {
     expect(await validate(l.key)).toMatchObject({ valid: false, code: 'EXPIRED' });
   });
 
+  it('tells a suspended or expired license what activating a machine would refuse it with', async () => {
+    server.clock.set('2026-03-01T14:00:00.000Z');
+    const expired = await license({}, { expiresAt: '2026-03-01T13:00:00.000Z' });
+    const suspended = await license();
+    await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: suspended.id } } });
+    for (const l of [expired, suspended]) {
+      const refused = await server.client.POST('/machines', { headers: licenseAuth(l.key), body: machineBody() });
+      expect(refused.response.status).toBe(403);
+      expect((await validate(l.key)).detail).toBe(refused.error!.detail);
+    }
+  });
+
   it('TOO_MANY_MACHINES once the policy allows fewer than the license has', async () => {
     server.clock.set('2026-03-01T14:00:00.000Z');
     const l = await license({ maxMachines: 2 });

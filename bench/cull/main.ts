@@ -11,6 +11,7 @@ import pg from 'pg';
 import { ManualClock } from '../../src/core/clock.ts';
 import { initOrm } from '../../src/db/orm.ts';
 import { cullPass } from '../../src/machines/cull.ts';
+import { sql } from '../../src/db/sql.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from '../../src/machines/events.ts';
 import {
   DATABASE_PREFIX,
@@ -63,7 +64,7 @@ const ONE_STATEMENT = `
   )
   insert into events (type, occurred_at, machine_id, license_id, data)
   select '${MACHINE_EVENTS.deactivated}', $1, id, license_id,
-         jsonb_build_object('reason', 'HEARTBEAT_DEAD', 'diedAt', ${isoTimestampSql('dead_at')})
+         jsonb_build_object('reason', 'HEARTBEAT_DEAD', 'diedAt', ${isoTimestampSql(sql.raw('dead_at')).text})
     from culled`;
 
 async function seed(cluster: BenchCluster): Promise<void> {

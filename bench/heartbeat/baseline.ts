@@ -12,8 +12,7 @@ import pg from 'pg';
 import { isUuid } from '../../src/core/ids.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import { parseLicenseKey } from '../../src/keys/license-key.ts';
-import { MACHINE_EVENTS } from '../../src/machines/events.ts';
-import { HEARTBEAT_SQL as SERVICE_HEARTBEAT_SQL } from '../../src/machines/machines.service.ts';
+import { heartbeatStatement } from '../../src/machines/machines.service.ts';
 
 const LICENSE_SQL = `
   select l.id, l.key_hash, l.expires_at, l.suspended_at,
@@ -21,8 +20,6 @@ const LICENSE_SQL = `
     from licenses l join policies p on p.id = l.policy_id
    where l.key_hash = $1 and l.deleted_at is null`;
 
-/** MachinesService.heartbeat()'s own statement, with pg's placeholders. */
-const HEARTBEAT_SQL = numbered(SERVICE_HEARTBEAT_SQL);
 
 /** `?` placeholders (the ORM's) as `$n` (pg's), in order. */
 function numbered(sql: string): string {
@@ -67,9 +64,11 @@ async function heartbeat(res: ServerResponse, id: string, authorization: string 
   if (license.suspended_at !== null) return problem(res, 403, 'LICENSE_SUSPENDED');
   if (license.expires_at !== null && license.expires_at.getTime() <= now.getTime()) return problem(res, 403, 'LICENSE_EXPIRED');
 
+  // MachinesService.heartbeat()'s own statement, with pg's placeholders.
+  const statement = heartbeatStatement(id, license.id, now);
   const { rows: [row] } = await pool.query<{ previous: Date; require_heartbeat: boolean; heartbeat_duration: number }>(
-    HEARTBEAT_SQL,
-    [id, license.id, now, now, now, MACHINE_EVENTS.resurrected, now, id, now],
+    numbered(statement.text),
+    [...statement.values],
   );
   if (!row) return problem(res, 404, 'MACHINE_NOT_FOUND');
   const next = row.require_heartbeat ? new Date(now.getTime() + row.heartbeat_duration * 1000) : null;

@@ -150,6 +150,41 @@ function examplesEverywhere() {
   };
 }
 
+/**
+ * The scopes an operation requires are stated twice: in `x-required-scopes`, which the server
+ * enforces, and in the description, which partners read. They must name the same scopes, and
+ * every operation that accepts an API key must require at least one, so the two cannot drift.
+ */
+function scopesStatedOnce() {
+  let globalSecurity = [];
+  return {
+    Root: {
+      enter(root) {
+        globalSecurity = root.security ?? [];
+      },
+    },
+    Operation: {
+      enter(operation, { report, location }) {
+        const acceptsApiKey = (operation.security ?? globalSecurity).some((requirement) => 'ApiKey' in requirement);
+        const declared = [...new Set(operation['x-required-scopes'] ?? [])].sort();
+        const described = [...new Set([...(operation.description ?? '').matchAll(/`([a-z]+(?::[a-z]+)?)` scope\b/g)].map((m) => m[1]))].sort();
+        if (acceptsApiKey && declared.length === 0) {
+          report({ message: 'An operation that accepts an API key must declare x-required-scopes.', location: location.key() });
+        }
+        if (!acceptsApiKey && declared.length > 0) {
+          report({ message: 'x-required-scopes on an operation that accepts no API key.', location: location.child(['x-required-scopes']) });
+        }
+        if (declared.join(',') !== described.join(',')) {
+          report({
+            message: `The description requires ${described.join(', ') || 'no scope'} but x-required-scopes says ${declared.join(', ') || 'none'}; state the same scopes in both.`,
+            location: location.child(['description']),
+          });
+        }
+      },
+    },
+  };
+}
+
 export default function licentricRules() {
   return {
     id: 'licentric',
@@ -160,6 +195,7 @@ export default function licentricRules() {
         'sdk-safe-enums': sdkSafeEnums,
         'examples-everywhere': examplesEverywhere,
         'no-default-beside-ref': noDefaultBesideRef,
+        'scopes-stated-once': scopesStatedOnce,
       },
     },
   };

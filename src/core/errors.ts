@@ -10,8 +10,24 @@ export interface FieldError {
   message: string;
 }
 
+/** What an error adds to its problem body beyond code and detail; a client branches on these. */
+export interface ProblemFields {
+  errors?: FieldError[];
+  machineId?: string;
+}
+
 export abstract class DomainError extends Error {
   abstract readonly code: DomainErrorCode;
+
+  /** What a client is told; `message` may say more, for logs and the CLI. */
+  get detail(): string {
+    return this.message;
+  }
+
+  /** Fields of the problem body that belong to this error, so the HTTP layer needs no case per class. */
+  get problemFields(): ProblemFields {
+    return {};
+  }
 }
 
 export class InvalidInput extends DomainError {
@@ -21,6 +37,15 @@ export class InvalidInput extends DomainError {
   constructor(errors: FieldError[]) {
     super(errors.map((e) => `${e.pointer}: ${e.message}`).join('; '));
     this.errors = errors;
+  }
+
+  // The violations are in `errors`; the detail stays one sentence however many there are.
+  override get detail(): string {
+    return 'The request breaks the rules of this operation.';
+  }
+
+  override get problemFields(): ProblemFields {
+    return { errors: this.errors };
   }
 }
 
@@ -71,6 +96,10 @@ export class FingerprintTaken extends DomainError {
   constructor(machineId: string) {
     super(`The fingerprint is already held by active machine ${machineId} of this license.`);
     this.machineId = machineId;
+  }
+
+  override get problemFields(): ProblemFields {
+    return { machineId: this.machineId };
   }
 }
 

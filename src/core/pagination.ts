@@ -16,6 +16,11 @@ export interface Page<T> {
 export const DEFAULT_PAGE_SIZE = 25;
 export const MAX_PAGE_SIZE = 100;
 
+/** A list request's cursor and page size, the size defaulted as the spec declares it. */
+export function pageQuery(query: { cursor?: string; limit?: number }): PageQuery {
+  return { cursor: query.cursor, limit: query.limit ?? DEFAULT_PAGE_SIZE };
+}
+
 /**
  * Keyset pagination in id order. Ids are UUIDv7, so id order is creation order and page 10 000
  * costs what page 1 does. One extra row tells whether another page follows.

@@ -8,6 +8,7 @@ import { Policy } from '../policies/policy.entity.ts';
 import { Migration20261127000000_initial } from './migrations/Migration20261127000000_initial.ts';
 import { Migration20261127010000_management } from './migrations/Migration20261127010000_management.ts';
 import { Migration20261127020000_heartbeats } from './migrations/Migration20261127020000_heartbeats.ts';
+import { execute, sql } from './sql.ts';
 
 export type Orm = MikroORM;
 export type { EntityManager };
@@ -73,8 +74,8 @@ const MIGRATION_LOCK = 0x4c4943454e5452n; // "LICENTR"
 export async function migrate(orm: Orm): Promise<string[]> {
   return orm.em.fork().transactional(async (em) => {
     // A migration may rewrite a large table: the per-request statement bound does not apply.
-    await em.execute('set local statement_timeout = 0');
-    await em.execute('select pg_advisory_xact_lock(?)', [MIGRATION_LOCK.toString()]);
+    await execute(em, sql`set local statement_timeout = 0`);
+    await execute(em, sql`select pg_advisory_xact_lock(${MIGRATION_LOCK.toString()})`);
     const applied = await orm.migrator.up({ transaction: em.getTransactionContext() });
     return applied.map((m) => m.name);
   });

@@ -1,6 +1,9 @@
 import type { Ajv2020, ValidateFunction } from 'ajv/dist/2020.js';
-import type { OperationObject } from './request-state.ts';
+import type { Logger } from 'pino';
 import { createAjv } from './ajv.ts';
+import { problemBody, problemResult } from './problem.ts';
+import type { OperationObject } from './request-state.ts';
+import type { ApiResult } from './result.ts';
 
 /**
  * Checks a response against the operation it answers: the status is declared, the media type
@@ -38,6 +41,19 @@ export class ContractChecker {
     return problems;
   }
 
+  /**
+   * The result unchanged when it keeps the contract; otherwise a 500 naming the violations, which
+   * are also logged and added to `violations`.
+   */
+  enforce(operation: OperationObject, result: ApiResult, requestId: string, log: Logger, violations: string[]): ApiResult {
+    const headers = { 'x-request-id': requestId, ...lowerCaseKeys(result.headers ?? {}) };
+    const found = this.check(operation, result.status, result.contentType, result.body, headers);
+    if (found.length === 0) return result;
+    violations.push(...found);
+    log.error({ violations: found }, 'response breaks the contract');
+    return problemResult(problemBody('INTERNAL_ERROR', `The response broke the API contract: ${found.join('; ')}`, requestId));
+  }
+
   #validator(path: string, method: string, status: number, mediaType: string): ValidateFunction {
     const pointer = ['paths', path, method, 'responses', String(status), 'content', mediaType, 'schema']
       .map((part) => encodeURIComponent(part.replace(/~/g, '~0').replace(/\//g, '~1')))
@@ -49,4 +65,8 @@ export class ContractChecker {
     }
     return validate;
   }
+}
+
+function lowerCaseKeys(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
 }

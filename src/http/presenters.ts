@@ -4,6 +4,7 @@ import type { ApiKey } from '../keys/api-key.entity.ts';
 import type { LicenseView, Validation } from '../licenses/licenses.service.ts';
 import { heartbeatStatus, nextHeartbeatAt } from '../machines/heartbeat.ts';
 import type { Machine } from '../machines/machine.entity.ts';
+import type { HeartbeatResult } from '../machines/machines.service.ts';
 import type { Policy } from '../policies/policy.entity.ts';
 
 type Schemas = components['schemas'];
@@ -37,6 +38,15 @@ export function presentMachine(machine: Machine, now: Date): Schemas['Machine'] 
     heartbeatStatus: heartbeatStatus(machine.lastHeartbeatAt, policy, now),
     nextHeartbeatAt: next?.toISOString() ?? null,
     deactivationReason: machine.deactivationReason ?? null,
+  };
+}
+
+export function presentHeartbeat(beat: HeartbeatResult): Schemas['MachineHeartbeat'] {
+  return {
+    id: beat.id,
+    lastHeartbeatAt: beat.lastHeartbeatAt.toISOString(),
+    heartbeatStatus: beat.status,
+    nextHeartbeatAt: beat.nextHeartbeatAt?.toISOString() ?? null,
   };
 }
 

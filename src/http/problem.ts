@@ -1,4 +1,10 @@
-import type { DomainErrorCode } from '../core/errors.ts';
+import type { Context } from 'openapi-backend';
+import type { Logger } from 'pino';
+import type { components } from '../../generated/api.d.ts';
+import { DomainError, type DomainErrorCode, type FieldError } from '../core/errors.ts';
+import type { ApiResult } from './result.ts';
+import { isDatabaseUnavailable } from '../db/failure.ts';
+import { databaseUnavailable } from './unavailable.ts';
 
 /** Codes only the HTTP layer raises: transport and authentication failures. */
 export type HttpErrorCode =
@@ -77,23 +83,13 @@ export function describe(code: ErrorCode): { status: number; title: string } {
   }
 }
 
-export interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: ErrorCode;
-  requestId: string;
-  errors?: { pointer: string; message: string }[];
-  machineId?: string;
-}
+/** The problem body as the spec declares it, its `code` narrowed to the codes this server has. */
+export type Problem = components['schemas']['Problem'] & { code: ErrorCode };
 
-export function problemBody(
-  code: ErrorCode,
-  detail: string,
-  requestId: string,
-  extra: Pick<ProblemBody, 'errors' | 'machineId'> = {},
-): ProblemBody {
+// A domain error's own fields must be fields the spec declares on Problem.
+type DeclaredProblemFields = Pick<Problem, 'errors' | 'machineId'>;
+
+export function problemBody(code: ErrorCode, detail: string, requestId: string, extra: DeclaredProblemFields = {}): Problem {
   const { status, title } = describe(code);
   return {
     type: `urn:licentric:problem:${code.toLowerCase().replace(/_/g, '-')}`,
@@ -104,6 +100,42 @@ export function problemBody(
     requestId,
     ...extra,
   };
+}
+
+export function problemResult(problem: Problem, headers: Record<string, string> = {}): ApiResult {
+  return { status: problem.status, body: problem, contentType: 'application/problem+json', headers };
+}
+
+/** Maps anything a request can throw to its one problem response. */
+export function toProblem(error: unknown, state: { requestId: string; log: Logger }): ApiResult {
+  if (isDatabaseUnavailable(error)) {
+    const { detail, headers } = databaseUnavailable(error, state.log);
+    return problemResult(problemBody('SERVICE_UNAVAILABLE', detail, state.requestId), headers);
+  }
+  if (error instanceof DomainError) {
+    const fields: DeclaredProblemFields = error.problemFields;
+    return problemResult(problemBody(error.code, error.detail, state.requestId, fields));
+  }
+  if (error instanceof HttpProblem) {
+    // A 503 was logged where the database failure was met; any other 5xx here is a bug.
+    if (describe(error.code).status >= 500 && error.code !== 'SERVICE_UNAVAILABLE') state.log.error({ err: error }, 'request failed');
+    return problemResult(problemBody(error.code, error.message, state.requestId), error.headers);
+  }
+  state.log.error({ err: error }, 'request failed');
+  return problemResult(problemBody('INTERNAL_ERROR', 'The server failed to handle the request; it has been logged.', state.requestId));
+}
+
+/** Ajv's errors as problem pointers: into the body (`/fingerprint`) or at a parameter (`/query/limit`). */
+export function fieldErrors(context: Context): FieldError[] {
+  return (context.validation.errors ?? []).map((error) => {
+    let pointer = error.instancePath.replace(/^\/requestBody/, '');
+    const params = error.params as { missingProperty?: string; additionalProperty?: string };
+    if (error.keyword === 'required' && params.missingProperty) pointer += `/${params.missingProperty}`;
+    if (error.keyword === 'additionalProperties' && params.additionalProperty) pointer += `/${params.additionalProperty}`;
+    const message =
+      error.keyword === 'additionalProperties' ? 'is not a known parameter' : error.keyword === 'required' ? 'is required' : (error.message ?? 'is invalid');
+    return { pointer, message };
+  });
 }
 
 /** An HTTP-level refusal raised outside any domain rule (auth, transport). */

@@ -1,6 +1,8 @@
 import type { Context } from 'openapi-backend';
+import type { ApiKey } from '../keys/api-key.entity.ts';
 import { grants, isScope } from '../keys/scopes.ts';
-import { databaseUnavailableProblem, securityFailure } from './unavailable.ts';
+import type { License } from '../licenses/license.entity.ts';
+import { databaseUnavailable, securityFailure } from './unavailable.ts';
 import { HttpProblem } from './problem.ts';
 import type { Principal } from './types.ts';
 import type { RequestState } from './request-state.ts';
@@ -66,17 +68,25 @@ export function principalOf(context: Context): Principal | undefined {
   return undefined;
 }
 
+/** The `WWW-Authenticate` challenge of a 401 for these schemes. */
+function challengeFor(schemes: SchemeName[], invalidCredentials: boolean): string {
+  return schemes
+    .map((name) => `${AUTH_SCHEMES[name]} realm="${REALM}"${invalidCredentials && name === 'ApiKey' ? ', error="invalid_token"' : ''}`)
+    .join(', ');
+}
+
 /**
  * The 401 for a request that satisfied none of its operation's schemes — unless a scheme's
  * handler could not reach the database: a credential we could not check is not a wrong one (503).
  */
 export function unauthorized(context: Context, state: RequestState): HttpProblem {
   const failure = securityFailure(context);
-  if (failure !== undefined) return databaseUnavailableProblem(failure, state.log);
+  if (failure !== undefined) {
+    const { detail, headers } = databaseUnavailable(failure, state.log);
+    return new HttpProblem('SERVICE_UNAVAILABLE', detail, headers);
+  }
   const schemes = schemesOf(context);
-  const challenge = schemes
-    .map((name) => `${AUTH_SCHEMES[name]} realm="${REALM}"${state.invalidCredentials && name === 'ApiKey' ? ', error="invalid_token"' : ''}`)
-    .join(', ');
+  const challenge = challengeFor(schemes, state.invalidCredentials);
   const accepted = schemes.map((name) => `Authorization: ${AUTH_SCHEMES[name]} <${name === 'License' ? 'license key' : 'API key'}>`).join(' or ');
   return state.invalidCredentials
     ? new HttpProblem('INVALID_CREDENTIALS', `The credentials are unknown, malformed, revoked or expired. This operation accepts ${accepted}.`, { 'WWW-Authenticate': challenge })
@@ -94,4 +104,24 @@ export function assertScopes(context: Context, principal: Principal): void {
   if (missing.length > 0) {
     throw new HttpProblem('INSUFFICIENT_SCOPE', `This operation requires the scope ${missing.join(', ')}; the API key holds ${principal.apiKey.scopes.join(', ')}.`);
   }
+}
+
+/** The 401 for a license key that authenticated the request but whose license was deleted since. */
+export function licenseGone(): HttpProblem {
+  return new HttpProblem('INVALID_CREDENTIALS', 'The license was deleted.', { 'WWW-Authenticate': challengeFor(['License'], true) });
+}
+
+/**
+ * The license of a request whose operation accepts only License auth. The spec routes no other
+ * principal there, so anything else is a wiring fault, not a client error.
+ */
+export function licenseOf(principal: Principal): License {
+  if (principal.kind !== 'license') throw new HttpProblem('INTERNAL_ERROR', 'expected license authentication');
+  return principal.license;
+}
+
+/** The API key of a request whose operation accepts only API-key auth (see licenseOf). */
+export function apiKeyOf(principal: Principal): ApiKey {
+  if (principal.kind !== 'apiKey') throw new HttpProblem('INTERNAL_ERROR', 'expected API-key authentication');
+  return principal.apiKey;
 }

@@ -2,7 +2,15 @@ import type { Context } from 'openapi-backend';
 import type { Logger } from 'pino';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/failure.ts';
 import type { Orm } from '../db/orm.ts';
-import { HttpProblem } from './problem.ts';
+import { execute, sql } from '../db/sql.ts';
+
+/** What a 503 says beside its code: why, and when to come back. */
+export interface Unavailable {
+  detail: string;
+  headers: Record<string, string>;
+}
+
+const RETRY_AFTER = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
 
 /**
  * A database failure met by a security handler. openapi-backend catches what a security handler
@@ -16,27 +24,18 @@ export function securityFailure(context: Context): unknown {
 }
 
 /** The 503 for a request the database could not serve, logged with the request's id. */
-export function databaseUnavailableProblem(error: unknown, log: Logger): HttpProblem {
+export function databaseUnavailable(error: unknown, log: Logger): Unavailable {
   log.warn({ err: error }, 'database unavailable; answered 503');
-  return new HttpProblem('SERVICE_UNAVAILABLE', 'The database is unavailable or too slow to answer. Retry after the delay in Retry-After.', {
-    'Retry-After': String(RETRY_AFTER_SECONDS),
-  });
-}
-
-/** The database failure among anything a request can throw, as its 503; undefined for anything else. */
-export function asUnavailable(error: unknown, log: Logger): HttpProblem | undefined {
-  return isDatabaseUnavailable(error) ? databaseUnavailableProblem(error, log) : undefined;
+  return { detail: 'The database is unavailable or too slow to answer. Retry after the delay in Retry-After.', headers: RETRY_AFTER };
 }
 
 /** Why this process should get no traffic now (/readyz), or undefined when it should. */
-export async function readiness(orm: Orm, log: Logger, stopping?: () => boolean): Promise<HttpProblem | undefined> {
-  if (stopping?.()) {
-    return new HttpProblem('SERVICE_UNAVAILABLE', 'The server is shutting down.', { 'Retry-After': String(RETRY_AFTER_SECONDS) });
-  }
+export async function readiness(orm: Orm, log: Logger, stopping?: () => boolean): Promise<Unavailable | undefined> {
+  if (stopping?.()) return { detail: 'The server is shutting down.', headers: RETRY_AFTER };
   try {
-    await orm.em.fork().execute('select 1');
+    await execute(orm.em.fork(), sql`select 1`);
     return undefined;
   } catch (error) {
-    return databaseUnavailableProblem(error, log);
+    return databaseUnavailable(error, log);
   }
 }

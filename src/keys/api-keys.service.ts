@@ -4,6 +4,7 @@ import { ApiKeyNotFound, ExpiresInPast, LastAdminKey, ScopeNotGrantable } from '
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
+import { execute, sql } from '../db/sql.ts';
 import { ApiKey } from './api-key.entity.ts';
 import { apiTokenHint, generateApiToken, isWellFormedApiToken } from './api-token.ts';
 import { KeyHasher } from './hashing.ts';
@@ -75,7 +76,7 @@ export class ApiKeysService {
     if (!isWellFormedApiToken(presented)) return null;
     const hash = this.#hasher.hash('api-key', presented);
     // Every API-key request starts here: plain SQL mapped to the entity, as for license keys.
-    const [row] = await this.#em.execute<EntityData<ApiKey>[]>('select * from api_keys where token_hash = ?', [hash]);
+    const [row] = await execute<EntityData<ApiKey>[]>(this.#em, sql`select * from api_keys where token_hash = ${hash}`);
     if (!row) return null;
     const apiKey = this.#em.map(ApiKey, row);
     if (!KeyHasher.equal(apiKey.tokenHash, hash)) return null;
@@ -110,11 +111,11 @@ export class ApiKeysService {
       if (apiKey.revokedAt != null) return apiKey;
       const now = this.#clock.now();
       if (apiKey.scopes.includes('admin')) {
-        const liveAdmins = await em.execute<{ id: string }[]>(
-          `select id from api_keys
-            where 'admin' = any(scopes) and revoked_at is null and (expires_at is null or expires_at > ?)
-            order by id for update`,
-          [now],
+        const liveAdmins = await execute<{ id: string }[]>(
+          em,
+          sql`select id from api_keys
+               where 'admin' = any(scopes) and revoked_at is null and (expires_at is null or expires_at > ${now})
+               order by id for update`,
         );
         if (liveAdmins.length <= 1 && liveAdmins.some((row) => row.id === apiKey.id)) throw new LastAdminKey();
       }

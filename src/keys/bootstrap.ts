@@ -1,4 +1,5 @@
 import type { Orm } from '../db/orm.ts';
+import { execute, sql } from '../db/sql.ts';
 import type { Clock } from '../core/clock.ts';
 import { ApiKeysService, type CreatedApiKey } from './api-keys.service.ts';
 import type { KeyHasher } from './hashing.ts';
@@ -12,7 +13,7 @@ const BOOTSTRAP_LOCK = 0x424f4f545354n; // "BOOTST"
  */
 export async function createFirstAdminKey(orm: Orm, clock: Clock, hasher: KeyHasher): Promise<CreatedApiKey | null> {
   return orm.em.fork().transactional(async (em) => {
-    await em.execute('select pg_advisory_xact_lock(?)', [BOOTSTRAP_LOCK.toString()]);
+    await execute(em, sql`select pg_advisory_xact_lock(${BOOTSTRAP_LOCK.toString()})`);
     const keys = new ApiKeysService(em, clock, hasher);
     if (await keys.any()) return null;
     return keys.create({ name: 'admin (created on first start)', scopes: ['admin'] });

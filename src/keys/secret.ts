@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { MIN_SECRET_LENGTH } from '../config.ts';
+
+/** A secret shorter than this is too easy to guess to protect stored key hashes. */
+export const MIN_SECRET_LENGTH = 32;
 
 /**
  * The server secret for embedded mode: generated once and kept in the data folder, so keys

@@ -1,8 +1,9 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityData, EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
-import { LicenseExpired, LicenseNotFound, LicenseSuspended, UnknownPolicy } from '../core/errors.ts';
+import { LicenseNotFound, UnknownPolicy } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
+import { execute, sql } from '../db/sql.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, METADATA_MAX_BYTES, pick } from '../core/validation.ts';
@@ -13,9 +14,10 @@ import { heartbeatStatus } from '../machines/heartbeat.ts';
 import { Machine } from '../machines/machine.entity.ts';
 import { Policy } from '../policies/policy.entity.ts';
 import { License } from './license.entity.ts';
+import { licenseStatus, refusalFor, type LicenseStatus } from './status.ts';
 
-export const LICENSE_STATUSES = ['ACTIVE', 'SUSPENDED', 'EXPIRED'] as const;
-export type LicenseStatus = (typeof LICENSE_STATUSES)[number];
+// The CLI offers the statuses as filter values.
+export { LICENSE_STATUSES, type LicenseStatus } from './status.ts';
 
 export interface CreateLicenseInput {
   policyId: string;
@@ -60,30 +62,6 @@ export interface Validation {
   detail: string;
   license: LicenseView;
   machine: Machine | null;
-}
-
-/** Status at `now`: suspension first, then expiry (a license is expired from its expiry instant). */
-export function licenseStatus(license: Pick<License, 'suspendedAt' | 'expiresAt'>, now: Date): LicenseStatus {
-  if (license.suspendedAt != null) return 'SUSPENDED';
-  if (license.expiresAt != null && license.expiresAt.getTime() <= now.getTime()) return 'EXPIRED';
-  return 'ACTIVE';
-}
-
-/** Why a license may not activate or keep machines alive at `now`, or null when it may. */
-export function licenseUnusable(license: License, now: Date): LicenseSuspended | LicenseExpired | null {
-  switch (licenseStatus(license, now)) {
-    case 'SUSPENDED':
-      return new LicenseSuspended();
-    case 'EXPIRED':
-      return new LicenseExpired(license.expiresAt!);
-    case 'ACTIVE':
-      return null;
-  }
-}
-
-export function assertLicenseUsable(license: License, now: Date): void {
-  const problem = licenseUnusable(license, now);
-  if (problem !== null) throw problem;
 }
 
 /** What a license listing shows of the key: its prefix and last group. */
@@ -172,9 +150,9 @@ export class LicensesService {
     const now = this.#clock.now();
     const counts = new Map<string, number>();
     if (licenses.length > 0) {
-      const rows = await this.#em.execute<{ license_id: string; n: string }[]>(
-        'select license_id, count(*) as n from machines where license_id in (?) and deleted_at is null group by license_id',
-        [licenses.map((l) => l.id)],
+      const rows = await execute<{ license_id: string; n: string }[]>(
+        this.#em,
+        sql`select license_id, count(*) as n from machines where license_id in (${licenses.map((l) => l.id)}) and deleted_at is null group by license_id`,
       );
       for (const row of rows) counts.set(row.license_id, Number(row.n));
     }
@@ -237,7 +215,7 @@ export class LicensesService {
     // Every license-key request starts here, so this is plain SQL mapped to the entity: the
     // query builder cost more than the query (bench/README.md). The policy stays a reference
     // until something needs it.
-    const [row] = await this.#em.execute<EntityData<License>[]>('select * from licenses where key_hash = ? and deleted_at is null', [hash]);
+    const [row] = await execute<EntityData<License>[]>(this.#em, sql`select * from licenses where key_hash = ${hash} and deleted_at is null`);
     if (!row) return null;
     const license = this.#em.map(License, row);
     return KeyHasher.equal(license.keyHash, hash) ? license : null;
@@ -257,8 +235,8 @@ export class LicensesService {
       machine,
     });
 
-    if (view.status === 'SUSPENDED') return verdict('SUSPENDED', 'The license is suspended.');
-    if (view.status === 'EXPIRED') return verdict('EXPIRED', `The license expired at ${license.expiresAt!.toISOString()}.`);
+    // A refused license is told the same words the machine operations refuse it with.
+    if (view.status !== 'ACTIVE') return verdict(view.status, refusalFor(license, view.status)!.detail);
     if (policy.maxMachines != null && view.machineCount > policy.maxMachines) {
       return verdict('TOO_MANY_MACHINES', `The license has ${view.machineCount} active machines; its policy now allows ${policy.maxMachines}.`);
     }

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
+import { execute, sql, type Sql } from '../db/sql.ts';
 import type { Logger } from '../log.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
@@ -30,26 +31,27 @@ const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
  * the same machine: once one commits, the machine no longer matches (deactivated, or `dead_at`
  * set) for the other.
  */
-const CULL_BATCH_SQL = `
+function cullBatch(after: string, now: Date, limit: number): Sql {
+  return sql`
   with claimed as (
     select m.id, m.license_id, p.heartbeat_cull_strategy as strategy,
            ${heartbeatSql.deadline('m', 'p')} as died_at
       from machines m
       join licenses l on l.id = m.license_id
       join policies p on p.id = l.policy_id
-     where m.id > ?
+     where m.id > ${after}
        and m.deleted_at is null
-       and ${heartbeatSql.pastResurrection('m', 'p')}
+       and ${heartbeatSql.pastResurrection('m', 'p', now)}
        and (p.heartbeat_cull_strategy = 'DEACTIVATE_DEAD' or m.dead_at is null)
      order by m.id
-     limit ?
+     limit ${limit}
        for update of m skip locked
   ), culled as (
     update machines m
-       set deleted_at = case when c.strategy = 'DEACTIVATE_DEAD' then ?::timestamptz else null end,
+       set deleted_at = case when c.strategy = 'DEACTIVATE_DEAD' then ${now}::timestamptz else null end,
            deactivation_reason = case when c.strategy = 'DEACTIVATE_DEAD' then 'HEARTBEAT_DEAD' else null end,
            dead_at = c.died_at,
-           updated_at = ?
+           updated_at = ${now}
       from claimed c
      -- The array lookup keeps the join on the primary key: on smaller tables the planner would
      -- otherwise hash-join each batch against a scan of every machine (bench/README.md).
@@ -57,17 +59,18 @@ const CULL_BATCH_SQL = `
     returning m.id, m.license_id, c.strategy, c.died_at
   ), logged as (
     insert into events (type, occurred_at, machine_id, license_id, data)
-    select case when strategy = 'DEACTIVATE_DEAD' then ? else ? end, ?, id, license_id,
+    select case when strategy = 'DEACTIVATE_DEAD' then ${MACHINE_EVENTS.deactivated} else ${MACHINE_EVENTS.heartbeatDead} end, ${now}, id, license_id,
            case when strategy = 'DEACTIVATE_DEAD'
-                then jsonb_build_object('reason', 'HEARTBEAT_DEAD', 'diedAt', ${isoTimestampSql('died_at')})
-                else jsonb_build_object('diedAt', ${isoTimestampSql('died_at')}) end
+                then jsonb_build_object('reason', 'HEARTBEAT_DEAD', 'diedAt', ${isoTimestampSql(sql.raw('died_at'))})
+                else jsonb_build_object('diedAt', ${isoTimestampSql(sql.raw('died_at'))}) end
       from culled
     returning type
   )
   select (select count(*) from claimed)::int as claimed,
          (select max(id::text) from claimed) as last_id,
-         (select count(*) from logged where type = ?)::int as deactivated,
-         (select count(*) from logged where type = ?)::int as marked_dead`;
+         (select count(*) from logged where type = ${MACHINE_EVENTS.deactivated})::int as deactivated,
+         (select count(*) from logged where type = ${MACHINE_EVENTS.heartbeatDead})::int as marked_dead`;
+}
 
 /**
  * One culling pass: every machine that is dead and past its resurrection window, in batches.
@@ -82,20 +85,9 @@ export async function cullPass(em: EntityManager, clock: Clock, log: Logger, opt
   const result = { deactivated: 0, markedDead: 0, batches: 0 };
   let after = ZERO_UUID;
   for (;;) {
-    const [row] = await em.execute<{ claimed: number; last_id: string | null; deactivated: number; marked_dead: number }[]>(
-      CULL_BATCH_SQL,
-      [
-        after,
-        now,
-        batchSize,
-        now,
-        now,
-        MACHINE_EVENTS.deactivated,
-        MACHINE_EVENTS.heartbeatDead,
-        now,
-        MACHINE_EVENTS.deactivated,
-        MACHINE_EVENTS.heartbeatDead,
-      ],
+    const [row] = await execute<{ claimed: number; last_id: string | null; deactivated: number; marked_dead: number }[]>(
+      em,
+      cullBatch(after, now, batchSize),
     );
     result.batches += 1;
     result.deactivated += row!.deactivated;

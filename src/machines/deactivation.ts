@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { execute, sql, type Sql } from '../db/sql.ts';
 import { MACHINE_EVENTS } from './events.ts';
 import type { DeactivationReason } from './machine.entity.ts';
 
@@ -21,26 +22,19 @@ export async function deactivateMachines(
   reason: Exclude<DeactivationReason, 'HEARTBEAT_DEAD'>,
   now: Date,
 ): Promise<string[]> {
-  const conditions: string[] = [];
-  const params: unknown[] = [];
-  if (target.id !== undefined) {
-    conditions.push('id = ?');
-    params.push(target.id);
-  }
-  if (target.licenseId !== undefined) {
-    conditions.push('license_id = ?');
-    params.push(target.licenseId);
-  }
+  const conditions: Sql[] = [];
+  if (target.id !== undefined) conditions.push(sql`id = ${target.id}`);
+  if (target.licenseId !== undefined) conditions.push(sql`license_id = ${target.licenseId}`);
   if (conditions.length === 0) throw new Error('deactivateMachines needs a machine or a license');
-  const rows = await em.execute<{ id: string }[]>(
-    `with deactivated as (
-       update machines set deleted_at = ?, updated_at = ?, deactivation_reason = ?
-        where deleted_at is null and ${conditions.join(' and ')}
+  const rows = await execute<{ id: string }[]>(
+    em,
+    sql`with deactivated as (
+       update machines set deleted_at = ${now}, updated_at = ${now}, deactivation_reason = ${reason}
+        where deleted_at is null and ${sql.join(conditions, ' and ')}
         returning id, license_id)
      insert into events (type, occurred_at, machine_id, license_id, data)
-     select ?, ?, id, license_id, jsonb_build_object('reason', ?::text) from deactivated
+     select ${MACHINE_EVENTS.deactivated}, ${now}, id, license_id, jsonb_build_object('reason', ${reason}::text) from deactivated
      returning machine_id as id`,
-    [now, now, reason, ...params, MACHINE_EVENTS.deactivated, now, reason],
   );
   return rows.map((row) => row.id);
 }

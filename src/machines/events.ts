@@ -1,3 +1,5 @@
+import { sql, type Sql } from '../db/sql.ts';
+
 /**
  * The audit events machines produce, one row each in `events`. Later consumers (webhooks) read
  * them in id order; the type names are part of that future contract.
@@ -12,6 +14,6 @@ export const MACHINE_EVENTS = {
 } as const;
 
 /** A timestamptz SQL expression as the API writes times: ISO 8601, UTC, milliseconds. */
-export function isoTimestampSql(expression: string): string {
-  return `to_char((${expression}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+export function isoTimestampSql(expression: Sql): Sql {
+  return sql`to_char((${expression}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 }

@@ -6,6 +6,8 @@
  * and a test holds the two to agree at the boundaries.
  */
 
+import { sql, type Sql } from '../db/sql.ts';
+
 export type HeartbeatStatus = 'NOT_REQUIRED' | 'ALIVE' | 'DEAD';
 
 export interface HeartbeatPolicy {
@@ -36,21 +38,22 @@ export function pastResurrection(lastHeartbeatAt: Date, policy: HeartbeatPolicy,
 }
 
 /**
- * The same rule for PostgreSQL, over a machine row `m` and its policy row `p`, at the instant
- * bound to `?`. Deadlines are computed with make_interval, exact to the millisecond like the
- * functions above; heartbeat-rules.test.ts holds both sides to agree at the boundaries.
+ * The same rule for PostgreSQL, over a machine row aliased `m` and its policy row aliased `p`,
+ * at the instant `now` (bound by the fragment itself). Deadlines are computed with
+ * make_interval, exact to the millisecond like the functions above; heartbeat-rules.test.ts
+ * holds both sides to agree at the boundaries.
  */
 export const heartbeatSql = {
-  deadline: (m = 'm', p = 'p') => `${m}.last_heartbeat_at + make_interval(secs => ${p}.heartbeat_duration)`,
+  deadline: (m: string, p: string): Sql => sql.raw(`${m}.last_heartbeat_at + make_interval(secs => ${p}.heartbeat_duration)`),
 
-  /** `heartbeatStatus(…)` as a CASE expression; binds `now` once. */
-  status: (m = 'm', p = 'p') =>
-    `(case when not ${p}.require_heartbeat then 'NOT_REQUIRED'
-           when ? < ${m}.last_heartbeat_at + make_interval(secs => ${p}.heartbeat_duration) then 'ALIVE'
-           else 'DEAD' end)`,
+  /** `heartbeatStatus(…)` as a CASE expression. */
+  status: (m: string, p: string, now: Date): Sql =>
+    sql`(case when not ${sql.raw(p)}.require_heartbeat then 'NOT_REQUIRED'
+              when ${now} < ${heartbeatSql.deadline(m, p)} then 'ALIVE'
+              else 'DEAD' end)`,
 
-  /** `pastResurrection(…)` as a boolean expression; binds `now` once. */
-  pastResurrection: (m = 'm', p = 'p') =>
-    `(${p}.require_heartbeat and ? >= ${m}.last_heartbeat_at
-        + make_interval(secs => ${p}.heartbeat_duration + ${p}.heartbeat_resurrection_window))`,
+  /** `pastResurrection(…)` as a boolean expression. */
+  pastResurrection: (m: string, p: string, now: Date): Sql =>
+    sql`(${sql.raw(p)}.require_heartbeat and ${now} >= ${sql.raw(`${m}.last_heartbeat_at
+           + make_interval(secs => ${p}.heartbeat_duration + ${p}.heartbeat_resurrection_window)`)})`,
 };

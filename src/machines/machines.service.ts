@@ -1,12 +1,13 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
-import { raw, type EntityManager, type FilterQuery } from '@mikro-orm/postgresql';
+import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
 import { FingerprintTaken, LicenseNotFound, MachineHeartbeatDead, MachineLimitExceeded, MachineNotFound } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, METADATA_MAX_BYTES } from '../core/validation.ts';
+import { execute, rawOverAlias, sql, type Sql } from '../db/sql.ts';
 import { License } from '../licenses/license.entity.ts';
-import { assertLicenseUsable, licenseUnusable } from '../licenses/licenses.service.ts';
+import { assertLicenseUsable, licenseUnusable } from '../licenses/status.ts';
 import { deactivateMachines } from './deactivation.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql, heartbeatStatus, nextHeartbeatAt, type HeartbeatStatus } from './heartbeat.ts';
@@ -37,27 +38,29 @@ export interface HeartbeatResult {
 /**
  * One heartbeat, one statement: lock the license's active machine, refuse it if it is past
  * reviving (with the policy as it is now), record the beat, log a resurrection, and return the
- * previous heartbeat, which tells an alive machine from a resurrected one. Parameters: machine
- * id, license id, now, now, now, the resurrection event type, now, machine id, now.
+ * previous heartbeat, which tells an alive machine from a resurrected one.
  */
-export const HEARTBEAT_SQL = `
+export function heartbeatStatement(machineId: string, licenseId: string, now: Date): Sql {
+  return sql`
   with target as (
     select m.id, m.license_id, m.last_heartbeat_at, p.require_heartbeat, p.heartbeat_duration, p.heartbeat_resurrection_window
       from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
-     where m.id = ? and m.license_id = ? and m.deleted_at is null
+     where m.id = ${machineId} and m.license_id = ${licenseId} and m.deleted_at is null
      for update of m
   ), beat as (
-    update machines m set last_heartbeat_at = ?, updated_at = ?, dead_at = null
+    update machines m set last_heartbeat_at = ${now}, updated_at = ${now}, dead_at = null
       from target t
-     where m.id = t.id and not ${heartbeatSql.pastResurrection('t', 't')}
+     where m.id = t.id and not ${heartbeatSql.pastResurrection('t', 't', now)}
      returning t.last_heartbeat_at, t.license_id, t.require_heartbeat, t.heartbeat_duration, t.heartbeat_resurrection_window
   ), revived as (
     insert into events (type, occurred_at, machine_id, license_id, data)
-    select ?, ?, ?, license_id, jsonb_build_object('deadSince', ${isoTimestampSql(heartbeatSql.deadline('beat', 'beat'))})
+    select ${MACHINE_EVENTS.resurrected}, ${now}, ${machineId}, license_id,
+           jsonb_build_object('deadSince', ${isoTimestampSql(heartbeatSql.deadline('beat', 'beat'))})
       from beat
-     where ${heartbeatSql.status('beat', 'beat')} = 'DEAD'
+     where ${heartbeatSql.status('beat', 'beat', now)} = 'DEAD'
   )
   select last_heartbeat_at as previous, require_heartbeat, heartbeat_duration, heartbeat_resurrection_window from beat`;
+}
 
 export class MachinesService {
   readonly #em: EntityManager;
@@ -135,9 +138,9 @@ export class MachinesService {
   }
 
   async #activeHolderOf(em: EntityManager, licenseId: string, fingerprint: string): Promise<string | null> {
-    const rows = await em.execute<{ id: string }[]>(
-      'select id from machines where license_id = ? and fingerprint = ? and deleted_at is null',
-      [licenseId, fingerprint],
+    const rows = await execute<{ id: string }[]>(
+      em,
+      sql`select id from machines where license_id = ${licenseId} and fingerprint = ${fingerprint} and deleted_at is null`,
     );
     return rows[0]?.id ?? null;
   }
@@ -148,9 +151,10 @@ export class MachinesService {
     if (query.licenseId !== undefined) where.license = query.licenseId;
     if (!query.includeDeactivated) where.deletedAt = null;
     if (query.heartbeatStatus !== undefined) {
-      const status = raw(
-        (m) => `(select ${heartbeatSql.status(m, 'p')} from licenses l join policies p on p.id = l.policy_id where l.id = ${m}.license_id)`,
-        [this.#clock.now()],
+      const now = this.#clock.now();
+      const status = rawOverAlias(
+        (m) =>
+          sql`(select ${heartbeatSql.status(m, 'p', now)} from licenses l join policies p on p.id = l.policy_id where l.id = ${sql.raw(m)}.license_id)`,
       );
       Object.assign(where, { [status]: query.heartbeatStatus });
     }
@@ -188,11 +192,9 @@ export class MachinesService {
       if ((await this.#em.count(Machine, { id, license: license.id, deletedAt: null })) === 0) throw new MachineNotFound(id);
       throw refusal;
     }
-    const rows = await this.#em.execute<
-      { previous: Date; require_heartbeat: boolean; heartbeat_duration: number; heartbeat_resurrection_window: number }[]
-    >(
-      HEARTBEAT_SQL,
-      [id, license.id, now, now, now, MACHINE_EVENTS.resurrected, now, id, now],
+    const rows = await execute<{ previous: Date; require_heartbeat: boolean; heartbeat_duration: number; heartbeat_resurrection_window: number }[]>(
+      this.#em,
+      heartbeatStatement(id, license.id, now),
     );
     const row = rows[0];
     if (row === undefined) {

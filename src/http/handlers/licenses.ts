@@ -1,6 +1,6 @@
-import { DEFAULT_PAGE_SIZE } from '../../core/pagination.ts';
-import { HttpProblem } from '../problem.ts';
+import { pageQuery } from '../../core/pagination.ts';
 import { presentLicense, presentPage, presentValidation } from '../presenters.ts';
+import { licenseOf } from '../security.ts';
 import type { Handlers } from '../types.ts';
 
 /** An ISO 8601 date-time the schema has already checked, or null/undefined as given. */
@@ -16,12 +16,7 @@ export const licenseHandlers = {
   },
 
   async listLicenses({ query, services }) {
-    const page = await services.licenses.list({
-      policyId: query.policyId,
-      status: query.status,
-      cursor: query.cursor,
-      limit: query.limit ?? DEFAULT_PAGE_SIZE,
-    });
+    const page = await services.licenses.list({ ...pageQuery(query), policyId: query.policyId, status: query.status });
     return { status: 200, body: presentPage(page, presentLicense) };
   },
 
@@ -48,8 +43,7 @@ export const licenseHandlers = {
   },
 
   async validateLicense({ body, principal, services }) {
-    if (principal.kind !== 'license') throw new HttpProblem('INTERNAL_ERROR', 'expected license authentication');
-    const validation = await services.licenses.validate(principal.license, body?.fingerprint);
+    const validation = await services.licenses.validate(licenseOf(principal), body?.fingerprint);
     return { status: 200, body: { data: presentValidation(validation, services.clock.now()) } };
   },
 } satisfies Pick<

@@ -1,14 +1,8 @@
-import { DEFAULT_PAGE_SIZE } from '../../core/pagination.ts';
 import { LicenseNotFound } from '../../core/errors.ts';
-import { HttpProblem } from '../problem.ts';
-import { presentMachine, presentPage } from '../presenters.ts';
-import type { Handlers, Principal } from '../types.ts';
-
-function licenseOf(principal: Principal) {
-  // The spec lets only License auth reach these operations; anything else is a wiring fault.
-  if (principal.kind !== 'license') throw new HttpProblem('INTERNAL_ERROR', 'expected license authentication');
-  return principal.license;
-}
+import { pageQuery } from '../../core/pagination.ts';
+import { presentHeartbeat, presentMachine, presentPage } from '../presenters.ts';
+import { licenseGone, licenseOf } from '../security.ts';
+import type { Handlers } from '../types.ts';
 
 export const machineHandlers = {
   async activateMachine({ body, principal, services }) {
@@ -16,18 +10,15 @@ export const machineHandlers = {
       const machine = await services.machines.activate(licenseOf(principal).id, body);
       return { status: 201, body: { data: presentMachine(machine, services.clock.now()) } };
     } catch (error) {
-      if (error instanceof LicenseNotFound) {
-        throw new HttpProblem('INVALID_CREDENTIALS', 'The license was deleted.', { 'WWW-Authenticate': 'License realm="licentric"' });
-      }
+      if (error instanceof LicenseNotFound) throw licenseGone();
       throw error;
     }
   },
 
   async listMachines({ query, services }) {
     const page = await services.machines.list({
+      ...pageQuery(query),
       licenseId: query.licenseId,
-      cursor: query.cursor,
-      limit: query.limit ?? DEFAULT_PAGE_SIZE,
       includeDeactivated: query.includeDeactivated ?? false,
       heartbeatStatus: query.heartbeatStatus,
     });
@@ -48,16 +39,6 @@ export const machineHandlers = {
 
   async pingMachineHeartbeat({ path, principal, services }) {
     const beat = await services.machines.heartbeat(path.id, licenseOf(principal));
-    return {
-      status: 200,
-      body: {
-        data: {
-          id: beat.id,
-          lastHeartbeatAt: beat.lastHeartbeatAt.toISOString(),
-          heartbeatStatus: beat.status,
-          nextHeartbeatAt: beat.nextHeartbeatAt?.toISOString() ?? null,
-        },
-      },
-    };
+    return { status: 200, body: { data: presentHeartbeat(beat) } };
   },
 } satisfies Pick<Handlers, 'activateMachine' | 'listMachines' | 'getMachine' | 'deactivateMachine' | 'pingMachineHeartbeat'>;

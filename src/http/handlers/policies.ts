@@ -1,4 +1,4 @@
-import { DEFAULT_PAGE_SIZE } from '../../core/pagination.ts';
+import { pageQuery } from '../../core/pagination.ts';
 import { presentPage, presentPolicy } from '../presenters.ts';
 import type { Handlers } from '../types.ts';
 
@@ -9,7 +9,7 @@ export const policyHandlers = {
   },
 
   async listPolicies({ query, services }) {
-    const page = await services.policies.list({ cursor: query.cursor, limit: query.limit ?? DEFAULT_PAGE_SIZE });
+    const page = await services.policies.list(pageQuery(query));
     return { status: 200, body: presentPage(page, presentPolicy) };
   },
 

@@ -1,0 +1,68 @@
+import { raw, type EntityManager, type RawQueryFragment } from '@mikro-orm/postgresql';
+
+/**
+ * A piece of SQL with its values beside the places they go. Written with the `sql` tag below:
+ * every `${value}` becomes a placeholder bound to that value, and every `${fragment}` is spliced
+ * in with its own values, so composing statements from fragments can never shift a value into
+ * another's place.
+ */
+export class Sql {
+  readonly #text: string;
+  readonly values: readonly unknown[];
+
+  private constructor(text: string, values: readonly unknown[]) {
+    this.#text = text;
+    this.values = values;
+  }
+
+  /** MikroORM's `?` placeholders; a literal `?` in the text is refused where it is written. */
+  get text(): string {
+    return this.#text;
+  }
+
+  static tag(strings: TemplateStringsArray, ...values: unknown[]): Sql {
+    let text = Sql.#literal(strings[0]!);
+    const bound: unknown[] = [];
+    values.forEach((value, i) => {
+      if (value instanceof Sql) {
+        text += value.#text;
+        bound.push(...value.values);
+      } else {
+        text += '?';
+        bound.push(value);
+      }
+      text += Sql.#literal(strings[i + 1]!);
+    });
+    return new Sql(text, bound);
+  }
+
+  /** Trusted text spliced in as it is: an alias or a column name written in code, never input. */
+  static raw(text: string): Sql {
+    return new Sql(Sql.#literal(text), []);
+  }
+
+  static join(fragments: Sql[], separator: string): Sql {
+    return new Sql(fragments.map((f) => f.#text).join(Sql.#literal(separator)), fragments.flatMap((f) => f.values));
+  }
+
+  static #literal(text: string): string {
+    // The driver would read a literal `?` as a placeholder and bind the wrong value to it.
+    if (text.includes('?')) throw new Error(`a literal "?" in SQL text would be read as a placeholder: ${text.trim().slice(0, 60)}`);
+    return text;
+  }
+}
+
+export const sql = Object.assign((strings: TemplateStringsArray, ...values: unknown[]) => Sql.tag(strings, ...values), {
+  raw: (text: string) => Sql.raw(text),
+  join: (fragments: Sql[], separator: string) => Sql.join(fragments, separator),
+});
+
+/** Runs a statement written with `sql`. */
+export function execute<T extends object[]>(em: EntityManager, statement: Sql): Promise<T> {
+  return em.execute<T>(statement.text, [...statement.values]);
+}
+
+/** A fragment over the alias MikroORM gives the queried entity, as a `raw()` filter key. */
+export function rawOverAlias(build: (alias: string) => Sql): RawQueryFragment & symbol {
+  return raw((alias: string) => build(alias).text, [...build('alias').values]);
+}

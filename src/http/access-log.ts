@@ -1,0 +1,36 @@
+import { randomUUID } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { Logger } from 'pino';
+
+/** A client's own request id is echoed only when it is short and plain enough to log safely. */
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Gives every request its id (the client's, or a new one) and a logger bound to it, echoes the
+ * id in `X-Request-Id`, and writes one access-log line when the response is finished.
+ */
+export function requestContext(baseLog: Logger): RequestHandler {
+  return (req, res, next) => {
+    const offered = req.headers['x-request-id'];
+    const requestId = typeof offered === 'string' && REQUEST_ID_PATTERN.test(offered) ? offered : randomUUID();
+    const log = baseLog.child({ requestId });
+    res.locals.requestId = requestId;
+    res.locals.log = log;
+    res.setHeader('X-Request-Id', requestId);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      // Every 5xx is an operator's business, whatever the cause.
+      log[res.statusCode >= 500 ? 'warn' : 'info'](
+        {
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          ms: Number(process.hrtime.bigint() - started) / 1e6,
+          operationId: res.locals.operationId,
+        },
+        'request',
+      );
+    });
+    next();
+  };
+}

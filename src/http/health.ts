@@ -1,0 +1,22 @@
+import type { Express } from 'express';
+import type { Logger } from 'pino';
+import type { Orm } from '../db/orm.ts';
+import { problemBody, problemResult } from './problem.ts';
+import { send } from './result.ts';
+import { readiness } from './unavailable.ts';
+
+/**
+ * `/healthz` answers while the process runs (for restarts); `/readyz` also reaches the database
+ * (for load balancers), and says 503 when it cannot or when the server is stopping.
+ */
+export function mountHealth(app: Express, orm: Orm, stopping?: () => boolean): void {
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    const problem = await readiness(orm, res.locals.log as Logger, stopping);
+    if (problem) send(res, problemResult(problemBody('SERVICE_UNAVAILABLE', problem.detail, res.locals.requestId as string), problem.headers));
+    else res.json({ status: 'ok' });
+  });
+}

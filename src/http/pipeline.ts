@@ -1,0 +1,144 @@
+import type { Request } from 'express';
+import { OpenAPIBackend, type Context } from 'openapi-backend';
+import { InvalidInput } from '../core/errors.ts';
+import { createAjv } from './ajv.ts';
+import { apiKeyHandlers } from './handlers/api-keys.ts';
+import { licenseHandlers } from './handlers/licenses.ts';
+import { machineHandlers } from './handlers/machines.ts';
+import { policyHandlers } from './handlers/policies.ts';
+import { forValidation } from './openapi-definition.ts';
+import { fieldErrors, HttpProblem, toProblem } from './problem.ts';
+import { mediaTypeMatches, readRawBody } from './request-body.ts';
+import type { RequestState } from './request-state.ts';
+import type { ApiResult } from './result.ts';
+import { assertScopes, principalOf, securityHandlers, unauthorized } from './security.ts';
+import type { HandlerContext, Handlers, OperationId, SuccessResponse } from './types.ts';
+
+const handlers: Handlers = {
+  ...machineHandlers,
+  ...policyHandlers,
+  ...licenseHandlers,
+  ...apiKeyHandlers,
+};
+
+/** What a request brings into the pipeline from the Express shell. */
+export type RequestOrigin = Pick<RequestState, 'requestId' | 'log' | 'services'>;
+
+export interface Pipeline {
+  /**
+   * Runs one API request through openapi-backend: routing, authentication, scopes, body checks,
+   * validation, then its handler. Never throws: every failure is already its problem response.
+   * The state tells the caller which operation answered.
+   */
+  handle(req: Request, origin: RequestOrigin): Promise<{ result: ApiResult; state: RequestState }>;
+}
+
+/** The operation pipeline, built once from the contract. */
+export async function createPipeline(document: Record<string, unknown>): Promise<Pipeline> {
+  const { definition, bodyMediaTypes } = forValidation(document);
+  const api = new OpenAPIBackend({
+    definition: definition as never,
+    strict: true,
+    quick: true,
+    validate: true,
+    coerceTypes: true,
+    customizeAjv: (_original, options) => createAjv(options as Record<string, unknown>) as never,
+  });
+
+  for (const [name, handler] of Object.entries(securityHandlers)) {
+    api.registerSecurityHandler(name, (context: Context, state: RequestState) => handler(context, state));
+  }
+
+  api.register({
+    postRoutingHandler: (context: Context, state: RequestState) => {
+      state.operation = context.operation as unknown as RequestState['operation'];
+      state.operationId = context.operation?.operationId;
+    },
+    notFound: (_c: Context, state: RequestState) => {
+      throw new HttpProblem('NOT_FOUND', `No API operation at ${state.request.path}.`);
+    },
+    methodNotAllowed: (_c: Context, state: RequestState) => {
+      const allowed = ['get', 'post', 'put', 'patch', 'delete']
+        .filter((method) => api.router.matchOperation({ ...state.request, method } as never) !== undefined)
+        .map((method) => method.toUpperCase());
+      throw new HttpProblem('METHOD_NOT_ALLOWED', `${state.request.method} is not allowed here; use ${allowed.join(', ')}.`, {
+        Allow: allowed.join(', '),
+      });
+    },
+    unauthorizedHandler: (context: Context, state: RequestState) => {
+      throw unauthorized(context, state);
+    },
+    // Runs after authentication and before validation: scopes, then the body (413, 415, JSON).
+    postSecurityHandler: (context: Context, state: RequestState) => {
+      if (!context.security.authorized) return;
+      const principal = principalOf(context);
+      if (principal) assertScopes(context, principal);
+
+      const declared = bodyMediaTypes.get(context.operation.operationId!);
+      if (!declared) return;
+      if (state.rawBody.tooLarge) throw new HttpProblem('PAYLOAD_TOO_LARGE', 'The request body is larger than 64 KiB.');
+      const contentType = state.request.headers['content-type'] as string | undefined;
+      if ((state.rawBody.bytes !== undefined || contentType !== undefined) && !mediaTypeMatches(contentType, declared)) {
+        throw new HttpProblem('UNSUPPORTED_MEDIA_TYPE', `The request body must be ${declared.join(' or ')}.`);
+      }
+      if (state.rawBody.bytes !== undefined) {
+        try {
+          state.request.body = JSON.parse(state.rawBody.bytes.toString('utf8'));
+        } catch (error) {
+          throw new HttpProblem('MALFORMED_JSON', `The request body is not valid JSON: ${(error as Error).message}`);
+        }
+      }
+    },
+    validationFail: (context: Context) => {
+      const errors = fieldErrors(context);
+      throw new InvalidInput(errors.length > 0 ? errors : [{ pointer: '', message: 'is invalid' }]);
+    },
+  });
+
+  for (const [operationId, handler] of Object.entries(handlers) as [OperationId, Handlers[OperationId]][]) {
+    api.register(operationId, async (context: Context, state: RequestState): Promise<ApiResult> => {
+      const principal = principalOf(context);
+      if (!principal) throw new HttpProblem('INTERNAL_ERROR', 'authorized without a principal');
+      const ctx = {
+        body: context.request.requestBody,
+        query: context.request.query,
+        path: context.request.params,
+        principal,
+        services: state.services,
+        requestId: state.requestId,
+        log: state.log,
+      } as HandlerContext<typeof operationId>;
+      const result = (await (handler as (c: typeof ctx) => Promise<SuccessResponse<typeof operationId>>)(ctx)) as {
+        status: number;
+        body: unknown;
+      };
+      return { status: result.status, body: result.body, contentType: 'application/json' };
+    });
+  }
+
+  await api.init();
+
+  return {
+    async handle(req, origin) {
+      const queryAt = req.originalUrl.indexOf('?');
+      const state: RequestState = {
+        ...origin,
+        rawBody: { bytes: undefined, tooLarge: false },
+        request: {
+          // HEAD is GET without a body; Node drops the body itself.
+          method: req.method === 'HEAD' ? 'GET' : req.method,
+          path: req.path,
+          query: queryAt === -1 ? '' : req.originalUrl.slice(queryAt + 1),
+          headers: req.headers as Record<string, string | string[]>,
+        },
+        invalidCredentials: false,
+      };
+      try {
+        state.rawBody = await readRawBody(req);
+        return { result: (await api.handleRequest(state.request as never, state)) as ApiResult, state };
+      } catch (error) {
+        return { result: toProblem(error, state), state };
+      }
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const SRC = path.resolve(import.meta.dirname, '../src');
+
+/** Every module under src/ with the src/ modules it imports, type-only imports included. */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  const files = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+  for (const file of files) {
+    const text = readFileSync(path.join(SRC, file), 'utf8');
+    const imports = [...text.matchAll(/^(?:import|export)\b[^;]*?\bfrom '(\.{1,2}\/[^']+)'/gms)]
+      .map((m) => path.relative(SRC, path.resolve(path.dirname(path.join(SRC, file)), m[1]!)))
+      .filter((target) => !target.startsWith('..'));
+    graph.set(file, imports);
+  }
+  return graph;
+}
+
+/** The import cycles of the graph, each once, as the path around it. */
+function cycles(graph: Map<string, string[]>): string[] {
+  const found = new Set<string>();
+  const visit = (node: string, trail: string[]) => {
+    const at = trail.indexOf(node);
+    if (at !== -1) {
+      const loop = trail.slice(at);
+      const start = loop.indexOf([...loop].sort()[0]!);
+      found.add([...loop.slice(start), ...loop.slice(0, start), loop[start]].join(' → '));
+      return;
+    }
+    for (const next of graph.get(node) ?? []) visit(next, [...trail, node]);
+  };
+  for (const node of graph.keys()) visit(node, []);
+  return [...found].sort();
+}
+
+describe('how the modules of src/ depend on each other', () => {
+  const graph = importGraph();
+
+  it('has no import cycles, so each module can be read, tested and changed from the bottom up', () => {
+    expect(graph.size).toBeGreaterThan(40);
+    expect(cycles(graph)).toEqual([]);
+  });
+
+  it('reads configuration in one place: only the entry points import config.ts', () => {
+    const importers = [...graph].filter(([, imports]) => imports.includes('config.ts')).map(([file]) => file).sort();
+    expect(importers).toEqual(['cli.ts', 'runtime.ts', 'server.ts']);
+  });
+
+  it('keeps the domain free of HTTP: nothing outside src/http/ imports it but the entry points', () => {
+    const importers = [...graph]
+      .filter(([file, imports]) => !file.startsWith('http/') && imports.some((i) => i.startsWith('http/')))
+      .map(([file]) => file)
+      .sort();
+    expect(importers).toEqual(['cli.ts', 'server.ts']);
+  });
+});
