@@ -15,6 +15,7 @@ describe('embedded mode (no DATABASE_URL)', () => {
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
+  // Two server starts and several CLI processes: 30 s is not enough on a loaded machine.
   it('serves, shares its database with the CLI while running, and keeps data across restarts', async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'licentric-embedded-'));
     dirs.push(dataDir);
@@ -65,7 +66,7 @@ describe('embedded mode (no DATABASE_URL)', () => {
     } finally {
       expect(await second.stop()).toBe(0);
     }
-  });
+  }, 90_000);
 
   it('the CLI alone starts and stops the embedded database itself', async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'licentric-embedded-'));
@@ -75,5 +76,5 @@ describe('embedded mode (no DATABASE_URL)', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(existsSync(path.join(dataDir, 'pg', 'PG_VERSION'))).toBe(true);
     expect(existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
-  });
+  }, 90_000);
 });
