@@ -51,8 +51,10 @@ describe('POST /licenses/actions/validate', () => {
   });
 
   it('SUSPENDED, before anything else', async () => {
-    const l = await license({}, { expiresAt: '2020-01-01T00:00:00.000Z' });
+    server.clock.set('2026-03-01T14:00:00.000Z');
+    const l = await license({}, { expiresAt: '2026-03-02T00:00:00.000Z' });
     await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: l.id } } });
+    server.clock.set('2026-03-03T00:00:00.000Z');
     expect(await validate(l.key, 'whatever-fingerprint')).toMatchObject({ valid: false, code: 'SUSPENDED', license: { status: 'SUSPENDED' } });
   });
 

@@ -11,6 +11,7 @@ import { createAjv } from './ajv.ts';
 import { ContractChecker } from './contract.ts';
 import { loadOpenApiDocument } from './document.ts';
 import { mountDocs } from './docs.ts';
+import { fieldMessage } from './field-errors.ts';
 import { forValidation } from './openapi-definition.ts';
 import { apiKeyHandlers } from './handlers/api-keys.ts';
 import { licenseHandlers } from './handlers/licenses.ts';
@@ -88,8 +89,7 @@ function fieldErrors(context: Context): { pointer: string; message: string }[] {
     const params = error.params as { missingProperty?: string; additionalProperty?: string };
     if (error.keyword === 'required' && params.missingProperty) pointer += `/${params.missingProperty}`;
     if (error.keyword === 'additionalProperties' && params.additionalProperty) pointer += `/${params.additionalProperty}`;
-    const message =
-      error.keyword === 'additionalProperties' ? 'is not a known parameter' : error.keyword === 'required' ? 'is required' : (error.message ?? 'is invalid');
+    const message = fieldMessage(error, context.operation);
     return { pointer, message };
   });
 }
