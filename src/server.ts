@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { createApp } from './http/app.ts';
+import { answerParserErrors } from './http/parser-errors.ts';
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
@@ -29,6 +30,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       const s = app.express.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
     });
     server.keepAliveTimeout = 65_000;
+    answerParserErrors(server, log);
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const schedule = config.cullInServer ? startCullSchedule(runtime.orm, clock, log, config.cullCron) : undefined;

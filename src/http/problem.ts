@@ -3,6 +3,9 @@ import type { DomainErrorCode } from '../core/errors.ts';
 /** Codes only the HTTP layer raises: transport and authentication failures. */
 export type HttpErrorCode =
   | 'MALFORMED_JSON'
+  | 'MALFORMED_REQUEST'
+  | 'REQUEST_TIMEOUT'
+  | 'HEADERS_TOO_LARGE'
   | 'AUTHENTICATION_REQUIRED'
   | 'INVALID_CREDENTIALS'
   | 'INSUFFICIENT_SCOPE'
@@ -26,6 +29,12 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 400, title: 'The request is invalid' };
     case 'MALFORMED_JSON':
       return { status: 400, title: 'The request body is not valid JSON' };
+    case 'MALFORMED_REQUEST':
+      return { status: 400, title: 'The request is not valid HTTP' };
+    case 'REQUEST_TIMEOUT':
+      return { status: 408, title: 'The request was not received in time' };
+    case 'HEADERS_TOO_LARGE':
+      return { status: 431, title: 'The request headers are too large' };
     case 'AUTHENTICATION_REQUIRED':
       return { status: 401, title: 'Authentication is required' };
     case 'INVALID_CREDENTIALS':
