@@ -22,7 +22,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       log.warn({ apiKeyId: firstKey.apiKey.id }, 'created the first admin API key; it is printed once on stderr');
       process.stderr.write(
         `\n  First start: an admin API key was created. It is shown only this once:\n\n    ${firstKey.token}\n\n` +
-          `  Use it as "Authorization: Bearer <key>". Make narrower keys with: npm run licentric -- api-keys create\n\n`,
+          `  Use it as "Authorization: Bearer <key>". Make narrower keys with, e.g.:\n    npm run licentric -- api-keys create --name backend --scopes machines:read,licenses:read\n\n`,
       );
     }
     const app = await createApp({ orm: runtime.orm, clock, hasher: runtime.hasher, log });

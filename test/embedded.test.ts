@@ -27,6 +27,12 @@ describe('embedded mode (no DATABASE_URL)', () => {
       const adminToken = /\n {4}(lct_\w+)\n/.exec(first.stderr())?.[1];
       expect(adminToken, first.stderr()).toBeDefined();
       expect((await fetch(`${api}/machines`, { headers: { Authorization: `Bearer ${adminToken}` } })).status).toBe(200);
+      // The hint beside it is a whole command: pasted as printed, it makes a key.
+      const hint = /\n {4}npm run licentric -- (api-keys create .+)\n/.exec(first.stderr())?.[1];
+      expect(hint, first.stderr()).toBeDefined();
+      const hinted = await runCli(hint!.split(' '), env);
+      expect(hinted.code, hinted.stderr).toBe(0);
+      expect(hinted.stdout).toContain('shown only this once');
       // The single-node default runs the culling worker inside the server.
       expect(first.logs().some((l) => l.msg === 'cull worker scheduled' && l.cron === '* * * * *')).toBe(true);
 
