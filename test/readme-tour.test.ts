@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_SECRET, useTestServer } from './support/harness.ts';
-import { ROOT, startServerProcess, type ServerProcess } from './support/processes.ts';
+import { ROOT, runProcess, startServerProcess, type ServerProcess } from './support/processes.ts';
 
 /**
  * README.md's tour, extracted from the README itself and run as a reader pastes it: the shell
@@ -22,18 +21,8 @@ function tourScript(): string {
   return blocks.join('\n');
 }
 
-function bash(script: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // -e and pipefail: a command that fails, or a jq that finds nothing to parse, stops the tour here.
-    const child = spawn('bash', ['-euo', 'pipefail', '-c', script], { cwd: ROOT, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+// -e and pipefail: a command that fails, or a jq that finds nothing to parse, stops the tour there.
+const bash = (script: string, env: Record<string, string>) => runProcess('bash', ['-euo', 'pipefail', '-c', script], env);
 
 describe("the README's tour", () => {
   let server: ServerProcess;
