@@ -449,11 +449,11 @@ const COMMANDS: Record<string, Command> = {
         includeDeactivated: values['include-deactivated'] === true,
       });
       const now = services.clock.now();
-      const machines = page.items.map((m) => presentMachine(m, now));
+      const body = presentPage(page, (m) => presentMachine(m, now));
       output(
         values,
-        { data: machines, pagination: presentPage(page, () => null).pagination },
-        table([['ID', 'FINGERPRINT', 'LICENSE', 'HEARTBEAT', 'LAST HEARTBEAT', 'DEACTIVATED', 'NAME'], ...machines.map((m) => [
+        body,
+        table([['ID', 'FINGERPRINT', 'LICENSE', 'HEARTBEAT', 'LAST HEARTBEAT', 'DEACTIVATED', 'NAME'], ...body.data.map((m) => [
           m.id,
           m.fingerprint,
           m.licenseId,
