@@ -90,6 +90,10 @@ afterAll(async () => {
 
 /** Brings an operation's section into view through the sidebar, as a reader would. */
 async function openSection(op: Operation) {
+  if (new URL(page.url()).pathname !== '/docs') {
+    await page.goto(`${server.baseUrl}/docs`, { waitUntil: 'load' });
+    await page.getByRole('heading', { name: 'Licentric API', exact: true }).first().waitFor({ timeout: 30_000 });
+  }
   await page.locator('a[href^="#"]').filter({ has: page.getByText(op.summary, { exact: true }) }).first().click();
   const section = page.locator('section').filter({ has: page.getByRole('heading', { name: op.summary, exact: true }) }).last();
   await section.waitFor({ state: 'visible', timeout: 15_000 });
