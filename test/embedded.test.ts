@@ -9,6 +9,12 @@ import { runCli, startServerProcess } from './support/processes.ts';
  * The default on a bare machine: no DATABASE_URL, a real PostgreSQL started from the data
  * folder, shared by the server and the CLI, kept across restarts.
  */
+/**
+ * Two PostgreSQL starts (one a fresh initdb), two servers and half a dozen CLI processes: about
+ * 12 s alone, past 30 s on a machine busy with other test runs.
+ */
+const LIFECYCLE_TIMEOUT = 120_000;
+
 describe('embedded mode (no DATABASE_URL)', () => {
   const dirs: string[] = [];
   afterAll(async () => {
@@ -71,7 +77,7 @@ describe('embedded mode (no DATABASE_URL)', () => {
     } finally {
       expect(await second.stop()).toBe(0);
     }
-  });
+  }, LIFECYCLE_TIMEOUT);
 
   it('the CLI alone starts and stops the embedded database itself', async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'licentric-embedded-'));
