@@ -10,8 +10,8 @@ import { runCli, startServerProcess } from './support/processes.ts';
  * folder, shared by the server and the CLI, kept across restarts.
  */
 /**
- * Two PostgreSQL starts (one a fresh initdb), two servers and half a dozen CLI processes: about
- * 12 s alone, past 30 s on a machine busy with other test runs.
+ * PostgreSQL starts (fresh initdbs among them), servers and CLI processes: 4–12 s per test
+ * alone, past 30 s on a machine busy with other test runs.
  */
 const LIFECYCLE_TIMEOUT = 120_000;
 
@@ -87,5 +87,5 @@ describe('embedded mode (no DATABASE_URL)', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(existsSync(path.join(dataDir, 'pg', 'PG_VERSION'))).toBe(true);
     expect(existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
-  });
+  }, LIFECYCLE_TIMEOUT);
 });
