@@ -83,7 +83,8 @@ export interface paths {
         /**
          * Create a license
          * @description Creates a license under a policy and issues its key. The key is in this response only: the
-         *     server keeps just a keyed hash of it. An unknown `policyId` is `UNKNOWN_POLICY`.
+         *     server keeps just a keyed hash of it. An unknown `policyId` is `UNKNOWN_POLICY`; an
+         *     `expiresAt` that has already passed is `EXPIRES_IN_PAST`.
          *
          *     Requires an API key with the `licenses:write` scope.
          */
@@ -149,8 +150,9 @@ export interface paths {
         /**
          * Update a license
          * @description Changes a license's name, expiry, metadata or policy with a JSON merge patch (RFC 7396). An
-         *     unknown `policyId` is `UNKNOWN_POLICY`. Moving to a policy with a lower limit never
-         *     deactivates machines; it only blocks new activations.
+         *     unknown `policyId` is `UNKNOWN_POLICY`; an `expiresAt` that has already passed is
+         *     `EXPIRES_IN_PAST` (to end a license now, suspend or delete it). Moving to a policy with a
+         *     lower limit never deactivates machines; it only blocks new activations.
          *
          *     Requires an API key with the `licenses:write` scope.
          */
@@ -430,7 +432,7 @@ export interface components {
             policyId: components["schemas"]["Uuid"];
             /** @description A human-readable name, at most 255 characters. */
             name?: components["schemas"]["SingleLineText"];
-            /** @description When the license expires; null or absent means never. */
+            /** @description When the license expires; it must not have passed. Null or absent means never. */
             expiresAt?: string | null;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
             metadata?: components["schemas"]["Metadata"];
@@ -857,7 +859,7 @@ export interface components {
         UpdateLicenseRequest: {
             /** @description A human-readable name; null clears it. */
             name?: components["schemas"]["SingleLineText"] | null;
-            /** @description When the license expires; null means never. */
+            /** @description When the license expires; it must not have passed. Null means never. */
             expiresAt?: string | null;
             /**
              * @description Moves the license to another policy. Its machines stay; the new policy's limit applies to
@@ -1136,8 +1138,8 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (a new API
-             *     key's expiry has already passed).
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed).
              */
             422: {
                 headers: {
@@ -1705,8 +1707,8 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (a new API
-             *     key's expiry has already passed).
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed).
              */
             422: {
                 headers: {
@@ -2283,8 +2285,8 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (a new API
-             *     key's expiry has already passed).
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed).
              */
             422: {
                 headers: {
@@ -2854,8 +2856,8 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (a new API
-             *     key's expiry has already passed).
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed).
              */
             422: {
                 headers: {
@@ -3269,8 +3271,8 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (a new API
-             *     key's expiry has already passed).
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed).
              */
             422: {
                 headers: {

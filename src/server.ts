@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { createApp } from './http/app.ts';
+import { answerParserErrors } from './http/parser-errors.ts';
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
@@ -31,7 +32,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       log.warn({ apiKeyId: firstKey.apiKey.id }, 'created the first admin API key; it is printed once on stderr');
       process.stderr.write(
         `\n  First start: an admin API key was created. It is shown only this once:\n\n    ${firstKey.token}\n\n` +
-          `  Use it as "Authorization: Bearer <key>". Make narrower keys with: npm run licentric -- api-keys create\n\n`,
+          `  Use it as "Authorization: Bearer <key>". Make narrower keys with, e.g.:\n    npm run licentric -- api-keys create --name backend --scopes machines:read,licenses:read\n\n`,
       );
     }
     let stopping = false;
@@ -54,6 +55,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       res.once('close', () => open.delete(res));
     });
 
+    answerParserErrors(server, log);
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const schedule = config.cullInServer ? startCullSchedule(runtime.orm, clock, log, config.cullCron) : undefined;

@@ -5,9 +5,16 @@ import { runCli } from './support/processes.ts';
 const server = useTestServer();
 
 /** The CLI on this file's database, with the server's secret: what it creates, the server accepts. */
+/**
+ * Every test here runs CLI processes, each starting Node and connecting to PostgreSQL: under a
+ * second alone, several on a machine busy with other test runs (the longest flow, some twenty
+ * processes, was measured at 93 s there).
+ */
+const CLI_TIMEOUT = 300_000;
+
 const cli = (...args: string[]) => runCli(args, { DATABASE_URL: server.databaseUrl, LICENTRIC_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
 
-describe('the CLI', () => {
+describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
   it('creates a policy, a license and an API key whose credentials work against the API', async () => {
     const policy = await cli('policies', 'create', '--name', 'Desktop', '--max-machines', '2', '--key-prefix', 'DSK', '--json');
     expect(policy.code, policy.stderr).toBe(0);
@@ -48,17 +55,100 @@ describe('the CLI', () => {
     [['policies', 'create', '--name', 'x', '--max-machines', 'many'], 2, '--max-machines must be a whole number'],
     [['policies', 'create', '--name', 'x', '--max-machines', '0'], 1, '/maxMachines: must be at least 1'],
     [['policies', 'create', '--name', 'x', '--key-prefix', 'no way'], 1, '/keyPrefix'],
-    [['policies', 'create', '--name', 'x', '--bogus'], 2, "Unknown option '--bogus'"],
+    [['policies', 'create', '--name', 'x', '--bogus'], 2, 'unknown option --bogus'],
     [['licenses', 'create', '--policy', 'nope'], 1, 'UNKNOWN_POLICY'],
     [['licenses', 'create', '--policy', '01a21b05-0000-7000-8000-000000000000', '--expires-at', 'soon'], 2, '--expires-at must be an ISO 8601 date-time'],
-    [['api-keys', 'create', '--name', 'x', '--scopes', 'machines:read,root'], 1, '/scopes/1: is not a scope: "root"'],
+    [['api-keys', 'create', '--name', 'x', '--scopes', 'machines:read,root'], 2, "'root' is not a scope. The scopes are machines:read, machines:write, licenses:read, licenses:write, policies:read, policies:write, admin."],
     [['api-keys', 'create', '--name', 'x'], 2, '--scopes is required'],
-    [['frobnicate'], 2, 'unknown command: frobnicate'],
+    [['frobnicate'], 2, "unknown command 'frobnicate'"],
   ])('refuses %j with exit code %i and a clear message', async (args, code, message) => {
     const result = await cli(...args);
     expect(result.code).toBe(code);
     expect(result.stderr).toContain(message);
     expect(result.stdout).toBe('');
+  });
+
+  it.each([
+    [['licences', 'list'], "licentric: unknown command 'licences'; did you mean 'licenses'?", 'licenses'],
+    [['licenses', 'lst'], "licentric: 'lst' is not a licenses command; did you mean 'list'?", 'licenses'],
+    [['policies', 'create', '--nam', 'x'], "licentric: unknown option --nam; did you mean --name?", 'policies'],
+    [['licenses', 'list', '--status', 'active'], "licentric: --status must be one of ACTIVE, SUSPENDED, EXPIRED; did you mean 'ACTIVE'?", 'licenses'],
+    [['machines', 'list', '--status', 'dead'], "licentric: --status must be one of NOT_REQUIRED, ALIVE, DEAD; did you mean 'DEAD'?", 'machines'],
+    [['api-keys', 'create', '--name', 'x', '--scopes', 'machine:read'], "licentric: 'machine:read' is not a scope; did you mean 'machines:read'? The scopes are machines:read,", 'api-keys'],
+    [['machines', 'get'], 'licentric: the ID is missing', 'machines'],
+    [['frobnicate'], "licentric: unknown command 'frobnicate'", undefined],
+  ])('%j: one line of what is wrong, then which help to read, never the whole help', async (args, line, group) => {
+    const result = await cli(...args);
+    expect(result.code).toBe(2);
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain(line);
+    expect(lines[1]).toBe(`see 'licentric ${group ? `${group} ` : ''}--help'`);
+    expect(result.stdout).toBe('');
+  });
+
+  it("shows a group's help for the group alone, and for --help anywhere in it", async () => {
+    const alone = await cli('licenses');
+    expect(alone.code).toBe(2);
+    expect(alone.stdout).toMatch(/^Usage: licentric licenses <command>/);
+    expect(alone.stdout).toContain('licentric licenses create --policy POLICY_ID');
+    expect(alone.stdout).not.toContain('licentric policies');
+    for (const args of [['licenses', '--help'], ['licenses', 'create', '--help']]) {
+      const help = await cli(...args);
+      expect(help.code, args.join(' ')).toBe(0);
+      expect(help.stdout).toBe(alone.stdout);
+    }
+    const top = await cli('--help');
+    expect(top.code).toBe(0);
+    for (const group of ['policies', 'licenses', 'machines', 'api-keys']) expect(top.stdout).toContain(`licentric ${group} list`);
+  });
+
+  it('refuses a license expiry that has passed, on create and update, like the API', async () => {
+    const policy = JSON.parse((await cli('policies', 'create', '--name', 'Expiring', '--json')).stdout);
+    const past = await cli('licenses', 'create', '--policy', policy.id, '--expires-at', '2020-01-01T00:00:00Z');
+    expect(past.code).toBe(1);
+    expect(past.stderr).toContain('EXPIRES_IN_PAST');
+    expect(await server.sql('select count(*)::int as n from licenses where policy_id = $1', [policy.id])).toEqual([{ n: 0 }]);
+    const license = JSON.parse((await cli('licenses', 'create', '--policy', policy.id, '--expires-at', '2099-01-01T00:00:00Z', '--json')).stdout);
+    const update = await cli('licenses', 'update', license.id, '--expires-at', '2020-01-01T00:00:00Z');
+    expect(update.code).toBe(1);
+    expect(update.stderr).toContain('EXPIRES_IN_PAST');
+    expect(JSON.parse((await cli('licenses', 'get', license.id, '--json')).stdout).expiresAt).toBe('2099-01-01T00:00:00.000Z');
+  });
+
+  it('lists, reads and deactivates machines, with the API shapes in --json', async () => {
+    const admin = bearer(JSON.parse((await cli('api-keys', 'create', '--name', 'm', '--scopes', 'admin', '--json')).stdout).token);
+    const policy = JSON.parse((await cli('policies', 'create', '--name', 'Seats', '--json')).stdout);
+    const license = JSON.parse((await cli('licenses', 'create', '--policy', policy.id, '--json')).stdout);
+    const other = JSON.parse((await cli('licenses', 'create', '--policy', policy.id, '--json')).stdout);
+    const a = (await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody({ name: 'alpha' }) })).data!.data;
+    const b = (await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).data!.data;
+    await server.client.POST('/machines', { headers: licenseAuth(other.key), body: machineBody() });
+
+    const json = async (...args: string[]) => {
+      const result = await cli(...args, '--json');
+      expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
+      return JSON.parse(result.stdout);
+    };
+    const listed = await json('machines', 'list', '--license', license.id);
+    const viaApi = await server.client.GET('/machines', { headers: admin, params: { query: { licenseId: license.id } } });
+    expect(listed).toEqual(viaApi.data);
+    expect(listed.data.map((m: { id: string }) => m.id)).toEqual([a.id, b.id]);
+    expect((await json('machines', 'list', '--license', license.id, '--status', 'NOT_REQUIRED')).data).toHaveLength(2);
+    expect((await json('machines', 'list', '--license', license.id, '--status', 'DEAD')).data).toHaveLength(0);
+
+    expect(await json('machines', 'get', a.id)).toEqual((await server.client.GET('/machines/{id}', { headers: admin, params: { path: { id: a.id } } })).data!.data);
+    expect(await json('machines', 'deactivate', a.id)).toEqual({ id: a.id, deleted: true });
+    expect((await json('machines', 'get', a.id)).deactivationReason).toBe('MANUAL');
+    expect((await json('machines', 'list', '--license', license.id)).data.map((m: { id: string }) => m.id)).toEqual([b.id]);
+    expect((await json('machines', 'list', '--license', license.id, '--include-deactivated')).data.map((m: { id: string }) => m.id)).toEqual([a.id, b.id]);
+
+    const human = await cli('machines', 'list', '--license', license.id, '--include-deactivated');
+    expect(human.stdout).toMatch(/^ID\s+FINGERPRINT\s+LICENSE\s+HEARTBEAT\s+LAST HEARTBEAT\s+DEACTIVATED\s+NAME/);
+    expect(human.stdout).toMatch(new RegExp(`${a.id}.*\\(MANUAL\\)\\s+alpha`));
+    const missing = await cli('machines', 'get', '01a21b05-0000-7000-8000-000000000000');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('MACHINE_NOT_FOUND');
   });
 
   it('writes nothing when it refuses', async () => {

@@ -24,6 +24,8 @@ interface Operation {
   path: string;
   summary: string;
   statuses: string[];
+  /** The security schemes the operation accepts, first the one its snippets should use. */
+  schemes: string[];
 }
 
 let profile: string;
@@ -36,12 +38,18 @@ const pageErrors: string[] = [];
 
 beforeAll(async () => {
   const spec = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as {
-    paths: Record<string, Partial<Record<(typeof METHODS)[number], { operationId: string; summary?: string; responses: Record<string, unknown> }>>>;
+    security?: Record<string, string[]>[];
+    paths: Record<
+      string,
+      Partial<Record<(typeof METHODS)[number], { operationId: string; summary?: string; responses: Record<string, unknown>; security?: Record<string, string[]>[] }>>
+    >;
   };
   operations = Object.entries(spec.paths).flatMap(([route, item]) =>
     METHODS.flatMap((method) => {
       const op = item[method];
-      return op ? [{ operationId: op.operationId, method, path: route, summary: op.summary ?? '', statuses: Object.keys(op.responses) }] : [];
+      if (!op) return [];
+      const schemes = (op.security ?? spec.security ?? []).flatMap((requirement) => Object.keys(requirement));
+      return [{ operationId: op.operationId, method, path: route, summary: op.summary ?? '', statuses: Object.keys(op.responses), schemes }];
     }),
   );
 
@@ -79,6 +87,18 @@ afterAll(async () => {
   await context?.close();
   if (profile) await rm(profile, { recursive: true, force: true });
 });
+
+/** Brings an operation's section into view through the sidebar, as a reader would. */
+async function openSection(op: Operation) {
+  if (new URL(page.url()).pathname !== '/docs') {
+    await page.goto(`${server.baseUrl}/docs`, { waitUntil: 'load' });
+    await page.getByRole('heading', { name: 'Licentric API', exact: true }).first().waitFor({ timeout: 30_000 });
+  }
+  await page.locator('a[href^="#"]').filter({ has: page.getByText(op.summary, { exact: true }) }).first().click();
+  const section = page.locator('section').filter({ has: page.getByRole('heading', { name: op.summary, exact: true }) }).last();
+  await section.waitFor({ state: 'visible', timeout: 15_000 });
+  return section;
+}
 
 describe('GET /docs in Chromium', () => {
   it('renders the reference of the live spec', async () => {
@@ -118,23 +138,92 @@ describe('GET /docs in Chromium', () => {
     expect(missing).toEqual([]);
   }, 120_000);
 
+  it('sends Authorization: License <key> in every client snippet of every License operation', async () => {
+    const licenseOperations = operations.filter((op) => op.schemes[0] === 'License');
+    expect(licenseOperations.map((op) => op.operationId).sort()).toEqual(['activateMachine', 'deactivateMachine', 'pingMachineHeartbeat', 'validateLicense']);
+    const wrong: string[] = [];
+    let clientsChecked = 0;
+    for (const op of licenseOperations) {
+      const section = await openSection(op);
+      const picker = section.getByTestId('client-picker').first();
+      await picker.click();
+      const options = page.getByRole('listbox').getByRole('option');
+      const clients = await options.evaluateAll((items) => items.map((item) => item.id.slice(item.id.lastIndexOf('-') + 1)));
+      await page.keyboard.press('Escape');
+      // Every language the reference offers, e.g. shell/curl, python/requests, js/fetch, go/native.
+      expect(clients.length).toBeGreaterThan(10);
+      for (const client of clients) {
+        await picker.click();
+        await page.locator(`[role="option"][id$="-${client}"]`).click();
+        const sample = section.locator('[aria-label^="Code sample:"]').first();
+        const code = await sample.innerText();
+        // The header in whatever syntax the language writes it (`'Authorization: License …'`,
+        // `setValue("License …", forHTTPHeaderField: "Authorization")`, C#'s
+        // `AuthenticationHeaderValue("License", "…")`): the header's name, and the scheme then the key.
+        if (!/Authorization/.test(code) || !/\bLicense["',\s]{0,4}YOUR_LICENSE_KEY/.test(code)) {
+          wrong.push(`${op.operationId} / ${client}: ${code.split('\n').find((line) => /authorization/i.test(line))?.trim() ?? 'no Authorization header'}`);
+        }
+        clientsChecked++;
+      }
+      await picker.click();
+      await page.locator('[role="option"][id$="-shell/curl"]').click();
+    }
+    expect(wrong).toEqual([]);
+    expect(clientsChecked).toBeGreaterThan(40);
+  }, 480_000);
+
+  it('wraps long values (keys, tokens, ids) inside their panels', async () => {
+    const overflowing: string[] = [];
+    for (const op of operations) {
+      const section = await openSection(op);
+      // A code panel whose content is wider than the panel hides the end of a token or a header.
+      const hidden = await section.locator('.scalar-code-block [role="group"]').evaluateAll((panels) =>
+        panels.filter((panel) => panel.scrollWidth > panel.clientWidth + 1).map((panel) => panel.textContent?.slice(0, 60) ?? ''),
+      );
+      overflowing.push(...hidden.map((text) => `${op.operationId}: ${text}`));
+    }
+    expect(overflowing).toEqual([]);
+  }, 120_000);
+
   it('loads nothing from outside the server and raises no errors', () => {
     expect(foreignRequests).toEqual([]);
     expect(pageErrors).toEqual([]);
   });
 });
 
-describe('GET /', () => {
+describe('GET / and GET /api/v1', () => {
   it('points a program at the reference and the spec', async () => {
     const response = await fetch(`${server.baseUrl}/`);
     expect(response.status).toBe(200);
-    const body = (await response.json()) as { links: Record<string, string> };
-    expect(body.links).toMatchObject({ docs: '/docs', openapiJson: '/openapi.json', openapiYaml: '/openapi.yaml', api: '/api/v1' });
+    const body = (await response.json()) as { name: string; version: string; links: Record<string, string> };
+    expect(body).toMatchObject({ name: 'Licentric API', version: '1.0.0' });
+    expect(body.links).toEqual({ docs: '/docs', openapiJson: '/openapi.json', openapiYaml: '/openapi.yaml', api: '/api/v1', health: '/healthz', ready: '/readyz' });
+    // Every link leads somewhere: no 404 behind any of them.
+    for (const href of Object.values(body.links)) expect((await fetch(`${server.baseUrl}${href}`)).status, href).toBe(200);
   });
 
-  it('points a browser at the reference', async () => {
-    const response = await fetch(`${server.baseUrl}/`, { headers: { Accept: 'text/html' } });
-    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(await response.text()).toContain('href="/docs"');
+  it('answers the API base itself with the same links', async () => {
+    for (const url of [server.apiUrl, `${server.apiUrl}/`]) {
+      const response = await fetch(url);
+      expect(response.status, url).toBe(200);
+      expect(((await response.json()) as { links: Record<string, string> }).links).toMatchObject({ docs: '/docs', api: '/api/v1' });
+    }
+  });
+
+  it('shows a browser a landing page with name, version and labelled links', async () => {
+    await page.goto(`${server.baseUrl}/`, { waitUntil: 'load' });
+    expect(await page.getByRole('heading', { level: 1 }).innerText()).toMatch(/^Licentric API\s*1\.0\.0$/);
+    for (const [label, href] of [
+      ['API reference', '/docs'],
+      ['OpenAPI document (JSON)', '/openapi.json'],
+      ['OpenAPI document (YAML)', '/openapi.yaml'],
+      ['API base', '/api/v1'],
+      ['Liveness', '/healthz'],
+    ] as const) {
+      expect(await page.getByRole('link', { name: label, exact: true }).getAttribute('href'), label).toBe(href);
+    }
+    // No internal names such as "openapiJson" on the page.
+    expect(await page.locator('body').innerText()).not.toMatch(/openapiJson|openapiYaml/);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'landing.png') });
   });
 });

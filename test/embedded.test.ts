@@ -9,6 +9,12 @@ import { runCli, startServerProcess } from './support/processes.ts';
  * The default on a bare machine: no DATABASE_URL, a real PostgreSQL started from the data
  * folder, shared by the server and the CLI, kept across restarts.
  */
+/**
+ * PostgreSQL starts (fresh initdbs among them), servers and CLI processes: 4–12 s per test
+ * alone, past 30 s on a machine busy with other test runs.
+ */
+const LIFECYCLE_TIMEOUT = 120_000;
+
 describe('embedded mode (no DATABASE_URL)', () => {
   const dirs: string[] = [];
   afterAll(async () => {
@@ -28,6 +34,12 @@ describe('embedded mode (no DATABASE_URL)', () => {
       const adminToken = /\n {4}(lct_\w+)\n/.exec(first.stderr())?.[1];
       expect(adminToken, first.stderr()).toBeDefined();
       expect((await fetch(`${api}/machines`, { headers: { Authorization: `Bearer ${adminToken}` } })).status).toBe(200);
+      // The hint beside it is a whole command: pasted as printed, it makes a key.
+      const hint = /\n {4}npm run licentric -- (api-keys create .+)\n/.exec(first.stderr())?.[1];
+      expect(hint, first.stderr()).toBeDefined();
+      const hinted = await runCli(hint!.split(' '), env);
+      expect(hinted.code, hinted.stderr).toBe(0);
+      expect(hinted.stdout).toContain('shown only this once');
       // The single-node default runs the culling worker inside the server.
       expect(first.logs().some((l) => l.msg === 'cull worker scheduled' && l.cron === '* * * * *')).toBe(true);
 
@@ -66,7 +78,7 @@ describe('embedded mode (no DATABASE_URL)', () => {
     } finally {
       expect(await second.stop()).toBe(0);
     }
-  }, 90_000);
+  }, LIFECYCLE_TIMEOUT);
 
   it('the CLI alone starts and stops the embedded database itself', async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'licentric-embedded-'));
@@ -76,5 +88,5 @@ describe('embedded mode (no DATABASE_URL)', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(existsSync(path.join(dataDir, 'pg', 'PG_VERSION'))).toBe(true);
     expect(existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
-  }, 90_000);
+  }, LIFECYCLE_TIMEOUT);
 });

@@ -67,6 +67,30 @@ describe('licenses', () => {
     }
   });
 
+  it('refuses an expiry that has passed, on create and on update: 422 EXPIRES_IN_PAST, nothing written', async () => {
+    server.clock.set('2026-05-01T00:00:00.000Z');
+    const before = await server.sql('select count(*)::int as n from licenses');
+    for (const expiresAt of ['2026-04-30T00:00:00.000Z', '2026-05-01T00:00:00.000Z']) {
+      const refused = await server.client.POST('/licenses', { headers: admin, body: { policyId, expiresAt } });
+      expect(refused.response.status, expiresAt).toBe(422);
+      expect(refused.error).toMatchObject({ code: 'EXPIRES_IN_PAST' });
+    }
+    expect(await server.sql('select count(*)::int as n from licenses')).toEqual(before);
+
+    const license = await createLicense({ expiresAt: '2026-05-01T00:00:00.001Z' });
+    const row = async () => (await server.sql('select * from licenses where id = $1', [license.id]))[0];
+    const unchanged = await row();
+    const patched = await patch(license.id, { name: 'Late', expiresAt: '2026-04-01T00:00:00.000Z' });
+    expect(patched.status).toBe(422);
+    expect(await patched.json()).toMatchObject({ code: 'EXPIRES_IN_PAST' });
+    expect(await row()).toEqual(unchanged);
+    // Never expiring, or later, is always fine; so is a patch that leaves an expired license's expiry alone.
+    expect((await patch(license.id, { expiresAt: '2026-07-01T00:00:00.000Z' })).status).toBe(200);
+    server.clock.set('2026-08-01T00:00:00.000Z');
+    expect((await patch(license.id, { name: 'Renamed while expired' })).status).toBe(200);
+    expect((await patch(license.id, { expiresAt: null })).status).toBe(200);
+  });
+
   it('computes status and expiry at read time', async () => {
     server.clock.set('2026-05-01T00:00:00.000Z');
     const license = await createLicense({ expiresAt: '2026-06-01T00:00:00.000Z' });
@@ -114,9 +138,10 @@ describe('licenses', () => {
     const make = async (body: Partial<components['schemas']['CreateLicenseRequest']>) =>
       (await server.client.POST('/licenses', { headers: admin, body: { policyId: other!.data.id, ...body } })).data!.data;
     const active = await make({});
-    const expired = await make({ expiresAt: '2026-04-01T00:00:00.000Z' });
-    const suspended = await make({ expiresAt: '2026-04-01T00:00:00.000Z' });
+    const expired = await make({ expiresAt: '2026-05-15T00:00:00.000Z' });
+    const suspended = await make({ expiresAt: '2026-05-15T00:00:00.000Z' });
     await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: suspended.id } } });
+    server.clock.set('2026-06-01T00:00:00.000Z');
 
     const list = async (status?: 'ACTIVE' | 'SUSPENDED' | 'EXPIRED') =>
       (await server.client.GET('/licenses', { headers: admin, params: { query: { policyId: other!.data.id, status } } })).data!.data.map((l: License) => l.id);
@@ -135,7 +160,7 @@ describe('licenses', () => {
     expect(bad.status).toBe(400);
   });
 
-  it('updates name, expiry, metadata and policy by merge patch; ignores everything else', async () => {
+  it('updates name, expiry, metadata and policy by merge patch', async () => {
     server.clock.set('2026-05-01T00:00:00.000Z');
     const license = await createLicense({ name: 'Old', expiresAt: '2026-06-01T00:00:00.000Z', metadata: { a: 1, b: 2 } });
     const { data: target } = await server.client.POST('/policies', { headers: admin, body: { name: 'Target', maxMachines: 1 } });
@@ -144,9 +169,6 @@ describe('licenses', () => {
       expiresAt: null,
       policyId: target!.data.id,
       metadata: { b: null, c: 3, d: '\u0000' },
-      status: 'SUSPENDED',
-      key: 'LT-AAAAA-AAAAA-AAAAA-AAAAA',
-      id: '01a21b05-0000-7000-8000-000000000000',
     });
     expect(response.status).toBe(200);
     expect(((await response.json()) as { data: License }).data).toMatchObject({
@@ -163,6 +185,15 @@ describe('licenses', () => {
     expect((await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).response.status).toBe(422);
     const unknown = await patch(license.id, { policyId: '01a21b05-0000-7000-8000-000000000000' });
     expect(unknown.status).toBe(422);
+  });
+
+  it('refuses fields a patch may not set (status, key, id) and changes nothing', async () => {
+    const license = await createLicense({ name: 'Kept' });
+    const before = await server.sql('select * from licenses where id = $1', [license.id]);
+    const response = await patch(license.id, { name: 'Changed', status: 'SUSPENDED', key: 'LT-AAAAA-AAAAA-AAAAA-AAAAA', id: '01a21b05-0000-7000-8000-000000000000' });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { errors: { pointer: string }[] }).errors.map((e) => e.pointer).sort()).toEqual(['/id', '/key', '/status']);
+    expect(await server.sql('select * from licenses where id = $1', [license.id])).toEqual(before);
   });
 
   it('deletes a license: its machines are deactivated in the same transaction, the key stops working, history stays', async () => {

@@ -113,11 +113,13 @@ describe('policies', () => {
     });
   });
 
-  it('ignores read-only fields in a patch and refuses bad values', async () => {
+  it('refuses read-only fields and bad values in a patch, and changes nothing', async () => {
     const policy = await createPolicy({ name: 'Guarded' });
-    const ignored = await patch(policy.id, { id: '01a21b05-0000-7000-8000-000000000000', createdAt: '2000-01-01T00:00:00Z', name: 'Renamed' });
-    expect(ignored.status).toBe(200);
-    expect(((await ignored.json()) as { data: { id: string; createdAt: string } }).data).toMatchObject({ id: policy.id, createdAt: policy.createdAt });
+    const refused = await patch(policy.id, { id: '01a21b05-0000-7000-8000-000000000000', createdAt: '2000-01-01T00:00:00Z', name: 'Renamed' });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { errors: { pointer: string }[] }).errors.map((e) => e.pointer).sort()).toEqual(['/createdAt', '/id']);
+    const unchanged = await server.client.GET('/policies/{id}', { headers: admin, params: { path: { id: policy.id } } });
+    expect(unchanged.data!.data).toEqual(policy);
     for (const bad of [{ name: null }, { maxMachines: 0 }, { heartbeatCullStrategy: 'NOPE' }]) {
       expect((await patch(policy.id, bad)).status, JSON.stringify(bad)).toBe(400);
     }

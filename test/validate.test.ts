@@ -51,8 +51,10 @@ describe('POST /licenses/actions/validate', () => {
   });
 
   it('SUSPENDED, before anything else', async () => {
-    const l = await license({}, { expiresAt: '2020-01-01T00:00:00.000Z' });
+    server.clock.set('2026-03-01T14:00:00.000Z');
+    const l = await license({}, { expiresAt: '2026-03-02T00:00:00.000Z' });
     await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: l.id } } });
+    server.clock.set('2026-03-03T00:00:00.000Z');
     expect(await validate(l.key, 'whatever-fingerprint')).toMatchObject({ valid: false, code: 'SUSPENDED', license: { status: 'SUSPENDED' } });
   });
 
@@ -66,9 +68,10 @@ describe('POST /licenses/actions/validate', () => {
 
   it('tells a suspended or expired license what activating a machine would refuse it with', async () => {
     server.clock.set('2026-03-01T14:00:00.000Z');
-    const expired = await license({}, { expiresAt: '2026-03-01T13:00:00.000Z' });
+    const expired = await license({}, { expiresAt: '2026-03-01T15:00:00.000Z' });
     const suspended = await license();
     await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: suspended.id } } });
+    server.clock.set('2026-03-01T16:00:00.000Z');
     for (const l of [expired, suspended]) {
       const refused = await server.client.POST('/machines', { headers: licenseAuth(l.key), body: machineBody() });
       expect(refused.response.status).toBe(403);

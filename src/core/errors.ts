@@ -163,7 +163,7 @@ export class ExpiresInPast extends DomainError {
   readonly code = 'EXPIRES_IN_PAST';
 
   constructor(expiresAt: Date) {
-    super(`The key would expire at ${expiresAt.toISOString()}, which has passed: it would be dead on arrival.`);
+    super(`The expiry ${expiresAt.toISOString()} has passed: the key would be dead on arrival.`);
   }
 }
 

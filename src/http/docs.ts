@@ -60,7 +60,52 @@ function documentForScalar(document: Record<string, unknown>): Record<string, un
   return copy as Record<string, unknown>;
 }
 
-/** `GET /docs` (the interactive reference of /openapi.json) and `GET /` (where to start). */
+/** For each non-Basic, non-Bearer HTTP scheme (ours: `License`), the header value a snippet shows. */
+function licenseSchemeValues(document: Record<string, unknown>): Record<string, { value: string }> {
+  const schemes = (document as { components?: { securitySchemes?: Record<string, { type?: string; scheme?: string }> } }).components?.securitySchemes ?? {};
+  return Object.fromEntries(
+    Object.entries(schemes)
+      .filter(([, scheme]) => scheme.type === 'http' && scheme.scheme && !['basic', 'bearer'].includes(scheme.scheme.toLowerCase()))
+      .map(([name, scheme]) => [name, { value: `${scheme.scheme} YOUR_LICENSE_KEY` }]),
+  );
+}
+
+/** A whole page; `head` and `body` are trusted markup, `title` is text. */
+function htmlPage(title: string, head: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>${escapeHtml(title)}</title>${head ? `\n${head}` : ''}
+</head>
+<body>
+${body}
+</body>
+</html>
+`;
+}
+
+/** What `GET /` and `GET /api/v1` link to, with the label a person reads. */
+function indexLinks(apiBase: string): { rel: string; href: string; label: string }[] {
+  return [
+    { rel: 'docs', href: '/docs', label: 'API reference' },
+    { rel: 'openapiJson', href: '/openapi.json', label: 'OpenAPI document (JSON)' },
+    { rel: 'openapiYaml', href: '/openapi.yaml', label: 'OpenAPI document (YAML)' },
+    { rel: 'api', href: apiBase, label: 'API base' },
+    { rel: 'health', href: '/healthz', label: 'Liveness' },
+    { rel: 'ready', href: '/readyz', label: 'Readiness (checks the database)' },
+  ];
+}
+
+const LANDING_CSS = `body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1.5rem;color:#1c1e21}
+h1{font-size:1.6rem;margin:0}.version{color:#6b7280;font-weight:normal;font-size:1rem;margin-left:.5rem}
+p{color:#374151}ul{list-style:none;padding:0}li{padding:.55rem 0;border-top:1px solid #e5e7eb}
+a{color:#2563eb;text-decoration:none;font-weight:600}a:hover{text-decoration:underline}
+code{font-size:.9rem;color:#6b7280;margin-left:.5rem;overflow-wrap:anywhere}`;
+
+/** `GET /docs` (the interactive reference of /openapi.json), `GET /` (where to start) and `GET /api/v1` (the same links). */
 export function mountDocs(app: express.Express, document: Record<string, unknown>, links: DocsLinks): void {
   const bundle = scalarBundle();
   const rendered = documentForScalar(document);
@@ -78,22 +123,23 @@ export function mountDocs(app: express.Express, document: Record<string, unknown
     operationTitleSource: 'summary',
     // Downloads would hand out the rendering copy; the landing page links the real /openapi.json.
     documentDownloadType: 'none',
+    // What every snippet and "Test Request" sends until the reader fills in a real key: the
+    // License scheme's whole header value, so a copied snippet is right but for the key itself.
+    authentication: { securitySchemes: licenseSchemeValues(document) },
+    // Keys, tokens and ids are long unbroken words: code samples and examples wrap them inside
+    // their panels instead of hiding them past the edge.
+    customCss: [
+      '.scalar-app :is(pre, pre *) { white-space: pre-wrap !important; overflow-wrap: anywhere; }',
+      '.scalar-app :is(code, .markdown) { overflow-wrap: anywhere; }',
+    ].join('\n'),
   };
-  const page = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>${escapeHtml(links.title)} reference</title>
-</head>
-<body>
-<div id="app"></div>
+  const page = htmlPage(
+    `${links.title} reference`,
+    '',
+    `<div id="app"></div>
 <script src="${bundlePath}"></script>
-<script>Scalar.createApiReference('#app', ${JSON.stringify(configuration).replace(/</g, '\\u003c')});</script>
-</body>
-</html>
-`;
+<script>Scalar.createApiReference('#app', ${JSON.stringify(configuration).replace(/</g, '\\u003c')});</script>`,
+  );
 
   app.get('/docs', (_req, res) => {
     res.setHeader('Content-Security-Policy', DOCS_CSP);
@@ -106,30 +152,26 @@ export function mountDocs(app: express.Express, document: Record<string, unknown
     res.sendFile(bundle.file, { maxAge: '365d', immutable: true });
   });
 
-  const index = {
-    name: links.title,
-    version: links.version,
-    links: {
-      docs: '/docs',
-      openapiJson: '/openapi.json',
-      openapiYaml: '/openapi.yaml',
-      api: links.apiBase,
-      health: '/healthz',
-      ready: '/readyz',
-    },
-  };
+  const entries = indexLinks(links.apiBase);
+  const index = { name: links.title, version: links.version, links: Object.fromEntries(entries.map((l) => [l.rel, l.href])) };
+  const landing = htmlPage(
+    links.title,
+    `<style>${LANDING_CSS}</style>`,
+    `<h1>${escapeHtml(links.title)}<span class="version">${escapeHtml(links.version)}</span></h1>
+<p>A self-hosted software-licensing server. Start with the API reference; it explains how to get keys.</p>
+<ul>
+${entries.map((l) => `<li><a href="${escapeHtml(l.href)}">${escapeHtml(l.label)}</a><code>${escapeHtml(l.href)}</code></li>`).join('\n')}
+</ul>`,
+  );
   app.get('/', (_req, res) => {
     res.format({
       'application/json': () => res.json(index),
-      'text/html': () => {
-        const items = Object.entries(index.links)
-          .map(([name, href]) => `<li><a href="${href}">${escapeHtml(href)}</a> — ${name}</li>`)
-          .join('\n');
-        res.send(
-          `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(links.title)}</title></head>\n<body><h1>${escapeHtml(links.title)} ${escapeHtml(links.version)}</h1>\n<p>The API reference is at <a href="/docs">/docs</a>.</p>\n<ul>\n${items}\n</ul></body></html>\n`,
-        );
-      },
+      'text/html': () => res.send(landing),
       default: () => res.json(index),
     });
+  });
+  // The API base itself is no operation; a person or program that opens it gets the same map.
+  app.get(links.apiBase, (_req, res) => {
+    res.json(index);
   });
 }

@@ -2,6 +2,7 @@ import type { Context } from 'openapi-backend';
 import type { Logger } from 'pino';
 import type { components } from '../../generated/api.d.ts';
 import { DomainError, type DomainErrorCode, type FieldError } from '../core/errors.ts';
+import { fieldMessage } from './field-errors.ts';
 import type { ApiResult } from './result.ts';
 import { isDatabaseUnavailable } from '../db/failure.ts';
 import { databaseUnavailable } from './unavailable.ts';
@@ -9,6 +10,9 @@ import { databaseUnavailable } from './unavailable.ts';
 /** Codes only the HTTP layer raises: transport and authentication failures. */
 export type HttpErrorCode =
   | 'MALFORMED_JSON'
+  | 'MALFORMED_REQUEST'
+  | 'REQUEST_TIMEOUT'
+  | 'HEADERS_TOO_LARGE'
   | 'AUTHENTICATION_REQUIRED'
   | 'INVALID_CREDENTIALS'
   | 'INSUFFICIENT_SCOPE'
@@ -32,6 +36,12 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 400, title: 'The request is invalid' };
     case 'MALFORMED_JSON':
       return { status: 400, title: 'The request body is not valid JSON' };
+    case 'MALFORMED_REQUEST':
+      return { status: 400, title: 'The request is not valid HTTP' };
+    case 'REQUEST_TIMEOUT':
+      return { status: 408, title: 'The request was not received in time' };
+    case 'HEADERS_TOO_LARGE':
+      return { status: 431, title: 'The request headers are too large' };
     case 'AUTHENTICATION_REQUIRED':
       return { status: 401, title: 'Authentication is required' };
     case 'INVALID_CREDENTIALS':
@@ -132,9 +142,7 @@ export function fieldErrors(context: Context): FieldError[] {
     const params = error.params as { missingProperty?: string; additionalProperty?: string };
     if (error.keyword === 'required' && params.missingProperty) pointer += `/${params.missingProperty}`;
     if (error.keyword === 'additionalProperties' && params.additionalProperty) pointer += `/${params.additionalProperty}`;
-    const message =
-      error.keyword === 'additionalProperties' ? 'is not a known parameter' : error.keyword === 'required' ? 'is required' : (error.message ?? 'is invalid');
-    return { pointer, message };
+    return { pointer, message: fieldMessage(error, context.operation) };
   });
 }
 

@@ -1,7 +1,7 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityData, EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
-import { LicenseNotFound, UnknownPolicy } from '../core/errors.ts';
+import { ExpiresInPast, LicenseNotFound, UnknownPolicy } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { execute, sql } from '../db/sql.ts';
 import { mergePatch } from '../core/merge-patch.ts';
@@ -100,8 +100,17 @@ export class LicensesService {
     return policy;
   }
 
+  /**
+   * A license that is expired on arrival is a mistake, not a wish: ending one now is what
+   * suspending (reversible) and deleting are for, and those say so in the license's status.
+   */
+  #refusePastExpiry(expiresAt: Date | null | undefined): void {
+    if (expiresAt && expiresAt.getTime() <= this.#clock.now().getTime()) throw new ExpiresInPast(expiresAt);
+  }
+
   async create(input: CreateLicenseInput): Promise<CreatedLicense> {
     checkInput(input);
+    this.#refusePastExpiry(input.expiresAt);
     return this.#em.transactional(async (em) => {
       const policy = await this.#livePolicy(em, input.policyId);
       const key = generateLicenseKey(policy.keyPrefix);
@@ -167,6 +176,7 @@ export class LicensesService {
       if (!license) throw new LicenseNotFound(id);
       const metadata = changes.metadata === undefined ? undefined : mergePatch(license.metadata, changes.metadata);
       checkInput({ ...changes, metadata });
+      this.#refusePastExpiry(changes.expiresAt);
       const { policyId, ...fields } = changes;
       if (policyId !== undefined) license.policy = await this.#livePolicy(em, policyId);
       em.assign(license, { ...fields, ...(metadata ? { metadata } : {}), updatedAt: this.#clock.now() });

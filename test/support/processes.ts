@@ -12,8 +12,13 @@ export interface CliResult {
 
 /** Runs the CLI as a separate process, as a user would (`npm run licentric -- …`). */
 export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return runProcess(process.execPath, [CLI, ...args], env);
+}
+
+/** Runs a program in the repository to its end, with `env` over this process's environment. */
+export function runProcess(command: string, args: string[], env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
