@@ -11,10 +11,10 @@ import { createLogger, type Logger } from './log.ts';
 import { CULL_STRATEGIES, type HeartbeatCullStrategy } from './policies/policy.entity.ts';
 import type { UpdatePolicyInput } from './policies/policies.service.ts';
 import { openRuntime } from './runtime.ts';
-import { cullPass } from './machines/cull.ts';
 import { startServer } from './server.ts';
 import { Services } from './services.ts';
-import { startCullSchedule } from './worker.ts';
+import { Metrics } from './http/metrics.ts';
+import { startCullSchedule, workerPass } from './worker.ts';
 
 const USAGE = `Usage: licentric <command> [options]
 
@@ -367,16 +367,20 @@ async function main(argv: string[]): Promise<number> {
     const runtime = await openRuntime(config, log, { poolSize: 2 });
     try {
       if (values.once) {
-        await cullPass(runtime.orm.em.fork(), systemClock, log);
+        await workerPass(runtime.orm, systemClock, log);
         return 0;
       }
-      const schedule = startCullSchedule(runtime.orm, systemClock, log, config.cullCron);
+      const metrics = config.metricsPort === undefined ? undefined : new Metrics();
+      const metricsServer = metrics ? await metrics.serve(config.metricsPort!, config.host) : undefined;
+      if (metricsServer) log.info({ metricsPort: (metricsServer.address() as { port: number }).port }, 'metrics listening');
+      const schedule = startCullSchedule(runtime.orm, systemClock, log, config.cullCron, (result) => metrics?.observeCull(result));
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());
       });
       log.info('shutting down');
       await schedule.stop();
+      metricsServer?.close();
       return 0;
     } finally {
       await runtime.close();

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { createApp } from './http/app.ts';
+import { Metrics } from './http/metrics.ts';
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
@@ -24,19 +25,33 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
           `  Use it as "Authorization: Bearer <key>". Make narrower keys with: npm run licentric -- api-keys create\n\n`,
       );
     }
-    const app = await createApp({ orm: runtime.orm, clock, hasher: runtime.hasher, log });
+    const metrics = config.metricsPort === undefined ? undefined : new Metrics();
+    const app = await createApp({
+      orm: runtime.orm,
+      clock,
+      hasher: runtime.hasher,
+      log,
+      rateLimits: config.rateLimits,
+      trustProxy: config.trustProxy,
+      metrics,
+    });
     const server = await new Promise<Server>((resolve, reject) => {
       const s = app.express.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
     });
     server.keepAliveTimeout = 65_000;
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
-    const schedule = config.cullInServer ? startCullSchedule(runtime.orm, clock, log, config.cullCron) : undefined;
+    const schedule = config.cullInServer
+      ? startCullSchedule(runtime.orm, clock, log, config.cullCron, (result) => metrics?.observeCull(result))
+      : undefined;
+    const metricsServer = metrics ? await metrics.serve(config.metricsPort!, config.host) : undefined;
+    if (metricsServer) log.info({ metricsPort: (metricsServer.address() as { port: number }).port }, 'metrics listening');
     log.info({ port, host: config.host, url: `http://${config.host}:${port}/api/v1` }, 'listening');
     return {
       port,
       stop: async () => {
         await schedule?.stop();
+        metricsServer?.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

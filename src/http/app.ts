@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import { OpenAPIBackend, type Context } from 'openapi-backend';
 import type { Logger } from 'pino';
+import type { RateLimits } from '../config.ts';
 import type { Clock } from '../core/clock.ts';
+import { parseTraceparent } from '../core/trace.ts';
 import { DomainError, FingerprintTaken, InvalidInput } from '../core/errors.ts';
 import type { Orm } from '../db/orm.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
@@ -16,7 +18,10 @@ import { apiKeyHandlers } from './handlers/api-keys.ts';
 import { licenseHandlers } from './handlers/licenses.ts';
 import { machineHandlers } from './handlers/machines.ts';
 import { policyHandlers } from './handlers/policies.ts';
+import { IdempotencyKeys } from './idempotency.ts';
+import type { Metrics } from './metrics.ts';
 import { HttpProblem, problemBody, type ProblemBody } from './problem.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { mediaTypeMatches, readRawBody } from './request-body.ts';
 import type { RequestState } from './request-state.ts';
 import { assertScopes, principalOf, securityHandlers, unauthorized } from './security.ts';
@@ -34,6 +39,11 @@ export interface AppDeps {
    * `contractViolations`). The tests switch it on; it costs a schema validation per response.
    */
   checkResponses?: boolean;
+  /** The request budgets; undefined or absent limits are lifted. */
+  rateLimits?: RateLimits;
+  /** Express's `trust proxy` setting, for the client address behind a load balancer. */
+  trustProxy?: boolean | number | string;
+  metrics?: Metrics;
 }
 
 export interface App {
@@ -94,12 +104,29 @@ function fieldErrors(context: Context): { pointer: string; message: string }[] {
   });
 }
 
+/** Whether the operation declares the `Idempotency-Key` header: creating and acting POSTs. */
+function takesIdempotencyKey(operation: RequestState['operation']): boolean {
+  return (operation?.parameters ?? []).some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key');
+}
+
+function heartbeatOutcome(result: ApiResult): string {
+  const body = result.body as { data?: { heartbeatStatus?: string }; code?: string };
+  return body.data?.heartbeatStatus ?? body.code ?? String(result.status);
+}
+
 export async function createApp(deps: AppDeps): Promise<App> {
   const document = loadOpenApiDocument();
   const contract = deps.checkResponses ? new ContractChecker(document.json) : undefined;
   const contractViolations: string[] = [];
 
   const { definition, bodyMediaTypes } = forValidation(document.json);
+  const pool = await deps.orm.em.getConnection().getNativeClient();
+  const limiter = deps.rateLimits ? new RateLimiter(deps.rateLimits, pool, (limit) => deps.metrics?.rateLimited.inc({ limit })) : undefined;
+  const idempotency = new IdempotencyKeys(pool, deps.clock, deps.hasher);
+  if (deps.metrics) {
+    deps.metrics.watchPool(pool);
+    deps.metrics.watchMachines(() => deps.orm.em.fork(), deps.clock);
+  }
   const api = new OpenAPIBackend({
     definition: definition as never,
     strict: true,
@@ -114,9 +141,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
   }
 
   api.register({
-    postRoutingHandler: (context: Context, state: RequestState) => {
+    postRoutingHandler: async (context: Context, state: RequestState) => {
       state.operation = context.operation as unknown as RequestState['operation'];
       state.operationId = context.operation?.operationId;
+      if (state.operation) await limiter?.beforeAuthentication(state.clientIp);
     },
     notFound: (_c: Context, state: RequestState) => {
       throw new HttpProblem('NOT_FOUND', `No API operation at ${state.request.path}.`);
@@ -129,13 +157,15 @@ export async function createApp(deps: AppDeps): Promise<App> {
         Allow: allowed.join(', '),
       });
     },
-    unauthorizedHandler: (context: Context, state: RequestState) => {
+    unauthorizedHandler: async (context: Context, state: RequestState) => {
+      if (state.invalidCredentials) await limiter?.authenticationFailed(state.clientIp);
       throw unauthorized(context, state);
     },
     // Runs after authentication and before validation: scopes, then the body (413, 415, JSON).
-    postSecurityHandler: (context: Context, state: RequestState) => {
+    postSecurityHandler: async (context: Context, state: RequestState) => {
       if (!context.security.authorized) return;
       const principal = principalOf(context);
+      if (principal) await limiter?.afterAuthentication(principal);
       if (principal) assertScopes(context, principal);
 
       const declared = bodyMediaTypes.get(context.operation.operationId!);
@@ -172,11 +202,17 @@ export async function createApp(deps: AppDeps): Promise<App> {
         requestId: state.requestId,
         log: state.log,
       } as HandlerContext<typeof operationId>;
-      const result = (await (handler as (c: typeof ctx) => Promise<SuccessResponse<typeof operationId>>)(ctx)) as {
-        status: number;
-        body: unknown;
+      const execute = async (): Promise<ApiResult> => {
+        const result = (await (handler as (c: typeof ctx) => Promise<SuccessResponse<typeof operationId>>)(ctx)) as {
+          status: number;
+          body: unknown;
+        };
+        return { status: result.status, body: result.body, contentType: 'application/json' };
       };
-      return { status: result.status, body: result.body, contentType: 'application/json' };
+      const key = state.request.headers['idempotency-key'];
+      if (typeof key !== 'string' || !takesIdempotencyKey(state.operation)) return execute();
+      const fingerprint = IdempotencyKeys.fingerprint(operationId, { path: ctx.path, query: ctx.query, body: ctx.body });
+      return idempotency.run(IdempotencyKeys.scopeOf(principal), key, fingerprint, execute);
     });
   }
 
@@ -186,17 +222,22 @@ export async function createApp(deps: AppDeps): Promise<App> {
   app.disable('x-powered-by');
   app.set('query parser', false);
   app.set('etag', false);
+  if (deps.trustProxy !== undefined) app.set('trust proxy', deps.trustProxy);
 
   // Request id and one access-log line per request.
   app.use((req, res, next) => {
     const offered = req.headers['x-request-id'];
     const requestId = typeof offered === 'string' && REQUEST_ID_PATTERN.test(offered) ? offered : randomUUID();
-    const log = deps.log.child({ requestId });
+    const trace = parseTraceparent(req.headers.traceparent);
+    const log = deps.log.child(trace ? { requestId, traceId: trace.traceId, parentSpanId: trace.parentSpanId } : { requestId });
     res.locals.requestId = requestId;
     res.locals.log = log;
     res.setHeader('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
     res.on('finish', () => {
+      const operation = (res.locals.operationId as string | undefined) ?? 'none';
+      deps.metrics?.requests.inc({ operation, status: res.statusCode });
+      deps.metrics?.latency.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
       log.info(
         {
           method: req.method,
@@ -251,6 +292,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
         headers: req.headers as Record<string, string | string[]>,
       },
       invalidCredentials: false,
+      clientIp: req.ip ?? req.socket.remoteAddress ?? 'unknown',
     };
     let result: ApiResult;
     try {
@@ -269,6 +311,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       }
     }
     res.locals.operationId = state.operationId;
+    if (state.operationId === 'pingMachineHeartbeat') deps.metrics?.heartbeats.inc({ outcome: heartbeatOutcome(result) });
     send(res, result);
   });
 
