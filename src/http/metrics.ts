@@ -45,7 +45,7 @@ export class Metrics {
   });
   readonly heartbeats = new Counter({
     name: 'licentric_heartbeats_total',
-    help: 'Heartbeats answered, by outcome: ALIVE, RESURRECTED, or the error code of a refusal.',
+    help: 'Heartbeats answered, by outcome: NOT_REQUIRED, ALIVE, RESURRECTED, or the error code of a refusal.',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
