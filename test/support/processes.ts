@@ -34,8 +34,17 @@ export interface ServerProcess {
 
 /** Starts `licentric serve` as its own process and waits until it listens. */
 export function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+  return startCliProcess(['serve'], 'listening', env);
+}
+
+/** Starts `licentric worker` as its own process and waits until it has scheduled its passes. */
+export function startWorkerProcess(env: Record<string, string>): Promise<ServerProcess> {
+  return startCliProcess(['worker'], 'cull worker scheduled', env);
+}
+
+function startCliProcess(args: string[], readyMessage: string, env: Record<string, string>): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve'], { cwd: ROOT, env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env } });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env } });
     let stderr = '';
     let buffered = '';
     const logs: { msg?: string }[] = [];
@@ -46,7 +55,7 @@ export function startServerProcess(env: Record<string, string>): Promise<ServerP
       for (const line of buffered.split('\n').slice(0, -1)) {
         const entry = JSON.parse(line) as { msg?: string; port?: number };
         logs.push(entry);
-        if (entry.msg === 'listening') {
+        if (entry.msg === readyMessage) {
           resolve({
             child,
             port: entry.port!,
