@@ -50,7 +50,7 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   ip: { points: 6000, seconds: 60 },
   license: { points: 600, seconds: 60 },
   apiKey: { points: 3000, seconds: 60 },
-  authFailures: { points: 100, seconds: 600 },
+  authFailures: { points: 300, seconds: 600 },
 };
 
 export class ConfigError extends Error {}
