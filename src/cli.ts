@@ -13,7 +13,6 @@ import type { UpdatePolicyInput } from './policies/policies.service.ts';
 import { openRuntime } from './runtime.ts';
 import { startServer } from './server.ts';
 import { Services } from './services.ts';
-import { Metrics } from './http/metrics.ts';
 import { startCullSchedule, workerPass } from './worker.ts';
 
 const USAGE = `Usage: licentric <command> [options]
@@ -370,7 +369,8 @@ async function main(argv: string[]): Promise<number> {
         await workerPass(runtime.orm, systemClock, log);
         return 0;
       }
-      const metrics = config.metricsPort === undefined ? undefined : new Metrics();
+      // Loaded only when asked for: prom-client would slow every CLI command's start.
+      const metrics = config.metricsPort === undefined ? undefined : new (await import('./http/metrics.ts')).Metrics();
       const metricsServer = metrics ? await metrics.serve(config.metricsPort!, config.host) : undefined;
       if (metricsServer) log.info({ metricsPort: (metricsServer.address() as { port: number }).port }, 'metrics listening');
       const schedule = startCullSchedule(runtime.orm, systemClock, log, config.cullCron, (result) => metrics?.observeCull(result));

@@ -2,7 +2,6 @@ import type { Server } from 'node:http';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { createApp } from './http/app.ts';
-import { Metrics } from './http/metrics.ts';
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
@@ -25,7 +24,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
           `  Use it as "Authorization: Bearer <key>". Make narrower keys with: npm run licentric -- api-keys create\n\n`,
       );
     }
-    const metrics = config.metricsPort === undefined ? undefined : new Metrics();
+    // Loaded only when asked for: the CLI imports this module, and prom-client would slow every command's start.
+    const metrics = config.metricsPort === undefined ? undefined : new (await import('./http/metrics.ts')).Metrics();
     const app = await createApp({
       orm: runtime.orm,
       clock,

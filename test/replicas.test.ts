@@ -34,6 +34,7 @@ beforeAll(async () => {
     LICENTRIC_TRUST_PROXY: 'loopback',
     LICENTRIC_RATE_LIMIT_AUTH_FAILURES: `${AUTH_FAILURE_BUDGET}/600`,
     LICENTRIC_RATE_LIMIT_IP: `${IP_BUDGET}/600`,
+    LICENTRIC_METRICS_PORT: '0',
   };
   const started = await Promise.all([startServerProcess(env), startServerProcess(env), startWorkerProcess(env), startWorkerProcess(env)]);
   apis.push(started[0], started[1]);
@@ -61,6 +62,16 @@ async function call(ip: string, path: string, init: RequestInit = {}): Promise<{
 }
 
 const license = (key: string) => ({ Authorization: `License ${key}` });
+
+/** One series of a process's /metrics (its own port, from its log), 0 when absent. */
+async function metric(process: ServerProcess, series: string): Promise<number> {
+  const port = process.logs().find((line) => line.msg === 'metrics listening')!.metricsPort as number;
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
+
+const sum = async (processes: ServerProcess[], series: string) => (await Promise.all(processes.map((p) => metric(p, series)))).reduce((a, b) => a + b, 0);
 
 async function seedCullable(strategy: 'DEACTIVATE_DEAD' | 'KEEP_DEAD', count: number): Promise<string[]> {
   const policy = await services().policies.create({ name: `cull ${strategy}`, requireHeartbeat: true, heartbeatDuration: 600, heartbeatCullStrategy: strategy });
@@ -155,5 +166,11 @@ describe('two API replicas and two workers on one database', () => {
     expect(culledAlive[0]!.n).toBe(0);
 
     expect(statuses.filter((s) => s >= 500)).toEqual([]);
+
+    // What the processes' own /metrics say agrees: the refusals by budget, and the workers' culls.
+    expect(await sum(apis, 'licentric_rate_limited_total{limit="authFailures"}')).toBe(AUTH_FAILURE_BUDGET);
+    expect(await sum(apis, 'licentric_rate_limited_total{limit="ip"}')).toBe(3 * IP_BUDGET - served);
+    expect(await sum(workers, 'licentric_machines_culled_total{action="deactivated"}')).toBe(60);
+    expect(await sum(workers, 'licentric_machines_culled_total{action="marked_dead"}')).toBe(40);
   }, 120_000);
 });
