@@ -11,7 +11,6 @@ import { createLogger, type Logger } from './log.ts';
 import { CULL_STRATEGIES, type HeartbeatCullStrategy } from './policies/policy.entity.ts';
 import type { UpdatePolicyInput } from './policies/policies.service.ts';
 import { openRuntime } from './runtime.ts';
-import { startServer } from './server.ts';
 import { Services } from './services.ts';
 import { startCullSchedule, workerPass } from './worker.ts';
 
@@ -347,6 +346,8 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'serve') {
     parse(argv.slice(1), {});
     const log = createLogger(config.logLevel);
+    // Loaded here: the HTTP stack (Express, openapi-backend, the rate limiter) would slow every other command's start.
+    const { startServer } = await import('./server.ts');
     const server = await startServer(config, log);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
