@@ -73,6 +73,8 @@ describe('the CLI', () => {
     expect(result.stderr).toContain('LICENTRIC_SECRET must be at least 32 characters');
   });
 
+  // Many CLI processes one after another, each starting Node and opening the database: seconds
+  // on an idle machine, more than the default 30 s on a loaded shared one.
   it('manages policies, licenses and API keys end to end, with the API shapes in --json', async () => {
     const json = async (...args: string[]) => {
       const result = await cli(...args, '--json');
@@ -113,7 +115,7 @@ describe('the CLI', () => {
     expect(await json('api-keys', 'revoke', key.id)).toMatchObject({ id: key.id, revokedAt: expect.any(String) });
     expect((await json('api-keys', 'list', '--limit', '100')).data.map((k: { id: string }) => k.id)).not.toContain(key.id);
     expect((await json('api-keys', 'list', '--limit', '100', '--include-revoked')).data.map((k: { id: string }) => k.id)).toContain(key.id);
-  });
+  }, 120_000);
 
   it('prints tables for people', async () => {
     await cli('policies', 'create', '--name', 'Tabled', '--max-machines', '7');
