@@ -12,12 +12,10 @@ import { createLogger, type Logger } from './log.ts';
 import { CULL_STRATEGIES, type HeartbeatCullStrategy } from './policies/policy.entity.ts';
 import type { UpdatePolicyInput } from './policies/policies.service.ts';
 import { openRuntime } from './runtime.ts';
-import { cullPass } from './machines/cull.ts';
 import type { HeartbeatStatus } from './machines/heartbeat.ts';
-import { startServer } from './server.ts';
 import { expectedFailure, stopOnSignal } from './startup.ts';
 import { Services } from './services.ts';
-import { startCullSchedule } from './worker.ts';
+import { startCullSchedule, workerPass } from './worker.ts';
 
 /** A command line that cannot run: one line says why, and which help to read. */
 class UsageError extends Error {
@@ -229,6 +227,8 @@ const COMMANDS: Record<string, Command> = {
     options: {},
     async run(_parsed, config) {
       const log = createLogger(config.logLevel);
+      // Loaded here: the HTTP stack (Express, openapi-backend, the rate limiter) would slow every other command's start.
+      const { startServer } = await import('./server.ts');
       const server = await startServer(config, log);
       const parent = Number(process.env.LICENTRIC_STOP_WITH_PARENT) || undefined;
       return (await stopOnSignal(log, server.stop, parent)) ? 0 : 1;
@@ -244,11 +244,16 @@ const COMMANDS: Record<string, Command> = {
       const runtime = await openRuntime(config, log, { poolSize: 2 });
       try {
         if (values.once) {
-          await cullPass(runtime.orm.em.fork(), systemClock, log);
+          await workerPass(runtime.orm, systemClock, log);
           return 0;
         }
-        const schedule = startCullSchedule(runtime.orm, systemClock, log, config.cullCron);
+        // Loaded only when asked for: prom-client would slow every CLI command's start.
+        const metrics = config.metricsPort === undefined ? undefined : new (await import('./http/metrics.ts')).Metrics();
+        const metricsServer = metrics ? await metrics.serve(config.metricsPort!, config.host) : undefined;
+        if (metricsServer) log.info({ metricsPort: (metricsServer.address() as { port: number }).port }, 'metrics listening');
+        const schedule = startCullSchedule(runtime.orm, systemClock, log, config.cullCron, (result) => metrics?.observeCull(result));
         await stopOnSignal(log, schedule.stop);
+        metricsServer?.close();
         return 0;
       } finally {
         await runtime.close();

@@ -30,7 +30,37 @@ export interface Config {
   shutdownDelaySeconds: number;
   /** On SIGTERM/SIGINT: seconds in-flight work may take before the process exits anyway. */
   shutdownGraceSeconds: number;
+  /** Express's `trust proxy`: which proxies' X-Forwarded-For to believe; undefined trusts none. */
+  trustProxy: boolean | number | string | undefined;
+  rateLimits: RateLimits;
+  /** The port `/metrics` is served on, apart from the API; undefined serves no metrics. */
+  metricsPort: number | undefined;
 }
+
+/** A budget of `points` requests per `seconds`; null lifts that limit. */
+export interface Budget {
+  points: number;
+  seconds: number;
+}
+
+export interface RateLimits {
+  /** Every API request, per client address (counted in memory, per replica). */
+  ip: Budget | null;
+  /** Requests authenticated by one license key (in memory, per replica). */
+  license: Budget | null;
+  /** Requests authenticated by one API key (in memory, per replica). */
+  apiKey: Budget | null;
+  /** Failed authentications per client address (counted exactly in PostgreSQL, across replicas). */
+  authFailures: Budget | null;
+}
+
+/** The defaults and their reasons are in the README ("Rate limits"). */
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  ip: { points: 6000, seconds: 60 },
+  license: { points: 600, seconds: 60 },
+  apiKey: { points: 3000, seconds: 60 },
+  authFailures: { points: 300, seconds: 600 },
+};
 
 export class ConfigError extends Error {}
 
@@ -86,6 +116,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
   const dbStatementTimeoutMs = parseNumber(env, 'LICENTRIC_DB_STATEMENT_TIMEOUT_MS', 10_000, 1, problems);
   const shutdownDelaySeconds = parseNumber(env, 'LICENTRIC_SHUTDOWN_DELAY', 0, 0, problems);
   const shutdownGraceSeconds = parseNumber(env, 'LICENTRIC_SHUTDOWN_GRACE', 10, 0, problems);
+  const trustProxy = parseTrustProxy(env.LICENTRIC_TRUST_PROXY);
+
+  const allLimits = env.LICENTRIC_RATE_LIMITS?.trim().toLowerCase() || 'on';
+  if (allLimits !== 'on' && allLimits !== 'off') {
+    problems.push(`LICENTRIC_RATE_LIMITS must be on or off, got "${env.LICENTRIC_RATE_LIMITS}"`);
+  }
+  const budget = (name: string, fallback: Budget | null) =>
+    allLimits === 'off' ? null : parseBudget(name, env[name], fallback, problems);
+  const rateLimits: RateLimits = {
+    ip: budget('LICENTRIC_RATE_LIMIT_IP', DEFAULT_RATE_LIMITS.ip),
+    license: budget('LICENTRIC_RATE_LIMIT_LICENSE', DEFAULT_RATE_LIMITS.license),
+    apiKey: budget('LICENTRIC_RATE_LIMIT_API_KEY', DEFAULT_RATE_LIMITS.apiKey),
+    authFailures: budget('LICENTRIC_RATE_LIMIT_AUTH_FAILURES', DEFAULT_RATE_LIMITS.authFailures),
+  };
+
+  let metricsPort: number | undefined;
+  if (env.LICENTRIC_METRICS_PORT !== undefined && env.LICENTRIC_METRICS_PORT.trim() !== '') {
+    metricsPort = parsePort(env.LICENTRIC_METRICS_PORT, problems, 'LICENTRIC_METRICS_PORT');
+  }
 
   if (problems.length > 0) {
     // One line: it is what an operator sees when the start fails.
@@ -104,6 +153,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
     dbStatementTimeoutMs,
     shutdownDelaySeconds,
     shutdownGraceSeconds,
+    trustProxy,
+    rateLimits,
+    metricsPort,
   };
 }
 
@@ -118,11 +170,36 @@ function parseNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min
   return Number(raw);
 }
 
-function parsePort(raw: string | undefined, problems: string[]): number {
+/**
+ * Express's own forms: `true`/`false`, a hop count, or addresses and subnets (`loopback`,
+ * `10.0.0.0/8, 192.168.1.1`), which Express checks itself when the app is built.
+ */
+function parseTrustProxy(raw: string | undefined): boolean | number | string | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  if (value === 'true' || value === 'false') return value === 'true';
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
+}
+
+/** `<requests>/<seconds>`, e.g. `600/60`, or `off`. */
+function parseBudget(name: string, raw: string | undefined, fallback: Budget | null, problems: string[]): Budget | null {
+  const value = raw?.trim().toLowerCase();
+  if (!value) return fallback;
+  if (value === 'off') return null;
+  const match = /^(\d+)\/(\d+)$/.exec(value);
+  if (!match || Number(match[1]) < 1 || Number(match[2]) < 1) {
+    problems.push(`${name} must be <requests>/<seconds> (e.g. 600/60) or off, got "${raw}"`);
+    return fallback;
+  }
+  return { points: Number(match[1]), seconds: Number(match[2]) };
+}
+
+function parsePort(raw: string | undefined, problems: string[], name = 'PORT'): number {
   if (raw === undefined || raw.trim() === '') return 3000;
   const port = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(port) || port < 0 || port > 65535) {
-    problems.push(`PORT must be an integer from 0 to 65535, got "${raw}"`);
+    problems.push(`${name} must be an integer from 0 to 65535, got "${raw}"`);
     return 3000;
   }
   return port;

@@ -36,7 +36,18 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       );
     }
     let stopping = false;
-    const app = await createApp({ orm: runtime.orm, clock, hasher: runtime.hasher, log, stopping: () => stopping });
+    // Loaded only when asked for: the CLI imports this module, and prom-client would slow every command's start.
+    const metrics = config.metricsPort === undefined ? undefined : new (await import('./http/metrics.ts')).Metrics();
+    const app = await createApp({
+      orm: runtime.orm,
+      clock,
+      hasher: runtime.hasher,
+      log,
+      stopping: () => stopping,
+      rateLimits: config.rateLimits,
+      trustProxy: config.trustProxy,
+      metrics,
+    });
     const server = await new Promise<Server>((resolve, reject) => {
       const s = app.express.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
     }).catch((error: NodeJS.ErrnoException) => {
@@ -58,7 +69,11 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     answerParserErrors(server, log);
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
-    const schedule = config.cullInServer ? startCullSchedule(runtime.orm, clock, log, config.cullCron) : undefined;
+    const schedule = config.cullInServer
+      ? startCullSchedule(runtime.orm, clock, log, config.cullCron, (result) => metrics?.observeCull(result))
+      : undefined;
+    const metricsServer = metrics ? await metrics.serve(config.metricsPort!, config.host) : undefined;
+    if (metricsServer) log.info({ metricsPort: (metricsServer.address() as { port: number }).port }, 'metrics listening');
     log.info({ port, host: config.host, url: `http://${config.host}:${port}/api/v1` }, 'listening');
 
     let stopped: Promise<boolean> | undefined;
@@ -80,6 +95,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
         server.closeAllConnections();
       }
       const drainMs = Math.round(performance.now() - started);
+      metricsServer?.close();
       await runtime.close();
       log.info({ drainMs, clean: outcome === 'drained' }, 'stopped');
       return outcome === 'drained';

@@ -3,7 +3,8 @@ import type { Clock } from './core/clock.ts';
 import { isDatabaseUnavailable } from './db/failure.ts';
 import type { Orm } from './db/orm.ts';
 import type { Logger } from './log.ts';
-import { cullPass } from './machines/cull.ts';
+import { sweepExpired } from './db/housekeeping.ts';
+import { cullPass, type CullResult } from './machines/cull.ts';
 
 /** Every minute, unless LICENTRIC_CULL_CRON says otherwise. */
 export const DEFAULT_CULL_CRON = '* * * * *';
@@ -16,6 +17,14 @@ export function isValidCron(expression: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** One pass of the worker: culling, then deleting expired idempotency keys and rate-limit counters. */
+export async function workerPass(orm: Orm, clock: Clock, log: Logger): Promise<CullResult> {
+  const result = await cullPass(orm.em.fork(), clock, log);
+  const swept = await sweepExpired(orm.em.fork(), clock.now());
+  if (swept.idempotencyKeys + swept.rateLimitCounters > 0) log.info(swept, 'expired rows deleted');
+  return result;
 }
 
 export interface CullSchedule {
@@ -32,11 +41,17 @@ export interface CullSchedule {
  * processes and replicas, cullPass's row claims keep each machine culled once. A failed pass is
  * logged and the schedule goes on: the next pass picks up what this one missed.
  */
-export function startCullSchedule(orm: Orm, clock: Clock, log: Logger, expression: string): CullSchedule {
+export function startCullSchedule(
+  orm: Orm,
+  clock: Clock,
+  log: Logger,
+  expression: string,
+  onPass: (result: CullResult) => void = () => {},
+): CullSchedule {
   let running: Promise<void> = Promise.resolve();
   const job = new Cron(expression, { protect: true }, () => {
-    running = cullPass(orm.em.fork(), clock, log).then(
-      () => undefined,
+    running = workerPass(orm, clock, log).then(
+      onPass,
       (error: unknown) =>
         isDatabaseUnavailable(error)
           ? log.warn({ err: error }, 'cull pass skipped: the database is unavailable; the next pass runs on schedule')

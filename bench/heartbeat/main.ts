@@ -35,19 +35,37 @@ const SEED_DB = `${DATABASE_PREFIX}heartbeat_seed`;
 const POLICY_ID = uuidv7();
 
 type Index = 'none' | 'brin' | 'btree';
-type Target = 'licentric serve' | 'baseline';
+type Target = 'licentric serve' | 'licentric serve, rate limits counting' | 'baseline';
+const TARGETS: Record<string, Target> = { serve: 'licentric serve', limited: 'licentric serve, rate limits counting', baseline: 'baseline' };
 
 /**
- * What runs, in order: `target:index` pairs, target `serve` or `baseline`, index `none`, `brin`
+ * The rate limiter's cost: `serve` runs with LICENTRIC_RATE_LIMITS=off (the setting for a
+ * benchmark), `limited` with every budget on but too large for this load to reach, so each
+ * request is counted (per address and per license key, in memory) and none is refused.
+ */
+const UNREACHABLE = '1000000000/60';
+const RATE_LIMIT_ENV: Record<Target, Record<string, string>> = {
+  'licentric serve': { LICENTRIC_RATE_LIMITS: 'off' },
+  'licentric serve, rate limits counting': {
+    LICENTRIC_RATE_LIMIT_IP: UNREACHABLE,
+    LICENTRIC_RATE_LIMIT_LICENSE: UNREACHABLE,
+    LICENTRIC_RATE_LIMIT_API_KEY: UNREACHABLE,
+    LICENTRIC_RATE_LIMIT_AUTH_FAILURES: UNREACHABLE,
+  },
+  baseline: {},
+};
+
+/**
+ * What runs, in order: `target:index` pairs, target `serve`, `limited` or `baseline`, index `none`, `brin`
  * or `btree`. Repeating pairs in another order (BENCH_SCENARIOS=serve:btree,serve:none,…) tells
  * a real difference from the drift of a shared machine.
  */
-const SCENARIOS = (process.env.BENCH_SCENARIOS?.trim() || 'serve:none,baseline:none,serve:brin,serve:btree').split(',').map((pair) => {
+const SCENARIOS = (process.env.BENCH_SCENARIOS?.trim() || 'serve:none,limited:none,baseline:none,serve:brin,serve:btree').split(',').map((pair) => {
   const [target, index] = pair.trim().split(':');
-  if ((target !== 'serve' && target !== 'baseline') || (index !== 'none' && index !== 'brin' && index !== 'btree')) {
-    throw new Error(`BENCH_SCENARIOS: "${pair}" is not serve|baseline:none|brin|btree`);
+  if (!target || !(target in TARGETS) || (index !== 'none' && index !== 'brin' && index !== 'btree')) {
+    throw new Error(`BENCH_SCENARIOS: "${pair}" is not serve|limited|baseline:none|brin|btree`);
   }
-  return [target === 'serve' ? 'licentric serve' : 'baseline', index] as [Target, Index];
+  return [TARGETS[target]!, index] as [Target, Index];
 });
 
 const INDEX_SQL: Record<Index, string | null> = {
@@ -121,6 +139,7 @@ async function startTarget(target: Target, databaseUrl: string, secret: string):
       LOG_LEVEL: 'info',
       HOST: '127.0.0.1',
       PORT: String(port),
+      ...RATE_LIMIT_ENV[target],
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -373,6 +392,14 @@ async function main(): Promise<void> {
       console.log(
         `licentric serve / baseline: throughput ${(real.rps / baseline.rps).toFixed(2)}, ` +
           `p50 latency ${(real.p50 / baseline.p50).toFixed(2)}, p99 latency ${(real.p99 / baseline.p99).toFixed(2)}`,
+      );
+    }
+    const limited = means.get('licentric serve, rate limits counting, no index (as shipped)');
+    if (real && limited) {
+      console.log(
+        `rate limits counting / off: throughput ${(limited.rps / real.rps).toFixed(2)}, server CPU ` +
+          `${(limited.cpu - real.cpu >= 0 ? '+' : '')}${(limited.cpu - real.cpu).toFixed(3)} ms/request, ` +
+          `p50 latency ${(limited.p50 / real.p50).toFixed(2)}, p99 latency ${(limited.p99 / real.p99).toFixed(2)}`,
       );
     }
     console.log(`load average at end: ${loadAverage()}`);

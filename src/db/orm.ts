@@ -9,6 +9,7 @@ import { Migration20261127000000_initial } from './migrations/Migration202611270
 import { Migration20261127010000_management } from './migrations/Migration20261127010000_management.ts';
 import { Migration20261127020000_heartbeats } from './migrations/Migration20261127020000_heartbeats.ts';
 import { execute, sql } from './sql.ts';
+import { Migration20261129000000_abuse } from './migrations/Migration20261129000000_abuse.ts';
 
 export type Orm = MikroORM;
 export type { EntityManager };
@@ -45,6 +46,7 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
         { name: 'Migration20261127000000_initial', class: Migration20261127000000_initial },
         { name: 'Migration20261127010000_management', class: Migration20261127010000_management },
         { name: 'Migration20261127020000_heartbeats', class: Migration20261127020000_heartbeats },
+        { name: 'Migration20261129000000_abuse', class: Migration20261129000000_abuse },
       ],
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.

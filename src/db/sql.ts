@@ -57,6 +57,16 @@ export const sql = Object.assign((strings: TemplateStringsArray, ...values: unkn
   join: (fragments: Sql[], separator: string) => Sql.join(fragments, separator),
 });
 
+/**
+ * A statement for node-postgres itself (`pool.query(...)`), whose placeholders are `$1`, `$2`, …:
+ * for code that holds the driver's pool rather than an EntityManager. Every `?` in the text is a
+ * placeholder, since `sql` refuses literal ones.
+ */
+export function forDriver(statement: Sql): { text: string; values: unknown[] } {
+  let n = 0;
+  return { text: statement.text.replace(/\?/g, () => `$${++n}`), values: [...statement.values] };
+}
+
 /** Runs a statement written with `sql`. */
 export function execute<T extends object[]>(em: EntityManager, statement: Sql): Promise<T> {
   return em.execute<T>(statement.text, [...statement.values]);

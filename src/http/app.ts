@@ -1,5 +1,6 @@
 import express from 'express';
 import type { Logger } from 'pino';
+import type { RateLimits } from '../config.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Orm } from '../db/orm.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
@@ -9,9 +10,12 @@ import { ContractChecker } from './contract.ts';
 import { mountDocs } from './docs.ts';
 import { loadOpenApiDocument } from './document.ts';
 import { mountHealth } from './health.ts';
+import { IdempotencyKeys } from './idempotency.ts';
+import type { Metrics } from './metrics.ts';
 import { createPipeline } from './pipeline.ts';
 import { problemBody, problemResult } from './problem.ts';
-import { send } from './result.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { send, type ApiResult } from './result.ts';
 
 export const API_BASE = '/api/v1';
 
@@ -27,6 +31,11 @@ export interface AppDeps {
   checkResponses?: boolean;
   /** True once the server is shutting down: /readyz then answers 503 so load balancers move on. */
   stopping?: () => boolean;
+  /** The request budgets; undefined or absent limits are lifted. */
+  rateLimits?: RateLimits;
+  /** Express's `trust proxy` setting, for the client address behind a load balancer. */
+  trustProxy?: boolean | number | string;
+  metrics?: Metrics;
 }
 
 export interface App {
@@ -35,18 +44,31 @@ export interface App {
 }
 
 /** The Express shell: request ids and access log, health, the contract and its docs, the API. */
+function heartbeatOutcome(result: ApiResult): string {
+  const body = result.body as { data?: { heartbeatStatus?: string }; code?: string };
+  return body.data?.heartbeatStatus ?? body.code ?? String(result.status);
+}
+
 export async function createApp(deps: AppDeps): Promise<App> {
   const document = loadOpenApiDocument();
   const contract = deps.checkResponses ? new ContractChecker(document.json) : undefined;
   const contractViolations: string[] = [];
-  const pipeline = await createPipeline(document.json);
+  const pool = await deps.orm.em.getConnection().getNativeClient();
+  const limiter = deps.rateLimits ? new RateLimiter(deps.rateLimits, pool, (limit) => deps.metrics?.rateLimited.inc({ limit })) : undefined;
+  const idempotency = new IdempotencyKeys(pool, deps.clock, deps.hasher);
+  if (deps.metrics) {
+    deps.metrics.watchPool(pool);
+    deps.metrics.watchMachines(() => deps.orm.em.fork(), deps.clock);
+  }
+  const pipeline = await createPipeline(document.json, { limiter, idempotency });
 
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', false);
   app.set('etag', false);
+  if (deps.trustProxy !== undefined) app.set('trust proxy', deps.trustProxy);
 
-  app.use(requestContext(deps.log));
+  app.use(requestContext(deps.log, deps.metrics));
   mountHealth(app, deps.orm, deps.stopping);
 
   app.get('/openapi.yaml', (_req, res) => {
@@ -62,9 +84,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
     const requestId = res.locals.requestId as string;
     const log = res.locals.log as Logger;
     const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher);
-    let { result, state } = await pipeline.handle(req, { requestId, log, services });
+    const clientIp = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    let { result, state } = await pipeline.handle(req, { requestId, log, services, clientIp });
     if (contract && state.operation) result = contract.enforce(state.operation, result, requestId, log, contractViolations);
     res.locals.operationId = state.operationId;
+    if (state.operationId === 'pingMachineHeartbeat') deps.metrics?.heartbeats.inc({ outcome: heartbeatOutcome(result) });
     send(res, result);
   });
 

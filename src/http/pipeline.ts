@@ -6,10 +6,12 @@ import { apiKeyHandlers } from './handlers/api-keys.ts';
 import { licenseHandlers } from './handlers/licenses.ts';
 import { machineHandlers } from './handlers/machines.ts';
 import { policyHandlers } from './handlers/policies.ts';
+import { IdempotencyKeys } from './idempotency.ts';
 import { forValidation } from './openapi-definition.ts';
 import { fieldErrors, HttpProblem, toProblem } from './problem.ts';
 import { mediaTypeMatches, readRawBody } from './request-body.ts';
 import type { RequestState } from './request-state.ts';
+import type { RateLimiter } from './rate-limit.ts';
 import type { ApiResult } from './result.ts';
 import { assertScopes, principalOf, securityHandlers, unauthorized } from './security.ts';
 import type { HandlerContext, Handlers, OperationId, SuccessResponse } from './types.ts';
@@ -22,7 +24,20 @@ const handlers: Handlers = {
 };
 
 /** What a request brings into the pipeline from the Express shell. */
-export type RequestOrigin = Pick<RequestState, 'requestId' | 'log' | 'services'>;
+export type RequestOrigin = Pick<RequestState, 'requestId' | 'log' | 'services' | 'clientIp'>;
+
+/** What the pipeline guards requests with besides the contract; each is off when absent. */
+export interface PipelineGuards {
+  /** The request budgets: per address before authentication, per credential after it. */
+  limiter?: RateLimiter;
+  /** Replays of creating and acting POSTs that carry an `Idempotency-Key`. */
+  idempotency?: IdempotencyKeys;
+}
+
+/** Whether the operation declares the `Idempotency-Key` header: creating and acting POSTs. */
+function takesIdempotencyKey(operation: RequestState['operation']): boolean {
+  return (operation?.parameters ?? []).some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key');
+}
 
 export interface Pipeline {
   /**
@@ -34,7 +49,8 @@ export interface Pipeline {
 }
 
 /** The operation pipeline, built once from the contract. */
-export async function createPipeline(document: Record<string, unknown>): Promise<Pipeline> {
+export async function createPipeline(document: Record<string, unknown>, guards: PipelineGuards = {}): Promise<Pipeline> {
+  const { limiter, idempotency } = guards;
   const { definition, bodyMediaTypes } = forValidation(document);
   const api = new OpenAPIBackend({
     definition: definition as never,
@@ -50,9 +66,10 @@ export async function createPipeline(document: Record<string, unknown>): Promise
   }
 
   api.register({
-    postRoutingHandler: (context: Context, state: RequestState) => {
+    postRoutingHandler: async (context: Context, state: RequestState) => {
       state.operation = context.operation as unknown as RequestState['operation'];
       state.operationId = context.operation?.operationId;
+      if (state.operation) await limiter?.beforeAuthentication(state.clientIp);
     },
     notFound: (_c: Context, state: RequestState) => {
       throw new HttpProblem('NOT_FOUND', `No API operation at ${state.request.path}.`);
@@ -65,13 +82,15 @@ export async function createPipeline(document: Record<string, unknown>): Promise
         Allow: allowed.join(', '),
       });
     },
-    unauthorizedHandler: (context: Context, state: RequestState) => {
+    unauthorizedHandler: async (context: Context, state: RequestState) => {
+      if (state.invalidCredentials) await limiter?.authenticationFailed(state.clientIp);
       throw unauthorized(context, state);
     },
     // Runs after authentication and before validation: scopes, then the body (413, 415, JSON).
-    postSecurityHandler: (context: Context, state: RequestState) => {
+    postSecurityHandler: async (context: Context, state: RequestState) => {
       if (!context.security.authorized) return;
       const principal = principalOf(context);
+      if (principal) await limiter?.afterAuthentication(principal);
       if (principal) assertScopes(context, principal);
 
       const declared = bodyMediaTypes.get(context.operation.operationId!);
@@ -108,11 +127,17 @@ export async function createPipeline(document: Record<string, unknown>): Promise
         requestId: state.requestId,
         log: state.log,
       } as HandlerContext<typeof operationId>;
-      const result = (await (handler as (c: typeof ctx) => Promise<SuccessResponse<typeof operationId>>)(ctx)) as {
-        status: number;
-        body: unknown;
+      const execute = async (): Promise<ApiResult> => {
+        const result = (await (handler as (c: typeof ctx) => Promise<SuccessResponse<typeof operationId>>)(ctx)) as {
+          status: number;
+          body: unknown;
+        };
+        return { status: result.status, body: result.body, contentType: 'application/json' };
       };
-      return { status: result.status, body: result.body, contentType: 'application/json' };
+      const key = state.request.headers['idempotency-key'];
+      if (!idempotency || typeof key !== 'string' || !takesIdempotencyKey(state.operation)) return execute();
+      const fingerprint = IdempotencyKeys.fingerprint(operationId, { path: ctx.path, query: ctx.query, body: ctx.body });
+      return idempotency.run(IdempotencyKeys.scopeOf(principal), key, fingerprint, execute);
     });
   }
 

@@ -21,6 +21,8 @@ export type HttpErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'RATE_LIMITED'
+  | 'IDEMPOTENCY_KEY_IN_USE'
+  | 'IDEMPOTENCY_KEY_REUSED'
   | 'INTERNAL_ERROR'
   | 'SERVICE_UNAVAILABLE';
 
@@ -72,6 +74,8 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 409, title: 'The policy still has licenses' };
     case 'LAST_ADMIN_KEY':
       return { status: 409, title: 'The last admin API key cannot be revoked' };
+    case 'IDEMPOTENCY_KEY_IN_USE':
+      return { status: 409, title: 'A request with this idempotency key is still running' };
     case 'PAYLOAD_TOO_LARGE':
       return { status: 413, title: 'The request body is too large' };
     case 'UNSUPPORTED_MEDIA_TYPE':
@@ -84,6 +88,8 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 422, title: 'No such policy' };
     case 'EXPIRES_IN_PAST':
       return { status: 422, title: 'The expiry is in the past' };
+    case 'IDEMPOTENCY_KEY_REUSED':
+      return { status: 422, title: 'The idempotency key was used for a different request' };
     case 'RATE_LIMITED':
       return { status: 429, title: 'Too many requests' };
     case 'INTERNAL_ERROR':

@@ -11,6 +11,8 @@ export interface RequestState {
   /** The body handed to validation and to the handler, once parsed. */
   request: { method: string; path: string; query: string; headers: Record<string, string | string[]>; body?: unknown };
   invalidCredentials: boolean;
+  /** The client's address: the socket's, or what a trusted proxy forwarded (LICENTRIC_TRUST_PROXY). */
+  clientIp: string;
   /** The operation routing matched, if any. */
   operation?: OperationObject;
   operationId?: string;
@@ -23,6 +25,7 @@ export interface OperationObject {
   method: string;
   security?: Record<string, string[]>[];
   requestBody?: { content: Record<string, unknown> };
+  parameters?: { in: string; name: string }[];
   responses: Record<string, { headers?: Record<string, { required?: boolean }>; content?: Record<string, { schema?: unknown }> }>;
   'x-required-scopes'?: string[];
 }

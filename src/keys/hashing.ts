@@ -12,7 +12,7 @@ export class KeyHasher {
   }
 
   /** `purpose` separates the hash spaces, so a license key never matches an API key's hash. */
-  hash(purpose: 'license-key' | 'api-key', value: string): Buffer {
+  hash(purpose: 'license-key' | 'api-key' | 'idempotency-body', value: string): Buffer {
     return createHmac('sha256', this.#secret).update(`${purpose}\0${value}`, 'utf8').digest();
   }
 

@@ -8,6 +8,7 @@ What the generic run cannot know about this API:
 - The run's own policy, license and API key must survive it (see `_spare_fixtures`).
 - Fingerprints stay taken across scenarios, which the stateful phase cannot tell from flaky
   data generation (see `_fresh_fingerprint`).
+- An `Idempotency-Key` stays bound to its first request for 24 hours (see `_fresh_idempotency_key`).
 - Deactivation is a soft delete, by contract: a deactivated machine stays readable with
   `deletedAt` set. `SoftDeletion` checks exactly that, in place of the built-in
   `use_after_free`, which expects a 404 after any successful DELETE and is excluded in the
@@ -19,6 +20,7 @@ What the generic run cannot know about this API:
 import itertools
 import os
 import threading
+import uuid
 
 import schemathesis
 from schemathesis.core.parameters import ParameterLocation
@@ -34,6 +36,8 @@ FIXTURE_IDS = frozenset(filter(None, os.environ.get("LICENTRIC_FUZZ_FIXTURE_IDS"
 UNKNOWN_ID = "00000000-0000-7000-8000-000000000000"
 # ActivateMachineRequest.fingerprint's maxLength.
 FINGERPRINT_MAX_LENGTH = 256
+# The Idempotency-Key header's maxLength.
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
 
 def _schemes(operation) -> set[str]:
@@ -76,6 +80,7 @@ def _positive_body(case) -> bool:
 def before_call(context, case, kwargs):
     _spare_fixtures(case)
     _fresh_fingerprint(case)
+    _fresh_idempotency_key(case)
 
 
 def _spare_fixtures(case) -> None:
@@ -113,6 +118,29 @@ def _fresh_fingerprint(case) -> None:
         return
     suffix = f"~{next(_activations)}"
     case.body = {**body, "fingerprint": body["fingerprint"][: FINGERPRINT_MAX_LENGTH - len(suffix)] + suffix}
+
+
+def _fresh_idempotency_key(case) -> None:
+    """Makes every valid generated Idempotency-Key one no earlier request used.
+
+    The generator draws keys from a small space ("0", "A", …) and sends the same one with
+    different bodies and on different operations, which the server rightly refuses with 422
+    IDEMPOTENCY_KEY_REUSED — a refusal positive_data_acceptance would take for valid data being
+    rejected, since it cannot know which keys earlier requests used. A unique suffix makes each
+    request a first use, as a real client's fresh UUID per request does. Reuse, replay and
+    in-use are exercised by test/idempotency.test.ts; an invalid key (too long) stays invalid.
+    """
+    headers = case.headers or {}
+    name = next((n for n in headers if n.lower() == "idempotency-key"), None)
+    if name is None or not isinstance(headers[name], str):
+        return
+    key = headers[name]
+    # The header's only constraints are its lengths: out of them it is invalid, and left so.
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
+        return
+    # Random rather than counted: run.sh runs schemathesis more than once against one server.
+    suffix = f"~{uuid.uuid4().hex}"
+    case.headers = {**headers, name: key[: IDEMPOTENCY_KEY_MAX_LENGTH - len(suffix)] + suffix}
 
 
 # The flow every machine of a shipped client goes through, as (operationId, status).

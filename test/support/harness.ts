@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
 import type { paths } from '../../generated/api.d.ts';
 import { ManualClock } from '../../src/core/clock.ts';
 import { initOrm, type Orm } from '../../src/db/orm.ts';
-import { createApp } from '../../src/http/app.ts';
+import { createApp, type AppDeps } from '../../src/http/app.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import type { Scope } from '../../src/keys/scopes.ts';
 import { createLogger } from '../../src/log.ts';
@@ -40,7 +40,8 @@ export interface SeededLicense {
   key: string;
 }
 
-async function createDatabase(): Promise<string> {
+/** A fresh database cloned from the migrated template, for this test file alone. */
+export async function createDatabase(): Promise<string> {
   const serverUrl = inject('serverUrl');
   const name = `${inject('databasePrefix')}${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: serverUrl });
@@ -60,7 +61,9 @@ async function createDatabase(): Promise<string> {
  * the calling test file, with every response checked against the spec. After each test it
  * asserts that no response broke the contract.
  */
-export function useTestServer(options: { logTo?: NodeJS.WritableStream } = {}): TestServer {
+export function useTestServer(
+  options: { logTo?: NodeJS.WritableStream } & Pick<AppDeps, 'rateLimits' | 'trustProxy' | 'metrics'> = {},
+): TestServer {
   const server = {} as TestServer;
   let http: Server;
   let pool: pg.Pool;
@@ -73,7 +76,8 @@ export function useTestServer(options: { logTo?: NodeJS.WritableStream } = {}): 
     const clock = new ManualClock('2026-03-01T14:00:00.000Z');
     const orm = await initOrm({ clientUrl: databaseUrl, log, poolSize: 20 });
     const hasher = new KeyHasher(TEST_SECRET);
-    const app = await createApp({ orm, clock, hasher, log, checkResponses: true });
+    const { rateLimits, trustProxy, metrics } = options;
+    const app = await createApp({ orm, clock, hasher, log, checkResponses: true, rateLimits, trustProxy, metrics });
     http = await new Promise<Server>((resolve) => {
       const s = app.express.listen(0, '127.0.0.1', () => resolve(s));
     });

@@ -44,9 +44,18 @@ export interface ServerProcess {
  * another copy of the project (the clone under a 0700 folder).
  */
 export function startServerProcess(env: Record<string, string>, root = ROOT): Promise<ServerProcess> {
+  return startCliProcess(['serve'], 'listening', env, root);
+}
+
+/** Starts `licentric worker` as its own process and waits until it has scheduled its passes. */
+export function startWorkerProcess(env: Record<string, string>): Promise<ServerProcess> {
+  return startCliProcess(['worker'], 'cull worker scheduled', env);
+}
+
+function startCliProcess(args: string[], readyMessage: string, env: Record<string, string>, root = ROOT): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
     const cli = path.join(root, 'src', 'cli.ts');
-    const child = spawn(process.execPath, [cli, 'serve'], { cwd: root, env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env } });
+    const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env } });
     let stderr = '';
     let buffered = '';
     const logs: { msg?: string }[] = [];
@@ -57,7 +66,7 @@ export function startServerProcess(env: Record<string, string>, root = ROOT): Pr
       for (const line of buffered.split('\n').slice(0, -1)) {
         const entry = JSON.parse(line) as { msg?: string; port?: number };
         logs.push(entry);
-        if (entry.msg === 'listening') {
+        if (entry.msg === readyMessage) {
           resolve({
             child,
             port: entry.port!,
