@@ -1,6 +1,6 @@
 import express from 'express';
 import type { Logger } from 'pino';
-import type { RateLimits } from '../config.ts';
+import type { RateLimits } from '../core/rate-limits.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Orm } from '../db/orm.ts';
 import type { KeyHasher } from '../keys/hashing.ts';

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { Budget, RateLimits } from '../config.ts';
+import type { Budget, RateLimits } from '../core/rate-limits.ts';
 import type { Principal } from './types.ts';
 import { HttpProblem } from './problem.ts';
 
