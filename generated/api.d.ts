@@ -65,6 +65,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List events
+         * @description Lists events, oldest first, in pages, optionally only those of one type, license or
+         *     machine, or of a span of time. To follow the log, keep the last page's `nextCursor` and
+         *     ask again with it.
+         *
+         *     Requires an API key with the `events:read` scope.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/events/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an event
+         * @description Returns one event.
+         *
+         *     Requires an API key with the `events:read` scope.
+         */
+        get: operations["getEvent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/licenses": {
         parameters: {
             query?: never;
@@ -555,6 +601,57 @@ export interface components {
         DeletionResponse: {
             data: components["schemas"]["Deletion"];
         };
+        /** @description One thing that happened, in the order it was recorded. */
+        Event: {
+            /** @description The event's id. */
+            id: components["schemas"]["EventId"];
+            /** @description What happened. */
+            type: components["schemas"]["EventType"];
+            /**
+             * Format: date-time
+             * @description When it happened.
+             */
+            occurredAt: string;
+            /** @description The license it concerns, or null (policy and API-key events). */
+            licenseId: components["schemas"]["Uuid"] | null;
+            /** @description The machine it concerns, or null. */
+            machineId: components["schemas"]["Uuid"] | null;
+            /** @description The object and the facts of the event. */
+            data: components["schemas"]["EventData"];
+        };
+        /**
+         * @description What an event says: the object it is about, as the API showed it at that instant, under the
+         *     object's name (`machine`, `license`, `policy` or `apiKey`), and the event's own facts beside
+         *     it: a deactivation's `reason` (`MANUAL`, `HEARTBEAT_DEAD`, `LICENSE_DELETED`), a death's
+         *     `diedAt`, a resurrection's `deadSince`.
+         */
+        EventData: Record<string, unknown>;
+        /**
+         * @description An event's id: its position in the log, a decimal integer as a string. Later events have larger ids.
+         * @example 4127
+         */
+        EventId: string;
+        /** @description A page of events. */
+        EventList: {
+            data: components["schemas"]["Event"][];
+            pagination: components["schemas"]["EventPagination"];
+        };
+        /** @description Where a page of events ends and whether another follows. */
+        EventPagination: {
+            /** @description The id of the last event on this page, to pass as `cursor` for the next page; null when the page is empty. */
+            nextCursor: components["schemas"]["EventId"] | null;
+            /** @description Whether more events follow this page. */
+            hasMore: boolean;
+        };
+        /** @description One event. */
+        EventResponse: {
+            data: components["schemas"]["Event"];
+        };
+        /**
+         * @description What happened.
+         * @enum {string}
+         */
+        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "policy.created" | "policy.updated" | "policy.deleted" | "api-key.created" | "api-key.revoked";
         /**
          * @description What happens to machines that miss their heartbeat window.
          * @enum {string}
@@ -844,7 +941,7 @@ export interface components {
          * @description A permission an API key carries. `admin` implies every other scope.
          * @enum {string}
          */
-        Scope: "machines:read" | "machines:write" | "licenses:read" | "licenses:write" | "policies:read" | "policies:write" | "admin";
+        Scope: "machines:read" | "machines:write" | "licenses:read" | "licenses:write" | "policies:read" | "policies:write" | "events:read" | "webhooks:write" | "admin";
         /**
          * @description A single-line piece of text: no control characters (U+0000–U+001F, U+007F), which no name,
          *     hostname or fingerprint needs and which PostgreSQL cannot store (U+0000).
@@ -1423,6 +1520,271 @@ export interface operations {
              *     admin key).
              */
             409: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description Only events of this type. */
+                type?: components["schemas"]["EventType"];
+                /** @description Only the events of this license (its machines' included). */
+                licenseId?: components["schemas"]["Uuid"];
+                /** @description Only the events of this machine. */
+                machineId?: components["schemas"]["Uuid"];
+                /** @description Only events that occurred at or after this instant. */
+                occurredFrom?: string;
+                /** @description Only events that occurred before this instant. */
+                occurredBefore?: string;
+                /** @description The `nextCursor` of the previous page; the list continues after that event. */
+                cursor?: components["schemas"]["EventId"];
+                /** @description How many events per page, 1–100. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The event's id. */
+                id: components["schemas"]["EventId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event. */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;

@@ -11,10 +11,9 @@ import { createLogger, type Logger } from './log.ts';
 import { CULL_STRATEGIES, type HeartbeatCullStrategy } from './policies/policy.entity.ts';
 import type { UpdatePolicyInput } from './policies/policies.service.ts';
 import { openRuntime } from './runtime.ts';
-import { cullPass } from './machines/cull.ts';
 import { startServer } from './server.ts';
 import { Services } from './services.ts';
-import { startCullSchedule } from './worker.ts';
+import { startCullSchedule, workerPass } from './worker.ts';
 
 const USAGE = `Usage: licentric <command> [options]
 
@@ -368,7 +367,7 @@ async function main(argv: string[]): Promise<number> {
     const runtime = await openRuntime(config, log, { poolSize: 2 });
     try {
       if (values.once) {
-        await cullPass(runtime.orm.em.fork(), systemClock, log);
+        await workerPass(runtime.orm, systemClock, log);
         return 0;
       }
       const schedule = startCullSchedule(runtime.orm, systemClock, log, config.cullCron);

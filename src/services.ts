@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from './core/clock.ts';
+import { EventsService } from './events/events.service.ts';
 import { ApiKeysService } from './keys/api-keys.service.ts';
 import type { KeyHasher } from './keys/hashing.ts';
 import { LicensesService } from './licenses/licenses.service.ts';
@@ -28,6 +29,10 @@ export class Services {
 
   get policies(): PoliciesService {
     return new PoliciesService(this.em, this.clock);
+  }
+
+  get events(): EventsService {
+    return new EventsService(this.em);
   }
 
   get apiKeys(): ApiKeysService {

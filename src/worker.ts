@@ -2,6 +2,7 @@ import { Cron } from 'croner';
 import type { Clock } from './core/clock.ts';
 import type { Orm } from './db/orm.ts';
 import type { Logger } from './log.ts';
+import { announceExpiredLicenses } from './licenses/expiry.ts';
 import { cullPass } from './machines/cull.ts';
 
 /** Every minute, unless LICENTRIC_CULL_CRON says otherwise. */
@@ -26,6 +27,12 @@ export interface CullSchedule {
   stop(): Promise<void>;
 }
 
+/** One pass of the worker: cull dead machines, then announce the licenses that expired. */
+export async function workerPass(orm: Orm, clock: Clock, log: Logger): Promise<void> {
+  await cullPass(orm.em.fork(), clock, log);
+  await announceExpiredLicenses(orm.em.fork(), clock.now());
+}
+
 /**
  * Runs a culling pass on a cron schedule. Passes never overlap in one process (`protect`); across
  * processes and replicas, cullPass's row claims keep each machine culled once. A failed pass is
@@ -34,7 +41,7 @@ export interface CullSchedule {
 export function startCullSchedule(orm: Orm, clock: Clock, log: Logger, expression: string): CullSchedule {
   let running: Promise<void> = Promise.resolve();
   const job = new Cron(expression, { protect: true }, () => {
-    running = cullPass(orm.em.fork(), clock, log).then(
+    running = workerPass(orm, clock, log).then(
       () => undefined,
       (error: unknown) => log.error({ err: error }, 'cull pass failed'),
     );

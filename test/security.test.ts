@@ -166,6 +166,22 @@ const operations: SecuredOperation[] = [
       return (headers) => fetch(`${s.apiUrl}/api-keys/${id}`, { method: 'DELETE', headers });
     },
   },
+  {
+    name: 'listEvents',
+    accepts: ['Bearer'],
+    scope: 'events:read',
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/events`, { headers }),
+  },
+  {
+    name: 'getEvent',
+    accepts: ['Bearer'],
+    scope: 'events:read',
+    prepare: async (s) => {
+      await freshPolicy(s);
+      const [event] = await s.sql<{ id: string }>('select max(id)::text as id from events');
+      return (headers) => fetch(`${s.apiUrl}/events/${event!.id}`, { headers });
+    },
+  },
 ];
 
 describe('security, for every operation', () => {

@@ -119,6 +119,14 @@ export class ApiKeyNotFound extends DomainError {
   }
 }
 
+export class EventNotFound extends DomainError {
+  readonly code = 'EVENT_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No event ${id}.`);
+  }
+}
+
 export class UnknownPolicy extends DomainError {
   readonly code = 'UNKNOWN_POLICY';
 
@@ -177,6 +185,7 @@ export type DomainErrorCode =
   | 'FINGERPRINT_TAKEN'
   | 'MACHINE_LIMIT_EXCEEDED'
   | 'API_KEY_NOT_FOUND'
+  | 'EVENT_NOT_FOUND'
   | 'UNKNOWN_POLICY'
   | 'POLICY_IN_USE'
   | 'LAST_ADMIN_KEY'

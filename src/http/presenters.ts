@@ -1,5 +1,6 @@
 import type { components } from '../../generated/api.d.ts';
 import type { Page } from '../core/pagination.ts';
+import type { EventRecord } from '../events/events.service.ts';
 import type { ApiKey } from '../keys/api-key.entity.ts';
 import type { LicenseView, Validation } from '../licenses/licenses.service.ts';
 import { heartbeatStatus, nextHeartbeatAt } from '../machines/heartbeat.ts';
@@ -102,5 +103,16 @@ export function presentValidation(validation: Validation, now: Date): Schemas['L
     detail: validation.detail,
     license: presentLicense(validation.license),
     machine: validation.machine ? presentMachine(validation.machine, now) : null,
+  };
+}
+
+export function presentEvent(event: EventRecord): Schemas['Event'] {
+  return {
+    id: event.id,
+    type: event.type,
+    occurredAt: event.occurredAt.toISOString(),
+    licenseId: event.licenseId,
+    machineId: event.machineId,
+    data: event.data,
   };
 }

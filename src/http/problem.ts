@@ -52,6 +52,8 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 404, title: 'License not found' };
     case 'API_KEY_NOT_FOUND':
       return { status: 404, title: 'API key not found' };
+    case 'EVENT_NOT_FOUND':
+      return { status: 404, title: 'Event not found' };
     case 'METHOD_NOT_ALLOWED':
       return { status: 405, title: 'Method not allowed' };
     case 'FINGERPRINT_TAKEN':
