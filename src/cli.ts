@@ -13,15 +13,18 @@ import type { UpdatePolicyInput } from './policies/policies.service.ts';
 import { openRuntime } from './runtime.ts';
 import { startServer } from './server.ts';
 import { Services } from './services.ts';
-import { startCullSchedule, workerPass } from './worker.ts';
+import { createWebhookEngine } from './webhooks/engine.ts';
+import { startCullSchedule, startWebhooks, workerPass } from './worker.ts';
 
 const USAGE = `Usage: licentric <command> [options]
 
 Server:
   serve                                   Serve the API (PORT, default 3000), with the culling
-                                          worker in-process unless LICENTRIC_CULL_IN_SERVER=false
+                                          worker in-process unless LICENTRIC_CULL_IN_SERVER=false,
+                                          and webhook delivery unless LICENTRIC_WEBHOOKS_IN_SERVER=false
   worker [--once]                         Run the culling worker on LICENTRIC_CULL_CRON (default
-                                          every minute); --once runs one pass and exits
+                                          every minute) and deliver webhooks; --once runs one pass,
+                                          makes the webhook attempts due, and exits
   migrate                                 Bring the database schema up to date
 
 Policies:
@@ -366,17 +369,26 @@ async function main(argv: string[]): Promise<number> {
     const log = createLogger(config.logLevel);
     const runtime = await openRuntime(config, log, { poolSize: 2 });
     try {
+      const webhookAddresses = { allowPrivate: config.webhooksAllowPrivate };
       if (values.once) {
         await workerPass(runtime.orm, systemClock, log);
+        const engine = createWebhookEngine({ ...runtime, clock: systemClock, log, policy: webhookAddresses });
+        try {
+          await engine.runDue();
+        } finally {
+          await engine.stop();
+        }
         return 0;
       }
       const schedule = startCullSchedule(runtime.orm, systemClock, log, config.cullCron);
+      const webhooks = await startWebhooks(runtime, systemClock, log, webhookAddresses);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());
       });
       log.info('shutting down');
       await schedule.stop();
+      await webhooks.stop();
       return 0;
     } finally {
       await runtime.close();

@@ -22,6 +22,10 @@ export interface Config {
   cullCron: string;
   /** Whether `serve` runs the culling worker in its own process (the single-node default). */
   cullInServer: boolean;
+  /** Whether `serve` also delivers webhooks (the single-node default). */
+  webhooksInServer: boolean;
+  /** Whether webhook endpoints may be http, private, loopback or link-local (development, tests). */
+  webhooksAllowPrivate: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -69,15 +73,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
   const cullCron = env.LICENTRIC_CULL_CRON?.trim() || DEFAULT_CULL_CRON;
   if (!isValidCron(cullCron)) problems.push(`LICENTRIC_CULL_CRON is not a cron expression: "${cullCron}"`);
 
-  const inServer = env.LICENTRIC_CULL_IN_SERVER?.trim().toLowerCase() || 'true';
-  if (inServer !== 'true' && inServer !== 'false') {
-    problems.push(`LICENTRIC_CULL_IN_SERVER must be true or false, got "${env.LICENTRIC_CULL_IN_SERVER}"`);
-  }
+  const flag = (name: string, fallback: boolean): boolean => {
+    const value = env[name]?.trim().toLowerCase() || String(fallback);
+    if (value !== 'true' && value !== 'false') problems.push(`${name} must be true or false, got "${env[name]}"`);
+    return value === 'true';
+  };
+  const cullInServer = flag('LICENTRIC_CULL_IN_SERVER', true);
+  const webhooksInServer = flag('LICENTRIC_WEBHOOKS_IN_SERVER', true);
+  const webhooksAllowPrivate = flag('LICENTRIC_WEBHOOKS_ALLOW_PRIVATE', false);
 
   if (problems.length > 0) {
     throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   }
-  return { port, host, databaseUrl, dataDir, secret, logLevel, cullCron, cullInServer: inServer !== 'false' };
+  return { port, host, databaseUrl, dataDir, secret, logLevel, cullCron, cullInServer, webhooksInServer, webhooksAllowPrivate };
 }
 
 function parsePort(raw: string | undefined, problems: string[]): number {

@@ -5,7 +5,7 @@ import { createApp } from './http/app.ts';
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
-import { startCullSchedule } from './worker.ts';
+import { startCullSchedule, startWebhooks } from './worker.ts';
 
 export interface RunningServer {
   port: number;
@@ -24,7 +24,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
           `  Use it as "Authorization: Bearer <key>". Make narrower keys with: npm run licentric -- api-keys create\n\n`,
       );
     }
-    const app = await createApp({ orm: runtime.orm, clock, hasher: runtime.hasher, log });
+    const webhookAddresses = { allowPrivate: config.webhooksAllowPrivate };
+    const app = await createApp({ orm: runtime.orm, clock, hasher: runtime.hasher, log, webhookAddresses });
     const server = await new Promise<Server>((resolve, reject) => {
       const s = app.express.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
     });
@@ -32,11 +33,13 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const schedule = config.cullInServer ? startCullSchedule(runtime.orm, clock, log, config.cullCron) : undefined;
+    const webhooks = config.webhooksInServer ? await startWebhooks(runtime, clock, log, webhookAddresses) : undefined;
     log.info({ port, host: config.host, url: `http://${config.host}:${port}/api/v1` }, 'listening');
     return {
       port,
       stop: async () => {
         await schedule?.stop();
+        await webhooks?.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

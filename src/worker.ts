@@ -4,6 +4,8 @@ import type { Orm } from './db/orm.ts';
 import type { Logger } from './log.ts';
 import { announceExpiredLicenses } from './licenses/expiry.ts';
 import { cullPass } from './machines/cull.ts';
+import type { AddressPolicy } from './webhooks/address.ts';
+import { createWebhookEngine, type WebhookEngine } from './webhooks/engine.ts';
 
 /** Every minute, unless LICENTRIC_CULL_CRON says otherwise. */
 export const DEFAULT_CULL_CRON = '* * * * *';
@@ -59,4 +61,16 @@ export function startCullSchedule(orm: Orm, clock: Clock, log: Logger, expressio
       await running;
     },
   };
+}
+
+export interface Database {
+  orm: Orm;
+  databaseUrl: string;
+}
+
+/** Starts webhook delivery on the database; `stop()` it before closing the database. */
+export async function startWebhooks(database: Database, clock: Clock, log: Logger, policy: AddressPolicy): Promise<WebhookEngine> {
+  const engine = createWebhookEngine({ ...database, clock, log, policy });
+  await engine.start();
+  return engine;
 }

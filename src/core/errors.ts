@@ -127,6 +127,22 @@ export class EventNotFound extends DomainError {
   }
 }
 
+export class WebhookEndpointNotFound extends DomainError {
+  readonly code = 'WEBHOOK_ENDPOINT_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No webhook endpoint ${id}.`);
+  }
+}
+
+export class WebhookDeliveryNotFound extends DomainError {
+  readonly code = 'WEBHOOK_DELIVERY_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No delivery ${id} to this webhook endpoint.`);
+  }
+}
+
 export class UnknownPolicy extends DomainError {
   readonly code = 'UNKNOWN_POLICY';
 
@@ -186,6 +202,8 @@ export type DomainErrorCode =
   | 'MACHINE_LIMIT_EXCEEDED'
   | 'API_KEY_NOT_FOUND'
   | 'EVENT_NOT_FOUND'
+  | 'WEBHOOK_ENDPOINT_NOT_FOUND'
+  | 'WEBHOOK_DELIVERY_NOT_FOUND'
   | 'UNKNOWN_POLICY'
   | 'POLICY_IN_USE'
   | 'LAST_ADMIN_KEY'

@@ -49,3 +49,13 @@ export function apiKeyJsonSql(k: string): Sql {
     'expiresAt', ${iso(`${k}.expires_at`)}, 'revokedAt', ${iso(`${k}.revoked_at`)}, 'lastUsedAt', ${iso(`${k}.last_used_at`)},
     'createdAt', ${iso(`${k}.created_at`)})`;
 }
+
+/** A webhook endpoint row aliased `w`: never its secrets. */
+export function webhookEndpointJsonSql(w: string): Sql {
+  return sql`json_build_object(
+    'id', ${sql.raw(w)}.id, 'url', ${sql.raw(w)}.url, 'description', ${sql.raw(w)}.description,
+    'eventTypes', to_json(${sql.raw(w)}.event_types), 'enabled', ${sql.raw(w)}.enabled,
+    'disabledReason', ${sql.raw(w)}.disabled_reason, 'consecutiveFailures', ${sql.raw(w)}.consecutive_failures,
+    'previousSecretExpiresAt', ${iso(`${w}.previous_secret_expires_at`)},
+    'createdAt', ${iso(`${w}.created_at`)}, 'updatedAt', ${iso(`${w}.updated_at`)})`;
+}

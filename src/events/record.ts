@@ -1,9 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, sql, type Sql } from '../db/sql.ts';
-import { apiKeyJsonSql, licenseJsonSql, machineJsonSql, policyJsonSql } from './objects.ts';
+import { apiKeyJsonSql, licenseJsonSql, machineJsonSql, policyJsonSql, webhookEndpointJsonSql } from './objects.ts';
 import type { EventType } from './types.ts';
 
-export type Subject = { machine: string } | { license: string } | { policy: string } | { apiKey: string };
+export type Subject = { machine: string } | { license: string } | { policy: string } | { apiKey: string } | { webhookEndpoint: string };
 
 function subjectInsert(type: EventType, subject: Subject, now: Date, details: Sql): Sql {
   const event = (licenseId: Sql, machineId: Sql, name: string, object: Sql) =>
@@ -18,7 +18,11 @@ function subjectInsert(type: EventType, subject: Subject, now: Date, details: Sq
   if ('policy' in subject) {
     return sql`${event(sql`null::uuid`, sql`null::uuid`, 'policy', policyJsonSql('p'))} from policies p where p.id = ${subject.policy}`;
   }
-  return sql`${event(sql`null::uuid`, sql`null::uuid`, 'apiKey', apiKeyJsonSql('k'))} from api_keys k where k.id = ${subject.apiKey}`;
+  if ('apiKey' in subject) {
+    return sql`${event(sql`null::uuid`, sql`null::uuid`, 'apiKey', apiKeyJsonSql('k'))} from api_keys k where k.id = ${subject.apiKey}`;
+  }
+  return sql`${event(sql`null::uuid`, sql`null::uuid`, 'webhookEndpoint', webhookEndpointJsonSql('w'))}
+    from webhook_endpoints w where w.id = ${subject.webhookEndpoint}`;
 }
 
 /**

@@ -19,6 +19,7 @@ export const EVENT_TYPES = [
   'policy.deleted',
   'api-key.created',
   'api-key.revoked',
+  'webhook-endpoint.disabled',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -1,3 +1,4 @@
+import type { AddressPolicy } from '../webhooks/address.ts';
 import express from 'express';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
@@ -25,6 +26,8 @@ export interface AppDeps {
    * `contractViolations`). The tests switch it on; it costs a schema validation per response.
    */
   checkResponses?: boolean;
+  /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
+  webhookAddresses?: AddressPolicy;
 }
 
 export interface App {
@@ -59,7 +62,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   app.use(API_BASE, async (req, res) => {
     const requestId = res.locals.requestId as string;
     const log = res.locals.log as Logger;
-    const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher);
+    const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher, deps.webhookAddresses);
     let { result, state } = await pipeline.handle(req, { requestId, log, services });
     if (contract && state.operation) result = contract.enforce(state.operation, result, requestId, log, contractViolations);
     res.locals.operationId = state.operationId;

@@ -4,6 +4,7 @@ import { InvalidInput } from '../core/errors.ts';
 import { createAjv } from './ajv.ts';
 import { apiKeyHandlers } from './handlers/api-keys.ts';
 import { eventHandlers } from './handlers/events.ts';
+import { webhookHandlers } from './handlers/webhooks.ts';
 import { licenseHandlers } from './handlers/licenses.ts';
 import { machineHandlers } from './handlers/machines.ts';
 import { policyHandlers } from './handlers/policies.ts';
@@ -21,6 +22,7 @@ const handlers: Handlers = {
   ...licenseHandlers,
   ...apiKeyHandlers,
   ...eventHandlers,
+  ...webhookHandlers,
 };
 
 /** What a request brings into the pipeline from the Express shell. */

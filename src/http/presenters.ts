@@ -7,6 +7,7 @@ import { heartbeatStatus, nextHeartbeatAt } from '../machines/heartbeat.ts';
 import type { Machine } from '../machines/machine.entity.ts';
 import type { HeartbeatResult } from '../machines/machines.service.ts';
 import type { Policy } from '../policies/policy.entity.ts';
+import type { QueuedMessage, WebhookAttemptRecord, WebhookEndpointRecord } from '../webhooks/endpoints.service.ts';
 
 type Schemas = components['schemas'];
 
@@ -115,4 +116,40 @@ export function presentEvent(event: EventRecord): Schemas['Event'] {
     machineId: event.machineId,
     data: event.data,
   };
+}
+
+export function presentWebhookEndpoint(endpoint: WebhookEndpointRecord): Schemas['WebhookEndpoint'] {
+  return {
+    id: endpoint.id,
+    url: endpoint.url,
+    description: endpoint.description,
+    eventTypes: endpoint.eventTypes as Schemas['EventType'][] | null,
+    enabled: endpoint.enabled,
+    disabledReason: endpoint.disabledReason,
+    consecutiveFailures: endpoint.consecutiveFailures,
+    previousSecretExpiresAt: endpoint.previousSecretExpiresAt?.toISOString() ?? null,
+    createdAt: endpoint.createdAt.toISOString(),
+    updatedAt: endpoint.updatedAt.toISOString(),
+  };
+}
+
+export function presentWebhookDelivery(attempt: WebhookAttemptRecord): Schemas['WebhookDelivery'] {
+  return {
+    id: attempt.id,
+    webhookId: attempt.webhookId,
+    eventId: attempt.eventId,
+    type: attempt.type,
+    attempt: attempt.attempt,
+    attemptedAt: attempt.attemptedAt.toISOString(),
+    succeeded: attempt.succeeded,
+    statusCode: attempt.statusCode,
+    latencyMs: attempt.latencyMs,
+    error: attempt.error,
+    responseExcerpt: attempt.responseExcerpt,
+    nextAttemptAt: attempt.nextAttemptAt?.toISOString() ?? null,
+  };
+}
+
+export function presentWebhookDispatch(message: QueuedMessage): Schemas['WebhookDispatch'] {
+  return { webhookId: message.webhookId, type: message.type, queuedAt: message.queuedAt.toISOString() };
 }

@@ -54,6 +54,10 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 404, title: 'API key not found' };
     case 'EVENT_NOT_FOUND':
       return { status: 404, title: 'Event not found' };
+    case 'WEBHOOK_ENDPOINT_NOT_FOUND':
+      return { status: 404, title: 'Webhook endpoint not found' };
+    case 'WEBHOOK_DELIVERY_NOT_FOUND':
+      return { status: 404, title: 'Webhook delivery not found' };
     case 'METHOD_NOT_ALLOWED':
       return { status: 405, title: 'Method not allowed' };
     case 'FINGERPRINT_TAKEN':

@@ -12,6 +12,7 @@ import { KeyHasher } from '../../src/keys/hashing.ts';
 import type { Scope } from '../../src/keys/scopes.ts';
 import { createLogger } from '../../src/log.ts';
 import { Services } from '../../src/services.ts';
+import type { AddressPolicy } from '../../src/webhooks/address.ts';
 
 export type ApiClient = ReturnType<typeof createClient<paths>>;
 
@@ -60,7 +61,7 @@ async function createDatabase(): Promise<string> {
  * the calling test file, with every response checked against the spec. After each test it
  * asserts that no response broke the contract.
  */
-export function useTestServer(options: { logTo?: NodeJS.WritableStream } = {}): TestServer {
+export function useTestServer(options: { logTo?: NodeJS.WritableStream; webhookAddresses?: AddressPolicy } = {}): TestServer {
   const server = {} as TestServer;
   let http: Server;
   let pool: pg.Pool;
@@ -73,7 +74,8 @@ export function useTestServer(options: { logTo?: NodeJS.WritableStream } = {}): 
     const clock = new ManualClock('2026-03-01T14:00:00.000Z');
     const orm = await initOrm({ clientUrl: databaseUrl, log, poolSize: 20 });
     const hasher = new KeyHasher(TEST_SECRET);
-    const app = await createApp({ orm, clock, hasher, log, checkResponses: true });
+    const webhookAddresses = options.webhookAddresses ?? { allowPrivate: false };
+    const app = await createApp({ orm, clock, hasher, log, checkResponses: true, webhookAddresses });
     http = await new Promise<Server>((resolve) => {
       const s = app.express.listen(0, '127.0.0.1', () => resolve(s));
     });
@@ -87,7 +89,7 @@ export function useTestServer(options: { logTo?: NodeJS.WritableStream } = {}): 
       orm,
       databaseUrl,
       sql: async (text: string, values?: unknown[]) => (await pool.query(text, values)).rows,
-      services: () => new Services(orm.em.fork(), clock, hasher),
+      services: () => new Services(orm.em.fork(), clock, hasher, webhookAddresses),
       contractViolations: app.contractViolations,
     } satisfies TestServer);
   });
