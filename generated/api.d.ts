@@ -427,7 +427,7 @@ export interface paths {
          * Create a webhook endpoint
          * @description Creates a webhook endpoint and its signing secret. The secret is in this response only.
          *     The URL must be https and must not be a private, loopback or link-local address (unless
-         *     the server's operator allows them, for development).
+         *     the server's operator allows them, for development): `WEBHOOK_URL_REFUSED` otherwise.
          *
          *     Requires an API key with the `webhooks:write` scope.
          */
@@ -4947,6 +4947,22 @@ export interface operations {
                 };
             };
             /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (a new API
+             *     key's expiry has already passed).
+             */
+            422: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
              *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
              *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
@@ -5368,6 +5384,22 @@ export interface operations {
              *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (a new API
+             *     key's expiry has already passed).
+             */
+            422: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;

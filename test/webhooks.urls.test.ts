@@ -11,23 +11,23 @@ beforeAll(async () => {
 
 describe('webhook endpoint URLs', () => {
   it.each([
-    ['http://billing.example.com/hook', 'must be an https URL'],
-    ['ftp://billing.example.com/hook', 'must be an https URL'],
-    ['https://user:pass@billing.example.com/hook', 'must not carry credentials'],
-    ['https://127.0.0.1/hook', '127.0.0.1 is a private, loopback, link-local or reserved address'],
-    ['https://10.1.2.3/hook', '10.1.2.3 is a private, loopback, link-local or reserved address'],
-    ['https://192.168.0.10/hook', '192.168.0.10 is a private, loopback, link-local or reserved address'],
-    ['https://169.254.169.254/latest/meta-data', '169.254.169.254 is a private, loopback, link-local or reserved address'],
-    ['https://[::1]/hook', '::1 is a private, loopback, link-local or reserved address'],
-    ['https://[fe80::1]/hook', 'fe80::1 is a private, loopback, link-local or reserved address'],
-    ['https://[::ffff:127.0.0.1]/hook', '::ffff:7f00:1 is a private, loopback, link-local or reserved address'],
-    ['https://localhost/hook', 'localhost is a loopback name'],
+    ['http://billing.example.com/hook', 'is not an https URL'],
+    ['ftp://billing.example.com/hook', 'is not an https URL'],
+    ['https://user:pass@billing.example.com/hook', 'carries credentials'],
+    ['https://127.0.0.1/hook', 'is a private, loopback, link-local or reserved address (127.0.0.1)'],
+    ['https://10.1.2.3/hook', 'is a private, loopback, link-local or reserved address (10.1.2.3)'],
+    ['https://192.168.0.10/hook', 'is a private, loopback, link-local or reserved address (192.168.0.10)'],
+    ['https://169.254.169.254/latest/meta-data', 'is a private, loopback, link-local or reserved address (169.254.169.254)'],
+    ['https://[::1]/hook', 'is a private, loopback, link-local or reserved address (::1)'],
+    ['https://[fe80::1]/hook', 'is a private, loopback, link-local or reserved address (fe80::1)'],
+    ['https://[::ffff:127.0.0.1]/hook', 'is a private, loopback, link-local or reserved address (::ffff:7f00:1)'],
+    ['https://localhost/hook', 'names a loopback host (localhost)'],
     ['not-a-url', 'is not a URL'],
-  ])('refuses %s at creation, and writes nothing', async (url, message) => {
+  ])('refuses %s at creation with 422 WEBHOOK_URL_REFUSED, and writes nothing', async (url, reason) => {
     const before = await server.sql<{ n: string }>('select count(*) as n from webhook_endpoints');
     const { response, error } = await server.client.POST('/webhook-endpoints', { headers: hooks, body: { url } });
-    expect(response.status).toBe(400);
-    expect(error).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ pointer: '/url', message }] });
+    expect(response.status).toBe(422);
+    expect(error).toMatchObject({ code: 'WEBHOOK_URL_REFUSED', detail: `Webhooks cannot be sent to ${url}: it ${reason}.` });
     expect(await server.sql<{ n: string }>('select count(*) as n from webhook_endpoints')).toEqual(before);
   });
 
@@ -39,7 +39,7 @@ describe('webhook endpoint URLs', () => {
       headers: { ...hooks, 'Content-Type': 'application/merge-patch+json' },
       body: JSON.stringify({ url: 'https://172.16.0.1/hook' }),
     });
-    expect(changed.status).toBe(400);
+    expect(changed.status).toBe(422);
     const got = await server.client.GET('/webhook-endpoints/{id}', { headers: hooks, params: { path: { id: data!.data.id } } });
     expect(got.data!.data.url).toBe('https://billing.example.com/hook');
   });

@@ -191,6 +191,14 @@ export class ExpiresInPast extends DomainError {
   }
 }
 
+export class WebhookUrlRefused extends DomainError {
+  readonly code = 'WEBHOOK_URL_REFUSED';
+
+  constructor(url: string, reason: string) {
+    super(`Webhooks cannot be sent to ${url}: it ${reason}.`);
+  }
+}
+
 export type DomainErrorCode =
   | 'VALIDATION_FAILED'
   | 'MACHINE_NOT_FOUND'
@@ -209,4 +217,5 @@ export type DomainErrorCode =
   | 'LAST_ADMIN_KEY'
   | 'SCOPE_NOT_GRANTABLE'
   | 'MACHINE_HEARTBEAT_DEAD'
-  | 'EXPIRES_IN_PAST';
+  | 'EXPIRES_IN_PAST'
+  | 'WEBHOOK_URL_REFUSED';

@@ -76,6 +76,8 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 422, title: 'The machine is dead' };
     case 'UNKNOWN_POLICY':
       return { status: 422, title: 'No such policy' };
+    case 'WEBHOOK_URL_REFUSED':
+      return { status: 422, title: 'The webhook URL is refused' };
     case 'EXPIRES_IN_PAST':
       return { status: 422, title: 'The expiry is in the past' };
     case 'RATE_LIMITED':

@@ -45,7 +45,7 @@ export function refusedAddress(address: string): string | null {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   const ip = mapped ? mapped[1]! : address;
   const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
-  return REFUSED.check(ip, family) ? `${address} is a private, loopback, link-local or reserved address` : null;
+  return REFUSED.check(ip, family) ? `is a private, loopback, link-local or reserved address (${address})` : null;
 }
 
 /** Why a URL may not be a webhook endpoint as written (scheme, credentials, literal address), or null. */
@@ -56,12 +56,12 @@ export function refusedUrl(url: string, policy: AddressPolicy): string | null {
   } catch {
     return 'is not a URL';
   }
-  if (parsed.protocol !== 'https:' && !(policy.allowPrivate && parsed.protocol === 'http:')) return 'must be an https URL';
-  if (parsed.username !== '' || parsed.password !== '') return 'must not carry credentials';
+  if (parsed.protocol !== 'https:' && !(policy.allowPrivate && parsed.protocol === 'http:')) return 'is not an https URL';
+  if (parsed.username !== '' || parsed.password !== '') return 'carries credentials';
   if (policy.allowPrivate) return null;
   const host = parsed.hostname.replace(/^\[|\]$/g, '');
   if (isIP(host) !== 0) return refusedAddress(host);
-  if (host === 'localhost' || host.endsWith('.localhost')) return `${host} is a loopback name`;
+  if (host === 'localhost' || host.endsWith('.localhost')) return `names a loopback host (${host})`;
   return null;
 }
 
@@ -72,7 +72,7 @@ export async function resolveAllowed(host: string, policy: AddressPolicy): Promi
   if (!policy.allowPrivate) {
     for (const { address } of addresses) {
       const refusal = refusedAddress(address);
-      if (refusal !== null) throw new Error(`refused: ${host} resolves to ${refusal}`);
+      if (refusal !== null) throw new Error(`refused: ${host} resolves to an address that ${refusal}`);
     }
   }
   return addresses;

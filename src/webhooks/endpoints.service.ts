@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
-import { InvalidInput, WebhookDeliveryNotFound, WebhookEndpointNotFound } from '../core/errors.ts';
+import { InvalidInput, WebhookDeliveryNotFound, WebhookEndpointNotFound, WebhookUrlRefused } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { MAX_PAGE_SIZE, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
@@ -85,16 +85,15 @@ export class WebhookEndpointsService {
 
   #check(input: WebhookEndpointInput): void {
     const checks = new Checks();
-    if (input.url !== undefined) {
-      checks.text('/url', input.url, { min: 1, max: 2048 });
-      const refusal = input.url.length <= 2048 ? refusedUrl(input.url, this.#policy) : null;
-      if (refusal !== null) checks.fail('/url', refusal);
-    }
+    checks.text('/url', input.url, { min: 1, max: 2048 });
     checks.text('/description', input.description, { max: 255 });
     input.eventTypes?.forEach((type, i) => {
       if (!isEventType(type)) checks.fail(`/eventTypes/${i}`, `is not an event type: "${type}"`);
     });
     checks.throwIfAny();
+    // Well-formed input that a rule refuses, as an unknown policy is: 422, not 400.
+    const refusal = input.url === undefined ? null : refusedUrl(input.url, this.#policy);
+    if (refusal !== null) throw new WebhookUrlRefused(input.url!, refusal);
   }
 
   /** Creates an endpoint with a new signing secret, returned this once. */
