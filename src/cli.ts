@@ -13,7 +13,6 @@ import type { UpdatePolicyInput } from './policies/policies.service.ts';
 import { openRuntime } from './runtime.ts';
 import { startServer } from './server.ts';
 import { Services } from './services.ts';
-import { createWebhookEngine } from './webhooks/engine.ts';
 import { startCullSchedule, startWebhooks, workerPass } from './worker.ts';
 
 const USAGE = `Usage: licentric <command> [options]
@@ -372,6 +371,7 @@ async function main(argv: string[]): Promise<number> {
       const webhookAddresses = { allowPrivate: config.webhooksAllowPrivate };
       if (values.once) {
         await workerPass(runtime.orm, systemClock, log);
+        const { createWebhookEngine } = await import('./webhooks/engine.ts');
         const engine = createWebhookEngine({ ...runtime, clock: systemClock, log, policy: webhookAddresses });
         try {
           await engine.runDue();

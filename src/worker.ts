@@ -5,7 +5,7 @@ import type { Logger } from './log.ts';
 import { announceExpiredLicenses } from './licenses/expiry.ts';
 import { cullPass } from './machines/cull.ts';
 import type { AddressPolicy } from './webhooks/address.ts';
-import { createWebhookEngine, type WebhookEngine } from './webhooks/engine.ts';
+import type { WebhookEngine } from './webhooks/engine.ts';
 
 /** Every minute, unless LICENTRIC_CULL_CRON says otherwise. */
 export const DEFAULT_CULL_CRON = '* * * * *';
@@ -70,6 +70,8 @@ export interface Database {
 
 /** Starts webhook delivery on the database; `stop()` it before closing the database. */
 export async function startWebhooks(database: Database, clock: Clock, log: Logger, policy: AddressPolicy): Promise<WebhookEngine> {
+  // Loaded when used: every CLI command imports this module, and only serve and worker deliver.
+  const { createWebhookEngine } = await import('./webhooks/engine.ts');
   const engine = createWebhookEngine({ ...database, clock, log, policy });
   await engine.start();
   return engine;

@@ -113,7 +113,7 @@ describe('the CLI', () => {
     expect(await json('api-keys', 'revoke', key.id)).toMatchObject({ id: key.id, revokedAt: expect.any(String) });
     expect((await json('api-keys', 'list', '--limit', '100')).data.map((k: { id: string }) => k.id)).not.toContain(key.id);
     expect((await json('api-keys', 'list', '--limit', '100', '--include-revoked')).data.map((k: { id: string }) => k.id)).toContain(key.id);
-  });
+  }, 90_000); // some twenty CLI processes, each a Node start: give a loaded machine room
 
   it('prints tables for people', async () => {
     await cli('policies', 'create', '--name', 'Tabled', '--max-machines', '7');
