@@ -15,7 +15,7 @@ import { openRuntime } from './runtime.ts';
 import type { HeartbeatStatus } from './machines/heartbeat.ts';
 import { expectedFailure, stopOnSignal } from './startup.ts';
 import { Services } from './services.ts';
-import { startCullSchedule, workerPass } from './worker.ts';
+import { startCullSchedule, startWebhooks, workerPass } from './worker.ts';
 
 /** A command line that cannot run: one line says why, and which help to read. */
 class UsageError extends Error {
@@ -223,7 +223,8 @@ const GROUP_NOTES: Record<string, string> = {
 const COMMANDS: Record<string, Command> = {
   serve: {
     usage: '',
-    summary: 'Serve the API (PORT, default 3000), with the culling worker in-process unless LICENTRIC_CULL_IN_SERVER=false',
+    summary:
+      'Serve the API (PORT, default 3000), with the culling worker in-process unless LICENTRIC_CULL_IN_SERVER=false, and webhook delivery unless LICENTRIC_WEBHOOKS_IN_SERVER=false',
     options: {},
     async run(_parsed, config) {
       const log = createLogger(config.logLevel);
@@ -237,14 +238,23 @@ const COMMANDS: Record<string, Command> = {
 
   worker: {
     usage: '[--once]',
-    summary: 'Run the culling worker on LICENTRIC_CULL_CRON (default every minute); --once runs one pass and exits',
+    summary:
+      'Run the culling worker on LICENTRIC_CULL_CRON (default every minute) and deliver webhooks; --once runs one pass, makes the webhook attempts due, and exits',
     options: { once: { type: 'boolean' } },
     async run({ values }, config) {
       const log = createLogger(config.logLevel);
       const runtime = await openRuntime(config, log, { poolSize: 2 });
       try {
+        const webhookAddresses = { allowPrivate: config.webhooksAllowPrivate };
         if (values.once) {
           await workerPass(runtime.orm, systemClock, log);
+          const { createWebhookEngine } = await import('./webhooks/engine.ts');
+          const engine = createWebhookEngine({ ...runtime, clock: systemClock, log, policy: webhookAddresses });
+          try {
+            await engine.runDue();
+          } finally {
+            await engine.stop();
+          }
           return 0;
         }
         // Loaded only when asked for: prom-client would slow every CLI command's start.
@@ -252,7 +262,11 @@ const COMMANDS: Record<string, Command> = {
         const metricsServer = metrics ? await metrics.serve(config.metricsPort!, config.host) : undefined;
         if (metricsServer) log.info({ metricsPort: (metricsServer.address() as { port: number }).port }, 'metrics listening');
         const schedule = startCullSchedule(runtime.orm, systemClock, log, config.cullCron, (result) => metrics?.observeCull(result));
-        await stopOnSignal(log, schedule.stop);
+        const webhooks = await startWebhooks(runtime, systemClock, log, webhookAddresses);
+        await stopOnSignal(log, async () => {
+          await schedule.stop();
+          await webhooks.stop();
+        });
         metricsServer?.close();
         return 0;
       } finally {

@@ -36,6 +36,10 @@ export interface Config {
   rateLimits: RateLimits;
   /** The port `/metrics` is served on, apart from the API; undefined serves no metrics. */
   metricsPort: number | undefined;
+  /** Whether `serve` also delivers webhooks (the single-node default). */
+  webhooksInServer: boolean;
+  /** Whether webhook endpoints may be http, private, loopback or link-local (development, tests). */
+  webhooksAllowPrivate: boolean;
 }
 
 
@@ -84,10 +88,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
   const cullCron = env.LICENTRIC_CULL_CRON?.trim() || DEFAULT_CULL_CRON;
   if (!isValidCron(cullCron)) problems.push(`LICENTRIC_CULL_CRON is not a cron expression: "${cullCron}"`);
 
-  const inServer = env.LICENTRIC_CULL_IN_SERVER?.trim().toLowerCase() || 'true';
-  if (inServer !== 'true' && inServer !== 'false') {
-    problems.push(`LICENTRIC_CULL_IN_SERVER must be true or false, got "${env.LICENTRIC_CULL_IN_SERVER}"`);
-  }
+  const flag = (name: string, fallback: boolean): boolean => {
+    const value = env[name]?.trim().toLowerCase() || String(fallback);
+    if (value !== 'true' && value !== 'false') problems.push(`${name} must be true or false, got "${env[name]}"`);
+    return value === 'true';
+  };
+  const cullInServer = flag('LICENTRIC_CULL_IN_SERVER', true);
+  const webhooksInServer = flag('LICENTRIC_WEBHOOKS_IN_SERVER', true);
+  const webhooksAllowPrivate = flag('LICENTRIC_WEBHOOKS_ALLOW_PRIVATE', false);
 
   const dbAcquireTimeoutMs = parseNumber(env, 'LICENTRIC_DB_ACQUIRE_TIMEOUT_MS', 5000, 1, problems);
   const dbStatementTimeoutMs = parseNumber(env, 'LICENTRIC_DB_STATEMENT_TIMEOUT_MS', 10_000, 1, problems);
@@ -125,7 +133,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
     secret,
     logLevel,
     cullCron,
-    cullInServer: inServer !== 'false',
+    cullInServer,
+    webhooksInServer,
+    webhooksAllowPrivate,
     dbAcquireTimeoutMs,
     dbStatementTimeoutMs,
     shutdownDelaySeconds,

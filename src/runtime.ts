@@ -8,6 +8,8 @@ import type { Logger } from './log.ts';
 /** What every entry point (server, worker, CLI) needs: a migrated database and the key hasher. */
 export interface Runtime {
   orm: Orm;
+  /** The database's URL, for what opens connections of its own (the webhook job queue). */
+  databaseUrl: string;
   hasher: KeyHasher;
   close(): Promise<void>;
 }
@@ -41,6 +43,7 @@ export async function openRuntime(
     }
     return {
       orm,
+      databaseUrl: clientUrl,
       hasher: new KeyHasher(secret),
       close: async () => {
         await orm.close();

@@ -7,7 +7,7 @@ import { answerParserErrors } from './http/parser-errors.ts';
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
-import { startCullSchedule } from './worker.ts';
+import { startCullSchedule, startWebhooks } from './worker.ts';
 
 export interface RunningServer {
   port: number;
@@ -36,6 +36,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       );
     }
     let stopping = false;
+    const webhookAddresses = { allowPrivate: config.webhooksAllowPrivate };
     // Loaded only when asked for: the CLI imports this module, and prom-client would slow every command's start.
     const metrics = config.metricsPort === undefined ? undefined : new (await import('./http/metrics.ts')).Metrics();
     const app = await createApp({
@@ -47,6 +48,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       rateLimits: config.rateLimits,
       trustProxy: config.trustProxy,
       metrics,
+      webhookAddresses,
     });
     const server = await new Promise<Server>((resolve, reject) => {
       const s = app.express.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
@@ -74,6 +76,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       : undefined;
     const metricsServer = metrics ? await metrics.serve(config.metricsPort!, config.host) : undefined;
     if (metricsServer) log.info({ metricsPort: (metricsServer.address() as { port: number }).port }, 'metrics listening');
+    const webhooks = config.webhooksInServer ? await startWebhooks(runtime, clock, log, webhookAddresses) : undefined;
     log.info({ port, host: config.host, url: `http://${config.host}:${port}/api/v1` }, 'listening');
 
     let stopped: Promise<boolean> | undefined;
@@ -89,7 +92,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       // Connections between requests get no more: a request on them would race their closing.
       server.closeIdleConnections();
       const grace = sleep(graceMs, 'timeout' as const, { ref: false });
-      const outcome = await Promise.race([Promise.all([drained, schedule?.stop()]).then(() => 'drained' as const), grace]);
+      const outcome = await Promise.race([Promise.all([drained, schedule?.stop(), webhooks?.stop()]).then(() => 'drained' as const), grace]);
       if (outcome === 'timeout') {
         log.error({ requests: open.size, graceSeconds: config.shutdownGraceSeconds }, 'the shutdown grace ran out; closing the remaining connections');
         server.closeAllConnections();

@@ -4,7 +4,10 @@ import { isDatabaseUnavailable } from './db/failure.ts';
 import type { Orm } from './db/orm.ts';
 import type { Logger } from './log.ts';
 import { sweepExpired } from './db/housekeeping.ts';
+import { announceExpiredLicenses } from './licenses/expiry.ts';
 import { cullPass, type CullResult } from './machines/cull.ts';
+import type { AddressPolicy } from './webhooks/address.ts';
+import type { WebhookEngine } from './webhooks/engine.ts';
 
 /** Every minute, unless LICENTRIC_CULL_CRON says otherwise. */
 export const DEFAULT_CULL_CRON = '* * * * *';
@@ -19,9 +22,13 @@ export function isValidCron(expression: string): boolean {
   }
 }
 
-/** One pass of the worker: culling, then deleting expired idempotency keys and rate-limit counters. */
+/**
+ * One pass of the worker: culling, announcing the licenses that expired, then deleting expired
+ * idempotency keys and rate-limit counters.
+ */
 export async function workerPass(orm: Orm, clock: Clock, log: Logger): Promise<CullResult> {
   const result = await cullPass(orm.em.fork(), clock, log);
+  await announceExpiredLicenses(orm.em.fork(), clock.now());
   const swept = await sweepExpired(orm.em.fork(), clock.now());
   if (swept.idempotencyKeys + swept.rateLimitCounters > 0) log.info(swept, 'expired rows deleted');
   return result;
@@ -35,6 +42,7 @@ export interface CullSchedule {
   /** Stops scheduling and waits for a pass under way to finish. */
   stop(): Promise<void>;
 }
+
 
 /**
  * Runs a culling pass on a cron schedule. Passes never overlap in one process (`protect`); across
@@ -71,4 +79,18 @@ export function startCullSchedule(
       await running;
     },
   };
+}
+
+export interface Database {
+  orm: Orm;
+  databaseUrl: string;
+}
+
+/** Starts webhook delivery on the database; `stop()` it before closing the database. */
+export async function startWebhooks(database: Database, clock: Clock, log: Logger, policy: AddressPolicy): Promise<WebhookEngine> {
+  // Loaded when used: every CLI command imports this module, and only serve and worker deliver.
+  const { createWebhookEngine } = await import('./webhooks/engine.ts');
+  const engine = createWebhookEngine({ ...database, clock, log, policy });
+  await engine.start();
+  return engine;
 }

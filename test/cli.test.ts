@@ -58,7 +58,7 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
     [['policies', 'create', '--name', 'x', '--bogus'], 2, 'unknown option --bogus'],
     [['licenses', 'create', '--policy', 'nope'], 1, 'UNKNOWN_POLICY'],
     [['licenses', 'create', '--policy', '01a21b05-0000-7000-8000-000000000000', '--expires-at', 'soon'], 2, '--expires-at must be an ISO 8601 date-time'],
-    [['api-keys', 'create', '--name', 'x', '--scopes', 'machines:read,root'], 2, "'root' is not a scope. The scopes are machines:read, machines:write, licenses:read, licenses:write, policies:read, policies:write, admin."],
+    [['api-keys', 'create', '--name', 'x', '--scopes', 'machines:read,root'], 2, "'root' is not a scope. The scopes are machines:read, machines:write, licenses:read, licenses:write, policies:read, policies:write, events:read, webhooks:write, admin."],
     [['api-keys', 'create', '--name', 'x'], 2, '--scopes is required'],
     [['frobnicate'], 2, "unknown command 'frobnicate'"],
   ])('refuses %j with exit code %i and a clear message', async (args, code, message) => {

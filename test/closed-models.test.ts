@@ -103,6 +103,39 @@ const cases: Case[] = [
       snapshot: count('api_keys'),
     }),
   },
+  {
+    operationId: 'createWebhookEndpoint',
+    typo: ['event_types', 'eventTypes'],
+    prepare: async (s) => ({
+      method: 'POST',
+      path: '/webhook-endpoints',
+      auth: bearer(await seedApiKey(s, ['admin'])),
+      body: { url: 'https://hooks.example.com/licentric' },
+      snapshot: count('webhook_endpoints'),
+    }),
+  },
+  {
+    operationId: 'updateWebhookEndpoint',
+    typo: ['enabeld', 'enabled'],
+    prepare: async (s) => {
+      const auth = bearer(await seedApiKey(s, ['admin']));
+      const created = await fetch(`${s.apiUrl}/webhook-endpoints`, {
+        method: 'POST',
+        headers: { ...auth, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ url: 'https://hooks.example.com/licentric' }),
+      });
+      expect(created.status).toBe(201);
+      const { data } = (await created.json()) as { data: { id: string } };
+      return {
+        method: 'PATCH',
+        path: `/webhook-endpoints/${data.id}`,
+        auth,
+        contentType: 'application/merge-patch+json',
+        body: { description: 'Billing' },
+        snapshot: row('webhook_endpoints', data.id),
+      };
+    },
+  },
 ];
 
 async function send(request: Awaited<ReturnType<Case['prepare']>>, body: Record<string, unknown>) {

@@ -48,7 +48,12 @@ async function addLicense(policy: Partial<CreatePolicy>, count = 1) {
 
 const pass = (now: Date, batchSize?: number) => cullPass(server.orm.em.fork(), new ManualClock(now), silent, { batchSize });
 const read = async (id: string) => (await server.client.GET('/machines/{id}', { headers: admin, params: { path: { id } } })).data!.data;
-const eventsOf = (id: string) => server.sql<{ type: string; data: unknown }>('select type, data from events where machine_id = $1 order by id', [id]);
+// The machine each event carries is held to the API's by events.test.ts; here, the facts beside it.
+const eventsOf = (id: string) =>
+  server.sql<{ type: string; data: unknown }>(
+    `select type, data::jsonb - 'machine' as data from events where machine_id = $1 and type <> 'machine.activated' order by id`,
+    [id],
+  );
 
 describe('a culling pass', () => {
   it('DEACTIVATE_DEAD: deactivates machines dead and past the window, with the reason and one event', async () => {

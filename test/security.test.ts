@@ -1,6 +1,6 @@
 import type { components } from '../generated/api.d.ts';
 import { describe, expect, it } from 'vitest';
-import { licenseAuth, machineBody, seedLicense, useTestServer } from './support/harness.ts';
+import { licenseAuth, machineBody, seedLicense, useTestServer, type TestServer } from './support/harness.ts';
 import { freshApiKeyId, freshPolicy, licenseWithMachine, securityCases, type SecuredOperation } from './support/security.ts';
 
 type Problem = components['schemas']['Problem'];
@@ -166,7 +166,78 @@ const operations: SecuredOperation[] = [
       return (headers) => fetch(`${s.apiUrl}/api-keys/${id}`, { method: 'DELETE', headers });
     },
   },
+  {
+    name: 'listEvents',
+    accepts: ['Bearer'],
+    scope: 'events:read',
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/events`, { headers }),
+  },
+  {
+    name: 'getEvent',
+    accepts: ['Bearer'],
+    scope: 'events:read',
+    prepare: async (s) => {
+      await freshPolicy(s);
+      const [event] = await s.sql<{ id: string }>('select max(id)::text as id from events');
+      return (headers) => fetch(`${s.apiUrl}/events/${event!.id}`, { headers });
+    },
+  },
+  {
+    name: 'createWebhookEndpoint',
+    accepts: ['Bearer'],
+    scope: 'webhooks:write',
+    prepare: async (s) => (headers) =>
+      fetch(`${s.apiUrl}/webhook-endpoints`, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify({ url: 'https://example.com/hook' }) }),
+  },
+  {
+    name: 'listWebhookEndpoints',
+    accepts: ['Bearer'],
+    scope: 'webhooks:write',
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/webhook-endpoints`, { headers }),
+  },
+  ...(
+    [
+      ['getWebhookEndpoint', 'GET', ''],
+      ['updateWebhookEndpoint', 'PATCH', ''],
+      ['deleteWebhookEndpoint', 'DELETE', ''],
+      ['rotateWebhookEndpointSecret', 'POST', '/actions/rotate-secret'],
+      ['sendWebhookEndpointTest', 'POST', '/actions/send-test'],
+      ['listWebhookDeliveries', 'GET', '/deliveries'],
+      ['redeliverWebhookDelivery', 'POST', '/deliveries/01a21f9e-0a3b-7c55-8d2e-4f6a8b0c2d3e/actions/redeliver'],
+    ] as const
+  ).map(
+    ([name, method, suffix]): SecuredOperation => ({
+      name,
+      accepts: ['Bearer'],
+      scope: 'webhooks:write',
+      prepare: async (s) => {
+        const { endpoint } = await s.services().webhookEndpoints.create({ url: 'https://example.com/hook' });
+        if (name === 'redeliverWebhookDelivery') await oneDelivery(s, endpoint.id, '01a21f9e-0a3b-7c55-8d2e-4f6a8b0c2d3e');
+        const body = method === 'PATCH' ? { body: '{}', contentType: 'application/merge-patch+json' } : undefined;
+        return (headers) =>
+          fetch(`${s.apiUrl}/webhook-endpoints/${endpoint.id}${suffix}`, {
+            method,
+            headers: body ? { ...headers, 'Content-Type': body.contentType } : headers,
+            body: body?.body,
+          });
+      },
+    }),
+  ),
 ];
+
+/** A failed attempt at a message to the endpoint, as the delivery engine records one. */
+async function oneDelivery(s: TestServer, endpointId: string, attemptId: string): Promise<void> {
+  const [message] = await s.sql<{ id: string }>(
+    `insert into webhook_messages (id, endpoint_id, type, payload, created_at, attempts)
+     values (gen_random_uuid(), $1, 'webhook-endpoint.test', '{}', now(), 1) returning id`,
+    [endpointId],
+  );
+  await s.sql(
+    `insert into webhook_attempts (id, message_id, endpoint_id, attempt, attempted_at, succeeded, latency_ms)
+     values ($1, $2, $3, 1, now(), false, 1) on conflict (id) do update set message_id = excluded.message_id, endpoint_id = excluded.endpoint_id`,
+    [attemptId, message!.id, endpointId],
+  );
+}
 
 describe('security, for every operation', () => {
   it('covers every operation of the spec', async () => {

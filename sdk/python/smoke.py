@@ -7,6 +7,7 @@ import os
 import secrets
 
 from licentric_client import AuthenticatedClient
+from licentric_client.api.events import list_events
 from licentric_client.api.machines import (
     activate_machine,
     deactivate_machine,
@@ -52,6 +53,14 @@ def main() -> None:
     deactivated = deactivate_machine.sync(client=as_license, id=machine.id)
     check(deactivated is not None and not isinstance(deactivated, Problem) and deactivated.data.deleted, f"deactivate: {deactivated}")
     print(f"deactivated {machine.id}")
+
+    events = list_events.sync(client=as_api_key, machine_id=machine.id, limit=100)
+    check(events is not None and not isinstance(events, Problem), f"events: {events}")
+    assert events is not None and not isinstance(events, Problem)
+    types = [e.type_.value for e in events.data]
+    check(types == ["machine.activated", "machine.deactivated"], f"the machine's events are {types}")
+    check(events.data[1].data["reason"] == "MANUAL", "the deactivation says why")
+    print(f"events: {', '.join(types)}")
 
     again = activate_machine.sync(client=as_license, body=ActivateMachineRequest(fingerprint=fingerprint))
     check(isinstance(again, MachineResponse), f"re-activate: {again}")

@@ -43,6 +43,13 @@ const deactivated = await client.DELETE('/machines/{id}', { headers: asLicense, 
 check(deactivated.data?.data.deleted === true, `deactivate: ${JSON.stringify(deactivated.error)}`);
 console.log(`deactivated ${machine.id}`);
 
+const events = await client.GET('/events', { headers: asApiKey, params: { query: { machineId: machine.id, limit: 100 } } });
+check(events.data !== undefined, `events: ${JSON.stringify(events.error)}`);
+const types = events.data.data.map((e) => e.type);
+check(JSON.stringify(types) === JSON.stringify(['machine.activated', 'machine.deactivated']), `the machine's events are ${types}`);
+check(events.data.data[1]!.data.reason === 'MANUAL', 'the deactivation says why');
+console.log(`events: ${types.join(', ')}`);
+
 const again = await client.POST('/machines', { headers: asLicense, body: { fingerprint } });
 check(again.data !== undefined, `re-activate: ${JSON.stringify(again.error)}`);
 const twice = await client.POST('/machines', { headers: asLicense, body: { fingerprint } });

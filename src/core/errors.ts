@@ -119,6 +119,30 @@ export class ApiKeyNotFound extends DomainError {
   }
 }
 
+export class EventNotFound extends DomainError {
+  readonly code = 'EVENT_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No event ${id}.`);
+  }
+}
+
+export class WebhookEndpointNotFound extends DomainError {
+  readonly code = 'WEBHOOK_ENDPOINT_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No webhook endpoint ${id}.`);
+  }
+}
+
+export class WebhookDeliveryNotFound extends DomainError {
+  readonly code = 'WEBHOOK_DELIVERY_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No delivery ${id} to this webhook endpoint.`);
+  }
+}
+
 export class UnknownPolicy extends DomainError {
   readonly code = 'UNKNOWN_POLICY';
 
@@ -167,6 +191,14 @@ export class ExpiresInPast extends DomainError {
   }
 }
 
+export class WebhookUrlRefused extends DomainError {
+  readonly code = 'WEBHOOK_URL_REFUSED';
+
+  constructor(url: string, reason: string) {
+    super(`Webhooks cannot be sent to ${url}: it ${reason}.`);
+  }
+}
+
 export type DomainErrorCode =
   | 'VALIDATION_FAILED'
   | 'MACHINE_NOT_FOUND'
@@ -177,9 +209,13 @@ export type DomainErrorCode =
   | 'FINGERPRINT_TAKEN'
   | 'MACHINE_LIMIT_EXCEEDED'
   | 'API_KEY_NOT_FOUND'
+  | 'EVENT_NOT_FOUND'
+  | 'WEBHOOK_ENDPOINT_NOT_FOUND'
+  | 'WEBHOOK_DELIVERY_NOT_FOUND'
   | 'UNKNOWN_POLICY'
   | 'POLICY_IN_USE'
   | 'LAST_ADMIN_KEY'
   | 'SCOPE_NOT_GRANTABLE'
   | 'MACHINE_HEARTBEAT_DEAD'
-  | 'EXPIRES_IN_PAST';
+  | 'EXPIRES_IN_PAST'
+  | 'WEBHOOK_URL_REFUSED';

@@ -8,6 +8,8 @@ import { Policy } from '../policies/policy.entity.ts';
 import { Migration20261127000000_initial } from './migrations/Migration20261127000000_initial.ts';
 import { Migration20261127010000_management } from './migrations/Migration20261127010000_management.ts';
 import { Migration20261127020000_heartbeats } from './migrations/Migration20261127020000_heartbeats.ts';
+import { Migration20261129000000_events } from './migrations/Migration20261129000000_events.ts';
+import { Migration20261129010000_webhooks } from './migrations/Migration20261129010000_webhooks.ts';
 import { execute, sql } from './sql.ts';
 import { Migration20261129000000_abuse } from './migrations/Migration20261129000000_abuse.ts';
 
@@ -47,6 +49,8 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
         { name: 'Migration20261127010000_management', class: Migration20261127010000_management },
         { name: 'Migration20261127020000_heartbeats', class: Migration20261127020000_heartbeats },
         { name: 'Migration20261129000000_abuse', class: Migration20261129000000_abuse },
+        { name: 'Migration20261129000000_events', class: Migration20261129000000_events },
+        { name: 'Migration20261129010000_webhooks', class: Migration20261129010000_webhooks },
       ],
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.

@@ -1,3 +1,4 @@
+import type { AddressPolicy } from '../webhooks/address.ts';
 import express from 'express';
 import type { Logger } from 'pino';
 import type { RateLimits } from '../core/rate-limits.ts';
@@ -36,6 +37,8 @@ export interface AppDeps {
   /** Express's `trust proxy` setting, for the client address behind a load balancer. */
   trustProxy?: boolean | number | string;
   metrics?: Metrics;
+  /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
+  webhookAddresses?: AddressPolicy;
 }
 
 export interface App {
@@ -83,7 +86,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   app.use(API_BASE, async (req, res) => {
     const requestId = res.locals.requestId as string;
     const log = res.locals.log as Logger;
-    const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher);
+    const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher, deps.webhookAddresses);
     const clientIp = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     let { result, state } = await pipeline.handle(req, { requestId, log, services, clientIp });
     if (contract && state.operation) result = contract.enforce(state.operation, result, requestId, log, contractViolations);

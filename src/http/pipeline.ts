@@ -3,6 +3,8 @@ import { OpenAPIBackend, type Context } from 'openapi-backend';
 import { InvalidInput } from '../core/errors.ts';
 import { createAjv } from './ajv.ts';
 import { apiKeyHandlers } from './handlers/api-keys.ts';
+import { eventHandlers } from './handlers/events.ts';
+import { webhookHandlers } from './handlers/webhooks.ts';
 import { licenseHandlers } from './handlers/licenses.ts';
 import { machineHandlers } from './handlers/machines.ts';
 import { policyHandlers } from './handlers/policies.ts';
@@ -21,6 +23,8 @@ const handlers: Handlers = {
   ...policyHandlers,
   ...licenseHandlers,
   ...apiKeyHandlers,
+  ...eventHandlers,
+  ...webhookHandlers,
 };
 
 /** What a request brings into the pipeline from the Express shell. */

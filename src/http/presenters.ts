@@ -1,11 +1,13 @@
 import type { components } from '../../generated/api.d.ts';
 import type { Page } from '../core/pagination.ts';
+import type { EventRecord } from '../events/events.service.ts';
 import type { ApiKey } from '../keys/api-key.entity.ts';
 import type { LicenseView, Validation } from '../licenses/licenses.service.ts';
 import { heartbeatStatus, nextHeartbeatAt } from '../machines/heartbeat.ts';
 import type { Machine } from '../machines/machine.entity.ts';
 import type { HeartbeatResult } from '../machines/machines.service.ts';
 import type { Policy } from '../policies/policy.entity.ts';
+import type { QueuedMessage, WebhookAttemptRecord, WebhookEndpointRecord } from '../webhooks/endpoints.service.ts';
 
 type Schemas = components['schemas'];
 
@@ -103,4 +105,51 @@ export function presentValidation(validation: Validation, now: Date): Schemas['L
     license: presentLicense(validation.license),
     machine: validation.machine ? presentMachine(validation.machine, now) : null,
   };
+}
+
+export function presentEvent(event: EventRecord): Schemas['Event'] {
+  return {
+    id: event.id,
+    type: event.type,
+    occurredAt: event.occurredAt.toISOString(),
+    licenseId: event.licenseId,
+    machineId: event.machineId,
+    data: event.data,
+  };
+}
+
+export function presentWebhookEndpoint(endpoint: WebhookEndpointRecord): Schemas['WebhookEndpoint'] {
+  return {
+    id: endpoint.id,
+    url: endpoint.url,
+    description: endpoint.description,
+    eventTypes: endpoint.eventTypes as Schemas['EventType'][] | null,
+    enabled: endpoint.enabled,
+    disabledReason: endpoint.disabledReason,
+    consecutiveFailures: endpoint.consecutiveFailures,
+    previousSecretExpiresAt: endpoint.previousSecretExpiresAt?.toISOString() ?? null,
+    createdAt: endpoint.createdAt.toISOString(),
+    updatedAt: endpoint.updatedAt.toISOString(),
+  };
+}
+
+export function presentWebhookDelivery(attempt: WebhookAttemptRecord): Schemas['WebhookDelivery'] {
+  return {
+    id: attempt.id,
+    webhookId: attempt.webhookId,
+    eventId: attempt.eventId,
+    type: attempt.type,
+    attempt: attempt.attempt,
+    attemptedAt: attempt.attemptedAt.toISOString(),
+    succeeded: attempt.succeeded,
+    statusCode: attempt.statusCode,
+    latencyMs: attempt.latencyMs,
+    error: attempt.error,
+    responseExcerpt: attempt.responseExcerpt,
+    nextAttemptAt: attempt.nextAttemptAt?.toISOString() ?? null,
+  };
+}
+
+export function presentWebhookDispatch(message: QueuedMessage): Schemas['WebhookDispatch'] {
+  return { webhookId: message.webhookId, type: message.type, queuedAt: message.queuedAt.toISOString() };
 }

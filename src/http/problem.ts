@@ -66,6 +66,12 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 404, title: 'License not found' };
     case 'API_KEY_NOT_FOUND':
       return { status: 404, title: 'API key not found' };
+    case 'EVENT_NOT_FOUND':
+      return { status: 404, title: 'Event not found' };
+    case 'WEBHOOK_ENDPOINT_NOT_FOUND':
+      return { status: 404, title: 'Webhook endpoint not found' };
+    case 'WEBHOOK_DELIVERY_NOT_FOUND':
+      return { status: 404, title: 'Webhook delivery not found' };
     case 'METHOD_NOT_ALLOWED':
       return { status: 405, title: 'Method not allowed' };
     case 'FINGERPRINT_TAKEN':
@@ -86,6 +92,8 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 422, title: 'The machine is dead' };
     case 'UNKNOWN_POLICY':
       return { status: 422, title: 'No such policy' };
+    case 'WEBHOOK_URL_REFUSED':
+      return { status: 422, title: 'The webhook URL is refused' };
     case 'EXPIRES_IN_PAST':
       return { status: 422, title: 'The expiry is in the past' };
     case 'IDEMPOTENCY_KEY_REUSED':

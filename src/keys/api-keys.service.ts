@@ -5,6 +5,7 @@ import { isUuid, uuidv7 } from '../core/ids.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
 import { execute, sql } from '../db/sql.ts';
+import { recordEvent } from '../events/record.ts';
 import { ApiKey } from './api-key.entity.ts';
 import { apiTokenHint, generateApiToken, isWellFormedApiToken } from './api-token.ts';
 import { KeyHasher } from './hashing.ts';
@@ -56,19 +57,23 @@ export class ApiKeysService {
     }
 
     const token = generateApiToken();
-    const apiKey = this.#em.create(ApiKey, {
-      id: uuidv7(),
-      name: input.name,
-      tokenHash: this.#hasher.hash('api-key', token),
-      tokenHint: apiTokenHint(token),
-      scopes: [...new Set(input.scopes as Scope[])],
-      expiresAt: input.expiresAt ?? null,
-      revokedAt: null,
-      lastUsedAt: null,
-      createdAt: this.#clock.now(),
+    const now = this.#clock.now();
+    return this.#em.transactional(async (em) => {
+      const apiKey = em.create(ApiKey, {
+        id: uuidv7(),
+        name: input.name,
+        tokenHash: this.#hasher.hash('api-key', token),
+        tokenHint: apiTokenHint(token),
+        scopes: [...new Set(input.scopes as Scope[])],
+        expiresAt: input.expiresAt ?? null,
+        revokedAt: null,
+        lastUsedAt: null,
+        createdAt: now,
+      });
+      await em.flush();
+      await recordEvent(em, 'api-key.created', { apiKey: apiKey.id }, now);
+      return { apiKey, token };
     });
-    await this.#em.flush();
-    return { apiKey, token };
   }
 
   /** The live (not revoked, not expired) key a presented token belongs to, or null. */
@@ -120,6 +125,8 @@ export class ApiKeysService {
         if (liveAdmins.length <= 1 && liveAdmins.some((row) => row.id === apiKey.id)) throw new LastAdminKey();
       }
       apiKey.revokedAt = now;
+      await em.flush();
+      await recordEvent(em, 'api-key.revoked', { apiKey: apiKey.id }, now);
       return apiKey;
     });
   }

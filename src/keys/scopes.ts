@@ -6,6 +6,8 @@ export const SCOPES = [
   'licenses:write',
   'policies:read',
   'policies:write',
+  'events:read',
+  'webhooks:write',
   'admin',
 ] as const;
 export type Scope = (typeof SCOPES)[number];

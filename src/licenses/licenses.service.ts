@@ -9,6 +9,7 @@ import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, METADATA_MAX_BYTES, pick } from '../core/validation.ts';
 import { KeyHasher } from '../keys/hashing.ts';
 import { generateLicenseKey, parseLicenseKey } from '../keys/license-key.ts';
+import { recordEvent } from '../events/record.ts';
 import { deactivateMachines } from '../machines/deactivation.ts';
 import { heartbeatStatus } from '../machines/heartbeat.ts';
 import { Machine } from '../machines/machine.entity.ts';
@@ -128,6 +129,8 @@ export class LicensesService {
         updatedAt: now,
         deletedAt: null,
       });
+      await em.flush();
+      await recordEvent(em, 'license.created', { license: license.id }, now);
       return { license, key };
     });
   }
@@ -179,7 +182,10 @@ export class LicensesService {
       this.#refusePastExpiry(changes.expiresAt);
       const { policyId, ...fields } = changes;
       if (policyId !== undefined) license.policy = await this.#livePolicy(em, policyId);
-      em.assign(license, { ...fields, ...(metadata ? { metadata } : {}), updatedAt: this.#clock.now() });
+      const now = this.#clock.now();
+      em.assign(license, { ...fields, ...(metadata ? { metadata } : {}), updatedAt: now });
+      await em.flush();
+      await recordEvent(em, 'license.updated', { license: id }, now);
     });
     return this.view(id);
   }
@@ -191,7 +197,10 @@ export class LicensesService {
       const now = this.#clock.now();
       license.suspendedAt = suspended ? now : null;
       license.updatedAt = now;
-      await this.#em.flush();
+      await this.#em.transactional(async (em) => {
+        await em.flush();
+        await recordEvent(em, suspended ? 'license.suspended' : 'license.reinstated', { license: id }, now);
+      });
     }
     return (await this.views([license]))[0]!;
   }
@@ -211,6 +220,8 @@ export class LicensesService {
       await deactivateMachines(em, { licenseId: id }, 'LICENSE_DELETED', now);
       license.deletedAt = now;
       license.updatedAt = now;
+      await em.flush();
+      await recordEvent(em, 'license.deleted', { license: id }, now);
     });
   }
 

@@ -4,6 +4,7 @@
  * activate or keep machines alive. Reads, validation and the machine operations all ask here.
  */
 import { LicenseExpired, LicenseSuspended } from '../core/errors.ts';
+import { sql, type Sql } from '../db/sql.ts';
 import type { License } from './license.entity.ts';
 
 export const LICENSE_STATUSES = ['ACTIVE', 'SUSPENDED', 'EXPIRED'] as const;
@@ -36,4 +37,11 @@ export function licenseUnusable(license: Pick<License, 'suspendedAt' | 'expiresA
 export function assertLicenseUsable(license: Pick<License, 'suspendedAt' | 'expiresAt'>, now: Date): void {
   const refusal = licenseUnusable(license, now);
   if (refusal !== null) throw refusal;
+}
+
+/** `licenseStatus(…)` for PostgreSQL, over a license row aliased `l`: for the events' objects. */
+export function licenseStatusSql(l: string, now: Date): Sql {
+  return sql`(case when ${sql.raw(l)}.suspended_at is not null then 'SUSPENDED'
+                   when ${sql.raw(l)}.expires_at <= ${now} then 'EXPIRED'
+                   else 'ACTIVE' end)`;
 }

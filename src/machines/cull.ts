@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
 import { execute, sql, type Sql } from '../db/sql.ts';
 import type { Logger } from '../log.ts';
+import { machineJsonSql } from '../events/objects.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
 
@@ -34,7 +35,7 @@ const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
 function cullBatch(after: string, now: Date, limit: number): Sql {
   return sql`
   with claimed as (
-    select m.id, m.license_id, p.heartbeat_cull_strategy as strategy,
+    select m.id, m.license_id, l.policy_id, p.heartbeat_cull_strategy as strategy,
            ${heartbeatSql.deadline('m', 'p')} as died_at
       from machines m
       join licenses l on l.id = m.license_id
@@ -52,17 +53,17 @@ function cullBatch(after: string, now: Date, limit: number): Sql {
            deactivation_reason = case when c.strategy = 'DEACTIVATE_DEAD' then 'HEARTBEAT_DEAD' else null end,
            dead_at = c.died_at,
            updated_at = ${now}
-      from claimed c
+      from claimed c join policies p on p.id = c.policy_id
      -- The array lookup keeps the join on the primary key: on smaller tables the planner would
      -- otherwise hash-join each batch against a scan of every machine (bench/README.md).
      where m.id = c.id and m.id = any(array(select id from claimed))
-    returning m.id, m.license_id, c.strategy, c.died_at
+    returning m.id, m.license_id, c.strategy, c.died_at, ${machineJsonSql('m', 'p', now)} as machine
   ), logged as (
     insert into events (type, occurred_at, machine_id, license_id, data)
     select case when strategy = 'DEACTIVATE_DEAD' then ${MACHINE_EVENTS.deactivated} else ${MACHINE_EVENTS.heartbeatDead} end, ${now}, id, license_id,
            case when strategy = 'DEACTIVATE_DEAD'
-                then jsonb_build_object('reason', 'HEARTBEAT_DEAD', 'diedAt', ${isoTimestampSql(sql.raw('died_at'))})
-                else jsonb_build_object('diedAt', ${isoTimestampSql(sql.raw('died_at'))}) end
+                then json_build_object('machine', machine, 'reason', 'HEARTBEAT_DEAD', 'diedAt', ${isoTimestampSql(sql.raw('died_at'))})
+                else json_build_object('machine', machine, 'diedAt', ${isoTimestampSql(sql.raw('died_at'))}) end
       from culled
     returning type
   )

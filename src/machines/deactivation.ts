@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, sql, type Sql } from '../db/sql.ts';
+import { machineJsonSql } from '../events/objects.ts';
 import { MACHINE_EVENTS } from './events.ts';
 import type { DeactivationReason } from './machine.entity.ts';
 
@@ -23,17 +24,18 @@ export async function deactivateMachines(
   now: Date,
 ): Promise<string[]> {
   const conditions: Sql[] = [];
-  if (target.id !== undefined) conditions.push(sql`id = ${target.id}`);
-  if (target.licenseId !== undefined) conditions.push(sql`license_id = ${target.licenseId}`);
+  if (target.id !== undefined) conditions.push(sql`m.id = ${target.id}`);
+  if (target.licenseId !== undefined) conditions.push(sql`m.license_id = ${target.licenseId}`);
   if (conditions.length === 0) throw new Error('deactivateMachines needs a machine or a license');
   const rows = await execute<{ id: string }[]>(
     em,
     sql`with deactivated as (
-       update machines set deleted_at = ${now}, updated_at = ${now}, deactivation_reason = ${reason}
-        where deleted_at is null and ${sql.join(conditions, ' and ')}
-        returning id, license_id)
+       update machines m set deleted_at = ${now}, updated_at = ${now}, deactivation_reason = ${reason}
+          from licenses l join policies p on p.id = l.policy_id
+        where l.id = m.license_id and m.deleted_at is null and ${sql.join(conditions, ' and ')}
+        returning m.id, m.license_id, ${machineJsonSql('m', 'p', now)} as machine)
      insert into events (type, occurred_at, machine_id, license_id, data)
-     select ${MACHINE_EVENTS.deactivated}, ${now}, id, license_id, jsonb_build_object('reason', ${reason}::text) from deactivated
+     select ${MACHINE_EVENTS.deactivated}, ${now}, id, license_id, json_build_object('machine', machine, 'reason', ${reason}::text) from deactivated
      returning machine_id as id`,
   );
   return rows.map((row) => row.id);

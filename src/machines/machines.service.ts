@@ -9,6 +9,8 @@ import { execute, rawOverAlias, sql, type Sql } from '../db/sql.ts';
 import { License } from '../licenses/license.entity.ts';
 import { assertLicenseUsable, licenseUnusable } from '../licenses/status.ts';
 import { deactivateMachines } from './deactivation.ts';
+import { recordEvent } from '../events/record.ts';
+import { machineJsonSql } from '../events/objects.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql, heartbeatStatus, nextHeartbeatAt, type HeartbeatStatus } from './heartbeat.ts';
 import { Machine, PLATFORMS, type Platform } from './machine.entity.ts';
@@ -51,13 +53,15 @@ export function heartbeatStatement(machineId: string, licenseId: string, now: Da
     update machines m set last_heartbeat_at = ${now}, updated_at = ${now}, dead_at = null
       from target t
      where m.id = t.id and not ${heartbeatSql.pastResurrection('t', 't', now)}
-     returning t.last_heartbeat_at, t.license_id, t.require_heartbeat, t.heartbeat_duration, t.heartbeat_resurrection_window
+     returning t.last_heartbeat_at, t.license_id, t.require_heartbeat, t.heartbeat_duration, t.heartbeat_resurrection_window,
+               -- Only a revived machine's event needs the object; plain beats skip building it.
+               case when ${heartbeatSql.status('t', 't', now)} = 'DEAD' then ${machineJsonSql('m', 't', now)} end as revived
   ), revived as (
     insert into events (type, occurred_at, machine_id, license_id, data)
     select ${MACHINE_EVENTS.resurrected}, ${now}, ${machineId}, license_id,
-           jsonb_build_object('deadSince', ${isoTimestampSql(heartbeatSql.deadline('beat', 'beat'))})
+           json_build_object('machine', revived, 'deadSince', ${isoTimestampSql(heartbeatSql.deadline('beat', 'beat'))})
       from beat
-     where ${heartbeatSql.status('beat', 'beat', now)} = 'DEAD'
+     where revived is not null
   )
   select last_heartbeat_at as previous, require_heartbeat, heartbeat_duration, heartbeat_resurrection_window from beat`;
 }
@@ -110,7 +114,7 @@ export class MachinesService {
           if (active >= limit) throw new MachineLimitExceeded(limit);
         }
 
-        return em.create(Machine, {
+        const machine = em.create(Machine, {
           id: uuidv7(),
           license,
           fingerprint: input.fingerprint,
@@ -126,6 +130,9 @@ export class MachinesService {
           deactivationReason: null,
           deadAt: null,
         });
+        await em.flush();
+        await recordEvent(em, 'machine.activated', { machine: machine.id }, now);
+        return machine;
       });
     } catch (error) {
       // Only reachable if a writer bypassed the license lock; the index still holds the rule.

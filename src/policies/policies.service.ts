@@ -6,6 +6,7 @@ import { isUuid, uuidv7 } from '../core/ids.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, METADATA_MAX_BYTES, pick } from '../core/validation.ts';
+import { recordEvent } from '../events/record.ts';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from '../keys/license-key.ts';
 import { License } from '../licenses/license.entity.ts';
 import { CULL_STRATEGIES, Policy, type HeartbeatCullStrategy } from './policy.entity.ts';
@@ -66,9 +67,12 @@ export class PoliciesService {
     const settings: PolicySettings = { ...POLICY_DEFAULTS, metadata: {}, ...pick(input, SETTINGS), name: input.name };
     check(settings);
     const now = this.#clock.now();
-    const policy = this.#em.create(Policy, { id: uuidv7(), ...settings, createdAt: now, updatedAt: now, deletedAt: null });
-    await this.#em.flush();
-    return policy;
+    return this.#em.transactional(async (em) => {
+      const policy = em.create(Policy, { id: uuidv7(), ...settings, createdAt: now, updatedAt: now, deletedAt: null });
+      await em.flush();
+      await recordEvent(em, 'policy.created', { policy: policy.id }, now);
+      return policy;
+    });
   }
 
   async list(query: PageQuery): Promise<Page<Policy>> {
@@ -88,8 +92,12 @@ export class PoliciesService {
     const policy = await this.get(id);
     const metadata = changes.metadata === undefined ? undefined : mergePatch(policy.metadata, changes.metadata);
     check({ ...changes, metadata });
-    this.#em.assign(policy, { ...changes, ...(metadata ? { metadata } : {}), updatedAt: this.#clock.now() });
-    await this.#em.flush();
+    const now = this.#clock.now();
+    this.#em.assign(policy, { ...changes, ...(metadata ? { metadata } : {}), updatedAt: now });
+    await this.#em.transactional(async (em) => {
+      await em.flush();
+      await recordEvent(em, 'policy.updated', { policy: id }, now);
+    });
     return policy;
   }
 
@@ -110,6 +118,8 @@ export class PoliciesService {
       const now = this.#clock.now();
       policy.deletedAt = now;
       policy.updatedAt = now;
+      await em.flush();
+      await recordEvent(em, 'policy.deleted', { policy: id }, now);
     });
   }
 }

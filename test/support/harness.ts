@@ -12,6 +12,7 @@ import { KeyHasher } from '../../src/keys/hashing.ts';
 import type { Scope } from '../../src/keys/scopes.ts';
 import { createLogger } from '../../src/log.ts';
 import { Services } from '../../src/services.ts';
+import type { AddressPolicy } from '../../src/webhooks/address.ts';
 
 export type ApiClient = ReturnType<typeof createClient<paths>>;
 
@@ -62,7 +63,7 @@ export async function createDatabase(): Promise<string> {
  * asserts that no response broke the contract.
  */
 export function useTestServer(
-  options: { logTo?: NodeJS.WritableStream } & Pick<AppDeps, 'rateLimits' | 'trustProxy' | 'metrics'> = {},
+  options: { logTo?: NodeJS.WritableStream; webhookAddresses?: AddressPolicy } & Pick<AppDeps, 'rateLimits' | 'trustProxy' | 'metrics'> = {},
 ): TestServer {
   const server = {} as TestServer;
   let http: Server;
@@ -77,7 +78,8 @@ export function useTestServer(
     const orm = await initOrm({ clientUrl: databaseUrl, log, poolSize: 20 });
     const hasher = new KeyHasher(TEST_SECRET);
     const { rateLimits, trustProxy, metrics } = options;
-    const app = await createApp({ orm, clock, hasher, log, checkResponses: true, rateLimits, trustProxy, metrics });
+    const webhookAddresses = options.webhookAddresses ?? { allowPrivate: false };
+    const app = await createApp({ orm, clock, hasher, log, checkResponses: true, rateLimits, trustProxy, metrics, webhookAddresses });
     http = await new Promise<Server>((resolve) => {
       const s = app.express.listen(0, '127.0.0.1', () => resolve(s));
     });
@@ -91,7 +93,7 @@ export function useTestServer(
       orm,
       databaseUrl,
       sql: async (text: string, values?: unknown[]) => (await pool.query(text, values)).rows,
-      services: () => new Services(orm.em.fork(), clock, hasher),
+      services: () => new Services(orm.em.fork(), clock, hasher, webhookAddresses),
       contractViolations: app.contractViolations,
     } satisfies TestServer);
   });

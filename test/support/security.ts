@@ -24,6 +24,8 @@ const WRONG_SCOPE: Record<Scope, Scope> = {
   'licenses:write': 'licenses:read',
   'policies:read': 'machines:read',
   'policies:write': 'policies:read',
+  'events:read': 'licenses:read',
+  'webhooks:write': 'events:read',
   admin: 'policies:write',
 };
 

@@ -79,6 +79,16 @@ func main() {
 	check(err == nil && deactivated.JSON200 != nil && deactivated.JSON200.Data.Deleted, "deactivate: %v %s", err, deactivated.Body)
 	fmt.Println("deactivated", machine.Id)
 
+	events, err := asAPIKey.ListEventsWithResponse(ctx, &licentric.ListEventsParams{MachineId: &machine.Id, Limit: &limit})
+	check(err == nil && events.JSON200 != nil, "events: %v %s", err, events.Body)
+	types := []string{}
+	for _, e := range events.JSON200.Data {
+		types = append(types, string(e.Type))
+	}
+	check(len(types) == 2 && types[0] == "machine.activated" && types[1] == "machine.deactivated", "the machine's events are %v", types)
+	check(events.JSON200.Data[1].Data["reason"] == "MANUAL", "the deactivation says why")
+	fmt.Println("events:", types)
+
 	again, err := asLicense.ActivateMachineWithResponse(ctx, licentric.ActivateMachineRequest{Fingerprint: fingerprint})
 	check(err == nil && again.JSON201 != nil, "re-activate: %v %s", err, again.Body)
 	twice, err := asLicense.ActivateMachineWithResponse(ctx, licentric.ActivateMachineRequest{Fingerprint: fingerprint})

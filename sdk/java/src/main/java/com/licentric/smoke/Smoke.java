@@ -2,7 +2,9 @@ package com.licentric.smoke;
 
 import com.licentric.client.ApiClient;
 import com.licentric.client.ApiException;
+import com.licentric.client.api.EventsApi;
 import com.licentric.client.api.MachinesApi;
+import com.licentric.client.model.EventList;
 import com.licentric.client.model.ActivateMachineRequest;
 import com.licentric.client.model.Machine;
 import com.licentric.client.model.MachineHeartbeatResponse;
@@ -11,6 +13,7 @@ import com.licentric.client.model.Platform;
 import com.licentric.client.model.Problem;
 import java.security.SecureRandom;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -60,6 +63,14 @@ public final class Smoke {
 
     check(Boolean.TRUE.equals(machines.deactivateMachine(machine.getId(), asLicense).getData().getDeleted()), "deactivate");
     System.out.println("deactivated " + machine.getId());
+
+    EventList events = new EventsApi(client).listEvents(null, null, machine.getId(), null, null, null, 100, asApiKey);
+    List<String> types = events.getData().stream().map(e -> e.getType().getValue()).toList();
+    check(types.equals(List.of("machine.activated", "machine.deactivated")), "the machine's events are " + types);
+    // `data` is an open object (its shape depends on the type): the generator makes it a plain Object.
+    Map<?, ?> deactivation = (Map<?, ?>) events.getData().get(1).getData();
+    check("MANUAL".equals(deactivation.get("reason")), "the deactivation says why");
+    System.out.println("events: " + types);
 
     Machine again = machines.activateMachine(new ActivateMachineRequest().fingerprint(fingerprint), asLicense).getData();
     try {

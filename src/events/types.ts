@@ -1,0 +1,28 @@
+/**
+ * Every event type, as `GET /events` and webhook deliveries name them. Each is written in the
+ * same transaction as the change it reports (the events table is the outbox), and its `data`
+ * carries the object as the API shows it at that instant, under the object's name.
+ */
+export const EVENT_TYPES = [
+  'machine.activated',
+  'machine.deactivated',
+  'machine.heartbeat.dead',
+  'machine.heartbeat.resurrected',
+  'license.created',
+  'license.updated',
+  'license.suspended',
+  'license.reinstated',
+  'license.deleted',
+  'license.expired',
+  'policy.created',
+  'policy.updated',
+  'policy.deleted',
+  'api-key.created',
+  'api-key.revoked',
+  'webhook-endpoint.disabled',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export function isEventType(value: string): value is EventType {
+  return (EVENT_TYPES as readonly string[]).includes(value);
+}
