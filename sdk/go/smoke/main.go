@@ -53,7 +53,9 @@ func main() {
 	fingerprint := "sdk-go-" + hex.EncodeToString(random)
 	name, platform, cores := "Go smoke", licentric.PlatformLinux, int32(4)
 
-	activated, err := asLicense.ActivateMachineWithResponse(ctx, licentric.ActivateMachineRequest{
+	// A retry of this activation with the same Idempotency-Key would get this answer replayed.
+	idempotencyKey := "sdk-go-activate-" + hex.EncodeToString(random)
+	activated, err := asLicense.ActivateMachineWithResponse(ctx, &licentric.ActivateMachineParams{IdempotencyKey: &idempotencyKey}, licentric.ActivateMachineRequest{
 		Fingerprint: fingerprint, Name: &name, Platform: &platform, Cores: &cores,
 	})
 	check(err == nil && activated.JSON201 != nil, "activate: %v %s", err, activated.Body)
@@ -89,9 +91,9 @@ func main() {
 	check(events.JSON200.Data[1].Data["reason"] == "MANUAL", "the deactivation says why")
 	fmt.Println("events:", types)
 
-	again, err := asLicense.ActivateMachineWithResponse(ctx, licentric.ActivateMachineRequest{Fingerprint: fingerprint})
+	again, err := asLicense.ActivateMachineWithResponse(ctx, nil, licentric.ActivateMachineRequest{Fingerprint: fingerprint})
 	check(err == nil && again.JSON201 != nil, "re-activate: %v %s", err, again.Body)
-	twice, err := asLicense.ActivateMachineWithResponse(ctx, licentric.ActivateMachineRequest{Fingerprint: fingerprint})
+	twice, err := asLicense.ActivateMachineWithResponse(ctx, nil, licentric.ActivateMachineRequest{Fingerprint: fingerprint})
 	check(err == nil && twice.StatusCode() == http.StatusConflict, "second activation must be 409, got %d", twice.StatusCode())
 	var problem *licentric.Problem = twice.ApplicationproblemJSON409
 	check(problem != nil, "the 409 body parses as a Problem: %s", twice.Body)

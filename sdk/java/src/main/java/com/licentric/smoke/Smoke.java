@@ -48,7 +48,11 @@ public final class Smoke {
     String fingerprint = "sdk-java-" + HexFormat.of().formatHex(random);
 
     Machine machine = machines
-        .activateMachine(new ActivateMachineRequest().fingerprint(fingerprint).name("Java smoke").platform(Platform.LINUX).cores(4), asLicense)
+        .activateMachine(
+            new ActivateMachineRequest().fingerprint(fingerprint).name("Java smoke").platform(Platform.LINUX).cores(4),
+            // A retry with the same Idempotency-Key would get this answer replayed.
+            "sdk-java-activate-" + HexFormat.of().formatHex(random),
+            asLicense)
         .getData();
     check(fingerprint.equals(machine.getFingerprint()) && machine.getDeletedAt() == null, "activate returns the active machine");
     System.out.println("activated " + machine.getId());
@@ -72,9 +76,9 @@ public final class Smoke {
     check("MANUAL".equals(deactivation.get("reason")), "the deactivation says why");
     System.out.println("events: " + types);
 
-    Machine again = machines.activateMachine(new ActivateMachineRequest().fingerprint(fingerprint), asLicense).getData();
+    Machine again = machines.activateMachine(new ActivateMachineRequest().fingerprint(fingerprint), null, asLicense).getData();
     try {
-      machines.activateMachine(new ActivateMachineRequest().fingerprint(fingerprint), asLicense);
+      machines.activateMachine(new ActivateMachineRequest().fingerprint(fingerprint), null, asLicense);
       throw new AssertionError("smoke check failed: a second activation of one fingerprint must be refused");
     } catch (ApiException refused) {
       check(refused.getCode() == 409, "second activation must be 409, got " + refused.getCode());
