@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { createApp } from './http/app.ts';
+import { AuthCache, listenForAuthChanges } from './keys/auth-cache.ts';
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
@@ -24,7 +25,9 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
           `  Use it as "Authorization: Bearer <key>". Make narrower keys with: npm run licentric -- api-keys create\n\n`,
       );
     }
-    const app = await createApp({ orm: runtime.orm, clock, hasher: runtime.hasher, log });
+    const authCache = new AuthCache();
+    const authListener = await listenForAuthChanges(runtime.orm.config.get('clientUrl')!, authCache, log);
+    const app = await createApp({ orm: runtime.orm, clock, hasher: runtime.hasher, log, authCache });
     const server = await new Promise<Server>((resolve, reject) => {
       const s = app.express.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
     });
@@ -41,6 +44,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        await authListener.close();
         await runtime.close();
       },
     };

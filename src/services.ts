@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from './core/clock.ts';
 import { ApiKeysService } from './keys/api-keys.service.ts';
+import type { AuthCache } from './keys/auth-cache.ts';
 import type { KeyHasher } from './keys/hashing.ts';
 import { LicensesService } from './licenses/licenses.service.ts';
 import { MachinesService } from './machines/machines.service.ts';
@@ -11,11 +12,14 @@ export class Services {
   readonly em: EntityManager;
   readonly clock: Clock;
   readonly #hasher: KeyHasher;
+  readonly #authCache: AuthCache | undefined;
 
-  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher) {
+  /** `authCache`: the server's, so its key lookups skip the database and its changes clear it. */
+  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher, authCache?: AuthCache) {
     this.em = em;
     this.clock = clock;
     this.#hasher = hasher;
+    this.#authCache = authCache;
   }
 
   get machines(): MachinesService {
@@ -23,7 +27,7 @@ export class Services {
   }
 
   get licenses(): LicensesService {
-    return new LicensesService(this.em, this.clock, this.#hasher);
+    return new LicensesService(this.em, this.clock, this.#hasher, this.#authCache);
   }
 
   get policies(): PoliciesService {
@@ -31,6 +35,6 @@ export class Services {
   }
 
   get apiKeys(): ApiKeysService {
-    return new ApiKeysService(this.em, this.clock, this.#hasher);
+    return new ApiKeysService(this.em, this.clock, this.#hasher, this.#authCache);
   }
 }

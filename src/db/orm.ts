@@ -8,6 +8,7 @@ import { Policy } from '../policies/policy.entity.ts';
 import { Migration20261127000000_initial } from './migrations/Migration20261127000000_initial.ts';
 import { Migration20261127010000_management } from './migrations/Migration20261127010000_management.ts';
 import { Migration20261127020000_heartbeats } from './migrations/Migration20261127020000_heartbeats.ts';
+import { Migration20261129000000_hot_paths } from './migrations/Migration20261129000000_hot_paths.ts';
 import { execute, sql } from './sql.ts';
 
 export type Orm = MikroORM;
@@ -38,6 +39,7 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
         { name: 'Migration20261127000000_initial', class: Migration20261127000000_initial },
         { name: 'Migration20261127010000_management', class: Migration20261127010000_management },
         { name: 'Migration20261127020000_heartbeats', class: Migration20261127020000_heartbeats },
+        { name: 'Migration20261129000000_hot_paths', class: Migration20261129000000_hot_paths },
       ],
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.

@@ -2,6 +2,7 @@ import express from 'express';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import type { Orm } from '../db/orm.ts';
+import type { AuthCache } from '../keys/auth-cache.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
 import { Services } from '../services.ts';
 import { requestContext } from './access-log.ts';
@@ -20,6 +21,8 @@ export interface AppDeps {
   clock: Clock;
   hasher: KeyHasher;
   log: Logger;
+  /** Key lookups served from memory; only with a listener keeping it current (auth-cache.ts). */
+  authCache?: AuthCache;
   /**
    * Check every API response against the spec and turn a violation into a 500 (and a record in
    * `contractViolations`). The tests switch it on; it costs a schema validation per response.
@@ -59,7 +62,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   app.use(API_BASE, async (req, res) => {
     const requestId = res.locals.requestId as string;
     const log = res.locals.log as Logger;
-    const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher);
+    const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher, deps.authCache);
     let { result, state } = await pipeline.handle(req, { requestId, log, services });
     if (contract && state.operation) result = contract.enforce(state.operation, result, requestId, log, contractViolations);
     res.locals.operationId = state.operationId;

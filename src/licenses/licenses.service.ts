@@ -7,10 +7,12 @@ import { execute, sql } from '../db/sql.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, METADATA_MAX_BYTES, pick } from '../core/validation.ts';
+import type { AuthCache } from '../keys/auth-cache.ts';
 import { KeyHasher } from '../keys/hashing.ts';
 import { generateLicenseKey, parseLicenseKey } from '../keys/license-key.ts';
 import { deactivateMachines } from '../machines/deactivation.ts';
 import { heartbeatStatus } from '../machines/heartbeat.ts';
+import { machineCountSql } from '../machines/machine-count.ts';
 import { Machine } from '../machines/machine.entity.ts';
 import { Policy } from '../policies/policy.entity.ts';
 import { License } from './license.entity.ts';
@@ -81,11 +83,13 @@ export class LicensesService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
   readonly #hasher: KeyHasher;
+  readonly #authCache: AuthCache | undefined;
 
-  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher) {
+  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher, authCache?: AuthCache) {
     this.#em = em;
     this.#clock = clock;
     this.#hasher = hasher;
+    this.#authCache = authCache;
   }
 
   /**
@@ -145,16 +149,20 @@ export class LicensesService {
     return (await this.views([await this.get(id)]))[0]!;
   }
 
-  /** Status and machine counts for licenses, one query for all of them. */
+  /**
+   * Status and machine counts for licenses, one query for all of them. The count is kept beside
+   * the license (machines/machine-count.ts) and read fresh here: counting the machines cost a
+   * license of 200 000 a scan per read.
+   */
   async views(licenses: License[]): Promise<LicenseView[]> {
     const now = this.#clock.now();
     const counts = new Map<string, number>();
     if (licenses.length > 0) {
-      const rows = await execute<{ license_id: string; n: string }[]>(
+      const rows = await execute<{ id: string; machine_count: number }[]>(
         this.#em,
-        sql`select license_id, count(*) as n from machines where license_id in (${licenses.map((l) => l.id)}) and deleted_at is null group by license_id`,
+        sql`select l.id, ${machineCountSql('l')} as machine_count from licenses l where l.id in (${licenses.map((l) => l.id)})`,
       );
-      for (const row of rows) counts.set(row.license_id, Number(row.n));
+      for (const row of rows) counts.set(row.id, row.machine_count);
     }
     return licenses.map((license) => ({ license, status: licenseStatus(license, now), machineCount: counts.get(license.id) ?? 0 }));
   }
@@ -171,6 +179,8 @@ export class LicensesService {
       if (policyId !== undefined) license.policy = await this.#livePolicy(em, policyId);
       em.assign(license, { ...fields, ...(metadata ? { metadata } : {}), updatedAt: this.#clock.now() });
     });
+    // Committed: this replica's next request must not see the old row (the others are notified).
+    this.#authCache?.forget();
     return this.view(id);
   }
 
@@ -182,6 +192,7 @@ export class LicensesService {
       license.suspendedAt = suspended ? now : null;
       license.updatedAt = now;
       await this.#em.flush();
+      this.#authCache?.forget();
     }
     return (await this.views([license]))[0]!;
   }
@@ -202,6 +213,7 @@ export class LicensesService {
       license.deletedAt = now;
       license.updatedAt = now;
     });
+    this.#authCache?.forget();
   }
 
   /**
@@ -212,12 +224,19 @@ export class LicensesService {
     const canonical = parseLicenseKey(presented);
     if (canonical === null) return null;
     const hash = this.#hasher.hash('license-key', canonical);
-    // Every license-key request starts here, so this is plain SQL mapped to the entity: the
-    // query builder cost more than the query (bench/README.md). The policy stays a reference
-    // until something needs it.
-    const [row] = await execute<EntityData<License>[]>(this.#em, sql`select * from licenses where key_hash = ${hash} and deleted_at is null`);
-    if (!row) return null;
-    const license = this.#em.map(License, row);
+    const cacheKey = `license:${hash.toString('base64')}`;
+    let row = this.#authCache?.lookup<EntityData<License>>(cacheKey);
+    if (row === undefined) {
+      const generation = this.#authCache?.generation ?? 0;
+      // Every license-key request starts here, so this is plain SQL mapped to the entity: the
+      // query builder cost more than the query (bench/README.md). The policy stays a reference
+      // until something needs it.
+      [row] = await execute<EntityData<License>[]>(this.#em, sql`select * from licenses where key_hash = ${hash} and deleted_at is null`);
+      if (!row) return null;
+      this.#authCache?.remember(cacheKey, row, generation);
+    }
+    // A copy: the entity must not share mutable state with the cached row.
+    const license = this.#em.map(License, { ...row });
     return KeyHasher.equal(license.keyHash, hash) ? license : null;
   }
 

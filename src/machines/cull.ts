@@ -4,6 +4,7 @@ import { execute, sql, type Sql } from '../db/sql.ts';
 import type { Logger } from '../log.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
+import { foldMachineCounts } from './machine-count.ts';
 
 export interface CullOptions {
   /** Machines claimed per statement: small enough that no lock is held long. */
@@ -95,6 +96,8 @@ export async function cullPass(em: EntityManager, clock: Clock, log: Logger, opt
     if (row!.claimed < batchSize || row!.last_id === null) break;
     after = row!.last_id;
   }
+  // The pass wrote a count delta per deactivated machine; folding them keeps counts one row deep.
+  await foldMachineCounts(em);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   log.info(
     { ...result, ms },

@@ -11,6 +11,7 @@ import { assertLicenseUsable, licenseUnusable } from '../licenses/status.ts';
 import { deactivateMachines } from './deactivation.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql, heartbeatStatus, nextHeartbeatAt, type HeartbeatStatus } from './heartbeat.ts';
+import { foldMachineCount } from './machine-count.ts';
 import { Machine, PLATFORMS, type Platform } from './machine.entity.ts';
 
 export interface ActivateMachineInput {
@@ -106,7 +107,8 @@ export class MachinesService {
         await em.populate(license, ['policy']);
         const limit = license.policy.maxMachines;
         if (limit != null) {
-          const active = await em.count(Machine, { license: licenseId, deletedAt: null });
+          // O(1) at any fleet size; this transaction holds the license row, so it may fold.
+          const active = await foldMachineCount(em, licenseId);
           if (active >= limit) throw new MachineLimitExceeded(limit);
         }
 

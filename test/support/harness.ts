@@ -8,6 +8,7 @@ import type { paths } from '../../generated/api.d.ts';
 import { ManualClock } from '../../src/core/clock.ts';
 import { initOrm, type Orm } from '../../src/db/orm.ts';
 import { createApp } from '../../src/http/app.ts';
+import { AuthCache, listenForAuthChanges, type AuthListener } from '../../src/keys/auth-cache.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import type { Scope } from '../../src/keys/scopes.ts';
 import { createLogger } from '../../src/log.ts';
@@ -27,9 +28,15 @@ export interface TestServer {
   orm: Orm;
   /** A database URL for this file's database (for the CLI, or direct SQL). */
   databaseUrl: string;
-  /** Runs SQL directly, to set up states the API cannot create (yet) or to inspect rows. */
+  /**
+   * Runs SQL directly, to set up states the API cannot create (yet) or to inspect rows. Like a
+   * change made by another process, it reaches the server's authentication cache through
+   * PostgreSQL's notification, which this waits for.
+   */
   sql<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<T[]>;
-  /** Domain services on a fresh unit of work, for seeding. */
+  /** The server's authentication cache. */
+  authCache: AuthCache;
+  /** Domain services on a fresh unit of work, for seeding; sharing the server's cache. */
   services(): Services;
   contractViolations: string[];
 }
@@ -64,6 +71,7 @@ export function useTestServer(options: { logTo?: NodeJS.WritableStream } = {}): 
   const server = {} as TestServer;
   let http: Server;
   let pool: pg.Pool;
+  let authListener: AuthListener;
 
   beforeAll(async () => {
     const databaseUrl = await createDatabase();
@@ -73,7 +81,9 @@ export function useTestServer(options: { logTo?: NodeJS.WritableStream } = {}): 
     const clock = new ManualClock('2026-03-01T14:00:00.000Z');
     const orm = await initOrm({ clientUrl: databaseUrl, log, poolSize: 20 });
     const hasher = new KeyHasher(TEST_SECRET);
-    const app = await createApp({ orm, clock, hasher, log, checkResponses: true });
+    const authCache = new AuthCache();
+    authListener = await listenForAuthChanges(databaseUrl, authCache, log);
+    const app = await createApp({ orm, clock, hasher, log, authCache, checkResponses: true });
     http = await new Promise<Server>((resolve) => {
       const s = app.express.listen(0, '127.0.0.1', () => resolve(s));
     });
@@ -86,8 +96,13 @@ export function useTestServer(options: { logTo?: NodeJS.WritableStream } = {}): 
       clock,
       orm,
       databaseUrl,
-      sql: async (text: string, values?: unknown[]) => (await pool.query(text, values)).rows,
-      services: () => new Services(orm.em.fork(), clock, hasher),
+      sql: async (text: string, values?: unknown[]) => {
+        const { rows } = await pool.query(text, values);
+        await authListener.sync();
+        return rows;
+      },
+      authCache,
+      services: () => new Services(orm.em.fork(), clock, hasher, authCache),
       contractViolations: app.contractViolations,
     } satisfies TestServer);
   });
@@ -100,6 +115,7 @@ export function useTestServer(options: { logTo?: NodeJS.WritableStream } = {}): 
   afterAll(async () => {
     http?.closeAllConnections();
     await new Promise((resolve) => http?.close(resolve));
+    await authListener?.close();
     await server.orm?.close();
     await pool?.end();
   });
