@@ -13,7 +13,7 @@ import { generateLicenseKey, parseLicenseKey } from '../keys/license-key.ts';
 import { deactivateMachines } from '../machines/deactivation.ts';
 import { heartbeatStatus } from '../machines/heartbeat.ts';
 import { machineCountSql } from '../machines/machine-count.ts';
-import { Machine } from '../machines/machine.entity.ts';
+import { machineRecordColumns, toMachineRecord, type MachineRecord, type MachineRecordRow } from '../machines/machine-record.ts';
 import { Policy } from '../policies/policy.entity.ts';
 import { License } from './license.entity.ts';
 import { licenseStatus, refusalFor, type LicenseStatus } from './status.ts';
@@ -63,7 +63,7 @@ export interface Validation {
   code: ValidationCode;
   detail: string;
   license: LicenseView;
-  machine: Machine | null;
+  machine: MachineRecord | null;
 }
 
 /** What a license listing shows of the key: its prefix and last group. */
@@ -240,13 +240,24 @@ export class LicensesService {
     return KeyHasher.equal(license.keyHash, hash) ? license : null;
   }
 
-  /** Whether a license is good for use now, and with a fingerprint, whether that machine is. */
+  /**
+   * Whether a license is good for use now, and with a fingerprint, whether that machine is. Every
+   * installed copy calls this: the policy, the machine count and the machine come in one
+   * statement, as plain rows.
+   */
   async validate(license: License, fingerprint?: string): Promise<Validation> {
-    await this.#em.populate(license, ['policy']);
     const now = this.#clock.now();
-    const view = (await this.views([license]))[0]!;
-    const policy = license.policy;
-    const verdict = (code: ValidationCode, detail: string, machine: Machine | null = null): Validation => ({
+    const [row] = await execute<(MachineRecordRow & { max_machines: number | null; machine_count: number })[]>(
+      this.#em,
+      sql`select p.max_machines, ${machineCountSql('l')} as machine_count, ${machineRecordColumns('m', 'p')}
+            from licenses l join policies p on p.id = l.policy_id
+            left join machines m on m.license_id = l.id and m.fingerprint = ${fingerprint ?? null} and m.deleted_at is null
+           where l.id = ${license.id}`,
+    );
+    const view: LicenseView = { license, status: licenseStatus(license, now), machineCount: row!.machine_count };
+    const policy = { maxMachines: row!.max_machines };
+    const machine = row!.m_id == null ? null : toMachineRecord(row!);
+    const verdict = (code: ValidationCode, detail: string, machine: MachineRecord | null = null): Validation => ({
       valid: code === 'VALID',
       code,
       detail,
@@ -261,9 +272,8 @@ export class LicensesService {
     }
     if (fingerprint === undefined) return verdict('VALID', 'The license is valid.');
     if (view.machineCount === 0) return verdict('NO_MACHINE', 'The license has no active machines.');
-    const machine = await this.#em.findOne(Machine, { license: license.id, fingerprint, deletedAt: null }, { populate: ['license.policy'] });
     if (!machine) return verdict('FINGERPRINT_NOT_ACTIVATED', 'No active machine of the license has this fingerprint.');
-    if (heartbeatStatus(machine.lastHeartbeatAt, policy, now) === 'DEAD') {
+    if (heartbeatStatus(machine.lastHeartbeatAt, machine.license.policy, now) === 'DEAD') {
       return verdict('HEARTBEAT_DEAD', 'The machine missed its heartbeat window and is dead.', machine);
     }
     return verdict('VALID', 'The license is valid and the machine is activated.', machine);

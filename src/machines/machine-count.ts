@@ -3,7 +3,8 @@
  * license's rows in `machine_count_deltas`, which a trigger on machines writes in the same
  * transaction as every change to a machine's activeness (see the hot-paths migration for why
  * deltas rather than updates of the license row). Folding moves the deltas into the column; only
- * a holder of the license row folds, so two folds never meet.
+ * a holder of the license row folds (an activation, in its own statement; the culling pass, with
+ * the one below), so two folds never meet.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, sql, type Sql } from '../db/sql.ts';
@@ -11,21 +12,6 @@ import { execute, sql, type Sql } from '../db/sql.ts';
 /** The count of the license row aliased `l`, as an expression. */
 export function machineCountSql(l: string): Sql {
   return sql.raw(`(${l}.machine_count + coalesce((select sum(d.delta) from machine_count_deltas d where d.license_id = ${l}.id), 0))::int`);
-}
-
-/**
- * Folds one license's deltas and returns its count. The caller holds the license row (an
- * activation's lock), so the count is exact for everything committed.
- */
-export async function foldMachineCount(em: EntityManager, licenseId: string): Promise<number> {
-  const [row] = await execute<{ machine_count: number }[]>(
-    em,
-    sql`with folded as (delete from machine_count_deltas where license_id = ${licenseId} returning delta)
-        update licenses set machine_count = machine_count + coalesce((select sum(delta) from folded), 0)::int
-         where id = ${licenseId}
-        returning machine_count`,
-  );
-  return row!.machine_count;
 }
 
 /**
