@@ -1,5 +1,5 @@
 import { LockMode } from '@mikro-orm/core';
-import type { EntityData, EntityManager, FilterQuery } from '@mikro-orm/postgresql';
+import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
 import { LicenseNotFound, UnknownPolicy } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
@@ -15,6 +15,7 @@ import { heartbeatStatus } from '../machines/heartbeat.ts';
 import { machineCountSql } from '../machines/machine-count.ts';
 import { machineRecordColumns, toMachineRecord, type MachineRecord, type MachineRecordRow } from '../machines/machine-record.ts';
 import { Policy } from '../policies/policy.entity.ts';
+import { toLicenseRecord, type LicenseRecord } from './license-record.ts';
 import { License } from './license.entity.ts';
 import { licenseStatus, refusalFor, type LicenseStatus } from './status.ts';
 
@@ -43,7 +44,7 @@ export interface CreatedLicense {
 
 /** A license as reads show it: with what is computed at read time. */
 export interface LicenseView {
-  license: License;
+  license: LicenseRecord;
   status: LicenseStatus;
   /** Active (not deactivated) machines. */
   machineCount: number;
@@ -154,7 +155,7 @@ export class LicensesService {
    * the license (machines/machine-count.ts) and read fresh here: counting the machines cost a
    * license of 200 000 a scan per read.
    */
-  async views(licenses: License[]): Promise<LicenseView[]> {
+  async views(licenses: LicenseRecord[]): Promise<LicenseView[]> {
     const now = this.#clock.now();
     const counts = new Map<string, number>();
     if (licenses.length > 0) {
@@ -217,26 +218,24 @@ export class LicensesService {
   }
 
   /**
-   * The live license a presented key belongs to, or null; its policy is a reference, loaded by
-   * whoever needs it. A key that fails its check character never reaches the database.
+   * The live license a presented key belongs to, or null. A key that fails its check character
+   * never reaches the database; a key the cache knows does not either.
    */
-  async authenticate(presented: string): Promise<License | null> {
+  async authenticate(presented: string): Promise<LicenseRecord | null> {
     const canonical = parseLicenseKey(presented);
     if (canonical === null) return null;
     const hash = this.#hasher.hash('license-key', canonical);
     const cacheKey = `license:${hash.toString('base64')}`;
-    let row = this.#authCache?.lookup<EntityData<License>>(cacheKey);
-    if (row === undefined) {
+    let license = this.#authCache?.lookup<LicenseRecord>(cacheKey);
+    if (license === undefined) {
       const generation = this.#authCache?.generation ?? 0;
-      // Every license-key request starts here, so this is plain SQL mapped to the entity: the
-      // query builder cost more than the query (bench/README.md). The policy stays a reference
-      // until something needs it.
-      [row] = await execute<EntityData<License>[]>(this.#em, sql`select * from licenses where key_hash = ${hash} and deleted_at is null`);
+      // Every license-key request starts here, so this is plain SQL and a plain record: the query
+      // builder, and then mapping an entity, cost more than the query (bench/README.md).
+      const [row] = await execute<Record<string, unknown>[]>(this.#em, sql`select * from licenses where key_hash = ${hash} and deleted_at is null`);
       if (!row) return null;
-      this.#authCache?.remember(cacheKey, row, generation);
+      license = toLicenseRecord(row);
+      this.#authCache?.remember(cacheKey, license, generation);
     }
-    // A copy: the entity must not share mutable state with the cached row.
-    const license = this.#em.map(License, { ...row });
     return KeyHasher.equal(license.keyHash, hash) ? license : null;
   }
 
@@ -245,7 +244,7 @@ export class LicensesService {
    * installed copy calls this: the policy, the machine count and the machine come in one
    * statement, as plain rows.
    */
-  async validate(license: License, fingerprint?: string): Promise<Validation> {
+  async validate(license: LicenseRecord, fingerprint?: string): Promise<Validation> {
     const now = this.#clock.now();
     const [row] = await execute<(MachineRecordRow & { max_machines: number | null; machine_count: number })[]>(
       this.#em,

@@ -6,7 +6,7 @@ import { isUuid, uuidv7 } from '../core/ids.ts';
 import { pageOf, pageWindow, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, METADATA_MAX_BYTES } from '../core/validation.ts';
 import { execute, sql, type Sql } from '../db/sql.ts';
-import type { License } from '../licenses/license.entity.ts';
+import type { LicenseRecord } from '../licenses/license-record.ts';
 import { assertLicenseUsable, licenseUnusable } from '../licenses/status.ts';
 import { deactivateMachines } from './deactivation.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
@@ -192,7 +192,7 @@ export class MachinesService {
    * checks it is not past reviving (with the policy as it is now), and updates it; the previous
    * heartbeat it returns tells an alive machine from a resurrected one.
    */
-  async heartbeat(id: string, license: License): Promise<HeartbeatResult> {
+  async heartbeat(id: string, license: LicenseRecord): Promise<HeartbeatResult> {
     if (!isUuid(id)) throw new MachineNotFound(id);
     const now = this.#clock.now();
     const refusal = licenseUnusable(license, now);

@@ -56,9 +56,13 @@ export class Migration20261129000000_hot_paths extends Migration {
         perform pg_notify('licentric_auth', tg_table_name);
         return null;
       end $$`);
+    // Every column but the count: an activation folding the count (even by nothing) notifies nobody.
     this.addSql(`
       create trigger licenses_auth_changed after update on licenses
-        for each row when (old.machine_count = new.machine_count)
+        for each row when (
+          row(old.policy_id, old.key_hash, old.key_hint, old.name, old.metadata::text, old.expires_at, old.suspended_at, old.created_at, old.updated_at, old.deleted_at)
+          is distinct from
+          row(new.policy_id, new.key_hash, new.key_hint, new.name, new.metadata::text, new.expires_at, new.suspended_at, new.created_at, new.updated_at, new.deleted_at))
         execute function licentric_notify_auth()`);
     this.addSql(`
       create trigger api_keys_auth_changed after update on api_keys
