@@ -19,7 +19,7 @@ import pg from 'pg';
 import { isUuid, uuidv7 } from '../../src/core/ids.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import { parseLicenseKey } from '../../src/keys/license-key.ts';
-import { heartbeatStatement } from '../../src/machines/machines.service.ts';
+import { heartbeatStatement, type BeatRow } from '../../src/machines/heartbeat-batch.ts';
 
 const LICENSE_SQL = `
   select l.id, l.key_hash, l.expires_at, l.suspended_at,
@@ -189,13 +189,11 @@ async function heartbeat(res: ServerResponse, id: string, authorization: string 
   const now = new Date();
   if (refused(res, license, now)) return;
 
-  // MachinesService.heartbeat()'s own statement, with pg's placeholders.
-  const statement = heartbeatStatement(id, license.id, now);
-  const { rows: [row] } = await pool.query<{ previous: Date; require_heartbeat: boolean; heartbeat_duration: number }>(
-    numbered(statement.text),
-    [...statement.values],
-  );
+  // MachinesService.heartbeat()'s own statement, for this one beat, with pg's placeholders.
+  const statement = heartbeatStatement([{ id, licenseId: license.id, now }]);
+  const { rows: [row] } = await pool.query<BeatRow>(numbered(statement.text), [...statement.values]);
   if (!row) return problem(res, 404, 'MACHINE_NOT_FOUND');
+  if (!row.beaten) return problem(res, 422, 'MACHINE_HEARTBEAT_DEAD');
   const next = row.require_heartbeat ? new Date(now.getTime() + row.heartbeat_duration * 1000) : null;
   const wasDead = next !== null && now.getTime() >= row.previous.getTime() + row.heartbeat_duration * 1000;
   reply(res, 200, {

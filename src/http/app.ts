@@ -4,6 +4,7 @@ import type { Clock } from '../core/clock.ts';
 import type { Orm } from '../db/orm.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
+import { HeartbeatBatcher } from '../machines/heartbeat-batch.ts';
 import { Services } from '../services.ts';
 import { requestContext } from './access-log.ts';
 import { ContractChecker } from './contract.ts';
@@ -41,6 +42,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const contract = deps.checkResponses ? new ContractChecker(document.json) : undefined;
   const contractViolations: string[] = [];
   const pipeline = await createPipeline(document.json);
+  const shared = { authCache: deps.authCache, heartbeats: new HeartbeatBatcher(() => deps.orm.em.fork()) };
 
   const app = express();
   app.disable('x-powered-by');
@@ -62,7 +64,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   app.use(API_BASE, async (req, res) => {
     const requestId = res.locals.requestId as string;
     const log = res.locals.log as Logger;
-    const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher, deps.authCache);
+    const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher, shared);
     let { result, state } = await pipeline.handle(req, { requestId, log, services });
     if (contract && state.operation) result = contract.enforce(state.operation, result, requestId, log, contractViolations);
     res.locals.operationId = state.operationId;

@@ -9,6 +9,7 @@ import { execute, sql, type Sql } from '../db/sql.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
 import { assertLicenseUsable, licenseUnusable } from '../licenses/status.ts';
 import { deactivateMachines } from './deactivation.ts';
+import { heartbeatStatement, type BeatRow, type HeartbeatBatcher } from './heartbeat-batch.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql, heartbeatStatus, nextHeartbeatAt, type HeartbeatStatus } from './heartbeat.ts';
 import { machineRecordColumns, maybeDate, toMachineRecord, type MachineRecord, type MachineRecordRow } from './machine-record.ts';
@@ -36,40 +37,16 @@ export interface HeartbeatResult {
   nextHeartbeatAt: Date | null;
 }
 
-/**
- * One heartbeat, one statement: lock the license's active machine, refuse it if it is past
- * reviving (with the policy as it is now), record the beat, log a resurrection, and return the
- * previous heartbeat, which tells an alive machine from a resurrected one.
- */
-export function heartbeatStatement(machineId: string, licenseId: string, now: Date): Sql {
-  return sql`
-  with target as (
-    select m.id, m.license_id, m.last_heartbeat_at, p.require_heartbeat, p.heartbeat_duration, p.heartbeat_resurrection_window
-      from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
-     where m.id = ${machineId} and m.license_id = ${licenseId} and m.deleted_at is null
-     for update of m
-  ), beat as (
-    update machines m set last_heartbeat_at = ${now}, updated_at = ${now}, dead_at = null
-      from target t
-     where m.id = t.id and not ${heartbeatSql.pastResurrection('t', 't', now)}
-     returning t.last_heartbeat_at, t.license_id, t.require_heartbeat, t.heartbeat_duration, t.heartbeat_resurrection_window
-  ), revived as (
-    insert into events (type, occurred_at, machine_id, license_id, data)
-    select ${MACHINE_EVENTS.resurrected}, ${now}, ${machineId}, license_id,
-           jsonb_build_object('deadSince', ${isoTimestampSql(heartbeatSql.deadline('beat', 'beat'))})
-      from beat
-     where ${heartbeatSql.status('beat', 'beat', now)} = 'DEAD'
-  )
-  select last_heartbeat_at as previous, require_heartbeat, heartbeat_duration, heartbeat_resurrection_window from beat`;
-}
-
 export class MachinesService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
+  readonly #heartbeats: HeartbeatBatcher | undefined;
 
-  constructor(em: EntityManager, clock: Clock) {
+  /** `heartbeats`: the server's group commit; without it each heartbeat is its own statement. */
+  constructor(em: EntityManager, clock: Clock, heartbeats?: HeartbeatBatcher) {
     this.#em = em;
     this.#clock = clock;
+    this.#heartbeats = heartbeats;
   }
 
   /**
@@ -201,21 +178,17 @@ export class MachinesService {
       if ((await this.#em.count(Machine, { id, license: license.id, deletedAt: null })) === 0) throw new MachineNotFound(id);
       throw refusal;
     }
-    const rows = await execute<{ previous: Date; require_heartbeat: boolean; heartbeat_duration: number; heartbeat_resurrection_window: number }[]>(
-      this.#em,
-      heartbeatStatement(id, license.id, now),
-    );
-    const row = rows[0];
-    if (row === undefined) {
-      const machine = await this.#em.findOne(Machine, { id, license: license.id, deletedAt: null }, { populate: ['license.policy'] });
-      if (!machine) throw new MachineNotFound(id);
-      throw new MachineHeartbeatDead(nextHeartbeatAt(machine.lastHeartbeatAt, machine.license.policy) ?? machine.lastHeartbeatAt);
-    }
+    const beat = { id, licenseId: license.id, now };
+    const row = this.#heartbeats
+      ? await this.#heartbeats.beat(beat)
+      : (await execute<BeatRow[]>(this.#em, heartbeatStatement([beat])))[0];
+    if (row === undefined) throw new MachineNotFound(id);
     const policy = {
       requireHeartbeat: row.require_heartbeat,
       heartbeatDuration: row.heartbeat_duration,
       heartbeatResurrectionWindow: row.heartbeat_resurrection_window,
     };
+    if (!row.beaten) throw new MachineHeartbeatDead(nextHeartbeatAt(new Date(row.previous), policy) ?? new Date(row.previous));
     const before = heartbeatStatus(new Date(row.previous), policy, now);
     return {
       id: id.toLowerCase(),

@@ -102,7 +102,7 @@ export function useTestServer(options: { logTo?: NodeJS.WritableStream } = {}): 
         return rows;
       },
       authCache,
-      services: () => new Services(orm.em.fork(), clock, hasher, authCache),
+      services: () => new Services(orm.em.fork(), clock, hasher, { authCache }),
       contractViolations: app.contractViolations,
     } satisfies TestServer);
   });
