@@ -15,7 +15,7 @@ import { uuidv7 } from '../../src/core/ids.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import { generateLicenseKey } from '../../src/keys/license-key.ts';
 import { DATABASE_PREFIX, describeHost, envInteger, loadAverage, migrateDatabase, openCluster, run, uuidv7Sql, type BenchCluster } from '../support/cluster.ts';
-import { runLoad, startServer, type Running } from '../support/processes.ts';
+import { ROOT, runLoad, serveCommand, startServer, type Running } from '../support/processes.ts';
 import type { LoadPlan } from '../hot/load.ts';
 
 /** The machines to beat, each with its license's key. */
@@ -55,7 +55,7 @@ const INDEX_SQL: Record<Index, string | null> = {
 };
 
 function startTarget(target: Target, databaseUrl: string, secret: string): Promise<Running> {
-  const script = target === 'baseline' ? ['bench/heartbeat/baseline.ts'] : ['src/cli.ts', 'serve'];
+  const script = target === 'baseline' ? ['bench/heartbeat/baseline.ts'] : serveCommand(ROOT);
   return startServer(target, script, { DATABASE_URL: databaseUrl, LICENTRIC_SECRET: secret });
 }
 

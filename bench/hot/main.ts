@@ -26,7 +26,7 @@ import { generateApiToken, apiTokenHint } from '../../src/keys/api-token.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import { generateLicenseKey } from '../../src/keys/license-key.ts';
 import { DATABASE_PREFIX, describeHost, envInteger, loadAverage, migrateDatabase, openCluster, run, uuidv7Sql, type BenchCluster } from '../support/cluster.ts';
-import { ROOT, runLoad, startServer, type Running } from '../support/processes.ts';
+import { ROOT, runLoad, serveCommand, startServer, type Running } from '../support/processes.ts';
 import type { LoadPlan, PlannedRequest } from './load.ts';
 
 const LICENSES = envInteger('BENCH_LICENSES', 100);
@@ -151,7 +151,7 @@ function requestsOf(bench: 'heartbeat' | 'validate' | 'validate-big' | 'activate
 function start(target: Target, url: string, secret: string): Promise<Running> {
   return target === 'baseline'
     ? startServer(target, ['bench/heartbeat/baseline.ts'], { DATABASE_URL: url, LICENTRIC_SECRET: secret })
-    : startServer(target, ['src/cli.ts', 'serve'], { DATABASE_URL: url, LICENTRIC_SECRET: secret }, SERVE_ROOT);
+    : startServer(target, serveCommand(SERVE_ROOT), { DATABASE_URL: url, LICENTRIC_SECRET: secret }, SERVE_ROOT);
 }
 
 interface Outcome {

@@ -115,6 +115,16 @@ export async function startServer(label: string, script: string[], env: Record<s
   };
 }
 
+/**
+ * `licentric serve` in `root` as the installed binary runs it: with the Node options of its
+ * shebang line (the heap sizes that keep its memory down; bench/README.md).
+ */
+export function serveCommand(root: string): string[] {
+  const shebang = readFileSync(path.join(root, 'src/cli.ts'), 'utf8').split('\n', 1)[0]!;
+  const options = /^#!.*\bnode((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(shebang)?.[1]?.trim();
+  return [...(options ? options.split(' ') : []), 'src/cli.ts', 'serve'];
+}
+
 /** Runs a load generator script on a plan (written to a file for it) and returns its result. */
 export async function runLoad(script: string, plan: object): Promise<Result> {
   const planFile = path.join(scratch, `plan-${process.hrtime.bigint()}.json`);
