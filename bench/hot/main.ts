@@ -30,7 +30,7 @@ import { ROOT, runLoad, serveCommand, startServer, type Running } from '../suppo
 import type { LoadPlan, PlannedRequest } from './load.ts';
 
 const LICENSES = envInteger('BENCH_LICENSES', 100);
-const MACHINES = envInteger('BENCH_MACHINES', 100_000);
+const MACHINES = envInteger('BENCH_MACHINES', 1_000_000);
 const BIG_LICENSE = envInteger('BENCH_BIG_LICENSE', 200_000);
 /** One machine in this many is dead (its own KEEP_DEAD license), spread over the whole table. */
 const DEAD_EVERY = envInteger('BENCH_DEAD_EVERY', 1000);
