@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { createApp } from './http/app.ts';
-import { AuthCache, listenForAuthChanges } from './keys/auth-cache.ts';
+import { AuthCache, listenForAuthChanges, type AuthListener } from './keys/auth-cache.ts';
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
@@ -16,6 +16,7 @@ export interface RunningServer {
 /** Opens the database (embedded or external), migrates it, and serves the API until stopped. */
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
   const runtime = await openRuntime(config, log);
+  let authListener: AuthListener | undefined;
   try {
     const firstKey = await createFirstAdminKey(runtime.orm, clock, runtime.hasher);
     if (firstKey) {
@@ -26,7 +27,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       );
     }
     const authCache = new AuthCache();
-    const authListener = await listenForAuthChanges(runtime.orm.config.get('clientUrl')!, authCache, log);
+    authListener = await listenForAuthChanges(runtime.orm.config.get('clientUrl')!, authCache, log);
     const app = await createApp({ orm: runtime.orm, clock, hasher: runtime.hasher, log, authCache });
     const server = await new Promise<Server>((resolve, reject) => {
       const s = app.express.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
@@ -44,11 +45,13 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
           server.close(() => resolve());
           server.closeIdleConnections();
         });
-        await authListener.close();
+        await authListener!.close();
         await runtime.close();
       },
     };
   } catch (error) {
+    // Its connection would keep a server that failed to start (a port in use) from exiting.
+    await authListener?.close();
     await runtime.close();
     throw error;
   }
