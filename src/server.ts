@@ -4,6 +4,7 @@ import type { Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { createApp } from './http/app.ts';
 import { answerParserErrors } from './http/parser-errors.ts';
+import { AuthCache, listenForAuthChanges, type AuthListener } from './keys/auth-cache.ts';
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
@@ -26,6 +27,7 @@ export class StartupError extends Error {}
 /** Opens the database (embedded or external), migrates it, and serves the API until stopped. */
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
   const runtime = await openRuntime(config, log, { embeddedRole: 'server' });
+  let authListener: AuthListener | undefined;
   try {
     const firstKey = await createFirstAdminKey(runtime.orm, clock, runtime.hasher);
     if (firstKey) {
@@ -39,6 +41,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     const webhookAddresses = { allowPrivate: config.webhooksAllowPrivate };
     // Loaded only when asked for: the CLI imports this module, and prom-client would slow every command's start.
     const metrics = config.metricsPort === undefined ? undefined : new (await import('./http/metrics.ts')).Metrics();
+    const authCache = new AuthCache();
+    authListener = await listenForAuthChanges(runtime.orm.config.get('clientUrl')!, authCache, log);
     const app = await createApp({
       orm: runtime.orm,
       clock,
@@ -49,6 +53,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       trustProxy: config.trustProxy,
       metrics,
       webhookAddresses,
+      authCache,
     });
     const server = await new Promise<Server>((resolve, reject) => {
       const s = app.express.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
@@ -97,6 +102,10 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
         log.error({ requests: open.size, graceSeconds: config.shutdownGraceSeconds }, 'the shutdown grace ran out; closing the remaining connections');
         server.closeAllConnections();
       }
+      // Beats still queued are written before the pool goes (within the grace: past it, nothing
+      // waits); then the cache listener's own connection, which would keep the process alive.
+      await Promise.race([app.heartbeats.flush(), grace]);
+      await authListener!.close();
       const drainMs = Math.round(performance.now() - started);
       metricsServer?.close();
       await runtime.close();
@@ -108,6 +117,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       stop: () => (stopped ??= stop()),
     };
   } catch (error) {
+    // Its connection would keep a server that failed to start (a port in use) from exiting.
+    await authListener?.close();
     await runtime.close();
     throw error;
   }

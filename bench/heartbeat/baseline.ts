@@ -1,22 +1,29 @@
 /**
  * The floor to compare the real server with: `node:http` and a `pg` pool, nothing else, doing
- * what a heartbeat must do in the database — the same key check (canonical key, HMAC-SHA-256
- * with the server secret, one lookup of the live license with its policy) and the same
- * heartbeat statement as MachinesService.heartbeat(). No framework, no request validation, no
- * ORM, no logging. Whatever the real server spends beyond this is the cost of those.
+ * what each hot operation must do in the database, the naive way — a key check per request
+ * (canonical key, HMAC-SHA-256 with the server secret, one lookup of the live license with its
+ * policy), then:
+ *
+ * - heartbeat: the same heartbeat statement as MachinesService.heartbeat();
+ * - validate (with a fingerprint): count the license's active machines, find the machine;
+ * - activate: in a transaction, lock the license, look for the fingerprint, count the machines
+ *   against the limit, insert.
+ *
+ * No framework, no request validation, no ORM, no logging, no cache. Whatever the real server
+ * spends beyond this is the cost of those; where it spends less, it does less work.
  *
  *   DATABASE_URL=… LICENTRIC_SECRET=… PORT=… node bench/heartbeat/baseline.ts
  */
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import pg from 'pg';
-import { isUuid } from '../../src/core/ids.ts';
+import { isUuid, uuidv7 } from '../../src/core/ids.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import { parseLicenseKey } from '../../src/keys/license-key.ts';
-import { heartbeatStatement } from '../../src/machines/machines.service.ts';
+import { heartbeatStatement, type BeatRow } from '../../src/machines/heartbeat-batch.ts';
 
 const LICENSE_SQL = `
   select l.id, l.key_hash, l.expires_at, l.suspended_at,
-         p.require_heartbeat, p.heartbeat_duration, p.heartbeat_resurrection_window
+         p.max_machines, p.require_heartbeat, p.heartbeat_duration, p.heartbeat_resurrection_window
     from licenses l join policies p on p.id = l.policy_id
    where l.key_hash = $1 and l.deleted_at is null`;
 
@@ -28,6 +35,8 @@ function numbered(sql: string): string {
 }
 
 const PATH = /^\/api\/v1\/machines\/([^/?]+)\/heartbeat$/;
+const COUNT_SQL = 'select count(*)::int as n from machines where license_id = $1 and deleted_at is null';
+const MACHINE_SQL = `select * from machines where license_id = $1 and fingerprint = $2 and deleted_at is null`;
 const AUTHORIZATION = /^License +(\S+)\s*$/i;
 
 const hasher = new KeyHasher(process.env.LICENTRIC_SECRET!);
@@ -41,36 +50,150 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
 
 const problem = (res: ServerResponse, status: number, code: string) => reply(res, status, { status, code });
 
+function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      try {
+        resolve(chunks.length === 0 ? {} : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>));
+      } catch (error) {
+        reject(error as Error);
+      }
+    });
+  });
+}
+
 const server = createServer((req, res) => {
-  req.resume();
-  if (req.url === '/readyz') return reply(res, 200, { status: 'ok' });
-  const match = req.method === 'POST' ? PATH.exec(req.url ?? '') : null;
-  if (!match) return problem(res, 404, 'NOT_FOUND');
-  heartbeat(res, decodeURIComponent(match[1]!), req.headers.authorization).catch((error: unknown) => {
+  const fail = (error: unknown) => {
     process.stderr.write(`${String(error)}\n`);
     problem(res, 500, 'INTERNAL_ERROR');
-  });
+  };
+  if (req.url === '/readyz') return reply(res, 200, { status: 'ok' });
+  if (req.method === 'POST' && req.url === '/api/v1/licenses/actions/validate') {
+    return void readBody(req).then((body) => validate(res, body, req.headers.authorization)).catch(fail);
+  }
+  if (req.method === 'POST' && req.url === '/api/v1/machines') {
+    return void readBody(req).then((body) => activate(res, body, req.headers.authorization)).catch(fail);
+  }
+  req.resume();
+  const match = req.method === 'POST' ? PATH.exec(req.url ?? '') : null;
+  if (!match) return problem(res, 404, 'NOT_FOUND');
+  heartbeat(res, decodeURIComponent(match[1]!), req.headers.authorization).catch(fail);
 });
 
-async function heartbeat(res: ServerResponse, id: string, authorization: string | undefined): Promise<void> {
+interface LicenseRow {
+  id: string;
+  key_hash: Buffer;
+  expires_at: Date | null;
+  suspended_at: Date | null;
+  max_machines: number | null;
+  require_heartbeat: boolean;
+  heartbeat_duration: number;
+}
+
+/** The live license of the request's key, or null once the 401 is sent. */
+async function authenticate(res: ServerResponse, authorization: string | undefined): Promise<LicenseRow | null> {
   const presented = authorization === undefined ? undefined : AUTHORIZATION.exec(authorization)?.[1];
   const canonical = presented === undefined ? null : parseLicenseKey(presented);
-  if (canonical === null) return problem(res, 401, 'INVALID_CREDENTIALS');
+  if (canonical === null) return (problem(res, 401, 'INVALID_CREDENTIALS'), null);
   const hash = hasher.hash('license-key', canonical);
-  const { rows: [license] } = await pool.query<{ id: string; key_hash: Buffer; expires_at: Date | null; suspended_at: Date | null }>(LICENSE_SQL, [hash]);
-  if (!license || !KeyHasher.equal(license.key_hash, hash)) return problem(res, 401, 'INVALID_CREDENTIALS');
+  const { rows: [license] } = await pool.query<LicenseRow>(LICENSE_SQL, [hash]);
+  if (!license || !KeyHasher.equal(license.key_hash, hash)) return (problem(res, 401, 'INVALID_CREDENTIALS'), null);
+  return license;
+}
+
+function refused(res: ServerResponse, license: LicenseRow, now: Date): boolean {
+  if (license.suspended_at !== null) return (problem(res, 403, 'LICENSE_SUSPENDED'), true);
+  if (license.expires_at !== null && license.expires_at.getTime() <= now.getTime()) return (problem(res, 403, 'LICENSE_EXPIRED'), true);
+  return false;
+}
+
+function machineJson(m: Record<string, unknown> & { last_heartbeat_at: Date }, license: LicenseRow, now: Date) {
+  const next = license.require_heartbeat ? new Date(m.last_heartbeat_at.getTime() + license.heartbeat_duration * 1000) : null;
+  return {
+    id: m.id,
+    licenseId: m.license_id,
+    fingerprint: m.fingerprint,
+    name: m.name,
+    platform: m.platform,
+    hostname: m.hostname,
+    cores: m.cores,
+    lastHeartbeatAt: m.last_heartbeat_at.toISOString(),
+    createdAt: (m.created_at as Date).toISOString(),
+    updatedAt: (m.updated_at as Date).toISOString(),
+    deletedAt: null,
+    metadata: m.metadata,
+    heartbeatStatus: next === null ? 'NOT_REQUIRED' : now < next ? 'ALIVE' : 'DEAD',
+    nextHeartbeatAt: next?.toISOString() ?? null,
+    deactivationReason: null,
+  };
+}
+
+async function validate(res: ServerResponse, body: Record<string, unknown>, authorization: string | undefined): Promise<void> {
+  const license = await authenticate(res, authorization);
+  if (!license) return;
+  const now = new Date();
+  const n = (await pool.query<{ n: number }>(COUNT_SQL, [license.id])).rows[0]!.n;
+  const fingerprint = typeof body.fingerprint === 'string' ? body.fingerprint : undefined;
+  const { rows: [machine] } = fingerprint === undefined ? { rows: [] } : await pool.query(MACHINE_SQL, [license.id, fingerprint]);
+  const status = license.suspended_at !== null ? 'SUSPENDED' : 'ACTIVE';
+  reply(res, 200, {
+    data: {
+      valid: machine !== undefined && status === 'ACTIVE',
+      code: machine !== undefined ? 'VALID' : 'FINGERPRINT_NOT_ACTIVATED',
+      license: { id: license.id, status, machineCount: n },
+      machine: machine === undefined ? null : machineJson(machine, license, now),
+    },
+  });
+}
+
+async function activate(res: ServerResponse, body: Record<string, unknown>, authorization: string | undefined): Promise<void> {
+  const license = await authenticate(res, authorization);
+  if (!license) return;
+  const now = new Date();
+  if (refused(res, license, now)) return;
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await client.query('select id from licenses where id = $1 for update', [license.id]);
+    const { rows: [holder] } = await client.query(MACHINE_SQL, [license.id, body.fingerprint]);
+    if (holder) {
+      await client.query('rollback');
+      return problem(res, 409, 'FINGERPRINT_TAKEN');
+    }
+    const n = (await client.query<{ n: number }>(COUNT_SQL, [license.id])).rows[0]!.n;
+    if (license.max_machines !== null && n >= license.max_machines) {
+      await client.query('rollback');
+      return problem(res, 422, 'MACHINE_LIMIT_EXCEEDED');
+    }
+    const { rows: [machine] } = await client.query(
+      `insert into machines (id, license_id, fingerprint, name, metadata, last_heartbeat_at, created_at, updated_at)
+       values ($1, $2, $3, $4, '{}', $5, $5, $5) returning *`,
+      [uuidv7(), license.id, body.fingerprint, body.name ?? null, now],
+    );
+    await client.query('commit');
+    reply(res, 201, { data: machineJson(machine, license, now) });
+  } catch (error) {
+    await client.query('rollback');
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+async function heartbeat(res: ServerResponse, id: string, authorization: string | undefined): Promise<void> {
+  const license = await authenticate(res, authorization);
+  if (!license) return;
   if (!isUuid(id)) return problem(res, 404, 'MACHINE_NOT_FOUND');
   const now = new Date();
-  if (license.suspended_at !== null) return problem(res, 403, 'LICENSE_SUSPENDED');
-  if (license.expires_at !== null && license.expires_at.getTime() <= now.getTime()) return problem(res, 403, 'LICENSE_EXPIRED');
+  if (refused(res, license, now)) return;
 
-  // MachinesService.heartbeat()'s own statement, with pg's placeholders.
-  const statement = heartbeatStatement(id, license.id, now);
-  const { rows: [row] } = await pool.query<{ previous: Date; require_heartbeat: boolean; heartbeat_duration: number }>(
-    numbered(statement.text),
-    [...statement.values],
-  );
+  // MachinesService.heartbeat()'s own statement, for this one beat, with pg's placeholders.
+  const statement = heartbeatStatement([{ id, licenseId: license.id, now }]);
+  const { rows: [row] } = await pool.query<BeatRow>(numbered(statement.text), [...statement.values]);
   if (!row) return problem(res, 404, 'MACHINE_NOT_FOUND');
+  if (!row.beaten) return problem(res, 422, 'MACHINE_HEARTBEAT_DEAD');
   const next = row.require_heartbeat ? new Date(now.getTime() + row.heartbeat_duration * 1000) : null;
   const wasDead = next !== null && now.getTime() >= row.previous.getTime() + row.heartbeat_duration * 1000;
   reply(res, 200, {

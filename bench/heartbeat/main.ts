@@ -8,21 +8,19 @@
  *   make bench-heartbeat                                                 # two rounds, ABBA
  *   BENCH_DURATION=5 BENCH_WARMUP=2 BENCH_ROUNDS=1 make bench-heartbeat  # a quicker run
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Result } from 'autocannon';
 import pg from 'pg';
 import { uuidv7 } from '../../src/core/ids.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import { generateLicenseKey } from '../../src/keys/license-key.ts';
 import { DATABASE_PREFIX, describeHost, envInteger, loadAverage, migrateDatabase, openCluster, run, uuidv7Sql, type BenchCluster } from '../support/cluster.ts';
-import type { LoadPlan } from './load.ts';
+import { ROOT, runLoad, serveCommand, startServer, type Running } from '../support/processes.ts';
+import type { LoadPlan } from '../hot/load.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
+/** The machines to beat, each with its license's key. */
+type Targets = { id: string; key: string }[];
+
 const LICENSES = envInteger('BENCH_LICENSES', 100);
 const BEATING_PER_LICENSE = envInteger('BENCH_MACHINES_PER_LICENSE', 10);
 /** Every machine in the table; only LICENSES × BEATING_PER_LICENSE of them, spread evenly, are beaten. */
@@ -74,109 +72,17 @@ const INDEX_SQL: Record<Index, string | null> = {
   btree: 'create index machines_last_heartbeat_at_bench on machines (last_heartbeat_at)',
 };
 
-const scratch = mkdtempSync(path.join(tmpdir(), 'licentric-bench-heartbeat-'));
-const children = new Set<ChildProcess>();
-// Whatever way this process ends, no server or load generator it started outlives it.
-process.once('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-  rmSync(scratch, { recursive: true, force: true });
-});
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+function startTarget(target: Target, databaseUrl: string, secret: string): Promise<Running> {
+  const script = target === 'baseline' ? ['bench/heartbeat/baseline.ts'] : serveCommand(ROOT);
+  return startServer(target, script, { DATABASE_URL: databaseUrl, LICENTRIC_SECRET: secret, ...RATE_LIMIT_ENV[target] });
 }
 
-function track(child: ChildProcess): { exited: Promise<number | null>; stderr: () => string } {
-  children.add(child);
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
-  return { exited, stderr: () => stderr };
+function load(url: string, targets: Targets, duration: number): Promise<Result> {
+  const requests = targets.map((t) => ({ method: 'POST' as const, path: `/api/v1/machines/${t.id}/heartbeat`, headers: { authorization: `License ${t.key}` } }));
+  return runLoad('bench/hot/load.ts', { url, connections: CONNECTIONS, duration, requests } satisfies LoadPlan);
 }
 
-interface Running {
-  url: string;
-  /** CPU seconds the process has used so far (user + system), or NaN where /proc cannot tell. */
-  cpuSeconds(): number;
-  stop(): Promise<void>;
-}
-
-function cpuSecondsOf(pid: number | undefined): number {
-  try {
-    // Fields 14 and 15 of /proc/PID/stat, counted after the parenthesised command name.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-async function startTarget(target: Target, databaseUrl: string, secret: string): Promise<Running> {
-  const port = await freePort();
-  const script = target === 'baseline' ? ['bench/heartbeat/baseline.ts'] : ['src/cli.ts', 'serve'];
-  const child = spawn(process.execPath, script, {
-    cwd: ROOT,
-    // Production settings: info-level request logging on, written to /dev/null, so its cost is
-    // paid but nothing is kept; the culling worker runs elsewhere in production.
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      LICENTRIC_SECRET: secret,
-      LICENTRIC_CULL_IN_SERVER: 'false',
-      LICENTRIC_DATA_DIR: scratch,
-      LOG_LEVEL: 'info',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      ...RATE_LIMIT_ENV[target],
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const { exited, stderr } = track(child);
-  let dead = false;
-  void exited.then(() => (dead = true));
-  const url = `http://127.0.0.1:${port}`;
-  for (const started = Date.now(); ; ) {
-    if (dead) throw new Error(`${target} exited before it was ready:\n${stderr()}`);
-    if (Date.now() - started > 60_000) throw new Error(`${target} not ready after 60 s:\n${stderr()}`);
-    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
-    if (ready) break;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  return {
-    url,
-    cpuSeconds: () => cpuSecondsOf(child.pid),
-    stop: async () => {
-      if (!dead) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-async function load(url: string, targets: LoadPlan['targets'], duration: number): Promise<Result> {
-  const planFile = path.join(scratch, 'plan.json');
-  writeFileSync(planFile, JSON.stringify({ url, connections: CONNECTIONS, duration, targets } satisfies LoadPlan));
-  const child = spawn(process.execPath, [path.join(ROOT, 'bench/heartbeat/load.ts'), planFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const { exited, stderr } = track(child);
-  let stdout = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  const code = await exited;
-  if (code !== 0) throw new Error(`the load generator failed (${code}):\n${stderr()}`);
-  return JSON.parse(stdout) as Result;
-}
-
-async function seed(db: pg.Client, hasher: KeyHasher): Promise<LoadPlan['targets']> {
+async function seed(db: pg.Client, hasher: KeyHasher): Promise<Targets> {
   const now = new Date();
   await db.query(
     `insert into policies (id, name, key_prefix, created_at, updated_at, require_heartbeat, heartbeat_duration,
@@ -269,7 +175,7 @@ async function scenario(
   cluster: BenchCluster,
   n: number,
   secret: string,
-  targets: LoadPlan['targets'],
+  targets: Targets,
   target: Target,
   index: Index,
 ): Promise<Outcome> {
@@ -344,7 +250,7 @@ async function main(): Promise<void> {
     const secret = randomBytes(48).toString('base64url');
     const db = new pg.Client({ connectionString: url });
     await db.connect();
-    let targets: LoadPlan['targets'];
+    let targets: Targets;
     try {
       targets = await seed(db, new KeyHasher(secret));
     } finally {

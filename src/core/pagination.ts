@@ -32,11 +32,20 @@ export async function findPage<T extends { id: string }>(
   query: PageQuery,
   options: Pick<FindOptions<T>, 'populate'> = {},
 ): Promise<Page<T>> {
-  const limit = Math.min(Math.max(Math.trunc(query.limit), 1), MAX_PAGE_SIZE);
-  const filter = (query.cursor !== undefined && isUuid(query.cursor)
-    ? { $and: [where, { id: { $gt: query.cursor } }] }
-    : where) as FilterQuery<T>;
+  const { limit, after } = pageWindow(query);
+  const filter = (after !== undefined ? { $and: [where, { id: { $gt: after } }] } : where) as FilterQuery<T>;
   const rows = await em.find(entity, filter as never, { ...options, orderBy: { id: 'asc' }, limit: limit + 1 } as FindOptions<T>);
-  const items = rows.slice(0, limit) as T[];
+  return pageOf(rows as T[], limit);
+}
+
+/** The page size to use and the id to start after, for a hand-written keyset query. */
+export function pageWindow(query: PageQuery): { limit: number; after: string | undefined } {
+  const limit = Math.min(Math.max(Math.trunc(query.limit), 1), MAX_PAGE_SIZE);
+  return { limit, after: query.cursor !== undefined && isUuid(query.cursor) ? query.cursor : undefined };
+}
+
+/** A page from up to `limit + 1` rows in id order. */
+export function pageOf<T extends { id: string }>(rows: T[], limit: number): Page<T> {
+  const items = rows.slice(0, limit);
   return { items, nextCursor: items.at(-1)?.id ?? null, hasMore: rows.length > limit };
 }

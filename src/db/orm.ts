@@ -10,6 +10,7 @@ import { Migration20261127010000_management } from './migrations/Migration202611
 import { Migration20261127020000_heartbeats } from './migrations/Migration20261127020000_heartbeats.ts';
 import { Migration20261129000000_events } from './migrations/Migration20261129000000_events.ts';
 import { Migration20261129010000_webhooks } from './migrations/Migration20261129010000_webhooks.ts';
+import { Migration20261129000000_hot_paths } from './migrations/Migration20261129000000_hot_paths.ts';
 import { execute, sql } from './sql.ts';
 import { Migration20261129000000_abuse } from './migrations/Migration20261129000000_abuse.ts';
 
@@ -51,6 +52,7 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
         { name: 'Migration20261129000000_abuse', class: Migration20261129000000_abuse },
         { name: 'Migration20261129000000_events', class: Migration20261129000000_events },
         { name: 'Migration20261129010000_webhooks', class: Migration20261129010000_webhooks },
+        { name: 'Migration20261129000000_hot_paths', class: Migration20261129000000_hot_paths },
       ],
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.

@@ -1,4 +1,4 @@
-import { raw, type EntityManager, type RawQueryFragment } from '@mikro-orm/postgresql';
+import type { EntityManager } from '@mikro-orm/postgresql';
 
 /**
  * A piece of SQL with its values beside the places they go. Written with the `sql` tag below:
@@ -72,7 +72,3 @@ export function execute<T extends object[]>(em: EntityManager, statement: Sql): 
   return em.execute<T>(statement.text, [...statement.values]);
 }
 
-/** A fragment over the alias MikroORM gives the queried entity, as a `raw()` filter key. */
-export function rawOverAlias(build: (alias: string) => Sql): RawQueryFragment & symbol {
-  return raw((alias: string) => build(alias).text, [...build('alias').values]);
-}

@@ -8,11 +8,12 @@ import { sql, type Sql } from '../db/sql.ts';
 import { licenseStatusSql } from '../licenses/status.ts';
 import { isoTimestampSql } from '../machines/events.ts';
 import { heartbeatSql } from '../machines/heartbeat.ts';
+import { machineCountSql } from '../machines/machine-count.ts';
 
 const iso = (column: string): Sql => isoTimestampSql(sql.raw(column));
 
-/** A machine row aliased `m` with its policy's heartbeat settings under alias `p`, at `now`. */
-export function machineJsonSql(m: string, p: string, now: Date): Sql {
+/** A machine row aliased `m` with its policy's heartbeat settings under alias `p`, at `now` (an instant or a column). */
+export function machineJsonSql(m: string, p: string, now: Date | Sql): Sql {
   return sql`json_build_object(
     'id', ${sql.raw(m)}.id, 'licenseId', ${sql.raw(m)}.license_id, 'fingerprint', ${sql.raw(m)}.fingerprint,
     'name', ${sql.raw(m)}.name, 'platform', ${sql.raw(m)}.platform, 'hostname', ${sql.raw(m)}.hostname, 'cores', ${sql.raw(m)}.cores,
@@ -23,12 +24,12 @@ export function machineJsonSql(m: string, p: string, now: Date): Sql {
     'deactivationReason', ${sql.raw(m)}.deactivation_reason)`;
 }
 
-/** A license row aliased `l`, at `now`, with its count of active machines. */
+/** A license row aliased `l`, at `now`, with its count of active machines as the API reads it (machine-count.ts). */
 export function licenseJsonSql(l: string, now: Date): Sql {
   return sql`json_build_object(
     'id', ${sql.raw(l)}.id, 'policyId', ${sql.raw(l)}.policy_id, 'name', ${sql.raw(l)}.name, 'keyHint', ${sql.raw(l)}.key_hint,
     'status', ${licenseStatusSql(l, now)}, 'expiresAt', ${iso(`${l}.expires_at`)}, 'suspendedAt', ${iso(`${l}.suspended_at`)},
-    'machineCount', (select count(*)::int from machines where license_id = ${sql.raw(l)}.id and deleted_at is null),
+    'machineCount', ${machineCountSql(l)},
     'metadata', ${sql.raw(l)}.metadata, 'createdAt', ${iso(`${l}.created_at`)}, 'updatedAt', ${iso(`${l}.updated_at`)})`;
 }
 

@@ -4,8 +4,10 @@ import type { Logger } from 'pino';
 import type { RateLimits } from '../core/rate-limits.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Orm } from '../db/orm.ts';
+import type { AuthCache } from '../keys/auth-cache.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
-import { Services } from '../services.ts';
+import { HeartbeatBatcher } from '../machines/heartbeat-batch.ts';
+import { Services, type SharedServices } from '../services.ts';
 import { requestContext } from './access-log.ts';
 import { ContractChecker } from './contract.ts';
 import { mountDocs } from './docs.ts';
@@ -25,6 +27,8 @@ export interface AppDeps {
   clock: Clock;
   hasher: KeyHasher;
   log: Logger;
+  /** Key lookups served from memory; only with a listener keeping it current (auth-cache.ts). */
+  authCache?: AuthCache;
   /**
    * Check every API response against the spec and turn a violation into a 500 (and a record in
    * `contractViolations`). The tests switch it on; it costs a schema validation per response.
@@ -44,6 +48,8 @@ export interface AppDeps {
 export interface App {
   express: express.Express;
   contractViolations: string[];
+  /** The heartbeat group commit: a stopping server flushes it before it closes the pool. */
+  heartbeats: HeartbeatBatcher;
 }
 
 /** The Express shell: request ids and access log, health, the contract and its docs, the API. */
@@ -64,6 +70,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     deps.metrics.watchMachines(() => deps.orm.em.fork(), deps.clock);
   }
   const pipeline = await createPipeline(document.json, { limiter, idempotency });
+  const heartbeats = new HeartbeatBatcher(() => deps.orm.em.fork());
+  const shared: SharedServices = { authCache: deps.authCache, heartbeats, webhookAddresses: deps.webhookAddresses };
 
   const app = express();
   app.disable('x-powered-by');
@@ -86,7 +94,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   app.use(API_BASE, async (req, res) => {
     const requestId = res.locals.requestId as string;
     const log = res.locals.log as Logger;
-    const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher, deps.webhookAddresses);
+    const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher, shared);
     const clientIp = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     let { result, state } = await pipeline.handle(req, { requestId, log, services, clientIp });
     if (contract && state.operation) result = contract.enforce(state.operation, result, requestId, log, contractViolations);
@@ -99,5 +107,5 @@ export async function createApp(deps: AppDeps): Promise<App> {
     send(res, problemResult(problemBody('NOT_FOUND', `Nothing at ${req.path}; the API is under ${API_BASE}.`, res.locals.requestId as string)));
   });
 
-  return { express: app, contractViolations };
+  return { express: app, contractViolations, heartbeats };
 }

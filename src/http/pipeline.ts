@@ -146,6 +146,10 @@ export async function createPipeline(document: Record<string, unknown>, guards: 
   }
 
   await api.init();
+  // openapi-backend rebuilds its flat list of operations (lodash chains over the whole document)
+  // several times a request, for routing and validation; the document never changes after init.
+  const operations = api.router.getOperations();
+  api.router.getOperations = () => operations;
 
   return {
     async handle(req, origin) {

@@ -4,7 +4,7 @@ import type { EventRecord } from '../events/events.service.ts';
 import type { ApiKey } from '../keys/api-key.entity.ts';
 import type { LicenseView, Validation } from '../licenses/licenses.service.ts';
 import { heartbeatStatus, nextHeartbeatAt } from '../machines/heartbeat.ts';
-import type { Machine } from '../machines/machine.entity.ts';
+import type { MachineRecord } from '../machines/machine-record.ts';
 import type { HeartbeatResult } from '../machines/machines.service.ts';
 import type { Policy } from '../policies/policy.entity.ts';
 import type { QueuedMessage, WebhookAttemptRecord, WebhookEndpointRecord } from '../webhooks/endpoints.service.ts';
@@ -21,7 +21,7 @@ export function presentPage<T, W>(page: Page<T>, present: (item: T) => W): { dat
  * heartbeat status is computed for `now`, from the machine's license's policy (which must be
  * loaded).
  */
-export function presentMachine(machine: Machine, now: Date): Schemas['Machine'] {
+export function presentMachine(machine: MachineRecord, now: Date): Schemas['Machine'] {
   const policy = machine.license.policy;
   const next = nextHeartbeatAt(machine.lastHeartbeatAt, policy);
   return {

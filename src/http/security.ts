@@ -1,7 +1,7 @@
 import type { Context } from 'openapi-backend';
 import type { ApiKey } from '../keys/api-key.entity.ts';
 import { grants, isScope } from '../keys/scopes.ts';
-import type { License } from '../licenses/license.entity.ts';
+import type { LicenseRecord } from '../licenses/license-record.ts';
 import { databaseUnavailable, securityFailure } from './unavailable.ts';
 import { HttpProblem } from './problem.ts';
 import type { Principal } from './types.ts';
@@ -115,7 +115,7 @@ export function licenseGone(): HttpProblem {
  * The license of a request whose operation accepts only License auth. The spec routes no other
  * principal there, so anything else is a wiring fault, not a client error.
  */
-export function licenseOf(principal: Principal): License {
+export function licenseOf(principal: Principal): LicenseRecord {
   if (principal.kind !== 'license') throw new HttpProblem('INTERNAL_ERROR', 'expected license authentication');
   return principal.license;
 }

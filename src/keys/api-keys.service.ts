@@ -8,6 +8,7 @@ import { execute, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
 import { ApiKey } from './api-key.entity.ts';
 import { apiTokenHint, generateApiToken, isWellFormedApiToken } from './api-token.ts';
+import type { AuthCache } from './auth-cache.ts';
 import { KeyHasher } from './hashing.ts';
 import { grants, isScope, type Scope } from './scopes.ts';
 
@@ -30,11 +31,13 @@ export class ApiKeysService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
   readonly #hasher: KeyHasher;
+  readonly #authCache: AuthCache | undefined;
 
-  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher) {
+  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher, authCache?: AuthCache) {
     this.#em = em;
     this.#clock = clock;
     this.#hasher = hasher;
+    this.#authCache = authCache;
   }
 
   /**
@@ -80,16 +83,25 @@ export class ApiKeysService {
   async authenticate(presented: string): Promise<ApiKey | null> {
     if (!isWellFormedApiToken(presented)) return null;
     const hash = this.#hasher.hash('api-key', presented);
-    // Every API-key request starts here: plain SQL mapped to the entity, as for license keys.
-    const [row] = await execute<EntityData<ApiKey>[]>(this.#em, sql`select * from api_keys where token_hash = ${hash}`);
-    if (!row) return null;
-    const apiKey = this.#em.map(ApiKey, row);
+    const cacheKey = `api-key:${hash.toString('base64')}`;
+    let row = this.#authCache?.lookup<EntityData<ApiKey>>(cacheKey);
+    if (row === undefined) {
+      const generation = this.#authCache?.generation ?? 0;
+      // Every API-key request starts here: plain SQL mapped to the entity, as for license keys.
+      [row] = await execute<EntityData<ApiKey>[]>(this.#em, sql`select * from api_keys where token_hash = ${hash}`);
+      if (!row) return null;
+      this.#authCache?.remember(cacheKey, row, generation);
+    }
+    const apiKey = this.#em.map(ApiKey, { ...row });
     if (!KeyHasher.equal(apiKey.tokenHash, hash)) return null;
     const now = this.#clock.now();
     if (apiKey.revokedAt != null) return null;
     if (apiKey.expiresAt != null && apiKey.expiresAt.getTime() <= now.getTime()) return null;
     if (apiKey.lastUsedAt == null || now.getTime() - apiKey.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS) {
       await this.#em.nativeUpdate(ApiKey, { id: apiKey.id }, { lastUsedAt: now });
+      // Its triggers leave `last_used_at` alone (no replica need forget over it); the copy here
+      // keeps this one from writing it again on every request.
+      this.#authCache?.refresh(cacheKey, { ...row, last_used_at: now });
     }
     return apiKey;
   }
@@ -128,7 +140,7 @@ export class ApiKeysService {
       await em.flush();
       await recordEvent(em, 'api-key.revoked', { apiKey: apiKey.id }, now);
       return apiKey;
-    });
+    }).finally(() => this.#authCache?.forget());
   }
 
   /** Whether any API key exists at all: an empty table means a first start. */

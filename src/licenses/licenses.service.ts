@@ -1,5 +1,5 @@
 import { LockMode } from '@mikro-orm/core';
-import type { EntityData, EntityManager, FilterQuery } from '@mikro-orm/postgresql';
+import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
 import { ExpiresInPast, LicenseNotFound, UnknownPolicy } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
@@ -7,13 +7,16 @@ import { execute, sql } from '../db/sql.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, METADATA_MAX_BYTES, pick } from '../core/validation.ts';
+import type { AuthCache } from '../keys/auth-cache.ts';
 import { KeyHasher } from '../keys/hashing.ts';
 import { generateLicenseKey, parseLicenseKey } from '../keys/license-key.ts';
 import { recordEvent } from '../events/record.ts';
 import { deactivateMachines } from '../machines/deactivation.ts';
 import { heartbeatStatus } from '../machines/heartbeat.ts';
-import { Machine } from '../machines/machine.entity.ts';
+import { machineCountSql } from '../machines/machine-count.ts';
+import { machineRecordColumns, toMachineRecord, type MachineRecord, type MachineRecordRow } from '../machines/machine-record.ts';
 import { Policy } from '../policies/policy.entity.ts';
+import { toLicenseRecord, type LicenseRecord } from './license-record.ts';
 import { License } from './license.entity.ts';
 import { licenseStatus, refusalFor, type LicenseStatus } from './status.ts';
 
@@ -42,7 +45,7 @@ export interface CreatedLicense {
 
 /** A license as reads show it: with what is computed at read time. */
 export interface LicenseView {
-  license: License;
+  license: LicenseRecord;
   status: LicenseStatus;
   /** Active (not deactivated) machines. */
   machineCount: number;
@@ -62,7 +65,7 @@ export interface Validation {
   code: ValidationCode;
   detail: string;
   license: LicenseView;
-  machine: Machine | null;
+  machine: MachineRecord | null;
 }
 
 /** What a license listing shows of the key: its prefix and last group. */
@@ -82,11 +85,13 @@ export class LicensesService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
   readonly #hasher: KeyHasher;
+  readonly #authCache: AuthCache | undefined;
 
-  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher) {
+  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher, authCache?: AuthCache) {
     this.#em = em;
     this.#clock = clock;
     this.#hasher = hasher;
+    this.#authCache = authCache;
   }
 
   /**
@@ -157,16 +162,20 @@ export class LicensesService {
     return (await this.views([await this.get(id)]))[0]!;
   }
 
-  /** Status and machine counts for licenses, one query for all of them. */
-  async views(licenses: License[]): Promise<LicenseView[]> {
+  /**
+   * Status and machine counts for licenses, one query for all of them. The count is kept beside
+   * the license (machines/machine-count.ts) and read fresh here: counting the machines cost a
+   * license of 200 000 a scan per read.
+   */
+  async views(licenses: LicenseRecord[]): Promise<LicenseView[]> {
     const now = this.#clock.now();
     const counts = new Map<string, number>();
     if (licenses.length > 0) {
-      const rows = await execute<{ license_id: string; n: string }[]>(
+      const rows = await execute<{ id: string; machine_count: number }[]>(
         this.#em,
-        sql`select license_id, count(*) as n from machines where license_id in (${licenses.map((l) => l.id)}) and deleted_at is null group by license_id`,
+        sql`select l.id, ${machineCountSql('l')} as machine_count from licenses l where l.id in (${licenses.map((l) => l.id)})`,
       );
-      for (const row of rows) counts.set(row.license_id, Number(row.n));
+      for (const row of rows) counts.set(row.id, row.machine_count);
     }
     return licenses.map((license) => ({ license, status: licenseStatus(license, now), machineCount: counts.get(license.id) ?? 0 }));
   }
@@ -187,6 +196,8 @@ export class LicensesService {
       await em.flush();
       await recordEvent(em, 'license.updated', { license: id }, now);
     });
+    // Committed: this replica's next request must not see the old row (the others are notified).
+    this.#authCache?.forget();
     return this.view(id);
   }
 
@@ -201,6 +212,7 @@ export class LicensesService {
         await em.flush();
         await recordEvent(em, suspended ? 'license.suspended' : 'license.reinstated', { license: id }, now);
       });
+      this.#authCache?.forget();
     }
     return (await this.views([license]))[0]!;
   }
@@ -223,32 +235,49 @@ export class LicensesService {
       await em.flush();
       await recordEvent(em, 'license.deleted', { license: id }, now);
     });
+    this.#authCache?.forget();
   }
 
   /**
-   * The live license a presented key belongs to, or null; its policy is a reference, loaded by
-   * whoever needs it. A key that fails its check character never reaches the database.
+   * The live license a presented key belongs to, or null. A key that fails its check character
+   * never reaches the database; a key the cache knows does not either.
    */
-  async authenticate(presented: string): Promise<License | null> {
+  async authenticate(presented: string): Promise<LicenseRecord | null> {
     const canonical = parseLicenseKey(presented);
     if (canonical === null) return null;
     const hash = this.#hasher.hash('license-key', canonical);
-    // Every license-key request starts here, so this is plain SQL mapped to the entity: the
-    // query builder cost more than the query (bench/README.md). The policy stays a reference
-    // until something needs it.
-    const [row] = await execute<EntityData<License>[]>(this.#em, sql`select * from licenses where key_hash = ${hash} and deleted_at is null`);
-    if (!row) return null;
-    const license = this.#em.map(License, row);
+    const cacheKey = `license:${hash.toString('base64')}`;
+    let license = this.#authCache?.lookup<LicenseRecord>(cacheKey);
+    if (license === undefined) {
+      const generation = this.#authCache?.generation ?? 0;
+      // Every license-key request starts here, so this is plain SQL and a plain record: the query
+      // builder, and then mapping an entity, cost more than the query (bench/README.md).
+      const [row] = await execute<Record<string, unknown>[]>(this.#em, sql`select * from licenses where key_hash = ${hash} and deleted_at is null`);
+      if (!row) return null;
+      license = toLicenseRecord(row);
+      this.#authCache?.remember(cacheKey, license, generation);
+    }
     return KeyHasher.equal(license.keyHash, hash) ? license : null;
   }
 
-  /** Whether a license is good for use now, and with a fingerprint, whether that machine is. */
-  async validate(license: License, fingerprint?: string): Promise<Validation> {
-    await this.#em.populate(license, ['policy']);
+  /**
+   * Whether a license is good for use now, and with a fingerprint, whether that machine is. Every
+   * installed copy calls this: the policy, the machine count and the machine come in one
+   * statement, as plain rows.
+   */
+  async validate(license: LicenseRecord, fingerprint?: string): Promise<Validation> {
     const now = this.#clock.now();
-    const view = (await this.views([license]))[0]!;
-    const policy = license.policy;
-    const verdict = (code: ValidationCode, detail: string, machine: Machine | null = null): Validation => ({
+    const [row] = await execute<(MachineRecordRow & { max_machines: number | null; machine_count: number })[]>(
+      this.#em,
+      sql`select p.max_machines, ${machineCountSql('l')} as machine_count, ${machineRecordColumns('m', 'p')}
+            from licenses l join policies p on p.id = l.policy_id
+            left join machines m on m.license_id = l.id and m.fingerprint = ${fingerprint ?? null} and m.deleted_at is null
+           where l.id = ${license.id}`,
+    );
+    const view: LicenseView = { license, status: licenseStatus(license, now), machineCount: row!.machine_count };
+    const policy = { maxMachines: row!.max_machines };
+    const machine = row!.m_id == null ? null : toMachineRecord(row!);
+    const verdict = (code: ValidationCode, detail: string, machine: MachineRecord | null = null): Validation => ({
       valid: code === 'VALID',
       code,
       detail,
@@ -263,9 +292,8 @@ export class LicensesService {
     }
     if (fingerprint === undefined) return verdict('VALID', 'The license is valid.');
     if (view.machineCount === 0) return verdict('NO_MACHINE', 'The license has no active machines.');
-    const machine = await this.#em.findOne(Machine, { license: license.id, fingerprint, deletedAt: null }, { populate: ['license.policy'] });
     if (!machine) return verdict('FINGERPRINT_NOT_ACTIVATED', 'No active machine of the license has this fingerprint.');
-    if (heartbeatStatus(machine.lastHeartbeatAt, policy, now) === 'DEAD') {
+    if (heartbeatStatus(machine.lastHeartbeatAt, machine.license.policy, now) === 'DEAD') {
       return verdict('HEARTBEAT_DEAD', 'The machine missed its heartbeat window and is dead.', machine);
     }
     return verdict('VALID', 'The license is valid and the machine is activated.', machine);

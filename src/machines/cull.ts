@@ -5,6 +5,7 @@ import type { Logger } from '../log.ts';
 import { machineJsonSql } from '../events/objects.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
+import { foldMachineCounts } from './machine-count.ts';
 
 export interface CullOptions {
   /** Machines claimed per statement: small enough that no lock is held long. */
@@ -58,6 +59,10 @@ function cullBatch(after: string, now: Date, limit: number): Sql {
      -- otherwise hash-join each batch against a scan of every machine (bench/README.md).
      where m.id = c.id and m.id = any(array(select id from claimed))
     returning m.id, m.license_id, c.strategy, c.died_at, ${machineJsonSql('m', 'p', now)} as machine
+  ), counted as (
+    -- The count trigger leaves culls to this: one delta per license and batch, not per machine.
+    insert into machine_count_deltas (license_id, delta)
+    select license_id, -count(*) from culled where strategy = 'DEACTIVATE_DEAD' group by license_id
   ), logged as (
     insert into events (type, occurred_at, machine_id, license_id, data)
     select case when strategy = 'DEACTIVATE_DEAD' then ${MACHINE_EVENTS.deactivated} else ${MACHINE_EVENTS.heartbeatDead} end, ${now}, id, license_id,
@@ -96,6 +101,8 @@ export async function cullPass(em: EntityManager, clock: Clock, log: Logger, opt
     if (row!.claimed < batchSize || row!.last_id === null) break;
     after = row!.last_id;
   }
+  // The pass wrote a count delta per deactivated machine; folding them keeps counts one row deep.
+  await foldMachineCounts(em);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   log.info(
     { ...result, ms },

@@ -46,14 +46,14 @@ export function pastResurrection(lastHeartbeatAt: Date, policy: HeartbeatPolicy,
 export const heartbeatSql = {
   deadline: (m: string, p: string): Sql => sql.raw(`${m}.last_heartbeat_at + make_interval(secs => ${p}.heartbeat_duration)`),
 
-  /** `heartbeatStatus(…)` as a CASE expression. */
-  status: (m: string, p: string, now: Date): Sql =>
+  /** `heartbeatStatus(…)` as a CASE expression; `now` a bound instant or a column. */
+  status: (m: string, p: string, now: Date | Sql): Sql =>
     sql`(case when not ${sql.raw(p)}.require_heartbeat then 'NOT_REQUIRED'
               when ${now} < ${heartbeatSql.deadline(m, p)} then 'ALIVE'
               else 'DEAD' end)`,
 
   /** `pastResurrection(…)` as a boolean expression. */
-  pastResurrection: (m: string, p: string, now: Date): Sql =>
+  pastResurrection: (m: string, p: string, now: Date | Sql): Sql =>
     sql`(${sql.raw(p)}.require_heartbeat and ${now} >= ${sql.raw(`${m}.last_heartbeat_at
            + make_interval(secs => ${p}.heartbeat_duration + ${p}.heartbeat_resurrection_window)`)})`,
 };

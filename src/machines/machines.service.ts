@@ -1,18 +1,19 @@
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
-import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
 import { FingerprintTaken, LicenseNotFound, MachineHeartbeatDead, MachineLimitExceeded, MachineNotFound } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
-import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
+import { pageOf, pageWindow, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, METADATA_MAX_BYTES } from '../core/validation.ts';
-import { execute, rawOverAlias, sql, type Sql } from '../db/sql.ts';
-import { License } from '../licenses/license.entity.ts';
+import { execute, sql, type Sql } from '../db/sql.ts';
+import type { LicenseRecord } from '../licenses/license-record.ts';
 import { assertLicenseUsable, licenseUnusable } from '../licenses/status.ts';
 import { deactivateMachines } from './deactivation.ts';
-import { recordEvent } from '../events/record.ts';
 import { machineJsonSql } from '../events/objects.ts';
-import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
+import type { EventType } from '../events/types.ts';
+import { heartbeatStatement, type BeatRow, type HeartbeatBatcher } from './heartbeat-batch.ts';
 import { heartbeatSql, heartbeatStatus, nextHeartbeatAt, type HeartbeatStatus } from './heartbeat.ts';
+import { machineRecordColumns, maybeDate, toMachineRecord, type MachineRecord, type MachineRecordRow } from './machine-record.ts';
 import { Machine, PLATFORMS, type Platform } from './machine.entity.ts';
 
 export interface ActivateMachineInput {
@@ -37,42 +38,16 @@ export interface HeartbeatResult {
   nextHeartbeatAt: Date | null;
 }
 
-/**
- * One heartbeat, one statement: lock the license's active machine, refuse it if it is past
- * reviving (with the policy as it is now), record the beat, log a resurrection, and return the
- * previous heartbeat, which tells an alive machine from a resurrected one.
- */
-export function heartbeatStatement(machineId: string, licenseId: string, now: Date): Sql {
-  return sql`
-  with target as (
-    select m.id, m.license_id, m.last_heartbeat_at, p.require_heartbeat, p.heartbeat_duration, p.heartbeat_resurrection_window
-      from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
-     where m.id = ${machineId} and m.license_id = ${licenseId} and m.deleted_at is null
-     for update of m
-  ), beat as (
-    update machines m set last_heartbeat_at = ${now}, updated_at = ${now}, dead_at = null
-      from target t
-     where m.id = t.id and not ${heartbeatSql.pastResurrection('t', 't', now)}
-     returning t.last_heartbeat_at, t.license_id, t.require_heartbeat, t.heartbeat_duration, t.heartbeat_resurrection_window,
-               -- Only a revived machine's event needs the object; plain beats skip building it.
-               case when ${heartbeatSql.status('t', 't', now)} = 'DEAD' then ${machineJsonSql('m', 't', now)} end as revived
-  ), revived as (
-    insert into events (type, occurred_at, machine_id, license_id, data)
-    select ${MACHINE_EVENTS.resurrected}, ${now}, ${machineId}, license_id,
-           json_build_object('machine', revived, 'deadSince', ${isoTimestampSql(heartbeatSql.deadline('beat', 'beat'))})
-      from beat
-     where revived is not null
-  )
-  select last_heartbeat_at as previous, require_heartbeat, heartbeat_duration, heartbeat_resurrection_window from beat`;
-}
-
 export class MachinesService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
+  readonly #heartbeats: HeartbeatBatcher | undefined;
 
-  constructor(em: EntityManager, clock: Clock) {
+  /** `heartbeats`: the server's group commit; without it each heartbeat is its own statement. */
+  constructor(em: EntityManager, clock: Clock, heartbeats?: HeartbeatBatcher) {
     this.#em = em;
     this.#clock = clock;
+    this.#heartbeats = heartbeats;
   }
 
   /**
@@ -81,7 +56,7 @@ export class MachinesService {
    * the count the previous one left: the limit and the fingerprint rule cannot be raced. The
    * partial unique index on (license_id, fingerprint) backs the fingerprint rule in the database.
    */
-  async activate(licenseId: string, input: ActivateMachineInput): Promise<Machine> {
+  async activate(licenseId: string, input: ActivateMachineInput): Promise<MachineRecord> {
     const checks = new Checks();
     checks.text('/fingerprint', input.fingerprint, { min: 8, max: 256 });
     checks.text('/name', input.name, { max: 255 });
@@ -96,43 +71,47 @@ export class MachinesService {
     try {
       return await this.#em.transactional(async (em) => {
         const now = this.#clock.now();
-        const license = await em.findOne(License, { id: licenseId, deletedAt: null }, {
-          lockMode: LockMode.PESSIMISTIC_WRITE,
-          refresh: true,
-        });
+        // Plain statements, no entities: every installed copy activates.
+        const [license] = await execute<{ suspended_at: Date | null; expires_at: Date | null; max_machines: number | null }[]>(
+          em,
+          sql`select l.suspended_at, l.expires_at, p.max_machines
+                from licenses l join policies p on p.id = l.policy_id
+               where l.id = ${licenseId} and l.deleted_at is null
+                 for update of l`,
+        );
         // Deleted after it authenticated this request: its key no longer counts.
         if (!license) throw new LicenseNotFound(licenseId);
-        assertLicenseUsable(license, now);
+        assertLicenseUsable({ suspendedAt: maybeDate(license.suspended_at), expiresAt: maybeDate(license.expires_at) }, now);
 
-        const holder = await this.#activeHolderOf(em, licenseId, input.fingerprint);
+        // A statement of its own, so it sees every activation committed before the lock was ours.
+        // This transaction holds the license row, so it folds the count's deltas
+        // (machines/machine-count.ts): O(1) at any fleet size, and the deltas stay few.
+        const [{ machine_count: active, holder }] = await execute<[{ machine_count: number; holder: string | null }]>(
+          em,
+          sql`with folded as (delete from machine_count_deltas where license_id = ${licenseId} returning delta)
+              update licenses set machine_count = machine_count + coalesce((select sum(delta) from folded), 0)::int
+               where id = ${licenseId}
+              returning machine_count,
+                        (select id from machines where license_id = ${licenseId} and fingerprint = ${input.fingerprint} and deleted_at is null) as holder`,
+        );
         if (holder !== null) throw new FingerprintTaken(holder);
+        if (license.max_machines != null && active >= license.max_machines) throw new MachineLimitExceeded(license.max_machines);
 
-        await em.populate(license, ['policy']);
-        const limit = license.policy.maxMachines;
-        if (limit != null) {
-          const active = await em.count(Machine, { license: licenseId, deletedAt: null });
-          if (active >= limit) throw new MachineLimitExceeded(limit);
-        }
-
-        const machine = em.create(Machine, {
-          id: uuidv7(),
-          license,
-          fingerprint: input.fingerprint,
-          name: input.name ?? null,
-          platform: input.platform ?? null,
-          hostname: input.hostname ?? null,
-          cores: input.cores ?? null,
-          metadata: input.metadata ?? {},
-          lastHeartbeatAt: now,
-          createdAt: now,
-          updatedAt: now,
-          deletedAt: null,
-          deactivationReason: null,
-          deadAt: null,
-        });
-        await em.flush();
-        await recordEvent(em, 'machine.activated', { machine: machine.id }, now);
-        return machine;
+        const [row] = await execute<MachineRecordRow[]>(
+          em,
+          sql`with m as (
+                insert into machines (id, license_id, fingerprint, name, platform, hostname, cores, metadata, last_heartbeat_at, created_at, updated_at)
+                values (${uuidv7()}, ${licenseId}, ${input.fingerprint}, ${input.name ?? null}, ${input.platform ?? null}, ${input.hostname ?? null},
+                        ${input.cores ?? null}, ${JSON.stringify(input.metadata ?? {})}::json, ${now}, ${now}, ${now})
+                returning *
+              ), activated as (
+                -- The event, with the machine as the API shows it, written by the activation's own statement.
+                insert into events (type, occurred_at, machine_id, license_id, data)
+                select ${'machine.activated' satisfies EventType}, ${now}, m.id, m.license_id, json_build_object('machine', ${machineJsonSql('m', 'p', now)})
+                  from m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id)
+              select ${machineRecordColumns('m', 'p')} from m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id`,
+        );
+        return toMachineRecord(row!);
       });
     } catch (error) {
       // Only reachable if a writer bypassed the license lock; the index still holds the rule.
@@ -152,20 +131,26 @@ export class MachinesService {
     return rows[0]?.id ?? null;
   }
 
-  /** Machines in id order (UUIDv7: creation order), one page after `cursor`. */
-  async list(query: ListMachinesQuery): Promise<Page<Machine>> {
-    const where: FilterQuery<Machine> = {};
-    if (query.licenseId !== undefined) where.license = query.licenseId;
-    if (!query.includeDeactivated) where.deletedAt = null;
-    if (query.heartbeatStatus !== undefined) {
-      const now = this.#clock.now();
-      const status = rawOverAlias(
-        (m) =>
-          sql`(select ${heartbeatSql.status(m, 'p', now)} from licenses l join policies p on p.id = l.policy_id where l.id = ${sql.raw(m)}.license_id)`,
-      );
-      Object.assign(where, { [status]: query.heartbeatStatus });
-    }
-    return findPage(this.#em, Machine, where, query, { populate: ['license.policy'] as never });
+  /**
+   * Machines in id order (UUIDv7: creation order), one page after `cursor`, as plain records:
+   * one statement, no entities.
+   */
+  async list(query: ListMachinesQuery): Promise<Page<MachineRecord>> {
+    const { limit, after } = pageWindow(query);
+    const conditions: Sql[] = [];
+    if (query.licenseId !== undefined) conditions.push(sql`m.license_id = ${query.licenseId}`);
+    if (!query.includeDeactivated) conditions.push(sql`m.deleted_at is null`);
+    if (query.heartbeatStatus !== undefined) conditions.push(sql`${heartbeatSql.status('m', 'p', this.#clock.now())} = ${query.heartbeatStatus}`);
+    if (after !== undefined) conditions.push(sql`m.id > ${after}`);
+    const rows = await execute<MachineRecordRow[]>(
+      this.#em,
+      sql`select ${machineRecordColumns('m', 'p')}
+            from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
+           where ${conditions.length === 0 ? sql`true` : sql.join(conditions, ' and ')}
+           order by m.id
+           limit ${limit + 1}`,
+    );
+    return pageOf(rows.map(toMachineRecord), limit);
   }
 
   /** One machine, deactivated or not. */
@@ -190,7 +175,7 @@ export class MachinesService {
    * checks it is not past reviving (with the policy as it is now), and updates it; the previous
    * heartbeat it returns tells an alive machine from a resurrected one.
    */
-  async heartbeat(id: string, license: License): Promise<HeartbeatResult> {
+  async heartbeat(id: string, license: LicenseRecord): Promise<HeartbeatResult> {
     if (!isUuid(id)) throw new MachineNotFound(id);
     const now = this.#clock.now();
     const refusal = licenseUnusable(license, now);
@@ -199,21 +184,17 @@ export class MachinesService {
       if ((await this.#em.count(Machine, { id, license: license.id, deletedAt: null })) === 0) throw new MachineNotFound(id);
       throw refusal;
     }
-    const rows = await execute<{ previous: Date; require_heartbeat: boolean; heartbeat_duration: number; heartbeat_resurrection_window: number }[]>(
-      this.#em,
-      heartbeatStatement(id, license.id, now),
-    );
-    const row = rows[0];
-    if (row === undefined) {
-      const machine = await this.#em.findOne(Machine, { id, license: license.id, deletedAt: null }, { populate: ['license.policy'] });
-      if (!machine) throw new MachineNotFound(id);
-      throw new MachineHeartbeatDead(nextHeartbeatAt(machine.lastHeartbeatAt, machine.license.policy) ?? machine.lastHeartbeatAt);
-    }
+    const beat = { id, licenseId: license.id, now };
+    const row = this.#heartbeats
+      ? await this.#heartbeats.beat(beat)
+      : (await execute<BeatRow[]>(this.#em, heartbeatStatement([beat])))[0];
+    if (row === undefined) throw new MachineNotFound(id);
     const policy = {
       requireHeartbeat: row.require_heartbeat,
       heartbeatDuration: row.heartbeat_duration,
       heartbeatResurrectionWindow: row.heartbeat_resurrection_window,
     };
+    if (!row.beaten) throw new MachineHeartbeatDead(nextHeartbeatAt(new Date(row.previous), policy) ?? new Date(row.previous));
     const before = heartbeatStatus(new Date(row.previous), policy, now);
     return {
       id: id.toLowerCase(),

@@ -78,9 +78,23 @@ def _positive_body(case) -> bool:
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
+    _name_null_link_ids(case)
     _spare_fixtures(case)
     _fresh_fingerprint(case)
     _fresh_idempotency_key(case)
+
+
+def _name_null_link_ids(case) -> None:
+    """Sends the id of nothing where a stateful link carried a null id.
+
+    Links are inferred from field names, and some id fields are null by contract: an event about
+    a policy or an API key has no `machineId` or `licenseId`. Following one, schemathesis puts
+    the literal `None` in the path, which the server rightly refuses as a malformed id (400) and
+    positive_data_acceptance takes for valid data being rejected. A well-formed id that names
+    nothing gets the 404 such a link deserves.
+    """
+    if isinstance(case.path_parameters, dict) and any(value is None for value in case.path_parameters.values()):
+        case.path_parameters = {name: UNKNOWN_ID if value is None else value for name, value in case.path_parameters.items()}
 
 
 def _spare_fixtures(case) -> None:

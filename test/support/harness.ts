@@ -8,6 +8,7 @@ import type { paths } from '../../generated/api.d.ts';
 import { ManualClock } from '../../src/core/clock.ts';
 import { initOrm, type Orm } from '../../src/db/orm.ts';
 import { createApp, type AppDeps } from '../../src/http/app.ts';
+import { AuthCache, listenForAuthChanges, type AuthListener } from '../../src/keys/auth-cache.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import type { Scope } from '../../src/keys/scopes.ts';
 import { createLogger } from '../../src/log.ts';
@@ -28,9 +29,15 @@ export interface TestServer {
   orm: Orm;
   /** A database URL for this file's database (for the CLI, or direct SQL). */
   databaseUrl: string;
-  /** Runs SQL directly, to set up states the API cannot create (yet) or to inspect rows. */
+  /**
+   * Runs SQL directly, to set up states the API cannot create (yet) or to inspect rows. Like a
+   * change made by another process, it reaches the server's authentication cache through
+   * PostgreSQL's notification, which this waits for.
+   */
   sql<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<T[]>;
-  /** Domain services on a fresh unit of work, for seeding. */
+  /** The server's authentication cache. */
+  authCache: AuthCache;
+  /** Domain services on a fresh unit of work, for seeding; sharing the server's cache. */
   services(): Services;
   contractViolations: string[];
 }
@@ -68,6 +75,7 @@ export function useTestServer(
   const server = {} as TestServer;
   let http: Server;
   let pool: pg.Pool;
+  let authListener: AuthListener;
 
   beforeAll(async () => {
     const databaseUrl = await createDatabase();
@@ -79,7 +87,9 @@ export function useTestServer(
     const hasher = new KeyHasher(TEST_SECRET);
     const { rateLimits, trustProxy, metrics } = options;
     const webhookAddresses = options.webhookAddresses ?? { allowPrivate: false };
-    const app = await createApp({ orm, clock, hasher, log, checkResponses: true, rateLimits, trustProxy, metrics, webhookAddresses });
+    const authCache = new AuthCache();
+    authListener = await listenForAuthChanges(databaseUrl, authCache, log);
+    const app = await createApp({ orm, clock, hasher, log, authCache, checkResponses: true, rateLimits, trustProxy, metrics, webhookAddresses });
     http = await new Promise<Server>((resolve) => {
       const s = app.express.listen(0, '127.0.0.1', () => resolve(s));
     });
@@ -92,8 +102,13 @@ export function useTestServer(
       clock,
       orm,
       databaseUrl,
-      sql: async (text: string, values?: unknown[]) => (await pool.query(text, values)).rows,
-      services: () => new Services(orm.em.fork(), clock, hasher, webhookAddresses),
+      sql: async (text: string, values?: unknown[]) => {
+        const { rows } = await pool.query(text, values);
+        await authListener.sync();
+        return rows;
+      },
+      authCache,
+      services: () => new Services(orm.em.fork(), clock, hasher, { authCache, webhookAddresses }),
       contractViolations: app.contractViolations,
     } satisfies TestServer);
   });
@@ -106,6 +121,7 @@ export function useTestServer(
   afterAll(async () => {
     http?.closeAllConnections();
     await new Promise((resolve) => http?.close(resolve));
+    await authListener?.close();
     await server.orm?.close();
     await pool?.end();
   });

@@ -1,0 +1,337 @@
+/**
+ * bench/hot: the operations every installed copy calls all day, and the reads an operator runs
+ * over a big fleet, over HTTP with autocannon in a second process, each against the naive
+ * baseline (bench/heartbeat/baseline.ts) where one applies, in alternating order:
+ *
+ * - heartbeat      POST /machines/{id}/heartbeat            licentric serve vs baseline
+ * - validate       POST /licenses/actions/validate, 5-machine licenses, with a fingerprint
+ * - validate-big   the same on a license of BENCH_BIG_LICENSE machines (200 000), vs validate
+ * - activate       POST /machines, new fingerprints            licentric serve vs baseline
+ * - list           GET /machines?limit=100 (pages/s)
+ * - dead           GET /machines?heartbeatStatus=DEAD&limit=100, one at a time (ms)
+ * - memory         RSS idle, peak and after a mixed load of the four hot requests
+ *
+ *   make bench
+ *   BENCH_DURATION=5 BENCH_WARMUP=2 BENCH_ROUNDS=1 make bench     # a quicker run
+ *   BENCH_ONLY=heartbeat,validate make bench                        # some of them
+ *
+ * BENCH_SERVE_ROOT runs `licentric serve` from another checkout (with its node_modules) on
+ * the same data: how the before figures of bench/README.md were taken.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Result } from 'autocannon';
+import pg from 'pg';
+import { uuidv7 } from '../../src/core/ids.ts';
+import { generateApiToken, apiTokenHint } from '../../src/keys/api-token.ts';
+import { KeyHasher } from '../../src/keys/hashing.ts';
+import { generateLicenseKey } from '../../src/keys/license-key.ts';
+import { DATABASE_PREFIX, describeHost, envInteger, loadAverage, migrateDatabase, openCluster, run, uuidv7Sql, type BenchCluster } from '../support/cluster.ts';
+import { ROOT, runLoad, serveCommand, startServer, type Running } from '../support/processes.ts';
+import type { LoadPlan, PlannedRequest } from './load.ts';
+
+const LICENSES = envInteger('BENCH_LICENSES', 100);
+const MACHINES = envInteger('BENCH_MACHINES', 1_000_000);
+const BIG_LICENSE = envInteger('BENCH_BIG_LICENSE', 200_000);
+/** One machine in this many is dead (its own KEEP_DEAD license), spread over the whole table. */
+const DEAD_EVERY = envInteger('BENCH_DEAD_EVERY', 1000);
+const CONNECTIONS = envInteger('BENCH_CONNECTIONS', 20);
+const WARMUP = envInteger('BENCH_WARMUP', 3);
+const DURATION = envInteger('BENCH_DURATION', 10);
+const ROUNDS = envInteger('BENCH_ROUNDS', 2);
+const SERVE_ROOT = process.env.BENCH_SERVE_ROOT?.trim() || ROOT;
+const ALL = ['heartbeat', 'validate', 'validate-big', 'activate', 'list', 'dead', 'memory'] as const;
+const ONLY = new Set((process.env.BENCH_ONLY?.trim() || ALL.join(',')).split(',').map((s) => s.trim()));
+for (const name of ONLY) if (!(ALL as readonly string[]).includes(name)) throw new Error(`BENCH_ONLY: "${name}" is not one of ${ALL.join(', ')}`);
+const SEED_DB = `${DATABASE_PREFIX}hot_seed`;
+
+type Target = 'licentric serve' | 'baseline';
+
+interface Seeded {
+  /** (machine, key) pairs to beat: 10 per license, spread over the table. */
+  beats: { id: string; key: string }[];
+  /** (key, fingerprint) of 5-machine licenses. */
+  small: { key: string; fingerprint: string }[];
+  big: { key: string; fingerprint: string };
+  /** Keys of licenses with no machine limit, to activate under. */
+  activate: string[];
+  adminToken: string;
+}
+
+async function seed(db: pg.Client, hasher: KeyHasher): Promise<Seeded> {
+  const now = new Date();
+  const [open, graveyard] = [uuidv7(), uuidv7()];
+  await db.query(
+    `insert into policies (id, name, key_prefix, created_at, updated_at, require_heartbeat, heartbeat_duration,
+                           heartbeat_cull_strategy, heartbeat_resurrection_window)
+     values ($1, 'bench', 'BENCH', $3, $3, true, 600, 'DEACTIVATE_DEAD', 0),
+            ($2, 'bench graveyard', 'BENCH', $3, $3, true, 600, 'KEEP_DEAD', 0)`,
+    [open, graveyard, now],
+  );
+  const license = async (policy: string) => {
+    const key = generateLicenseKey('BENCH');
+    const id = uuidv7();
+    await db.query(
+      `insert into licenses (id, policy_id, key_hash, key_hint, created_at, updated_at) values ($1, $2, $3, 'BENCH-…', $4, $4)`,
+      [id, policy, hasher.hash('license-key', key), now],
+    );
+    return { id, key };
+  };
+  const fleet = [];
+  for (let i = 0; i < LICENSES; i++) fleet.push(await license(open));
+  const dead = await license(graveyard);
+  const big = await license(open);
+  const small = [];
+  for (let i = 0; i < 100; i++) small.push(await license(open));
+
+  // Machine i: every DEAD_EVERY-th the graveyard's (last heartbeat two hours ago: dead), the
+  // others license i mod L's, alive; all with time-ordered ids, so each kind is spread over the heap.
+  const fleetIds = fleet.map((l) => l.id);
+  await db.query(
+    `insert into machines (id, license_id, fingerprint, metadata, last_heartbeat_at, created_at, updated_at)
+     select ${uuidv7Sql(`$3::bigint - $2::int + i`, "'machine' || i")},
+            case when i % $5 = 0 then $6::uuid else ($1::uuid[])[1 + i % array_length($1::uuid[], 1)] end,
+            'fingerprint-' || i, '{}',
+            case when i % $5 = 0 then $4::timestamptz - interval '2 hours' else $4::timestamptz end, $4, $4
+       from generate_series(1, $2::int) i`,
+    [fleetIds, MACHINES, now.getTime() - BIG_LICENSE - 1000, now, DEAD_EVERY, dead.id],
+  );
+  await db.query(
+    `insert into machines (id, license_id, fingerprint, metadata, last_heartbeat_at, created_at, updated_at)
+     select ${uuidv7Sql(`$3::bigint + i`, "'big' || i")}, $1, 'big-' || i, '{}', $4, $4, $4 from generate_series(1, $2::int) i`,
+    [big.id, BIG_LICENSE, now.getTime() - BIG_LICENSE - 500, now],
+  );
+  await db.query(
+    `insert into machines (id, license_id, fingerprint, metadata, last_heartbeat_at, created_at, updated_at)
+     select gen_random_uuid(), l, 'small-machine-' || j, '{}', $2, $2, $2 from unnest($1::uuid[]) l, generate_series(1, 5) j`,
+    [small.map((l) => l.id), now],
+  );
+  // The counts, as the culling pass would have folded them.
+  await db.query(`update licenses l set machine_count = (select count(*) from machines m where m.license_id = l.id and m.deleted_at is null)`);
+  await db.query(`delete from machine_count_deltas`);
+  const adminToken = generateApiToken();
+  await db.query(
+    `insert into api_keys (id, name, token_hash, token_hint, scopes, created_at) values ($1, 'bench', $2, $3, '{admin}', $4)`,
+    [uuidv7(), hasher.hash('api-key', adminToken), apiTokenHint(adminToken), now],
+  );
+  await db.query('vacuum (analyze)');
+
+  const { rows } = await db.query<{ id: string; license_id: string }>(
+    `select id, license_id from (
+       select id, license_id, row_number() over (partition by license_id order by id) as n from machines where license_id = any($1::uuid[])
+     ) m where n % $2 = 0 and n / $2 <= 10 order by id`,
+    [fleetIds, Math.max(1, Math.floor(MACHINES / LICENSES / 10))],
+  );
+  const keyOf = new Map(fleet.map((l) => [l.id, l.key]));
+  return {
+    beats: rows.map((row) => ({ id: row.id, key: keyOf.get(row.license_id)! })),
+    small: small.map((l) => ({ key: l.key, fingerprint: 'small-machine-3' })),
+    big: { key: big.key, fingerprint: `big-${Math.ceil(BIG_LICENSE / 2)}` },
+    activate: fleet.map((l) => l.key),
+    adminToken,
+  };
+}
+
+const license = (key: string) => ({ authorization: `License ${key}` });
+
+function requestsOf(bench: 'heartbeat' | 'validate' | 'validate-big' | 'activate' | 'list', s: Seeded): PlannedRequest[] {
+  switch (bench) {
+    case 'heartbeat':
+      return s.beats.map((b) => ({ method: 'POST', path: `/api/v1/machines/${b.id}/heartbeat`, headers: license(b.key) }));
+    case 'validate':
+      return s.small.map((v) => ({ method: 'POST', path: '/api/v1/licenses/actions/validate', headers: license(v.key), body: JSON.stringify({ fingerprint: v.fingerprint }) }));
+    case 'validate-big':
+      return [{ method: 'POST', path: '/api/v1/licenses/actions/validate', headers: license(s.big.key), body: JSON.stringify({ fingerprint: s.big.fingerprint }) }];
+    case 'activate':
+      return s.activate.map((key) => ({ method: 'POST', path: '/api/v1/machines', headers: license(key), body: JSON.stringify({ fingerprint: 'bench-{n}', name: 'bench' }) }));
+    case 'list':
+      return [{ method: 'GET', path: '/api/v1/machines?limit=100', headers: { authorization: `Bearer ${s.adminToken}` } }];
+  }
+}
+
+function start(target: Target, url: string, secret: string): Promise<Running> {
+  return target === 'baseline'
+    ? startServer(target, ['bench/heartbeat/baseline.ts'], { DATABASE_URL: url, LICENTRIC_SECRET: secret })
+    : startServer(target, serveCommand(SERVE_ROOT), { DATABASE_URL: url, LICENTRIC_SECRET: secret, LICENTRIC_RATE_LIMITS: 'off' }, SERVE_ROOT);
+}
+
+interface Outcome {
+  bench: string;
+  target: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuMs: number;
+  requests: number;
+}
+
+function load(url: string, requests: PlannedRequest[], duration: number): Promise<Result> {
+  return runLoad('bench/hot/load.ts', { url, connections: CONNECTIONS, duration, requests } satisfies LoadPlan);
+}
+
+function assertAllOk(label: string, ...results: Result[]): void {
+  const failed = results.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
+  if (failed > 0 || results.some((r) => r.requests.total === 0)) throw new Error(`${label}: ${failed} requests failed: ${JSON.stringify(results.map((r) => r.statusCodeStats))}`);
+}
+
+async function throughput(cluster: BenchCluster, seedUrl: string, secret: string, seeded: Seeded, bench: Parameters<typeof requestsOf>[0], target: Target, n: number): Promise<Outcome> {
+  // Writing benches get their own copy of the seed, so every run starts from the same pages.
+  const writes = bench === 'heartbeat' || bench === 'activate';
+  const name = `${DATABASE_PREFIX}hot_${n}`;
+  const url = writes ? await cluster.createDatabase(name, SEED_DB) : seedUrl;
+  try {
+    const server = await start(target, url, secret);
+    try {
+      const requests = requestsOf(bench, seeded);
+      const warmup = await load(server.url, requests, WARMUP);
+      const cpu = server.cpuSeconds();
+      const result = await load(server.url, requests, DURATION);
+      const cpuMs = ((server.cpuSeconds() - cpu) * 1000) / result.requests.total;
+      assertAllOk(`${bench}, ${target}`, warmup, result);
+      return { bench, target, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpuMs, requests: result.requests.total };
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    if (writes) await cluster.dropDatabase(name);
+  }
+}
+
+/** The first page of dead machines, one request at a time: what an operator's dashboard waits for. */
+async function deadFilter(seedUrl: string, secret: string, seeded: Seeded): Promise<{ median: number; p90: number; count: number }> {
+  const server = await start('licentric serve', seedUrl, secret);
+  try {
+    const times: number[] = [];
+    let count = 0;
+    for (let i = 0; i < 23; i++) {
+      const started = performance.now();
+      const response = await fetch(`${server.url}/api/v1/machines?heartbeatStatus=DEAD&limit=100`, { headers: { authorization: `Bearer ${seeded.adminToken}` } });
+      const body = (await response.json()) as { data: unknown[] };
+      if (response.status !== 200) throw new Error(`dead filter: ${response.status} ${JSON.stringify(body)}`);
+      count = body.data.length;
+      if (i >= 3) times.push(performance.now() - started);
+    }
+    times.sort((a, b) => a - b);
+    return { median: times[Math.floor(times.length / 2)]!, p90: times[Math.floor(times.length * 0.9)]!, count };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** RSS idle after start, the peak under a mixed load of the four hot requests, and after it. */
+async function memory(cluster: BenchCluster, secret: string, seeded: Seeded): Promise<{ idle: number; peak: number; after: number; rps: number }> {
+  const name = `${DATABASE_PREFIX}hot_memory`;
+  const url = await cluster.createDatabase(name, SEED_DB);
+  try {
+    const server = await start('licentric serve', url, secret);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const idle = server.memory().rss;
+      const lists = (['heartbeat', 'validate', 'activate', 'list'] as const).map((b) => requestsOf(b, seeded));
+      // Interleaved, so every moment of the run carries all four.
+      const mixed: PlannedRequest[] = [];
+      for (let i = 0; i < Math.max(...lists.map((l) => l.length)); i++) for (const list of lists) mixed.push(list[i % list.length]!);
+      const result = await load(server.url, mixed, Math.max(DURATION * 3, 30));
+      assertAllOk('memory, mixed load', result);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const { rss: after, peak } = server.memory();
+      return { idle, peak, after, rps: result.requests.average };
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await cluster.dropDatabase(name);
+  }
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+
+function describe(o: Outcome): string {
+  return `${o.bench}, ${o.target}: ${o.rps.toFixed(0)} req/s, p50 ${o.p50} ms, p99 ${o.p99} ms, server CPU ${o.cpuMs.toFixed(2)} ms/request (${o.requests} requests)`;
+}
+
+async function main(): Promise<void> {
+  const cluster = await openCluster();
+  try {
+    console.log(`bench/hot  ${new Date().toISOString()}  serve from ${SERVE_ROOT === ROOT ? 'this checkout' : SERVE_ROOT}`);
+    console.log(`host: ${await describeHost()}; load average at start: ${loadAverage()}`);
+    console.log(`PostgreSQL: ${cluster.version} (${cluster.source}); ${Object.entries(cluster.settings).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    const seedUrl = await cluster.createDatabase(SEED_DB);
+    await migrateDatabase(seedUrl);
+    const secret = randomBytes(48).toString('base64url');
+    const db = new pg.Client({ connectionString: seedUrl });
+    await db.connect();
+    let seeded: Seeded;
+    try {
+      seeded = await seed(db, new KeyHasher(secret));
+    } finally {
+      await db.end();
+    }
+    console.log(
+      `${MACHINES} machines over ${LICENSES} licenses (1 in ${DEAD_EVERY} dead, of a KEEP_DEAD license), a license of ${BIG_LICENSE}, ` +
+        `100 licenses of 5; ${CONNECTIONS} connections, ${WARMUP} s warm-up, ${DURATION} s measured, ${ROUNDS} round(s), ABBA`,
+    );
+
+    const pairs: [Parameters<typeof requestsOf>[0], Target][] = [];
+    for (const bench of ['heartbeat', 'validate', 'activate'] as const) {
+      if (ONLY.has(bench)) pairs.push([bench, 'licentric serve'], [bench, 'baseline']);
+    }
+    if (ONLY.has('validate-big')) pairs.push(['validate-big', 'licentric serve']);
+    if (ONLY.has('validate-big') && !ONLY.has('validate')) pairs.push(['validate', 'licentric serve']);
+    if (ONLY.has('list')) pairs.push(['list', 'licentric serve']);
+
+    const outcomes: Outcome[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      // Every other round in reverse (ABBA), so the drift of a shared machine weighs on all alike.
+      for (const [bench, target] of round % 2 === 1 ? pairs : [...pairs].reverse()) {
+        const outcome = await throughput(cluster, seedUrl, secret, seeded, bench, target, outcomes.length + 1);
+        outcomes.push(outcome);
+        console.log(`round ${round}, ${describe(outcome)}; load average ${loadAverage()}`);
+      }
+    }
+
+    console.log('');
+    console.log(`means of ${ROUNDS} round(s):`);
+    const mean = (bench: string, target: string) => {
+      const runs = outcomes.filter((o) => o.bench === bench && o.target === target);
+      if (runs.length === 0) return undefined;
+      const avg = (pick: (o: Outcome) => number) => runs.reduce((sum, o) => sum + pick(o), 0) / runs.length;
+      return { rps: avg((o) => o.rps), p50: avg((o) => o.p50), p99: avg((o) => o.p99), cpuMs: avg((o) => o.cpuMs) };
+    };
+    for (const [bench, target] of pairs) {
+      const m = mean(bench, target)!;
+      console.log(`${bench}, ${target}: ${m.rps.toFixed(0)} req/s, p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, server CPU ${m.cpuMs.toFixed(2)} ms/request`);
+    }
+    console.log('');
+    console.log('ratios:');
+    for (const bench of ['heartbeat', 'validate', 'activate'] as const) {
+      const real = mean(bench, 'licentric serve');
+      const base = mean(bench, 'baseline');
+      if (real && base) {
+        console.log(
+          `${bench}: licentric serve / baseline throughput ${(real.rps / base.rps).toFixed(2)}×, ` +
+            `p99 ${real.p99.toFixed(1)} vs ${base.p99.toFixed(1)} ms, server CPU ${real.cpuMs.toFixed(2)} vs ${base.cpuMs.toFixed(2)} ms/request`,
+        );
+      }
+    }
+    const big = mean('validate-big', 'licentric serve');
+    const small = mean('validate', 'licentric serve');
+    if (big && small) console.log(`validate on ${BIG_LICENSE} machines / on 5 machines: ${(big.rps / small.rps).toFixed(2)}× the throughput`);
+    const list = mean('list', 'licentric serve');
+    if (list) console.log(`list: ${list.rps.toFixed(0)} pages/s of 100, server CPU ${list.cpuMs.toFixed(2)} ms/page`);
+
+    if (ONLY.has('dead')) {
+      const dead = await deadFilter(seedUrl, secret, seeded);
+      const live = MACHINES + BIG_LICENSE + 500;
+      console.log(`dead filter over ${live} machines: first page (${dead.count} machines) median ${dead.median.toFixed(1)} ms, p90 ${dead.p90.toFixed(1)} ms (20 requests, one at a time)`);
+    }
+    if (ONLY.has('memory')) {
+      const m = await memory(cluster, secret, seeded);
+      console.log(`memory (RSS): idle ${mib(m.idle)}, peak ${mib(m.peak)}, after the mixed load ${mib(m.after)} (mixed load ran at ${m.rps.toFixed(0)} req/s)`);
+    }
+    console.log(`load average at end: ${loadAverage()}`);
+  } finally {
+    await cluster.close();
+  }
+}
+
+run(main);

@@ -1,0 +1,139 @@
+/**
+ * The processes a bench starts: servers under test (each its own process, so its CPU and memory
+ * are its own) and autocannon load generators. Whatever way the bench ends, none outlives it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Result } from 'autocannon';
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+
+const children = new Set<ChildProcess>();
+export const scratch = mkdtempSync(path.join(tmpdir(), 'licentric-bench-'));
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function track(child: ChildProcess): { exited: Promise<number | null>; stderr: () => string } {
+  children.add(child);
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
+  return { exited, stderr: () => stderr };
+}
+
+export interface Running {
+  url: string;
+  /** CPU seconds the process has used so far (user + system), or NaN where /proc cannot tell. */
+  cpuSeconds(): number;
+  /** Resident memory now and its peak so far, in bytes (VmRSS, VmHWM), or NaN. */
+  memory(): { rss: number; peak: number };
+  stop(): Promise<void>;
+}
+
+function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    // Fields 14 and 15 of /proc/PID/stat, counted after the parenthesised command name.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function memoryOf(pid: number | undefined): { rss: number; peak: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024;
+    return { rss: kib('VmRSS'), peak: kib('VmHWM') };
+  } catch {
+    return { rss: Number.NaN, peak: Number.NaN };
+  }
+}
+
+/**
+ * Starts `node <script…>` in `cwd` on a free port with production settings (info-level request
+ * logging on, to /dev/null: its cost is paid, nothing kept; the culling worker elsewhere) and
+ * waits until `/readyz` answers.
+ */
+export async function startServer(label: string, script: string[], env: Record<string, string>, cwd = ROOT): Promise<Running> {
+  const port = await freePort();
+  // BENCH_CPU_PROF=<folder>: each server writes a V8 CPU profile there when it stops.
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
+  const child = spawn(process.execPath, [...profile, ...script], {
+    cwd,
+    env: {
+      ...process.env,
+      LICENTRIC_CULL_IN_SERVER: 'false',
+      LICENTRIC_DATA_DIR: scratch,
+      LOG_LEVEL: 'info',
+      HOST: '127.0.0.1',
+      ...env,
+      PORT: String(port),
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const { exited, stderr } = track(child);
+  let dead = false;
+  void exited.then(() => (dead = true));
+  const url = `http://127.0.0.1:${port}`;
+  for (const started = Date.now(); ; ) {
+    if (dead) throw new Error(`${label} exited before it was ready:\n${stderr()}`);
+    if (Date.now() - started > 60_000) throw new Error(`${label} not ready after 60 s:\n${stderr()}`);
+    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    if (ready) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return {
+    url,
+    cpuSeconds: () => cpuSecondsOf(child.pid),
+    memory: () => memoryOf(child.pid),
+    stop: async () => {
+      if (!dead) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/**
+ * `licentric serve` in `root` as the installed binary runs it: with the Node options of its
+ * shebang line (the heap sizes that keep its memory down; bench/README.md).
+ */
+export function serveCommand(root: string): string[] {
+  const shebang = readFileSync(path.join(root, 'src/cli.ts'), 'utf8').split('\n', 1)[0]!;
+  const options = /^#!.*\bnode((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(shebang)?.[1]?.trim();
+  return [...(options ? options.split(' ') : []), 'src/cli.ts', 'serve'];
+}
+
+/** Runs a load generator script on a plan (written to a file for it) and returns its result. */
+export async function runLoad(script: string, plan: object): Promise<Result> {
+  const planFile = path.join(scratch, `plan-${process.hrtime.bigint()}.json`);
+  writeFileSync(planFile, JSON.stringify(plan));
+  const child = spawn(process.execPath, [path.join(ROOT, script), planFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { exited, stderr } = track(child);
+  let stdout = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  const code = await exited;
+  if (code !== 0) throw new Error(`the load generator failed (${code}):\n${stderr()}`);
+  return JSON.parse(stdout) as Result;
+}
