@@ -65,7 +65,11 @@ field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2
 # between choosing and binding. Rate limits off: thousands of requests, many with wrong keys,
 # from one address would otherwise turn most answers into 429 and leave the rest untested
 # (test/rate-limits.test.ts and test/replicas.test.ts check the 429s against the spec).
-LICENTRIC_RATE_LIMITS=off PORT=0 LOG_LEVEL=info node src/cli.ts serve >"$work/server.log" 2>&1 &
+# Webhook delivery off: the run creates endpoints at whatever URLs it generates, and delivering
+# to them would send traffic off this machine (test/webhooks.test.ts proves delivery against a
+# local receiver). With nothing ever delivered by this server, loopback endpoints may be
+# created, which the seeding below needs.
+LICENTRIC_RATE_LIMITS=off LICENTRIC_WEBHOOKS_IN_SERVER=false LICENTRIC_WEBHOOKS_ALLOW_PRIVATE=true PORT=0 LOG_LEVEL=info node src/cli.ts serve >"$work/server.log" 2>&1 &
 server_pid=$!
 port=
 for _ in $(seq 600); do
@@ -103,6 +107,28 @@ for n in range(120):
     with urllib.request.urlopen(request) as response:
         assert response.status == 201, response.status
 PY
+
+# Webhook endpoints and delivery attempts for the stateful phase to find in list pages: without
+# them every update of an endpoint and every redelivery would be a 404, which schemathesis
+# reports as missing test data. Each endpoint points at a closed port on loopback and gets one
+# test message; one worker pass, allowed loopback like the server, makes the attempts (each is
+# refused at once and recorded as a failed delivery). Nothing leaves this machine.
+python3 - "$base/api/v1/webhook-endpoints" "$api_token" <<'PY'
+import json, sys, urllib.request
+
+url, token = sys.argv[1:]
+headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+for n in range(10):
+    body = json.dumps({"url": f"http://127.0.0.1:9/licentric-fuzz/{n}", "eventTypes": ["policy.deleted"]}).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, body, headers, method="POST")) as response:
+        assert response.status == 201, response.status
+        endpoint = json.load(response)["data"]["id"]
+    test = urllib.request.Request(f"{url}/{endpoint}/actions/send-test", b"", headers, method="POST")
+    with urllib.request.urlopen(test) as response:
+        assert response.status == 202, response.status
+PY
+LICENTRIC_WEBHOOKS_ALLOW_PRIVATE=true node src/cli.ts worker --once >"$work/worker.log" 2>&1 \
+  || { cat "$work/worker.log" >&2; echo "fuzz: the seeding worker pass failed" >&2; exit 1; }
 
 export LICENTRIC_FUZZ_LICENSE_KEY=$license_key LICENTRIC_FUZZ_API_TOKEN=$api_token
 export LICENTRIC_FUZZ_FIXTURE_IDS=$fixture_ids
