@@ -259,8 +259,7 @@ const COMMANDS: Record<string, Command> = {
         }
         // Loaded only when asked for: prom-client would slow every CLI command's start.
         const metrics = config.metricsPort === undefined ? undefined : new (await import('./http/metrics.ts')).Metrics();
-        const metricsServer = metrics ? await metrics.serve(config.metricsPort!, config.host) : undefined;
-        if (metricsServer) log.info({ metricsPort: (metricsServer.address() as { port: number }).port }, 'metrics listening');
+        const metricsServer = metrics ? await metrics.listen(config.metricsPort!, config.host, log) : undefined;
         const schedule = startCullSchedule(runtime.orm, systemClock, log, config.cullCron, (result) => metrics?.observeCull(result));
         const webhooks = await startWebhooks(runtime, systemClock, log, webhookAddresses);
         await stopOnSignal(log, async () => {

@@ -79,8 +79,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     const schedule = config.cullInServer
       ? startCullSchedule(runtime.orm, clock, log, config.cullCron, (result) => metrics?.observeCull(result))
       : undefined;
-    const metricsServer = metrics ? await metrics.serve(config.metricsPort!, config.host) : undefined;
-    if (metricsServer) log.info({ metricsPort: (metricsServer.address() as { port: number }).port }, 'metrics listening');
+    const metricsServer = metrics ? await metrics.listen(config.metricsPort!, config.host, log) : undefined;
     const webhooks = config.webhooksInServer ? await startWebhooks(runtime, clock, log, webhookAddresses) : undefined;
     log.info({ port, host: config.host, url: `http://${config.host}:${port}/api/v1` }, 'listening');
 

@@ -1,10 +1,5 @@
-import type { QueryResult } from '@mikro-orm/core';
 import type { EntityManager } from './orm.ts';
-import { sql, type Sql } from './sql.ts';
-
-function run(em: EntityManager, statement: Sql): Promise<QueryResult> {
-  return em.execute<QueryResult>(statement.text, [...statement.values], 'run');
-}
+import { run, sql } from './sql.ts';
 
 /** How long an idempotency key is remembered (the IETF draft's and Stripe's 24 h). */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;

@@ -1,3 +1,4 @@
+import type { QueryResult } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 /**
@@ -65,6 +66,11 @@ export const sql = Object.assign((strings: TemplateStringsArray, ...values: unkn
 export function forDriver(statement: Sql): { text: string; values: unknown[] } {
   let n = 0;
   return { text: statement.text.replace(/\?/g, () => `$${++n}`), values: [...statement.values] };
+}
+
+/** Runs a statement written with `sql` that changes rows, for the count it changed. */
+export function run(em: EntityManager, statement: Sql): Promise<QueryResult> {
+  return em.execute<QueryResult>(statement.text, [...statement.values], 'run');
 }
 
 /** Runs a statement written with `sql`. */

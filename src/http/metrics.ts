@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Clock } from '../core/clock.ts';
 import type { EntityManager } from '../db/orm.ts';
+import type { Logger } from '../log.ts';
 import { execute, sql, type Sql } from '../db/sql.ts';
 import { heartbeatSql } from '../machines/heartbeat.ts';
 import type { CullResult } from '../machines/cull.ts';
@@ -106,6 +107,13 @@ export class Metrics {
     this.cullPasses.observe(result.ms / 1000);
     this.culled.inc({ action: 'deactivated' }, result.deactivated);
     this.culled.inc({ action: 'marked_dead' }, result.markedDead);
+  }
+
+  /** Serves `/metrics` and says on which port in the log (port 0 lets the system choose). */
+  async listen(port: number, host: string, log: Logger): Promise<Server> {
+    const server = await this.serve(port, host);
+    log.info({ metricsPort: (server.address() as { port: number }).port }, 'metrics listening');
+    return server;
   }
 
   /** Serves `/metrics` on its own port; resolves with the server once it listens. */
