@@ -5,6 +5,7 @@ import { ApiKeysService } from './keys/api-keys.service.ts';
 import type { AuthCache } from './keys/auth-cache.ts';
 import type { KeyHasher } from './keys/hashing.ts';
 import { LicensesService } from './licenses/licenses.service.ts';
+import type { ValidationLookups } from './licenses/validation-lookup.ts';
 import type { HeartbeatBatcher } from './machines/heartbeat-batch.ts';
 import { MachinesService } from './machines/machines.service.ts';
 import { PoliciesService } from './policies/policies.service.ts';
@@ -15,6 +16,7 @@ import { WebhookEndpointsService } from './webhooks/endpoints.service.ts';
 export interface SharedServices {
   authCache?: AuthCache;
   heartbeats?: HeartbeatBatcher;
+  validations?: ValidationLookups;
   /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
   webhookAddresses?: AddressPolicy;
 }
@@ -26,6 +28,7 @@ export class Services {
   readonly #hasher: KeyHasher;
   readonly #authCache: AuthCache | undefined;
   readonly #heartbeats: HeartbeatBatcher | undefined;
+  readonly #validations: ValidationLookups | undefined;
   readonly #webhookAddresses: AddressPolicy;
 
   /**
@@ -38,6 +41,7 @@ export class Services {
     this.#hasher = hasher;
     this.#authCache = shared.authCache;
     this.#heartbeats = shared.heartbeats;
+    this.#validations = shared.validations;
     this.#webhookAddresses = shared.webhookAddresses ?? { allowPrivate: false };
   }
 
@@ -46,7 +50,7 @@ export class Services {
   }
 
   get licenses(): LicensesService {
-    return new LicensesService(this.em, this.clock, this.#hasher, this.#authCache);
+    return new LicensesService(this.em, this.clock, this.#hasher, this.#authCache, this.#validations);
   }
 
   get policies(): PoliciesService {

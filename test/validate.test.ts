@@ -1,5 +1,7 @@
+import type { Pool } from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
+import { ValidationLookups } from '../src/licenses/validation-lookup.ts';
 import { bearer, licenseAuth, machineBody, seedApiKey, useTestServer } from './support/harness.ts';
 
 type CreatePolicy = components['schemas']['CreatePolicyRequest'];
@@ -122,5 +124,57 @@ describe('POST /licenses/actions/validate', () => {
     });
     expect(response.status).toBe(400);
     expect((await fetch(`${server.apiUrl}/licenses/actions/validate`, { method: 'POST' })).status).toBe(401);
+  });
+});
+
+describe('validations read together', () => {
+  it('gives every concurrent validation its own verdict, whatever characters its fingerprint holds', async () => {
+    server.clock.set('2026-03-01T14:00:00.000Z');
+    // Characters that mean something inside a PostgreSQL array literal, where the fingerprints travel.
+    const awkward = ['quote"in-it', 'back\\slash\\', '{braces},comma', 'NULL-ish NULL', "it's  spaced "];
+    const licenses = await Promise.all(Array.from({ length: 5 }, () => license({ requireHeartbeat: true, heartbeatDuration: 600, heartbeatCullStrategy: 'KEEP_DEAD' })));
+    const active = new Map<string, string>();
+    for (const [i, l] of licenses.entries()) {
+      const machine = await server.client.POST('/machines', { headers: licenseAuth(l.key), body: { fingerprint: awkward[i]! } });
+      expect(machine.response.status).toBe(201);
+      active.set(l.key, machine.data!.data.id);
+    }
+    const asks = licenses.flatMap((l, i) => [
+      { key: l.key, fingerprint: awkward[i], code: 'VALID', machine: active.get(l.key) },
+      { key: l.key, fingerprint: awkward[(i + 1) % awkward.length], code: 'FINGERPRINT_NOT_ACTIVATED', machine: undefined },
+      { key: l.key, fingerprint: undefined, code: 'VALID', machine: undefined },
+    ]);
+    const verdicts = await Promise.all(asks.map((ask) => validate(ask.key, ask.fingerprint)));
+    verdicts.forEach((verdict, i) => {
+      const ask = asks[i]!;
+      expect(verdict.code, `${ask.fingerprint}`).toBe(ask.code);
+      expect(verdict.machine?.id).toBe(ask.machine);
+      expect(verdict.license.machineCount).toBe(1);
+    });
+  });
+
+  it('collects the validations that arrive while a statement is in flight into one statement', async () => {
+    const ls = await Promise.all(Array.from({ length: 3 }, () => license()));
+    const fingerprints = await Promise.all(
+      ls.map(async (l) => {
+        const body = machineBody();
+        expect((await server.client.POST('/machines', { headers: licenseAuth(l.key), body })).response.status).toBe(201);
+        return body.fingerprint;
+      }),
+    );
+    const pool = await server.orm.em.getConnection().getNativeClient();
+    let statements = 0;
+    const counting = { query: (...args: Parameters<Pool['query']>) => ((statements += 1), pool.query(...args)) } as unknown as Pool;
+    const lookups = new ValidationLookups(counting);
+    const ids = (await server.sql<{ id: string; license_id: string }>('select id, license_id from machines where fingerprint = any($1)', [fingerprints]));
+    const queries = Array.from({ length: 30 }, (_, i) => ({ licenseId: ls[i % 3]!.id, fingerprint: i % 2 === 0 ? fingerprints[i % 3]! : null }));
+    const rows = await Promise.all(queries.map((q) => lookups.lookup(q)));
+    // The first goes alone, at once; the other 29 wait for it and go together.
+    expect(statements).toBe(2);
+    rows.forEach((row, i) => {
+      const q = queries[i]!;
+      expect(row.machine_count).toBe(1);
+      expect(row.m_id).toBe(q.fingerprint === null ? null : ids.find((m) => m.license_id === q.licenseId)!.id);
+    });
   });
 });

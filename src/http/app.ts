@@ -7,6 +7,7 @@ import type { Orm } from '../db/orm.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
 import { HeartbeatBatcher } from '../machines/heartbeat-batch.ts';
+import { ValidationLookups } from '../licenses/validation-lookup.ts';
 import { Services, type SharedServices } from '../services.ts';
 import { requestContext } from './access-log.ts';
 import { ContractChecker } from './contract.ts';
@@ -71,7 +72,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
   }
   const pipeline = await createPipeline(document.json, { limiter, idempotency });
   const heartbeats = new HeartbeatBatcher(() => deps.orm.em.fork());
-  const shared: SharedServices = { authCache: deps.authCache, heartbeats, webhookAddresses: deps.webhookAddresses };
+  const validations = new ValidationLookups(pool);
+  const shared: SharedServices = { authCache: deps.authCache, heartbeats, validations, webhookAddresses: deps.webhookAddresses };
 
   const app = express();
   app.disable('x-powered-by');

@@ -14,11 +14,12 @@ import { recordEvent } from '../events/record.ts';
 import { deactivateMachines } from '../machines/deactivation.ts';
 import { heartbeatStatus } from '../machines/heartbeat.ts';
 import { machineCountSql } from '../machines/machine-count.ts';
-import { machineRecordColumns, toMachineRecord, type MachineRecord, type MachineRecordRow } from '../machines/machine-record.ts';
+import { toMachineRecord, type MachineRecord } from '../machines/machine-record.ts';
 import { Policy } from '../policies/policy.entity.ts';
 import { toLicenseRecord, type LicenseRecord } from './license-record.ts';
 import { License } from './license.entity.ts';
 import { licenseStatus, refusalFor, type LicenseStatus } from './status.ts';
+import { lookupValidation, type ValidationLookups } from './validation-lookup.ts';
 
 // The CLI offers the statuses as filter values.
 export { LICENSE_STATUSES, type LicenseStatus } from './status.ts';
@@ -86,12 +87,15 @@ export class LicensesService {
   readonly #clock: Clock;
   readonly #hasher: KeyHasher;
   readonly #authCache: AuthCache | undefined;
+  readonly #validations: ValidationLookups | undefined;
 
-  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher, authCache?: AuthCache) {
+  /** `validations`: a server's grouped validation reads; without it each validation reads alone. */
+  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher, authCache?: AuthCache, validations?: ValidationLookups) {
     this.#em = em;
     this.#clock = clock;
     this.#hasher = hasher;
     this.#authCache = authCache;
+    this.#validations = validations;
   }
 
   /**
@@ -263,20 +267,15 @@ export class LicensesService {
   /**
    * Whether a license is good for use now, and with a fingerprint, whether that machine is. Every
    * installed copy calls this: the policy, the machine count and the machine come in one
-   * statement, as plain rows.
+   * statement, as plain rows, shared with the validations that arrive beside it.
    */
   async validate(license: LicenseRecord, fingerprint?: string): Promise<Validation> {
     const now = this.#clock.now();
-    const [row] = await execute<(MachineRecordRow & { max_machines: number | null; machine_count: number })[]>(
-      this.#em,
-      sql`select p.max_machines, ${machineCountSql('l')} as machine_count, ${machineRecordColumns('m', 'p')}
-            from licenses l join policies p on p.id = l.policy_id
-            left join machines m on m.license_id = l.id and m.fingerprint = ${fingerprint ?? null} and m.deleted_at is null
-           where l.id = ${license.id}`,
-    );
-    const view: LicenseView = { license, status: licenseStatus(license, now), machineCount: row!.machine_count };
-    const policy = { maxMachines: row!.max_machines };
-    const machine = row!.m_id == null ? null : toMachineRecord(row!);
+    const query = { licenseId: license.id, fingerprint: fingerprint ?? null };
+    const row = this.#validations ? await this.#validations.lookup(query) : await lookupValidation(this.#em, query);
+    const view: LicenseView = { license, status: licenseStatus(license, now), machineCount: row.machine_count };
+    const policy = { maxMachines: row.max_machines };
+    const machine = row.m_id == null ? null : toMachineRecord(row!);
     const verdict = (code: ValidationCode, detail: string, machine: MachineRecord | null = null): Validation => ({
       valid: code === 'VALID',
       code,

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { GroupStatement } from '../db/group-statement.ts';
 import { execute, sql, type Sql } from '../db/sql.ts';
 import { machineJsonSql } from '../events/objects.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
@@ -64,12 +65,6 @@ export function heartbeatStatement(beats: Beat[]): Sql {
 }
 
 
-interface Waiting {
-  beat: Beat;
-  resolve: (row: BeatRow | undefined) => void;
-  reject: (error: unknown) => void;
-}
-
 /**
  * Group commit for heartbeats: while one statement is being written, the next beats collect,
  * and go as one statement (one commit, one WAL flush) when it returns. A beat that finds nothing
@@ -78,60 +73,30 @@ interface Waiting {
  * waits for the next), so each sees the one before it.
  */
 export class HeartbeatBatcher {
-  readonly #em: () => EntityManager;
-  readonly #maxBatch: number;
-  #queue: Waiting[] = [];
-  #writing = false;
-  #draining: Promise<void> | undefined;
+  readonly #group: GroupStatement<Beat, BeatRow | undefined>;
 
   /** `em`: a fresh EntityManager per statement. */
   constructor(em: () => EntityManager, options: { maxBatch?: number } = {}) {
-    this.#em = em;
-    this.#maxBatch = options.maxBatch ?? 500;
+    this.#group = new GroupStatement(
+      async (beats) => {
+        const rows = await execute<BeatRow[]>(em(), heartbeatStatement(beats));
+        const byId = new Map(rows.map((row) => [row.id, row]));
+        return beats.map((beat) => byId.get(beat.id));
+      },
+      { maxBatch: options.maxBatch ?? 500, keyOf: (beat) => beat.id },
+    );
   }
 
   /** The beat's row, or undefined when the machine is no active machine of the license. */
   beat(beat: Beat): Promise<BeatRow | undefined> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ beat: { ...beat, id: beat.id.toLowerCase() }, resolve, reject });
-      if (!this.#writing) this.#draining = this.#drain();
-    });
+    return this.#group.submit({ ...beat, id: beat.id.toLowerCase() });
   }
 
   /**
    * Resolves once every beat queued so far is written and answered: a stopping server waits for
    * this before it closes the pool, so no beat it accepted is cut off mid-statement.
    */
-  async flush(): Promise<void> {
-    while (this.#draining !== undefined) await this.#draining;
-  }
-
-  async #drain(): Promise<void> {
-    this.#writing = true;
-    try {
-      while (this.#queue.length > 0) {
-        const batch = new Map<string, Waiting>();
-        const later: Waiting[] = [];
-        for (const waiting of this.#queue) {
-          if (batch.size < this.#maxBatch && !batch.has(waiting.beat.id)) batch.set(waiting.beat.id, waiting);
-          else later.push(waiting);
-        }
-        this.#queue = later;
-        await this.#write([...batch.values()]);
-      }
-    } finally {
-      this.#writing = false;
-      this.#draining = undefined;
-    }
-  }
-
-  async #write(batch: Waiting[]): Promise<void> {
-    try {
-      const rows = await execute<BeatRow[]>(this.#em(), heartbeatStatement(batch.map((w) => w.beat)));
-      const byId = new Map(rows.map((row) => [row.id, row]));
-      for (const waiting of batch) waiting.resolve(byId.get(waiting.beat.id));
-    } catch (error) {
-      for (const waiting of batch) waiting.reject(error);
-    }
+  flush(): Promise<void> {
+    return this.#group.flush();
   }
 }

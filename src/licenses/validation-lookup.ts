@@ -1,0 +1,73 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Pool } from 'pg';
+import { GroupStatement } from '../db/group-statement.ts';
+import { execute, forDriver, sql, type Sql } from '../db/sql.ts';
+import { machineCountSql } from '../machines/machine-count.ts';
+import { machineRecordColumns, type MachineRecordRow } from '../machines/machine-record.ts';
+
+/** What a validation reads: the license's machine limit and count, and the fingerprint's machine. */
+export interface ValidationQuery {
+  licenseId: string;
+  fingerprint: string | null;
+}
+
+export type ValidationRow = MachineRecordRow & { max_machines: number | null; machine_count: number };
+
+/** A PostgreSQL array literal of text values, each quoted, so any text keeps its place. */
+function textArray(values: (string | null)[]): string {
+  return `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`)).join(',')}}`;
+}
+
+/**
+ * Any number of validations' reads, one statement: per query, in order, the policy's machine
+ * limit, the license's machine count and the active machine with that fingerprint (if any).
+ */
+export function validationStatement(queries: ValidationQuery[]): Sql {
+  return sql`
+  select i.n, p.max_machines, ${machineCountSql('l')} as machine_count, ${machineRecordColumns('m', 'p')}
+    from unnest(${textArray(queries.map((q) => q.licenseId))}::uuid[], ${textArray(queries.map((q) => q.fingerprint))}::text[])
+         with ordinality as i(license_id, fingerprint, n)
+    join licenses l on l.id = i.license_id
+    join policies p on p.id = l.policy_id
+    left join machines m on m.license_id = l.id and m.fingerprint = i.fingerprint and m.deleted_at is null`;
+}
+
+function inOrder(queries: ValidationQuery[], rows: (ValidationRow & { n: string | number })[]): ValidationRow[] {
+  const byN = new Map(rows.map((row) => [Number(row.n), row]));
+  return queries.map((q, i) => {
+    const row = byN.get(i + 1);
+    // The license authenticated this very request; its row is soft-deleted at most, never gone.
+    if (row === undefined) throw new Error(`no license row for ${q.licenseId}`);
+    return row;
+  });
+}
+
+/** One validation's reads, on its own: for units of work outside a server (the CLI, tests). */
+export async function lookupValidation(em: EntityManager, query: ValidationQuery): Promise<ValidationRow> {
+  return inOrder([query], await execute(em, validationStatement([query])))[0]!;
+}
+
+/**
+ * Validation reads of concurrent requests, grouped into one statement while another is in flight
+ * (group-statement.ts). Validate is the call every installed copy makes at start-up and on a
+ * schedule; grouped, N of them cost one round trip and one plan instead of N. The statement is
+ * prepared once per connection (the text never changes; the inputs are two array parameters).
+ */
+export class ValidationLookups {
+  readonly #group: GroupStatement<ValidationQuery, ValidationRow>;
+
+  constructor(pool: Pool, options: { maxBatch?: number } = {}) {
+    this.#group = new GroupStatement(
+      async (queries) => {
+        const { text, values } = forDriver(validationStatement(queries));
+        const { rows } = await pool.query<ValidationRow & { n: string }>({ name: 'licentric_validation_lookup', text, values });
+        return inOrder(queries, rows);
+      },
+      { maxBatch: options.maxBatch ?? 200 },
+    );
+  }
+
+  lookup(query: ValidationQuery): Promise<ValidationRow> {
+    return this.#group.submit(query);
+  }
+}
