@@ -1,3 +1,4 @@
+import type { Pool } from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
 import { HeartbeatBatcher } from '../src/machines/heartbeat-batch.ts';
@@ -208,10 +209,9 @@ describe('heartbeats written together (group commit)', () => {
     const ids = await activated(key, 40);
     const [{ license_id: licenseId }] = (await server.sql<{ license_id: string }>('select license_id from machines where id = $1', [ids[0]])) as [{ license_id: string }];
     let statements = 0;
-    const batcher = new HeartbeatBatcher(() => {
-      statements += 1;
-      return server.orm.em.fork();
-    });
+    const pool = await server.orm.em.getConnection().getNativeClient();
+    const counting = { query: (...args: Parameters<Pool['query']>) => ((statements += 1), pool.query(...args)) } as unknown as Pool;
+    const batcher = new HeartbeatBatcher(counting);
     const rows = await Promise.all(ids.map((id) => batcher.beat({ id, licenseId, now: new Date(at(60)) })));
     expect(rows.map((row) => row?.beaten)).toEqual(Array(40).fill(true));
     // The first goes alone, at once; the other 39 wait for it and go together.

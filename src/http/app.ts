@@ -71,7 +71,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     deps.metrics.watchMachines(() => deps.orm.em.fork(), deps.clock);
   }
   const pipeline = await createPipeline(document.json, { limiter, idempotency });
-  const heartbeats = new HeartbeatBatcher(() => deps.orm.em.fork());
+  const heartbeats = new HeartbeatBatcher(pool);
   const validations = new ValidationLookups(pool);
   const shared: SharedServices = { authCache: deps.authCache, heartbeats, validations, webhookAddresses: deps.webhookAddresses };
 

@@ -1,6 +1,6 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Pool } from 'pg';
 import { GroupStatement } from '../db/group-statement.ts';
-import { execute, sql, type Sql } from '../db/sql.ts';
+import { forDriver, sql, type Sql } from '../db/sql.ts';
 import { machineJsonSql } from '../events/objects.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
@@ -75,11 +75,15 @@ export function heartbeatStatement(beats: Beat[]): Sql {
 export class HeartbeatBatcher {
   readonly #group: GroupStatement<Beat, BeatRow | undefined>;
 
-  /** `em`: a fresh EntityManager per statement. */
-  constructor(em: () => EntityManager, options: { maxBatch?: number } = {}) {
+  /**
+   * `pool`: the driver's pool. The statement is prepared once per connection: its text never
+   * changes, only its array parameters, so PostgreSQL parses and plans it once, not per batch.
+   */
+  constructor(pool: Pool, options: { maxBatch?: number } = {}) {
     this.#group = new GroupStatement(
       async (beats) => {
-        const rows = await execute<BeatRow[]>(em(), heartbeatStatement(beats));
+        const { text, values } = forDriver(heartbeatStatement(beats));
+        const { rows } = await pool.query<BeatRow>({ name: 'licentric_heartbeats', text, values });
         const byId = new Map(rows.map((row) => [row.id, row]));
         return beats.map((beat) => byId.get(beat.id));
       },
