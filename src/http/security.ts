@@ -1,5 +1,5 @@
 import type { Context } from 'openapi-backend';
-import type { ApiKey } from '../keys/api-key.entity.ts';
+import type { ApiKeyRecord } from '../keys/api-keys.service.ts';
 import { grants, isScope } from '../keys/scopes.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
 import { databaseUnavailable, securityFailure } from './unavailable.ts';
@@ -121,7 +121,7 @@ export function licenseOf(principal: Principal): LicenseRecord {
 }
 
 /** The API key of a request whose operation accepts only API-key auth (see licenseOf). */
-export function apiKeyOf(principal: Principal): ApiKey {
+export function apiKeyOf(principal: Principal): ApiKeyRecord {
   if (principal.kind !== 'apiKey') throw new HttpProblem('INTERNAL_ERROR', 'expected API-key authentication');
   return principal.apiKey;
 }

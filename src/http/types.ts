@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
 import type { operations } from '../../generated/api.d.ts';
-import type { ApiKey } from '../keys/api-key.entity.ts';
+import type { ApiKeyRecord } from '../keys/api-keys.service.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
 import type { Services } from '../services.ts';
 
 export type OperationId = keyof operations;
 
 /** Who made the request, as the security handlers established it. */
-export type Principal = { kind: 'license'; license: LicenseRecord } | { kind: 'apiKey'; apiKey: ApiKey };
+export type Principal = { kind: 'license'; license: LicenseRecord } | { kind: 'apiKey'; apiKey: ApiKeyRecord };
 
 type Op<K extends OperationId> = operations[K];
 
