@@ -44,7 +44,8 @@ generate: install
 check-generated: install
 	@scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
 	GENERATED_DIR="$$scratch" npm run -s generate >/dev/null 2>&1; \
-	if ! diff -ru generated/openapi.yaml "$$scratch/openapi.yaml" || ! diff -ru generated/api.d.ts "$$scratch/api.d.ts"; then \
+	if ! diff -ru generated/openapi.yaml "$$scratch/openapi.yaml" || ! diff -ru generated/openapi.json "$$scratch/openapi.json" \
+	  || ! diff -ru generated/api.d.ts "$$scratch/api.d.ts"; then \
 	  echo "generated/ is out of date with spec/: run 'make generate' and commit the result." >&2; exit 1; \
 	fi; echo "generated/ matches spec/"
 
