@@ -34,8 +34,10 @@ $(NODE_STAMP): package.json package-lock.json
 	@touch $@
 
 # node is exec'd by make's shell, so make's signals reach it; and it stops when make is gone.
+# Its options are those of src/cli.ts's shebang line (the heap sizes and compiler settings the
+# installed binary starts with), which `node file` alone would ignore.
 run: install
-	LICENTRIC_STOP_WITH_PARENT=$$PPID exec node src/cli.ts serve
+	LICENTRIC_STOP_WITH_PARENT=$$PPID exec node $$(sed -n '1s/^#!.* node //p' src/cli.ts) src/cli.ts serve
 
 generate: install
 	npm run generate
