@@ -34,8 +34,10 @@ $(NODE_STAMP): package.json package-lock.json
 	@touch $@
 
 # node is exec'd by make's shell, so make's signals reach it; and it stops when make is gone.
+# Its options are those of src/cli.ts's shebang line (the heap sizes and compiler settings the
+# installed binary starts with), which `node file` alone would ignore.
 run: install
-	LICENTRIC_STOP_WITH_PARENT=$$PPID exec node src/cli.ts serve
+	LICENTRIC_STOP_WITH_PARENT=$$PPID exec node $$(sed -n '1s/^#!.* node //p' src/cli.ts) src/cli.ts serve
 
 generate: install
 	npm run generate
@@ -44,7 +46,8 @@ generate: install
 check-generated: install
 	@scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
 	GENERATED_DIR="$$scratch" npm run -s generate >/dev/null 2>&1; \
-	if ! diff -ru generated/openapi.yaml "$$scratch/openapi.yaml" || ! diff -ru generated/api.d.ts "$$scratch/api.d.ts"; then \
+	if ! diff -ru generated/openapi.yaml "$$scratch/openapi.yaml" || ! diff -ru generated/openapi.json "$$scratch/openapi.json" \
+	  || ! diff -ru generated/api.d.ts "$$scratch/api.d.ts"; then \
 	  echo "generated/ is out of date with spec/: run 'make generate' and commit the result." >&2; exit 1; \
 	fi; echo "generated/ matches spec/"
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --max-old-space-size=96
+#!/usr/bin/env -S node --max-semi-space-size=4 --max-old-space-size=96 --no-maglev
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { systemClock } from './core/clock.ts';

@@ -9,7 +9,7 @@ import type { OperationObject } from '../src/http/request-state.ts';
  * The examples in the spec are what partners copy and what mock servers answer with, so each
  * one must be something the server really sends: valid against its schema, and for problems
  * with the `type`, `title` and `status` the server derives from the `code`. Walks every
- * operation of generated/openapi.yaml, so new operations are held to the same bar.
+ * operation of the generated document, so new operations are held to the same bar.
  */
 
 interface MediaType {
@@ -23,7 +23,7 @@ interface Operation {
   responses: Record<string, { content?: Record<string, MediaType> }>;
 }
 
-const document = loadOpenApiDocument().json as { paths: Record<string, Record<string, Operation>> };
+const document = loadOpenApiDocument() as { paths: Record<string, Record<string, Operation>> };
 const METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace']);
 const operations = Object.entries(document.paths).flatMap(([path, item]) =>
   Object.entries(item)

@@ -245,6 +245,9 @@ async function main(): Promise<void> {
     console.log(`bench/heartbeat  ${new Date().toISOString()}`);
     console.log(`host: ${await describeHost()}; load average at start: ${loadAverage()}`);
     console.log(`PostgreSQL: ${cluster.version} (${cluster.source}); ${Object.entries(cluster.settings).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    // The server's build, before the seeding rather than in the middle of the runs.
+    const command = serveCommand(ROOT);
+    console.log(`serve: node ${command.join(' ')}`);
     const url = await cluster.createDatabase(SEED_DB);
     await migrateDatabase(url);
     const secret = randomBytes(48).toString('base64url');

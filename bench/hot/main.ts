@@ -255,6 +255,9 @@ async function main(): Promise<void> {
     console.log(`bench/hot  ${new Date().toISOString()}  serve from ${SERVE_ROOT === ROOT ? 'this checkout' : SERVE_ROOT}`);
     console.log(`host: ${await describeHost()}; load average at start: ${loadAverage()}`);
     console.log(`PostgreSQL: ${cluster.version} (${cluster.source}); ${Object.entries(cluster.settings).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    // The server's build, before the seeding rather than in the middle of the runs.
+    const command = serveCommand(SERVE_ROOT);
+    console.log(`serve: node ${command.join(' ')}`);
     const seedUrl = await cluster.createDatabase(SEED_DB);
     await migrateDatabase(seedUrl);
     const secret = randomBytes(48).toString('base64url');

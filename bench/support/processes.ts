@@ -2,7 +2,7 @@
  * The processes a bench starts: servers under test (each its own process, so its CPU and memory
  * are its own) and autocannon load generators. Whatever way the bench ends, none outlives it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -115,14 +115,25 @@ export async function startServer(label: string, script: string[], env: Record<s
   };
 }
 
+const built = new Set<string>();
+
 /**
- * `licentric serve` in `root` as the installed binary runs it: with the Node options of its
- * shebang line (the heap sizes that keep its memory down; bench/README.md).
+ * `licentric serve` in `root` as the installed binary runs it: the compiled `dist/cli.js`, built
+ * here once per run with the checkout's own `npm run build`, with the Node options of its shebang
+ * line (the heap sizes and compiler settings that keep its memory down; bench/README.md). Not
+ * `src/cli.ts`: Node's type stripping would add ~25 MiB that no installed copy carries.
  */
 export function serveCommand(root: string): string[] {
-  const shebang = readFileSync(path.join(root, 'src/cli.ts'), 'utf8').split('\n', 1)[0]!;
+  if (!built.has(root)) {
+    const started = performance.now();
+    const bin = path.join(root, 'node_modules', '.bin');
+    execFileSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH}` } });
+    console.log(`serve: dist/ built by npm run build in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    built.add(root);
+  }
+  const shebang = readFileSync(path.join(root, 'dist/cli.js'), 'utf8').split('\n', 1)[0]!;
   const options = /^#!.*\bnode((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(shebang)?.[1]?.trim();
-  return [...(options ? options.split(' ') : []), 'src/cli.ts', 'serve'];
+  return [...(options ? options.split(' ') : []), 'dist/cli.js', 'serve'];
 }
 
 /** Runs a load generator script on a plan (written to a file for it) and returns its result. */

@@ -12,7 +12,7 @@ import { Services, type SharedServices } from '../services.ts';
 import { requestContext } from './access-log.ts';
 import { ContractChecker } from './contract.ts';
 import { mountDocs } from './docs.ts';
-import { loadOpenApiDocument } from './document.ts';
+import { loadOpenApiDocument, openApiFile } from './document.ts';
 import { mountHealth } from './health.ts';
 import { IdempotencyKeys } from './idempotency.ts';
 import type { Metrics } from './metrics.ts';
@@ -60,8 +60,7 @@ function heartbeatOutcome(result: ApiResult): string {
 }
 
 export async function createApp(deps: AppDeps): Promise<App> {
-  const document = loadOpenApiDocument();
-  const contract = deps.checkResponses ? new ContractChecker(document.json) : undefined;
+  const contract = deps.checkResponses ? new ContractChecker(loadOpenApiDocument()) : undefined;
   const contractViolations: string[] = [];
   const pool = await deps.orm.em.getConnection().getNativeClient();
   const limiter = deps.rateLimits ? new RateLimiter(deps.rateLimits, pool, (limit) => deps.metrics?.rateLimited.inc({ limit })) : undefined;
@@ -70,7 +69,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
     deps.metrics.watchPool(pool);
     deps.metrics.watchMachines(() => deps.orm.em.fork(), deps.clock);
   }
-  const pipeline = await createPipeline(document.json, { limiter, idempotency });
+  // The parsed contract is the biggest object the server builds: the docs take what they need
+  // of it, then the pipeline (openapi-backend) keeps only its own dereferenced copy.
+  const document = loadOpenApiDocument();
+  const pipeline = await createPipeline(document, { limiter, idempotency });
   const heartbeats = new HeartbeatBatcher(pool);
   const validations = new ValidationLookups(pool);
   const shared: SharedServices = { authCache: deps.authCache, heartbeats, validations, webhookAddresses: deps.webhookAddresses };
@@ -84,14 +86,15 @@ export async function createApp(deps: AppDeps): Promise<App> {
   app.use(requestContext(deps.log, deps.metrics));
   mountHealth(app, deps.orm, deps.stopping);
 
+  // Straight from the generated files: the text of both is ~1 MB the server need not hold.
   app.get('/openapi.yaml', (_req, res) => {
-    res.type('application/yaml').send(document.yaml);
+    res.setHeader('Content-Type', 'application/yaml; charset=utf-8').sendFile(openApiFile('yaml'));
   });
   app.get('/openapi.json', (_req, res) => {
-    res.json(document.json);
+    res.type('application/json').sendFile(openApiFile('json'));
   });
-  const info = document.json.info as { title: string; version: string };
-  mountDocs(app, document.json, { title: info.title, version: info.version, apiBase: API_BASE });
+  const info = document.info as { title: string; version: string };
+  mountDocs(app, document, { title: info.title, version: info.version, apiBase: API_BASE });
 
   app.use(API_BASE, async (req, res) => {
     const requestId = res.locals.requestId as string;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type express from 'express';
+import { loadOpenApiDocument } from './document.ts';
 
 /**
  * Scalar's standalone bundle, straight from the pinned npm package: customer networks are
@@ -43,10 +44,11 @@ export interface DocsLinks {
  * The document as the reference page renders it. Scalar knows only the `basic` and `bearer` HTTP
  * schemes and shows any other one as `Authorization: Basic username:password`, so its copy of
  * the `License` scheme is the same header described as an API key whose value starts with
- * `License `: the snippets and "Test Request" then send what the server expects.
+ * `License `: the snippets and "Test Request" then send what the server expects. Changes the
+ * document it is given, a fresh parse of its own.
  */
 function documentForScalar(document: Record<string, unknown>): Record<string, unknown> {
-  const copy = structuredClone(document) as { components?: { securitySchemes?: Record<string, Record<string, unknown>> } };
+  const copy = document as { components?: { securitySchemes?: Record<string, Record<string, unknown>> } };
   for (const [name, scheme] of Object.entries(copy.components?.securitySchemes ?? {})) {
     const httpScheme = typeof scheme.scheme === 'string' ? scheme.scheme : '';
     if (scheme.type !== 'http' || ['basic', 'bearer'].includes(httpScheme.toLowerCase())) continue;
@@ -108,7 +110,6 @@ code{font-size:.9rem;color:#6b7280;margin-left:.5rem;overflow-wrap:anywhere}`;
 /** `GET /docs` (the interactive reference of /openapi.json), `GET /` (where to start) and `GET /api/v1` (the same links). */
 export function mountDocs(app: express.Express, document: Record<string, unknown>, links: DocsLinks): void {
   const bundle = scalarBundle();
-  const rendered = documentForScalar(document);
   // The version is in the path so a browser may cache the 5 MB bundle for good.
   const bundlePath = `/docs/assets/scalar-api-reference-${bundle.version}.js`;
   const configuration = {
@@ -145,8 +146,10 @@ export function mountDocs(app: express.Express, document: Record<string, unknown
     res.setHeader('Content-Security-Policy', DOCS_CSP);
     res.type('html').send(page);
   });
+  // Made for each request rather than kept: a reader loads it once per visit, and a copy of the
+  // whole document held for that would cost every server ~3 MiB of heap for good.
   app.get('/docs/openapi.json', (_req, res) => {
-    res.json(rendered);
+    res.json(documentForScalar(loadOpenApiDocument()));
   });
   app.get(bundlePath, (_req, res) => {
     res.sendFile(bundle.file, { maxAge: '365d', immutable: true });

@@ -4,10 +4,13 @@
  * holding a `$ref` by its target and so would drop the constraints beside it.
  */
 function keepRefSiblings(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(keepRefSiblings);
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) node[i] = keepRefSiblings(node[i]);
+    return node;
+  }
   if (node === null || typeof node !== 'object') return node;
-  const entries = Object.entries(node).map(([k, v]) => [k, keepRefSiblings(v)] as const);
-  const object = Object.fromEntries(entries) as Record<string, unknown>;
+  const object = node as Record<string, unknown>;
+  for (const key of Object.keys(object)) object[key] = keepRefSiblings(object[key]);
   if (typeof object.$ref === 'string' && Object.keys(object).length > 1) {
     const { $ref, ...siblings } = object;
     return { allOf: [{ $ref }], ...siblings };
@@ -20,6 +23,9 @@ function keepRefSiblings(node: unknown): unknown {
  * validator only compiles request bodies declared as application/json, a merge-patch body gets
  * an application/json twin with the same schema. Which media types a request may really use is
  * kept aside, from the published document, for the 415 check.
+ *
+ * Rewrites the document it is given rather than a copy: the server parses the contract for
+ * this, and a second copy would only grow the heap while the pipeline is built.
  */
 export function forValidation(published: Record<string, unknown>): { definition: Record<string, unknown>; bodyMediaTypes: Map<string, string[]> } {
   const definition = keepRefSiblings(published) as Record<string, unknown>;

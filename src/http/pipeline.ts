@@ -52,7 +52,7 @@ export interface Pipeline {
   handle(req: Request, origin: RequestOrigin): Promise<{ result: ApiResult; state: RequestState }>;
 }
 
-/** The operation pipeline, built once from the contract. */
+/** The operation pipeline, built once from the contract, which it changes (forValidation) and then lets go. */
 export async function createPipeline(document: Record<string, unknown>, guards: PipelineGuards = {}): Promise<Pipeline> {
   const { limiter, idempotency } = guards;
   const { definition, bodyMediaTypes } = forValidation(document);
@@ -150,6 +150,12 @@ export async function createPipeline(document: Record<string, unknown>, guards: 
   // several times a request, for routing and validation; the document never changes after init.
   const operations = api.router.getOperations();
   api.router.getOperations = () => operations;
+  // Routing and validation read only the dereferenced copy openapi-backend made; the document it
+  // was given, kept as `inputDocument` and (parsed in the background in quick mode, by the next
+  // turn of the event loop) as `document`, would stay alive beside it for nothing.
+  await new Promise((resolve) => setImmediate(resolve));
+  api.inputDocument = undefined as never;
+  api.document = undefined as never;
 
   return {
     async handle(req, origin) {

@@ -72,8 +72,8 @@ export const DEFAULT_FAILURE_THRESHOLD = 15;
  * delivery job in the same transaction. A delivery job makes one attempt, records it (a unique
  * attempt number per message: an attempt is recorded once), and on failure marks the message
  * wanted again at the next time of the retry schedule. The relay re-queues itself every second
- * (a `short` queue holds at most one waiting relay job, so replicas do not multiply it), with a
- * per-minute schedule to restart the chain should a process die between the two.
+ * (a `short` queue holds at most one waiting relay job, so replicas do not multiply it), and each
+ * process sends one a minute to restart the chain should a process die between the two.
  */
 export function createWebhookEngine(options: WebhookEngineOptions): WebhookEngine {
   const { orm, clock, log, policy } = options;
@@ -81,10 +81,14 @@ export function createWebhookEngine(options: WebhookEngineOptions): WebhookEngin
   const timeoutMs = options.timeoutMs ?? 10_000;
   const threshold = options.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD;
   const random = options.random ?? Math.random;
-  const boss = new PgBoss({ connectionString: options.databaseUrl, max: 4, application_name: 'licentric-webhooks' });
+  // No cron schedules (`schedule: false`): pg-boss's timekeeper would read them every 5 s through
+  // cron-parser and luxon, whose Intl calls page in ICU's locale and time-zone data, ~5 MiB of
+  // RSS in every process for one per-minute job that a timer does as well (start() below).
+  const boss = new PgBoss({ connectionString: options.databaseUrl, max: 4, application_name: 'licentric-webhooks', schedule: false });
   boss.on('error', (error: unknown) => log.error({ err: error }, 'webhook queue error'));
   let started = false;
   let background = false;
+  let restarts: NodeJS.Timeout | undefined;
 
   async function ensureStarted(): Promise<void> {
     if (started) return;
@@ -275,12 +279,19 @@ export function createWebhookEngine(options: WebhookEngineOptions): WebhookEngin
         await relay();
         await boss.send(RELAY, null, { startAfter: 1 });
       });
-      await boss.schedule(RELAY, '* * * * *');
+      // The chain's restart, a minute apart: every process sends its own, and the `short` queue
+      // keeps just one of them waiting. The cron schedule earlier versions made for it goes, as
+      // nothing reads it any more.
+      await boss.unschedule(RELAY);
+      restarts = setInterval(() => {
+        boss.send(RELAY, null).catch((error: unknown) => log.warn({ err: error }, 'could not queue the webhook relay'));
+      }, 60_000).unref();
       await boss.send(RELAY, null);
       log.info('webhook delivery started');
     },
 
     async stop() {
+      clearInterval(restarts);
       if (!started) return;
       await boss.stop({ graceful: true, close: true, timeout: timeoutMs + 5000 });
       started = false;
