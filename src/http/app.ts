@@ -69,8 +69,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     deps.metrics.watchPool(pool);
     deps.metrics.watchMachines(() => deps.orm.em.fork(), deps.clock);
   }
-  // The parsed contract is the biggest object the server builds: the docs take what they need
-  // of it, then the pipeline (openapi-backend) keeps only its own dereferenced copy.
+  // The parsed contract is the biggest object the server builds: the pipeline (openapi-backend)
+  // keeps only its own dereferenced copy, and the docs read a few fields before it goes.
   const document = loadOpenApiDocument();
   const pipeline = await createPipeline(document, { limiter, idempotency });
   const heartbeats = new HeartbeatBatcher(pool);
