@@ -68,6 +68,25 @@ export function forDriver(statement: Sql): { text: string; values: unknown[] } {
   return { text: statement.text.replace(/\?/g, () => `$${++n}`), values: [...statement.values] };
 }
 
+/**
+ * A PostgreSQL array literal of text values, each quoted and escaped, so any text keeps its
+ * place; cast it where it is used (`${arrayLiteral(ids)}::uuid[]`). Statements that take a list as
+ * one parameter use it: the ORM's `execute` would spread a JavaScript array into a parameter list,
+ * and the text of a statement prepared once must not depend on the list's length.
+ */
+export function arrayLiteral(values: readonly (string | null)[]): string {
+  return `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`)).join(',')}}`;
+}
+
+/** A timestamp column's value as a Date: the ORM's connection hands timestamps over as text. */
+export function asDate(value: unknown): Date {
+  return value instanceof Date ? value : new Date(value as string);
+}
+
+export function maybeDate(value: unknown): Date | null {
+  return value == null ? null : asDate(value);
+}
+
 /** Runs a statement written with `sql` that changes rows, for the count it changed. */
 export function run(em: EntityManager, statement: Sql): Promise<QueryResult> {
   return em.execute<QueryResult>(statement.text, [...statement.values], 'run');

@@ -4,8 +4,7 @@ import { ApiKeyNotFound, ExpiresInPast, LastAdminKey, ScopeNotGrantable } from '
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
-import { execute, sql } from '../db/sql.ts';
-import { maybeDate } from '../machines/machine-record.ts';
+import { execute, maybeDate, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
 import { ApiKey } from './api-key.entity.ts';
 import { apiTokenHint, generateApiToken, isWellFormedApiToken } from './api-token.ts';

@@ -1,4 +1,4 @@
-import { maybeDate } from '../machines/machine-record.ts';
+import { maybeDate } from '../db/sql.ts';
 import type { License } from './license.entity.ts';
 
 /**

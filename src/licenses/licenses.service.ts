@@ -275,7 +275,7 @@ export class LicensesService {
     const row = this.#validations ? await this.#validations.lookup(query) : await lookupValidation(this.#em, query);
     const view: LicenseView = { license, status: licenseStatus(license, now), machineCount: row.machine_count };
     const policy = { maxMachines: row.max_machines };
-    const machine = row.m_id == null ? null : toMachineRecord(row!);
+    const machine = row.m_id == null ? null : toMachineRecord(row);
     const verdict = (code: ValidationCode, detail: string, machine: MachineRecord | null = null): Validation => ({
       valid: code === 'VALID',
       code,

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Pool } from 'pg';
 import { GroupStatement } from '../db/group-statement.ts';
-import { execute, forDriver, sql, type Sql } from '../db/sql.ts';
+import { arrayLiteral, execute, forDriver, sql, type Sql } from '../db/sql.ts';
 import { machineCountSql } from '../machines/machine-count.ts';
 import { machineRecordColumns, type MachineRecordRow } from '../machines/machine-record.ts';
 
@@ -13,11 +13,6 @@ export interface ValidationQuery {
 
 export type ValidationRow = MachineRecordRow & { max_machines: number | null; machine_count: number };
 
-/** A PostgreSQL array literal of text values, each quoted, so any text keeps its place. */
-function textArray(values: (string | null)[]): string {
-  return `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`)).join(',')}}`;
-}
-
 /**
  * Any number of validations' reads, one statement: per query, in order, the policy's machine
  * limit, the license's machine count and the active machine with that fingerprint (if any).
@@ -25,7 +20,7 @@ function textArray(values: (string | null)[]): string {
 export function validationStatement(queries: ValidationQuery[]): Sql {
   return sql`
   select i.n, p.max_machines, ${machineCountSql('l')} as machine_count, ${machineRecordColumns('m', 'p')}
-    from unnest(${textArray(queries.map((q) => q.licenseId))}::uuid[], ${textArray(queries.map((q) => q.fingerprint))}::text[])
+    from unnest(${arrayLiteral(queries.map((q) => q.licenseId))}::uuid[], ${arrayLiteral(queries.map((q) => q.fingerprint))}::text[])
          with ordinality as i(license_id, fingerprint, n)
     join licenses l on l.id = i.license_id
     join policies p on p.id = l.policy_id

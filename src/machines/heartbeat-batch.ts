@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { GroupStatement } from '../db/group-statement.ts';
-import { forDriver, sql, type Sql } from '../db/sql.ts';
+import { arrayLiteral, forDriver, sql, type Sql } from '../db/sql.ts';
 import { machineJsonSql } from '../events/objects.ts';
 import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
@@ -32,12 +32,10 @@ export interface BeatRow {
  * own instant.
  */
 export function heartbeatStatement(beats: Beat[]): Sql {
-  // Array literals, not parameter lists: the ids are checked UUIDs, the instants ISO strings.
-  const array = (items: string[]) => `{${items.join(',')}}`;
   return sql`
   with input as (
-    select * from unnest(${array(beats.map((b) => b.id))}::uuid[], ${array(beats.map((b) => b.licenseId))}::uuid[],
-                         ${array(beats.map((b) => b.now.toISOString()))}::timestamptz[]) as i(id, license_id, now)
+    select * from unnest(${arrayLiteral(beats.map((b) => b.id))}::uuid[], ${arrayLiteral(beats.map((b) => b.licenseId))}::uuid[],
+                         ${arrayLiteral(beats.map((b) => b.now.toISOString()))}::timestamptz[]) as i(id, license_id, now)
   ), target as (
     select m.id, m.license_id, m.last_heartbeat_at, i.now, p.require_heartbeat, p.heartbeat_duration, p.heartbeat_resurrection_window
       from input i join machines m on m.id = i.id and m.license_id = i.license_id

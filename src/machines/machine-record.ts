@@ -3,7 +3,7 @@
  * a presenter needs, without the ORM's entity hydration and identity map (a page of 100
  * machines with their licenses and policies cost ~17 ms of CPU as entities; bench/README.md).
  */
-import { sql, type Sql } from '../db/sql.ts';
+import { asDate, maybeDate, sql, type Sql } from '../db/sql.ts';
 import type { HeartbeatPolicy } from './heartbeat.ts';
 import type { Machine } from './machine.entity.ts';
 
@@ -26,8 +26,6 @@ export function machineRecordColumns(m: string, p: string): Sql {
 
 export type MachineRecordRow = Record<`m_${string}` | `p_${string}`, unknown>;
 
-const date = (value: unknown): Date => (value instanceof Date ? value : new Date(value as string));
-export const maybeDate = (value: unknown): Date | null => (value == null ? null : date(value));
 
 export function toMachineRecord(row: MachineRecordRow): MachineRecord {
   return {
@@ -38,9 +36,9 @@ export function toMachineRecord(row: MachineRecordRow): MachineRecord {
     hostname: row.m_hostname as string | null,
     cores: row.m_cores as number | null,
     metadata: (typeof row.m_metadata === 'string' ? JSON.parse(row.m_metadata) : row.m_metadata) as Record<string, unknown>,
-    lastHeartbeatAt: date(row.m_last_heartbeat_at),
-    createdAt: date(row.m_created_at),
-    updatedAt: date(row.m_updated_at),
+    lastHeartbeatAt: asDate(row.m_last_heartbeat_at),
+    createdAt: asDate(row.m_created_at),
+    updatedAt: asDate(row.m_updated_at),
     deletedAt: maybeDate(row.m_deleted_at),
     deactivationReason: row.m_deactivation_reason as MachineRecord['deactivationReason'],
     license: {

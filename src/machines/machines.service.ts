@@ -5,7 +5,7 @@ import { FingerprintTaken, LicenseNotFound, MachineHeartbeatDead, MachineLimitEx
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { pageOf, pageWindow, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, METADATA_MAX_BYTES } from '../core/validation.ts';
-import { execute, sql, type Sql } from '../db/sql.ts';
+import { execute, maybeDate, sql, type Sql } from '../db/sql.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
 import { assertLicenseUsable, licenseUnusable } from '../licenses/status.ts';
 import { deactivateMachines } from './deactivation.ts';
@@ -13,7 +13,7 @@ import { machineJsonSql } from '../events/objects.ts';
 import type { EventType } from '../events/types.ts';
 import { heartbeatStatement, type BeatRow, type HeartbeatBatcher } from './heartbeat-batch.ts';
 import { heartbeatSql, heartbeatStatus, nextHeartbeatAt, type HeartbeatStatus } from './heartbeat.ts';
-import { machineRecordColumns, maybeDate, toMachineRecord, type MachineRecord, type MachineRecordRow } from './machine-record.ts';
+import { machineRecordColumns, toMachineRecord, type MachineRecord, type MachineRecordRow } from './machine-record.ts';
 import { Machine, PLATFORMS, type Platform } from './machine.entity.ts';
 
 export interface ActivateMachineInput {
