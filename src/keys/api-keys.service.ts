@@ -105,15 +105,12 @@ export class ApiKeysService {
     if (!isWellFormedApiToken(presented)) return null;
     const hash = this.#hasher.hash('api-key', presented);
     const cacheKey = `api-key:${hash.toString('base64')}`;
-    let apiKey = this.#authCache?.lookup<ApiKeyRecord>(cacheKey);
-    if (apiKey === undefined) {
-      const generation = this.#authCache?.generation ?? 0;
+    const load = async () => {
       const [row] = await execute<Record<string, unknown>[]>(this.#em, sql`select * from api_keys where token_hash = ${hash}`);
-      if (!row) return null;
-      apiKey = toApiKeyRecord(row);
-      this.#authCache?.remember(cacheKey, apiKey, generation);
-    }
-    if (!KeyHasher.equal(apiKey.tokenHash, hash)) return null;
+      return row ? toApiKeyRecord(row) : null;
+    };
+    const apiKey = this.#authCache ? await this.#authCache.through(cacheKey, load) : await load();
+    if (apiKey === null || !KeyHasher.equal(apiKey.tokenHash, hash)) return null;
     const now = this.#clock.now();
     if (apiKey.revokedAt != null) return null;
     if (apiKey.expiresAt != null && apiKey.expiresAt.getTime() <= now.getTime()) return null;

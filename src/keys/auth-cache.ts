@@ -34,11 +34,6 @@ export class AuthCache {
     this.#maxEntries = options.maxEntries ?? 10_000;
   }
 
-  /** Take before reading the database; hand back to `remember`. */
-  get generation(): number {
-    return this.#generation;
-  }
-
   lookup<T extends object>(key: string): T | undefined {
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
@@ -49,11 +44,24 @@ export class AuthCache {
     return entry.row as T;
   }
 
-  remember(key: string, row: object, generation: number): void {
+  #remember(key: string, row: object, generation: number): void {
     if (!this.#listening || generation !== this.#generation) return;
     // Oldest first out: a Map iterates in insertion order.
     if (this.#entries.size >= this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
     this.#entries.set(key, { row, until: performance.now() + this.#ttlMs });
+  }
+
+  /**
+   * The record cached under `key`, or what `load` reads from the database, remembered when it
+   * exists (with the generation taken before the read, so a change during it is not cached over).
+   */
+  async through<T extends object>(key: string, load: () => Promise<T | null>): Promise<T | null> {
+    const cached = this.lookup<T>(key);
+    if (cached !== undefined) return cached;
+    const generation = this.#generation;
+    const loaded = await load();
+    if (loaded !== null) this.#remember(key, loaded, generation);
+    return loaded;
   }
 
   /** Replaces a cached row in place (a refreshed `last_used_at`), keeping its expiry. */

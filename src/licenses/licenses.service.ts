@@ -250,18 +250,14 @@ export class LicensesService {
     const canonical = parseLicenseKey(presented);
     if (canonical === null) return null;
     const hash = this.#hasher.hash('license-key', canonical);
-    const cacheKey = `license:${hash.toString('base64')}`;
-    let license = this.#authCache?.lookup<LicenseRecord>(cacheKey);
-    if (license === undefined) {
-      const generation = this.#authCache?.generation ?? 0;
-      // Every license-key request starts here, so this is plain SQL and a plain record: the query
-      // builder, and then mapping an entity, cost more than the query (bench/README.md).
+    // Every license-key request starts here, so this is plain SQL and a plain record: the query
+    // builder, and then mapping an entity, cost more than the query (bench/README.md).
+    const load = async () => {
       const [row] = await execute<Record<string, unknown>[]>(this.#em, sql`select * from licenses where key_hash = ${hash} and deleted_at is null`);
-      if (!row) return null;
-      license = toLicenseRecord(row);
-      this.#authCache?.remember(cacheKey, license, generation);
-    }
-    return KeyHasher.equal(license.keyHash, hash) ? license : null;
+      return row ? toLicenseRecord(row) : null;
+    };
+    const license = this.#authCache ? await this.#authCache.through(`license:${hash.toString('base64')}`, load) : await load();
+    return license !== null && KeyHasher.equal(license.keyHash, hash) ? license : null;
   }
 
   /**
