@@ -1,8 +1,7 @@
-import type { Pool } from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
 import { HeartbeatBatcher } from '../src/machines/heartbeat-batch.ts';
-import { bearer, licenseAuth, machineBody, seedApiKey, useTestServer } from './support/harness.ts';
+import { bearer, countingPool, licenseAuth, machineBody, seedApiKey, useTestServer } from './support/harness.ts';
 
 type CreatePolicy = components['schemas']['CreatePolicyRequest'];
 
@@ -208,16 +207,14 @@ describe('heartbeats written together (group commit)', () => {
     const key = await batchLicense({});
     const ids = await activated(key, 40);
     const [{ license_id: licenseId }] = (await server.sql<{ license_id: string }>('select license_id from machines where id = $1', [ids[0]])) as [{ license_id: string }];
-    let statements = 0;
-    const pool = await server.orm.em.getConnection().getNativeClient();
-    const counting = { query: (...args: Parameters<Pool['query']>) => ((statements += 1), pool.query(...args)) } as unknown as Pool;
-    const batcher = new HeartbeatBatcher(counting);
+    const { pool, statements } = await countingPool(server);
+    const batcher = new HeartbeatBatcher(pool);
     const rows = await Promise.all(ids.map((id) => batcher.beat({ id, licenseId, now: new Date(at(60)) })));
     expect(rows.map((row) => row?.beaten)).toEqual(Array(40).fill(true));
     // The first goes alone, at once; the other 39 wait for it and go together.
-    expect(statements).toBe(2);
+    expect(statements()).toBe(2);
     const first = await batcher.beat({ id: ids[0]!, licenseId, now: new Date(at(61)) });
     expect(first).toMatchObject({ beaten: true });
-    expect(statements).toBe(3);
+    expect(statements()).toBe(3);
   });
 });

@@ -152,6 +152,17 @@ export async function seedApiKey(server: TestServer, scopes: Scope[], options: {
   return token;
 }
 
+/**
+ * The server's own driver pool, counting the statements sent through it: for the tests that hold
+ * a grouped statement (heartbeats, validations) to how many statements it made.
+ */
+export async function countingPool(server: TestServer): Promise<{ pool: pg.Pool; statements: () => number }> {
+  const pool = await server.orm.em.getConnection().getNativeClient();
+  let statements = 0;
+  const counting = { query: (...args: Parameters<pg.Pool['query']>) => ((statements += 1), pool.query(...args)) } as unknown as pg.Pool;
+  return { pool: counting, statements: () => statements };
+}
+
 export const licenseAuth = (key: string) => ({ Authorization: `License ${key}` });
 export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
