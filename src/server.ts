@@ -8,7 +8,7 @@ import { AuthCache, listenForAuthChanges, type AuthListener } from './keys/auth-
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
-import { startCullSchedule, startWebhooks } from './worker.ts';
+import { startCullSchedule, startWebhooks, type CullSchedule } from './worker.ts';
 
 export interface RunningServer {
   port: number;
@@ -27,7 +27,12 @@ export class StartupError extends Error {}
 /** Opens the database (embedded or external), migrates it, and serves the API until stopped. */
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
   const runtime = await openRuntime(config, log, { embeddedRole: 'server' });
+  // What a failed start has already opened, so the catch below closes it: a listening socket,
+  // a timer or a second server would keep the process alive (and in a library caller, leak).
   let authListener: AuthListener | undefined;
+  let server: Server | undefined;
+  let schedule: CullSchedule | undefined;
+  let metricsServer: Server | undefined;
   try {
     const firstKey = await createFirstAdminKey(runtime.orm, clock, runtime.hasher);
     if (firstKey) {
@@ -55,7 +60,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       webhookAddresses,
       authCache,
     });
-    const server = await new Promise<Server>((resolve, reject) => {
+    server = await new Promise<Server>((resolve, reject) => {
       const s = app.express.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
     }).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'EADDRINUSE') throw new StartupError(`port ${config.port} is in use on ${config.host}; set PORT to a free port`);
@@ -63,23 +68,25 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       if (error.code === 'EACCES') throw new StartupError(`port ${config.port} needs privileges this process lacks; set PORT to 1024 or above`);
       throw error;
     });
-    server.keepAliveTimeout = 65_000;
+    // The stop below closes over this one; `server` stays reassignable for the catch.
+    const listening = server;
+    listening.keepAliveTimeout = 65_000;
 
     // Responses still to be written when the stop begins, so each can close its connection.
     const open = new Set<ServerResponse>();
-    server.prependListener('request', (_req, res: ServerResponse) => {
+    listening.prependListener('request', (_req, res: ServerResponse) => {
       if (stopping) res.setHeader('Connection', 'close');
       open.add(res);
       res.once('close', () => open.delete(res));
     });
 
-    answerParserErrors(server, log);
-    const address = server.address();
+    answerParserErrors(listening, log);
+    const address = listening.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
-    const schedule = config.cullInServer
+    schedule = config.cullInServer
       ? startCullSchedule(runtime.orm, clock, log, config.cullCron, (result) => metrics?.observeCull(result))
       : undefined;
-    const metricsServer = metrics ? await metrics.listen(config.metricsPort!, config.host, log) : undefined;
+    metricsServer = metrics ? await metrics.listen(config.metricsPort!, config.host, log) : undefined;
     const webhooks = config.webhooksInServer ? await startWebhooks(runtime, clock, log, webhookAddresses) : undefined;
     log.info({ port, host: config.host, url: `http://${config.host}:${port}/api/v1` }, 'listening');
 
@@ -92,14 +99,14 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       if (config.shutdownDelaySeconds > 0) await sleep(config.shutdownDelaySeconds * 1000);
 
       const graceMs = Math.max(0, config.shutdownGraceSeconds * 1000 - (performance.now() - started));
-      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      const drained = new Promise<void>((resolve) => listening.close(() => resolve()));
       // Connections between requests get no more: a request on them would race their closing.
-      server.closeIdleConnections();
+      listening.closeIdleConnections();
       const grace = sleep(graceMs, 'timeout' as const, { ref: false });
       const outcome = await Promise.race([Promise.all([drained, schedule?.stop(), webhooks?.stop()]).then(() => 'drained' as const), grace]);
       if (outcome === 'timeout') {
         log.error({ requests: open.size, graceSeconds: config.shutdownGraceSeconds }, 'the shutdown grace ran out; closing the remaining connections');
-        server.closeAllConnections();
+        listening.closeAllConnections();
       }
       // Beats still queued are written before the pool goes (within the grace: past it, nothing
       // waits); then the cache listener's own connection, which would keep the process alive.
@@ -116,7 +123,10 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       stop: () => (stopped ??= stop()),
     };
   } catch (error) {
-    // Its connection would keep a server that failed to start (a port in use) from exiting.
+    server?.close();
+    server?.closeAllConnections();
+    metricsServer?.close();
+    await schedule?.stop();
     await authListener?.close();
     await runtime.close();
     throw error;
