@@ -1379,7 +1379,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -1412,6 +1414,35 @@ export interface operations {
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
              */
             403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -1511,7 +1542,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -1554,6 +1587,20 @@ export interface operations {
                 };
             };
             /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description A request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
              *     Retry with the same key once it has finished, to get its response.
              */
@@ -1567,7 +1614,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
             413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -1686,7 +1737,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -1734,6 +1787,35 @@ export interface operations {
              *     deactivated machines are, by the operations that read them.
              */
             404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -1820,7 +1902,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -1878,11 +1962,40 @@ export interface operations {
                 };
             };
             /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
              *     `POLICY_IN_USE` (the policy still has licenses) or `LAST_ADMIN_KEY` (it is the last active
              *     admin key).
              */
             409: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -1981,7 +2094,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -2014,6 +2129,35 @@ export interface operations {
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
              */
             403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -2100,7 +2244,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -2148,6 +2294,35 @@ export interface operations {
              *     deactivated machines are, by the operations that read them.
              */
             404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -2240,7 +2415,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -2273,6 +2450,35 @@ export interface operations {
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
              */
             403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -2372,7 +2578,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -2415,6 +2623,20 @@ export interface operations {
                 };
             };
             /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description A request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
              *     Retry with the same key once it has finished, to get its response.
              */
@@ -2428,7 +2650,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
             413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -2548,7 +2774,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -2576,7 +2804,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
             413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -2678,7 +2924,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -2726,6 +2974,35 @@ export interface operations {
              *     deactivated machines are, by the operations that read them.
              */
             404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -2812,7 +3089,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -2860,6 +3139,35 @@ export interface operations {
              *     deactivated machines are, by the operations that read them.
              */
             404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -2950,7 +3258,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -3007,7 +3317,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
             413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -3137,7 +3465,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -3195,10 +3525,39 @@ export interface operations {
                 };
             };
             /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description A request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
              *     Retry with the same key once it has finished, to get its response.
              */
             409: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -3311,7 +3670,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -3369,10 +3730,39 @@ export interface operations {
                 };
             };
             /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description A request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
              *     Retry with the same key once it has finished, to get its response.
              */
             409: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -3484,7 +3874,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -3517,6 +3909,35 @@ export interface operations {
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
              */
             403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -3616,7 +4037,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -3656,6 +4079,20 @@ export interface operations {
                 };
             };
             /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`); or a
              *     request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
              */
@@ -3669,7 +4106,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
             413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -3788,7 +4229,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -3836,6 +4279,35 @@ export interface operations {
              *     deactivated machines are, by the operations that read them.
              */
             404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -3922,7 +4394,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -3970,6 +4444,35 @@ export interface operations {
              *     deactivated machines are, by the operations that read them.
              */
             404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -4056,7 +4559,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -4101,6 +4606,35 @@ export interface operations {
              *     deactivated machines are, by the operations that read them.
              */
             404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -4205,7 +4739,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -4238,6 +4774,35 @@ export interface operations {
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
              */
             403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -4337,7 +4902,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -4380,6 +4947,20 @@ export interface operations {
                 };
             };
             /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description A request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
              *     Retry with the same key once it has finished, to get its response.
              */
@@ -4393,7 +4974,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
             413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -4509,7 +5094,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -4557,6 +5144,35 @@ export interface operations {
              *     deactivated machines are, by the operations that read them.
              */
             404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -4643,7 +5259,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -4701,11 +5319,40 @@ export interface operations {
                 };
             };
             /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
              *     `POLICY_IN_USE` (the policy still has licenses) or `LAST_ADMIN_KEY` (it is the last active
              *     admin key).
              */
             409: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -4796,7 +5443,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -4853,7 +5502,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
             413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -4957,7 +5624,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -4990,6 +5659,35 @@ export interface operations {
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
              */
             403: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -5089,7 +5787,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -5132,6 +5832,20 @@ export interface operations {
                 };
             };
             /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description A request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
              *     Retry with the same key once it has finished, to get its response.
              */
@@ -5145,7 +5859,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
             413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -5264,7 +5982,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -5312,6 +6032,35 @@ export interface operations {
              *     deactivated machines are, by the operations that read them.
              */
             404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -5398,7 +6147,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -5446,6 +6197,35 @@ export interface operations {
              *     deactivated machines are, by the operations that read them.
              */
             404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -5536,7 +6316,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -5593,7 +6375,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
             413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
@@ -5723,7 +6523,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -5781,10 +6583,39 @@ export interface operations {
                 };
             };
             /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description A request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
              *     Retry with the same key once it has finished, to get its response.
              */
             409: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -5897,7 +6728,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -5955,10 +6788,39 @@ export interface operations {
                 };
             };
             /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description A request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
              *     Retry with the same key once it has finished, to get its response.
              */
             409: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -6064,7 +6926,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -6112,6 +6976,35 @@ export interface operations {
              *     deactivated machines are, by the operations that read them.
              */
             404: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
@@ -6212,7 +7105,9 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
+             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
+             *     control character in a header, no `Host` header).
              */
             400: {
                 headers: {
@@ -6270,10 +7165,39 @@ export interface operations {
                 };
             };
             /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
              * @description A request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
              *     Retry with the same key once it has finished, to get its response.
              */
             409: {
+                headers: {
+                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
                     "X-Request-Id": string;
