@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { DEFAULT_RATE_LIMITS, type Budget, type RateLimits } from './core/rate-limits.ts';
+import { DEFAULT_TRANSPORT_TIMEOUTS, type TransportTimeouts } from './http/transport.ts';
 import { MIN_SECRET_LENGTH } from './keys/secret.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { DEFAULT_CULL_CRON, isValidCron } from './worker.ts';
@@ -31,6 +32,8 @@ export interface Config {
   shutdownDelaySeconds: number;
   /** On SIGTERM/SIGINT: seconds in-flight work may take before the process exits anyway. */
   shutdownGraceSeconds: number;
+  /** How long a request's headers, and the whole request with its body, may take to arrive (408 after). */
+  transportTimeouts: TransportTimeouts;
   /** Express's `trust proxy`: which proxies' X-Forwarded-For to believe; undefined trusts none. */
   trustProxy: boolean | number | string | undefined;
   rateLimits: RateLimits;
@@ -102,6 +105,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
   const shutdownDelaySeconds = parseNumber(env, 'LICENTRIC_SHUTDOWN_DELAY', 0, 0, problems);
   const shutdownGraceSeconds = parseNumber(env, 'LICENTRIC_SHUTDOWN_GRACE', 10, 0, problems);
   const trustProxy = parseTrustProxy(env.LICENTRIC_TRUST_PROXY);
+  const transportTimeouts: TransportTimeouts = {
+    headersTimeoutMs: parseNumber(env, 'LICENTRIC_HEADERS_TIMEOUT_MS', DEFAULT_TRANSPORT_TIMEOUTS.headersTimeoutMs, 1, problems),
+    requestTimeoutMs: parseNumber(env, 'LICENTRIC_REQUEST_TIMEOUT_MS', DEFAULT_TRANSPORT_TIMEOUTS.requestTimeoutMs, 1, problems),
+  };
+  // Node refuses to start a server whose headers may take longer than the whole request.
+  if (transportTimeouts.headersTimeoutMs > transportTimeouts.requestTimeoutMs) {
+    problems.push(
+      `LICENTRIC_HEADERS_TIMEOUT_MS (${transportTimeouts.headersTimeoutMs}) must not exceed LICENTRIC_REQUEST_TIMEOUT_MS (${transportTimeouts.requestTimeoutMs})`,
+    );
+  }
 
   const allLimits = env.LICENTRIC_RATE_LIMITS?.trim().toLowerCase() || 'on';
   if (allLimits !== 'on' && allLimits !== 'off') {
@@ -141,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
     shutdownDelaySeconds,
     shutdownGraceSeconds,
     trustProxy,
+    transportTimeouts,
     rateLimits,
     metricsPort,
   };

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { createApp } from './http/app.ts';
-import { answerParserErrors } from './http/parser-errors.ts';
+import { createHttpServer } from './http/transport.ts';
 import { AuthCache, listenForAuthChanges, type AuthListener } from './keys/auth-cache.ts';
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
@@ -61,7 +61,12 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       authCache,
     });
     server = await new Promise<Server>((resolve, reject) => {
-      const s = app.express.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
+      const s = createHttpServer(app.express, config.transportTimeouts, log);
+      s.once('error', reject);
+      s.listen(config.port, config.host, () => {
+        s.off('error', reject);
+        resolve(s);
+      });
     }).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'EADDRINUSE') throw new StartupError(`port ${config.port} is in use on ${config.host}; set PORT to a free port`);
       if (error.code === 'EADDRNOTAVAIL') throw new StartupError(`${config.host} is not an address of this machine; set HOST`);
@@ -80,7 +85,6 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       res.once('close', () => open.delete(res));
     });
 
-    answerParserErrors(listening, log);
     const address = listening.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     schedule = config.cullInServer

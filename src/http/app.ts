@@ -53,6 +53,27 @@ export interface App {
   heartbeats: HeartbeatBatcher;
 }
 
+/**
+ * The first percent-escape of a path that does not decode (`%zz`, a cut-off `%E0%A4%A`, an
+ * overlong `%c0%af`), or null. Routing decodes path parameters and would throw on it.
+ */
+function brokenEscape(path: string): string | null {
+  if (!path.includes('%')) return null;
+  try {
+    decodeURIComponent(path);
+    return null;
+  } catch {
+    for (const segment of path.split('/')) {
+      try {
+        decodeURIComponent(segment);
+      } catch {
+        return segment;
+      }
+    }
+    return path;
+  }
+}
+
 /** The Express shell: request ids and access log, health, the contract and its docs, the API. */
 function heartbeatOutcome(result: ApiResult): string {
   const body = result.body as { data?: { heartbeatStatus?: string }; code?: string };
@@ -84,6 +105,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
   if (deps.trustProxy !== undefined) app.set('trust proxy', deps.trustProxy);
 
   app.use(requestContext(deps.log, deps.metrics));
+  app.use((req, res, next) => {
+    const broken = brokenEscape(req.path);
+    if (broken === null) return next();
+    const detail = `The path holds ${JSON.stringify(broken)}, which is not a percent-encoded UTF-8 character; encode "%" itself as %25.`;
+    send(res, problemResult(problemBody('MALFORMED_REQUEST', detail, res.locals.requestId as string)));
+  });
   mountHealth(app, deps.orm, deps.stopping);
 
   // Straight from the generated files: the text of both is ~1 MB the server need not hold.

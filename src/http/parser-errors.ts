@@ -6,6 +6,9 @@ import { problemBody, type HttpErrorCode } from './problem.ts';
 
 type ClientError = Error & { code?: string };
 
+/** How long a refused connection may go on sending (the rest of a body) before it is dropped. */
+const LINGER_MS = 5_000;
+
 /** Which problem a request gets that Node's HTTP parser refused before Express ever saw it. */
 function problemFor(error: ClientError): { code: HttpErrorCode; detail: string } {
   switch (error.code) {
@@ -13,12 +16,44 @@ function problemFor(error: ClientError): { code: HttpErrorCode; detail: string }
       return { code: 'REQUEST_TIMEOUT', detail: 'The request was not received in time; send it again, whole.' };
     case 'HPE_HEADER_OVERFLOW':
       return { code: 'HEADERS_TOO_LARGE', detail: 'The request headers are larger than the server accepts.' };
+    case 'HPE_INVALID_HEADER_TOKEN':
+    case 'HPE_INVALID_EOF_STATE':
+    case 'HPE_LF_EXPECTED':
+    case 'HPE_CR_EXPECTED':
+      return {
+        code: 'MALFORMED_REQUEST',
+        detail: 'The request is not valid HTTP/1.1: a header name or value holds a character HTTP does not allow (a control character, say).',
+      };
     default:
       return {
         code: 'MALFORMED_REQUEST',
         detail: 'The request is not valid HTTP/1.1. A URL must be ASCII: percent-encode anything else (e.g. é as %C3%A9).',
       };
   }
+}
+
+/**
+ * Answers a request with a problem written straight to its connection, then closes the
+ * connection cleanly: our side is ended at once, and whatever the client still sends (the rest
+ * of a body it did not stop) is read and dropped until it closes its side or the linger runs out.
+ * Closing a socket with unread input makes the kernel reset the connection, and the client would
+ * lose the answer.
+ */
+export function refuseOnSocket(socket: Duplex, code: HttpErrorCode, detail: string, log: Logger, reason: string, requestId = randomUUID()): void {
+  const problem = problemBody(code, detail, requestId);
+  const body = JSON.stringify(problem);
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\n` +
+      'Content-Type: application/problem+json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Request-Id: ${requestId}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
+  socket.resume();
+  const linger = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  socket.once('close', () => clearTimeout(linger));
+  log.warn({ requestId, status: problem.status, code, reason }, 'request refused before routing');
 }
 
 /**
@@ -35,18 +70,7 @@ export function answerParserErrors(server: Server, log: Logger): void {
       socket.destroy();
       return;
     }
-    const requestId = randomUUID();
     const { code, detail } = problemFor(error);
-    const problem = problemBody(code, detail, requestId);
-    const body = JSON.stringify(problem);
-    socket.end(
-      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\n` +
-        'Content-Type: application/problem+json; charset=utf-8\r\n' +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-        `X-Request-Id: ${requestId}\r\n` +
-        'Connection: close\r\n\r\n' +
-        body,
-    );
-    log.warn({ requestId, status: problem.status, code, reason: error.code }, 'request refused by the HTTP parser');
+    refuseOnSocket(socket, code, detail, log, error.code ?? 'unknown');
   });
 }

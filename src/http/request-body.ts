@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { HttpProblem } from './problem.ts';
 
 /** The largest request body the API reads; larger ones get 413. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -33,7 +34,10 @@ export function readRawBody(req: IncomingMessage): Promise<RawBody> {
       if (received > BODY_LIMIT_BYTES) resolve({ bytes: undefined, tooLarge: true });
       else resolve({ bytes: received === 0 ? undefined : Buffer.concat(chunks), tooLarge: false });
     });
-    req.on('error', reject);
+    // The connection went before the body was whole: the request timeout ended it (its 408 is
+    // already written, parser-errors.ts) or the client left. Nobody is left to answer, and it
+    // is no server fault to log as one.
+    req.on('error', () => reject(new HttpProblem('REQUEST_TIMEOUT', 'The request body did not arrive whole.')));
   });
 }
 

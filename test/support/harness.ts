@@ -13,6 +13,7 @@ import { KeyHasher } from '../../src/keys/hashing.ts';
 import type { Scope } from '../../src/keys/scopes.ts';
 import { createLogger } from '../../src/log.ts';
 import { Services } from '../../src/services.ts';
+import { createHttpServer, DEFAULT_TRANSPORT_TIMEOUTS, type TransportTimeouts } from '../../src/http/transport.ts';
 import type { AddressPolicy } from '../../src/webhooks/address.ts';
 
 export type ApiClient = ReturnType<typeof createClient<paths>>;
@@ -70,7 +71,7 @@ export async function createDatabase(): Promise<string> {
  * asserts that no response broke the contract.
  */
 export function useTestServer(
-  options: { logTo?: NodeJS.WritableStream; webhookAddresses?: AddressPolicy } & Pick<AppDeps, 'rateLimits' | 'trustProxy' | 'metrics'> = {},
+  options: { logTo?: NodeJS.WritableStream; webhookAddresses?: AddressPolicy; transportTimeouts?: TransportTimeouts } & Pick<AppDeps, 'rateLimits' | 'trustProxy' | 'metrics'> = {},
 ): TestServer {
   const server = {} as TestServer;
   let http: Server;
@@ -90,9 +91,9 @@ export function useTestServer(
     const authCache = new AuthCache();
     authListener = await listenForAuthChanges(databaseUrl, authCache, log);
     const app = await createApp({ orm, clock, hasher, log, authCache, checkResponses: true, rateLimits, trustProxy, metrics, webhookAddresses });
-    http = await new Promise<Server>((resolve) => {
-      const s = app.express.listen(0, '127.0.0.1', () => resolve(s));
-    });
+    // The node:http server `serve` listens with: its timeouts and refusals before routing.
+    http = createHttpServer(app.express, options.transportTimeouts ?? DEFAULT_TRANSPORT_TIMEOUTS, log);
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const { port } = http.address() as AddressInfo;
     pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
     Object.assign(server, {
