@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { DEFAULT_RATE_LIMITS, type Budget, type RateLimits } from './core/rate-limits.ts';
-import { DEFAULT_TRANSPORT_TIMEOUTS, type TransportTimeouts } from './http/transport.ts';
 import { MIN_SECRET_LENGTH } from './keys/secret.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { DEFAULT_CULL_CRON, isValidCron } from './worker.ts';
@@ -33,7 +32,7 @@ export interface Config {
   /** On SIGTERM/SIGINT: seconds in-flight work may take before the process exits anyway. */
   shutdownGraceSeconds: number;
   /** How long a request's headers, and the whole request with its body, may take to arrive (408 after). */
-  transportTimeouts: TransportTimeouts;
+  transportTimeouts: { headersTimeoutMs: number; requestTimeoutMs: number };
   /** Express's `trust proxy`: which proxies' X-Forwarded-For to believe; undefined trusts none. */
   trustProxy: boolean | number | string | undefined;
   rateLimits: RateLimits;
@@ -45,6 +44,8 @@ export interface Config {
   webhooksAllowPrivate: boolean;
 }
 
+/** Long enough for a slow mobile link to send headers and a 64 KiB body, short enough that a trickle ends soon. */
+export const DEFAULT_TRANSPORT_TIMEOUTS: Config['transportTimeouts'] = { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000 };
 
 export class ConfigError extends Error {}
 
@@ -105,7 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
   const shutdownDelaySeconds = parseNumber(env, 'LICENTRIC_SHUTDOWN_DELAY', 0, 0, problems);
   const shutdownGraceSeconds = parseNumber(env, 'LICENTRIC_SHUTDOWN_GRACE', 10, 0, problems);
   const trustProxy = parseTrustProxy(env.LICENTRIC_TRUST_PROXY);
-  const transportTimeouts: TransportTimeouts = {
+  const transportTimeouts = {
     headersTimeoutMs: parseNumber(env, 'LICENTRIC_HEADERS_TIMEOUT_MS', DEFAULT_TRANSPORT_TIMEOUTS.headersTimeoutMs, 1, problems),
     requestTimeoutMs: parseNumber(env, 'LICENTRIC_REQUEST_TIMEOUT_MS', DEFAULT_TRANSPORT_TIMEOUTS.requestTimeoutMs, 1, problems),
   };

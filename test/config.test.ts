@@ -8,6 +8,8 @@ describe('configuration from the environment', () => {
     expect(config).toMatchObject({ port: 3000, databaseUrl: undefined, secret: undefined, logLevel: 'info', cullCron: '* * * * *', cullInServer: true });
     // Every database call is bounded, and a stop drains for at most 10 s.
     expect(config).toMatchObject({ dbAcquireTimeoutMs: 5000, dbStatementTimeoutMs: 10_000, shutdownDelaySeconds: 0, shutdownGraceSeconds: 10 });
+    // A request that trickles in is answered 408 within seconds, not held for a minute.
+    expect(config.transportTimeouts).toEqual({ headersTimeoutMs: 5000, requestTimeoutMs: 10_000 });
     expect(config.dataDir).toBe(path.resolve('data'));
   });
 
@@ -29,6 +31,8 @@ describe('configuration from the environment', () => {
       LICENTRIC_DB_STATEMENT_TIMEOUT_MS: '2500',
       LICENTRIC_SHUTDOWN_DELAY: '3',
       LICENTRIC_SHUTDOWN_GRACE: '20',
+      LICENTRIC_HEADERS_TIMEOUT_MS: '2000',
+      LICENTRIC_REQUEST_TIMEOUT_MS: '30000',
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -42,6 +46,7 @@ describe('configuration from the environment', () => {
       dbStatementTimeoutMs: 2500,
       shutdownDelaySeconds: 3,
       shutdownGraceSeconds: 20,
+      transportTimeouts: { headersTimeoutMs: 2000, requestTimeoutMs: 30_000 },
     });
   });
 
@@ -59,6 +64,9 @@ describe('configuration from the environment', () => {
     [{ LICENTRIC_DB_STATEMENT_TIMEOUT_MS: '5s' }, 'LICENTRIC_DB_STATEMENT_TIMEOUT_MS must be a whole number'],
     [{ LICENTRIC_SHUTDOWN_GRACE: '-1' }, 'LICENTRIC_SHUTDOWN_GRACE must be a whole number'],
     [{ LICENTRIC_SHUTDOWN_DELAY: 'soon' }, 'LICENTRIC_SHUTDOWN_DELAY must be a whole number'],
+    [{ LICENTRIC_HEADERS_TIMEOUT_MS: '0' }, 'LICENTRIC_HEADERS_TIMEOUT_MS must be a whole number of at least 1'],
+    [{ LICENTRIC_REQUEST_TIMEOUT_MS: '10s' }, 'LICENTRIC_REQUEST_TIMEOUT_MS must be a whole number'],
+    [{ LICENTRIC_HEADERS_TIMEOUT_MS: '20000' }, 'LICENTRIC_HEADERS_TIMEOUT_MS (20000) must not exceed LICENTRIC_REQUEST_TIMEOUT_MS (10000)'],
   ])('refuses %j with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

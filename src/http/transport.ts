@@ -11,8 +11,6 @@ export interface TransportTimeouts {
   requestTimeoutMs: number;
 }
 
-export const DEFAULT_TRANSPORT_TIMEOUTS: TransportTimeouts = { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000 };
-
 /**
  * Refuses, before any handler (and before any `100 Continue`), what no operation could take: a
  * declared body over the limit, and an HTTP/1.1 request without `Host` (Node's own refusal of

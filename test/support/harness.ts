@@ -13,7 +13,8 @@ import { KeyHasher } from '../../src/keys/hashing.ts';
 import type { Scope } from '../../src/keys/scopes.ts';
 import { createLogger } from '../../src/log.ts';
 import { Services } from '../../src/services.ts';
-import { createHttpServer, DEFAULT_TRANSPORT_TIMEOUTS, type TransportTimeouts } from '../../src/http/transport.ts';
+import { DEFAULT_TRANSPORT_TIMEOUTS } from '../../src/config.ts';
+import { createHttpServer, type TransportTimeouts } from '../../src/http/transport.ts';
 import type { AddressPolicy } from '../../src/webhooks/address.ts';
 
 export type ApiClient = ReturnType<typeof createClient<paths>>;
