@@ -3,6 +3,7 @@ import type { components } from '../generated/api.d.ts';
 import { createLogger } from '../src/log.ts';
 import { createWebhookEngine, type WebhookEngine } from '../src/webhooks/engine.ts';
 import { RETRY_DELAYS_SECONDS, retryDelayMs } from '../src/webhooks/schedule.ts';
+import type { Resolver } from '../src/webhooks/address.ts';
 import { Receiver } from './support/receiver.ts';
 import { bearer, licenseAuth, machineBody, seedApiKey, useTestServer } from './support/harness.ts';
 
@@ -16,13 +17,13 @@ let admin: Record<string, string>;
 let hooks: Record<string, string>;
 
 /** A delivery engine on this file's database, on the test clock, with the tests' short limits. */
-function engine(options: { failureThreshold?: number; allowPrivate?: boolean } = {}): WebhookEngine {
+function engine(options: { failureThreshold?: number; allowPrivate?: boolean; resolve?: Resolver } = {}): WebhookEngine {
   const made = createWebhookEngine({
     databaseUrl: server.databaseUrl,
     orm: server.orm,
     clock: server.clock,
     log: silent,
-    policy: { allowPrivate: options.allowPrivate ?? true },
+    policy: { allowPrivate: options.allowPrivate ?? true, resolve: options.resolve },
     timeoutMs: 500,
     failureThreshold: options.failureThreshold ?? 100,
     // No jitter, so the schedule can be read exactly; schedule.ts's own test covers the jitter.
@@ -285,14 +286,18 @@ describe('webhooks', () => {
 
   it('refuses, at delivery, a name that now resolves to a loopback address (DNS rebinding)', async () => {
     receiver.mode = 'ok';
-    const guarded = engine({ allowPrivate: false });
+    // The name resolved to a public address when the endpoint was saved; now it is the receiver's.
+    const guarded = engine({ allowPrivate: false, resolve: async () => [{ address: '127.0.0.1', family: 4 }] });
     const hook = await endpoint({ eventTypes: ['policy.created'] });
-    // As if `localhost` had resolved to a public address when the endpoint was created.
     const port = new URL(receiver.url).port;
-    await server.sql(`update webhook_endpoints set url = $1 where id = $2`, [`https://localhost:${port}${hook.path}`, hook.id]);
+    await server.sql(`update webhook_endpoints set url = $1 where id = $2`, [`https://rebound.example.com:${port}${hook.path}`, hook.id]);
     await changeSomething();
     expect(await guarded.runDue()).toBe(1);
-    expect((await deliveriesOf(hook.id))[0]).toMatchObject({ succeeded: false, statusCode: null, error: expect.stringMatching(/^refused: localhost resolves to an address that is a private, loopback, link-local or reserved address \((127\.0\.0\.1|::1)\)$/) });
+    expect((await deliveriesOf(hook.id))[0]).toMatchObject({
+      succeeded: false,
+      statusCode: null,
+      error: 'refused: rebound.example.com resolves to an address that is a private, loopback, link-local or reserved address (127.0.0.1)',
+    });
     expect(receiver.at(hook.path)).toEqual([]);
     await disable(hook.id);
   });

@@ -6,7 +6,7 @@ import { MAX_PAGE_SIZE, type Page, type PageQuery } from '../core/pagination.ts'
 import { Checks } from '../core/validation.ts';
 import { execute, sql, type Sql } from '../db/sql.ts';
 import { isEventType } from '../events/types.ts';
-import { refusedUrl, type AddressPolicy } from './address.ts';
+import { refusedOnSave, type AddressPolicy } from './address.ts';
 import { generateSigningSecret } from './signing.ts';
 
 /** How long a rotated-out secret still signs deliveries, so receivers can switch without a gap. */
@@ -83,7 +83,7 @@ export class WebhookEndpointsService {
     this.#policy = policy;
   }
 
-  #check(input: WebhookEndpointInput): void {
+  async #check(input: WebhookEndpointInput): Promise<void> {
     const checks = new Checks();
     checks.text('/url', input.url, { min: 1, max: 2048 });
     checks.text('/description', input.description, { max: 255 });
@@ -92,13 +92,13 @@ export class WebhookEndpointsService {
     });
     checks.throwIfAny();
     // Well-formed input that a rule refuses, as an unknown policy is: 422, not 400.
-    const refusal = input.url === undefined ? null : refusedUrl(input.url, this.#policy);
+    const refusal = input.url === undefined ? null : await refusedOnSave(input.url, this.#policy);
     if (refusal !== null) throw new WebhookUrlRefused(input.url!, refusal);
   }
 
   /** Creates an endpoint with a new signing secret, returned this once. */
   async create(input: WebhookEndpointInput & { url: string }): Promise<{ endpoint: WebhookEndpointRecord; secret: string }> {
-    this.#check(input);
+    await this.#check(input);
     const secret = generateSigningSecret();
     const now = this.#clock.now();
     const enabled = input.enabled ?? true;
@@ -133,7 +133,7 @@ export class WebhookEndpointsService {
    * by hand records why, as the failing-endpoint rule records its own reason.
    */
   async update(id: string, patch: WebhookEndpointInput): Promise<WebhookEndpointRecord> {
-    this.#check(patch);
+    await this.#check(patch);
     if (patch.url === null) throw new InvalidInput([{ pointer: '/url', message: 'must be a URL' }]);
     const sets: Sql[] = [sql`updated_at = ${this.#clock.now()}`];
     if (patch.url !== undefined) sets.push(sql`url = ${patch.url}`);

@@ -11,7 +11,7 @@ import { execute, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
 import { isoTimestampSql } from '../machines/events.ts';
 import type { Logger } from '../log.ts';
-import { resolveAllowed, type AddressPolicy } from './address.ts';
+import { checkTarget, type AddressPolicy } from './address.ts';
 import { webhookIdOf } from './endpoints.service.ts';
 import { retryDelayMs } from './schedule.ts';
 import { signatureHeader } from './signing.ts';
@@ -225,7 +225,10 @@ export function createWebhookEngine(options: WebhookEngineOptions): WebhookEngin
     const elapsed = () => Math.round(Number(process.hrtime.bigint() - started) / 1e6);
     try {
       const target = new URL(url);
-      const addresses = await resolveAllowed(target.hostname, policy);
+      // The same check as when the endpoint was saved, now against what the name resolves to.
+      const checked = await checkTarget(url, policy);
+      if ('refusal' in checked) throw new Error(`refused: ${target.hostname} ${checked.refusal}`);
+      const { addresses } = checked;
       const pinned = addresses[0]!;
       // The connection goes to the address just checked, not to a second lookup (DNS rebinding).
       const lookup: LookupFunction = (_host, opts, callback) => {

@@ -15,11 +15,20 @@ import { createLogger } from '../../src/log.ts';
 import { Services } from '../../src/services.ts';
 import { DEFAULT_TRANSPORT_TIMEOUTS } from '../../src/config.ts';
 import { createHttpServer, type TransportTimeouts } from '../../src/http/transport.ts';
-import type { AddressPolicy } from '../../src/webhooks/address.ts';
+import type { AddressPolicy, Resolver } from '../../src/webhooks/address.ts';
 
 export type ApiClient = ReturnType<typeof createClient<paths>>;
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
+
+/**
+ * Name resolution for webhook URLs in the tests, which must not depend on DNS: names under
+ * example.com resolve to a public (documentation) address, every other name to nothing.
+ */
+export const offlineResolver: Resolver = async (host) => {
+  if (host === 'example.com' || host.endsWith('.example.com')) return [{ address: '203.0.113.10', family: 4 }];
+  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+};
 
 /** A running API on its own fresh database, with a clock the test moves. */
 export interface TestServer {
@@ -88,7 +97,7 @@ export function useTestServer(
     const orm = await initOrm({ clientUrl: databaseUrl, log, poolSize: 20 });
     const hasher = new KeyHasher(TEST_SECRET);
     const { rateLimits, trustProxy, metrics } = options;
-    const webhookAddresses = options.webhookAddresses ?? { allowPrivate: false };
+    const webhookAddresses = options.webhookAddresses ?? { allowPrivate: false, resolve: offlineResolver };
     const authCache = new AuthCache();
     authListener = await listenForAuthChanges(databaseUrl, authCache, log);
     const app = await createApp({ orm, clock, hasher, log, authCache, checkResponses: true, rateLimits, trustProxy, metrics, webhookAddresses });
