@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
 import { licenseAuth, machineBody, seedLicense, useTestServer } from './support/harness.ts';
 
 /**
@@ -14,7 +15,23 @@ import { licenseAuth, machineBody, seedLicense, useTestServer } from './support/
 
 const HEADERS_TIMEOUT_MS = 300;
 const REQUEST_TIMEOUT_MS = 600;
-const server = useTestServer({ transportTimeouts: { headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS } });
+const logLines: { level: string; msg: string; err?: unknown }[] = [];
+const logStream = new PassThrough();
+logStream.on('data', (chunk: Buffer) => {
+  for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) logLines.push(JSON.parse(line));
+});
+const server = useTestServer({
+  logTo: logStream,
+  transportTimeouts: { headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS },
+});
+
+// Hostile input is the client's fault: its only warning is the refusal itself, never a server
+// fault (an error, a 5xx, a database "outage" made of a dropped connection).
+afterEach(async () => {
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const alarming = logLines.splice(0).filter((line) => line.level !== 'info' && line.level !== 'debug' && line.msg !== 'request refused before routing');
+  expect(alarming).toEqual([]);
+});
 
 interface Operation {
   method: string;

@@ -35,8 +35,8 @@ export function readRawBody(req: IncomingMessage): Promise<RawBody> {
       else resolve({ bytes: received === 0 ? undefined : Buffer.concat(chunks), tooLarge: false });
     });
     // The connection went before the body was whole: the request timeout ended it (its 408 is
-    // already written, parser-errors.ts) or the client left. Nobody is left to answer, and it
-    // is no server fault to log as one.
+    // already written, parser-errors.ts) or the client left. Nobody is left to answer, and its
+    // ECONNRESET is no server fault (it would pass for a lost database connection).
     req.on('error', () => reject(new HttpProblem('REQUEST_TIMEOUT', 'The request body did not arrive whole.')));
   });
 }
