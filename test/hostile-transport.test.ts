@@ -167,6 +167,28 @@ describe('a body over the limit', () => {
     expect(await server.sql('select 1 from machines where license_id = $1', [licenseId])).toEqual([]);
   });
 
+  it('chunked, so its size is known only as it comes: 413 once it has come, without a reset', async () => {
+    const { key, licenseId } = await seedLicense(server);
+    const chunk = `${(1024 * 1024).toString(16)}\r\n${'a'.repeat(1024 * 1024)}\r\n`;
+    let chunks = 0;
+    const response = await raw(
+      `POST /api/v1/machines HTTP/1.1\r\nHost: localhost\r\nAuthorization: License ${key}\r\n` +
+        'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n',
+      (write, stopped) => {
+        const more = () => {
+          while (!stopped() && chunks < 50) {
+            chunks += 1;
+            if (chunks === 50) write(`${chunk}0\r\n\r\n`);
+            else if (!write(chunk)) return void setTimeout(more, 1);
+          }
+        };
+        more();
+      },
+    );
+    expectProblem(response, 413, 'PAYLOAD_TOO_LARGE', operations.find((op) => op.method === 'POST' && op.path === '/machines'));
+    expect(await server.sql('select 1 from machines where license_id = $1', [licenseId])).toEqual([]);
+  });
+
   it('a body within the limit, with Expect, gets its 100 Continue and its answer', async () => {
     const { key } = await seedLicense(server);
     const body = JSON.stringify(machineBody());

@@ -4,9 +4,6 @@ import { HttpProblem } from './problem.ts';
 /** The largest request body the API reads; larger ones get 413. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
-/** How much of an oversized body we drain before dropping the connection instead. */
-const DRAIN_LIMIT_BYTES = 8 * 1024 * 1024;
-
 export interface RawBody {
   bytes: Buffer | undefined;
   tooLarge: boolean;
@@ -16,6 +13,8 @@ export interface RawBody {
  * Reads the body without parsing it: whether it must be JSON, and may be parsed at all, depends
  * on the operation, which is only known after routing and authentication. Beyond the limit the
  * rest is drained unread, so the 413 still reaches the client instead of a reset connection.
+ * Only a chunked body gets here oversized (a Content-Length over the limit is refused before it
+ * is read, transport.ts); the request timeout bounds how long its draining may take.
  */
 export function readRawBody(req: IncomingMessage): Promise<RawBody> {
   const declared = Number(req.headers['content-length'] ?? NaN);
@@ -28,7 +27,6 @@ export function readRawBody(req: IncomingMessage): Promise<RawBody> {
     req.on('data', (chunk: Buffer) => {
       received += chunk.length;
       if (received <= BODY_LIMIT_BYTES) chunks.push(chunk);
-      else if (received > DRAIN_LIMIT_BYTES) req.destroy();
     });
     req.on('end', () => {
       if (received > BODY_LIMIT_BYTES) resolve({ bytes: undefined, tooLarge: true });
