@@ -138,10 +138,11 @@ describe('a body over the limit', () => {
     async (_name, op) => {
       const response = await raw(
         `${op.method} ${concrete(op.path)} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
-          `Content-Length: ${FIFTY_MB}\r\nExpect: 100-continue\r\n\r\n`,
+          `Content-Length: ${FIFTY_MB}\r\nExpect: 100-continue\r\nX-Request-Id: big-1\r\n\r\n`,
       );
       expect(response.text).not.toContain('100 Continue');
       expectProblem(response, 413, 'PAYLOAD_TOO_LARGE', op);
+      expect(response.headers['x-request-id']).toBe('big-1');
     },
   );
 

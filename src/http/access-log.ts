@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { parseTraceparent } from '../core/trace.ts';
@@ -7,6 +8,12 @@ import type { Metrics } from './metrics.ts';
 /** A client's own request id is echoed only when it is short and plain enough to log safely. */
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** The client's own request id when it sent a usable one, else a new one. */
+export function requestIdOf(headers: IncomingHttpHeaders): string {
+  const offered = headers['x-request-id'];
+  return typeof offered === 'string' && REQUEST_ID_PATTERN.test(offered) ? offered : randomUUID();
+}
+
 /**
  * Gives every request its id (the client's, or a new one) and a logger bound to it, echoes the
  * id in `X-Request-Id` (a W3C `traceparent`'s trace id joins it in the log lines), and writes one
@@ -14,8 +21,7 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
  */
 export function requestContext(baseLog: Logger, metrics?: Metrics): RequestHandler {
   return (req, res, next) => {
-    const offered = req.headers['x-request-id'];
-    const requestId = typeof offered === 'string' && REQUEST_ID_PATTERN.test(offered) ? offered : randomUUID();
+    const requestId = requestIdOf(req.headers);
     const trace = parseTraceparent(req.headers.traceparent);
     const log = baseLog.child(trace ? { requestId, traceId: trace.traceId, parentSpanId: trace.parentSpanId } : { requestId });
     res.locals.requestId = requestId;

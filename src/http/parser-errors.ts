@@ -39,7 +39,7 @@ function problemFor(error: ClientError): { code: HttpErrorCode; detail: string }
  * Closing a socket with unread input makes the kernel reset the connection, and the client would
  * lose the answer.
  */
-export function refuseOnSocket(socket: Duplex, code: HttpErrorCode, detail: string, log: Logger, reason: string, requestId = randomUUID()): void {
+export function refuseOnSocket(socket: Duplex, code: HttpErrorCode, detail: string, log: Logger, reason: string, requestId: string = randomUUID()): void {
   const problem = problemBody(code, detail, requestId);
   const body = JSON.stringify(problem);
   socket.end(

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { requestIdOf } from './access-log.ts';
 import { answerParserErrors, refuseOnSocket } from './parser-errors.ts';
 import { BODY_LIMIT_BYTES } from './request-body.ts';
 
@@ -19,14 +20,21 @@ export interface TransportTimeouts {
 function refusedBeforeRouting(req: IncomingMessage, log: Logger): boolean {
   if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && req.headers.host === undefined) {
     req.resume();
-    refuseOnSocket(req.socket, 'MALFORMED_REQUEST', 'An HTTP/1.1 request must carry a Host header.', log, 'no Host header');
+    refuseOnSocket(req.socket, 'MALFORMED_REQUEST', 'An HTTP/1.1 request must carry a Host header.', log, 'no Host header', requestIdOf(req.headers));
     return true;
   }
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > BODY_LIMIT_BYTES) {
     // Whatever of the body comes anyway is read and dropped (refuseOnSocket lingers for it).
     req.resume();
-    refuseOnSocket(req.socket, 'PAYLOAD_TOO_LARGE', `The request body is larger than ${BODY_LIMIT_BYTES / 1024} KiB.`, log, 'Content-Length over the limit');
+    refuseOnSocket(
+      req.socket,
+      'PAYLOAD_TOO_LARGE',
+      `The request body is larger than ${BODY_LIMIT_BYTES / 1024} KiB.`,
+      log,
+      'Content-Length over the limit',
+      requestIdOf(req.headers),
+    );
     return true;
   }
   return false;
