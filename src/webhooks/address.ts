@@ -116,7 +116,7 @@ export function refusedUrl(url: string, policy: AddressPolicy): string | null {
 }
 
 /** What the check of a webhook URL found: why it is refused, or the addresses to connect to. */
-export type Target = { refusal: string } | { host: string; addresses: ResolvedAddress[] };
+export type Target = { refusal: string } | { addresses: ResolvedAddress[] };
 
 /**
  * The check of a webhook URL, on saving and at each delivery: the URL as written, then every
@@ -134,7 +134,7 @@ export async function checkTarget(url: string, policy: AddressPolicy): Promise<T
       if (refused !== null) return { refusal: `resolves to an address that ${refused}` };
     }
   }
-  return { host, addresses };
+  return { addresses };
 }
 
 /**
