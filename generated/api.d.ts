@@ -78,7 +78,9 @@ export interface paths {
          *     machine, or of a span of time. To follow the log, keep the last page's `nextCursor` and
          *     ask again with it.
          *
-         *     Requires an API key with the `events:read` scope.
+         *     Requires an API key with the `events:read` scope. `api-key.*` events name every API key with
+         *     its scopes and token hint, which only `admin` may list (`GET /api-keys`): they are listed to
+         *     `admin` keys only, and left out for others (a `type` filter for them gives an empty page).
          */
         get: operations["listEvents"];
         put?: never;
@@ -100,7 +102,8 @@ export interface paths {
          * Get an event
          * @description Returns one event.
          *
-         *     Requires an API key with the `events:read` scope.
+         *     Requires an API key with the `events:read` scope; an `api-key.*` event is found only with
+         *     `admin` (`EVENT_NOT_FOUND` otherwise), as in the list.
          */
         get: operations["getEvent"];
         put?: never;
@@ -588,7 +591,7 @@ export interface components {
              * @description The number of CPU cores.
              */
             cores?: number;
-            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
         /** @description An API key, as listings show it: never its token. */
@@ -628,7 +631,7 @@ export interface components {
             name: components["schemas"]["SingleLineText"];
             /** @description What the key may do: at least one scope, and only scopes the creating key holds itself. */
             scopes: components["schemas"]["Scope"][];
-            /** @description When the key stops working; it must not have passed. Null or absent means never. */
+            /** @description When the key stops working: not passed, and by 9999-12-31T23:59:59Z. Null or absent means never. */
             expiresAt?: string | null;
         };
         /** @description What a vendor sends to create a license. */
@@ -637,9 +640,9 @@ export interface components {
             policyId: components["schemas"]["Uuid"];
             /** @description A human-readable name, at most 255 characters. */
             name?: components["schemas"]["SingleLineText"];
-            /** @description When the license expires; it must not have passed. Null or absent means never. */
+            /** @description When the license expires: not passed, and by 9999-12-31T23:59:59Z. Null or absent means never. */
             expiresAt?: string | null;
-            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
         /** @description What a vendor sends to create a policy. Every field but `name` has a default. */
@@ -672,7 +675,7 @@ export interface components {
              * @default 0
              */
             heartbeatResurrectionWindow?: number;
-            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
         /** @description What an administrator sends to create a webhook endpoint. */
@@ -738,7 +741,7 @@ export interface components {
              * @description How many active (not deactivated) machines the license has.
              */
             machineCount: number;
-            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
              * Format: date-time
@@ -868,7 +871,7 @@ export interface components {
              * @description How many active (not deactivated) machines the license has.
              */
             machineCount: number;
-            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
              * Format: date-time
@@ -1003,7 +1006,13 @@ export interface components {
         MachineResponse: {
             data: components["schemas"]["Machine"];
         };
-        /** @description Arbitrary key-value metadata a vendor attaches to a resource, at most 16 KiB as JSON. */
+        /**
+         * @description Arbitrary key-value metadata a vendor attaches to a resource: at most 16 KiB as JSON, and at most
+         *     32 levels deep (the metadata object itself is the first level), so that any JSON reader can read
+         *     it back. Like every string in a request, its strings and keys must be well-formed Unicode (no
+         *     lone surrogate such as `\uD800`), and its numbers within the range of a double (`1e309` is
+         *     refused, not stored as `null`).
+         */
         Metadata: Record<string, unknown>;
         /** @description Where a list page ends and whether another follows. */
         Pagination: {
@@ -1045,7 +1054,7 @@ export interface components {
              *     with a heartbeat; 0 means a dead machine cannot be revived.
              */
             heartbeatResurrectionWindow: number;
-            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
              * Format: date-time
@@ -1126,14 +1135,14 @@ export interface components {
         UpdateLicenseRequest: {
             /** @description A human-readable name; null clears it. */
             name?: components["schemas"]["SingleLineText"] | null;
-            /** @description When the license expires; it must not have passed. Null means never. */
+            /** @description When the license expires: not passed, and by 9999-12-31T23:59:59Z. Null means never. */
             expiresAt?: string | null;
             /**
              * @description Moves the license to another policy. Its machines stay; the new policy's limit applies to
              *     activations from then on.
              */
             policyId?: components["schemas"]["Uuid"];
-            /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged. */
+            /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
         /**
@@ -1163,7 +1172,7 @@ export interface components {
              * @description How long, in seconds, a dead machine may still revive itself; 0 means never.
              */
             heartbeatResurrectionWindow?: number;
-            /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged. */
+            /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
         /** @description A merge patch of a webhook endpoint. Enabling it again clears its failure count. */
@@ -1379,7 +1388,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -1511,7 +1525,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -1580,7 +1599,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -1686,7 +1706,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -1820,7 +1845,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -1953,9 +1983,9 @@ export interface operations {
                 licenseId?: components["schemas"]["Uuid"];
                 /** @description Only the events of this machine. */
                 machineId?: components["schemas"]["Uuid"];
-                /** @description Only events that occurred at or after this instant. */
+                /** @description Only events that occurred at or after this instant, between years 0001 and 9999 in UTC. */
                 occurredFrom?: string;
-                /** @description Only events that occurred before this instant. */
+                /** @description Only events that occurred before this instant, between years 0001 and 9999 in UTC. */
                 occurredBefore?: string;
                 /** @description The `nextCursor` of the previous page; the list continues after that event. */
                 cursor?: components["schemas"]["EventId"];
@@ -1981,7 +2011,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -2100,7 +2135,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -2240,7 +2280,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -2372,7 +2417,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -2441,7 +2491,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -2548,7 +2599,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -2589,7 +2645,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -2678,7 +2735,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -2812,7 +2874,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -2950,7 +3017,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -3020,7 +3092,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -3137,7 +3210,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -3311,7 +3389,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -3484,7 +3567,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -3616,7 +3704,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -3682,7 +3775,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -3788,7 +3882,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -3922,7 +4021,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -4056,7 +4160,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -4205,7 +4314,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -4337,7 +4451,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -4406,7 +4525,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -4509,7 +4629,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -4643,7 +4768,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -4796,7 +4926,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -4866,7 +5001,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -4957,7 +5093,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -5089,7 +5230,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -5158,7 +5304,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -5264,7 +5411,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -5398,7 +5550,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -5536,7 +5693,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -5606,7 +5768,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -5723,7 +5886,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -5897,7 +6065,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -6064,7 +6237,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -6212,7 +6390,12 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON).
+             *     `errors`) or `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
