@@ -228,6 +228,8 @@ describe('what is accepted is what is stored, and reads back', () => {
     }
     expectProblem(await activate('{"fingerprint":"fingerprint-x","name":"\\ud800"}'), 400, 'VALIDATION_FAILED', '/name');
     expectProblem(await activate('{"fingerprint":"fingerprint-x","metadata":{"a":"\\ud800","\\udfff":"b"}}'), 400, 'VALIDATION_FAILED', /^\/metadata/);
+    // The pointer escapes `~` and `/` in keys (RFC 6901), so it names the one place it means.
+    expectProblem(await activate('{"fingerprint":"fingerprint-x","metadata":{"a/b~c":[1,"\\ud800"]}}'), 400, 'VALIDATION_FAILED', '/metadata/a~1b~0c/1');
     expect(await snapshot()).toEqual(before);
 
     // U+FFFD itself is a character like any other, and is its own fingerprint.

@@ -53,6 +53,7 @@ export function mediaTypeMatches(contentType: string | undefined, declared: stri
  * §8.1); a body labelled otherwise would be read as something its sender did not mean.
  */
 function charsetOf(contentType: string): string | undefined {
+  if (!contentType.includes(';')) return undefined;
   for (const parameter of contentType.split(';').slice(1)) {
     const at = parameter.indexOf('=');
     if (at !== -1 && parameter.slice(0, at).trim().toLowerCase() === 'charset') {
