@@ -224,7 +224,9 @@ describe('what is accepted is what is stored, and reads back', () => {
   it('lone surrogates do not collapse into one fingerprint, and validate does not match one for another', async () => {
     const before = await snapshot();
     for (const fingerprint of ['fingerprint-\\ud800', 'fingerprint-\\udbff']) {
-      expectProblem(await activate(`{"fingerprint":"${fingerprint}"}`), 400, 'VALIDATION_FAILED', '/fingerprint');
+      const problem = expectProblem(await activate(`{"fingerprint":"${fingerprint}"}`), 400, 'VALIDATION_FAILED', '/fingerprint');
+      // As the spec's example for activateMachine shows it.
+      expect(problem.errors).toEqual([{ pointer: '/fingerprint', message: 'must be well-formed Unicode (it has a lone surrogate)' }]);
     }
     expectProblem(await activate('{"fingerprint":"fingerprint-x","name":"\\ud800"}'), 400, 'VALIDATION_FAILED', '/name');
     expectProblem(await activate('{"fingerprint":"fingerprint-x","metadata":{"a":"\\ud800","\\udfff":"b"}}'), 400, 'VALIDATION_FAILED', /^\/metadata/);
