@@ -316,3 +316,23 @@ describe('hostile query values', () => {
     }
   });
 });
+
+describe('the same rules in the domain, for callers that bypass HTTP (the CLI)', () => {
+  it('deep, unpaired or infinite metadata and names are refused by the services themselves, without exhausting the stack', async () => {
+    let deepValue: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deepValue = [deepValue];
+    const before = await snapshot();
+    const services = server.services();
+    const refusals: [() => Promise<unknown>, string][] = [
+      [() => services.policies.create({ name: 'deep', metadata: { a: deepValue } } as never), `/metadata/a${'/0'.repeat(31)}`],
+      [() => services.policies.create({ name: 'lone', metadata: { a: 'x\ud800' } } as never), '/metadata/a'],
+      [() => services.policies.create({ name: 'infinite', metadata: { n: Infinity } } as never), '/metadata/n'],
+      [() => services.policies.create({ name: 'name \udc00' } as never), '/name'],
+      [() => services.licenses.create({ policyId: seeded.policyId, expiresAt: new Date('0000-06-01T00:00:00Z') } as never), '/expiresAt'],
+    ];
+    for (const [refusal, pointer] of refusals) {
+      await expect(refusal()).rejects.toMatchObject({ code: 'VALIDATION_FAILED', errors: expect.arrayContaining([expect.objectContaining({ pointer })]) });
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+});
