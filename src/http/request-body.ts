@@ -74,9 +74,12 @@ function charsetOf(contentType: string): string | undefined {
 export function parseBody(raw: RawBody, contentType: string | undefined, declared: string[]): unknown {
   if (raw.tooLarge) throw new HttpProblem('PAYLOAD_TOO_LARGE', `The request body is larger than ${BODY_LIMIT_BYTES / 1024} KiB.`);
   if (raw.bytes === undefined && contentType === undefined) return undefined;
-  const charset = contentType === undefined ? undefined : charsetOf(contentType);
-  if (!mediaTypeMatches(contentType, declared) || (charset !== undefined && charset !== 'utf-8')) {
-    throw new HttpProblem('UNSUPPORTED_MEDIA_TYPE', `The request body must be ${declared.join(' or ')}, in UTF-8.`);
+  if (contentType === undefined || !mediaTypeMatches(contentType, declared)) {
+    throw new HttpProblem('UNSUPPORTED_MEDIA_TYPE', `The request body must be ${declared.join(' or ')}.`);
+  }
+  const charset = charsetOf(contentType);
+  if (charset !== undefined && charset !== 'utf-8') {
+    throw new HttpProblem('UNSUPPORTED_MEDIA_TYPE', 'The request body must be UTF-8: charset=utf-8, or no charset at all.');
   }
   if (raw.bytes === undefined) return undefined;
   // Decoding would turn each invalid sequence into U+FFFD, so two different byte strings (two
