@@ -78,7 +78,9 @@ export interface paths {
          *     machine, or of a span of time. To follow the log, keep the last page's `nextCursor` and
          *     ask again with it.
          *
-         *     Requires an API key with the `events:read` scope.
+         *     Requires an API key with the `events:read` scope. `api-key.*` events name every API key with
+         *     its scopes and token hint, which only `admin` may list (`GET /api-keys`): they are listed to
+         *     `admin` keys only, and left out for others (a `type` filter for them gives an empty page).
          */
         get: operations["listEvents"];
         put?: never;
@@ -100,7 +102,8 @@ export interface paths {
          * Get an event
          * @description Returns one event.
          *
-         *     Requires an API key with the `events:read` scope.
+         *     Requires an API key with the `events:read` scope; an `api-key.*` event is found only with
+         *     `admin` (`EVENT_NOT_FOUND` otherwise), as in the list.
          */
         get: operations["getEvent"];
         put?: never;
@@ -588,7 +591,7 @@ export interface components {
              * @description The number of CPU cores.
              */
             cores?: number;
-            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
         /** @description An API key, as listings show it: never its token. */
@@ -628,7 +631,7 @@ export interface components {
             name: components["schemas"]["SingleLineText"];
             /** @description What the key may do: at least one scope, and only scopes the creating key holds itself. */
             scopes: components["schemas"]["Scope"][];
-            /** @description When the key stops working; it must not have passed. Null or absent means never. */
+            /** @description When the key stops working: not passed, and by 9999-12-31T23:59:59Z. Null or absent means never. */
             expiresAt?: string | null;
         };
         /** @description What a vendor sends to create a license. */
@@ -637,9 +640,9 @@ export interface components {
             policyId: components["schemas"]["Uuid"];
             /** @description A human-readable name, at most 255 characters. */
             name?: components["schemas"]["SingleLineText"];
-            /** @description When the license expires; it must not have passed. Null or absent means never. */
+            /** @description When the license expires: not passed, and by 9999-12-31T23:59:59Z. Null or absent means never. */
             expiresAt?: string | null;
-            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
         /** @description What a vendor sends to create a policy. Every field but `name` has a default. */
@@ -672,7 +675,7 @@ export interface components {
              * @default 0
              */
             heartbeatResurrectionWindow?: number;
-            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
         /** @description What an administrator sends to create a webhook endpoint. */
@@ -738,7 +741,7 @@ export interface components {
              * @description How many active (not deactivated) machines the license has.
              */
             machineCount: number;
-            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
              * Format: date-time
@@ -868,7 +871,7 @@ export interface components {
              * @description How many active (not deactivated) machines the license has.
              */
             machineCount: number;
-            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
              * Format: date-time
@@ -1003,7 +1006,13 @@ export interface components {
         MachineResponse: {
             data: components["schemas"]["Machine"];
         };
-        /** @description Arbitrary key-value metadata a vendor attaches to a resource, at most 16 KiB as JSON. */
+        /**
+         * @description Arbitrary key-value metadata a vendor attaches to a resource: at most 16 KiB as JSON, and at most
+         *     32 levels deep (the metadata object itself is the first level), so that any JSON reader can read
+         *     it back. Like every string in a request, its strings and keys must be well-formed Unicode (no
+         *     lone surrogate such as `\uD800`), and its numbers within the range of a double (`1e309` is
+         *     refused, not stored as `null`).
+         */
         Metadata: Record<string, unknown>;
         /** @description Where a list page ends and whether another follows. */
         Pagination: {
@@ -1045,7 +1054,7 @@ export interface components {
              *     with a heartbeat; 0 means a dead machine cannot be revived.
              */
             heartbeatResurrectionWindow: number;
-            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
              * Format: date-time
@@ -1126,14 +1135,14 @@ export interface components {
         UpdateLicenseRequest: {
             /** @description A human-readable name; null clears it. */
             name?: components["schemas"]["SingleLineText"] | null;
-            /** @description When the license expires; it must not have passed. Null means never. */
+            /** @description When the license expires: not passed, and by 9999-12-31T23:59:59Z. Null means never. */
             expiresAt?: string | null;
             /**
              * @description Moves the license to another policy. Its machines stay; the new policy's limit applies to
              *     activations from then on.
              */
             policyId?: components["schemas"]["Uuid"];
-            /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged. */
+            /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
         /**
@@ -1163,7 +1172,7 @@ export interface components {
              * @description How long, in seconds, a dead machine may still revive itself; 0 means never.
              */
             heartbeatResurrectionWindow?: number;
-            /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged. */
+            /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
         /** @description A merge patch of a webhook endpoint. Enabling it again clears its failure count. */
@@ -1379,9 +1388,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -1542,9 +1556,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -1631,7 +1650,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -1737,9 +1757,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -1902,9 +1927,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -2066,9 +2096,9 @@ export interface operations {
                 licenseId?: components["schemas"]["Uuid"];
                 /** @description Only the events of this machine. */
                 machineId?: components["schemas"]["Uuid"];
-                /** @description Only events that occurred at or after this instant. */
+                /** @description Only events that occurred at or after this instant, between years 0001 and 9999 in UTC. */
                 occurredFrom?: string;
-                /** @description Only events that occurred before this instant. */
+                /** @description Only events that occurred before this instant, between years 0001 and 9999 in UTC. */
                 occurredBefore?: string;
                 /** @description The `nextCursor` of the previous page; the list continues after that event. */
                 cursor?: components["schemas"]["EventId"];
@@ -2094,9 +2124,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -2244,9 +2279,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -2415,9 +2455,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -2578,9 +2623,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -2667,7 +2717,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -2774,9 +2825,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -2835,7 +2891,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -2924,9 +2981,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -3089,9 +3151,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -3258,9 +3325,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -3348,7 +3420,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -3465,9 +3538,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -3670,9 +3748,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -3874,9 +3957,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -4037,9 +4125,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -4123,7 +4216,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -4229,9 +4323,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -4394,9 +4493,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -4559,9 +4663,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -4739,9 +4848,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -4902,9 +5016,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -4991,7 +5110,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -5094,9 +5214,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -5259,9 +5384,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -5443,9 +5573,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -5533,7 +5668,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -5624,9 +5760,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -5787,9 +5928,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -5876,7 +6022,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -5982,9 +6129,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -6147,9 +6299,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -6316,9 +6473,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -6406,7 +6568,8 @@ export interface operations {
             };
             /**
              * @description The request body is not of the operation's media type (`application/json`, or
-             *     `application/merge-patch+json` for updates): `UNSUPPORTED_MEDIA_TYPE`.
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
                 headers: {
@@ -6523,9 +6686,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -6728,9 +6896,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -6926,9 +7099,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {
@@ -7105,9 +7283,14 @@ export interface operations {
             };
             /**
              * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
-             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON) or `MALFORMED_REQUEST` (not readable
-             *     HTTP/1.1: e.g. a broken percent-encoding in the path, a raw non-ASCII character in the URL, a
-             *     control character in a header, no `Host` header).
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
              */
             400: {
                 headers: {

@@ -17,12 +17,12 @@ beforeAll(async () => {
   reader = bearer(await seedApiKey(server, ['events:read']));
 });
 
-/** Every event after `after`, through the API, following the cursor page by page. */
-async function eventsAfter(after: string | undefined, query: Record<string, string | number> = {}): Promise<Event[]> {
+/** Every event after `after` the key may see, through the API, following the cursor page by page. */
+async function eventsAfter(after: string | undefined, query: Record<string, string | number> = {}, headers = reader): Promise<Event[]> {
   const events: Event[] = [];
   let cursor = after;
   for (;;) {
-    const { data, response } = await server.client.GET('/events', { headers: reader, params: { query: { ...query, cursor, limit: 2 } as never } });
+    const { data, response } = await server.client.GET('/events', { headers, params: { query: { ...query, cursor, limit: 2 } as never } });
     expect(response.status).toBe(200);
 
     events.push(...data!.data);
@@ -118,7 +118,8 @@ describe('events', () => {
     await server.client.DELETE('/api-keys/{id}', { headers: admin, params: { path: { id: key.id } } });
     expected.push({ type: 'api-key.revoked', key: 'apiKey', object: await get.apiKey(key.id) });
 
-    const events = await eventsAfter(start);
+    // Only an admin key reads api-key.* events (see the next test).
+    const events = await eventsAfter(start, {}, admin);
     expect(events.map((e) => e.type)).toEqual(expected.map((e) => e.type));
     events.forEach((event, i) => {
       const want = expected[i]!;
@@ -128,6 +129,29 @@ describe('events', () => {
       else if (want.key === 'license') expect(event).toMatchObject({ machineId: null, licenseId: object.id });
       else expect(event).toMatchObject({ machineId: null, licenseId: null });
     });
+  });
+
+  it('api-key.* events, which name every key with its scopes and token hint, are for admin keys only', async () => {
+    const start = await lastEventId();
+    const created = (await server.client.POST('/api-keys', { headers: admin, body: { name: 'root 2', scopes: ['admin'] } })).data!.data;
+    await server.client.DELETE('/api-keys/{id}', { headers: admin, params: { path: { id: created.id } } });
+    const policy = (await server.client.POST('/policies', { headers: admin, body: { name: 'after the keys' } })).data!.data;
+
+    // events:read alone: neither in the feed, nor by type, nor by id, as GET /api-keys refuses it.
+    expect((await eventsAfter(start)).map((e) => e.type)).toEqual(['policy.created']);
+    expect(await eventsAfter(start, { type: 'api-key.created' })).toEqual([]);
+    const [createdEvent, revokedEvent] = await eventsAfter(start, {}, admin);
+    expect([createdEvent!.type, revokedEvent!.type]).toEqual(['api-key.created', 'api-key.revoked']);
+    expect(createdEvent!.data).toMatchObject({ apiKey: { id: created.id, name: 'root 2', scopes: ['admin'] } });
+    for (const event of [createdEvent!, revokedEvent!]) {
+      const hidden = await server.client.GET('/events/{id}', { headers: reader, params: { path: { id: event.id } } });
+      expect(hidden.response.status).toBe(404);
+      expect(hidden.error).toMatchObject({ code: 'EVENT_NOT_FOUND' });
+      const shown = await server.client.GET('/events/{id}', { headers: admin, params: { path: { id: event.id } } });
+      expect(shown.data!.data).toEqual(event);
+    }
+    const lastId = (await eventsAfter(start, {}, admin)).at(-1)!;
+    expect(lastId.data).toMatchObject({ policy: { id: policy.id } });
   });
 
   it('a refused change writes no event', async () => {

@@ -1,4 +1,5 @@
 import { InvalidInput, type FieldError } from './errors.ts';
+import { jsonFlaw, METADATA_MAX_DEPTH } from './json-value.ts';
 
 /**
  * Input rules the domain enforces itself, whoever calls it (HTTP, CLI). The HTTP layer has
@@ -19,6 +20,8 @@ export class Checks {
     if (length > opts.max) this.fail(pointer, `must be at most ${opts.max} characters`);
     // eslint-disable-next-line no-control-regex
     if (/[\u0000-\u001f\u007f]/.test(value)) this.fail(pointer, 'must not contain control characters');
+    // A lone surrogate has no UTF-8 form: stored, it would come back as U+FFFD, a different text.
+    if (!value.isWellFormed()) this.fail(pointer, 'must be well-formed Unicode (it has a lone surrogate)');
   }
 
   integer(pointer: string, value: number | undefined | null, opts: { min: number; max?: number }): void {
@@ -28,12 +31,28 @@ export class Checks {
     else if (opts.max !== undefined && value > opts.max) this.fail(pointer, `must be at most ${opts.max}`);
   }
 
-  /** Caps the stored size of free-form JSON, which a schema cannot express in bytes. */
-  jsonSize(pointer: string, value: unknown, maxBytes: number): void {
+  /**
+   * Free-form metadata: bounded in depth, well-formed and finite (json-value.ts) before its size is
+   * measured, since JSON.stringify recurses and a deep enough value would exhaust the stack.
+   */
+  metadata(pointer: string, value: unknown): void {
     if (value === undefined) return;
-    if (Buffer.byteLength(JSON.stringify(value), 'utf8') > maxBytes) {
-      this.fail(pointer, `must be at most ${maxBytes / 1024} KiB as JSON`);
+    const flaw = jsonFlaw(value, METADATA_MAX_DEPTH, pointer);
+    if (flaw) this.fail(flaw.pointer, flaw.message);
+    else if (Buffer.byteLength(JSON.stringify(value), 'utf8') > METADATA_MAX_BYTES) {
+      this.fail(pointer, `must be at most ${METADATA_MAX_BYTES / 1024} KiB as JSON`);
     }
+  }
+
+  /**
+   * An instant PostgreSQL can store and RFC 3339 can write: years 0001 to 9999 in UTC. An offset
+   * can carry a four-digit year across either edge (`0001-01-01T00:00:00+01:00`).
+   */
+  instant(pointer: string, value: Date | undefined | null): void {
+    if (value === undefined || value === null) return;
+    const time = value.getTime();
+    if (Number.isNaN(time)) this.fail(pointer, 'must be a date-time');
+    else if (time < EARLIEST_INSTANT || time > LATEST_INSTANT) this.fail(pointer, 'must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z');
   }
 
   throwIfAny(): void {
@@ -42,6 +61,9 @@ export class Checks {
 }
 
 export const METADATA_MAX_BYTES = 16 * 1024;
+
+const EARLIEST_INSTANT = Date.parse('0001-01-01T00:00:00.000Z');
+const LATEST_INSTANT = Date.parse('9999-12-31T23:59:59.999Z');
 
 /**
  * The given fields among `keys` and nothing else: input may carry anything (an open JSON body),

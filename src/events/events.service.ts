@@ -22,7 +22,12 @@ export interface ListEventsQuery extends PageQuery {
   occurredFrom?: Date;
   /** Exclusive. */
   occurredBefore?: Date;
+  /** Whether `api-key.*` events are listed: they name every key, its scopes and token hint. */
+  apiKeyEvents: boolean;
 }
+
+/** The events that describe API keys, for admin eyes only (see `ListEventsQuery.apiKeyEvents`). */
+export const isApiKeyEvent = (type: string): boolean => type.startsWith('api-key.');
 
 /** Event ids are bigint identities; anything that is not one names no event. */
 const EVENT_ID = /^[1-9][0-9]{0,17}$/;
@@ -50,6 +55,7 @@ export class EventsService {
     if (query.machineId !== undefined) where.push(sql`machine_id = ${query.machineId}`);
     if (query.occurredFrom !== undefined) where.push(sql`occurred_at >= ${query.occurredFrom}`);
     if (query.occurredBefore !== undefined) where.push(sql`occurred_at < ${query.occurredBefore}`);
+    if (!query.apiKeyEvents) where.push(sql`type not like 'api-key.%'`);
     const rows = await execute<EventRecord[]>(
       this.#em,
       sql`select ${COLUMNS} from events where ${sql.join(where, ' and ')} order by events.id limit ${limit + 1}`,
@@ -58,9 +64,9 @@ export class EventsService {
     return { items, nextCursor: items.at(-1)?.id ?? null, hasMore: rows.length > limit };
   }
 
-  async get(id: string): Promise<EventRecord> {
+  async get(id: string, options: { apiKeyEvents: boolean }): Promise<EventRecord> {
     const [row] = EVENT_ID.test(id) ? await execute<EventRecord[]>(this.#em, sql`select ${COLUMNS} from events where id = ${id}::bigint`) : [];
-    if (!row) throw new EventNotFound(id);
+    if (!row || (!options.apiKeyEvents && isApiKeyEvent(row.type))) throw new EventNotFound(id);
     return toRecord(row);
   }
 }

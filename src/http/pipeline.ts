@@ -11,7 +11,7 @@ import { policyHandlers } from './handlers/policies.ts';
 import { IdempotencyKeys } from './idempotency.ts';
 import { forValidation } from './openapi-definition.ts';
 import { fieldErrors, HttpProblem, toProblem } from './problem.ts';
-import { mediaTypeMatches, readRawBody } from './request-body.ts';
+import { parseBody, readRawBody } from './request-body.ts';
 import type { RequestState } from './request-state.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { ApiResult } from './result.ts';
@@ -41,6 +41,37 @@ export interface PipelineGuards {
 /** Whether the operation declares the `Idempotency-Key` header: creating and acting POSTs. */
 function takesIdempotencyKey(operation: RequestState['operation']): boolean {
   return (operation?.parameters ?? []).some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key');
+}
+
+/**
+ * What openapi-backend runs for one operation once the request is valid: the handler, with the
+ * request's parts and principal, replayed instead when an `Idempotency-Key` says it already ran.
+ */
+function operationHandler(operationId: OperationId, handler: Handlers[OperationId], idempotency: IdempotencyKeys | undefined) {
+  return async (context: Context, state: RequestState): Promise<ApiResult> => {
+    const principal = principalOf(context);
+    if (!principal) throw new HttpProblem('INTERNAL_ERROR', 'authorized without a principal');
+    const ctx = {
+      body: context.request.requestBody,
+      query: context.request.query,
+      path: context.request.params,
+      principal,
+      services: state.services,
+      requestId: state.requestId,
+      log: state.log,
+    } as HandlerContext<typeof operationId>;
+    const execute = async (): Promise<ApiResult> => {
+      const result = (await (handler as (c: typeof ctx) => Promise<SuccessResponse<typeof operationId>>)(ctx)) as {
+        status: number;
+        body: unknown;
+      };
+      return { status: result.status, body: result.body, contentType: 'application/json' };
+    };
+    const key = state.request.headers['idempotency-key'];
+    if (!idempotency || typeof key !== 'string' || !takesIdempotencyKey(state.operation)) return execute();
+    const fingerprint = IdempotencyKeys.fingerprint(operationId, { path: ctx.path, query: ctx.query, body: ctx.body });
+    return idempotency.run(IdempotencyKeys.scopeOf(principal), key, fingerprint, execute);
+  };
 }
 
 export interface Pipeline {
@@ -90,7 +121,7 @@ export async function createPipeline(document: Record<string, unknown>, guards: 
       if (state.invalidCredentials) await limiter?.authenticationFailed(state.clientIp);
       throw unauthorized(context, state);
     },
-    // Runs after authentication and before validation: scopes, then the body (413, 415, JSON).
+    // Runs after authentication and before validation: scopes, then the body (request-body.ts).
     postSecurityHandler: async (context: Context, state: RequestState) => {
       if (!context.security.authorized) return;
       const principal = principalOf(context);
@@ -98,19 +129,7 @@ export async function createPipeline(document: Record<string, unknown>, guards: 
       if (principal) assertScopes(context, principal);
 
       const declared = bodyMediaTypes.get(context.operation.operationId!);
-      if (!declared) return;
-      if (state.rawBody.tooLarge) throw new HttpProblem('PAYLOAD_TOO_LARGE', 'The request body is larger than 64 KiB.');
-      const contentType = state.request.headers['content-type'] as string | undefined;
-      if ((state.rawBody.bytes !== undefined || contentType !== undefined) && !mediaTypeMatches(contentType, declared)) {
-        throw new HttpProblem('UNSUPPORTED_MEDIA_TYPE', `The request body must be ${declared.join(' or ')}.`);
-      }
-      if (state.rawBody.bytes !== undefined) {
-        try {
-          state.request.body = JSON.parse(state.rawBody.bytes.toString('utf8'));
-        } catch (error) {
-          throw new HttpProblem('MALFORMED_JSON', `The request body is not valid JSON: ${(error as Error).message}`);
-        }
-      }
+      if (declared) state.request.body = parseBody(state.rawBody, state.request.headers['content-type'] as string | undefined, declared);
     },
     validationFail: (context: Context) => {
       const errors = fieldErrors(context);
@@ -119,30 +138,7 @@ export async function createPipeline(document: Record<string, unknown>, guards: 
   });
 
   for (const [operationId, handler] of Object.entries(handlers) as [OperationId, Handlers[OperationId]][]) {
-    api.register(operationId, async (context: Context, state: RequestState): Promise<ApiResult> => {
-      const principal = principalOf(context);
-      if (!principal) throw new HttpProblem('INTERNAL_ERROR', 'authorized without a principal');
-      const ctx = {
-        body: context.request.requestBody,
-        query: context.request.query,
-        path: context.request.params,
-        principal,
-        services: state.services,
-        requestId: state.requestId,
-        log: state.log,
-      } as HandlerContext<typeof operationId>;
-      const execute = async (): Promise<ApiResult> => {
-        const result = (await (handler as (c: typeof ctx) => Promise<SuccessResponse<typeof operationId>>)(ctx)) as {
-          status: number;
-          body: unknown;
-        };
-        return { status: result.status, body: result.body, contentType: 'application/json' };
-      };
-      const key = state.request.headers['idempotency-key'];
-      if (!idempotency || typeof key !== 'string' || !takesIdempotencyKey(state.operation)) return execute();
-      const fingerprint = IdempotencyKeys.fingerprint(operationId, { path: ctx.path, query: ctx.query, body: ctx.body });
-      return idempotency.run(IdempotencyKeys.scopeOf(principal), key, fingerprint, execute);
-    });
+    api.register(operationId, operationHandler(operationId, handler, idempotency));
   }
 
   await api.init();

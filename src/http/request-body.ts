@@ -1,4 +1,7 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
+import { InvalidInput } from '../core/errors.ts';
+import { jsonFlaw, METADATA_MAX_DEPTH } from '../core/json-value.ts';
 import { HttpProblem } from './problem.ts';
 
 /** The largest request body the API reads; larger ones get 413. */
@@ -44,4 +47,53 @@ export function mediaTypeMatches(contentType: string | undefined, declared: stri
   if (!contentType) return false;
   const type = contentType.split(';')[0]!.trim().toLowerCase();
   return declared.some((d) => d.toLowerCase() === type);
+}
+
+/**
+ * The charset a Content-Type names, if any, lower-cased and unquoted. JSON is UTF-8 (RFC 8259
+ * §8.1); a body labelled otherwise would be read as something its sender did not mean.
+ */
+function charsetOf(contentType: string): string | undefined {
+  if (!contentType.includes(';')) return undefined;
+  for (const parameter of contentType.split(';').slice(1)) {
+    const at = parameter.indexOf('=');
+    if (at !== -1 && parameter.slice(0, at).trim().toLowerCase() === 'charset') {
+      return parameter.slice(at + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The body of an operation that declares one, parsed and bounded, or undefined when none was
+ * sent: 413 beyond the size limit, 415 for another media type or a charset other than UTF-8,
+ * 400 MALFORMED_JSON for bytes that are not UTF-8 or not JSON, and 400 VALIDATION_FAILED (with a
+ * pointer) for JSON no standard reader could read back once stored: nesting beyond metadata's
+ * depth, lone surrogates, numbers beyond a double. Checked here once, so every operation and
+ * every field is covered, whatever its schema says.
+ */
+export function parseBody(raw: RawBody, contentType: string | undefined, declared: string[]): unknown {
+  if (raw.tooLarge) throw new HttpProblem('PAYLOAD_TOO_LARGE', `The request body is larger than ${BODY_LIMIT_BYTES / 1024} KiB.`);
+  if (raw.bytes === undefined && contentType === undefined) return undefined;
+  if (contentType === undefined || !mediaTypeMatches(contentType, declared)) {
+    throw new HttpProblem('UNSUPPORTED_MEDIA_TYPE', `The request body must be ${declared.join(' or ')}.`);
+  }
+  const charset = charsetOf(contentType);
+  if (charset !== undefined && charset !== 'utf-8') {
+    throw new HttpProblem('UNSUPPORTED_MEDIA_TYPE', 'The request body must be UTF-8: charset=utf-8, or no charset at all.');
+  }
+  if (raw.bytes === undefined) return undefined;
+  // Decoding would turn each invalid sequence into U+FFFD, so two different byte strings (two
+  // fingerprints) would become one text: refused, not repaired.
+  if (!isUtf8(raw.bytes)) throw new HttpProblem('MALFORMED_JSON', 'The request body is not valid UTF-8.');
+  let body: unknown;
+  try {
+    body = JSON.parse(raw.bytes.toString('utf8'));
+  } catch (error) {
+    throw new HttpProblem('MALFORMED_JSON', `The request body is not valid JSON: ${(error as Error).message}`);
+  }
+  // The body is level 0, so its members (metadata) may nest METADATA_MAX_DEPTH levels below it.
+  const flaw = jsonFlaw(body, METADATA_MAX_DEPTH, '', 0);
+  if (flaw) throw new InvalidInput([flaw]);
+  return body;
 }

@@ -68,7 +68,7 @@ export class ApiKeysService {
     input.scopes.forEach((scope, i) => {
       if (!isScope(scope)) checks.fail(`/scopes/${i}`, `is not a scope: "${scope}"`);
     });
-    if (input.expiresAt && Number.isNaN(input.expiresAt.getTime())) checks.fail('/expiresAt', 'must be a date-time');
+    checks.instant('/expiresAt', input.expiresAt);
     checks.throwIfAny();
     if (input.expiresAt && input.expiresAt.getTime() <= this.#clock.now().getTime()) throw new ExpiresInPast(input.expiresAt);
     if (grantor !== undefined) {

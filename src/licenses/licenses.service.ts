@@ -6,7 +6,7 @@ import { isUuid, uuidv7 } from '../core/ids.ts';
 import { execute, sql } from '../db/sql.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
-import { Checks, METADATA_MAX_BYTES, pick } from '../core/validation.ts';
+import { Checks, pick } from '../core/validation.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
 import { KeyHasher } from '../keys/hashing.ts';
 import { generateLicenseKey, parseLicenseKey } from '../keys/license-key.ts';
@@ -77,8 +77,8 @@ function keyHint(key: string): string {
 function checkInput(input: { name?: string | null; expiresAt?: Date | null; metadata?: Record<string, unknown> }): void {
   const checks = new Checks();
   checks.text('/name', input.name, { min: 1, max: 255 });
-  if (input.expiresAt && Number.isNaN(input.expiresAt.getTime())) checks.fail('/expiresAt', 'must be a date-time');
-  checks.jsonSize('/metadata', input.metadata, METADATA_MAX_BYTES);
+  checks.instant('/expiresAt', input.expiresAt);
+  checks.metadata('/metadata', input.metadata);
   checks.throwIfAny();
 }
 

@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock.ts';
 import { FingerprintTaken, LicenseNotFound, MachineHeartbeatDead, MachineLimitExceeded, MachineNotFound } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { pageOf, pageWindow, type Page, type PageQuery } from '../core/pagination.ts';
-import { Checks, METADATA_MAX_BYTES } from '../core/validation.ts';
+import { Checks } from '../core/validation.ts';
 import { execute, maybeDate, sql, type Sql } from '../db/sql.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
 import { assertLicenseUsable, licenseUnusable } from '../licenses/status.ts';
@@ -65,7 +65,7 @@ export class MachinesService {
     if (input.platform !== undefined && !PLATFORMS.includes(input.platform)) {
       checks.fail('/platform', `must be one of ${PLATFORMS.join(', ')}`);
     }
-    checks.jsonSize('/metadata', input.metadata, METADATA_MAX_BYTES);
+    checks.metadata('/metadata', input.metadata);
     checks.throwIfAny();
 
     try {

@@ -5,7 +5,7 @@ import { PolicyInUse, PolicyNotFound } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
-import { Checks, METADATA_MAX_BYTES, pick } from '../core/validation.ts';
+import { Checks, pick } from '../core/validation.ts';
 import { recordEvent } from '../events/record.ts';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from '../keys/license-key.ts';
 import { License } from '../licenses/license.entity.ts';
@@ -50,7 +50,7 @@ function check(settings: Partial<PolicySettings>): void {
   if (settings.heartbeatCullStrategy !== undefined && !CULL_STRATEGIES.includes(settings.heartbeatCullStrategy)) {
     checks.fail('/heartbeatCullStrategy', `must be one of ${CULL_STRATEGIES.join(', ')}`);
   }
-  checks.jsonSize('/metadata', settings.metadata, METADATA_MAX_BYTES);
+  checks.metadata('/metadata', settings.metadata);
   checks.throwIfAny();
 }
 
