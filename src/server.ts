@@ -8,6 +8,7 @@ import { AuthCache, listenForAuthChanges, type AuthListener } from './keys/auth-
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
+import { StartupError } from './startup.ts';
 import { startCullSchedule, startWebhooks, type CullSchedule } from './worker.ts';
 
 export interface RunningServer {
@@ -20,9 +21,6 @@ export interface RunningServer {
    */
   stop(): Promise<boolean>;
 }
-
-/** A start that failed for a reason the operator can fix, said in one line. */
-export class StartupError extends Error {}
 
 /** Opens the database (embedded or external), migrates it, and serves the API until stopped. */
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
