@@ -12,10 +12,10 @@ import { createLogger, type Logger } from './log.ts';
 import { CULL_STRATEGIES, type HeartbeatCullStrategy } from './policies/policy.entity.ts';
 import type { UpdatePolicyInput } from './policies/policies.service.ts';
 import { openRuntime } from './runtime.ts';
+import { createMetrics, runWorkerOnce, startBackground } from './background.ts';
 import type { HeartbeatStatus } from './machines/heartbeat.ts';
 import { expectedFailure, stopOnSignal } from './startup.ts';
 import { Services } from './services.ts';
-import { startCullSchedule, startWebhooks, workerPass } from './worker.ts';
 
 /** A command line that cannot run: one line says why, and which help to read. */
 class UsageError extends Error {
@@ -224,49 +224,33 @@ const COMMANDS: Record<string, Command> = {
   serve: {
     usage: '',
     summary:
-      'Serve the API (PORT, default 3000), with the culling worker in-process unless LICENTRIC_CULL_IN_SERVER=false, and webhook delivery unless LICENTRIC_WEBHOOKS_IN_SERVER=false',
+      'Serve the API (PORT, default 3000), with the worker in-process unless LICENTRIC_WORKER_IN_SERVER=false, and webhook delivery unless LICENTRIC_WEBHOOKS_IN_SERVER=false',
     options: {},
     async run(_parsed, config) {
       const log = createLogger(config.logLevel);
-      // Loaded here: the HTTP stack (Express, openapi-backend, the rate limiter) would slow every other command's start.
+      // Loaded here: the HTTP stack (Express, openapi-backend, the rate limiter) is for this command alone.
       const { startServer } = await import('./server.ts');
       const server = await startServer(config, log);
-      const parent = Number(process.env.LICENTRIC_STOP_WITH_PARENT) || undefined;
-      return (await stopOnSignal(log, server.stop, parent)) ? 0 : 1;
+      return (await stopOnSignal(log, server.stop, config.stopWithParent)) ? 0 : 1;
     },
   },
 
   worker: {
     usage: '[--once]',
     summary:
-      'Run the culling worker on LICENTRIC_CULL_CRON (default every minute) and deliver webhooks; --once runs one pass, makes the webhook attempts due, and exits',
+      'Run the worker (culling, expiry, clean-up) on LICENTRIC_WORKER_CRON (default every minute) and deliver webhooks; --once runs one pass, makes the webhook attempts due, and exits',
     options: { once: { type: 'boolean' } },
     async run({ values }, config) {
       const log = createLogger(config.logLevel);
       const runtime = await openRuntime(config, log, { poolSize: 2 });
       try {
-        const webhookAddresses = { allowPrivate: config.webhooksAllowPrivate };
         if (values.once) {
-          await workerPass(runtime.orm, systemClock, log);
-          const { createWebhookEngine } = await import('./webhooks/engine.ts');
-          const engine = createWebhookEngine({ ...runtime, clock: systemClock, log, policy: webhookAddresses });
-          try {
-            await engine.runDue();
-          } finally {
-            await engine.stop();
-          }
+          await runWorkerOnce(runtime, config, systemClock, log);
           return 0;
         }
-        // Loaded only when asked for: prom-client would slow every CLI command's start.
-        const metrics = config.metricsPort === undefined ? undefined : new (await import('./http/metrics.ts')).Metrics();
-        const metricsServer = metrics ? await metrics.listen(config.metricsPort!, config.host, log) : undefined;
-        const schedule = startCullSchedule(runtime.orm, systemClock, log, config.cullCron, (result) => metrics?.observeCull(result));
-        const webhooks = await startWebhooks(runtime, systemClock, log, webhookAddresses);
-        await stopOnSignal(log, async () => {
-          await schedule.stop();
-          await webhooks.stop();
-        });
-        metricsServer?.close();
+        const metrics = await createMetrics(config);
+        const background = await startBackground(runtime, config, { process: 'worker', metrics, clock: systemClock, log });
+        await stopOnSignal(log, background.stop);
         return 0;
       } finally {
         await runtime.close();

@@ -15,7 +15,7 @@ import { mountDocs } from './docs.ts';
 import { loadOpenApiDocument, openApiFile } from './document.ts';
 import { mountHealth } from './health.ts';
 import { IdempotencyKeys } from './idempotency.ts';
-import type { Metrics } from './metrics.ts';
+import type { Metrics } from '../metrics.ts';
 import { createPipeline } from './pipeline.ts';
 import { problemBody, problemResult } from './problem.ts';
 import { RateLimiter } from './rate-limit.ts';
