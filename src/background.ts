@@ -18,6 +18,9 @@ export async function createMetrics(config: Config): Promise<Metrics | undefined
   return new Metrics();
 }
 
+/** What the background parts use of the runtime: the ORM, and the URL pg-boss connects to. */
+type Database = Pick<Runtime, 'orm' | 'databaseUrl'>;
+
 export interface Background {
   /**
    * Stops the schedule and webhook delivery, letting a pass and the attempts under way finish,
@@ -33,7 +36,7 @@ export interface Background {
  * already started.
  */
 export async function startBackground(
-  runtime: Runtime,
+  runtime: Database,
   config: Config,
   options: { process: 'serve' | 'worker'; metrics: Metrics | undefined; clock: Clock; log: Logger },
 ): Promise<Background> {
@@ -66,7 +69,7 @@ export async function startBackground(
 }
 
 /** `worker --once`: one worker pass, then every webhook attempt due now, and done. */
-export async function runWorkerOnce(runtime: Runtime, config: Config, clock: Clock, log: Logger): Promise<void> {
+export async function runWorkerOnce(runtime: Database, config: Config, clock: Clock, log: Logger): Promise<void> {
   await workerPass(runtime.orm, clock, log);
   const engine = await createWebhooks(runtime, config, clock, log);
   try {
@@ -76,7 +79,7 @@ export async function runWorkerOnce(runtime: Runtime, config: Config, clock: Clo
   }
 }
 
-async function createWebhooks(runtime: Runtime, config: Config, clock: Clock, log: Logger): Promise<WebhookEngine> {
+async function createWebhooks(runtime: Database, config: Config, clock: Clock, log: Logger): Promise<WebhookEngine> {
   const { createWebhookEngine } = await import('./webhooks/engine.ts');
-  return createWebhookEngine({ ...runtime, clock, log, policy: { allowPrivate: config.webhooksAllowPrivate } });
+  return createWebhookEngine({ orm: runtime.orm, databaseUrl: runtime.databaseUrl, clock, log, policy: { allowPrivate: config.webhooksAllowPrivate } });
 }
