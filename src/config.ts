@@ -2,7 +2,7 @@ import path from 'node:path';
 import { DEFAULT_RATE_LIMITS, type Budget, type RateLimits } from './core/rate-limits.ts';
 import { MIN_SECRET_LENGTH } from './keys/secret.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
-import { DEFAULT_CULL_CRON, isValidCron } from './worker.ts';
+import { DEFAULT_WORKER_CRON, isValidCron } from './worker.ts';
 
 // The one place the environment is read; every module gets its part of the result passed in,
 // and owns its own constants (the modules imported above), so nothing imports this file back.
@@ -19,10 +19,10 @@ export interface Config {
   /** The key of the keyed hashes of license keys and API keys; undefined means "from dataDir". */
   secret: string | undefined;
   logLevel: LogLevel;
-  /** When the culling worker runs (cron syntax, seconds optional). */
-  cullCron: string;
-  /** Whether `serve` runs the culling worker in its own process (the single-node default). */
-  cullInServer: boolean;
+  /** When the worker pass (culling, expiry, sweeps) runs (cron syntax, seconds optional). */
+  workerCron: string;
+  /** Whether `serve` runs the worker schedule in its own process (the single-node default). */
+  workerInServer: boolean;
   /** How long a request may wait for a database connection before it gets a 503 (ms). */
   dbAcquireTimeoutMs: number;
   /** How long one SQL statement may run before PostgreSQL cancels it and the request gets a 503 (ms). */
@@ -42,6 +42,8 @@ export interface Config {
   webhooksInServer: boolean;
   /** Whether webhook endpoints may be http, private, loopback or link-local (development, tests). */
   webhooksAllowPrivate: boolean;
+  /** The process that started this one (`make run`): when it is gone, `serve` stops. */
+  stopWithParent: number | undefined;
 }
 
 /** Long enough for a slow mobile link to send headers and a 64 KiB body, short enough that a trickle ends soon. */
@@ -89,15 +91,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
   }
 
-  const cullCron = env.LICENTRIC_CULL_CRON?.trim() || DEFAULT_CULL_CRON;
-  if (!isValidCron(cullCron)) problems.push(`LICENTRIC_CULL_CRON is not a cron expression: "${cullCron}"`);
+  // A setting renamed keeps its former name as an alias: the name that is set, the new one first.
+  const either = (name: string, formerName: string): string => {
+    const value = env[name]?.trim();
+    const former = env[formerName]?.trim();
+    if (value && former && value !== former) problems.push(`${name} and its former name ${formerName} are both set, to different values; keep ${name}`);
+    return value || !former ? name : formerName;
+  };
+
+  const workerCronName = either('LICENTRIC_WORKER_CRON', 'LICENTRIC_CULL_CRON');
+  const workerCron = env[workerCronName]?.trim() || DEFAULT_WORKER_CRON;
+  if (!isValidCron(workerCron)) problems.push(`${workerCronName} is not a cron expression: "${workerCron}"`);
 
   const flag = (name: string, fallback: boolean): boolean => {
     const value = env[name]?.trim().toLowerCase() || String(fallback);
     if (value !== 'true' && value !== 'false') problems.push(`${name} must be true or false, got "${env[name]}"`);
     return value === 'true';
   };
-  const cullInServer = flag('LICENTRIC_CULL_IN_SERVER', true);
+  const workerInServer = flag(either('LICENTRIC_WORKER_IN_SERVER', 'LICENTRIC_CULL_IN_SERVER'), true);
   const webhooksInServer = flag('LICENTRIC_WEBHOOKS_IN_SERVER', true);
   const webhooksAllowPrivate = flag('LICENTRIC_WEBHOOKS_ALLOW_PRIVATE', false);
 
@@ -135,6 +146,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
     metricsPort = parsePort(env.LICENTRIC_METRICS_PORT, problems, 'LICENTRIC_METRICS_PORT');
   }
 
+  const stopWithParent = Number(env.LICENTRIC_STOP_WITH_PARENT) || undefined;
+
   if (problems.length > 0) {
     // One line: it is what an operator sees when the start fails.
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
@@ -146,8 +159,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
     dataDir,
     secret,
     logLevel,
-    cullCron,
-    cullInServer,
+    workerCron,
+    workerInServer,
     webhooksInServer,
     webhooksAllowPrivate,
     dbAcquireTimeoutMs,
@@ -158,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
     transportTimeouts,
     rateLimits,
     metricsPort,
+    stopWithParent,
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Server, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createMetrics, startBackground } from './background.ts';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { createApp } from './http/app.ts';
@@ -8,7 +9,7 @@ import { AuthCache, listenForAuthChanges, type AuthListener } from './keys/auth-
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
-import { startCullSchedule, startWebhooks, type CullSchedule } from './worker.ts';
+import { StartupError } from './startup.ts';
 
 export interface RunningServer {
   port: number;
@@ -21,18 +22,14 @@ export interface RunningServer {
   stop(): Promise<boolean>;
 }
 
-/** A start that failed for a reason the operator can fix, said in one line. */
-export class StartupError extends Error {}
-
 /** Opens the database (embedded or external), migrates it, and serves the API until stopped. */
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
   const runtime = await openRuntime(config, log, { embeddedRole: 'server' });
-  // What a failed start has already opened, so the catch below closes it: a listening socket,
-  // a timer or a second server would keep the process alive (and in a library caller, leak).
+  // What a failed start has already opened, so the catch below closes it: a listening socket or
+  // a listener's connection would keep the process alive (and in a library caller, leak).
+  // startBackground closes what it opened itself.
   let authListener: AuthListener | undefined;
   let server: Server | undefined;
-  let schedule: CullSchedule | undefined;
-  let metricsServer: Server | undefined;
   try {
     const firstKey = await createFirstAdminKey(runtime.orm, clock, runtime.hasher);
     if (firstKey) {
@@ -44,8 +41,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     }
     let stopping = false;
     const webhookAddresses = { allowPrivate: config.webhooksAllowPrivate };
-    // Loaded only when asked for: the CLI imports this module, and prom-client would slow every command's start.
-    const metrics = config.metricsPort === undefined ? undefined : new (await import('./http/metrics.ts')).Metrics();
+    const metrics = await createMetrics(config);
     const authCache = new AuthCache();
     authListener = await listenForAuthChanges(runtime.orm.config.get('clientUrl')!, authCache, log);
     const app = await createApp({
@@ -87,11 +83,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
 
     const address = listening.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
-    schedule = config.cullInServer
-      ? startCullSchedule(runtime.orm, clock, log, config.cullCron, (result) => metrics?.observeCull(result))
-      : undefined;
-    metricsServer = metrics ? await metrics.listen(config.metricsPort!, config.host, log) : undefined;
-    const webhooks = config.webhooksInServer ? await startWebhooks(runtime, clock, log, webhookAddresses) : undefined;
+    // Last, as it stops what it started when a part of it fails.
+    const background = await startBackground(runtime, config, { process: 'serve', metrics, clock, log });
     log.info({ port, host: config.host, url: `http://${config.host}:${port}/api/v1` }, 'listening');
 
     let stopped: Promise<boolean> | undefined;
@@ -107,7 +100,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       // Connections between requests get no more: a request on them would race their closing.
       listening.closeIdleConnections();
       const grace = sleep(graceMs, 'timeout' as const, { ref: false });
-      const outcome = await Promise.race([Promise.all([drained, schedule?.stop(), webhooks?.stop()]).then(() => 'drained' as const), grace]);
+      const outcome = await Promise.race([Promise.all([drained, background.stop()]).then(() => 'drained' as const), grace]);
       if (outcome === 'timeout') {
         log.error({ requests: open.size, graceSeconds: config.shutdownGraceSeconds }, 'the shutdown grace ran out; closing the remaining connections');
         listening.closeAllConnections();
@@ -117,7 +110,6 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       await Promise.race([app.heartbeats.flush(), grace]);
       await authListener!.close();
       const drainMs = Math.round(performance.now() - started);
-      metricsServer?.close();
       await runtime.close();
       log.info({ drainMs, clean: outcome === 'drained' }, 'stopped');
       return outcome === 'drained';
@@ -129,8 +121,6 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   } catch (error) {
     server?.close();
     server?.closeAllConnections();
-    metricsServer?.close();
-    await schedule?.stop();
     await authListener?.close();
     await runtime.close();
     throw error;

@@ -1,7 +1,9 @@
 import { EmbeddedStartError } from './db/embedded.ts';
 import { isDatabaseUnavailable } from './db/failure.ts';
 import type { Logger } from './log.ts';
-import { StartupError } from './server.ts';
+
+/** A start that failed for a reason the operator can fix, said in one line. */
+export class StartupError extends Error {}
 
 /**
  * The one line to print for a failure an operator can fix (port in use, a database that is not

@@ -6,11 +6,9 @@ import type { Logger } from './log.ts';
 import { sweepExpired } from './db/housekeeping.ts';
 import { announceExpiredLicenses } from './licenses/expiry.ts';
 import { cullPass, type CullResult } from './machines/cull.ts';
-import type { AddressPolicy } from './webhooks/address.ts';
-import type { WebhookEngine } from './webhooks/engine.ts';
 
-/** Every minute, unless LICENTRIC_CULL_CRON says otherwise. */
-export const DEFAULT_CULL_CRON = '* * * * *';
+/** Every minute, unless LICENTRIC_WORKER_CRON says otherwise. */
+export const DEFAULT_WORKER_CRON = '* * * * *';
 
 /** Whether a cron expression is one the worker can run, for checking configuration at start. */
 export function isValidCron(expression: string): boolean {
@@ -34,7 +32,7 @@ export async function workerPass(orm: Orm, clock: Clock, log: Logger): Promise<C
   return result;
 }
 
-export interface CullSchedule {
+export interface WorkerSchedule {
   /** When the next pass is due. */
   nextRun(): Date | null;
   /** Runs a pass now, outside the schedule (unless one is under way), and waits for it. */
@@ -43,19 +41,18 @@ export interface CullSchedule {
   stop(): Promise<void>;
 }
 
-
 /**
- * Runs a culling pass on a cron schedule. Passes never overlap in one process (`protect`); across
+ * Runs the worker pass on a cron schedule. Passes never overlap in one process (`protect`); across
  * processes and replicas, cullPass's row claims keep each machine culled once. A failed pass is
  * logged and the schedule goes on: the next pass picks up what this one missed.
  */
-export function startCullSchedule(
+export function startWorkerSchedule(
   orm: Orm,
   clock: Clock,
   log: Logger,
   expression: string,
   onPass: (result: CullResult) => void = () => {},
-): CullSchedule {
+): WorkerSchedule {
   let running: Promise<void> = Promise.resolve();
   const job = new Cron(expression, { protect: true }, () => {
     running = workerPass(orm, clock, log).then(
@@ -79,18 +76,4 @@ export function startCullSchedule(
       await running;
     },
   };
-}
-
-export interface Database {
-  orm: Orm;
-  databaseUrl: string;
-}
-
-/** Starts webhook delivery on the database; `stop()` it before closing the database. */
-export async function startWebhooks(database: Database, clock: Clock, log: Logger, policy: AddressPolicy): Promise<WebhookEngine> {
-  // Loaded when used: every CLI command imports this module, and only serve and worker deliver.
-  const { createWebhookEngine } = await import('./webhooks/engine.ts');
-  const engine = createWebhookEngine({ ...database, clock, log, policy });
-  await engine.start();
-  return engine;
 }

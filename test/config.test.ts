@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from '../src/config.ts';
 describe('configuration from the environment', () => {
   it('has working defaults for a bare machine: port 3000, embedded database under ./data', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ port: 3000, databaseUrl: undefined, secret: undefined, logLevel: 'info', cullCron: '* * * * *', cullInServer: true });
+    expect(config).toMatchObject({ port: 3000, databaseUrl: undefined, secret: undefined, logLevel: 'info', workerCron: '* * * * *', workerInServer: true });
     // Every database call is bounded, and a stop drains for at most 10 s.
     expect(config).toMatchObject({ dbAcquireTimeoutMs: 5000, dbStatementTimeoutMs: 10_000, shutdownDelaySeconds: 0, shutdownGraceSeconds: 10 });
     // A request that trickles in is answered 408 within seconds, not held for a minute.
@@ -25,8 +25,9 @@ describe('configuration from the environment', () => {
       LICENTRIC_DATA_DIR: '/var/lib/licentric',
       LICENTRIC_SECRET: 's'.repeat(40),
       LOG_LEVEL: 'DEBUG',
-      LICENTRIC_CULL_CRON: '*/5 * * * *',
-      LICENTRIC_CULL_IN_SERVER: 'false',
+      LICENTRIC_WORKER_CRON: '*/5 * * * *',
+      LICENTRIC_WORKER_IN_SERVER: 'false',
+      LICENTRIC_STOP_WITH_PARENT: '4242',
       LICENTRIC_DB_ACQUIRE_TIMEOUT_MS: '1500',
       LICENTRIC_DB_STATEMENT_TIMEOUT_MS: '2500',
       LICENTRIC_SHUTDOWN_DELAY: '3',
@@ -40,8 +41,9 @@ describe('configuration from the environment', () => {
       dataDir: '/var/lib/licentric',
       secret: 's'.repeat(40),
       logLevel: 'debug',
-      cullCron: '*/5 * * * *',
-      cullInServer: false,
+      workerCron: '*/5 * * * *',
+      workerInServer: false,
+      stopWithParent: 4242,
       dbAcquireTimeoutMs: 1500,
       dbStatementTimeoutMs: 2500,
       shutdownDelaySeconds: 3,
@@ -58,7 +60,9 @@ describe('configuration from the environment', () => {
     [{ LICENTRIC_SECRET: 'short' }, 'LICENTRIC_SECRET must be at least 32 characters'],
     [{ DATABASE_URL: 'postgres://u@h/d' }, 'LICENTRIC_SECRET is required when DATABASE_URL is set'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of'],
+    [{ LICENTRIC_WORKER_CRON: 'every minute' }, 'LICENTRIC_WORKER_CRON is not a cron expression'],
     [{ LICENTRIC_CULL_CRON: 'every minute' }, 'LICENTRIC_CULL_CRON is not a cron expression'],
+    [{ LICENTRIC_WORKER_IN_SERVER: 'yes' }, 'LICENTRIC_WORKER_IN_SERVER must be true or false'],
     [{ LICENTRIC_CULL_IN_SERVER: 'yes' }, 'LICENTRIC_CULL_IN_SERVER must be true or false'],
     [{ LICENTRIC_DB_ACQUIRE_TIMEOUT_MS: '0' }, 'LICENTRIC_DB_ACQUIRE_TIMEOUT_MS must be a whole number of at least 1'],
     [{ LICENTRIC_DB_STATEMENT_TIMEOUT_MS: '5s' }, 'LICENTRIC_DB_STATEMENT_TIMEOUT_MS must be a whole number'],
@@ -69,6 +73,22 @@ describe('configuration from the environment', () => {
     [{ LICENTRIC_HEADERS_TIMEOUT_MS: '20000' }, 'LICENTRIC_HEADERS_TIMEOUT_MS (20000) must not exceed LICENTRIC_REQUEST_TIMEOUT_MS (10000)'],
   ])('refuses %j with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('still takes the worker settings by their former names, LICENTRIC_CULL_CRON and LICENTRIC_CULL_IN_SERVER', () => {
+    expect(loadConfig({ LICENTRIC_CULL_CRON: '*/5 * * * *', LICENTRIC_CULL_IN_SERVER: 'false' })).toMatchObject({
+      workerCron: '*/5 * * * *',
+      workerInServer: false,
+    });
+    // Both names with one value is no conflict: a deployment part-way through the rename.
+    expect(loadConfig({ LICENTRIC_WORKER_CRON: '0 * * * *', LICENTRIC_CULL_CRON: '0 * * * *' }).workerCron).toBe('0 * * * *');
+  });
+
+  it.each([
+    [{ LICENTRIC_WORKER_CRON: '0 * * * *', LICENTRIC_CULL_CRON: '*/5 * * * *' }, 'LICENTRIC_WORKER_CRON and its former name LICENTRIC_CULL_CRON'],
+    [{ LICENTRIC_WORKER_IN_SERVER: 'true', LICENTRIC_CULL_IN_SERVER: 'false' }, 'LICENTRIC_WORKER_IN_SERVER and its former name LICENTRIC_CULL_IN_SERVER'],
+  ])('refuses a setting and its former name set to different values: %j', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 

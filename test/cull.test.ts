@@ -7,7 +7,7 @@ import { ManualClock } from '../src/core/clock.ts';
 import { initOrm } from '../src/db/orm.ts';
 import { createLogger } from '../src/log.ts';
 import { cullPass } from '../src/machines/cull.ts';
-import { DEFAULT_CULL_CRON, startCullSchedule } from '../src/worker.ts';
+import { DEFAULT_WORKER_CRON, startWorkerSchedule } from '../src/worker.ts';
 import { bearer, licenseAuth, machineBody, seedApiKey, TEST_SECRET, useTestServer } from './support/harness.ts';
 import { runCli } from './support/processes.ts';
 
@@ -184,13 +184,13 @@ describe('several workers at once', () => {
 
 describe('the schedule', () => {
   it('runs every minute by default', () => {
-    const runs = new Cron(DEFAULT_CULL_CRON, { paused: true }).nextRuns(3, new Date('2026-03-01T14:00:30.000Z'));
+    const runs = new Cron(DEFAULT_WORKER_CRON, { paused: true }).nextRuns(3, new Date('2026-03-01T14:00:30.000Z'));
     expect(runs.map((d) => d.toISOString())).toEqual(['2026-03-01T14:01:00.000Z', '2026-03-01T14:02:00.000Z', '2026-03-01T14:03:00.000Z']);
   });
 
   it('runs passes on its schedule and stops cleanly', async () => {
     const { ids } = await setup({});
-    const schedule = startCullSchedule(server.orm, new ManualClock(at(600)), silent, '0 0 * * *');
+    const schedule = startWorkerSchedule(server.orm, new ManualClock(at(600)), silent, '0 0 * * *');
     try {
       expect(schedule.nextRun()).toBeInstanceOf(Date);
       await schedule.trigger();

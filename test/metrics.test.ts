@@ -3,9 +3,9 @@ import type { Server } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTraceparent } from '../src/core/trace.ts';
-import { Metrics } from '../src/http/metrics.ts';
+import { Metrics } from '../src/metrics.ts';
 import { createLogger } from '../src/log.ts';
-import { startCullSchedule } from '../src/worker.ts';
+import { startWorkerSchedule } from '../src/worker.ts';
 import { licenseAuth, machineBody, seedLicense, useTestServer } from './support/harness.ts';
 
 const metrics = new Metrics();
@@ -74,7 +74,7 @@ describe('/metrics on its own port', () => {
     expect(alive).toBeGreaterThanOrEqual(before);
 
     server.clock.advance(601_000);
-    const schedule = startCullSchedule(server.orm, server.clock, createLogger('silent'), '0 0 1 1 *', (result) => metrics.observeCull(result));
+    const schedule = startWorkerSchedule(server.orm, server.clock, createLogger('silent'), '0 0 1 1 *', (result) => metrics.observeCull(result));
     await schedule.trigger();
     await schedule.stop();
     const text = await scrape();

@@ -14,8 +14,9 @@ import { ContractChecker } from './contract.ts';
 import { mountDocs } from './docs.ts';
 import { loadOpenApiDocument, openApiFile } from './document.ts';
 import { mountHealth } from './health.ts';
+import { mountLanding } from './landing.ts';
 import { IdempotencyKeys } from './idempotency.ts';
-import type { Metrics } from './metrics.ts';
+import type { Metrics } from '../metrics.ts';
 import { createPipeline } from './pipeline.ts';
 import { problemBody, problemResult } from './problem.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -121,7 +122,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     res.type('application/json').sendFile(openApiFile('json'));
   });
   const info = document.info as { title: string; version: string };
-  mountDocs(app, document, { title: info.title, version: info.version, apiBase: API_BASE });
+  mountDocs(app, document, info.title);
+  mountLanding(app, { title: info.title, version: info.version, apiBase: API_BASE });
 
   app.use(API_BASE, async (req, res) => {
     const requestId = res.locals.requestId as string;

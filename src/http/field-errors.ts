@@ -1,4 +1,6 @@
 import type { ErrorObject } from 'ajv';
+import type { Context } from 'openapi-backend';
+import type { FieldError } from '../core/errors.ts';
 import { closest } from '../core/suggest.ts';
 
 interface Schema {
@@ -56,4 +58,15 @@ export function fieldMessage(error: ErrorObject, operation: { requestBody?: unkn
     return meant ? `is not a known field; did you mean "${meant}"?` : 'is not a known field';
   }
   return error.message ?? 'is invalid';
+}
+
+/** Ajv's errors as problem pointers: into the body (`/fingerprint`) or at a parameter (`/query/limit`). */
+export function fieldErrors(context: Context): FieldError[] {
+  return (context.validation.errors ?? []).map((error) => {
+    let pointer = error.instancePath.replace(/^\/requestBody/, '');
+    const params = error.params as { missingProperty?: string; additionalProperty?: string };
+    if (error.keyword === 'required' && params.missingProperty) pointer += `/${params.missingProperty}`;
+    if (error.keyword === 'additionalProperties' && params.additionalProperty) pointer += `/${params.additionalProperty}`;
+    return { pointer, message: fieldMessage(error, context.operation) };
+  });
 }

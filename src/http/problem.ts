@@ -1,8 +1,6 @@
-import type { Context } from 'openapi-backend';
 import type { Logger } from 'pino';
 import type { components } from '../../generated/api.d.ts';
-import { DomainError, type DomainErrorCode, type FieldError } from '../core/errors.ts';
-import { fieldMessage } from './field-errors.ts';
+import { DomainError, type DomainErrorCode } from '../core/errors.ts';
 import type { ApiResult } from './result.ts';
 import { isDatabaseUnavailable } from '../db/failure.ts';
 import { databaseUnavailable } from './unavailable.ts';
@@ -147,17 +145,6 @@ export function toProblem(error: unknown, state: { requestId: string; log: Logge
   }
   state.log.error({ err: error }, 'request failed');
   return problemResult(problemBody('INTERNAL_ERROR', 'The server failed to handle the request; it has been logged.', state.requestId));
-}
-
-/** Ajv's errors as problem pointers: into the body (`/fingerprint`) or at a parameter (`/query/limit`). */
-export function fieldErrors(context: Context): FieldError[] {
-  return (context.validation.errors ?? []).map((error) => {
-    let pointer = error.instancePath.replace(/^\/requestBody/, '');
-    const params = error.params as { missingProperty?: string; additionalProperty?: string };
-    if (error.keyword === 'required' && params.missingProperty) pointer += `/${params.missingProperty}`;
-    if (error.keyword === 'additionalProperties' && params.additionalProperty) pointer += `/${params.additionalProperty}`;
-    return { pointer, message: fieldMessage(error, context.operation) };
-  });
 }
 
 /** An HTTP-level refusal raised outside any domain rule (auth, transport). */

@@ -76,10 +76,6 @@ export class AuthCache {
     this.#entries.clear();
   }
 
-  get size(): number {
-    return this.#entries.size;
-  }
-
   /** Whether notifications arrive; caching is off while they cannot. */
   set listening(on: boolean) {
     this.#listening = on;

@@ -1,0 +1,50 @@
+import { CULL_STRATEGIES } from '../policies/policy.entity.ts';
+import { SCOPES } from '../keys/scopes.ts';
+import { COMMANDS, GROUPS } from './commands.ts';
+
+const GROUP_TITLES: Record<string, string> = { policies: 'Policies', licenses: 'Licenses', machines: 'Machines', 'api-keys': 'API keys' };
+
+/** Extra lines of a group's help. */
+const GROUP_NOTES: Record<string, string> = {
+  policies: `HEARTBEAT OPTIONS: --require-heartbeat true|false  --heartbeat-duration SECONDS
+                   --heartbeat-cull-strategy ${CULL_STRATEGIES.join('|')}
+                   --heartbeat-resurrection-window SECONDS`,
+  'api-keys': `Scopes: ${SCOPES.join(', ')}`,
+};
+
+function helpLines(names: string[]): string {
+  return names
+    .map((name) => {
+      const { usage, summary } = COMMANDS[name]!;
+      return `  licentric ${name}${usage ? ` ${usage}` : ''}${summary ? `\n      ${summary}` : ''}`;
+    })
+    .join('\n');
+}
+
+const OPTIONS_HELP = `Options:
+  --json      Print the result as JSON, in the API's shapes (a new key or token appears only once)
+  --help      Show help`;
+
+export function groupHelp(group: string): string {
+  const names = Object.keys(COMMANDS).filter((name) => name.startsWith(`${group} `));
+  const notes = GROUP_NOTES[group] ? `\n\n${GROUP_NOTES[group]}` : '';
+  return `Usage: licentric ${group} <command> [options]\n\n${helpLines(names)}${notes}\n\n${OPTIONS_HELP}`;
+}
+
+export function fullHelp(): string {
+  const server = Object.keys(COMMANDS).filter((name) => !name.includes(' '));
+  const groups = GROUPS.map((group) => `${GROUP_TITLES[group] ?? group}:\n${helpLines(Object.keys(COMMANDS).filter((n) => n.startsWith(`${group} `)))}`);
+  return `Usage: licentric <command> [options]
+
+Server:
+${helpLines(server)}
+
+${groups.join('\n\n')}
+
+${GROUP_NOTES.policies}
+
+${OPTIONS_HELP}
+
+Scopes: ${SCOPES.join(', ')}
+The database is the one \`make run\` uses: DATABASE_URL, or the embedded one under LICENTRIC_DATA_DIR.`;
+}
