@@ -224,6 +224,12 @@ export async function activated(server: TestServer, key: string, n: number): Pro
   return ids;
 }
 
+/** How many machines of a license are active, read from the table rather than through the API. */
+export async function activeMachines(server: TestServer, licenseId: string): Promise<number> {
+  const [row] = await server.sql<{ n: number }>('select count(*)::int as n from machines where license_id = $1 and deleted_at is null', [licenseId]);
+  return row!.n;
+}
+
 /** An activation as a bare response, whatever its status: for storms that tally the answers. */
 export function rawActivate(server: TestServer, key: string, body: unknown = machineBody()): Promise<Response> {
   return fetch(`${server.apiUrl}/machines`, {
