@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activate, bearer, licenseAuth, seedApiKey, seedLicense, useTestServer } from './support/harness.ts';
+import { activate, bearer, read, licenseAuth, seedApiKey, seedLicense, useTestServer } from './support/harness.ts';
 
 const server = useTestServer();
 
@@ -98,8 +98,7 @@ describe('POST /machines/{id}/heartbeat', () => {
     const after = await row(id);
     expect(after.last_heartbeat_at.toISOString()).toBe('2026-03-01T14:30:00.000Z');
     const reader = await seedApiKey(server, ['machines:read']);
-    const read = await server.client.GET('/machines/{id}', { headers: bearer(reader), params: { path: { id } } });
-    expect(read.data!.data).toMatchObject({ lastHeartbeatAt: '2026-03-01T14:30:00.000Z', createdAt: '2026-03-01T14:00:00.000Z' });
+    expect(await read(server, bearer(reader), '/machines/{id}', id)).toMatchObject({ lastHeartbeatAt: '2026-03-01T14:30:00.000Z', createdAt: '2026-03-01T14:00:00.000Z' });
   });
 
   it('ignores a body sent along', async () => {
