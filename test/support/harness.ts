@@ -264,7 +264,7 @@ type PatchData<P extends PatchablePath> = paths[P]['patch']['responses'][200]['c
  * send what the spec refuses.
  */
 export function patch(server: TestServer, credentials: Credentials, path: PatchablePath, id: string, body: unknown): Promise<Response> {
-  return fetch(`${server.apiUrl}${path.replace('{id}', id)}`, {
+  return fetch(`${server.apiUrl}${path.replace('{id}', encodeURIComponent(id))}`, {
     method: 'PATCH',
     headers: { ...credentials, 'Content-Type': 'application/merge-patch+json' },
     body: JSON.stringify(body),
