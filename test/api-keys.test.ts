@@ -1,13 +1,9 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ScopeNotGrantable } from '../src/core/errors.ts';
-import { bearer, seedApiKey, useTestServer } from './support/harness.ts';
+import { bearer, seedApiKey, useApiKey, useTestServer } from './support/harness.ts';
 
 const server = useTestServer();
-let admin: Record<string, string>;
-
-beforeAll(async () => {
-  admin = bearer(await seedApiKey(server, ['admin']));
-});
+const admin = useApiKey(server, ['admin']);
 
 describe('API keys', () => {
   it('creates a key and shows its token exactly once; listings never show tokens', async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, licenseAuth, machineBody, seedApiKey, seedLicense, TEST_SECRET, useTestServer } from './support/harness.ts';
+import { activate, bearer, licenseAuth, seedApiKey, seedLicense, TEST_SECRET, useTestServer } from './support/harness.ts';
 
 /**
  * Two replicas on one database: the test's in-process server (A) and `licentric serve` in a
@@ -65,15 +65,10 @@ async function msUntil(probe: () => Promise<number>, status: number, limitMs: nu
   }
 }
 
-async function activeMachine(key: string): Promise<string> {
-  const { data } = await a.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() });
-  return data!.data.id;
-}
-
 describe('the authentication cache across two server processes', () => {
   it('a suspension made on A is refused at once on A and within a second on B', async () => {
     const { key, licenseId } = await seedLicense(a);
-    const id = await activeMachine(key);
+    const { id } = await activate(a, key);
     // Both replicas have the live license cached.
     expect(await heartbeat(a.apiUrl, key, id)).toBe(200);
     expect(await heartbeat(b.apiUrl, key, id)).toBe(200);
@@ -87,7 +82,7 @@ describe('the authentication cache across two server processes', () => {
 
   it('a license deleted on B stops authenticating on A within a second', async () => {
     const { key, licenseId } = await seedLicense(a);
-    const id = await activeMachine(key);
+    const { id } = await activate(a, key);
     expect(await heartbeat(a.apiUrl, key, id)).toBe(200);
     const admin = await seedApiKey(a, ['licenses:write']);
     const deleted = await fetch(`${b.apiUrl}/licenses/${licenseId}`, { method: 'DELETE', headers: bearer(admin) });
@@ -110,7 +105,7 @@ describe('the authentication cache across two server processes', () => {
 
   it('serves a cached key without the database until a notification says otherwise', async () => {
     const { key, licenseId } = await seedLicense(a);
-    const id = await activeMachine(key);
+    const { id } = await activate(a, key);
     expect(await heartbeat(b.apiUrl, key, id)).toBe(200);
     // A change that notifies nobody (triggers off in this session): B goes on answering from its
     // cache, which is what spares it the lookup; its TTL is the net for exactly this.

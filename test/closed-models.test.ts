@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bearer, licenseAuth, seedApiKey, seedLicense, useTestServer, type TestServer } from './support/harness.ts';
+import { bearer, licenseAuth, seedApiKey, seedLicense, useTestServer, type Problem, type TestServer } from './support/harness.ts';
 
 /**
  * Request bodies are closed: a field the operation does not know is refused with 400 and its
@@ -9,11 +9,6 @@ import { bearer, licenseAuth, seedApiKey, seedLicense, useTestServer, type TestS
  */
 
 const server = useTestServer();
-
-interface Problem {
-  code: string;
-  errors: { pointer: string; message: string }[];
-}
 
 interface Case {
   operationId: string;

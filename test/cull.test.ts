@@ -1,25 +1,21 @@
 import { PassThrough } from 'node:stream';
 import { Cron } from 'croner';
 import pg from 'pg';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
 import { ManualClock } from '../src/core/clock.ts';
 import { initOrm } from '../src/db/orm.ts';
 import { createLogger } from '../src/log.ts';
 import { cullPass } from '../src/machines/cull.ts';
 import { DEFAULT_WORKER_CRON, startWorkerSchedule } from '../src/worker.ts';
-import { bearer, licenseAuth, machineBody, seedApiKey, TEST_SECRET, useTestServer } from './support/harness.ts';
+import { activated, licenseAuth, patched, read, seedPolicyAndLicense, TEST_SECRET, useApiKey, useTestServer } from './support/harness.ts';
 import { runCli } from './support/processes.ts';
 
 type CreatePolicy = components['schemas']['CreatePolicyRequest'];
 
 const server = useTestServer();
 const silent = createLogger('silent');
-let admin: Record<string, string>;
-
-beforeAll(async () => {
-  admin = bearer(await seedApiKey(server, ['admin']));
-});
+const admin = useApiKey(server, ['admin']);
 
 /**
  * Each test lives a year after the previous one and starts with a pass that culls whatever the
@@ -38,16 +34,12 @@ async function setup(policy: Partial<CreatePolicy>, count = 1) {
 /** Another policy and license in the same test. */
 async function addLicense(policy: Partial<CreatePolicy>, count = 1) {
   server.clock.set(at(0));
-  const p = await server.client.POST('/policies', { headers: admin, body: { name: 'cull', requireHeartbeat: true, heartbeatDuration: 600, ...policy } });
-  const l = await server.client.POST('/licenses', { headers: admin, body: { policyId: p.data!.data.id } });
-  const key = l.data!.data.key;
-  const ids: string[] = [];
-  for (let i = 0; i < count; i++) ids.push((await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() })).data!.data.id);
-  return { policyId: p.data!.data.id, licenseId: l.data!.data.id, key, ids };
+  const seeded = await seedPolicyAndLicense(server, admin, { name: 'cull', requireHeartbeat: true, heartbeatDuration: 600, ...policy });
+  return { ...seeded, ids: await activated(server, seeded.key, count) };
 }
 
 const pass = (now: Date, batchSize?: number) => cullPass(server.orm.em.fork(), new ManualClock(now), silent, { batchSize });
-const read = async (id: string) => (await server.client.GET('/machines/{id}', { headers: admin, params: { path: { id } } })).data!.data;
+const readMachine = (id: string) => read(server, admin, '/machines/{id}', id);
 // The machine each event carries is held to the API's by events.test.ts; here, the facts beside it.
 const eventsOf = (id: string) =>
   server.sql<{ type: string; data: unknown }>(
@@ -63,8 +55,8 @@ describe('a culling pass', () => {
     const result = await pass(at(600));
     expect(result).toMatchObject({ deactivated: 2, markedDead: 0 });
     server.clock.set(at(600));
-    expect(await read(ids[0]!)).toMatchObject({ deletedAt: at(600).toISOString(), deactivationReason: 'HEARTBEAT_DEAD' });
-    expect(await read(ids[2]!)).toMatchObject({ deletedAt: null, heartbeatStatus: 'ALIVE' });
+    expect(await readMachine(ids[0]!)).toMatchObject({ deletedAt: at(600).toISOString(), deactivationReason: 'HEARTBEAT_DEAD' });
+    expect(await readMachine(ids[2]!)).toMatchObject({ deletedAt: null, heartbeatStatus: 'ALIVE' });
     expect(await eventsOf(ids[0]!)).toEqual([{ type: 'machine.deactivated', data: { reason: 'HEARTBEAT_DEAD', diedAt: at(600).toISOString() } }]);
     expect(await eventsOf(ids[2]!)).toEqual([]);
     // The limit counts only active machines, so culling frees seats.
@@ -77,8 +69,8 @@ describe('a culling pass', () => {
     const relaxed = await addLicense({ requireHeartbeat: false });
     expect(await pass(at(600 + 60, -1))).toMatchObject({ deactivated: 0 });
     expect(await pass(at(600 + 60))).toMatchObject({ deactivated: 1 });
-    expect((await read(windowed.ids[0]!)).deactivationReason).toBe('HEARTBEAT_DEAD');
-    expect((await read(relaxed.ids[0]!)).deletedAt).toBeNull();
+    expect((await readMachine(windowed.ids[0]!)).deactivationReason).toBe('HEARTBEAT_DEAD');
+    expect((await readMachine(relaxed.ids[0]!)).deletedAt).toBeNull();
   });
 
   it('KEEP_DEAD: keeps the machine active, records its death once, and writes one event', async () => {
@@ -86,7 +78,7 @@ describe('a culling pass', () => {
     expect(await pass(at(600))).toMatchObject({ markedDead: 1, deactivated: 0 });
     expect(await pass(at(900))).toMatchObject({ markedDead: 0, deactivated: 0 });
     server.clock.set(at(900));
-    expect(await read(ids[0]!)).toMatchObject({ deletedAt: null, heartbeatStatus: 'DEAD', deactivationReason: null });
+    expect(await readMachine(ids[0]!)).toMatchObject({ deletedAt: null, heartbeatStatus: 'DEAD', deactivationReason: null });
     expect(await eventsOf(ids[0]!)).toEqual([{ type: 'machine.heartbeat.dead', data: { diedAt: at(600).toISOString() } }]);
     const [row] = await server.sql<{ dead_at: Date }>('select dead_at from machines where id = $1', [ids[0]]);
     expect(row!.dead_at).toEqual(at(600));
@@ -95,11 +87,7 @@ describe('a culling pass', () => {
   it('a change of strategy applies to existing machines from then on', async () => {
     const { ids, policyId } = await setup({ heartbeatCullStrategy: 'KEEP_DEAD' });
     await pass(at(600));
-    await fetch(`${server.apiUrl}/policies/${policyId}`, {
-      method: 'PATCH',
-      headers: { ...admin, 'Content-Type': 'application/merge-patch+json' },
-      body: JSON.stringify({ heartbeatCullStrategy: 'DEACTIVATE_DEAD' }),
-    });
+    await patched(server, admin, '/policies/{id}', policyId, { heartbeatCullStrategy: 'DEACTIVATE_DEAD' });
     expect(await pass(at(700))).toMatchObject({ deactivated: 1 });
     expect((await eventsOf(ids[0]!)).map((e) => e.type)).toEqual(['machine.heartbeat.dead', 'machine.deactivated']);
   });
@@ -131,8 +119,8 @@ describe('a culling pass', () => {
       await client.end();
     }
     server.clock.set(at(600));
-    expect(await read(ids[0]!)).toMatchObject({ deletedAt: null, heartbeatStatus: 'ALIVE' });
-    expect(await read(ids[1]!)).toMatchObject({ deactivationReason: 'HEARTBEAT_DEAD' });
+    expect(await readMachine(ids[0]!)).toMatchObject({ deletedAt: null, heartbeatStatus: 'ALIVE' });
+    expect(await readMachine(ids[1]!)).toMatchObject({ deactivationReason: 'HEARTBEAT_DEAD' });
   });
 
   it('logs one key=value line a pass', async () => {
@@ -198,7 +186,7 @@ describe('the schedule', () => {
       await schedule.stop();
     }
     server.clock.set(at(600));
-    expect((await read(ids[0]!)).deactivationReason).toBe('HEARTBEAT_DEAD');
+    expect((await readMachine(ids[0]!)).deactivationReason).toBe('HEARTBEAT_DEAD');
   });
 
   it('`licentric worker --once` runs one pass as its own process and exits', async () => {
@@ -210,6 +198,6 @@ describe('the schedule', () => {
     const line = result.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string }).find((l) => l.msg.startsWith('cull pass'));
     expect(line?.msg).toMatch(/deactivated=\d+/);
     server.clock.set(new Date());
-    for (const id of ids) expect((await read(id)).deactivationReason).toBe('HEARTBEAT_DEAD');
+    for (const id of ids) expect((await readMachine(id)).deactivationReason).toBe('HEARTBEAT_DEAD');
   });
 });

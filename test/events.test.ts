@@ -1,21 +1,16 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
 import { ManualClock } from '../src/core/clock.ts';
 import { createLogger } from '../src/log.ts';
 import { workerPass } from '../src/worker.ts';
-import { bearer, licenseAuth, machineBody, seedApiKey, useTestServer } from './support/harness.ts';
+import { bearer, licenseAuth, machineBody, patched, seedApiKey, useApiKey, useTestServer } from './support/harness.ts';
 
 type Event = components['schemas']['Event'];
 
 const server = useTestServer();
 const silent = createLogger('silent');
-let admin: Record<string, string>;
-let reader: Record<string, string>;
-
-beforeAll(async () => {
-  admin = bearer(await seedApiKey(server, ['admin']));
-  reader = bearer(await seedApiKey(server, ['events:read']));
-});
+const admin = useApiKey(server, ['admin']);
+const reader = useApiKey(server, ['events:read']);
 
 /** Every event after `after` the key may see, through the API, following the cursor page by page. */
 async function eventsAfter(after: string | undefined, query: Record<string, string | number> = {}, headers = reader): Promise<Event[]> {
@@ -32,15 +27,6 @@ async function eventsAfter(after: string | undefined, query: Record<string, stri
 }
 
 const lastEventId = async () => (await server.sql<{ id: string | null }>('select max(id)::text as id from events'))[0]!.id ?? undefined;
-
-async function patch(path: string, body: unknown): Promise<void> {
-  const response = await fetch(`${server.apiUrl}${path}`, {
-    method: 'PATCH',
-    headers: { ...admin, 'Content-Type': 'application/merge-patch+json' },
-    body: JSON.stringify(body),
-  });
-  expect(response.status).toBe(200);
-}
 
 const worker = (now: string) => workerPass(server.orm, new ManualClock(now), silent);
 
@@ -59,14 +45,14 @@ describe('events', () => {
     const policy = (await server.client.POST('/policies', { headers: admin, body: { name: 'evt', requireHeartbeat: true, heartbeatDuration: 600, heartbeatCullStrategy: 'KEEP_DEAD', heartbeatResurrectionWindow: 600 } })).data!.data;
     expected.push({ type: 'policy.created', key: 'policy', object: await get.policy(policy.id) });
     server.clock.advance(1000);
-    await patch(`/policies/${policy.id}`, { metadata: { tier: 'gold', nul: 'a\u0000b' } });
+    await patched(server, admin, '/policies/{id}', policy.id, { metadata: { tier: 'gold', nul: 'a\u0000b' } });
     expected.push({ type: 'policy.updated', key: 'policy', object: await get.policy(policy.id) });
 
     server.clock.advance(1000);
     const created = (await server.client.POST('/licenses', { headers: admin, body: { policyId: policy.id, name: 'Acme' } })).data!.data;
     expected.push({ type: 'license.created', key: 'license', object: await get.license(created.id) });
     server.clock.advance(1000);
-    await patch(`/licenses/${created.id}`, { name: 'Acme Corp' });
+    await patched(server, admin, '/licenses/{id}', created.id, { name: 'Acme Corp' });
     expected.push({ type: 'license.updated', key: 'license', object: await get.license(created.id) });
 
     server.clock.advance(1000);
@@ -181,7 +167,7 @@ describe('events', () => {
     expect(first).toMatchObject({ occurredAt: '2026-05-02T00:00:00.000Z', data: { license: { id: license.id, status: 'EXPIRED', expiresAt: '2026-05-02T00:00:00.000Z' } } });
 
     server.clock.set('2026-05-03T00:00:00.000Z');
-    await patch(`/licenses/${license.id}`, { expiresAt: '2026-06-01T00:00:00.000Z' });
+    await patched(server, admin, '/licenses/{id}', license.id, { expiresAt: '2026-06-01T00:00:00.000Z' });
     await worker('2026-05-20T00:00:00.000Z');
     expect(await expired()).toHaveLength(1);
     await worker('2026-06-01T00:00:00.000Z');

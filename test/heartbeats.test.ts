@@ -1,30 +1,23 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
 import { HeartbeatBatcher } from '../src/machines/heartbeat-batch.ts';
-import { bearer, countingPool, licenseAuth, machineBody, seedApiKey, useTestServer } from './support/harness.ts';
+import { activate, activated, bearer, countingPool, licenseAuth, patched, read, seedApiKey, seedPolicyAndLicense, useApiKey, useTestServer } from './support/harness.ts';
 
 type CreatePolicy = components['schemas']['CreatePolicyRequest'];
 
 const server = useTestServer();
-let admin: Record<string, string>;
-
-beforeAll(async () => {
-  admin = bearer(await seedApiKey(server, ['admin']));
-});
+const admin = useApiKey(server, ['admin']);
 
 const T0 = '2026-03-01T14:00:00.000Z';
 const at = (seconds: number, ms = 0) => new Date(new Date(T0).getTime() + seconds * 1000 + ms).toISOString();
 
 async function setup(policy: Partial<CreatePolicy>) {
   server.clock.set(T0);
-  const p = await server.client.POST('/policies', { headers: admin, body: { name: 'heartbeats', requireHeartbeat: true, heartbeatDuration: 600, ...policy } });
-  const l = await server.client.POST('/licenses', { headers: admin, body: { policyId: p.data!.data.id } });
-  const key = l.data!.data.key;
-  const m = await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() });
-  return { policyId: p.data!.data.id, licenseId: l.data!.data.id, key, machine: m.data!.data };
+  const seeded = await seedPolicyAndLicense(server, admin, { name: 'heartbeats', requireHeartbeat: true, heartbeatDuration: 600, ...policy });
+  return { ...seeded, machine: await activate(server, seeded.key) };
 }
 
-const read = async (id: string) => (await server.client.GET('/machines/{id}', { headers: admin, params: { path: { id } } })).data!.data;
+const readMachine = (id: string) => read(server, admin, '/machines/{id}', id);
 const beat = (key: string, id: string) => server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(key), params: { path: { id } } });
 
 describe('heartbeat status, exact at read time', () => {
@@ -32,40 +25,32 @@ describe('heartbeat status, exact at read time', () => {
     const { machine } = await setup({ requireHeartbeat: false });
     expect(machine).toMatchObject({ heartbeatStatus: 'NOT_REQUIRED', nextHeartbeatAt: null });
     server.clock.set('2030-01-01T00:00:00.000Z');
-    expect(await read(machine.id)).toMatchObject({ heartbeatStatus: 'NOT_REQUIRED', nextHeartbeatAt: null });
+    expect(await readMachine(machine.id)).toMatchObject({ heartbeatStatus: 'NOT_REQUIRED', nextHeartbeatAt: null });
   });
 
   it('is ALIVE until the deadline and DEAD from its millisecond on, without any worker run', async () => {
     const { machine } = await setup({});
     expect(machine).toMatchObject({ heartbeatStatus: 'ALIVE', nextHeartbeatAt: at(600) });
     server.clock.set(at(600, -1));
-    expect((await read(machine.id)).heartbeatStatus).toBe('ALIVE');
+    expect((await readMachine(machine.id)).heartbeatStatus).toBe('ALIVE');
     server.clock.set(at(600));
-    expect(await read(machine.id)).toMatchObject({ heartbeatStatus: 'DEAD', nextHeartbeatAt: at(600), deletedAt: null });
+    expect(await readMachine(machine.id)).toMatchObject({ heartbeatStatus: 'DEAD', nextHeartbeatAt: at(600), deletedAt: null });
   });
 
   it('follows a policy change for existing machines at once', async () => {
     const { machine, policyId } = await setup({ heartbeatDuration: 600 });
     server.clock.set(at(300));
-    expect((await read(machine.id)).heartbeatStatus).toBe('ALIVE');
-    await fetch(`${server.apiUrl}/policies/${policyId}`, {
-      method: 'PATCH',
-      headers: { ...admin, 'Content-Type': 'application/merge-patch+json' },
-      body: JSON.stringify({ heartbeatDuration: 120 }),
-    });
-    expect(await read(machine.id)).toMatchObject({ heartbeatStatus: 'DEAD', nextHeartbeatAt: at(120) });
-    await fetch(`${server.apiUrl}/policies/${policyId}`, {
-      method: 'PATCH',
-      headers: { ...admin, 'Content-Type': 'application/merge-patch+json' },
-      body: JSON.stringify({ requireHeartbeat: false }),
-    });
-    expect((await read(machine.id)).heartbeatStatus).toBe('NOT_REQUIRED');
+    expect((await readMachine(machine.id)).heartbeatStatus).toBe('ALIVE');
+    await patched(server, admin, '/policies/{id}', policyId, { heartbeatDuration: 120 });
+    expect(await readMachine(machine.id)).toMatchObject({ heartbeatStatus: 'DEAD', nextHeartbeatAt: at(120) });
+    await patched(server, admin, '/policies/{id}', policyId, { requireHeartbeat: false });
+    expect((await readMachine(machine.id)).heartbeatStatus).toBe('NOT_REQUIRED');
   });
 
   it('filters lists by heartbeat status, so KEEP_DEAD machines can be found and deactivated', async () => {
     const { key, licenseId, machine: dead } = await setup({ heartbeatCullStrategy: 'KEEP_DEAD' });
     server.clock.set(at(300));
-    const alive = (await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() })).data!.data;
+    const alive = await activate(server, key);
     server.clock.set(at(700));
     const list = async (heartbeatStatus: 'ALIVE' | 'DEAD' | 'NOT_REQUIRED') =>
       (await server.client.GET('/machines', { headers: admin, params: { query: { licenseId, heartbeatStatus } } })).data!.data.map((m) => m.id);
@@ -76,7 +61,7 @@ describe('heartbeat status, exact at read time', () => {
     const writer = bearer(await seedApiKey(server, ['machines:write']));
     const { response } = await server.client.DELETE('/machines/{id}', { headers: writer, params: { path: { id: dead.id } } });
     expect(response.status).toBe(200);
-    expect(await read(dead.id)).toMatchObject({ deactivationReason: 'MANUAL', deletedAt: at(700) });
+    expect(await readMachine(dead.id)).toMatchObject({ deactivationReason: 'MANUAL', deletedAt: at(700) });
     expect(await list('DEAD')).toEqual([]);
     const bad = await fetch(`${server.apiUrl}/machines?heartbeatStatus=dead`, { headers: admin });
     expect(bad.status).toBe(400);
@@ -90,17 +75,17 @@ describe('POST /machines/{id}/heartbeat', () => {
     const { response, data } = await beat(key, machine.id);
     expect(response.status).toBe(200);
     expect(data!.data).toEqual({ id: machine.id, lastHeartbeatAt: at(599), heartbeatStatus: 'ALIVE', nextHeartbeatAt: at(1199) });
-    expect(await read(machine.id)).toMatchObject({ heartbeatStatus: 'ALIVE', lastHeartbeatAt: at(599) });
+    expect(await readMachine(machine.id)).toMatchObject({ heartbeatStatus: 'ALIVE', lastHeartbeatAt: at(599) });
   });
 
   it('revives a dead machine inside its resurrection window: RESURRECTED, and an event', async () => {
     const { key, machine } = await setup({ heartbeatResurrectionWindow: 3600, heartbeatCullStrategy: 'KEEP_DEAD' });
     server.clock.set(at(600 + 3600, -1));
-    expect((await read(machine.id)).heartbeatStatus).toBe('DEAD');
+    expect((await readMachine(machine.id)).heartbeatStatus).toBe('DEAD');
     const { response, data } = await beat(key, machine.id);
     expect(response.status).toBe(200);
     expect(data!.data).toMatchObject({ heartbeatStatus: 'RESURRECTED', lastHeartbeatAt: at(4200, -1) });
-    expect((await read(machine.id)).heartbeatStatus).toBe('ALIVE');
+    expect((await readMachine(machine.id)).heartbeatStatus).toBe('ALIVE');
     const events = await server.sql(`select type, data::jsonb - 'machine' as data from events where machine_id = $1 and type <> 'machine.activated'`, [machine.id]);
     expect(events).toEqual([{ type: 'machine.heartbeat.resurrected', data: { deadSince: at(600) } }]);
   });
@@ -111,7 +96,7 @@ describe('POST /machines/{id}/heartbeat', () => {
     const { response, error } = await beat(key, machine.id);
     expect(response.status).toBe(422);
     expect(error).toMatchObject({ code: 'MACHINE_HEARTBEAT_DEAD', status: 422 });
-    expect(await read(machine.id)).toMatchObject({ heartbeatStatus: 'DEAD', lastHeartbeatAt: T0 });
+    expect(await readMachine(machine.id)).toMatchObject({ heartbeatStatus: 'DEAD', lastHeartbeatAt: T0 });
   });
 
   it('with no resurrection window (the default), a dead machine cannot be revived', async () => {
@@ -136,15 +121,7 @@ describe('POST /machines/{id}/heartbeat', () => {
 });
 
 async function batchLicense(policy: Partial<CreatePolicy>) {
-  const p = await server.client.POST('/policies', { headers: admin, body: { name: 'batch', requireHeartbeat: true, heartbeatDuration: 600, ...policy } });
-  const l = await server.client.POST('/licenses', { headers: admin, body: { policyId: p.data!.data.id } });
-  return l.data!.data.key;
-}
-
-async function activated(key: string, n: number): Promise<string[]> {
-  const ids = [];
-  for (let i = 0; i < n; i++) ids.push((await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() })).data!.data.id);
-  return ids;
+  return (await seedPolicyAndLicense(server, admin, { name: 'batch', requireHeartbeat: true, heartbeatDuration: 600, ...policy })).key;
 }
 
 const rawBeat = (key: string, id: string) =>
@@ -161,7 +138,7 @@ describe('heartbeats written together (group commit)', () => {
     const aliveKey = await batchLicense({ heartbeatDuration: 3600 });
     const revivableKey = await batchLicense({ heartbeatDuration: 100, heartbeatResurrectionWindow: 3600 });
     const goneKey = await batchLicense({ heartbeatDuration: 100, heartbeatResurrectionWindow: 0, heartbeatCullStrategy: 'KEEP_DEAD' });
-    const [alive, revivable, gone] = [await activated(aliveKey, 12), await activated(revivableKey, 12), await activated(goneKey, 12)];
+    const [alive, revivable, gone] = [await activated(server, aliveKey, 12), await activated(server, revivableKey, 12), await activated(server, goneKey, 12)];
     server.clock.set(at(300));
 
     const requests = [
@@ -194,7 +171,7 @@ describe('heartbeats written together (group commit)', () => {
   it('writes a machine beaten twice at once twice, one after the other: one resurrection, then alive', async () => {
     server.clock.set(T0);
     const key = await batchLicense({ heartbeatDuration: 100, heartbeatResurrectionWindow: 3600 });
-    const [id] = await activated(key, 1);
+    const [id] = await activated(server, key, 1);
     server.clock.set(at(300));
     const statuses = (await Promise.all([rawBeat(key, id!), rawBeat(key, id!), rawBeat(key, id!)])).map((r) => r.body.data?.heartbeatStatus);
     expect(statuses.sort()).toEqual(['ALIVE', 'ALIVE', 'RESURRECTED']);
@@ -205,7 +182,7 @@ describe('heartbeats written together (group commit)', () => {
   it('collects the beats that arrive while a statement is being written into one statement', async () => {
     server.clock.set(T0);
     const key = await batchLicense({});
-    const ids = await activated(key, 40);
+    const ids = await activated(server, key, 40);
     const [{ license_id: licenseId }] = (await server.sql<{ license_id: string }>('select license_id from machines where id = $1', [ids[0]])) as [{ license_id: string }];
     const { pool, statements } = await countingPool(server);
     const batcher = new HeartbeatBatcher(pool);

@@ -1,8 +1,7 @@
 import { PassThrough } from 'node:stream';
-import type { components } from '../generated/api.d.ts';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { bearer, licenseAuth, machineBody, seedApiKey, seedLicense, useTestServer } from './support/harness.ts';
+import { bearer, licenseAuth, machineBody, seedApiKey, seedLicense, useTestServer, type Problem } from './support/harness.ts';
 
 interface SpecOperation {
   operationId: string;
@@ -15,8 +14,6 @@ interface Spec {
   components: { securitySchemes: Record<string, unknown> };
   paths: Record<string, Record<string, SpecOperation>>;
 }
-
-type Problem = components['schemas']['Problem'];
 
 const logLines: Record<string, unknown>[] = [];
 const logStream = new PassThrough();

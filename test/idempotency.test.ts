@@ -3,14 +3,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { IdempotencyKeys } from '../src/http/idempotency.ts';
 import { createLogger } from '../src/log.ts';
 import { workerPass } from '../src/worker.ts';
-import { bearer, licenseAuth, machineBody, seedApiKey, seedLicense, useTestServer } from './support/harness.ts';
+import { activate, bearer, licenseAuth, machineBody, seedApiKey, seedLicense, useApiKey, useTestServer } from './support/harness.ts';
 
 const server = useTestServer();
-let admin: Record<string, string>;
+const admin = useApiKey(server, ['admin']);
 let policyId: string;
 
 beforeAll(async () => {
-  admin = bearer(await seedApiKey(server, ['admin']));
   policyId = (await server.client.POST('/policies', { headers: admin, body: { name: 'idempotency' } })).data!.data.id;
 });
 
@@ -119,7 +118,7 @@ describe('Idempotency-Key', () => {
   it('keeps no refusal: after 422 MACHINE_LIMIT_EXCEEDED, a retry with the key once a seat is free activates', async () => {
     const { key: licenseKey } = await seedLicense(server, { maxMachines: 1 });
     const auth = licenseAuth(licenseKey);
-    const holder = (await server.client.POST('/machines', { headers: auth, body: machineBody() })).data!.data;
+    const holder = await activate(server, licenseKey);
     const key = randomUUID();
     const body = machineBody();
     const refused = await server.client.POST('/machines', { headers: { ...auth, 'Idempotency-Key': key }, body });

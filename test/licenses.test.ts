@@ -1,15 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
-import { bearer, licenseAuth, machineBody, seedApiKey, useTestServer } from './support/harness.ts';
+import { activate, activated, licenseAuth, machineBody, patch, read, useApiKey, useTestServer } from './support/harness.ts';
 
 type License = components['schemas']['License'];
 
 const server = useTestServer();
-let admin: Record<string, string>;
+const admin = useApiKey(server, ['admin']);
 let policyId: string;
 
 beforeAll(async () => {
-  admin = bearer(await seedApiKey(server, ['admin']));
   const { data } = await server.client.POST('/policies', { headers: admin, body: { name: 'Licenses', keyPrefix: 'LT', maxMachines: 5 } });
   policyId = data!.data.id;
 });
@@ -20,15 +19,7 @@ async function createLicense(body: Partial<components['schemas']['CreateLicenseR
   return data!.data;
 }
 
-function patch(id: string, body: unknown) {
-  return fetch(`${server.apiUrl}/licenses/${id}`, {
-    method: 'PATCH',
-    headers: { ...admin, 'Content-Type': 'application/merge-patch+json' },
-    body: JSON.stringify(body),
-  });
-}
-
-const get = async (id: string) => (await server.client.GET('/licenses/{id}', { headers: admin, params: { path: { id } } })).data!.data;
+const get = (id: string) => read(server, admin, '/licenses/{id}', id);
 
 describe('licenses', () => {
   it('creates a license and shows its key exactly once', async () => {
@@ -80,15 +71,15 @@ describe('licenses', () => {
     const license = await createLicense({ expiresAt: '2026-05-01T00:00:00.001Z' });
     const row = async () => (await server.sql('select * from licenses where id = $1', [license.id]))[0];
     const unchanged = await row();
-    const patched = await patch(license.id, { name: 'Late', expiresAt: '2026-04-01T00:00:00.000Z' });
+    const patched = await patch(server, admin, '/licenses/{id}', license.id, { name: 'Late', expiresAt: '2026-04-01T00:00:00.000Z' });
     expect(patched.status).toBe(422);
     expect(await patched.json()).toMatchObject({ code: 'EXPIRES_IN_PAST' });
     expect(await row()).toEqual(unchanged);
     // Never expiring, or later, is always fine; so is a patch that leaves an expired license's expiry alone.
-    expect((await patch(license.id, { expiresAt: '2026-07-01T00:00:00.000Z' })).status).toBe(200);
+    expect((await patch(server, admin, '/licenses/{id}', license.id, { expiresAt: '2026-07-01T00:00:00.000Z' })).status).toBe(200);
     server.clock.set('2026-08-01T00:00:00.000Z');
-    expect((await patch(license.id, { name: 'Renamed while expired' })).status).toBe(200);
-    expect((await patch(license.id, { expiresAt: null })).status).toBe(200);
+    expect((await patch(server, admin, '/licenses/{id}', license.id, { name: 'Renamed while expired' })).status).toBe(200);
+    expect((await patch(server, admin, '/licenses/{id}', license.id, { expiresAt: null })).status).toBe(200);
   });
 
   it('computes status and expiry at read time', async () => {
@@ -106,10 +97,7 @@ describe('licenses', () => {
   it('counts active machines', async () => {
     server.clock.set('2026-05-01T00:00:00.000Z');
     const license = await createLicense();
-    const ids: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      ids.push((await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).data!.data.id);
-    }
+    const ids = await activated(server, license.key, 3);
     await server.client.DELETE('/machines/{id}', { headers: licenseAuth(license.key), params: { path: { id: ids[0]! } } });
     expect((await get(license.id)).machineCount).toBe(2);
   });
@@ -129,7 +117,7 @@ describe('licenses', () => {
     const reinstated = await server.client.POST('/licenses/{id}/actions/reinstate', { headers: admin, params });
     expect(reinstated.data!.data).toMatchObject({ status: 'ACTIVE', suspendedAt: null });
     expect((await server.client.POST('/licenses/{id}/actions/reinstate', { headers: admin, params })).response.status).toBe(200);
-    expect((await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).response.status).toBe(201);
+    await activate(server, license.key);
   });
 
   it('lists with policy and status filters, in keyset pages', async () => {
@@ -164,7 +152,7 @@ describe('licenses', () => {
     server.clock.set('2026-05-01T00:00:00.000Z');
     const license = await createLicense({ name: 'Old', expiresAt: '2026-06-01T00:00:00.000Z', metadata: { a: 1, b: 2 } });
     const { data: target } = await server.client.POST('/policies', { headers: admin, body: { name: 'Target', maxMachines: 1 } });
-    const response = await patch(license.id, {
+    const response = await patch(server, admin, '/licenses/{id}', license.id, {
       name: null,
       expiresAt: null,
       policyId: target!.data.id,
@@ -180,17 +168,17 @@ describe('licenses', () => {
       status: 'ACTIVE',
     });
     // The key still works: the patch could not touch it.
-    expect((await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).response.status).toBe(201);
+    await activate(server, license.key);
     // The new policy's limit applies to later activations.
     expect((await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).response.status).toBe(422);
-    const unknown = await patch(license.id, { policyId: '01a21b05-0000-7000-8000-000000000000' });
+    const unknown = await patch(server, admin, '/licenses/{id}', license.id, { policyId: '01a21b05-0000-7000-8000-000000000000' });
     expect(unknown.status).toBe(422);
   });
 
   it('refuses fields a patch may not set (status, key, id) and changes nothing', async () => {
     const license = await createLicense({ name: 'Kept' });
     const before = await server.sql('select * from licenses where id = $1', [license.id]);
-    const response = await patch(license.id, { name: 'Changed', status: 'SUSPENDED', key: 'LT-AAAAA-AAAAA-AAAAA-AAAAA', id: '01a21b05-0000-7000-8000-000000000000' });
+    const response = await patch(server, admin, '/licenses/{id}', license.id, { name: 'Changed', status: 'SUSPENDED', key: 'LT-AAAAA-AAAAA-AAAAA-AAAAA', id: '01a21b05-0000-7000-8000-000000000000' });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { errors: { pointer: string }[] }).errors.map((e) => e.pointer).sort()).toEqual(['/id', '/key', '/status']);
     expect(await server.sql('select * from licenses where id = $1', [license.id])).toEqual(before);
@@ -199,10 +187,7 @@ describe('licenses', () => {
   it('deletes a license: its machines are deactivated in the same transaction, the key stops working, history stays', async () => {
     server.clock.set('2026-05-01T00:00:00.000Z');
     const license = await createLicense();
-    const machineIds: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      machineIds.push((await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).data!.data.id);
-    }
+    const machineIds = await activated(server, license.key, 3);
     server.clock.set('2026-05-02T00:00:00.000Z');
     const deleted = await server.client.DELETE('/licenses/{id}', { headers: admin, params: { path: { id: license.id } } });
     expect(deleted.response.status).toBe(200);

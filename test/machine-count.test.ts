@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.ts';
 import { createLogger } from '../src/log.ts';
 import { cullPass } from '../src/machines/cull.ts';
-import { bearer, licenseAuth, machineBody, seedApiKey, useTestServer } from './support/harness.ts';
+import { activated, bearer, licenseAuth, rawActivate, seedApiKey, useTestServer } from './support/harness.ts';
 
 const server = useTestServer();
 const silent = createLogger('silent');
@@ -23,24 +23,6 @@ async function counts(): Promise<Map<string, number>> {
   return new Map(rows.map((row) => [row.id, row.n]));
 }
 
-async function activate(key: string): Promise<Response> {
-  return fetch(`${server.apiUrl}/machines`, {
-    method: 'POST',
-    headers: { ...licenseAuth(key), 'Content-Type': 'application/json' },
-    body: JSON.stringify(machineBody()),
-  });
-}
-
-async function activated(key: string, n: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const response = await activate(key);
-    expect(response.status).toBe(201);
-    ids.push(((await response.json()) as { data: { id: string } }).data.id);
-  }
-  return ids;
-}
-
 describe('licenses.machine_count', () => {
   it('equals count(*) of active machines under concurrent activations, deactivations, culls and deletions', async () => {
     const services = server.services();
@@ -52,13 +34,13 @@ describe('licenses.machine_count', () => {
     const [culled, alsoCulled, kept, deleted, busy] = licenses;
     const admin = await seedApiKey(server, ['admin']);
     const machines = new Map<string, string[]>();
-    for (const { license, key } of licenses) machines.set(license.id, await activated(key, 12));
+    for (const { license, key } of licenses) machines.set(license.id, await activated(server, key, 12));
     expect([...(await counts()).values()].sort()).toEqual([12, 12, 12, 12, 12]);
     const cullClock = new ManualClock(new Date(server.clock.now().getTime() + 3_600_000));
 
     const work: Promise<unknown>[] = [];
     for (const { license, key } of licenses) {
-      for (let i = 0; i < 8; i++) work.push(activate(key));
+      for (let i = 0; i < 8; i++) work.push(rawActivate(server, key));
       for (const id of machines.get(license.id)!.slice(0, 6)) {
         work.push(fetch(`${server.apiUrl}/machines/${id}`, { method: 'DELETE', headers: licenseAuth(key) }));
       }
@@ -91,7 +73,7 @@ describe('licenses.machine_count', () => {
     const services = server.services();
     const policy = await services.policies.create({ name: 'shown', keyPrefix: 'CNT' });
     const { license, key } = await services.licenses.create({ policyId: policy.id });
-    await activated(key, 3);
+    await activated(server, key, 3);
     // Set apart from the machines, the column alone is what reads show.
     await server.sql('alter table machines disable trigger machines_count_insert_delete');
     try {

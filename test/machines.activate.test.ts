@@ -1,15 +1,7 @@
-import type { components } from '../generated/api.d.ts';
 import { describe, expect, it } from 'vitest';
-import { licenseAuth, machineBody, seedLicense, useTestServer } from './support/harness.ts';
-
-type Problem = components['schemas']['Problem'];
+import { activate, activated, activeMachines, licenseAuth, machineBody, seedLicense, useTestServer, type Problem } from './support/harness.ts';
 
 const server = useTestServer();
-
-async function activeCount(licenseId: string): Promise<number> {
-  const [row] = await server.sql<{ n: string }>('select count(*) as n from machines where license_id = $1 and deleted_at is null', [licenseId]);
-  return Number(row!.n);
-}
 
 describe('POST /machines — activate a machine', () => {
   describe('happy', () => {
@@ -95,8 +87,8 @@ describe('POST /machines — activate a machine', () => {
       const a = await seedLicense(server);
       const b = await seedLicense(server);
       const body = machineBody();
-      expect((await server.client.POST('/machines', { headers: licenseAuth(a.key), body })).response.status).toBe(201);
-      expect((await server.client.POST('/machines', { headers: licenseAuth(b.key), body })).response.status).toBe(201);
+      await activate(server, a.key, body);
+      await activate(server, b.key, body);
     });
   });
 
@@ -104,7 +96,7 @@ describe('POST /machines — activate a machine', () => {
     it('refuses an active fingerprint already on the license: 409 FINGERPRINT_TAKEN naming the machine', async () => {
       const { key, licenseId } = await seedLicense(server);
       const body = machineBody();
-      const first = await server.client.POST('/machines', { headers: licenseAuth(key), body });
+      const first = await activate(server, key, body);
       const second = await server.client.POST('/machines', { headers: licenseAuth(key), body: { ...body, name: 'again' } });
       expect(second.response.status).toBe(409);
       expect(second.response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -112,43 +104,38 @@ describe('POST /machines — activate a machine', () => {
         type: 'urn:licentric:problem:fingerprint-taken',
         status: 409,
         code: 'FINGERPRINT_TAKEN',
-        machineId: first.data!.data.id,
+        machineId: first.id,
         requestId: second.response.headers.get('x-request-id'),
       });
-      expect(await activeCount(licenseId)).toBe(1);
+      expect(await activeMachines(server, licenseId)).toBe(1);
     });
 
     it("refuses past the policy's maxMachines: 422 MACHINE_LIMIT_EXCEEDED, nothing written", async () => {
       const { key, licenseId } = await seedLicense(server, { maxMachines: 2 });
-      for (let i = 0; i < 2; i++) {
-        expect((await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() })).response.status).toBe(201);
-      }
+      await activated(server, key, 2);
       const third = await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() });
       expect(third.response.status).toBe(422);
       expect(third.error).toMatchObject({ code: 'MACHINE_LIMIT_EXCEEDED', status: 422 });
-      expect(await activeCount(licenseId)).toBe(2);
+      expect(await activeMachines(server, licenseId)).toBe(2);
     });
 
     it('does not count deactivated machines, and frees their fingerprint', async () => {
       const { key, licenseId } = await seedLicense(server, { maxMachines: 1 });
       const body = machineBody();
-      const first = await server.client.POST('/machines', { headers: licenseAuth(key), body });
-      const id = first.data!.data.id;
+      const { id } = await activate(server, key, body);
       expect((await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() })).response.status).toBe(422);
       const deactivated = await server.client.DELETE('/machines/{id}', { headers: licenseAuth(key), params: { path: { id } } });
       expect(deactivated.response.status).toBe(200);
       const again = await server.client.POST('/machines', { headers: licenseAuth(key), body });
       expect(again.response.status).toBe(201);
       expect(again.data!.data.id).not.toBe(id);
-      expect(await activeCount(licenseId)).toBe(1);
+      expect(await activeMachines(server, licenseId)).toBe(1);
     });
 
     it('treats a policy without maxMachines as unlimited', async () => {
       const { key, licenseId } = await seedLicense(server, { maxMachines: null });
-      for (let i = 0; i < 30; i++) {
-        expect((await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() })).response.status).toBe(201);
-      }
-      expect(await activeCount(licenseId)).toBe(30);
+      await activated(server, key, 30);
+      expect(await activeMachines(server, licenseId)).toBe(30);
     });
 
     it('refuses a suspended license: 403 LICENSE_SUSPENDED, nothing written', async () => {
@@ -157,19 +144,19 @@ describe('POST /machines — activate a machine', () => {
       const { response, error } = await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() });
       expect(response.status).toBe(403);
       expect(error).toMatchObject({ code: 'LICENSE_SUSPENDED', status: 403 });
-      expect(await activeCount(licenseId)).toBe(0);
+      expect(await activeMachines(server, licenseId)).toBe(0);
     });
 
     it('refuses an expired license from the instant it expires: 403 LICENSE_EXPIRED', async () => {
       const expiresAt = new Date('2026-06-01T00:00:00.000Z');
       const { key, licenseId } = await seedLicense(server, { expiresAt });
       server.clock.set(new Date(expiresAt.getTime() - 1));
-      expect((await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() })).response.status).toBe(201);
+      await activate(server, key);
       server.clock.set(expiresAt);
       const { response, error } = await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() });
       expect(response.status).toBe(403);
       expect(error).toMatchObject({ code: 'LICENSE_EXPIRED' });
-      expect(await activeCount(licenseId)).toBe(1);
+      expect(await activeMachines(server, licenseId)).toBe(1);
     });
   });
 
@@ -211,7 +198,7 @@ describe('POST /machines — activate a machine', () => {
       const problem = (await response.json()) as Problem;
       expect(problem).toMatchObject({ code: 'VALIDATION_FAILED', status: 400, type: 'urn:licentric:problem:validation-failed' });
       expect(problem.errors!.map((e) => e.pointer)).toContain(pointer);
-      expect(await activeCount(licenseId)).toBe(0);
+      expect(await activeMachines(server, licenseId)).toBe(0);
     });
 
     it('an empty body with a JSON content type', async () => {
@@ -235,7 +222,7 @@ describe('POST /machines — activate a machine', () => {
         expect(response.status, raw).toBe(400);
         expect(await response.json()).toMatchObject({ code: 'MALFORMED_JSON', status: 400 });
       }
-      expect(await activeCount(licenseId)).toBe(0);
+      expect(await activeMachines(server, licenseId)).toBe(0);
     });
 
     it('a body over 64 KiB: 413 PAYLOAD_TOO_LARGE', async () => {
@@ -247,7 +234,7 @@ describe('POST /machines — activate a machine', () => {
       });
       expect(response.status).toBe(413);
       expect(await response.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', status: 413 });
-      expect(await activeCount(licenseId)).toBe(0);
+      expect(await activeMachines(server, licenseId)).toBe(0);
     });
 
     it('a body of exactly 64 KiB is read (and then judged on its content)', async () => {
@@ -276,7 +263,7 @@ describe('POST /machines — activate a machine', () => {
         });
         expect(response.status).toBe(415);
         expect(await response.json()).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE', status: 415 });
-        expect(await activeCount(licenseId)).toBe(0);
+        expect(await activeMachines(server, licenseId)).toBe(0);
       },
     );
 

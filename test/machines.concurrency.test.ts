@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { licenseAuth, machineBody, seedLicense, useTestServer } from './support/harness.ts';
+import { activate, activated, activeMachines, licenseAuth, machineBody, rawActivate, seedLicense, useTestServer } from './support/harness.ts';
 
 const server = useTestServer();
 
@@ -11,53 +11,39 @@ async function storm(count: number, request: (i: number) => Promise<Response>): 
   return tally;
 }
 
-function activate(key: string, body: unknown): Promise<Response> {
-  return fetch(`${server.apiUrl}/machines`, {
-    method: 'POST',
-    headers: { ...licenseAuth(key), 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-}
-
-async function active(licenseId: string): Promise<number> {
-  const [row] = await server.sql<{ n: string }>('select count(*) as n from machines where license_id = $1 and deleted_at is null', [licenseId]);
-  return Number(row!.n);
-}
-
 describe('limits hold under concurrency', () => {
   it('50 concurrent activations against a limit of 5 create exactly 5', async () => {
     const { key, licenseId } = await seedLicense(server, { maxMachines: 5 });
-    const tally = await storm(50, () => activate(key, machineBody()));
+    const tally = await storm(50, () => rawActivate(server, key));
     expect(tally).toEqual({ 201: 5, 422: 45 });
-    expect(await active(licenseId)).toBe(5);
+    expect(await activeMachines(server, licenseId)).toBe(5);
   });
 
   it('50 concurrent activations of one fingerprint create exactly 1', async () => {
     const { key, licenseId } = await seedLicense(server);
     const body = machineBody();
-    const tally = await storm(50, () => activate(key, body));
+    const tally = await storm(50, () => rawActivate(server, key, body));
     expect(tally).toEqual({ 201: 1, 409: 49 });
-    expect(await active(licenseId)).toBe(1);
+    expect(await activeMachines(server, licenseId)).toBe(1);
   });
 
   it('concurrent deactivations and activations never exceed the limit', async () => {
     const { key, licenseId } = await seedLicense(server, { maxMachines: 3 });
-    const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push(((await (await activate(key, machineBody())).json()) as { data: { id: string } }).data.id);
+    const ids = await activated(server, key, 3);
     const deactivations = ids.map((id) => fetch(`${server.apiUrl}/machines/${id}`, { method: 'DELETE', headers: licenseAuth(key) }));
-    const activations = Array.from({ length: 20 }, () => activate(key, machineBody()));
+    const activations = Array.from({ length: 20 }, () => rawActivate(server, key));
     const statuses = (await Promise.all([...deactivations, ...activations])).map((r) => r.status);
     expect(statuses.slice(0, 3)).toEqual([200, 200, 200]);
     const created = statuses.slice(3).filter((s) => s === 201).length;
     expect(created).toBeLessThanOrEqual(3);
-    expect(await active(licenseId)).toBe(created);
-    expect(await active(licenseId)).toBeLessThanOrEqual(3);
+    expect(await activeMachines(server, licenseId)).toBe(created);
+    expect(await activeMachines(server, licenseId)).toBeLessThanOrEqual(3);
   });
 
   it('the database itself refuses a second active row for a fingerprint', async () => {
     const { key, licenseId } = await seedLicense(server);
     const body = machineBody();
-    await activate(key, body);
+    await activate(server, key, body);
     await expect(
       server.sql(
         `insert into machines (id, license_id, fingerprint, metadata, last_heartbeat_at, created_at, updated_at)

@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { bearer, licenseAuth, machineBody, seedApiKey, seedLicense, useTestServer } from './support/harness.ts';
+import { activate, bearer, read, licenseAuth, seedApiKey, seedLicense, useTestServer } from './support/harness.ts';
 
 const server = useTestServer();
-
-async function activate(key: string): Promise<string> {
-  const { data, response } = await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() });
-  expect(response.status).toBe(201);
-  return data!.data.id;
-}
 
 async function row(id: string) {
   const [found] = await server.sql<{ deleted_at: Date | null; last_heartbeat_at: Date; updated_at: Date }>(
@@ -20,7 +14,7 @@ async function row(id: string) {
 describe('DELETE /machines/{id} — deactivate', () => {
   it('lets the owning license deactivate its machine: soft delete, { data: { id, deleted: true } }', async () => {
     const { key } = await seedLicense(server);
-    const id = await activate(key);
+    const { id } = await activate(server, key);
     server.clock.advance(60_000);
     const { response, data } = await server.client.DELETE('/machines/{id}', { headers: licenseAuth(key), params: { path: { id } } });
     expect(response.status).toBe(200);
@@ -35,7 +29,7 @@ describe('DELETE /machines/{id} — deactivate', () => {
   it("answers 404 for another license's machine, never 403, and leaves it active", async () => {
     const owner = await seedLicense(server);
     const stranger = await seedLicense(server);
-    const id = await activate(owner.key);
+    const { id } = await activate(server, owner.key);
     const { response, error } = await server.client.DELETE('/machines/{id}', { headers: licenseAuth(stranger.key), params: { path: { id } } });
     expect(response.status).toBe(404);
     expect(error).toMatchObject({ code: 'MACHINE_NOT_FOUND' });
@@ -44,7 +38,7 @@ describe('DELETE /machines/{id} — deactivate', () => {
 
   it('answers 404 for a machine already deactivated, and keeps the first deactivation time', async () => {
     const { key } = await seedLicense(server);
-    const id = await activate(key);
+    const { id } = await activate(server, key);
     await server.client.DELETE('/machines/{id}', { headers: licenseAuth(key), params: { path: { id } } });
     const first = (await row(id)).deleted_at;
     server.clock.advance(1000);
@@ -55,7 +49,7 @@ describe('DELETE /machines/{id} — deactivate', () => {
 
   it('lets an API key with machines:write deactivate any machine', async () => {
     const { key } = await seedLicense(server);
-    const id = await activate(key);
+    const { id } = await activate(server, key);
     const writer = await seedApiKey(server, ['machines:write']);
     const { response, data } = await server.client.DELETE('/machines/{id}', { headers: bearer(writer), params: { path: { id } } });
     expect(response.status).toBe(200);
@@ -64,7 +58,7 @@ describe('DELETE /machines/{id} — deactivate', () => {
 
   it('refuses an API key with only machines:read: 403 INSUFFICIENT_SCOPE, machine untouched', async () => {
     const { key } = await seedLicense(server);
-    const id = await activate(key);
+    const { id } = await activate(server, key);
     const reader = await seedApiKey(server, ['machines:read']);
     const { response, error } = await server.client.DELETE('/machines/{id}', { headers: bearer(reader), params: { path: { id } } });
     expect(response.status).toBe(403);
@@ -74,7 +68,7 @@ describe('DELETE /machines/{id} — deactivate', () => {
 
   it('lets a suspended license still deactivate (freeing a seat is always allowed)', async () => {
     const { key, licenseId } = await seedLicense(server);
-    const id = await activate(key);
+    const { id } = await activate(server, key);
     await server.sql('update licenses set suspended_at = now() where id = $1', [licenseId]);
     const { response } = await server.client.DELETE('/machines/{id}', { headers: licenseAuth(key), params: { path: { id } } });
     expect(response.status).toBe(200);
@@ -96,7 +90,7 @@ describe('POST /machines/{id}/heartbeat', () => {
   it('records the heartbeat at the current time and answers { data: { id, lastHeartbeatAt, … } }', async () => {
     const { key } = await seedLicense(server);
     server.clock.set('2026-03-01T14:00:00.000Z');
-    const id = await activate(key);
+    const { id } = await activate(server, key);
     server.clock.set('2026-03-01T14:30:00.000Z');
     const { response, data } = await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(key), params: { path: { id } } });
     expect(response.status).toBe(200);
@@ -104,13 +98,12 @@ describe('POST /machines/{id}/heartbeat', () => {
     const after = await row(id);
     expect(after.last_heartbeat_at.toISOString()).toBe('2026-03-01T14:30:00.000Z');
     const reader = await seedApiKey(server, ['machines:read']);
-    const read = await server.client.GET('/machines/{id}', { headers: bearer(reader), params: { path: { id } } });
-    expect(read.data!.data).toMatchObject({ lastHeartbeatAt: '2026-03-01T14:30:00.000Z', createdAt: '2026-03-01T14:00:00.000Z' });
+    expect(await read(server, bearer(reader), '/machines/{id}', id)).toMatchObject({ lastHeartbeatAt: '2026-03-01T14:30:00.000Z', createdAt: '2026-03-01T14:00:00.000Z' });
   });
 
   it('ignores a body sent along', async () => {
     const { key } = await seedLicense(server);
-    const id = await activate(key);
+    const { id } = await activate(server, key);
     const response = await fetch(`${server.apiUrl}/machines/${id}/heartbeat`, {
       method: 'POST',
       headers: { ...licenseAuth(key), 'Content-Type': 'text/plain' },
@@ -122,7 +115,7 @@ describe('POST /machines/{id}/heartbeat', () => {
   it("answers 404 for another license's machine and leaves it untouched", async () => {
     const owner = await seedLicense(server);
     const stranger = await seedLicense(server);
-    const id = await activate(owner.key);
+    const { id } = await activate(server, owner.key);
     const before = await row(id);
     server.clock.advance(5000);
     const { response, error } = await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(stranger.key), params: { path: { id } } });
@@ -133,7 +126,7 @@ describe('POST /machines/{id}/heartbeat', () => {
 
   it('answers 404 for a deactivated machine', async () => {
     const { key } = await seedLicense(server);
-    const id = await activate(key);
+    const { id } = await activate(server, key);
     await server.client.DELETE('/machines/{id}', { headers: licenseAuth(key), params: { path: { id } } });
     const { response } = await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(key), params: { path: { id } } });
     expect(response.status).toBe(404);
@@ -141,7 +134,7 @@ describe('POST /machines/{id}/heartbeat', () => {
 
   it('refuses a suspended license: 403 LICENSE_SUSPENDED, heartbeat not recorded', async () => {
     const { key, licenseId } = await seedLicense(server);
-    const id = await activate(key);
+    const { id } = await activate(server, key);
     const before = await row(id);
     await server.sql('update licenses set suspended_at = now() where id = $1', [licenseId]);
     server.clock.advance(5000);
@@ -155,7 +148,7 @@ describe('POST /machines/{id}/heartbeat', () => {
     const expiresAt = new Date('2026-09-01T00:00:00.000Z');
     server.clock.set('2026-08-01T00:00:00.000Z');
     const { key } = await seedLicense(server, { expiresAt });
-    const id = await activate(key);
+    const { id } = await activate(server, key);
     server.clock.set(expiresAt);
     const { response, error } = await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(key), params: { path: { id } } });
     expect(response.status).toBe(403);
@@ -165,7 +158,7 @@ describe('POST /machines/{id}/heartbeat', () => {
   it("keeps another license's machine a 404 even for a suspended license", async () => {
     const owner = await seedLicense(server);
     const stranger = await seedLicense(server);
-    const id = await activate(owner.key);
+    const { id } = await activate(server, owner.key);
     await server.sql('update licenses set suspended_at = now() where id = $1', [stranger.licenseId]);
     const { response } = await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(stranger.key), params: { path: { id } } });
     expect(response.status).toBe(404);

@@ -1,8 +1,5 @@
-import type { components } from '../generated/api.d.ts';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bearer, licenseAuth, machineBody, seedApiKey, seedLicense, useTestServer, type SeededLicense } from './support/harness.ts';
-
-type Problem = components['schemas']['Problem'];
+import { activate, activated, bearer, licenseAuth, seedApiKey, seedLicense, useTestServer, type Problem, type SeededLicense } from './support/harness.ts';
 
 const server = useTestServer();
 
@@ -17,14 +14,8 @@ describe('GET /machines and GET /machines/{id}', () => {
     reader = await seedApiKey(server, ['machines:read']);
     a = await seedLicense(server);
     b = await seedLicense(server);
-    for (let i = 0; i < 7; i++) {
-      const { data } = await server.client.POST('/machines', { headers: licenseAuth(a.key), body: machineBody({ name: `a${i}` }) });
-      idsOfA.push(data!.data.id);
-    }
-    for (let i = 0; i < 3; i++) {
-      const { data } = await server.client.POST('/machines', { headers: licenseAuth(b.key), body: machineBody({ name: `b${i}` }) });
-      idsOfB.push(data!.data.id);
-    }
+    for (let i = 0; i < 7; i++) idsOfA.push((await activate(server, a.key, { name: `a${i}` })).id);
+    for (let i = 0; i < 3; i++) idsOfB.push((await activate(server, b.key, { name: `b${i}` })).id);
     // One deactivated machine of license A.
     await server.client.DELETE('/machines/{id}', { headers: licenseAuth(a.key), params: { path: { id: idsOfA[3]! } } });
   });
@@ -79,7 +70,7 @@ describe('GET /machines and GET /machines/{id}', () => {
 
   it('defaults to 25 a page', async () => {
     const c = await seedLicense(server);
-    for (let i = 0; i < 26; i++) await server.client.POST('/machines', { headers: licenseAuth(c.key), body: machineBody() });
+    await activated(server, c.key, 26);
     const { data } = await server.client.GET('/machines', { headers: bearer(reader), params: { query: { licenseId: c.licenseId } } });
     expect(data!.data).toHaveLength(25);
     expect(data!.pagination.hasMore).toBe(true);

@@ -6,7 +6,7 @@ import { parseTraceparent } from '../src/core/trace.ts';
 import { Metrics } from '../src/metrics.ts';
 import { createLogger } from '../src/log.ts';
 import { startWorkerSchedule } from '../src/worker.ts';
-import { licenseAuth, machineBody, seedLicense, useTestServer } from './support/harness.ts';
+import { activate, licenseAuth, seedLicense, useTestServer } from './support/harness.ts';
 
 const metrics = new Metrics();
 const logLines: Record<string, unknown>[] = [];
@@ -44,7 +44,7 @@ function sample(text: string, series: string): number | undefined {
 describe('/metrics on its own port', () => {
   it('counts requests by operation and status, heartbeats by outcome, refusals by budget, latency and the pool', async () => {
     const { key } = await seedLicense(server);
-    const machine = (await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() })).data!.data;
+    const machine = await activate(server, key);
     const beat = () => fetch(`${server.apiUrl}/machines/${machine.id}/heartbeat`, { method: 'POST', headers: licenseAuth(key) });
     expect((await beat()).status).toBe(200);
     expect((await beat()).status).toBe(429);
@@ -65,7 +65,7 @@ describe('/metrics on its own port', () => {
     const { key } = await seedLicense(server);
     await server.sql(`update policies set require_heartbeat = true, heartbeat_duration = 600, heartbeat_resurrection_window = 0`);
     const before = sample(await scrape(), 'licentric_machines{heartbeat_status="ALIVE"}') ?? 0;
-    await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() });
+    await activate(server, key);
     // The count is cached for 30 s of wall-clock time; a fresh Metrics on the same database sees it now.
     const fresh = new Metrics();
     fresh.watchMachines(() => server.orm.em.fork(), server.clock);

@@ -1,28 +1,14 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
-import { bearer, licenseAuth, machineBody, seedApiKey, useTestServer } from './support/harness.ts';
-
-type Problem = components['schemas']['Problem'];
+import { activate, activated, licenseAuth, machineBody, patch, useApiKey, useTestServer, type Problem } from './support/harness.ts';
 
 const server = useTestServer();
-let admin: Record<string, string>;
-
-beforeAll(async () => {
-  admin = bearer(await seedApiKey(server, ['policies:read', 'policies:write', 'licenses:write', 'licenses:read']));
-});
+const admin = useApiKey(server, ['policies:read', 'policies:write', 'licenses:write', 'licenses:read']);
 
 async function createPolicy(body: components['schemas']['CreatePolicyRequest']) {
   const { response, data, error } = await server.client.POST('/policies', { headers: admin, body });
   expect(response.status, JSON.stringify(error)).toBe(201);
   return data!.data;
-}
-
-function patch(id: string, body: unknown) {
-  return fetch(`${server.apiUrl}/policies/${id}`, {
-    method: 'PATCH',
-    headers: { ...admin, 'Content-Type': 'application/merge-patch+json' },
-    body: JSON.stringify(body),
-  });
 }
 
 describe('policies', () => {
@@ -100,7 +86,7 @@ describe('policies', () => {
   it('updates with a JSON merge patch: absent kept, null clears, metadata merged key by key', async () => {
     const policy = await createPolicy({ name: 'Patchable', maxMachines: 2, metadata: { a: 1, b: { c: 2, d: 3 } } });
     server.clock.advance(60_000);
-    const response = await patch(policy.id, { maxMachines: null, heartbeatDuration: 120, metadata: { a: null, b: { d: 4 }, e: 'x' } });
+    const response = await patch(server, admin, '/policies/{id}', policy.id, { maxMachines: null, heartbeatDuration: 120, metadata: { a: null, b: { d: 4 }, e: 'x' } });
     expect(response.status).toBe(200);
     const { data } = (await response.json()) as { data: components['schemas']['Policy'] };
     expect(data).toMatchObject({
@@ -115,13 +101,13 @@ describe('policies', () => {
 
   it('refuses read-only fields and bad values in a patch, and changes nothing', async () => {
     const policy = await createPolicy({ name: 'Guarded' });
-    const refused = await patch(policy.id, { id: '01a21b05-0000-7000-8000-000000000000', createdAt: '2000-01-01T00:00:00Z', name: 'Renamed' });
+    const refused = await patch(server, admin, '/policies/{id}', policy.id, { id: '01a21b05-0000-7000-8000-000000000000', createdAt: '2000-01-01T00:00:00Z', name: 'Renamed' });
     expect(refused.status).toBe(400);
     expect(((await refused.json()) as { errors: { pointer: string }[] }).errors.map((e) => e.pointer).sort()).toEqual(['/createdAt', '/id']);
     const unchanged = await server.client.GET('/policies/{id}', { headers: admin, params: { path: { id: policy.id } } });
     expect(unchanged.data!.data).toEqual(policy);
     for (const bad of [{ name: null }, { maxMachines: 0 }, { heartbeatCullStrategy: 'NOPE' }]) {
-      expect((await patch(policy.id, bad)).status, JSON.stringify(bad)).toBe(400);
+      expect((await patch(server, admin, '/policies/{id}', policy.id, bad)).status, JSON.stringify(bad)).toBe(400);
     }
   });
 
@@ -138,20 +124,19 @@ describe('policies', () => {
   it('a new key prefix applies to licenses issued afterwards', async () => {
     const policy = await createPolicy({ name: 'Prefix', keyPrefix: 'OLD' });
     const first = await server.client.POST('/licenses', { headers: admin, body: { policyId: policy.id } });
-    await patch(policy.id, { keyPrefix: 'NEW' });
+    await patch(server, admin, '/policies/{id}', policy.id, { keyPrefix: 'NEW' });
     const second = await server.client.POST('/licenses', { headers: admin, body: { policyId: policy.id } });
     expect(first.data!.data.key).toMatch(/^OLD-/);
     expect(second.data!.data.key).toMatch(/^NEW-/);
-    const activated = await server.client.POST('/machines', { headers: licenseAuth(first.data!.data.key), body: machineBody() });
-    expect(activated.response.status).toBe(201);
+    await activate(server, first.data!.data.key);
   });
 
   it('lowering maxMachines never deactivates machines; it only blocks new activations', async () => {
     const policy = await createPolicy({ name: 'Shrinking', maxMachines: 3 });
     const { data } = await server.client.POST('/licenses', { headers: admin, body: { policyId: policy.id } });
     const key = data!.data.key;
-    for (let i = 0; i < 3; i++) expect((await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() })).response.status).toBe(201);
-    expect((await patch(policy.id, { maxMachines: 1 })).status).toBe(200);
+    await activated(server, key, 3);
+    expect((await patch(server, admin, '/policies/{id}', policy.id, { maxMachines: 1 })).status).toBe(200);
     const license = await server.client.GET('/licenses/{id}', { headers: admin, params: { path: { id: data!.data.id } } });
     expect(license.data!.data.machineCount).toBe(3);
     const blocked = await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() });
@@ -177,7 +162,7 @@ describe('policies', () => {
     await server.client.DELETE('/policies/{id}', { headers: admin, params: { path: { id: policy.id } } });
     const params = { path: { id: policy.id } };
     expect((await server.client.GET('/policies/{id}', { headers: admin, params })).response.status).toBe(404);
-    expect((await patch(policy.id, { name: 'x' })).status).toBe(404);
+    expect((await patch(server, admin, '/policies/{id}', policy.id, { name: 'x' })).status).toBe(404);
     expect((await server.client.DELETE('/policies/{id}', { headers: admin, params })).response.status).toBe(404);
     const { data } = await server.client.GET('/policies', { headers: admin, params: { query: { limit: 100 } } });
     expect(data!.data.map((p) => p.id)).not.toContain(policy.id);

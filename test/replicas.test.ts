@@ -5,7 +5,7 @@ import { KeyHasher } from '../src/keys/hashing.ts';
 import { createLogger } from '../src/log.ts';
 import { MACHINE_EVENTS } from '../src/machines/events.ts';
 import { Services } from '../src/services.ts';
-import { createDatabase, TEST_SECRET } from './support/harness.ts';
+import { createDatabase, licenseAuth, TEST_SECRET } from './support/harness.ts';
 import { startServerProcess, startWorkerProcess, type ServerProcess } from './support/processes.ts';
 
 /**
@@ -61,8 +61,6 @@ async function call(ip: string, path: string, init: RequestInit = {}): Promise<{
   return { status: response.status, body: (await response.json()) as { code?: string; data?: { id: string } } };
 }
 
-const license = (key: string) => ({ Authorization: `License ${key}` });
-
 /** One series of a process's /metrics (its own port, from its log), 0 when absent. */
 async function metric(process: ServerProcess, series: string): Promise<number> {
   const port = process.logs().find((line) => line.msg === 'metrics listening')!.metricsPort as number;
@@ -97,12 +95,12 @@ describe('two API replicas and two workers on one database', () => {
     const activations = limited.map((key, n) =>
       Promise.all(
         Array.from({ length: 15 }, (_, i) =>
-          call(`192.0.2.${n + 1}`, '/machines', { method: 'POST', headers: license(key), body: JSON.stringify({ fingerprint: `limit-${n}-${i}-fingerprint` }) }),
+          call(`192.0.2.${n + 1}`, '/machines', { method: 'POST', headers: licenseAuth(key), body: JSON.stringify({ fingerprint: `limit-${n}-${i}-fingerprint` }) }),
         ),
       ),
     );
     const flood = Promise.all(
-      Array.from({ length: 2 * AUTH_FAILURE_BUDGET }, (_, i) => call('203.0.113.66', '/licenses/actions/validate', { method: 'POST', headers: license(`TST-GUESS-${i}`) })),
+      Array.from({ length: 2 * AUTH_FAILURE_BUDGET }, (_, i) => call('203.0.113.66', '/licenses/actions/validate', { method: 'POST', headers: licenseAuth(`TST-GUESS-${i}`) })),
     );
     const [activated, floodAnswers] = await Promise.all([Promise.all(activations), flood]);
 
@@ -124,14 +122,14 @@ describe('two API replicas and two workers on one database', () => {
     const machines = activated.flatMap((answers, n) => answers.filter((a) => a.status === 201).map((a) => ({ id: a.body.data!.id, key: limited[n]! })));
     const beats = await Promise.all(
       machines.flatMap(({ id, key }, i) =>
-        Array.from({ length: 3 }, () => call(`192.0.2.${10 + (i % 5)}`, `/machines/${id}/heartbeat`, { method: 'POST', headers: license(key) })),
+        Array.from({ length: 3 }, () => call(`192.0.2.${10 + (i % 5)}`, `/machines/${id}/heartbeat`, { method: 'POST', headers: licenseAuth(key) })),
       ),
     );
     expect(beats.map((b) => b.status)).toEqual(Array(beats.length).fill(200));
 
     // Successful traffic is counted per replica in memory: one address gets at most 2 × its budget.
     const sameAddress = await Promise.all(
-      Array.from({ length: 3 * IP_BUDGET }, (_, i) => call('198.51.100.200', '/licenses/actions/validate', { method: 'POST', headers: license(limited[i % 3]!) })),
+      Array.from({ length: 3 * IP_BUDGET }, (_, i) => call('198.51.100.200', '/licenses/actions/validate', { method: 'POST', headers: licenseAuth(limited[i % 3]!) })),
     );
     const served = sameAddress.filter((a) => a.status === 200).length;
     expect(served).toBeGreaterThan(IP_BUDGET);

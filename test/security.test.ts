@@ -1,9 +1,6 @@
-import type { components } from '../generated/api.d.ts';
 import { describe, expect, it } from 'vitest';
-import { licenseAuth, machineBody, seedLicense, useTestServer, type TestServer } from './support/harness.ts';
+import { licenseAuth, machineBody, seedLicense, useTestServer, type Problem, type TestServer } from './support/harness.ts';
 import { freshApiKeyId, freshPolicy, licenseWithMachine, securityCases, type SecuredOperation } from './support/security.ts';
-
-type Problem = components['schemas']['Problem'];
 
 const server = useTestServer();
 

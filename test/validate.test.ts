@@ -1,22 +1,15 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
 import { ValidationLookups } from '../src/licenses/validation-lookup.ts';
-import { bearer, countingPool, licenseAuth, machineBody, seedApiKey, useTestServer } from './support/harness.ts';
+import { activate, activated, countingPool, licenseAuth, machineBody, patched, seedPolicyAndLicense, useApiKey, useTestServer } from './support/harness.ts';
 
 type CreatePolicy = components['schemas']['CreatePolicyRequest'];
 
 const server = useTestServer();
-let admin: Record<string, string>;
+const admin = useApiKey(server, ['admin']);
 
-beforeAll(async () => {
-  admin = bearer(await seedApiKey(server, ['admin']));
-});
-
-async function license(policy: Partial<CreatePolicy> = {}, license: { expiresAt?: string } = {}) {
-  const p = await server.client.POST('/policies', { headers: admin, body: { name: 'validate', ...policy } });
-  const l = await server.client.POST('/licenses', { headers: admin, body: { policyId: p.data!.data.id, ...license } });
-  return { policyId: p.data!.data.id, id: l.data!.data.id, key: l.data!.data.key };
-}
+const license = (policy: Partial<CreatePolicy> = {}, license: { expiresAt?: string } = {}) =>
+  seedPolicyAndLicense(server, admin, { name: 'validate', ...policy }, license);
 
 async function validate(key: string, fingerprint?: string) {
   const { response, data } = await server.client.POST('/licenses/actions/validate', {
@@ -32,14 +25,14 @@ describe('POST /licenses/actions/validate', () => {
     server.clock.set('2026-03-01T14:00:00.000Z');
     const l = await license();
     const verdict = await validate(l.key);
-    expect(verdict).toMatchObject({ valid: true, code: 'VALID', machine: null, license: { id: l.id, status: 'ACTIVE', machineCount: 0 } });
+    expect(verdict).toMatchObject({ valid: true, code: 'VALID', machine: null, license: { id: l.licenseId, status: 'ACTIVE', machineCount: 0 } });
     expect(verdict.detail).toBeTruthy();
   });
 
   it('VALID with the fingerprint of an active machine, and that machine', async () => {
     const l = await license();
     const body = machineBody();
-    const machine = (await server.client.POST('/machines', { headers: licenseAuth(l.key), body })).data!.data;
+    const machine = await activate(server, l.key, body);
     const verdict = await validate(l.key, body.fingerprint);
     expect(verdict).toMatchObject({ valid: true, code: 'VALID', machine: { id: machine.id, fingerprint: body.fingerprint } });
   });
@@ -54,7 +47,7 @@ describe('POST /licenses/actions/validate', () => {
   it('SUSPENDED, before anything else', async () => {
     server.clock.set('2026-03-01T14:00:00.000Z');
     const l = await license({}, { expiresAt: '2026-03-02T00:00:00.000Z' });
-    await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: l.id } } });
+    await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: l.licenseId } } });
     server.clock.set('2026-03-03T00:00:00.000Z');
     expect(await validate(l.key, 'whatever-fingerprint')).toMatchObject({ valid: false, code: 'SUSPENDED', license: { status: 'SUSPENDED' } });
   });
@@ -71,7 +64,7 @@ describe('POST /licenses/actions/validate', () => {
     server.clock.set('2026-03-01T14:00:00.000Z');
     const expired = await license({}, { expiresAt: '2026-03-01T15:00:00.000Z' });
     const suspended = await license();
-    await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: suspended.id } } });
+    await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: suspended.licenseId } } });
     server.clock.set('2026-03-01T16:00:00.000Z');
     for (const l of [expired, suspended]) {
       const refused = await server.client.POST('/machines', { headers: licenseAuth(l.key), body: machineBody() });
@@ -83,13 +76,9 @@ describe('POST /licenses/actions/validate', () => {
   it('TOO_MANY_MACHINES once the policy allows fewer than the license has', async () => {
     server.clock.set('2026-03-01T14:00:00.000Z');
     const l = await license({ maxMachines: 2 });
-    for (let i = 0; i < 2; i++) await server.client.POST('/machines', { headers: licenseAuth(l.key), body: machineBody() });
+    await activated(server, l.key, 2);
     expect((await validate(l.key)).code).toBe('VALID');
-    await fetch(`${server.apiUrl}/policies/${l.policyId}`, {
-      method: 'PATCH',
-      headers: { ...admin, 'Content-Type': 'application/merge-patch+json' },
-      body: JSON.stringify({ maxMachines: 1 }),
-    });
+    await patched(server, admin, '/policies/{id}', l.policyId, { maxMachines: 1 });
     expect(await validate(l.key)).toMatchObject({ valid: false, code: 'TOO_MANY_MACHINES', license: { machineCount: 2 } });
   });
 
@@ -97,7 +86,7 @@ describe('POST /licenses/actions/validate', () => {
     const l = await license();
     expect(await validate(l.key, 'never-activated')).toMatchObject({ valid: false, code: 'NO_MACHINE', machine: null });
     const body = machineBody();
-    const machine = (await server.client.POST('/machines', { headers: licenseAuth(l.key), body })).data!.data;
+    const machine = await activate(server, l.key, body);
     expect(await validate(l.key, 'never-activated')).toMatchObject({ valid: false, code: 'FINGERPRINT_NOT_ACTIVATED', machine: null });
     await server.client.DELETE('/machines/{id}', { headers: licenseAuth(l.key), params: { path: { id: machine.id } } });
     expect(await validate(l.key, body.fingerprint)).toMatchObject({ valid: false, code: 'NO_MACHINE' });
@@ -107,7 +96,7 @@ describe('POST /licenses/actions/validate', () => {
     server.clock.set('2026-03-01T14:00:00.000Z');
     const l = await license({ requireHeartbeat: true, heartbeatDuration: 600, heartbeatCullStrategy: 'KEEP_DEAD' });
     const body = machineBody();
-    const machine = (await server.client.POST('/machines', { headers: licenseAuth(l.key), body })).data!.data;
+    const machine = await activate(server, l.key, body);
     server.clock.set('2026-03-01T14:09:59.999Z');
     expect((await validate(l.key, body.fingerprint)).code).toBe('VALID');
     server.clock.set('2026-03-01T14:10:00.000Z');
@@ -134,9 +123,7 @@ describe('validations read together', () => {
     const licenses = await Promise.all(Array.from({ length: 5 }, () => license({ requireHeartbeat: true, heartbeatDuration: 600, heartbeatCullStrategy: 'KEEP_DEAD' })));
     const active = new Map<string, string>();
     for (const [i, l] of licenses.entries()) {
-      const machine = await server.client.POST('/machines', { headers: licenseAuth(l.key), body: { fingerprint: awkward[i]! } });
-      expect(machine.response.status).toBe(201);
-      active.set(l.key, machine.data!.data.id);
+      active.set(l.key, (await activate(server, l.key, { fingerprint: awkward[i]! })).id);
     }
     const asks = licenses.flatMap((l, i) => [
       { key: l.key, fingerprint: awkward[i], code: 'VALID', machine: active.get(l.key) },
@@ -157,14 +144,14 @@ describe('validations read together', () => {
     const fingerprints = await Promise.all(
       ls.map(async (l) => {
         const body = machineBody();
-        expect((await server.client.POST('/machines', { headers: licenseAuth(l.key), body })).response.status).toBe(201);
+        await activate(server, l.key, body);
         return body.fingerprint;
       }),
     );
     const { pool, statements } = await countingPool(server);
     const lookups = new ValidationLookups(pool);
     const ids = (await server.sql<{ id: string; license_id: string }>('select id, license_id from machines where fingerprint = any($1)', [fingerprints]));
-    const queries = Array.from({ length: 30 }, (_, i) => ({ licenseId: ls[i % 3]!.id, fingerprint: i % 2 === 0 ? fingerprints[i % 3]! : null }));
+    const queries = Array.from({ length: 30 }, (_, i) => ({ licenseId: ls[i % 3]!.licenseId, fingerprint: i % 2 === 0 ? fingerprints[i % 3]! : null }));
     const rows = await Promise.all(queries.map((q) => lookups.lookup(q)));
     // The first goes alone, at once; the other 29 wait for it and go together.
     expect(statements()).toBe(2);

@@ -5,7 +5,7 @@ import { createWebhookEngine, type WebhookEngine } from '../src/webhooks/engine.
 import { RETRY_DELAYS_SECONDS, retryDelayMs } from '../src/webhooks/schedule.ts';
 import type { Resolver } from '../src/webhooks/address.ts';
 import { Receiver } from './support/receiver.ts';
-import { bearer, licenseAuth, machineBody, seedApiKey, useTestServer } from './support/harness.ts';
+import { licenseAuth, machineBody, patch, patched, useApiKey, useTestServer } from './support/harness.ts';
 
 type Delivery = components['schemas']['WebhookDelivery'];
 
@@ -13,8 +13,8 @@ const server = useTestServer({ webhookAddresses: { allowPrivate: true } });
 const silent = createLogger('silent');
 const receiver = new Receiver();
 const engines: WebhookEngine[] = [];
-let admin: Record<string, string>;
-let hooks: Record<string, string>;
+const admin = useApiKey(server, ['admin']);
+const hooks = useApiKey(server, ['webhooks:write', 'events:read']);
 
 /** A delivery engine on this file's database, on the test clock, with the tests' short limits. */
 function engine(options: { failureThreshold?: number; allowPrivate?: boolean; resolve?: Resolver } = {}): WebhookEngine {
@@ -37,8 +37,6 @@ let deliveries: WebhookEngine;
 
 beforeAll(async () => {
   await receiver.start();
-  admin = bearer(await seedApiKey(server, ['admin']));
-  hooks = bearer(await seedApiKey(server, ['webhooks:write', 'events:read']));
   deliveries = engine();
   // Everything before this file's endpoints exist is relayed to nobody.
   await deliveries.runDue();
@@ -219,7 +217,7 @@ describe('webhooks', () => {
     expect(receiver.at(hook.path)).toHaveLength(3);
 
     // Enabled again: what happens from then on arrives.
-    await patch(hook.id, { enabled: true });
+    await patched(server, hooks, '/webhook-endpoints/{id}', hook.id, { enabled: true });
     await changeSomething();
     expect(await strict.runDue()).toBe(1);
     expect(receiver.at(hook.path)).toHaveLength(4);
@@ -330,9 +328,9 @@ describe('webhooks', () => {
       updatedAt: hook.updatedAt,
     });
     expect(JSON.stringify(listed)).not.toContain(hook.secret);
-    const updated = await patch(hook.id, { eventTypes: ['machine.deactivated'], description: null, enabled: false });
+    const updated = await patched(server, hooks, '/webhook-endpoints/{id}', hook.id, { eventTypes: ['machine.deactivated'], description: null, enabled: false });
     expect(updated).toMatchObject({ eventTypes: ['machine.deactivated'], description: null, enabled: false, disabledReason: 'MANUAL' });
-    const bad = await rawPatch(hook.id, { eventTypes: ['machine.exploded'] });
+    const bad = await patch(server, hooks, '/webhook-endpoints/{id}', hook.id, { eventTypes: ['machine.exploded'] });
     expect(bad.status).toBe(400);
     const deleted = await server.client.DELETE('/webhook-endpoints/{id}', { headers: hooks, params: { path: { id: hook.id } } });
     expect(deleted.data!.data).toEqual({ id: hook.id, deleted: true });
@@ -352,21 +350,7 @@ describe('the retry schedule', () => {
   });
 });
 
-function rawPatch(id: string, body: unknown): Promise<Response> {
-  return fetch(`${server.apiUrl}/webhook-endpoints/${id}`, {
-    method: 'PATCH',
-    headers: { ...hooks, 'Content-Type': 'application/merge-patch+json' },
-    body: JSON.stringify(body),
-  });
-}
-
-async function patch(id: string, body: unknown): Promise<components['schemas']['WebhookEndpoint']> {
-  const response = await rawPatch(id, body);
-  expect(response.status).toBe(200);
-  return ((await response.json()) as { data: components['schemas']['WebhookEndpoint'] }).data;
-}
-
 /** Takes an endpoint out of the way of the tests after it. */
 async function disable(id: string): Promise<void> {
-  await patch(id, { enabled: false });
+  await patched(server, hooks, '/webhook-endpoints/{id}', id, { enabled: false });
 }

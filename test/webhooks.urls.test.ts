@@ -1,6 +1,6 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkTarget, type AddressPolicy } from '../src/webhooks/address.ts';
-import { bearer, offlineResolver, seedApiKey, useTestServer } from './support/harness.ts';
+import { offlineResolver, patch, useApiKey, useTestServer } from './support/harness.ts';
 
 // The server as it runs by default: webhooks only to public https URLs. `intranet.test` stands
 // for a name the hosts file points at loopback; the tests resolve no name through DNS.
@@ -9,11 +9,7 @@ const policy: AddressPolicy = {
   resolve: async (host) => (host === 'intranet.test' ? [{ address: '127.0.0.1', family: 4 }] : offlineResolver(host)),
 };
 const server = useTestServer({ webhookAddresses: policy });
-let hooks: Record<string, string>;
-
-beforeAll(async () => {
-  hooks = bearer(await seedApiKey(server, ['webhooks:write']));
-});
+const hooks = useApiKey(server, ['webhooks:write']);
 
 describe('webhook endpoint URLs', () => {
   it.each([
@@ -76,11 +72,7 @@ describe('webhook endpoint URLs', () => {
   it('accepts a public https URL, and refuses changing it to a private one', async () => {
     const { response, data } = await server.client.POST('/webhook-endpoints', { headers: hooks, body: { url: 'https://billing.example.com/hook' } });
     expect(response.status).toBe(201);
-    const changed = await fetch(`${server.apiUrl}/webhook-endpoints/${data!.data.id}`, {
-      method: 'PATCH',
-      headers: { ...hooks, 'Content-Type': 'application/merge-patch+json' },
-      body: JSON.stringify({ url: 'https://172.16.0.1/hook' }),
-    });
+    const changed = await patch(server, hooks, '/webhook-endpoints/{id}', data!.data.id, { url: 'https://172.16.0.1/hook' });
     expect(changed.status).toBe(422);
     const got = await server.client.GET('/webhook-endpoints/{id}', { headers: hooks, params: { path: { id: data!.data.id } } });
     expect(got.data!.data.url).toBe('https://billing.example.com/hook');

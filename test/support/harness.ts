@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import createClient from 'openapi-fetch';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
-import type { paths } from '../../generated/api.d.ts';
+import type { components, paths } from '../../generated/api.d.ts';
 import { ManualClock } from '../../src/core/clock.ts';
 import { initOrm, type Orm } from '../../src/db/orm.ts';
 import { createApp, type AppDeps } from '../../src/http/app.ts';
@@ -18,6 +18,9 @@ import { createHttpServer, type TransportTimeouts } from '../../src/http/transpo
 import type { AddressPolicy, Resolver } from '../../src/webhooks/address.ts';
 
 export type ApiClient = ReturnType<typeof createClient<paths>>;
+
+/** The body of every 4xx and 5xx answer (`application/problem+json`). */
+export type Problem = components['schemas']['Problem'];
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
 
@@ -174,10 +177,115 @@ export async function countingPool(server: TestServer): Promise<{ pool: pg.Pool;
   return { pool: counting, statements: () => statements };
 }
 
-export const licenseAuth = (key: string) => ({ Authorization: `License ${key}` });
-export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+/** The Authorization header a request sends: `licenseAuth(key)`, `bearer(token)` or `useApiKey(…)`. */
+export type Credentials = Record<string, string>;
+
+export const licenseAuth = (key: string): Credentials => ({ Authorization: `License ${key}` });
+export const bearer = (token: string): Credentials => ({ Authorization: `Bearer ${token}` });
+
+/**
+ * Bearer credentials for a key with the given scopes, made once before the file's tests (like
+ * `useTestServer`, the object is filled in by a `beforeAll`): `const admin = useApiKey(server, ['admin'])`.
+ */
+export function useApiKey(server: TestServer, scopes: Scope[]): Credentials {
+  const credentials: Credentials = {};
+  beforeAll(async () => {
+    Object.assign(credentials, bearer(await seedApiKey(server, scopes)));
+  });
+  return credentials;
+}
 
 /** A valid activation body with a fresh fingerprint. */
 export function machineBody(overrides: Record<string, unknown> = {}) {
   return { fingerprint: `fp-${randomBytes(8).toString('hex')}`, ...overrides };
+}
+
+type CreatePolicy = components['schemas']['CreatePolicyRequest'];
+type CreateLicense = components['schemas']['CreateLicenseRequest'];
+type Machine = components['schemas']['Machine'];
+
+/**
+ * A policy and a license under it, made over HTTP with the typed client (as a partner's backend
+ * does); `seedLicense` makes them through the domain instead, for tests about something else.
+ */
+export async function seedPolicyAndLicense(
+  server: TestServer,
+  credentials: Credentials,
+  policy: CreatePolicy,
+  license: Omit<Partial<CreateLicense>, 'policyId'> = {},
+): Promise<SeededLicense> {
+  const p = await server.client.POST('/policies', { headers: credentials, body: policy });
+  expect(p.response.status, JSON.stringify(p.error)).toBe(201);
+  const l = await server.client.POST('/licenses', { headers: credentials, body: { ...license, policyId: p.data!.data.id } });
+  expect(l.response.status, JSON.stringify(l.error)).toBe(201);
+  return { policyId: p.data!.data.id, licenseId: l.data!.data.id, key: l.data!.data.key };
+}
+
+/** Activates a machine (a fresh fingerprint unless `overrides` names one) and returns it; it must succeed. */
+export async function activate(server: TestServer, key: string, overrides: Record<string, unknown> = {}): Promise<Machine> {
+  const { response, data, error } = await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody(overrides) });
+  expect(response.status, JSON.stringify(error)).toBe(201);
+  return data!.data;
+}
+
+/** The ids of `n` machines activated one after another. */
+export async function activated(server: TestServer, key: string, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push((await activate(server, key)).id);
+  return ids;
+}
+
+/** How many machines of a license are active, read from the table rather than through the API. */
+export async function activeMachines(server: TestServer, licenseId: string): Promise<number> {
+  const [row] = await server.sql<{ n: number }>('select count(*)::int as n from machines where license_id = $1 and deleted_at is null', [licenseId]);
+  return row!.n;
+}
+
+/** An activation as a bare response, whatever its status: for storms that tally the answers. */
+export function rawActivate(server: TestServer, key: string, body: unknown = machineBody()): Promise<Response> {
+  return fetch(`${server.apiUrl}/machines`, {
+    method: 'POST',
+    headers: { ...licenseAuth(key), 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+/** The paths `/things/{id}` with a GET: what `read` can fetch. */
+type ReadablePath = {
+  [P in keyof paths]: paths[P] extends { get: { parameters: { path: { id: string } } } } ? P : never;
+}[keyof paths];
+type ReadData<P extends ReadablePath> = paths[P]['get']['responses'][200]['content']['application/json']['data'];
+
+/** One object by its id, as the API shows it: `read(server, admin, '/machines/{id}', id)`. It must be found. */
+export async function read<P extends ReadablePath>(server: TestServer, credentials: Credentials, path: P, id: string): Promise<ReadData<P>> {
+  // The client cannot type a call over a union of paths; each member is called alike, by its id.
+  const { response, data, error } = await server.client.GET(path as '/machines/{id}', { headers: credentials, params: { path: { id } } });
+  expect(response.status, JSON.stringify(error)).toBe(200);
+  return data!.data as ReadData<P>;
+}
+
+/** The paths `/things/{id}` with a PATCH: what `patch` can change. */
+type PatchablePath = {
+  [P in keyof paths]: paths[P] extends { patch: { parameters: { path: { id: string } } } } ? P : never;
+}[keyof paths];
+type PatchData<P extends PatchablePath> = paths[P]['patch']['responses'][200]['content']['application/json']['data'];
+
+/**
+ * A JSON merge patch as a bare response, whatever its status: the body is any JSON, so a test can
+ * send what the spec refuses.
+ */
+export function patch(server: TestServer, credentials: Credentials, path: PatchablePath, id: string, body: unknown): Promise<Response> {
+  return fetch(`${server.apiUrl}${path.replace('{id}', encodeURIComponent(id))}`, {
+    method: 'PATCH',
+    headers: { ...credentials, 'Content-Type': 'application/merge-patch+json' },
+    body: JSON.stringify(body),
+  });
+}
+
+/** A merge patch that must succeed; returns the changed object. */
+export async function patched<P extends PatchablePath>(server: TestServer, credentials: Credentials, path: P, id: string, body: unknown): Promise<PatchData<P>> {
+  const response = await patch(server, credentials, path, id, body);
+  const answer = (await response.json()) as { data: PatchData<P> };
+  expect(response.status, JSON.stringify(answer)).toBe(200);
+  return answer.data;
 }

@@ -1,9 +1,6 @@
 import { expect, it } from 'vitest';
-import type { components } from '../../generated/api.d.ts';
 import type { Scope } from '../../src/keys/scopes.ts';
-import { bearer, licenseAuth, machineBody, seedApiKey, seedLicense, type TestServer } from './harness.ts';
-
-type Problem = components['schemas']['Problem'];
+import { activate, bearer, licenseAuth, seedApiKey, seedLicense, type Problem, type TestServer } from './harness.ts';
 
 /** How an operation is called, given the Authorization header (or none). */
 export interface SecuredOperation {
@@ -144,11 +141,5 @@ export async function freshApiKeyId(server: TestServer): Promise<string> {
 /** A fresh license with one active machine, for operations on a machine. */
 export async function licenseWithMachine(server: TestServer) {
   const license = await seedLicense(server);
-  const response = await fetch(`${server.apiUrl}/machines`, {
-    method: 'POST',
-    headers: { ...licenseAuth(license.key), 'Content-Type': 'application/json' },
-    body: JSON.stringify(machineBody()),
-  });
-  const { data } = (await response.json()) as { data: { id: string } };
-  return { ...license, machineId: data.id };
+  return { ...license, machineId: (await activate(server, license.key)).id };
 }
