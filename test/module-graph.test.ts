@@ -35,6 +35,17 @@ function cycles(graph: Map<string, string[]>): string[] {
   return [...found].sort();
 }
 
+/** Folder pairs that import each other (db ↔ the entity folders: `db/orm.ts` registers entities); the list may only shrink. Pairs that remain (see the layers in docs/architecture.md); the list may only shrink. */
+const KNOWN_FOLDER_CYCLES: string[] = [
+  'db ↔ keys',
+  'db ↔ licenses',
+  'db ↔ machines',
+  'events ↔ licenses',
+  'events ↔ machines',
+  'licenses ↔ machines',
+  'licenses ↔ policies',
+];
+
 describe('how the modules of src/ depend on each other', () => {
   const graph = importGraph();
 
@@ -55,5 +66,20 @@ describe('how the modules of src/ depend on each other', () => {
       .sort();
     // The CLI's commands print what the API's presenters make.
     expect(importers).toEqual(['cli/commands/api-keys.ts', 'cli/commands/licenses.ts', 'cli/commands/machines.ts', 'cli/commands/policies.ts', 'server.ts']);
+  });
+  it('has no two folders importing each other beyond the known ones still to be broken, so no new one creeps in', () => {
+    const folder = (file: string) => (file.includes('/') ? file.slice(0, file.indexOf('/')) : '.');
+    const folders = new Map<string, string[]>();
+    for (const [file, imports] of graph) {
+      const from = folder(file);
+      if (from === '.') continue;
+      const targets = new Set(folders.get(from));
+      for (const target of imports.map(folder)) if (target !== from && target !== '.') targets.add(target);
+      folders.set(from, [...targets]);
+    }
+    const mutual = [...folders]
+      .flatMap(([from, targets]) => targets.filter((to) => from < to && folders.get(to)?.includes(from)).map((to) => `${from} ↔ ${to}`))
+      .sort();
+    expect(mutual).toEqual(KNOWN_FOLDER_CYCLES);
   });
 });

@@ -11,8 +11,8 @@ import pg from 'pg';
 import { ManualClock } from '../../src/core/clock.ts';
 import { initOrm } from '../../src/db/orm.ts';
 import { cullPass } from '../../src/machines/cull.ts';
-import { sql } from '../../src/db/sql.ts';
-import { isoTimestampSql, MACHINE_EVENTS } from '../../src/machines/events.ts';
+import { isoTimestampSql, sql } from '../../src/db/sql.ts';
+import { MACHINE_EVENTS } from '../../src/machines/events.ts';
 import {
   DATABASE_PREFIX,
   describeHost,

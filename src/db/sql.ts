@@ -97,3 +97,8 @@ export function execute<T extends object[]>(em: EntityManager, statement: Sql): 
   return em.execute<T>(statement.text, [...statement.values]);
 }
 
+
+/** A timestamptz SQL expression as the API writes times: ISO 8601, UTC, milliseconds. */
+export function isoTimestampSql(expression: Sql): Sql {
+  return sql`to_char((${expression}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}

@@ -1,9 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
-import { execute, sql, type Sql } from '../db/sql.ts';
+import { execute, isoTimestampSql, sql, type Sql } from '../db/sql.ts';
 import type { Logger } from '../log.ts';
 import { machineJsonSql } from '../events/objects.ts';
-import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
+import { MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
 import { foldMachineCounts } from './machine-count.ts';
 

@@ -1,5 +1,3 @@
-import { sql, type Sql } from '../db/sql.ts';
-
 /**
  * The audit events machines produce, one row each in `events`. Later consumers (webhooks) read
  * them in id order; the type names are part of that future contract.
@@ -12,8 +10,3 @@ export const MACHINE_EVENTS = {
   /** A heartbeat revived a dead machine inside its resurrection window. */
   resurrected: 'machine.heartbeat.resurrected',
 } as const;
-
-/** A timestamptz SQL expression as the API writes times: ISO 8601, UTC, milliseconds. */
-export function isoTimestampSql(expression: Sql): Sql {
-  return sql`to_char((${expression}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-}

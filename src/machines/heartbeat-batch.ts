@@ -1,8 +1,8 @@
 import type { Pool } from 'pg';
 import { GroupStatement } from '../db/group-statement.ts';
-import { arrayLiteral, forDriver, sql, type Sql } from '../db/sql.ts';
+import { arrayLiteral, forDriver, isoTimestampSql, sql, type Sql } from '../db/sql.ts';
 import { machineJsonSql } from '../events/objects.ts';
-import { isoTimestampSql, MACHINE_EVENTS } from './events.ts';
+import { MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
 
 /** A heartbeat to record: the machine, the license that authenticated it, its instant. */
