@@ -583,11 +583,8 @@ export interface components {
             platform?: components["schemas"]["Platform"];
             /** @description The machine's hostname, at most 255 characters. */
             hostname?: components["schemas"]["SingleLineText"];
-            /**
-             * Format: int32
-             * @description The number of CPU cores.
-             */
-            cores?: number;
+            /** @description The number of CPU cores. */
+            cores?: components["schemas"]["CoreCount"];
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -597,7 +594,7 @@ export interface components {
             id: components["schemas"]["Uuid"];
             /** @description A human-readable name. */
             name: components["schemas"]["SingleLineText"];
-            /** @description What the key may do. */
+            /** @description What the key may do, each scope once. */
             scopes: components["schemas"]["Scope"][];
             /** @description The token's start and end, to recognise it by (e.g. `lct_3fK9aQ…x2Lp`). */
             tokenHint: string;
@@ -622,11 +619,19 @@ export interface components {
         ApiKeyResponse: {
             data: components["schemas"]["ApiKey"];
         };
+        /**
+         * Format: int32
+         * @description A number of CPU cores: a positive 32-bit integer.
+         */
+        CoreCount: number;
         /** @description What an administrator sends to create an API key. */
         CreateApiKeyRequest: {
             /** @description A human-readable name, at most 255 characters. */
             name: components["schemas"]["SingleLineText"];
-            /** @description What the key may do: at least one scope, and only scopes the creating key holds itself. */
+            /**
+             * @description What the key may do: at least one scope, and only scopes the creating key holds itself. A
+             *     scope named twice counts once; at most 8192 entries, as no more fit in a 64 KiB body.
+             */
             scopes: components["schemas"]["Scope"][];
             /** @description When the key stops working; it must not have passed. Null or absent means never. */
             expiresAt?: string | null;
@@ -647,7 +652,7 @@ export interface components {
             /** @description A human-readable name. */
             name: components["schemas"]["SingleLineText"];
             /** @description How many active machines each license may have; null or absent means no limit. */
-            maxMachines?: number | null;
+            maxMachines?: components["schemas"]["MachineLimit"] | null;
             /** @description The prefix of license keys issued under this policy. Defaults to `LIC`. */
             keyPrefix?: components["schemas"]["KeyPrefix"];
             /**
@@ -682,7 +687,7 @@ export interface components {
             /** @description What the endpoint is for, at most 255 characters. */
             description?: components["schemas"]["SingleLineText"] | null;
             /** @description The event types it receives; null or absent for every type. */
-            eventTypes?: components["schemas"]["EventType"][] | null;
+            eventTypes?: components["schemas"]["EventTypeSelection"] | null;
             /** @description Whether deliveries are sent; true when absent. */
             enabled?: boolean;
         };
@@ -692,7 +697,7 @@ export interface components {
             id: components["schemas"]["Uuid"];
             /** @description A human-readable name. */
             name: components["schemas"]["SingleLineText"];
-            /** @description What the key may do. */
+            /** @description What the key may do, each scope once. */
             scopes: components["schemas"]["Scope"][];
             /** @description The token's start and end, to recognise it by (e.g. `lct_3fK9aQ…x2Lp`). */
             tokenHint: string;
@@ -825,6 +830,16 @@ export interface components {
          */
         EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "policy.created" | "policy.updated" | "policy.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
         /**
+         * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
+         *     entries: no more fit in a 64 KiB request body.
+         */
+        EventTypeSelection: components["schemas"]["EventType"][];
+        /**
+         * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
+         *     entries: no more fit in a 64 KiB request body.
+         */
+        EventTypeSelectionItem: components["schemas"]["EventType"][];
+        /**
          * @description What happens to machines that miss their heartbeat window.
          * @enum {string}
          */
@@ -839,6 +854,11 @@ export interface components {
          * @enum {string}
          */
         HeartbeatStatus: "NOT_REQUIRED" | "ALIVE" | "DEAD";
+        /**
+         * Format: int32
+         * @description An HTTP status code as an endpoint sent it: three digits.
+         */
+        HttpStatus: number;
         /**
          * @description A license-key prefix: 1–12 of A–Z and 0–9.
          * @example DSK
@@ -938,7 +958,7 @@ export interface components {
             /** @description The machine's hostname, or null. */
             hostname: components["schemas"]["SingleLineText"] | null;
             /** @description The number of CPU cores, or null. */
-            cores: number | null;
+            cores: components["schemas"]["CoreCount"] | null;
             /**
              * Format: date-time
              * @description When the machine last sent a heartbeat. Activation counts as the first heartbeat.
@@ -994,6 +1014,11 @@ export interface components {
         MachineHeartbeatResponse: {
             data: components["schemas"]["MachineHeartbeat"];
         };
+        /**
+         * Format: int32
+         * @description A per-license machine limit as a request gives it: a positive 32-bit integer.
+         */
+        MachineLimit: number;
         /** @description A page of machines. */
         MachineList: {
             data: components["schemas"]["Machine"][];
@@ -1027,7 +1052,7 @@ export interface components {
             /** @description A human-readable name. */
             name: components["schemas"]["SingleLineText"];
             /** @description How many active machines each license may have; null means no limit. */
-            maxMachines: number | null;
+            maxMachines: components["schemas"]["MachineLimit"] | null;
             /** @description The prefix of license keys issued under this policy, e.g. `DSK` in `DSK-7K2QD-M9XHA-TPZ4N-W8RF3`. */
             keyPrefix: components["schemas"]["KeyPrefix"];
             /** @description Whether machines must send heartbeats to stay alive. */
@@ -1109,6 +1134,8 @@ export interface components {
             /** @description What is wrong there, for a human. */
             message: string;
         };
+        /** @description The start of an endpoint's response body: its first 1024 bytes, decoded as UTF-8. */
+        ResponseExcerpt: string;
         /**
          * @description A permission an API key carries. `admin` implies every other scope.
          * @enum {string}
@@ -1116,7 +1143,8 @@ export interface components {
         Scope: "machines:read" | "machines:write" | "licenses:read" | "licenses:write" | "policies:read" | "policies:write" | "events:read" | "webhooks:write" | "admin";
         /**
          * @description A single-line piece of text: no control characters (U+0000–U+001F, U+007F), which no name,
-         *     hostname or fingerprint needs and which PostgreSQL cannot store (U+0000).
+         *     hostname or fingerprint needs and which PostgreSQL cannot store (U+0000). At most 256
+         *     characters, the longest any field allows; each field states its own, tighter or equal, limit.
          */
         SingleLineText: string;
         /**
@@ -1146,7 +1174,7 @@ export interface components {
             /** @description A human-readable name. */
             name?: components["schemas"]["SingleLineText"];
             /** @description How many active machines each license may have; null means no limit. */
-            maxMachines?: number | null;
+            maxMachines?: components["schemas"]["MachineLimit"] | null;
             /** @description The prefix of license keys issued from now on; existing keys keep theirs. */
             keyPrefix?: components["schemas"]["KeyPrefix"];
             /** @description Whether machines must send heartbeats to stay alive. */
@@ -1173,13 +1201,14 @@ export interface components {
             /** @description What the endpoint is for, at most 255 characters. */
             description?: components["schemas"]["SingleLineText"] | null;
             /** @description The event types it receives; null for every type. */
-            eventTypes?: components["schemas"]["EventType"][] | null;
+            eventTypes?: components["schemas"]["EventTypeSelection"] | null;
             /** @description Whether deliveries are sent. */
             enabled?: boolean;
         };
         /**
          * Format: uuid
-         * @description A UUID (RFC 9562). Resource ids are UUIDv7, so they sort by creation time.
+         * @description A UUID (RFC 9562) in its 36-character hyphenated form. Resource ids are UUIDv7, so they sort
+         *     by creation time.
          * @example f1a2b3c4-6e04-7081-c245-bd9e6f0a1b82
          */
         Uuid: string;
@@ -1211,7 +1240,7 @@ export interface components {
             /** @description Whether the endpoint answered with a 2xx status. */
             succeeded: boolean;
             /** @description The endpoint's status, or null when none came (timeout, connection error, refused address). */
-            statusCode: number | null;
+            statusCode: components["schemas"]["HttpStatus"] | null;
             /**
              * Format: int32
              * @description How long the attempt took, in milliseconds.
@@ -1220,7 +1249,7 @@ export interface components {
             /** @description What went wrong before a status came, or null. */
             error: string | null;
             /** @description The start of the endpoint's response body (at most 1 KiB), or null. */
-            responseExcerpt: string | null;
+            responseExcerpt: components["schemas"]["ResponseExcerpt"] | null;
             /** @description When the next retry of this message is due, or null when none follows. */
             nextAttemptAt: string | null;
         };
@@ -1257,9 +1286,9 @@ export interface components {
             /** @description Where deliveries are POSTed. */
             url: components["schemas"]["WebhookUrl"];
             /** @description What the endpoint is for. */
-            description: string | null;
-            /** @description The event types it receives, or null for every type. */
-            eventTypes: components["schemas"]["EventType"][] | null;
+            description: components["schemas"]["SingleLineText"] | null;
+            /** @description The event types it receives, each once, or null for every type. */
+            eventTypes: components["schemas"]["EventTypeSelectionItem"] | null;
             /** @description Whether deliveries are sent. */
             enabled: boolean;
             /** @description Why it is disabled, or null while it is enabled. */
@@ -1298,9 +1327,9 @@ export interface components {
             /** @description Where deliveries are POSTed. */
             url: components["schemas"]["WebhookUrl"];
             /** @description What the endpoint is for. */
-            description: string | null;
-            /** @description The event types it receives, or null for every type. */
-            eventTypes: components["schemas"]["EventType"][] | null;
+            description: components["schemas"]["SingleLineText"] | null;
+            /** @description The event types it receives, each once, or null for every type. */
+            eventTypes: components["schemas"]["EventTypeSelection"] | null;
             /** @description Whether deliveries are sent. */
             enabled: boolean;
             /** @description Why it is disabled, or null while it is enabled. */
@@ -1369,7 +1398,10 @@ export interface operations {
             /** @description A page of API keys. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1383,7 +1415,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1397,7 +1432,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -1413,7 +1451,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1428,7 +1469,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -1445,7 +1489,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1461,7 +1508,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -1499,7 +1549,10 @@ export interface operations {
             /** @description API key created; the response carries its token, shown only this once. */
             201: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -1515,7 +1568,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1529,7 +1585,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -1545,7 +1604,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1559,7 +1621,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1570,7 +1635,10 @@ export interface operations {
             /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1584,7 +1652,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1601,7 +1672,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1616,7 +1690,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -1633,7 +1710,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1649,7 +1729,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -1676,7 +1759,10 @@ export interface operations {
             /** @description The API key. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1690,7 +1776,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1704,7 +1793,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -1720,7 +1812,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1735,7 +1830,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1750,7 +1848,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -1767,7 +1868,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1783,7 +1887,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -1810,7 +1917,10 @@ export interface operations {
             /** @description The API key. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1824,7 +1934,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1838,7 +1951,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -1854,7 +1970,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1869,7 +1988,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1884,7 +2006,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1899,7 +2024,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -1916,7 +2044,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1932,7 +2063,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -1971,7 +2105,10 @@ export interface operations {
             /** @description A page of events. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1985,7 +2122,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1999,7 +2139,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -2015,7 +2158,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2030,7 +2176,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -2047,7 +2196,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2063,7 +2215,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -2090,7 +2245,10 @@ export interface operations {
             /** @description The event. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2104,7 +2262,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2118,7 +2279,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -2134,7 +2298,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2149,7 +2316,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2164,7 +2334,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -2181,7 +2354,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2197,7 +2373,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -2230,7 +2409,10 @@ export interface operations {
             /** @description A page of licenses. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2244,7 +2426,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2258,7 +2443,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -2274,7 +2462,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2289,7 +2480,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -2306,7 +2500,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2322,7 +2519,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -2360,7 +2560,10 @@ export interface operations {
             /** @description License created; the response carries its key, shown only this once. */
             201: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -2376,7 +2579,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2390,7 +2596,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -2406,7 +2615,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2420,7 +2632,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2431,7 +2646,10 @@ export interface operations {
             /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2445,7 +2663,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2462,7 +2683,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2477,7 +2701,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -2494,7 +2721,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2510,7 +2740,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -2538,7 +2771,10 @@ export interface operations {
             /** @description The verdict. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2552,7 +2788,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2566,7 +2805,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -2579,7 +2821,10 @@ export interface operations {
             /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2593,7 +2838,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2608,7 +2856,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -2625,7 +2876,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2641,7 +2895,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -2668,7 +2925,10 @@ export interface operations {
             /** @description The license. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2682,7 +2942,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2696,7 +2959,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -2712,7 +2978,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2727,7 +2996,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2742,7 +3014,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -2759,7 +3034,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2775,7 +3053,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -2802,7 +3083,10 @@ export interface operations {
             /** @description License deleted; its machines were deactivated with it. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2816,7 +3100,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2830,7 +3117,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -2846,7 +3136,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2861,7 +3154,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2876,7 +3172,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -2893,7 +3192,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2909,7 +3211,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -2940,7 +3245,10 @@ export interface operations {
             /** @description The license. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2954,7 +3262,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2968,7 +3279,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -2984,7 +3298,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2999,7 +3316,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3010,7 +3330,10 @@ export interface operations {
             /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3024,7 +3347,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3040,7 +3366,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3055,7 +3384,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -3072,7 +3404,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3088,7 +3423,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -3125,7 +3463,10 @@ export interface operations {
             /** @description The license, after the action. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -3141,7 +3482,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3155,7 +3499,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -3171,7 +3518,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3186,7 +3536,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3200,7 +3553,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3214,7 +3570,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3229,7 +3588,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -3246,7 +3608,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3262,7 +3627,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -3299,7 +3667,10 @@ export interface operations {
             /** @description The license, after the action. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -3315,7 +3686,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3329,7 +3703,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -3345,7 +3722,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3360,7 +3740,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3374,7 +3757,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3388,7 +3774,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3403,7 +3792,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -3420,7 +3812,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3436,7 +3831,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -3474,7 +3872,10 @@ export interface operations {
             /** @description A page of machines. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3488,7 +3889,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3502,7 +3906,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -3518,7 +3925,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3533,7 +3943,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -3550,7 +3963,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3566,7 +3982,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -3604,7 +4023,10 @@ export interface operations {
             /** @description Machine activated. */
             201: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -3620,7 +4042,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3634,7 +4059,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -3647,7 +4075,10 @@ export interface operations {
             /** @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED`. */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3661,7 +4092,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3672,7 +4106,10 @@ export interface operations {
             /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3686,7 +4123,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3703,7 +4143,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3718,7 +4161,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -3735,7 +4181,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3751,7 +4200,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -3778,7 +4230,10 @@ export interface operations {
             /** @description The machine. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3792,7 +4247,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3806,7 +4264,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -3822,7 +4283,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3837,7 +4301,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3852,7 +4319,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -3869,7 +4339,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3885,7 +4358,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -3912,7 +4388,10 @@ export interface operations {
             /** @description Machine deactivated. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3926,7 +4405,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3940,7 +4422,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -3956,7 +4441,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3971,7 +4459,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3986,7 +4477,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -4003,7 +4497,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4019,7 +4516,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -4046,7 +4546,10 @@ export interface operations {
             /** @description Heartbeat received. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4060,7 +4563,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4074,7 +4580,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -4087,7 +4596,10 @@ export interface operations {
             /** @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED`. */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4102,7 +4614,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4118,7 +4633,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4133,7 +4651,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -4150,7 +4671,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4166,7 +4690,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -4195,7 +4722,10 @@ export interface operations {
             /** @description A page of policies. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4209,7 +4739,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4223,7 +4756,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -4239,7 +4775,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4254,7 +4793,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -4271,7 +4813,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4287,7 +4832,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -4325,7 +4873,10 @@ export interface operations {
             /** @description Policy created. */
             201: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -4341,7 +4892,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4355,7 +4909,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -4371,7 +4928,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4385,7 +4945,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4396,7 +4959,10 @@ export interface operations {
             /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4410,7 +4976,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4424,7 +4993,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4439,7 +5011,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -4456,7 +5031,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4472,7 +5050,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -4499,7 +5080,10 @@ export interface operations {
             /** @description The policy. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4513,7 +5097,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4527,7 +5114,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -4543,7 +5133,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4558,7 +5151,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4573,7 +5169,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -4590,7 +5189,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4606,7 +5208,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -4633,7 +5238,10 @@ export interface operations {
             /** @description Policy deleted. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4647,7 +5255,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4661,7 +5272,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -4677,7 +5291,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4692,7 +5309,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4707,7 +5327,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4722,7 +5345,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -4739,7 +5365,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4755,7 +5384,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -4786,7 +5418,10 @@ export interface operations {
             /** @description The policy. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4800,7 +5435,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4814,7 +5452,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -4830,7 +5471,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4845,7 +5489,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4856,7 +5503,10 @@ export interface operations {
             /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4870,7 +5520,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4885,7 +5538,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -4902,7 +5558,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4918,7 +5577,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -4947,7 +5609,10 @@ export interface operations {
             /** @description A page of webhook endpoints. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4961,7 +5626,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4975,7 +5643,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -4991,7 +5662,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5006,7 +5680,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -5023,7 +5700,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5039,7 +5719,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -5077,7 +5760,10 @@ export interface operations {
             /** @description Webhook endpoint created; the response carries its signing secret, shown only this once. */
             201: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -5093,7 +5779,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5107,7 +5796,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -5123,7 +5815,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5137,7 +5832,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5148,7 +5846,10 @@ export interface operations {
             /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5162,7 +5863,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5179,7 +5883,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5194,7 +5901,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -5211,7 +5921,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5227,7 +5940,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -5254,7 +5970,10 @@ export interface operations {
             /** @description The webhook endpoint. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5268,7 +5987,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5282,7 +6004,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -5298,7 +6023,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5313,7 +6041,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5328,7 +6059,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -5345,7 +6079,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5361,7 +6098,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -5388,7 +6128,10 @@ export interface operations {
             /** @description Webhook endpoint deleted. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5402,7 +6145,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5416,7 +6162,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -5432,7 +6181,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5447,7 +6199,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5462,7 +6217,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -5479,7 +6237,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5495,7 +6256,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -5526,7 +6290,10 @@ export interface operations {
             /** @description The webhook endpoint. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5540,7 +6307,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5554,7 +6324,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -5570,7 +6343,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5585,7 +6361,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5596,7 +6375,10 @@ export interface operations {
             /** @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5610,7 +6392,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5626,7 +6411,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5641,7 +6429,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -5658,7 +6449,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5674,7 +6468,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -5711,7 +6508,10 @@ export interface operations {
             /** @description The endpoint with its new secret, shown only this once. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -5727,7 +6527,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5741,7 +6544,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -5757,7 +6563,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5772,7 +6581,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5786,7 +6598,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5800,7 +6615,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5815,7 +6633,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -5832,7 +6653,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5848,7 +6672,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -5885,7 +6712,10 @@ export interface operations {
             /** @description The message is queued for delivery. */
             202: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -5901,7 +6731,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5915,7 +6748,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -5931,7 +6767,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5946,7 +6785,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5960,7 +6802,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5974,7 +6819,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5989,7 +6837,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -6006,7 +6857,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6022,7 +6876,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -6054,7 +6911,10 @@ export interface operations {
             /** @description A page of delivery attempts. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6068,7 +6928,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6082,7 +6945,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -6098,7 +6964,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6113,7 +6982,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6128,7 +7000,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -6145,7 +7020,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6161,7 +7039,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -6200,7 +7081,10 @@ export interface operations {
             /** @description The message is queued for delivery. */
             202: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -6216,7 +7100,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6230,7 +7117,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -6246,7 +7136,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6261,7 +7154,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6275,7 +7171,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6289,7 +7188,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6304,7 +7206,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -6321,7 +7226,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6337,7 +7245,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
