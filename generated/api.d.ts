@@ -586,11 +586,8 @@ export interface components {
             platform?: components["schemas"]["Platform"];
             /** @description The machine's hostname, at most 255 characters. */
             hostname?: components["schemas"]["SingleLineText"];
-            /**
-             * Format: int32
-             * @description The number of CPU cores.
-             */
-            cores?: number;
+            /** @description The number of CPU cores. */
+            cores?: components["schemas"]["CoreCount"];
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -600,7 +597,7 @@ export interface components {
             id: components["schemas"]["Uuid"];
             /** @description A human-readable name. */
             name: components["schemas"]["SingleLineText"];
-            /** @description What the key may do. */
+            /** @description What the key may do, each scope once. */
             scopes: components["schemas"]["Scope"][];
             /** @description The token's start and end, to recognise it by (e.g. `lct_3fK9aQ…x2Lp`). */
             tokenHint: string;
@@ -625,11 +622,19 @@ export interface components {
         ApiKeyResponse: {
             data: components["schemas"]["ApiKey"];
         };
+        /**
+         * Format: int32
+         * @description A number of CPU cores: a positive 32-bit integer.
+         */
+        CoreCount: number;
         /** @description What an administrator sends to create an API key. */
         CreateApiKeyRequest: {
             /** @description A human-readable name, at most 255 characters. */
             name: components["schemas"]["SingleLineText"];
-            /** @description What the key may do: at least one scope, and only scopes the creating key holds itself. */
+            /**
+             * @description What the key may do: at least one scope, and only scopes the creating key holds itself. A
+             *     scope named twice counts once; at most 8192 entries, as no more fit in a 64 KiB body.
+             */
             scopes: components["schemas"]["Scope"][];
             /** @description When the key stops working: not passed, and by 9999-12-31T23:59:59Z. Null or absent means never. */
             expiresAt?: string | null;
@@ -650,7 +655,7 @@ export interface components {
             /** @description A human-readable name. */
             name: components["schemas"]["SingleLineText"];
             /** @description How many active machines each license may have; null or absent means no limit. */
-            maxMachines?: number | null;
+            maxMachines?: components["schemas"]["MachineLimit"] | null;
             /** @description The prefix of license keys issued under this policy. Defaults to `LIC`. */
             keyPrefix?: components["schemas"]["KeyPrefix"];
             /**
@@ -685,7 +690,7 @@ export interface components {
             /** @description What the endpoint is for, at most 255 characters. */
             description?: components["schemas"]["SingleLineText"] | null;
             /** @description The event types it receives; null or absent for every type. */
-            eventTypes?: components["schemas"]["EventType"][] | null;
+            eventTypes?: components["schemas"]["EventTypeSelection"] | null;
             /** @description Whether deliveries are sent; true when absent. */
             enabled?: boolean;
         };
@@ -695,7 +700,7 @@ export interface components {
             id: components["schemas"]["Uuid"];
             /** @description A human-readable name. */
             name: components["schemas"]["SingleLineText"];
-            /** @description What the key may do. */
+            /** @description What the key may do, each scope once. */
             scopes: components["schemas"]["Scope"][];
             /** @description The token's start and end, to recognise it by (e.g. `lct_3fK9aQ…x2Lp`). */
             tokenHint: string;
@@ -828,6 +833,16 @@ export interface components {
          */
         EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "policy.created" | "policy.updated" | "policy.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
         /**
+         * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
+         *     entries: no more fit in a 64 KiB request body.
+         */
+        EventTypeSelection: components["schemas"]["EventType"][];
+        /**
+         * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
+         *     entries: no more fit in a 64 KiB request body.
+         */
+        EventTypeSelectionItem: components["schemas"]["EventType"][];
+        /**
          * @description What happens to machines that miss their heartbeat window.
          * @enum {string}
          */
@@ -842,6 +857,11 @@ export interface components {
          * @enum {string}
          */
         HeartbeatStatus: "NOT_REQUIRED" | "ALIVE" | "DEAD";
+        /**
+         * Format: int32
+         * @description An HTTP status code as an endpoint sent it: three digits.
+         */
+        HttpStatus: number;
         /**
          * @description A license-key prefix: 1–12 of A–Z and 0–9.
          * @example DSK
@@ -941,7 +961,7 @@ export interface components {
             /** @description The machine's hostname, or null. */
             hostname: components["schemas"]["SingleLineText"] | null;
             /** @description The number of CPU cores, or null. */
-            cores: number | null;
+            cores: components["schemas"]["CoreCount"] | null;
             /**
              * Format: date-time
              * @description When the machine last sent a heartbeat. Activation counts as the first heartbeat.
@@ -997,6 +1017,11 @@ export interface components {
         MachineHeartbeatResponse: {
             data: components["schemas"]["MachineHeartbeat"];
         };
+        /**
+         * Format: int32
+         * @description A per-license machine limit as a request gives it: a positive 32-bit integer.
+         */
+        MachineLimit: number;
         /** @description A page of machines. */
         MachineList: {
             data: components["schemas"]["Machine"][];
@@ -1036,7 +1061,7 @@ export interface components {
             /** @description A human-readable name. */
             name: components["schemas"]["SingleLineText"];
             /** @description How many active machines each license may have; null means no limit. */
-            maxMachines: number | null;
+            maxMachines: components["schemas"]["MachineLimit"] | null;
             /** @description The prefix of license keys issued under this policy, e.g. `DSK` in `DSK-7K2QD-M9XHA-TPZ4N-W8RF3`. */
             keyPrefix: components["schemas"]["KeyPrefix"];
             /** @description Whether machines must send heartbeats to stay alive. */
@@ -1118,6 +1143,8 @@ export interface components {
             /** @description What is wrong there, for a human. */
             message: string;
         };
+        /** @description The start of an endpoint's response body: its first 1024 bytes, decoded as UTF-8. */
+        ResponseExcerpt: string;
         /**
          * @description A permission an API key carries. `admin` implies every other scope.
          * @enum {string}
@@ -1125,7 +1152,8 @@ export interface components {
         Scope: "machines:read" | "machines:write" | "licenses:read" | "licenses:write" | "policies:read" | "policies:write" | "events:read" | "webhooks:write" | "admin";
         /**
          * @description A single-line piece of text: no control characters (U+0000–U+001F, U+007F), which no name,
-         *     hostname or fingerprint needs and which PostgreSQL cannot store (U+0000).
+         *     hostname or fingerprint needs and which PostgreSQL cannot store (U+0000). At most 256
+         *     characters, the longest any field allows; each field states its own, tighter or equal, limit.
          */
         SingleLineText: string;
         /**
@@ -1155,7 +1183,7 @@ export interface components {
             /** @description A human-readable name. */
             name?: components["schemas"]["SingleLineText"];
             /** @description How many active machines each license may have; null means no limit. */
-            maxMachines?: number | null;
+            maxMachines?: components["schemas"]["MachineLimit"] | null;
             /** @description The prefix of license keys issued from now on; existing keys keep theirs. */
             keyPrefix?: components["schemas"]["KeyPrefix"];
             /** @description Whether machines must send heartbeats to stay alive. */
@@ -1182,13 +1210,14 @@ export interface components {
             /** @description What the endpoint is for, at most 255 characters. */
             description?: components["schemas"]["SingleLineText"] | null;
             /** @description The event types it receives; null for every type. */
-            eventTypes?: components["schemas"]["EventType"][] | null;
+            eventTypes?: components["schemas"]["EventTypeSelection"] | null;
             /** @description Whether deliveries are sent. */
             enabled?: boolean;
         };
         /**
          * Format: uuid
-         * @description A UUID (RFC 9562). Resource ids are UUIDv7, so they sort by creation time.
+         * @description A UUID (RFC 9562) in its 36-character hyphenated form. Resource ids are UUIDv7, so they sort
+         *     by creation time.
          * @example f1a2b3c4-6e04-7081-c245-bd9e6f0a1b82
          */
         Uuid: string;
@@ -1220,7 +1249,7 @@ export interface components {
             /** @description Whether the endpoint answered with a 2xx status. */
             succeeded: boolean;
             /** @description The endpoint's status, or null when none came (timeout, connection error, refused address). */
-            statusCode: number | null;
+            statusCode: components["schemas"]["HttpStatus"] | null;
             /**
              * Format: int32
              * @description How long the attempt took, in milliseconds.
@@ -1229,7 +1258,7 @@ export interface components {
             /** @description What went wrong before a status came, or null. */
             error: string | null;
             /** @description The start of the endpoint's response body (at most 1 KiB), or null. */
-            responseExcerpt: string | null;
+            responseExcerpt: components["schemas"]["ResponseExcerpt"] | null;
             /** @description When the next retry of this message is due, or null when none follows. */
             nextAttemptAt: string | null;
         };
@@ -1266,9 +1295,9 @@ export interface components {
             /** @description Where deliveries are POSTed. */
             url: components["schemas"]["WebhookUrl"];
             /** @description What the endpoint is for. */
-            description: string | null;
-            /** @description The event types it receives, or null for every type. */
-            eventTypes: components["schemas"]["EventType"][] | null;
+            description: components["schemas"]["SingleLineText"] | null;
+            /** @description The event types it receives, each once, or null for every type. */
+            eventTypes: components["schemas"]["EventTypeSelectionItem"] | null;
             /** @description Whether deliveries are sent. */
             enabled: boolean;
             /** @description Why it is disabled, or null while it is enabled. */
@@ -1307,9 +1336,9 @@ export interface components {
             /** @description Where deliveries are POSTed. */
             url: components["schemas"]["WebhookUrl"];
             /** @description What the endpoint is for. */
-            description: string | null;
-            /** @description The event types it receives, or null for every type. */
-            eventTypes: components["schemas"]["EventType"][] | null;
+            description: components["schemas"]["SingleLineText"] | null;
+            /** @description The event types it receives, each once, or null for every type. */
+            eventTypes: components["schemas"]["EventTypeSelection"] | null;
             /** @description Whether deliveries are sent. */
             enabled: boolean;
             /** @description Why it is disabled, or null while it is enabled. */
@@ -1378,7 +1407,10 @@ export interface operations {
             /** @description A page of API keys. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1399,7 +1431,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1413,7 +1448,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -1429,7 +1467,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1443,7 +1484,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1458,7 +1502,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1473,7 +1520,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -1490,7 +1540,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1506,7 +1559,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -1544,7 +1600,10 @@ export interface operations {
             /** @description API key created; the response carries its token, shown only this once. */
             201: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -1567,7 +1626,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1581,7 +1643,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -1597,7 +1662,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1611,7 +1679,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1625,7 +1696,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1640,7 +1714,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1655,7 +1732,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1672,7 +1752,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1687,7 +1770,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -1704,7 +1790,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1720,7 +1809,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -1747,7 +1839,10 @@ export interface operations {
             /** @description The API key. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1768,7 +1863,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1782,7 +1880,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -1798,7 +1899,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1813,7 +1917,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1827,7 +1934,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1842,7 +1952,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1857,7 +1970,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -1874,7 +1990,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1890,7 +2009,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -1917,7 +2039,10 @@ export interface operations {
             /** @description The API key. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1938,7 +2063,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1952,7 +2080,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -1968,7 +2099,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1983,7 +2117,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -1997,7 +2134,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2012,7 +2152,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2027,7 +2170,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2042,7 +2188,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -2059,7 +2208,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2075,7 +2227,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -2114,7 +2269,10 @@ export interface operations {
             /** @description A page of events. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2135,7 +2293,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2149,7 +2310,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -2165,7 +2329,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2179,7 +2346,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2194,7 +2364,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2209,7 +2382,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -2226,7 +2402,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2242,7 +2421,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -2269,7 +2451,10 @@ export interface operations {
             /** @description The event. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2290,7 +2475,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2304,7 +2492,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -2320,7 +2511,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2335,7 +2529,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2349,7 +2546,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2364,7 +2564,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2379,7 +2582,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -2396,7 +2602,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2412,7 +2621,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -2445,7 +2657,10 @@ export interface operations {
             /** @description A page of licenses. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2466,7 +2681,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2480,7 +2698,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -2496,7 +2717,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2510,7 +2734,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2525,7 +2752,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2540,7 +2770,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -2557,7 +2790,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2573,7 +2809,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -2611,7 +2850,10 @@ export interface operations {
             /** @description License created; the response carries its key, shown only this once. */
             201: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -2634,7 +2876,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2648,7 +2893,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -2664,7 +2912,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2678,7 +2929,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2692,7 +2946,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2707,7 +2964,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2722,7 +2982,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2739,7 +3002,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2754,7 +3020,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -2771,7 +3040,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2787,7 +3059,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -2815,7 +3090,10 @@ export interface operations {
             /** @description The verdict. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2836,7 +3114,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2850,7 +3131,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -2866,7 +3150,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2881,7 +3168,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2896,7 +3186,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2911,7 +3204,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -2928,7 +3224,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2944,7 +3243,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -2971,7 +3273,10 @@ export interface operations {
             /** @description The license. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -2992,7 +3297,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3006,7 +3314,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -3022,7 +3333,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3037,7 +3351,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3051,7 +3368,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3066,7 +3386,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3081,7 +3404,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -3098,7 +3424,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3114,7 +3443,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -3141,7 +3473,10 @@ export interface operations {
             /** @description License deleted; its machines were deactivated with it. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3162,7 +3497,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3176,7 +3514,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -3192,7 +3533,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3207,7 +3551,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3221,7 +3568,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3236,7 +3586,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3251,7 +3604,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -3268,7 +3624,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3284,7 +3643,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -3315,7 +3677,10 @@ export interface operations {
             /** @description The license. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3336,7 +3701,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3350,7 +3718,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -3366,7 +3737,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3381,7 +3755,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3395,7 +3772,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3410,7 +3790,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3425,7 +3808,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3441,7 +3827,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3456,7 +3845,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -3473,7 +3865,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3489,7 +3884,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -3526,7 +3924,10 @@ export interface operations {
             /** @description The license, after the action. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -3549,7 +3950,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3563,7 +3967,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -3579,7 +3986,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3594,7 +4004,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3608,7 +4021,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3622,7 +4038,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3637,7 +4056,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3651,7 +4073,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3666,7 +4091,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -3683,7 +4111,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3699,7 +4130,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -3736,7 +4170,10 @@ export interface operations {
             /** @description The license, after the action. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -3759,7 +4196,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3773,7 +4213,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -3789,7 +4232,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3804,7 +4250,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3818,7 +4267,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3832,7 +4284,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3847,7 +4302,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3861,7 +4319,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3876,7 +4337,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -3893,7 +4357,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3909,7 +4376,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -3947,7 +4417,10 @@ export interface operations {
             /** @description A page of machines. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3968,7 +4441,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -3982,7 +4458,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -3998,7 +4477,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4012,7 +4494,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4027,7 +4512,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4042,7 +4530,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -4059,7 +4550,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4075,7 +4569,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -4113,7 +4610,10 @@ export interface operations {
             /** @description Machine activated. */
             201: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -4136,7 +4636,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4150,7 +4653,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -4163,7 +4669,10 @@ export interface operations {
             /** @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED`. */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4177,7 +4686,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4191,7 +4703,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4206,7 +4721,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4221,7 +4739,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4238,7 +4759,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4253,7 +4777,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -4270,7 +4797,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4286,7 +4816,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -4313,7 +4846,10 @@ export interface operations {
             /** @description The machine. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4334,7 +4870,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4348,7 +4887,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -4364,7 +4906,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4379,7 +4924,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4393,7 +4941,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4408,7 +4959,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4423,7 +4977,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -4440,7 +4997,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4456,7 +5016,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -4483,7 +5046,10 @@ export interface operations {
             /** @description Machine deactivated. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4504,7 +5070,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4518,7 +5087,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -4534,7 +5106,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4549,7 +5124,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4563,7 +5141,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4578,7 +5159,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4593,7 +5177,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -4610,7 +5197,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4626,7 +5216,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -4653,7 +5246,10 @@ export interface operations {
             /** @description Heartbeat received. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4674,7 +5270,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4688,7 +5287,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -4701,7 +5303,10 @@ export interface operations {
             /** @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED`. */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4716,7 +5321,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4730,7 +5338,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4745,7 +5356,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4761,7 +5375,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4776,7 +5393,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -4793,7 +5413,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4809,7 +5432,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -4838,7 +5464,10 @@ export interface operations {
             /** @description A page of policies. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4859,7 +5488,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4873,7 +5505,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -4889,7 +5524,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4903,7 +5541,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4918,7 +5559,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4933,7 +5577,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -4950,7 +5597,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -4966,7 +5616,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -5004,7 +5657,10 @@ export interface operations {
             /** @description Policy created. */
             201: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -5027,7 +5683,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5041,7 +5700,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -5057,7 +5719,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5071,7 +5736,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5085,7 +5753,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5100,7 +5771,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5115,7 +5789,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5129,7 +5806,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5144,7 +5824,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -5161,7 +5844,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5177,7 +5863,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -5204,7 +5893,10 @@ export interface operations {
             /** @description The policy. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5225,7 +5917,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5239,7 +5934,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -5255,7 +5953,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5270,7 +5971,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5284,7 +5988,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5299,7 +6006,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5314,7 +6024,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -5331,7 +6044,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5347,7 +6063,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -5374,7 +6093,10 @@ export interface operations {
             /** @description Policy deleted. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5395,7 +6117,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5409,7 +6134,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -5425,7 +6153,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5440,7 +6171,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5454,7 +6188,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5469,7 +6206,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5484,7 +6224,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5499,7 +6242,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -5516,7 +6262,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5532,7 +6281,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -5563,7 +6315,10 @@ export interface operations {
             /** @description The policy. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5584,7 +6339,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5598,7 +6356,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -5614,7 +6375,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5629,7 +6393,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5643,7 +6410,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5658,7 +6428,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5673,7 +6446,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5688,7 +6464,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -5705,7 +6484,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5721,7 +6503,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -5750,7 +6535,10 @@ export interface operations {
             /** @description A page of webhook endpoints. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5771,7 +6559,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5785,7 +6576,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -5801,7 +6595,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5815,7 +6612,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5830,7 +6630,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5845,7 +6648,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -5862,7 +6668,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5878,7 +6687,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -5916,7 +6728,10 @@ export interface operations {
             /** @description Webhook endpoint created; the response carries its signing secret, shown only this once. */
             201: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -5939,7 +6754,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5953,7 +6771,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -5969,7 +6790,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5983,7 +6807,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -5997,7 +6824,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6012,7 +6842,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6027,7 +6860,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6044,7 +6880,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6059,7 +6898,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -6076,7 +6918,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6092,7 +6937,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -6119,7 +6967,10 @@ export interface operations {
             /** @description The webhook endpoint. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6140,7 +6991,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6154,7 +7008,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -6170,7 +7027,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6185,7 +7045,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6199,7 +7062,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6214,7 +7080,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6229,7 +7098,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -6246,7 +7118,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6262,7 +7137,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -6289,7 +7167,10 @@ export interface operations {
             /** @description Webhook endpoint deleted. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6310,7 +7191,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6324,7 +7208,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -6340,7 +7227,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6355,7 +7245,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6369,7 +7262,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6384,7 +7280,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6399,7 +7298,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -6416,7 +7318,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6432,7 +7337,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -6463,7 +7371,10 @@ export interface operations {
             /** @description The webhook endpoint. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6484,7 +7395,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6498,7 +7412,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -6514,7 +7431,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6529,7 +7449,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6543,7 +7466,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6558,7 +7484,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6573,7 +7502,10 @@ export interface operations {
              */
             415: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6589,7 +7521,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6604,7 +7539,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -6621,7 +7559,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6637,7 +7578,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -6674,7 +7618,10 @@ export interface operations {
             /** @description The endpoint with its new secret, shown only this once. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -6697,7 +7644,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6711,7 +7661,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -6727,7 +7680,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6742,7 +7698,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6756,7 +7715,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6770,7 +7732,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6785,7 +7750,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6799,7 +7767,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6814,7 +7785,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -6831,7 +7805,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6847,7 +7824,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -6884,7 +7864,10 @@ export interface operations {
             /** @description The message is queued for delivery. */
             202: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -6907,7 +7890,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6921,7 +7907,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -6937,7 +7926,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6952,7 +7944,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6966,7 +7961,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6980,7 +7978,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -6995,7 +7996,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7009,7 +8013,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7024,7 +8031,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -7041,7 +8051,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7057,7 +8070,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -7089,7 +8105,10 @@ export interface operations {
             /** @description A page of delivery attempts. */
             200: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7110,7 +8129,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7124,7 +8146,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -7140,7 +8165,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7155,7 +8183,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7169,7 +8200,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7184,7 +8218,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7199,7 +8236,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -7216,7 +8256,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7232,7 +8275,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
@@ -7271,7 +8317,10 @@ export interface operations {
             /** @description The message is queued for delivery. */
             202: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
@@ -7294,7 +8343,10 @@ export interface operations {
              */
             400: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7308,7 +8360,10 @@ export interface operations {
              */
             401: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
@@ -7324,7 +8379,10 @@ export interface operations {
              */
             403: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7339,7 +8397,10 @@ export interface operations {
              */
             404: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7353,7 +8414,10 @@ export interface operations {
              */
             408: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7367,7 +8431,10 @@ export interface operations {
              */
             409: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7382,7 +8449,10 @@ export interface operations {
              */
             413: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7396,7 +8466,10 @@ export interface operations {
              */
             422: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7411,7 +8484,10 @@ export interface operations {
              */
             429: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
@@ -7428,7 +8504,10 @@ export interface operations {
             /** @description An unexpected server fault: `INTERNAL_ERROR`. */
             500: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
@@ -7444,7 +8523,10 @@ export interface operations {
              */
             503: {
                 headers: {
-                    /** @description The request id: the caller's `X-Request-Id` when it sent a valid one, else a generated one. */
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
                     "X-Request-Id": string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;

@@ -212,6 +212,15 @@ describe('events', () => {
     expect(malformed.response.status).toBe(400);
   });
 
+  it('refuses an id filter that is a UUID only in its urn: form (PostgreSQL cannot read it) with 400, not 500', async () => {
+    const licenseId = (await server.sql<{ id: string }>('select id from licenses limit 1'))[0]?.id ?? '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
+    for (const name of ['licenseId', 'machineId']) {
+      const response = await fetch(`${server.apiUrl}/events?${name}=urn:uuid:${licenseId}`, { headers: reader });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ pointer: `/query/${name}` }] });
+    }
+  });
+
   it('is readable with events:read or admin, and with nothing else', async () => {
     expect((await server.client.GET('/events', { headers: admin })).response.status).toBe(200);
     const other = bearer(await seedApiKey(server, ['machines:read', 'licenses:read', 'policies:read', 'webhooks:write']));

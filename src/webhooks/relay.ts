@@ -3,8 +3,7 @@ import { CompiledQuery } from 'kysely';
 import type { Db, PgBoss } from 'pg-boss';
 import type { Clock } from '../core/clock.ts';
 import type { Orm } from '../db/orm.ts';
-import { execute, sql } from '../db/sql.ts';
-import { isoTimestampSql } from '../db/sql.ts';
+import { execute, isoTimestampSql, sql } from '../db/sql.ts';
 
 /** The queue of delivery jobs: one job, one attempt of one message. */
 export const DELIVER = 'webhooks-deliver';
