@@ -96,17 +96,24 @@ interface LicenseRow {
 async function authenticate(res: ServerResponse, authorization: string | undefined): Promise<LicenseRow | null> {
   const presented = authorization === undefined ? undefined : AUTHORIZATION.exec(authorization)?.[1];
   const canonical = presented === undefined ? null : parseLicenseKey(presented);
-  if (canonical === null) return (problem(res, 401, 'INVALID_CREDENTIALS'), null);
+  if (canonical === null) {
+    problem(res, 401, 'INVALID_CREDENTIALS');
+    return null;
+  }
   const hash = hasher.hash('license-key', canonical);
   const { rows: [license] } = await pool.query<LicenseRow>(LICENSE_SQL, [hash]);
-  if (!license || !KeyHasher.equal(license.key_hash, hash)) return (problem(res, 401, 'INVALID_CREDENTIALS'), null);
+  if (!license || !KeyHasher.equal(license.key_hash, hash)) {
+    problem(res, 401, 'INVALID_CREDENTIALS');
+    return null;
+  }
   return license;
 }
 
 function refused(res: ServerResponse, license: LicenseRow, now: Date): boolean {
-  if (license.suspended_at !== null) return (problem(res, 403, 'LICENSE_SUSPENDED'), true);
-  if (license.expires_at !== null && license.expires_at.getTime() <= now.getTime()) return (problem(res, 403, 'LICENSE_EXPIRED'), true);
-  return false;
+  if (license.suspended_at !== null) problem(res, 403, 'LICENSE_SUSPENDED');
+  else if (license.expires_at !== null && license.expires_at.getTime() <= now.getTime()) problem(res, 403, 'LICENSE_EXPIRED');
+  else return false;
+  return true;
 }
 
 function machineJson(m: Record<string, unknown> & { last_heartbeat_at: Date }, license: LicenseRow, now: Date) {

@@ -25,7 +25,7 @@ function problemResponses() {
           return;
         }
         const schema = response.content['application/problem+json'].schema;
-        if (!schema || schema.$ref !== '#/components/schemas/Problem') {
+        if (schema?.$ref !== '#/components/schemas/Problem') {
           report({
             message: 'Error responses must use the shared Problem schema.',
             location: location.child(['content', 'application/problem+json', 'schema']),

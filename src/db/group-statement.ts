@@ -57,7 +57,7 @@ export class GroupStatement<I, O> {
         const batch = this.#take();
         try {
           const outputs = await this.#run(batch.map((w) => w.input));
-          batch.forEach((waiting, i) => waiting.resolve(outputs[i]!));
+          for (const [i, waiting] of batch.entries()) waiting.resolve(outputs[i]!);
         } catch (error) {
           for (const waiting of batch) waiting.reject(error);
         }
