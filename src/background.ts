@@ -5,7 +5,7 @@ import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Runtime } from './runtime.ts';
 import type { WebhookEngine } from './webhooks/engine.ts';
-import { startWorkerSchedule, workerPass, type WorkerSchedule } from './worker.ts';
+import { startWorkerSchedule, type WorkerSchedule, workerPass } from './worker.ts';
 
 // What runs beside the API in `serve` and on its own in `worker`: the metrics port, the worker
 // schedule and webhook delivery. They are started and stopped here only, for every process.
@@ -55,7 +55,9 @@ export async function startBackground(
   try {
     metricsServer = metrics ? await metrics.listen(config.metricsPort!, config.host, log) : undefined;
     if (worker || config.workerInServer) {
-      schedule = startWorkerSchedule(runtime.orm, clock, log, config.workerCron, (result) => metrics?.observeCull(result));
+      schedule = startWorkerSchedule(runtime.orm, clock, log, config.workerCron, (result) =>
+        metrics?.observeCull(result),
+      );
     }
     if (worker || config.webhooksInServer) {
       webhooks = await createWebhooks(runtime, config, clock, log);
@@ -81,5 +83,11 @@ export async function runWorkerOnce(runtime: Database, config: Config, clock: Cl
 
 async function createWebhooks(runtime: Database, config: Config, clock: Clock, log: Logger): Promise<WebhookEngine> {
   const { createWebhookEngine } = await import('./webhooks/engine.ts');
-  return createWebhookEngine({ orm: runtime.orm, databaseUrl: runtime.databaseUrl, clock, log, policy: { allowPrivate: config.webhooksAllowPrivate } });
+  return createWebhookEngine({
+    orm: runtime.orm,
+    databaseUrl: runtime.databaseUrl,
+    clock,
+    log,
+    policy: { allowPrivate: config.webhooksAllowPrivate },
+  });
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --max-old-space-size=96 --no-maglev
-import { ConfigError, loadConfig } from './config.ts';
-import { DomainError, InvalidInput } from './core/errors.ts';
-import { HelpRequest, parse, UsageError, type Parsed } from './cli/arguments.ts';
+import { HelpRequest, type Parsed, parse, UsageError } from './cli/arguments.ts';
 import { COMMANDS, resolve } from './cli/commands.ts';
 import { fullHelp, groupHelp } from './cli/help.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { DomainError, InvalidInput } from './core/errors.ts';
 import { expectedFailure } from './startup.ts';
 
 // The command table and its parts are in cli/: arguments.ts reads a command line, commands/ holds
@@ -39,7 +39,9 @@ main(process.argv.slice(2)).then(
       process.exit(error.exitCode);
     }
     if (error instanceof UsageError) {
-      process.stderr.write(`licentric: ${error.message}\nsee 'licentric ${error.group ? `${error.group} ` : ''}--help'\n`);
+      process.stderr.write(
+        `licentric: ${error.message}\nsee 'licentric ${error.group ? `${error.group} ` : ''}--help'\n`,
+      );
       process.exit(2);
     }
     if (error instanceof ConfigError) {
@@ -52,7 +54,9 @@ main(process.argv.slice(2)).then(
       process.exit(1);
     }
     if (error instanceof InvalidInput) {
-      process.stderr.write(`licentric: invalid input:\n${error.errors.map((e) => `  ${e.pointer}: ${e.message}`).join('\n')}\n`);
+      process.stderr.write(
+        `licentric: invalid input:\n${error.errors.map((e) => `  ${e.pointer}: ${e.message}`).join('\n')}\n`,
+      );
       process.exit(1);
     }
     if (error instanceof DomainError) {

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { DEFAULT_RATE_LIMITS, type Budget, type RateLimits } from './core/rate-limits.ts';
+import { type Budget, DEFAULT_RATE_LIMITS, type RateLimits } from './core/rate-limits.ts';
 import { MIN_SECRET_LENGTH } from './keys/secret.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { DEFAULT_WORKER_CRON, isValidCron } from './worker.ts';
@@ -47,7 +47,10 @@ export interface Config {
 }
 
 /** Long enough for a slow mobile link to send headers and a 64 KiB body, short enough that a trickle ends soon. */
-export const DEFAULT_TRANSPORT_TIMEOUTS: Config['transportTimeouts'] = { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000 };
+export const DEFAULT_TRANSPORT_TIMEOUTS: Config['transportTimeouts'] = {
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+};
 
 export class ConfigError extends Error {}
 
@@ -95,7 +98,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
   const either = (name: string, formerName: string): string => {
     const value = env[name]?.trim();
     const former = env[formerName]?.trim();
-    if (value && former && value !== former) problems.push(`${name} and its former name ${formerName} are both set, to different values; keep ${name}`);
+    if (value && former && value !== former)
+      problems.push(`${name} and its former name ${formerName} are both set, to different values; keep ${name}`);
     return value || !former ? name : formerName;
   };
 
@@ -118,8 +122,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
   const shutdownGraceSeconds = parseNumber(env, 'LICENTRIC_SHUTDOWN_GRACE', 10, 0, problems);
   const trustProxy = parseTrustProxy(env.LICENTRIC_TRUST_PROXY);
   const transportTimeouts = {
-    headersTimeoutMs: parseNumber(env, 'LICENTRIC_HEADERS_TIMEOUT_MS', DEFAULT_TRANSPORT_TIMEOUTS.headersTimeoutMs, 1, problems),
-    requestTimeoutMs: parseNumber(env, 'LICENTRIC_REQUEST_TIMEOUT_MS', DEFAULT_TRANSPORT_TIMEOUTS.requestTimeoutMs, 1, problems),
+    headersTimeoutMs: parseNumber(
+      env,
+      'LICENTRIC_HEADERS_TIMEOUT_MS',
+      DEFAULT_TRANSPORT_TIMEOUTS.headersTimeoutMs,
+      1,
+      problems,
+    ),
+    requestTimeoutMs: parseNumber(
+      env,
+      'LICENTRIC_REQUEST_TIMEOUT_MS',
+      DEFAULT_TRANSPORT_TIMEOUTS.requestTimeoutMs,
+      1,
+      problems,
+    ),
   };
   // Node refuses to start a server whose headers may take longer than the whole request.
   if (transportTimeouts.headersTimeoutMs > transportTimeouts.requestTimeoutMs) {
@@ -199,7 +215,12 @@ function parseTrustProxy(raw: string | undefined): boolean | number | string | u
 }
 
 /** `<requests>/<seconds>`, e.g. `600/60`, or `off`. */
-function parseBudget(name: string, raw: string | undefined, fallback: Budget | null, problems: string[]): Budget | null {
+function parseBudget(
+  name: string,
+  raw: string | undefined,
+  fallback: Budget | null,
+  problems: string[],
+): Budget | null {
   const value = raw?.trim().toLowerCase();
   if (!value) return fallback;
   if (value === 'off') return null;

@@ -1,4 +1,5 @@
-import { pino, stdTimeFunctions, type Logger } from 'pino';
+import { type Logger, pino, stdTimeFunctions } from 'pino';
+
 export type { Logger };
 
 /** The log levels pino knows, plus `silent`. */

@@ -1,12 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import type { Pool } from 'pg';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from './core/clock.ts';
 import type { EntityManager } from './db/orm.ts';
+import { execute, type Sql, sql } from './db/sql.ts';
 import type { Logger } from './log.ts';
-import { execute, sql, type Sql } from './db/sql.ts';
-import { heartbeatSql } from './machines/heartbeat.ts';
 import type { CullResult } from './machines/cull.ts';
+import { heartbeatSql } from './machines/heartbeat.ts';
 
 /** How long a count of machines by heartbeat status is reused: a scrape every few seconds costs one count. */
 const MACHINE_COUNT_TTL_MS = 30_000;
@@ -125,7 +125,8 @@ export class Metrics {
       }
       this.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
-        (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${String(error)}\n`),
+        (error: unknown) =>
+          res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${String(error)}\n`),
       );
     });
     return new Promise((resolve, reject) => {

@@ -1,5 +1,5 @@
 import type { Config } from './config.ts';
-import { startEmbeddedDatabase, type EmbeddedDatabase, type EmbeddedRole } from './db/embedded.ts';
+import { type EmbeddedDatabase, type EmbeddedRole, startEmbeddedDatabase } from './db/embedded.ts';
 import { initOrm, migrate, type Orm } from './db/orm.ts';
 import { KeyHasher } from './keys/hashing.ts';
 import { loadOrCreateSecret } from './keys/secret.ts';

@@ -2,10 +2,10 @@ import type { Server, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createMetrics, startBackground } from './background.ts';
 import type { Config } from './config.ts';
-import { systemClock, type Clock } from './core/clock.ts';
+import { type Clock, systemClock } from './core/clock.ts';
 import { createApp } from './http/app.ts';
 import { createHttpServer } from './http/transport.ts';
-import { AuthCache, listenForAuthChanges, type AuthListener } from './keys/auth-cache.ts';
+import { AuthCache, type AuthListener, listenForAuthChanges } from './keys/auth-cache.ts';
 import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
@@ -64,9 +64,12 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
         resolve(s);
       });
     }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'EADDRINUSE') throw new StartupError(`port ${config.port} is in use on ${config.host}; set PORT to a free port`);
-      if (error.code === 'EADDRNOTAVAIL') throw new StartupError(`${config.host} is not an address of this machine; set HOST`);
-      if (error.code === 'EACCES') throw new StartupError(`port ${config.port} needs privileges this process lacks; set PORT to 1024 or above`);
+      if (error.code === 'EADDRINUSE')
+        throw new StartupError(`port ${config.port} is in use on ${config.host}; set PORT to a free port`);
+      if (error.code === 'EADDRNOTAVAIL')
+        throw new StartupError(`${config.host} is not an address of this machine; set HOST`);
+      if (error.code === 'EACCES')
+        throw new StartupError(`port ${config.port} needs privileges this process lacks; set PORT to 1024 or above`);
       throw error;
     });
     // The stop below closes over this one; `server` stays reassignable for the catch.
@@ -100,9 +103,15 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       // Connections between requests get no more: a request on them would race their closing.
       listening.closeIdleConnections();
       const grace = sleep(graceMs, 'timeout' as const, { ref: false });
-      const outcome = await Promise.race([Promise.all([drained, background.stop()]).then(() => 'drained' as const), grace]);
+      const outcome = await Promise.race([
+        Promise.all([drained, background.stop()]).then(() => 'drained' as const),
+        grace,
+      ]);
       if (outcome === 'timeout') {
-        log.error({ requests: open.size, graceSeconds: config.shutdownGraceSeconds }, 'the shutdown grace ran out; closing the remaining connections');
+        log.error(
+          { requests: open.size, graceSeconds: config.shutdownGraceSeconds },
+          'the shutdown grace ran out; closing the remaining connections',
+        );
         listening.closeAllConnections();
       }
       // Beats still queued are written before the pool goes (within the grace: past it, nothing

@@ -1,11 +1,11 @@
 import { Cron } from 'croner';
 import type { Clock } from './core/clock.ts';
 import { isDatabaseUnavailable } from './db/failure.ts';
-import type { Orm } from './db/orm.ts';
-import type { Logger } from './log.ts';
 import { sweepExpired } from './db/housekeeping.ts';
+import type { Orm } from './db/orm.ts';
 import { announceExpiredLicenses } from './licenses/expiry.ts';
-import { cullPass, type CullResult } from './machines/cull.ts';
+import type { Logger } from './log.ts';
+import { type CullResult, cullPass } from './machines/cull.ts';
 
 /** Every minute, unless LICENTRIC_WORKER_CRON says otherwise. */
 export const DEFAULT_WORKER_CRON = '* * * * *';
@@ -55,12 +55,10 @@ export function startWorkerSchedule(
 ): WorkerSchedule {
   let running: Promise<void> = Promise.resolve();
   const job = new Cron(expression, { protect: true }, () => {
-    running = workerPass(orm, clock, log).then(
-      onPass,
-      (error: unknown) =>
-        isDatabaseUnavailable(error)
-          ? log.warn({ err: error }, 'cull pass skipped: the database is unavailable; the next pass runs on schedule')
-          : log.error({ err: error }, 'cull pass failed'),
+    running = workerPass(orm, clock, log).then(onPass, (error: unknown) =>
+      isDatabaseUnavailable(error)
+        ? log.warn({ err: error }, 'cull pass skipped: the database is unavailable; the next pass runs on schedule')
+        : log.error({ err: error }, 'cull pass failed'),
     );
     return running;
   });

@@ -35,7 +35,10 @@ describe('API keys', () => {
   });
 
   it('works at once for what its scopes allow, and nothing else', async () => {
-    const { data } = await server.client.POST('/api-keys', { headers: admin, body: { name: 'reader', scopes: ['policies:read'] } });
+    const { data } = await server.client.POST('/api-keys', {
+      headers: admin,
+      body: { name: 'reader', scopes: ['policies:read'] },
+    });
     const reader = bearer(data!.data.token);
     expect((await server.client.GET('/policies', { headers: reader })).response.status).toBe(200);
     expect((await server.client.POST('/policies', { headers: reader, body: { name: 'x' } })).response.status).toBe(403);
@@ -44,10 +47,14 @@ describe('API keys', () => {
 
   it('records lastUsedAt, to the minute', async () => {
     server.clock.set('2026-03-01T14:00:00.000Z');
-    const { data } = await server.client.POST('/api-keys', { headers: admin, body: { name: 'used', scopes: ['machines:read'] } });
+    const { data } = await server.client.POST('/api-keys', {
+      headers: admin,
+      body: { name: 'used', scopes: ['machines:read'] },
+    });
     const key = bearer(data!.data.token);
     const id = data!.data.id;
-    const lastUsed = async () => (await server.client.GET('/api-keys/{id}', { headers: admin, params: { path: { id } } })).data!.data.lastUsedAt;
+    const lastUsed = async () =>
+      (await server.client.GET('/api-keys/{id}', { headers: admin, params: { path: { id } } })).data!.data.lastUsedAt;
     await server.client.GET('/machines', { headers: key });
     expect(await lastUsed()).toBe('2026-03-01T14:00:00.000Z');
     server.clock.set('2026-03-01T14:00:30.000Z');
@@ -60,7 +67,10 @@ describe('API keys', () => {
 
   it('revokes: 401 from the next request on; revoking twice changes nothing; lists leave it out unless asked', async () => {
     server.clock.set('2026-03-02T09:00:00.000Z');
-    const { data } = await server.client.POST('/api-keys', { headers: admin, body: { name: 'doomed', scopes: ['machines:read'] } });
+    const { data } = await server.client.POST('/api-keys', {
+      headers: admin,
+      body: { name: 'doomed', scopes: ['machines:read'] },
+    });
     const key = bearer(data!.data.token);
     const params = { path: { id: data!.data.id } };
     expect((await server.client.GET('/machines', { headers: key })).response.status).toBe(200);
@@ -74,7 +84,10 @@ describe('API keys', () => {
     expect(again.data!.data.revokedAt).toBe('2026-03-02T09:00:00.000Z');
     const live = await server.client.GET('/api-keys', { headers: admin, params: { query: { limit: 100 } } });
     expect(live.data!.data.map((k) => k.id)).not.toContain(data!.data.id);
-    const all = await server.client.GET('/api-keys', { headers: admin, params: { query: { limit: 100, includeRevoked: true } } });
+    const all = await server.client.GET('/api-keys', {
+      headers: admin,
+      params: { query: { limit: 100, includeRevoked: true } },
+    });
     expect(all.data!.data.map((k) => k.id)).toContain(data!.data.id);
   });
 
@@ -103,18 +116,29 @@ describe('API keys', () => {
     const keys = await server.client.GET('/api-keys', { headers: admin, params: { query: { limit: 100 } } });
     const admins = keys.data!.data.filter((k) => k.scopes.includes('admin'));
     expect(admins).toHaveLength(1);
-    const refused = await server.client.DELETE('/api-keys/{id}', { headers: admin, params: { path: { id: admins[0]!.id } } });
+    const refused = await server.client.DELETE('/api-keys/{id}', {
+      headers: admin,
+      params: { path: { id: admins[0]!.id } },
+    });
     expect(refused.response.status).toBe(409);
     expect(refused.error).toMatchObject({ code: 'LAST_ADMIN_KEY' });
 
     // With a second admin key, either may go, but two concurrent revocations leave one.
-    const second = await server.client.POST('/api-keys', { headers: admin, body: { name: 'second admin', scopes: ['admin'] } });
+    const second = await server.client.POST('/api-keys', {
+      headers: admin,
+      body: { name: 'second admin', scopes: ['admin'] },
+    });
     const results = await Promise.all([
       server.client.DELETE('/api-keys/{id}', { headers: admin, params: { path: { id: admins[0]!.id } } }),
-      server.client.DELETE('/api-keys/{id}', { headers: bearer(second.data!.data.token), params: { path: { id: second.data!.data.id } } }),
+      server.client.DELETE('/api-keys/{id}', {
+        headers: bearer(second.data!.data.token),
+        params: { path: { id: second.data!.data.id } },
+      }),
     ]);
     expect(results.map((r) => r.response.status).sort()).toEqual([200, 409]);
-    const [row] = await server.sql<{ n: number }>("select count(*)::int as n from api_keys where 'admin' = any(scopes) and revoked_at is null");
+    const [row] = await server.sql<{ n: number }>(
+      "select count(*)::int as n from api_keys where 'admin' = any(scopes) and revoked_at is null",
+    );
     expect(row!.n).toBe(1);
   });
 
@@ -122,7 +146,13 @@ describe('API keys', () => {
     // The test before may have revoked the file's first admin key.
     const admin = bearer(await seedApiKey(server, ['admin']));
     const before = await server.sql('select count(*)::int as n from api_keys');
-    const sneaky = { id: '01a21b05-0000-7000-8000-000000000000', revokedAt: null, lastUsedAt: '2020-01-01T00:00:00Z', tokenHash: 'AAAA', createdAt: '2000-01-01T00:00:00Z' };
+    const sneaky = {
+      id: '01a21b05-0000-7000-8000-000000000000',
+      revokedAt: null,
+      lastUsedAt: '2020-01-01T00:00:00Z',
+      tokenHash: 'AAAA',
+      createdAt: '2000-01-01T00:00:00Z',
+    };
     const response = await fetch(`${server.apiUrl}/api-keys`, {
       method: 'POST',
       headers: { ...admin, 'Content-Type': 'application/json' },
@@ -130,19 +160,40 @@ describe('API keys', () => {
     });
     expect(response.status).toBe(400);
     const problem = (await response.json()) as { errors: { pointer: string }[] };
-    expect(problem.errors.map((e) => e.pointer).sort()).toEqual(Object.keys(sneaky).map((k) => `/${k}`).sort());
+    expect(problem.errors.map((e) => e.pointer).sort()).toEqual(
+      Object.keys(sneaky)
+        .map((k) => `/${k}`)
+        .sort(),
+    );
     expect(await server.sql('select count(*)::int as n from api_keys')).toEqual(before);
-    for (const body of [{ name: 'x', scopes: [] }, { name: 'x', scopes: ['root'] }, { name: 'x' }, { scopes: ['admin'] }]) {
-      const refused = await fetch(`${server.apiUrl}/api-keys`, { method: 'POST', headers: { ...admin, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    for (const body of [
+      { name: 'x', scopes: [] },
+      { name: 'x', scopes: ['root'] },
+      { name: 'x' },
+      { scopes: ['admin'] },
+    ]) {
+      const refused = await fetch(`${server.apiUrl}/api-keys`, {
+        method: 'POST',
+        headers: { ...admin, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       expect(refused.status, JSON.stringify(body)).toBe(400);
     }
   });
 
   it('a key can only grant scopes it holds itself', async () => {
     const services = server.services();
-    await expect(services.apiKeys.create({ name: 'x', scopes: ['admin'] }, ['machines:read', 'machines:write'])).rejects.toBeInstanceOf(ScopeNotGrantable);
-    await expect(services.apiKeys.create({ name: 'x', scopes: ['machines:write'] }, ['machines:read'])).rejects.toThrow(/lacks machines:write/);
-    await expect(services.apiKeys.create({ name: 'x', scopes: ['machines:read'] }, ['machines:read'])).resolves.toBeDefined();
-    await expect(services.apiKeys.create({ name: 'x', scopes: ['policies:write', 'machines:read'] }, ['admin'])).resolves.toBeDefined();
+    await expect(
+      services.apiKeys.create({ name: 'x', scopes: ['admin'] }, ['machines:read', 'machines:write']),
+    ).rejects.toBeInstanceOf(ScopeNotGrantable);
+    await expect(services.apiKeys.create({ name: 'x', scopes: ['machines:write'] }, ['machines:read'])).rejects.toThrow(
+      /lacks machines:write/,
+    );
+    await expect(
+      services.apiKeys.create({ name: 'x', scopes: ['machines:read'] }, ['machines:read']),
+    ).resolves.toBeDefined();
+    await expect(
+      services.apiKeys.create({ name: 'x', scopes: ['policies:write', 'machines:read'] }, ['admin']),
+    ).resolves.toBeDefined();
   });
 });

@@ -1,10 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { activate, bearer, licenseAuth, seedApiKey, seedLicense, TEST_SECRET, useTestServer } from './support/harness.ts';
+import {
+  activate,
+  bearer,
+  licenseAuth,
+  seedApiKey,
+  seedLicense,
+  TEST_SECRET,
+  useTestServer,
+} from './support/harness.ts';
 
 /**
  * Two replicas on one database: the test's in-process server (A) and `licentric serve` in a
@@ -74,7 +82,10 @@ describe('the authentication cache across two server processes', () => {
     expect(await heartbeat(b.apiUrl, key, id)).toBe(200);
     const admin = await seedApiKey(a, ['licenses:write']);
 
-    const suspended = await a.client.POST('/licenses/{id}/actions/suspend', { params: { path: { id: licenseId } }, headers: bearer(admin) });
+    const suspended = await a.client.POST('/licenses/{id}/actions/suspend', {
+      params: { path: { id: licenseId } },
+      headers: bearer(admin),
+    });
     expect(suspended.response.status).toBe(200);
     expect(await heartbeat(a.apiUrl, key, id)).toBe(403);
     expect(await msUntil(() => heartbeat(b.apiUrl, key, id), 403, 1000)).toBeLessThan(1000);
@@ -93,7 +104,8 @@ describe('the authentication cache across two server processes', () => {
 
   it('an API key revoked on B is refused at once on B and within a second on A', async () => {
     const { apiKey, token: reader } = await a.services().apiKeys.create({ name: 'reader', scopes: ['machines:read'] });
-    const list = (apiUrl: string) => fetch(`${apiUrl}/machines?limit=1`, { headers: bearer(reader) }).then((r) => r.status);
+    const list = (apiUrl: string) =>
+      fetch(`${apiUrl}/machines?limit=1`, { headers: bearer(reader) }).then((r) => r.status);
     expect(await list(a.apiUrl)).toBe(200);
     expect(await list(b.apiUrl)).toBe(200);
     const admin = await seedApiKey(a, ['admin']);

@@ -22,7 +22,13 @@ function capturedLog() {
 
 /** A yearly schedule: no pass runs during the test. */
 const configWith = (env: Record<string, string>) =>
-  loadConfig({ DATABASE_URL: server.databaseUrl, LICENTRIC_SECRET: TEST_SECRET, HOST: '127.0.0.1', LICENTRIC_WORKER_CRON: '0 0 1 1 *', ...env });
+  loadConfig({
+    DATABASE_URL: server.databaseUrl,
+    LICENTRIC_SECRET: TEST_SECRET,
+    HOST: '127.0.0.1',
+    LICENTRIC_WORKER_CRON: '0 0 1 1 *',
+    ...env,
+  });
 
 const scrape = (port: number) =>
   fetch(`http://127.0.0.1:${port}/metrics`).then(
@@ -34,7 +40,12 @@ describe('the background parts of a process', () => {
   it('in serve: only those its settings keep in the server', async () => {
     const { log, messages } = capturedLog();
     const config = configWith({ LICENTRIC_WORKER_IN_SERVER: 'false', LICENTRIC_WEBHOOKS_IN_SERVER: 'false' });
-    const background = await startBackground(server, config, { process: 'serve', metrics: undefined, clock: server.clock, log });
+    const background = await startBackground(server, config, {
+      process: 'serve',
+      metrics: undefined,
+      clock: server.clock,
+      log,
+    });
     await background.stop();
     expect(messages()).not.toContain('cull worker scheduled');
     expect(messages()).not.toContain('webhook delivery started');
@@ -42,10 +53,16 @@ describe('the background parts of a process', () => {
 
   it('in worker: the schedule, webhook delivery and the metrics port, whatever the server settings; stop ends them all', async () => {
     const { log, messages, lines } = capturedLog();
-    const config = configWith({ LICENTRIC_WORKER_IN_SERVER: 'false', LICENTRIC_WEBHOOKS_IN_SERVER: 'false', LICENTRIC_METRICS_PORT: '0' });
+    const config = configWith({
+      LICENTRIC_WORKER_IN_SERVER: 'false',
+      LICENTRIC_WEBHOOKS_IN_SERVER: 'false',
+      LICENTRIC_METRICS_PORT: '0',
+    });
     const metrics = await createMetrics(config);
     const background = await startBackground(server, config, { process: 'worker', metrics, clock: server.clock, log });
-    expect(messages()).toEqual(expect.arrayContaining(['metrics listening', 'cull worker scheduled', 'webhook delivery started']));
+    expect(messages()).toEqual(
+      expect.arrayContaining(['metrics listening', 'cull worker scheduled', 'webhook delivery started']),
+    );
     const port = lines.find((line) => line.msg === 'metrics listening')!.metricsPort!;
     expect(await scrape(port)).toBe(200);
 

@@ -11,14 +11,24 @@ afterAll(() => rm(folder, { recursive: true, force: true }));
 /** The packages of node_modules a Node process running `script args` loaded, by name. */
 async function packagesLoaded(script: string, ...args: string[]): Promise<Set<string>> {
   const record = path.join(folder, `${path.basename(script)}-${args.join('-') || 'none'}.txt`);
-  const run = await runProcess(process.execPath, ['--import', RECORDER, path.join(ROOT, script), ...args], { RECORD_MODULES_TO: record });
+  const run = await runProcess(process.execPath, ['--import', RECORDER, path.join(ROOT, script), ...args], {
+    RECORD_MODULES_TO: record,
+  });
   expect(run.code, run.stderr).toBe(0);
   const urls = (await readFile(record, 'utf8')).split('\n');
   return new Set(urls.flatMap((url) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1] ?? []));
 }
 
 /** What only the API server and webhook delivery need: every other command starts without them. */
-const SERVER_ONLY = ['express', 'openapi-backend', 'ajv', 'rate-limiter-flexible', 'prom-client', 'pg-boss', '@scalar/api-reference'];
+const SERVER_ONLY = [
+  'express',
+  'openapi-backend',
+  'ajv',
+  'rate-limiter-flexible',
+  'prom-client',
+  'pg-boss',
+  '@scalar/api-reference',
+];
 
 describe("the CLI's start", { timeout: 60_000 }, () => {
   it('loads the modules its commands import, but not the HTTP stack, the metrics or the webhook queue', async () => {

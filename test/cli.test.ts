@@ -12,11 +12,22 @@ const server = useTestServer();
  */
 const CLI_TIMEOUT = 300_000;
 
-const cli = (...args: string[]) => runCli(args, { DATABASE_URL: server.databaseUrl, LICENTRIC_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+const cli = (...args: string[]) =>
+  runCli(args, { DATABASE_URL: server.databaseUrl, LICENTRIC_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
 
 describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
   it('creates a policy, a license and an API key whose credentials work against the API', async () => {
-    const policy = await cli('policies', 'create', '--name', 'Desktop', '--max-machines', '2', '--key-prefix', 'DSK', '--json');
+    const policy = await cli(
+      'policies',
+      'create',
+      '--name',
+      'Desktop',
+      '--max-machines',
+      '2',
+      '--key-prefix',
+      'DSK',
+      '--json',
+    );
     expect(policy.code, policy.stderr).toBe(0);
     const p = JSON.parse(policy.stdout);
     expect(p).toMatchObject({ name: 'Desktop', maxMachines: 2, keyPrefix: 'DSK', id: expect.any(String) });
@@ -24,17 +35,36 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
     const license = await cli('licenses', 'create', '--policy', p.id, '--expires-at', '2030-01-01T00:00:00Z', '--json');
     expect(license.code, license.stderr).toBe(0);
     const l = JSON.parse(license.stdout);
-    expect(l).toMatchObject({ policyId: p.id, expiresAt: '2030-01-01T00:00:00.000Z', key: expect.stringMatching(/^DSK-(\w{5}-){3}\w{5}$/) });
+    expect(l).toMatchObject({
+      policyId: p.id,
+      expiresAt: '2030-01-01T00:00:00.000Z',
+      key: expect.stringMatching(/^DSK-(\w{5}-){3}\w{5}$/),
+    });
 
-    const apiKey = await cli('api-keys', 'create', '--name', 'backend', '--scopes', 'machines:read,machines:write', '--json');
+    const apiKey = await cli(
+      'api-keys',
+      'create',
+      '--name',
+      'backend',
+      '--scopes',
+      'machines:read,machines:write',
+      '--json',
+    );
     expect(apiKey.code, apiKey.stderr).toBe(0);
     const k = JSON.parse(apiKey.stdout);
-    expect(k).toMatchObject({ name: 'backend', scopes: ['machines:read', 'machines:write'], token: expect.stringMatching(/^lct_/) });
+    expect(k).toMatchObject({
+      name: 'backend',
+      scopes: ['machines:read', 'machines:write'],
+      token: expect.stringMatching(/^lct_/),
+    });
 
     const activated = await server.client.POST('/machines', { headers: licenseAuth(l.key), body: machineBody() });
     expect(activated.response.status).toBe(201);
     expect(activated.data!.data.licenseId).toBe(l.id);
-    const listed = await server.client.GET('/machines', { headers: bearer(k.token), params: { query: { licenseId: l.id } } });
+    const listed = await server.client.GET('/machines', {
+      headers: bearer(k.token),
+      params: { query: { licenseId: l.id } },
+    });
     expect(listed.data!.data.map((m) => m.id)).toEqual([activated.data!.data.id]);
 
     // Keys are stored only as keyed hashes.
@@ -57,8 +87,16 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
     [['policies', 'create', '--name', 'x', '--key-prefix', 'no way'], 1, '/keyPrefix'],
     [['policies', 'create', '--name', 'x', '--bogus'], 2, 'unknown option --bogus'],
     [['licenses', 'create', '--policy', 'nope'], 1, 'UNKNOWN_POLICY'],
-    [['licenses', 'create', '--policy', '01a21b05-0000-7000-8000-000000000000', '--expires-at', 'soon'], 2, '--expires-at must be an ISO 8601 date-time'],
-    [['api-keys', 'create', '--name', 'x', '--scopes', 'machines:read,root'], 2, "'root' is not a scope. The scopes are machines:read, machines:write, licenses:read, licenses:write, policies:read, policies:write, events:read, webhooks:write, admin."],
+    [
+      ['licenses', 'create', '--policy', '01a21b05-0000-7000-8000-000000000000', '--expires-at', 'soon'],
+      2,
+      '--expires-at must be an ISO 8601 date-time',
+    ],
+    [
+      ['api-keys', 'create', '--name', 'x', '--scopes', 'machines:read,root'],
+      2,
+      "'root' is not a scope. The scopes are machines:read, machines:write, licenses:read, licenses:write, policies:read, policies:write, events:read, webhooks:write, admin.",
+    ],
     [['api-keys', 'create', '--name', 'x'], 2, '--scopes is required'],
     [['frobnicate'], 2, "unknown command 'frobnicate'"],
   ])('refuses %j with exit code %i and a clear message', async (args, code, message) => {
@@ -71,10 +109,22 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
   it.each([
     [['licences', 'list'], "licentric: unknown command 'licences'; did you mean 'licenses'?", 'licenses'],
     [['licenses', 'lst'], "licentric: 'lst' is not a licenses command; did you mean 'list'?", 'licenses'],
-    [['policies', 'create', '--nam', 'x'], "licentric: unknown option --nam; did you mean --name?", 'policies'],
-    [['licenses', 'list', '--status', 'active'], "licentric: --status must be one of ACTIVE, SUSPENDED, EXPIRED; did you mean 'ACTIVE'?", 'licenses'],
-    [['machines', 'list', '--status', 'dead'], "licentric: --status must be one of NOT_REQUIRED, ALIVE, DEAD; did you mean 'DEAD'?", 'machines'],
-    [['api-keys', 'create', '--name', 'x', '--scopes', 'machine:read'], "licentric: 'machine:read' is not a scope; did you mean 'machines:read'? The scopes are machines:read,", 'api-keys'],
+    [['policies', 'create', '--nam', 'x'], 'licentric: unknown option --nam; did you mean --name?', 'policies'],
+    [
+      ['licenses', 'list', '--status', 'active'],
+      "licentric: --status must be one of ACTIVE, SUSPENDED, EXPIRED; did you mean 'ACTIVE'?",
+      'licenses',
+    ],
+    [
+      ['machines', 'list', '--status', 'dead'],
+      "licentric: --status must be one of NOT_REQUIRED, ALIVE, DEAD; did you mean 'DEAD'?",
+      'machines',
+    ],
+    [
+      ['api-keys', 'create', '--name', 'x', '--scopes', 'machine:read'],
+      "licentric: 'machine:read' is not a scope; did you mean 'machines:read'? The scopes are machines:read,",
+      'api-keys',
+    ],
     [['machines', 'get'], 'licentric: the ID is missing', 'machines'],
     [['frobnicate'], "licentric: unknown command 'frobnicate'", undefined],
   ])('%j: one line of what is wrong, then which help to read, never the whole help', async (args, line, group) => {
@@ -93,14 +143,18 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
     expect(alone.stdout).toMatch(/^Usage: licentric licenses <command>/);
     expect(alone.stdout).toContain('licentric licenses create --policy POLICY_ID');
     expect(alone.stdout).not.toContain('licentric policies');
-    for (const args of [['licenses', '--help'], ['licenses', 'create', '--help']]) {
+    for (const args of [
+      ['licenses', '--help'],
+      ['licenses', 'create', '--help'],
+    ]) {
       const help = await cli(...args);
       expect(help.code, args.join(' ')).toBe(0);
       expect(help.stdout).toBe(alone.stdout);
     }
     const top = await cli('--help');
     expect(top.code).toBe(0);
-    for (const group of ['policies', 'licenses', 'machines', 'api-keys']) expect(top.stdout).toContain(`licentric ${group} list`);
+    for (const group of ['policies', 'licenses', 'machines', 'api-keys'])
+      expect(top.stdout).toContain(`licentric ${group} list`);
   });
 
   it('refuses a license expiry that has passed, on create and update, like the API', async () => {
@@ -108,21 +162,32 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
     const past = await cli('licenses', 'create', '--policy', policy.id, '--expires-at', '2020-01-01T00:00:00Z');
     expect(past.code).toBe(1);
     expect(past.stderr).toContain('EXPIRES_IN_PAST');
-    expect(await server.sql('select count(*)::int as n from licenses where policy_id = $1', [policy.id])).toEqual([{ n: 0 }]);
-    const license = JSON.parse((await cli('licenses', 'create', '--policy', policy.id, '--expires-at', '2099-01-01T00:00:00Z', '--json')).stdout);
+    expect(await server.sql('select count(*)::int as n from licenses where policy_id = $1', [policy.id])).toEqual([
+      { n: 0 },
+    ]);
+    const license = JSON.parse(
+      (await cli('licenses', 'create', '--policy', policy.id, '--expires-at', '2099-01-01T00:00:00Z', '--json')).stdout,
+    );
     const update = await cli('licenses', 'update', license.id, '--expires-at', '2020-01-01T00:00:00Z');
     expect(update.code).toBe(1);
     expect(update.stderr).toContain('EXPIRES_IN_PAST');
-    expect(JSON.parse((await cli('licenses', 'get', license.id, '--json')).stdout).expiresAt).toBe('2099-01-01T00:00:00.000Z');
+    expect(JSON.parse((await cli('licenses', 'get', license.id, '--json')).stdout).expiresAt).toBe(
+      '2099-01-01T00:00:00.000Z',
+    );
   });
 
   it('lists, reads and deactivates machines, with the API shapes in --json', async () => {
-    const admin = bearer(JSON.parse((await cli('api-keys', 'create', '--name', 'm', '--scopes', 'admin', '--json')).stdout).token);
+    const admin = bearer(
+      JSON.parse((await cli('api-keys', 'create', '--name', 'm', '--scopes', 'admin', '--json')).stdout).token,
+    );
     const policy = JSON.parse((await cli('policies', 'create', '--name', 'Seats', '--json')).stdout);
     const license = JSON.parse((await cli('licenses', 'create', '--policy', policy.id, '--json')).stdout);
     const other = JSON.parse((await cli('licenses', 'create', '--policy', policy.id, '--json')).stdout);
-    const a = (await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody({ name: 'alpha' }) })).data!.data;
-    const b = (await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).data!.data;
+    const a = (
+      await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody({ name: 'alpha' }) })
+    ).data!.data;
+    const b = (await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).data!
+      .data;
     await server.client.POST('/machines', { headers: licenseAuth(other.key), body: machineBody() });
 
     const json = async (...args: string[]) => {
@@ -131,17 +196,28 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
       return JSON.parse(result.stdout);
     };
     const listed = await json('machines', 'list', '--license', license.id);
-    const viaApi = await server.client.GET('/machines', { headers: admin, params: { query: { licenseId: license.id } } });
+    const viaApi = await server.client.GET('/machines', {
+      headers: admin,
+      params: { query: { licenseId: license.id } },
+    });
     expect(listed).toEqual(viaApi.data);
     expect(listed.data.map((m: { id: string }) => m.id)).toEqual([a.id, b.id]);
     expect((await json('machines', 'list', '--license', license.id, '--status', 'NOT_REQUIRED')).data).toHaveLength(2);
     expect((await json('machines', 'list', '--license', license.id, '--status', 'DEAD')).data).toHaveLength(0);
 
-    expect(await json('machines', 'get', a.id)).toEqual((await server.client.GET('/machines/{id}', { headers: admin, params: { path: { id: a.id } } })).data!.data);
+    expect(await json('machines', 'get', a.id)).toEqual(
+      (await server.client.GET('/machines/{id}', { headers: admin, params: { path: { id: a.id } } })).data!.data,
+    );
     expect(await json('machines', 'deactivate', a.id)).toEqual({ id: a.id, deleted: true });
     expect((await json('machines', 'get', a.id)).deactivationReason).toBe('MANUAL');
-    expect((await json('machines', 'list', '--license', license.id)).data.map((m: { id: string }) => m.id)).toEqual([b.id]);
-    expect((await json('machines', 'list', '--license', license.id, '--include-deactivated')).data.map((m: { id: string }) => m.id)).toEqual([a.id, b.id]);
+    expect((await json('machines', 'list', '--license', license.id)).data.map((m: { id: string }) => m.id)).toEqual([
+      b.id,
+    ]);
+    expect(
+      (await json('machines', 'list', '--license', license.id, '--include-deactivated')).data.map(
+        (m: { id: string }) => m.id,
+      ),
+    ).toEqual([a.id, b.id]);
 
     const human = await cli('machines', 'list', '--license', license.id, '--include-deactivated');
     expect(human.stdout).toMatch(/^ID\s+FINGERPRINT\s+LICENSE\s+HEARTBEAT\s+LAST HEARTBEAT\s+DEACTIVATED\s+NAME/);
@@ -171,13 +247,33 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
       return JSON.parse(result.stdout);
     };
     const policy = await json(
-      'policies', 'create', '--name', 'Beating', '--require-heartbeat', 'true', '--heartbeat-duration', '120',
-      '--heartbeat-cull-strategy', 'KEEP_DEAD', '--heartbeat-resurrection-window', '60',
+      'policies',
+      'create',
+      '--name',
+      'Beating',
+      '--require-heartbeat',
+      'true',
+      '--heartbeat-duration',
+      '120',
+      '--heartbeat-cull-strategy',
+      'KEEP_DEAD',
+      '--heartbeat-resurrection-window',
+      '60',
     );
-    expect(policy).toMatchObject({ requireHeartbeat: true, heartbeatDuration: 120, heartbeatCullStrategy: 'KEEP_DEAD', heartbeatResurrectionWindow: 60, maxMachines: null });
+    expect(policy).toMatchObject({
+      requireHeartbeat: true,
+      heartbeatDuration: 120,
+      heartbeatCullStrategy: 'KEEP_DEAD',
+      heartbeatResurrectionWindow: 60,
+      maxMachines: null,
+    });
     expect(await json('policies', 'get', policy.id)).toEqual(policy);
-    expect((await json('policies', 'list', '--limit', '100')).data.map((p: { id: string }) => p.id)).toContain(policy.id);
-    expect(await json('policies', 'update', policy.id, '--max-machines', '4', '--heartbeat-duration', '300')).toMatchObject({ maxMachines: 4, heartbeatDuration: 300 });
+    expect((await json('policies', 'list', '--limit', '100')).data.map((p: { id: string }) => p.id)).toContain(
+      policy.id,
+    );
+    expect(
+      await json('policies', 'update', policy.id, '--max-machines', '4', '--heartbeat-duration', '300'),
+    ).toMatchObject({ maxMachines: 4, heartbeatDuration: 300 });
     expect(await json('policies', 'update', policy.id, '--max-machines', 'none')).toMatchObject({ maxMachines: null });
 
     const license = await json('licenses', 'create', '--policy', policy.id, '--name', 'cli');
@@ -185,7 +281,9 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
     expect(await json('licenses', 'suspend', license.id)).toMatchObject({ status: 'SUSPENDED' });
     expect((await json('licenses', 'list', '--policy', policy.id, '--status', 'SUSPENDED')).data).toHaveLength(1);
     expect(await json('licenses', 'reinstate', license.id)).toMatchObject({ status: 'ACTIVE' });
-    expect(await json('licenses', 'update', license.id, '--expires-at', '2031-01-01T00:00:00Z', '--name', 'none')).toMatchObject({
+    expect(
+      await json('licenses', 'update', license.id, '--expires-at', '2031-01-01T00:00:00Z', '--name', 'none'),
+    ).toMatchObject({
       expiresAt: '2031-01-01T00:00:00.000Z',
       name: null,
     });
@@ -202,8 +300,12 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
     expect(listed.data.map((k: { id: string }) => k.id)).toContain(key.id);
     expect(JSON.stringify(listed)).not.toContain(key.token);
     expect(await json('api-keys', 'revoke', key.id)).toMatchObject({ id: key.id, revokedAt: expect.any(String) });
-    expect((await json('api-keys', 'list', '--limit', '100')).data.map((k: { id: string }) => k.id)).not.toContain(key.id);
-    expect((await json('api-keys', 'list', '--limit', '100', '--include-revoked')).data.map((k: { id: string }) => k.id)).toContain(key.id);
+    expect((await json('api-keys', 'list', '--limit', '100')).data.map((k: { id: string }) => k.id)).not.toContain(
+      key.id,
+    );
+    expect(
+      (await json('api-keys', 'list', '--limit', '100', '--include-revoked')).data.map((k: { id: string }) => k.id),
+    ).toContain(key.id);
   }, 120_000);
 
   it('prints tables for people', async () => {

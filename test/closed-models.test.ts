@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { bearer, licenseAuth, seedApiKey, seedLicense, useTestServer, type Problem, type TestServer } from './support/harness.ts';
+import {
+  bearer,
+  licenseAuth,
+  type Problem,
+  seedApiKey,
+  seedLicense,
+  type TestServer,
+  useTestServer,
+} from './support/harness.ts';
 
 /**
  * Request bodies are closed: a field the operation does not know is refused with 400 and its
@@ -13,13 +21,21 @@ const server = useTestServer();
 interface Case {
   operationId: string;
   /** Sets up what the request needs and says what it is; `snapshot` reads what must not change. */
-  prepare(server: TestServer): Promise<{ method: string; path: string; auth: Record<string, string>; contentType?: string; body: Record<string, unknown>; snapshot(): Promise<unknown> }>;
+  prepare(server: TestServer): Promise<{
+    method: string;
+    path: string;
+    auth: Record<string, string>;
+    contentType?: string;
+    body: Record<string, unknown>;
+    snapshot(): Promise<unknown>;
+  }>;
   /** A misspelling of one of the operation's fields, and the field the server should suggest. */
   typo: [string, string];
 }
 
 const count = (table: string) => async () => (await server.sql(`select count(*)::int as n from ${table}`))[0];
-const row = (table: string, id: string) => async () => (await server.sql(`select * from ${table} where id = $1`, [id]))[0];
+const row = (table: string, id: string) => async () =>
+  (await server.sql(`select * from ${table} where id = $1`, [id]))[0];
 
 const cases: Case[] = [
   {
@@ -27,7 +43,13 @@ const cases: Case[] = [
     typo: ['finger_print', 'fingerprint'],
     prepare: async (s) => {
       const { key } = await seedLicense(s);
-      return { method: 'POST', path: '/machines', auth: licenseAuth(key), body: { fingerprint: 'hw-closed-1' }, snapshot: count('machines') };
+      return {
+        method: 'POST',
+        path: '/machines',
+        auth: licenseAuth(key),
+        body: { fingerprint: 'hw-closed-1' },
+        snapshot: count('machines'),
+      };
     },
   },
   {
@@ -61,7 +83,13 @@ const cases: Case[] = [
     typo: ['expires_at', 'expiresAt'],
     prepare: async (s) => {
       const { policyId } = await seedLicense(s);
-      return { method: 'POST', path: '/licenses', auth: bearer(await seedApiKey(s, ['admin'])), body: { policyId }, snapshot: count('licenses') };
+      return {
+        method: 'POST',
+        path: '/licenses',
+        auth: bearer(await seedApiKey(s, ['admin'])),
+        body: { policyId },
+        snapshot: count('licenses'),
+      };
     },
   },
   {
@@ -84,7 +112,13 @@ const cases: Case[] = [
     typo: ['fingerprnt', 'fingerprint'],
     prepare: async (s) => {
       const { key, licenseId } = await seedLicense(s);
-      return { method: 'POST', path: '/licenses/actions/validate', auth: licenseAuth(key), body: {}, snapshot: row('licenses', licenseId) };
+      return {
+        method: 'POST',
+        path: '/licenses/actions/validate',
+        auth: licenseAuth(key),
+        body: {},
+        snapshot: row('licenses', licenseId),
+      };
     },
   },
   {
@@ -142,19 +176,25 @@ async function send(request: Awaited<ReturnType<Case['prepare']>>, body: Record<
 }
 
 describe('closed request bodies', () => {
-  it.each(cases)('$operationId refuses an unknown field with its pointer and a suggestion, and writes nothing', async (c) => {
-    const request = await c.prepare(server);
-    const before = await request.snapshot();
-    const [typo, meant] = c.typo;
-    const response = await send(request, { ...request.body, [typo]: 1, zzUnrelated: true });
-    expect(response.status).toBe(400);
-    const problem = (await response.json()) as Problem;
-    expect(problem.code).toBe('VALIDATION_FAILED');
-    expect(problem.errors).toContainEqual({ pointer: `/${typo}`, message: `is not a known field; did you mean "${meant}"?` });
-    // Nothing close enough: no guess.
-    expect(problem.errors).toContainEqual({ pointer: '/zzUnrelated', message: 'is not a known field' });
-    expect(await request.snapshot()).toEqual(before);
-  });
+  it.each(cases)(
+    '$operationId refuses an unknown field with its pointer and a suggestion, and writes nothing',
+    async (c) => {
+      const request = await c.prepare(server);
+      const before = await request.snapshot();
+      const [typo, meant] = c.typo;
+      const response = await send(request, { ...request.body, [typo]: 1, zzUnrelated: true });
+      expect(response.status).toBe(400);
+      const problem = (await response.json()) as Problem;
+      expect(problem.code).toBe('VALIDATION_FAILED');
+      expect(problem.errors).toContainEqual({
+        pointer: `/${typo}`,
+        message: `is not a known field; did you mean "${meant}"?`,
+      });
+      // Nothing close enough: no guess.
+      expect(problem.errors).toContainEqual({ pointer: '/zzUnrelated', message: 'is not a known field' });
+      expect(await request.snapshot()).toEqual(before);
+    },
+  );
 
   it.each(cases)('$operationId still takes the same body without the unknown field', async (c) => {
     const request = await c.prepare(server);
@@ -181,7 +221,9 @@ describe('closed request bodies', () => {
       body: JSON.stringify({ name: 'P', max_machines: 3 }),
     });
     expect(response.status).toBe(400);
-    expect(((await response.json()) as Problem).errors).toEqual([{ pointer: '/max_machines', message: 'is not a known field; did you mean "maxMachines"?' }]);
+    expect(((await response.json()) as Problem).errors).toEqual([
+      { pointer: '/max_machines', message: 'is not a known field; did you mean "maxMachines"?' },
+    ]);
   });
 });
 
@@ -194,12 +236,18 @@ describe('enum errors list the allowed values', () => {
       body: JSON.stringify({ fingerprint: 'hw-enum-0001', platform: 'beos' }),
     });
     expect(response.status).toBe(400);
-    expect(((await response.json()) as Problem).errors).toEqual([{ pointer: '/platform', message: 'must be one of: macos, windows, linux, docker, kubernetes' }]);
+    expect(((await response.json()) as Problem).errors).toEqual([
+      { pointer: '/platform', message: 'must be one of: macos, windows, linux, docker, kubernetes' },
+    ]);
   });
 
   it('in a query parameter', async () => {
-    const response = await fetch(`${server.apiUrl}/machines?heartbeatStatus=alive`, { headers: bearer(await seedApiKey(server, ['admin'])) });
+    const response = await fetch(`${server.apiUrl}/machines?heartbeatStatus=alive`, {
+      headers: bearer(await seedApiKey(server, ['admin'])),
+    });
     expect(response.status).toBe(400);
-    expect(((await response.json()) as Problem).errors).toEqual([{ pointer: '/query/heartbeatStatus', message: 'must be one of: NOT_REQUIRED, ALIVE, DEAD' }]);
+    expect(((await response.json()) as Problem).errors).toEqual([
+      { pointer: '/query/heartbeatStatus', message: 'must be one of: NOT_REQUIRED, ALIVE, DEAD' },
+    ]);
   });
 });

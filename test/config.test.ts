@@ -5,9 +5,21 @@ import { ConfigError, loadConfig } from '../src/config.ts';
 describe('configuration from the environment', () => {
   it('has working defaults for a bare machine: port 3000, embedded database under ./data', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ port: 3000, databaseUrl: undefined, secret: undefined, logLevel: 'info', workerCron: '* * * * *', workerInServer: true });
+    expect(config).toMatchObject({
+      port: 3000,
+      databaseUrl: undefined,
+      secret: undefined,
+      logLevel: 'info',
+      workerCron: '* * * * *',
+      workerInServer: true,
+    });
     // Every database call is bounded, and a stop drains for at most 10 s.
-    expect(config).toMatchObject({ dbAcquireTimeoutMs: 5000, dbStatementTimeoutMs: 10_000, shutdownDelaySeconds: 0, shutdownGraceSeconds: 10 });
+    expect(config).toMatchObject({
+      dbAcquireTimeoutMs: 5000,
+      dbStatementTimeoutMs: 10_000,
+      shutdownDelaySeconds: 0,
+      shutdownGraceSeconds: 10,
+    });
     // A request that trickles in is answered 408 within seconds, not held for a minute.
     expect(config.transportTimeouts).toEqual({ headersTimeoutMs: 5000, requestTimeoutMs: 10_000 });
     expect(config.dataDir).toBe(path.resolve('data'));
@@ -70,7 +82,10 @@ describe('configuration from the environment', () => {
     [{ LICENTRIC_SHUTDOWN_DELAY: 'soon' }, 'LICENTRIC_SHUTDOWN_DELAY must be a whole number'],
     [{ LICENTRIC_HEADERS_TIMEOUT_MS: '0' }, 'LICENTRIC_HEADERS_TIMEOUT_MS must be a whole number of at least 1'],
     [{ LICENTRIC_REQUEST_TIMEOUT_MS: '10s' }, 'LICENTRIC_REQUEST_TIMEOUT_MS must be a whole number'],
-    [{ LICENTRIC_HEADERS_TIMEOUT_MS: '20000' }, 'LICENTRIC_HEADERS_TIMEOUT_MS (20000) must not exceed LICENTRIC_REQUEST_TIMEOUT_MS (10000)'],
+    [
+      { LICENTRIC_HEADERS_TIMEOUT_MS: '20000' },
+      'LICENTRIC_HEADERS_TIMEOUT_MS (20000) must not exceed LICENTRIC_REQUEST_TIMEOUT_MS (10000)',
+    ],
   ])('refuses %j with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
@@ -82,12 +97,20 @@ describe('configuration from the environment', () => {
       workerInServer: false,
     });
     // Both names with one value is no conflict: a deployment part-way through the rename.
-    expect(loadConfig({ LICENTRIC_WORKER_CRON: '0 * * * *', LICENTRIC_CULL_CRON: '0 * * * *' }).workerCron).toBe('0 * * * *');
+    expect(loadConfig({ LICENTRIC_WORKER_CRON: '0 * * * *', LICENTRIC_CULL_CRON: '0 * * * *' }).workerCron).toBe(
+      '0 * * * *',
+    );
   });
 
   it.each([
-    [{ LICENTRIC_WORKER_CRON: '0 * * * *', LICENTRIC_CULL_CRON: '*/5 * * * *' }, 'LICENTRIC_WORKER_CRON and its former name LICENTRIC_CULL_CRON'],
-    [{ LICENTRIC_WORKER_IN_SERVER: 'true', LICENTRIC_CULL_IN_SERVER: 'false' }, 'LICENTRIC_WORKER_IN_SERVER and its former name LICENTRIC_CULL_IN_SERVER'],
+    [
+      { LICENTRIC_WORKER_CRON: '0 * * * *', LICENTRIC_CULL_CRON: '*/5 * * * *' },
+      'LICENTRIC_WORKER_CRON and its former name LICENTRIC_CULL_CRON',
+    ],
+    [
+      { LICENTRIC_WORKER_IN_SERVER: 'true', LICENTRIC_CULL_IN_SERVER: 'false' },
+      'LICENTRIC_WORKER_IN_SERVER and its former name LICENTRIC_CULL_IN_SERVER',
+    ],
   ])('refuses a setting and its former name set to different values: %j', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });

@@ -8,7 +8,16 @@ import { initOrm } from '../src/db/orm.ts';
 import { createLogger } from '../src/log.ts';
 import { cullPass } from '../src/machines/cull.ts';
 import { DEFAULT_WORKER_CRON, startWorkerSchedule } from '../src/worker.ts';
-import { activated, licenseAuth, patched, read, seedPolicyAndLicense, TEST_SECRET, useApiKey, useTestServer } from './support/harness.ts';
+import {
+  activated,
+  licenseAuth,
+  patched,
+  read,
+  seedPolicyAndLicense,
+  TEST_SECRET,
+  useApiKey,
+  useTestServer,
+} from './support/harness.ts';
 import { runCli } from './support/processes.ts';
 
 type CreatePolicy = components['schemas']['CreatePolicyRequest'];
@@ -34,11 +43,17 @@ async function setup(policy: Partial<CreatePolicy>, count = 1) {
 /** Another policy and license in the same test. */
 async function addLicense(policy: Partial<CreatePolicy>, count = 1) {
   server.clock.set(at(0));
-  const seeded = await seedPolicyAndLicense(server, admin, { name: 'cull', requireHeartbeat: true, heartbeatDuration: 600, ...policy });
+  const seeded = await seedPolicyAndLicense(server, admin, {
+    name: 'cull',
+    requireHeartbeat: true,
+    heartbeatDuration: 600,
+    ...policy,
+  });
   return { ...seeded, ids: await activated(server, seeded.key, count) };
 }
 
-const pass = (now: Date, batchSize?: number) => cullPass(server.orm.em.fork(), new ManualClock(now), silent, { batchSize });
+const pass = (now: Date, batchSize?: number) =>
+  cullPass(server.orm.em.fork(), new ManualClock(now), silent, { batchSize });
 const readMachine = (id: string) => read(server, admin, '/machines/{id}', id);
 // The machine each event carries is held to the API's by events.test.ts; here, the facts beside it.
 const eventsOf = (id: string) =>
@@ -51,13 +66,21 @@ describe('a culling pass', () => {
   it('DEACTIVATE_DEAD: deactivates machines dead and past the window, with the reason and one event', async () => {
     const { ids, key } = await setup({ heartbeatCullStrategy: 'DEACTIVATE_DEAD' }, 3);
     server.clock.set(at(300));
-    await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(key), params: { path: { id: ids[2]! } } });
+    await server.client.POST('/machines/{id}/heartbeat', {
+      headers: licenseAuth(key),
+      params: { path: { id: ids[2]! } },
+    });
     const result = await pass(at(600));
     expect(result).toMatchObject({ deactivated: 2, markedDead: 0 });
     server.clock.set(at(600));
-    expect(await readMachine(ids[0]!)).toMatchObject({ deletedAt: at(600).toISOString(), deactivationReason: 'HEARTBEAT_DEAD' });
+    expect(await readMachine(ids[0]!)).toMatchObject({
+      deletedAt: at(600).toISOString(),
+      deactivationReason: 'HEARTBEAT_DEAD',
+    });
     expect(await readMachine(ids[2]!)).toMatchObject({ deletedAt: null, heartbeatStatus: 'ALIVE' });
-    expect(await eventsOf(ids[0]!)).toEqual([{ type: 'machine.deactivated', data: { reason: 'HEARTBEAT_DEAD', diedAt: at(600).toISOString() } }]);
+    expect(await eventsOf(ids[0]!)).toEqual([
+      { type: 'machine.deactivated', data: { reason: 'HEARTBEAT_DEAD', diedAt: at(600).toISOString() } },
+    ]);
     expect(await eventsOf(ids[2]!)).toEqual([]);
     // The limit counts only active machines, so culling frees seats.
     const license = await server.client.POST('/licenses/actions/validate', { headers: licenseAuth(key) });
@@ -78,8 +101,14 @@ describe('a culling pass', () => {
     expect(await pass(at(600))).toMatchObject({ markedDead: 1, deactivated: 0 });
     expect(await pass(at(900))).toMatchObject({ markedDead: 0, deactivated: 0 });
     server.clock.set(at(900));
-    expect(await readMachine(ids[0]!)).toMatchObject({ deletedAt: null, heartbeatStatus: 'DEAD', deactivationReason: null });
-    expect(await eventsOf(ids[0]!)).toEqual([{ type: 'machine.heartbeat.dead', data: { diedAt: at(600).toISOString() } }]);
+    expect(await readMachine(ids[0]!)).toMatchObject({
+      deletedAt: null,
+      heartbeatStatus: 'DEAD',
+      deactivationReason: null,
+    });
+    expect(await eventsOf(ids[0]!)).toEqual([
+      { type: 'machine.heartbeat.dead', data: { diedAt: at(600).toISOString() } },
+    ]);
     const [row] = await server.sql<{ dead_at: Date }>('select dead_at from machines where id = $1', [ids[0]]);
     expect(row!.dead_at).toEqual(at(600));
   });
@@ -131,7 +160,9 @@ describe('a culling pass', () => {
     await cullPass(server.orm.em.fork(), new ManualClock(at(600)), createLogger('info', stream), { batchSize: 1000 });
     await new Promise((resolve) => setImmediate(resolve));
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0]!).msg).toMatch(/^cull pass deactivated=\d+ marked_dead=\d+ batches=\d+ duration_ms=\d+\.\d$/);
+    expect(JSON.parse(lines[0]!).msg).toMatch(
+      /^cull pass deactivated=\d+ marked_dead=\d+ batches=\d+ duration_ms=\d+\.\d$/,
+    );
   });
 });
 
@@ -146,7 +177,10 @@ describe('several workers at once', () => {
     );
     // Two ORMs: two connection pools, as two worker processes would have.
     const log = createLogger('silent');
-    const [a, b] = await Promise.all([initOrm({ clientUrl: server.databaseUrl, log, poolSize: 2 }), initOrm({ clientUrl: server.databaseUrl, log, poolSize: 2 })]);
+    const [a, b] = await Promise.all([
+      initOrm({ clientUrl: server.databaseUrl, log, poolSize: 2 }),
+      initOrm({ clientUrl: server.databaseUrl, log, poolSize: 2 }),
+    ]);
     try {
       const clock = new ManualClock(at(0));
       const [ra, rb] = await Promise.all([
@@ -159,7 +193,12 @@ describe('several workers at once', () => {
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
-    const [counts] = await server.sql<{ culled: number; events: number; machines_with_events: number; still_active: number }>(
+    const [counts] = await server.sql<{
+      culled: number;
+      events: number;
+      machines_with_events: number;
+      still_active: number;
+    }>(
       `select (select count(*)::int from machines where license_id = $1 and deactivation_reason = 'HEARTBEAT_DEAD') as culled,
               (select count(*)::int from events e join machines m on m.id = e.machine_id where m.license_id = $1) as events,
               (select count(distinct machine_id)::int from events e join machines m on m.id = e.machine_id where m.license_id = $1) as machines_with_events,
@@ -173,7 +212,11 @@ describe('several workers at once', () => {
 describe('the schedule', () => {
   it('runs every minute by default', () => {
     const runs = new Cron(DEFAULT_WORKER_CRON, { paused: true }).nextRuns(3, new Date('2026-03-01T14:00:30.000Z'));
-    expect(runs.map((d) => d.toISOString())).toEqual(['2026-03-01T14:01:00.000Z', '2026-03-01T14:02:00.000Z', '2026-03-01T14:03:00.000Z']);
+    expect(runs.map((d) => d.toISOString())).toEqual([
+      '2026-03-01T14:01:00.000Z',
+      '2026-03-01T14:02:00.000Z',
+      '2026-03-01T14:03:00.000Z',
+    ]);
   });
 
   it('runs passes on its schedule and stops cleanly', async () => {
@@ -193,9 +236,17 @@ describe('the schedule', () => {
     // Its clock is the real one: make these machines' last heartbeats a day old by it.
     const { ids } = await setup({}, 2);
     await server.sql("update machines set last_heartbeat_at = now() - interval '1 day' where id = any($1)", [ids]);
-    const result = await runCli(['worker', '--once'], { DATABASE_URL: server.databaseUrl, LICENTRIC_SECRET: TEST_SECRET, LOG_LEVEL: 'info' });
+    const result = await runCli(['worker', '--once'], {
+      DATABASE_URL: server.databaseUrl,
+      LICENTRIC_SECRET: TEST_SECRET,
+      LOG_LEVEL: 'info',
+    });
     expect(result.code, result.stderr).toBe(0);
-    const line = result.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string }).find((l) => l.msg.startsWith('cull pass'));
+    const line = result.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { msg: string })
+      .find((l) => l.msg.startsWith('cull pass'));
     expect(line?.msg).toMatch(/deactivated=\d+/);
     server.clock.set(new Date());
     for (const id of ids) expect((await readMachine(id)).deactivationReason).toBe('HEARTBEAT_DEAD');

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestServer } from './support/harness.ts';
 
@@ -41,7 +41,17 @@ beforeAll(async () => {
     security?: Record<string, string[]>[];
     paths: Record<
       string,
-      Partial<Record<(typeof METHODS)[number], { operationId: string; summary?: string; responses: Record<string, unknown>; security?: Record<string, string[]>[] }>>
+      Partial<
+        Record<
+          (typeof METHODS)[number],
+          {
+            operationId: string;
+            summary?: string;
+            responses: Record<string, unknown>;
+            security?: Record<string, string[]>[];
+          }
+        >
+      >
     >;
   };
   operations = Object.entries(spec.paths).flatMap(([route, item]) =>
@@ -49,7 +59,16 @@ beforeAll(async () => {
       const op = item[method];
       if (!op) return [];
       const schemes = (op.security ?? spec.security ?? []).flatMap((requirement) => Object.keys(requirement));
-      return [{ operationId: op.operationId, method, path: route, summary: op.summary ?? '', statuses: Object.keys(op.responses), schemes }];
+      return [
+        {
+          operationId: op.operationId,
+          method,
+          path: route,
+          summary: op.summary ?? '',
+          statuses: Object.keys(op.responses),
+          schemes,
+        },
+      ];
     }),
   );
 
@@ -75,7 +94,8 @@ beforeAll(async () => {
   const origin = new URL(server.baseUrl).origin;
   page.on('request', (request) => {
     const url = request.url();
-    if (!url.startsWith('data:') && !url.startsWith('blob:') && new URL(url).origin !== origin) foreignRequests.push(url);
+    if (!url.startsWith('data:') && !url.startsWith('blob:') && new URL(url).origin !== origin)
+      foreignRequests.push(url);
   });
   page.on('pageerror', (error) => pageErrors.push(error.message));
   page.on('console', (message) => {
@@ -94,8 +114,15 @@ async function openSection(op: Operation) {
     await page.goto(`${server.baseUrl}/docs`, { waitUntil: 'load' });
     await page.getByRole('heading', { name: 'Licentric API', exact: true }).first().waitFor({ timeout: 30_000 });
   }
-  await page.locator('a[href^="#"]').filter({ has: page.getByText(op.summary, { exact: true }) }).first().click();
-  const section = page.locator('section').filter({ has: page.getByRole('heading', { name: op.summary, exact: true }) }).last();
+  await page
+    .locator('a[href^="#"]')
+    .filter({ has: page.getByText(op.summary, { exact: true }) })
+    .first()
+    .click();
+  const section = page
+    .locator('section')
+    .filter({ has: page.getByRole('heading', { name: op.summary, exact: true }) })
+    .last();
   await section.waitFor({ state: 'visible', timeout: 15_000 });
   return section;
 }
@@ -105,7 +132,9 @@ describe('GET /docs in Chromium', () => {
     expect(operations.length).toBeGreaterThan(0);
     const response = await page.goto(`${server.baseUrl}/docs`, { waitUntil: 'load' });
     expect(response?.status()).toBe(200);
-    await expect.poll(() => page.getByRole('heading', { name: 'Licentric API', exact: true }).count(), { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(() => page.getByRole('heading', { name: 'Licentric API', exact: true }).count(), { timeout: 30_000 })
+      .toBeGreaterThan(0);
     await page.screenshot({ path: path.join(ARTIFACTS, 'reference.png') });
   }, 60_000);
 
@@ -120,7 +149,10 @@ describe('GET /docs in Chromium', () => {
         continue;
       }
       await entry.first().click();
-      const section = page.locator('section').filter({ has: page.getByRole('heading', { name: op.summary, exact: true }) }).last();
+      const section = page
+        .locator('section')
+        .filter({ has: page.getByRole('heading', { name: op.summary, exact: true }) })
+        .last();
       try {
         await section.waitFor({ state: 'visible', timeout: 15_000 });
       } catch {
@@ -129,7 +161,8 @@ describe('GET /docs in Chromium', () => {
       }
       const text = await section.innerText();
       if (!text.includes(op.path)) missing.push(`${op.operationId}: section does not show ${op.path}`);
-      if (text.includes('Basic ')) missing.push(`${op.operationId}: the example request uses Basic auth, which no operation accepts`);
+      if (text.includes('Basic '))
+        missing.push(`${op.operationId}: the example request uses Basic auth, which no operation accepts`);
       for (const status of op.statuses) {
         if (!text.includes(status)) missing.push(`${op.operationId}: section does not show response ${status}`);
       }
@@ -140,7 +173,12 @@ describe('GET /docs in Chromium', () => {
 
   it('sends Authorization: License <key> in every client snippet of every License operation', async () => {
     const licenseOperations = operations.filter((op) => op.schemes[0] === 'License');
-    expect(licenseOperations.map((op) => op.operationId).sort()).toEqual(['activateMachine', 'deactivateMachine', 'pingMachineHeartbeat', 'validateLicense']);
+    expect(licenseOperations.map((op) => op.operationId).sort()).toEqual([
+      'activateMachine',
+      'deactivateMachine',
+      'pingMachineHeartbeat',
+      'validateLicense',
+    ]);
     const wrong: string[] = [];
     let clientsChecked = 0;
     for (const op of licenseOperations) {
@@ -148,7 +186,9 @@ describe('GET /docs in Chromium', () => {
       const picker = section.getByTestId('client-picker').first();
       await picker.click();
       const options = page.getByRole('listbox').getByRole('option');
-      const clients = await options.evaluateAll((items) => items.map((item) => item.id.slice(item.id.lastIndexOf('-') + 1)));
+      const clients = await options.evaluateAll((items) =>
+        items.map((item) => item.id.slice(item.id.lastIndexOf('-') + 1)),
+      );
       await page.keyboard.press('Escape');
       // Every language the reference offers, e.g. shell/curl, python/requests, js/fetch, go/native.
       expect(clients.length).toBeGreaterThan(10);
@@ -161,7 +201,14 @@ describe('GET /docs in Chromium', () => {
         // `setValue("License …", forHTTPHeaderField: "Authorization")`, C#'s
         // `AuthenticationHeaderValue("License", "…")`): the header's name, and the scheme then the key.
         if (!/Authorization/.test(code) || !/\bLicense["',\s]{0,4}YOUR_LICENSE_KEY/.test(code)) {
-          wrong.push(`${op.operationId} / ${client}: ${code.split('\n').find((line) => /authorization/i.test(line))?.trim() ?? 'no Authorization header'}`);
+          wrong.push(
+            `${op.operationId} / ${client}: ${
+              code
+                .split('\n')
+                .find((line) => /authorization/i.test(line))
+                ?.trim() ?? 'no Authorization header'
+            }`,
+          );
         }
         clientsChecked++;
       }
@@ -177,9 +224,13 @@ describe('GET /docs in Chromium', () => {
     for (const op of operations) {
       const section = await openSection(op);
       // A code panel whose content is wider than the panel hides the end of a token or a header.
-      const hidden = await section.locator('.scalar-code-block [role="group"]').evaluateAll((panels) =>
-        panels.filter((panel) => panel.scrollWidth > panel.clientWidth + 1).map((panel) => panel.textContent?.slice(0, 60) ?? ''),
-      );
+      const hidden = await section
+        .locator('.scalar-code-block [role="group"]')
+        .evaluateAll((panels) =>
+          panels
+            .filter((panel) => panel.scrollWidth > panel.clientWidth + 1)
+            .map((panel) => panel.textContent?.slice(0, 60) ?? ''),
+        );
       overflowing.push(...hidden.map((text) => `${op.operationId}: ${text}`));
     }
     expect(overflowing).toEqual([]);
@@ -197,16 +248,27 @@ describe('GET / and GET /api/v1', () => {
     expect(response.status).toBe(200);
     const body = (await response.json()) as { name: string; version: string; links: Record<string, string> };
     expect(body).toMatchObject({ name: 'Licentric API', version: '1.0.0' });
-    expect(body.links).toEqual({ docs: '/docs', openapiJson: '/openapi.json', openapiYaml: '/openapi.yaml', api: '/api/v1', health: '/healthz', ready: '/readyz' });
+    expect(body.links).toEqual({
+      docs: '/docs',
+      openapiJson: '/openapi.json',
+      openapiYaml: '/openapi.yaml',
+      api: '/api/v1',
+      health: '/healthz',
+      ready: '/readyz',
+    });
     // Every link leads somewhere: no 404 behind any of them.
-    for (const href of Object.values(body.links)) expect((await fetch(`${server.baseUrl}${href}`)).status, href).toBe(200);
+    for (const href of Object.values(body.links))
+      expect((await fetch(`${server.baseUrl}${href}`)).status, href).toBe(200);
   });
 
   it('answers the API base itself with the same links', async () => {
     for (const url of [server.apiUrl, `${server.apiUrl}/`]) {
       const response = await fetch(url);
       expect(response.status, url).toBe(200);
-      expect(((await response.json()) as { links: Record<string, string> }).links).toMatchObject({ docs: '/docs', api: '/api/v1' });
+      expect(((await response.json()) as { links: Record<string, string> }).links).toMatchObject({
+        docs: '/docs',
+        api: '/api/v1',
+      });
     }
   });
 

@@ -13,11 +13,18 @@ const admin = useApiKey(server, ['admin']);
 const reader = useApiKey(server, ['events:read']);
 
 /** Every event after `after` the key may see, through the API, following the cursor page by page. */
-async function eventsAfter(after: string | undefined, query: Record<string, string | number> = {}, headers = reader): Promise<Event[]> {
+async function eventsAfter(
+  after: string | undefined,
+  query: Record<string, string | number> = {},
+  headers = reader,
+): Promise<Event[]> {
   const events: Event[] = [];
   let cursor = after;
   for (;;) {
-    const { data, response } = await server.client.GET('/events', { headers, params: { query: { ...query, cursor, limit: 2 } as never } });
+    const { data, response } = await server.client.GET('/events', {
+      headers,
+      params: { query: { ...query, cursor, limit: 2 } as never },
+    });
     expect(response.status).toBe(200);
 
     events.push(...data!.data);
@@ -26,7 +33,8 @@ async function eventsAfter(after: string | undefined, query: Record<string, stri
   }
 }
 
-const lastEventId = async () => (await server.sql<{ id: string | null }>('select max(id)::text as id from events'))[0]!.id ?? undefined;
+const lastEventId = async () =>
+  (await server.sql<{ id: string | null }>('select max(id)::text as id from events'))[0]!.id ?? undefined;
 
 const worker = (now: string) => workerPass(server.orm, new ManualClock(now), silent);
 
@@ -35,58 +43,116 @@ describe('events', () => {
     const start = await lastEventId();
     const expected: { type: string; key: string; object: unknown; extra?: Record<string, unknown> }[] = [];
     const get = {
-      policy: async (id: string) => (await server.client.GET('/policies/{id}', { headers: admin, params: { path: { id } } })).data!.data,
-      license: async (id: string) => (await server.client.GET('/licenses/{id}', { headers: admin, params: { path: { id } } })).data!.data,
-      machine: async (id: string) => (await server.client.GET('/machines/{id}', { headers: admin, params: { path: { id } } })).data!.data,
-      apiKey: async (id: string) => (await server.client.GET('/api-keys/{id}', { headers: admin, params: { path: { id } } })).data!.data,
+      policy: async (id: string) =>
+        (await server.client.GET('/policies/{id}', { headers: admin, params: { path: { id } } })).data!.data,
+      license: async (id: string) =>
+        (await server.client.GET('/licenses/{id}', { headers: admin, params: { path: { id } } })).data!.data,
+      machine: async (id: string) =>
+        (await server.client.GET('/machines/{id}', { headers: admin, params: { path: { id } } })).data!.data,
+      apiKey: async (id: string) =>
+        (await server.client.GET('/api-keys/{id}', { headers: admin, params: { path: { id } } })).data!.data,
     };
 
     server.clock.set('2026-04-01T10:00:00.000Z');
-    const policy = (await server.client.POST('/policies', { headers: admin, body: { name: 'evt', requireHeartbeat: true, heartbeatDuration: 600, heartbeatCullStrategy: 'KEEP_DEAD', heartbeatResurrectionWindow: 600 } })).data!.data;
+    const policy = (
+      await server.client.POST('/policies', {
+        headers: admin,
+        body: {
+          name: 'evt',
+          requireHeartbeat: true,
+          heartbeatDuration: 600,
+          heartbeatCullStrategy: 'KEEP_DEAD',
+          heartbeatResurrectionWindow: 600,
+        },
+      })
+    ).data!.data;
     expected.push({ type: 'policy.created', key: 'policy', object: await get.policy(policy.id) });
     server.clock.advance(1000);
     await patched(server, admin, '/policies/{id}', policy.id, { metadata: { tier: 'gold', nul: 'a\u0000b' } });
     expected.push({ type: 'policy.updated', key: 'policy', object: await get.policy(policy.id) });
 
     server.clock.advance(1000);
-    const created = (await server.client.POST('/licenses', { headers: admin, body: { policyId: policy.id, name: 'Acme' } })).data!.data;
+    const created = (
+      await server.client.POST('/licenses', { headers: admin, body: { policyId: policy.id, name: 'Acme' } })
+    ).data!.data;
     expected.push({ type: 'license.created', key: 'license', object: await get.license(created.id) });
     server.clock.advance(1000);
     await patched(server, admin, '/licenses/{id}', created.id, { name: 'Acme Corp' });
     expected.push({ type: 'license.updated', key: 'license', object: await get.license(created.id) });
 
     server.clock.advance(1000);
-    const machine = (await server.client.POST('/machines', { headers: licenseAuth(created.key), body: machineBody({ metadata: { nul: '\u0000' } }) })).data!.data;
+    const machine = (
+      await server.client.POST('/machines', {
+        headers: licenseAuth(created.key),
+        body: machineBody({ metadata: { nul: '\u0000' } }),
+      })
+    ).data!.data;
     expected.push({ type: 'machine.activated', key: 'machine', object: await get.machine(machine.id) });
 
     // Dead at 10:10:04 and revived inside its resurrection window…
     server.clock.set('2026-04-01T10:15:00.000Z');
-    await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(created.key), params: { path: { id: machine.id } } });
-    expected.push({ type: 'machine.heartbeat.resurrected', key: 'machine', object: await get.machine(machine.id), extra: { deadSince: '2026-04-01T10:10:04.000Z' } });
+    await server.client.POST('/machines/{id}/heartbeat', {
+      headers: licenseAuth(created.key),
+      params: { path: { id: machine.id } },
+    });
+    expected.push({
+      type: 'machine.heartbeat.resurrected',
+      key: 'machine',
+      object: await get.machine(machine.id),
+      extra: { deadSince: '2026-04-01T10:10:04.000Z' },
+    });
     // …then dead past it: the worker records the death (KEEP_DEAD keeps it active).
     server.clock.set('2026-04-01T10:40:00.000Z');
     await worker('2026-04-01T10:40:00.000Z');
-    expected.push({ type: 'machine.heartbeat.dead', key: 'machine', object: await get.machine(machine.id), extra: { diedAt: '2026-04-01T10:25:00.000Z' } });
+    expected.push({
+      type: 'machine.heartbeat.dead',
+      key: 'machine',
+      object: await get.machine(machine.id),
+      extra: { diedAt: '2026-04-01T10:25:00.000Z' },
+    });
 
     server.clock.advance(1000);
-    await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: created.id } } });
+    await server.client.POST('/licenses/{id}/actions/suspend', {
+      headers: admin,
+      params: { path: { id: created.id } },
+    });
     expected.push({ type: 'license.suspended', key: 'license', object: await get.license(created.id) });
     server.clock.advance(1000);
     // Suspending twice changes nothing, and so tells nobody anything.
-    await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: created.id } } });
-    await server.client.POST('/licenses/{id}/actions/reinstate', { headers: admin, params: { path: { id: created.id } } });
+    await server.client.POST('/licenses/{id}/actions/suspend', {
+      headers: admin,
+      params: { path: { id: created.id } },
+    });
+    await server.client.POST('/licenses/{id}/actions/reinstate', {
+      headers: admin,
+      params: { path: { id: created.id } },
+    });
     expected.push({ type: 'license.reinstated', key: 'license', object: await get.license(created.id) });
 
     server.clock.advance(1000);
-    await server.client.DELETE('/machines/{id}', { headers: licenseAuth(created.key), params: { path: { id: machine.id } } });
-    expected.push({ type: 'machine.deactivated', key: 'machine', object: await get.machine(machine.id), extra: { reason: 'MANUAL' } });
+    await server.client.DELETE('/machines/{id}', {
+      headers: licenseAuth(created.key),
+      params: { path: { id: machine.id } },
+    });
+    expected.push({
+      type: 'machine.deactivated',
+      key: 'machine',
+      object: await get.machine(machine.id),
+      extra: { reason: 'MANUAL' },
+    });
     server.clock.advance(1000);
-    const second = (await server.client.POST('/machines', { headers: licenseAuth(created.key), body: machineBody() })).data!.data;
+    const second = (await server.client.POST('/machines', { headers: licenseAuth(created.key), body: machineBody() }))
+      .data!.data;
     expected.push({ type: 'machine.activated', key: 'machine', object: await get.machine(second.id) });
     server.clock.advance(1000);
     const beforeDelete = await get.license(created.id);
     await server.client.DELETE('/licenses/{id}', { headers: admin, params: { path: { id: created.id } } });
-    expected.push({ type: 'machine.deactivated', key: 'machine', object: await get.machine(second.id), extra: { reason: 'LICENSE_DELETED' } });
+    expected.push({
+      type: 'machine.deactivated',
+      key: 'machine',
+      object: await get.machine(second.id),
+      extra: { reason: 'LICENSE_DELETED' },
+    });
     expected.push({
       type: 'license.deleted',
       key: 'license',
@@ -95,10 +161,16 @@ describe('events', () => {
     server.clock.advance(1000);
     const beforePolicyDelete = await get.policy(policy.id);
     await server.client.DELETE('/policies/{id}', { headers: admin, params: { path: { id: policy.id } } });
-    expected.push({ type: 'policy.deleted', key: 'policy', object: { ...beforePolicyDelete, updatedAt: server.clock.now().toISOString() } });
+    expected.push({
+      type: 'policy.deleted',
+      key: 'policy',
+      object: { ...beforePolicyDelete, updatedAt: server.clock.now().toISOString() },
+    });
 
     server.clock.advance(1000);
-    const key = (await server.client.POST('/api-keys', { headers: admin, body: { name: 'evt', scopes: ['events:read'] } })).data!.data;
+    const key = (
+      await server.client.POST('/api-keys', { headers: admin, body: { name: 'evt', scopes: ['events:read'] } })
+    ).data!.data;
     expected.push({ type: 'api-key.created', key: 'apiKey', object: await get.apiKey(key.id) });
     server.clock.advance(1000);
     await server.client.DELETE('/api-keys/{id}', { headers: admin, params: { path: { id: key.id } } });
@@ -119,9 +191,12 @@ describe('events', () => {
 
   it('api-key.* events, which name every key with its scopes and token hint, are for admin keys only', async () => {
     const start = await lastEventId();
-    const created = (await server.client.POST('/api-keys', { headers: admin, body: { name: 'root 2', scopes: ['admin'] } })).data!.data;
+    const created = (
+      await server.client.POST('/api-keys', { headers: admin, body: { name: 'root 2', scopes: ['admin'] } })
+    ).data!.data;
     await server.client.DELETE('/api-keys/{id}', { headers: admin, params: { path: { id: created.id } } });
-    const policy = (await server.client.POST('/policies', { headers: admin, body: { name: 'after the keys' } })).data!.data;
+    const policy = (await server.client.POST('/policies', { headers: admin, body: { name: 'after the keys' } })).data!
+      .data;
 
     // events:read alone: neither in the feed, nor by type, nor by id, as GET /api-keys refuses it.
     expect((await eventsAfter(start)).map((e) => e.type)).toEqual(['policy.created']);
@@ -141,13 +216,19 @@ describe('events', () => {
   });
 
   it('a refused change writes no event', async () => {
-    const policy = (await server.client.POST('/policies', { headers: admin, body: { name: 'one seat', maxMachines: 1 } })).data!.data;
-    const license = (await server.client.POST('/licenses', { headers: admin, body: { policyId: policy.id } })).data!.data;
+    const policy = (
+      await server.client.POST('/policies', { headers: admin, body: { name: 'one seat', maxMachines: 1 } })
+    ).data!.data;
+    const license = (await server.client.POST('/licenses', { headers: admin, body: { policyId: policy.id } })).data!
+      .data;
     await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() });
     const before = await lastEventId();
     const refused = await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() });
     expect(refused.response.status).toBe(422);
-    const revoke = await server.client.DELETE('/policies/{id}', { headers: admin, params: { path: { id: policy.id } } });
+    const revoke = await server.client.DELETE('/policies/{id}', {
+      headers: admin,
+      params: { path: { id: policy.id } },
+    });
     expect(revoke.response.status).toBe(409);
     expect(await lastEventId()).toBe(before);
   });
@@ -155,7 +236,12 @@ describe('events', () => {
   it('the worker announces each expiry once, and a moved expiry again when it passes', async () => {
     server.clock.set('2026-05-01T00:00:00.000Z');
     const policy = (await server.client.POST('/policies', { headers: admin, body: { name: 'expiring' } })).data!.data;
-    const license = (await server.client.POST('/licenses', { headers: admin, body: { policyId: policy.id, expiresAt: '2026-05-02T00:00:00.000Z' } })).data!.data;
+    const license = (
+      await server.client.POST('/licenses', {
+        headers: admin,
+        body: { policyId: policy.id, expiresAt: '2026-05-02T00:00:00.000Z' },
+      })
+    ).data!.data;
     const expired = () => eventsAfter(undefined, { licenseId: license.id, type: 'license.expired' });
 
     await worker('2026-05-01T23:59:59.999Z');
@@ -164,14 +250,20 @@ describe('events', () => {
     await worker('2026-05-02T00:01:00.000Z');
     const [first, ...rest] = await expired();
     expect(rest).toEqual([]);
-    expect(first).toMatchObject({ occurredAt: '2026-05-02T00:00:00.000Z', data: { license: { id: license.id, status: 'EXPIRED', expiresAt: '2026-05-02T00:00:00.000Z' } } });
+    expect(first).toMatchObject({
+      occurredAt: '2026-05-02T00:00:00.000Z',
+      data: { license: { id: license.id, status: 'EXPIRED', expiresAt: '2026-05-02T00:00:00.000Z' } },
+    });
 
     server.clock.set('2026-05-03T00:00:00.000Z');
     await patched(server, admin, '/licenses/{id}', license.id, { expiresAt: '2026-06-01T00:00:00.000Z' });
     await worker('2026-05-20T00:00:00.000Z');
     expect(await expired()).toHaveLength(1);
     await worker('2026-06-01T00:00:00.000Z');
-    expect((await expired()).map((e) => e.occurredAt)).toEqual(['2026-05-02T00:00:00.000Z', '2026-06-01T00:00:00.000Z']);
+    expect((await expired()).map((e) => e.occurredAt)).toEqual([
+      '2026-05-02T00:00:00.000Z',
+      '2026-06-01T00:00:00.000Z',
+    ]);
   });
 
   it('filters by type, license, machine and time; pages by cursor; reads one by id', async () => {
@@ -192,10 +284,19 @@ describe('events', () => {
       ['machine.activated', m2.id],
       ['machine.deactivated', m1.id],
     ]);
-    expect((await eventsAfter(undefined, { machineId: m1.id })).map((e) => e.type)).toEqual(['machine.activated', 'machine.deactivated']);
-    const window = await eventsAfter(undefined, { occurredFrom: '2026-07-02T00:00:00.000Z', occurredBefore: '2026-07-03T00:00:00.000Z' });
+    expect((await eventsAfter(undefined, { machineId: m1.id })).map((e) => e.type)).toEqual([
+      'machine.activated',
+      'machine.deactivated',
+    ]);
+    const window = await eventsAfter(undefined, {
+      occurredFrom: '2026-07-02T00:00:00.000Z',
+      occurredBefore: '2026-07-03T00:00:00.000Z',
+    });
     expect(window.map((e) => [e.type, e.machineId])).toEqual([['machine.activated', m1.id]]);
-    const activations = await eventsAfter(undefined, { type: 'machine.activated', occurredFrom: '2026-07-01T00:00:00.000Z' });
+    const activations = await eventsAfter(undefined, {
+      type: 'machine.activated',
+      occurredFrom: '2026-07-01T00:00:00.000Z',
+    });
     expect(activations.map((e) => e.licenseId)).toEqual([a.id, a.id, b.id]);
 
     const ids = (await eventsAfter(undefined)).map((e) => BigInt(e.id));
@@ -205,7 +306,10 @@ describe('events', () => {
     const one = window[0]!;
     const got = await server.client.GET('/events/{id}', { headers: reader, params: { path: { id: one.id } } });
     expect(got.data!.data).toEqual(one);
-    const missing = await server.client.GET('/events/{id}', { headers: reader, params: { path: { id: '999999999999999999' } } });
+    const missing = await server.client.GET('/events/{id}', {
+      headers: reader,
+      params: { path: { id: '999999999999999999' } },
+    });
     expect(missing.response.status).toBe(404);
     expect(missing.error).toMatchObject({ code: 'EVENT_NOT_FOUND' });
     const malformed = await server.client.GET('/events/{id}', { headers: reader, params: { path: { id: '0x10' } } });
@@ -213,17 +317,24 @@ describe('events', () => {
   });
 
   it('refuses an id filter that is a UUID only in its urn: form (PostgreSQL cannot read it) with 400, not 500', async () => {
-    const licenseId = (await server.sql<{ id: string }>('select id from licenses limit 1'))[0]?.id ?? '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
+    const licenseId =
+      (await server.sql<{ id: string }>('select id from licenses limit 1'))[0]?.id ??
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
     for (const name of ['licenseId', 'machineId']) {
       const response = await fetch(`${server.apiUrl}/events?${name}=urn:uuid:${licenseId}`, { headers: reader });
       expect(response.status).toBe(400);
-      expect(await response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ pointer: `/query/${name}` }] });
+      expect(await response.json()).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        errors: [{ pointer: `/query/${name}` }],
+      });
     }
   });
 
   it('is readable with events:read or admin, and with nothing else', async () => {
     expect((await server.client.GET('/events', { headers: admin })).response.status).toBe(200);
-    const other = bearer(await seedApiKey(server, ['machines:read', 'licenses:read', 'policies:read', 'webhooks:write']));
+    const other = bearer(
+      await seedApiKey(server, ['machines:read', 'licenses:read', 'policies:read', 'webhooks:write']),
+    );
     const refused = await server.client.GET('/events', { headers: other });
     expect(refused.response.status).toBe(403);
     expect(refused.error).toMatchObject({ code: 'INSUFFICIENT_SCOPE' });

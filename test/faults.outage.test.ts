@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { startEmbeddedDatabase, type EmbeddedDatabase } from '../src/db/embedded.ts';
+import { type EmbeddedDatabase, startEmbeddedDatabase } from '../src/db/embedded.ts';
 import { createLogger } from '../src/log.ts';
 import {
   activate,
@@ -7,14 +7,14 @@ import {
   embeddedEnv,
   firstAdminToken,
   freePort,
+  type Outcome,
   seedThroughApi,
   send,
   Tally,
   TempDirs,
   until,
-  type Outcome,
 } from './support/faults.ts';
-import { startServerProcess, type ServerProcess } from './support/processes.ts';
+import { type ServerProcess, startServerProcess } from './support/processes.ts';
 
 /**
  * A server process on a PostgreSQL this test stops and starts again, under heartbeat and list
@@ -53,9 +53,17 @@ describe('a database outage under traffic', () => {
     let phase: keyof typeof phases = 'before';
     let running = true;
     const requests: (() => Promise<Outcome>)[] = [
-      () => send(`${seeded.api}/machines/${machineId}/heartbeat`, { method: 'POST', headers: { Authorization: `License ${seeded.key}` } }),
+      () =>
+        send(`${seeded.api}/machines/${machineId}/heartbeat`, {
+          method: 'POST',
+          headers: { Authorization: `License ${seeded.key}` },
+        }),
       () => send(`${seeded.api}/machines?limit=5`, { headers: { Authorization: `Bearer ${admin}` } }),
-      () => send(`${seeded.api}/licenses/actions/validate`, { method: 'POST', headers: { Authorization: `License ${seeded.key}` } }),
+      () =>
+        send(`${seeded.api}/licenses/actions/validate`, {
+          method: 'POST',
+          headers: { Authorization: `License ${seeded.key}` },
+        }),
     ];
     const clients = Array.from({ length: 6 }, async (_, i) => {
       while (running) {
@@ -70,7 +78,9 @@ describe('a database outage under traffic', () => {
     await database.stop();
     const ready = await send(`${base}/readyz`);
     await until('requests during the outage', () => phases.outage.total >= 60 && performance.now() - cut > 3000);
-    await until('a worker pass during the outage', () => server!.logs().some((l) => /^cull pass (skipped|failed)/.test(l.msg ?? '')));
+    await until('a worker pass during the outage', () =>
+      server!.logs().some((l) => /^cull pass (skipped|failed)/.test(l.msg ?? '')),
+    );
 
     database = await startEmbeddedDatabase(dataDir, log, { port });
     const back = performance.now();
@@ -84,7 +94,12 @@ describe('a database outage under traffic', () => {
     await until('traffic after the outage', () => phases.after.total >= 60);
     const afterRecovery = new Date().toISOString();
     await until('a worker pass after the outage', () =>
-      server!.logs().some((l) => typeof l.msg === 'string' && l.msg.startsWith('cull pass deactivated') && String(l.time) > afterRecovery),
+      server!
+        .logs()
+        .some(
+          (l) =>
+            typeof l.msg === 'string' && l.msg.startsWith('cull pass deactivated') && String(l.time) > afterRecovery,
+        ),
     );
     running = false;
     await Promise.all(clients);
@@ -98,8 +113,12 @@ describe('a database outage under traffic', () => {
     );
 
     // Nothing but the truth: a valid credential is never refused, nothing is an internal error.
-    for (const status of [401, 403, 500]) expect(all.filter((o) => 'status' in o && o.status === status)).toHaveLength(0);
-    expect(all.filter((o) => 'error' in o), 'requests whose connection failed').toHaveLength(0);
+    for (const status of [401, 403, 500])
+      expect(all.filter((o) => 'status' in o && o.status === status)).toHaveLength(0);
+    expect(
+      all.filter((o) => 'error' in o),
+      'requests whose connection failed',
+    ).toHaveLength(0);
     const refused = all.filter((o): o is Extract<Outcome, { status: number }> => 'status' in o && o.status !== 200);
     for (const outcome of refused) {
       expect(outcome.status).toBe(503);
@@ -137,14 +156,20 @@ describe('a database outage under traffic', () => {
       await holder.query('begin');
       await holder.query('select 1 from licenses where id = $1 for update', [seeded.licenseId]);
       const tally = new Tally();
-      for (const outcome of await Promise.all(Array.from({ length: 12 }, (_, i) => activate(seeded, `slow-database-${i}`)))) tally.add(outcome);
+      for (const outcome of await Promise.all(
+        Array.from({ length: 12 }, (_, i) => activate(seeded, `slow-database-${i}`)),
+      ))
+        tally.add(outcome);
       await holder.query('rollback');
       await holder.end();
       const slowest = Math.max(...tally.outcomes.map((o) => o.ms));
-      console.log(`12 activations against a locked license, statements bounded at 1 s, connections at 0.3 s: ${tally}; slowest ${slowest.toFixed(0)} ms`);
+      console.log(
+        `12 activations against a locked license, statements bounded at 1 s, connections at 0.3 s: ${tally}; slowest ${slowest.toFixed(0)} ms`,
+      );
 
       expect(tally.count(503)).toBe(12);
-      for (const outcome of tally.outcomes) expect('status' in outcome && outcome.headers.get('retry-after')).toMatch(/^\d+$/);
+      for (const outcome of tally.outcomes)
+        expect('status' in outcome && outcome.headers.get('retry-after')).toMatch(/^\d+$/);
       expect(slowest).toBeLessThan(5000);
     } finally {
       expect(await slow.stop()).toBe(0);

@@ -12,7 +12,7 @@ import {
   TempDirs,
   until,
 } from './support/faults.ts';
-import { startServerProcess, type ServerProcess } from './support/processes.ts';
+import { type ServerProcess, startServerProcess } from './support/processes.ts';
 
 /**
  * SIGTERM while requests are in flight: a row lock taken from outside holds a batch of
@@ -29,7 +29,9 @@ describe('SIGTERM under traffic', () => {
 
   it('finishes every request in flight, closes each connection cleanly, stops PostgreSQL and exits 0', async () => {
     const dataDir = await dirs.make();
-    const server = await startServerProcess(embeddedEnv(dataDir, { LICENTRIC_SHUTDOWN_DELAY: '1', LICENTRIC_SHUTDOWN_GRACE: '15' }));
+    const server = await startServerProcess(
+      embeddedEnv(dataDir, { LICENTRIC_SHUTDOWN_DELAY: '1', LICENTRIC_SHUTDOWN_GRACE: '15' }),
+    );
     servers.push(server);
     const seeded = await seedThroughApi(server, firstAdminToken(server));
     const base = `http://127.0.0.1:${server.port}`;
@@ -54,7 +56,8 @@ describe('SIGTERM under traffic', () => {
     server.child.kill('SIGTERM');
     // Unready at once, while it still serves during the delay (asserted below, after the counts).
     let ready = await send(`${base}/readyz`);
-    for (let tries = 0; tries < 20 && !('status' in ready && ready.status === 503); tries++) ready = await send(`${base}/readyz`);
+    for (let tries = 0; tries < 20 && !('status' in ready && ready.status === 503); tries++)
+      ready = await send(`${base}/readyz`);
     await holder.query('commit').catch(() => {});
     await holder.end().catch(() => {});
 
@@ -69,7 +72,8 @@ describe('SIGTERM under traffic', () => {
     );
 
     expect(tally.count(201)).toBe(inFlight);
-    for (const outcome of tally.outcomes) expect('status' in outcome && outcome.headers.get('connection')).toBe('close');
+    for (const outcome of tally.outcomes)
+      expect('status' in outcome && outcome.headers.get('connection')).toBe('close');
     expect(code).toBe(0);
     expect('status' in ready ? [ready.status, ready.headers.get('connection')] : ready.error).toEqual([503, 'close']);
     expect(exitedMs).toBeLessThan(15_000);

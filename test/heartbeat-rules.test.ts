@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { execute, sql } from '../src/db/sql.ts';
-import { heartbeatSql, heartbeatStatus, nextHeartbeatAt, pastResurrection, type HeartbeatPolicy } from '../src/machines/heartbeat.ts';
+import {
+  type HeartbeatPolicy,
+  heartbeatSql,
+  heartbeatStatus,
+  nextHeartbeatAt,
+  pastResurrection,
+} from '../src/machines/heartbeat.ts';
 import { useTestServer } from './support/harness.ts';
 
 const server = useTestServer();

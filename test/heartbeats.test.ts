@@ -1,7 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
 import { HeartbeatBatcher } from '../src/machines/heartbeat-batch.ts';
-import { activate, activated, bearer, countingPool, licenseAuth, patched, read, seedApiKey, seedPolicyAndLicense, useApiKey, useTestServer } from './support/harness.ts';
+import {
+  activate,
+  activated,
+  bearer,
+  countingPool,
+  licenseAuth,
+  patched,
+  read,
+  seedApiKey,
+  seedPolicyAndLicense,
+  useApiKey,
+  useTestServer,
+} from './support/harness.ts';
 
 type CreatePolicy = components['schemas']['CreatePolicyRequest'];
 
@@ -13,12 +25,18 @@ const at = (seconds: number, ms = 0) => new Date(new Date(T0).getTime() + second
 
 async function setup(policy: Partial<CreatePolicy>) {
   server.clock.set(T0);
-  const seeded = await seedPolicyAndLicense(server, admin, { name: 'heartbeats', requireHeartbeat: true, heartbeatDuration: 600, ...policy });
+  const seeded = await seedPolicyAndLicense(server, admin, {
+    name: 'heartbeats',
+    requireHeartbeat: true,
+    heartbeatDuration: 600,
+    ...policy,
+  });
   return { ...seeded, machine: await activate(server, seeded.key) };
 }
 
 const readMachine = (id: string) => read(server, admin, '/machines/{id}', id);
-const beat = (key: string, id: string) => server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(key), params: { path: { id } } });
+const beat = (key: string, id: string) =>
+  server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(key), params: { path: { id } } });
 
 describe('heartbeat status, exact at read time', () => {
   it('is NOT_REQUIRED, with no next heartbeat, when the policy does not require heartbeats', async () => {
@@ -34,7 +52,11 @@ describe('heartbeat status, exact at read time', () => {
     server.clock.set(at(600, -1));
     expect((await readMachine(machine.id)).heartbeatStatus).toBe('ALIVE');
     server.clock.set(at(600));
-    expect(await readMachine(machine.id)).toMatchObject({ heartbeatStatus: 'DEAD', nextHeartbeatAt: at(600), deletedAt: null });
+    expect(await readMachine(machine.id)).toMatchObject({
+      heartbeatStatus: 'DEAD',
+      nextHeartbeatAt: at(600),
+      deletedAt: null,
+    });
   });
 
   it('follows a policy change for existing machines at once', async () => {
@@ -53,13 +75,18 @@ describe('heartbeat status, exact at read time', () => {
     const alive = await activate(server, key);
     server.clock.set(at(700));
     const list = async (heartbeatStatus: 'ALIVE' | 'DEAD' | 'NOT_REQUIRED') =>
-      (await server.client.GET('/machines', { headers: admin, params: { query: { licenseId, heartbeatStatus } } })).data!.data.map((m) => m.id);
+      (
+        await server.client.GET('/machines', { headers: admin, params: { query: { licenseId, heartbeatStatus } } })
+      ).data!.data.map((m) => m.id);
     expect(await list('DEAD')).toEqual([dead.id]);
     expect(await list('ALIVE')).toEqual([alive.id]);
     expect(await list('NOT_REQUIRED')).toEqual([]);
 
     const writer = bearer(await seedApiKey(server, ['machines:write']));
-    const { response } = await server.client.DELETE('/machines/{id}', { headers: writer, params: { path: { id: dead.id } } });
+    const { response } = await server.client.DELETE('/machines/{id}', {
+      headers: writer,
+      params: { path: { id: dead.id } },
+    });
     expect(response.status).toBe(200);
     expect(await readMachine(dead.id)).toMatchObject({ deactivationReason: 'MANUAL', deletedAt: at(700) });
     expect(await list('DEAD')).toEqual([]);
@@ -74,7 +101,12 @@ describe('POST /machines/{id}/heartbeat', () => {
     server.clock.set(at(599));
     const { response, data } = await beat(key, machine.id);
     expect(response.status).toBe(200);
-    expect(data!.data).toEqual({ id: machine.id, lastHeartbeatAt: at(599), heartbeatStatus: 'ALIVE', nextHeartbeatAt: at(1199) });
+    expect(data!.data).toEqual({
+      id: machine.id,
+      lastHeartbeatAt: at(599),
+      heartbeatStatus: 'ALIVE',
+      nextHeartbeatAt: at(1199),
+    });
     expect(await readMachine(machine.id)).toMatchObject({ heartbeatStatus: 'ALIVE', lastHeartbeatAt: at(599) });
   });
 
@@ -86,7 +118,10 @@ describe('POST /machines/{id}/heartbeat', () => {
     expect(response.status).toBe(200);
     expect(data!.data).toMatchObject({ heartbeatStatus: 'RESURRECTED', lastHeartbeatAt: at(4200, -1) });
     expect((await readMachine(machine.id)).heartbeatStatus).toBe('ALIVE');
-    const events = await server.sql(`select type, data::jsonb - 'machine' as data from events where machine_id = $1 and type <> 'machine.activated'`, [machine.id]);
+    const events = await server.sql(
+      `select type, data::jsonb - 'machine' as data from events where machine_id = $1 and type <> 'machine.activated'`,
+      [machine.id],
+    );
     expect(events).toEqual([{ type: 'machine.heartbeat.resurrected', data: { deadSince: at(600) } }]);
   });
 
@@ -110,7 +145,10 @@ describe('POST /machines/{id}/heartbeat', () => {
   it('answers NOT_REQUIRED for a policy without heartbeats', async () => {
     const { key, machine } = await setup({ requireHeartbeat: false });
     server.clock.set('2031-01-01T00:00:00.000Z');
-    expect((await beat(key, machine.id)).data!.data).toMatchObject({ heartbeatStatus: 'NOT_REQUIRED', nextHeartbeatAt: null });
+    expect((await beat(key, machine.id)).data!.data).toMatchObject({
+      heartbeatStatus: 'NOT_REQUIRED',
+      nextHeartbeatAt: null,
+    });
   });
 
   it('answers 404 for a deactivated machine, dead or not', async () => {
@@ -121,7 +159,14 @@ describe('POST /machines/{id}/heartbeat', () => {
 });
 
 async function batchLicense(policy: Partial<CreatePolicy>) {
-  return (await seedPolicyAndLicense(server, admin, { name: 'batch', requireHeartbeat: true, heartbeatDuration: 600, ...policy })).key;
+  return (
+    await seedPolicyAndLicense(server, admin, {
+      name: 'batch',
+      requireHeartbeat: true,
+      heartbeatDuration: 600,
+      ...policy,
+    })
+  ).key;
 }
 
 const rawBeat = (key: string, id: string) =>
@@ -137,8 +182,16 @@ describe('heartbeats written together (group commit)', () => {
     // the past-reviving ones' policy allows no revival at all.
     const aliveKey = await batchLicense({ heartbeatDuration: 3600 });
     const revivableKey = await batchLicense({ heartbeatDuration: 100, heartbeatResurrectionWindow: 3600 });
-    const goneKey = await batchLicense({ heartbeatDuration: 100, heartbeatResurrectionWindow: 0, heartbeatCullStrategy: 'KEEP_DEAD' });
-    const [alive, revivable, gone] = [await activated(server, aliveKey, 12), await activated(server, revivableKey, 12), await activated(server, goneKey, 12)];
+    const goneKey = await batchLicense({
+      heartbeatDuration: 100,
+      heartbeatResurrectionWindow: 0,
+      heartbeatCullStrategy: 'KEEP_DEAD',
+    });
+    const [alive, revivable, gone] = [
+      await activated(server, aliveKey, 12),
+      await activated(server, revivableKey, 12),
+      await activated(server, goneKey, 12),
+    ];
     server.clock.set(at(300));
 
     const requests = [
@@ -150,7 +203,8 @@ describe('heartbeats written together (group commit)', () => {
       rawBeat(aliveKey, '0190a0a0-0000-7000-8000-000000000000'),
     ];
     const results = await Promise.all(requests);
-    const tally = (from: number, to: number) => results.slice(from, to).map((r) => r.body.data?.heartbeatStatus ?? `${r.status} ${r.body.code}`);
+    const tally = (from: number, to: number) =>
+      results.slice(from, to).map((r) => r.body.data?.heartbeatStatus ?? `${r.status} ${r.body.code}`);
     expect(tally(0, 12)).toEqual(Array(12).fill('ALIVE'));
     expect(tally(12, 24)).toEqual(Array(12).fill('RESURRECTED'));
     expect(tally(24, 36)).toEqual(Array(12).fill('422 MACHINE_HEARTBEAT_DEAD'));
@@ -162,9 +216,10 @@ describe('heartbeats written together (group commit)', () => {
     );
     expect(events.map((e) => e.machine_id).sort()).toEqual([...revivable].sort());
     expect(new Set(events.map((e) => e.data.deadSince))).toEqual(new Set([at(100)]));
-    const rows = await server.sql<{ id: string; last_heartbeat_at: Date }>('select id, last_heartbeat_at from machines where id = any($1::uuid[])', [
-      [...alive, ...revivable, ...gone],
-    ]);
+    const rows = await server.sql<{ id: string; last_heartbeat_at: Date }>(
+      'select id, last_heartbeat_at from machines where id = any($1::uuid[])',
+      [[...alive, ...revivable, ...gone]],
+    );
     for (const row of rows) expect(row.last_heartbeat_at.toISOString()).toBe(gone.includes(row.id) ? T0 : at(300));
   });
 
@@ -173,9 +228,14 @@ describe('heartbeats written together (group commit)', () => {
     const key = await batchLicense({ heartbeatDuration: 100, heartbeatResurrectionWindow: 3600 });
     const [id] = await activated(server, key, 1);
     server.clock.set(at(300));
-    const statuses = (await Promise.all([rawBeat(key, id!), rawBeat(key, id!), rawBeat(key, id!)])).map((r) => r.body.data?.heartbeatStatus);
+    const statuses = (await Promise.all([rawBeat(key, id!), rawBeat(key, id!), rawBeat(key, id!)])).map(
+      (r) => r.body.data?.heartbeatStatus,
+    );
     expect(statuses.sort()).toEqual(['ALIVE', 'ALIVE', 'RESURRECTED']);
-    const [row] = await server.sql<{ n: number }>(`select count(*)::int as n from events where type = 'machine.heartbeat.resurrected' and machine_id = $1`, [id]);
+    const [row] = await server.sql<{ n: number }>(
+      `select count(*)::int as n from events where type = 'machine.heartbeat.resurrected' and machine_id = $1`,
+      [id],
+    );
     expect(row!.n).toBe(1);
   });
 
@@ -183,7 +243,10 @@ describe('heartbeats written together (group commit)', () => {
     server.clock.set(T0);
     const key = await batchLicense({});
     const ids = await activated(server, key, 40);
-    const [{ license_id: licenseId }] = (await server.sql<{ license_id: string }>('select license_id from machines where id = $1', [ids[0]])) as [{ license_id: string }];
+    const [{ license_id: licenseId }] = (await server.sql<{ license_id: string }>(
+      'select license_id from machines where id = $1',
+      [ids[0]],
+    )) as [{ license_id: string }];
     const { pool, statements } = await countingPool(server);
     const batcher = new HeartbeatBatcher(pool);
     const rows = await Promise.all(ids.map((id) => batcher.beat({ id, licenseId, now: new Date(at(60)) })));

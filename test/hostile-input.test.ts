@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bearer, licenseAuth, seedApiKey, seedLicense, useTestServer, type SeededLicense } from './support/harness.ts';
+import { bearer, licenseAuth, type SeededLicense, seedApiKey, seedLicense, useTestServer } from './support/harness.ts';
 
 /**
  * A corpus of hostile bodies and query values, against the live server: each gets a 4xx
@@ -24,7 +24,12 @@ interface Sent {
   text: string;
 }
 
-async function send(method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<Sent> {
+async function send(
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string | Buffer,
+): Promise<Sent> {
   const response = await fetch(`${server.apiUrl}${path}`, { method, headers, body });
   return { status: response.status, contentType: response.headers.get('content-type'), text: await response.text() };
 }
@@ -34,7 +39,10 @@ function expectProblem(sent: Sent, status: number, code: string, pointer?: strin
   expect(sent.contentType).toMatch(/^application\/problem\+json/);
   const problem = JSON.parse(sent.text) as Problem;
   expect(problem).toMatchObject({ status, code });
-  if (pointer !== undefined) expect(problem.errors?.map((e) => e.pointer)).toContainEqual(typeof pointer === 'string' ? pointer : expect.stringMatching(pointer));
+  if (pointer !== undefined)
+    expect(problem.errors?.map((e) => e.pointer)).toContainEqual(
+      typeof pointer === 'string' ? pointer : expect.stringMatching(pointer),
+    );
   return problem;
 }
 
@@ -50,12 +58,24 @@ async function snapshot(): Promise<unknown> {
 
 // --- The operations that take a body, and their fields, from the spec ---------------------------
 
-type Schema = { $ref?: string; type?: string | string[]; anyOf?: Schema[]; oneOf?: Schema[]; items?: Schema; properties?: Record<string, Schema>; enum?: unknown[] };
+type Schema = {
+  $ref?: string;
+  type?: string | string[];
+  anyOf?: Schema[];
+  oneOf?: Schema[];
+  items?: Schema;
+  properties?: Record<string, Schema>;
+  enum?: unknown[];
+};
 const spec = JSON.parse(readFileSync(new URL('../generated/openapi.json', import.meta.url), 'utf8')) as {
-  paths: Record<string, Record<string, { operationId?: string; requestBody?: { content: Record<string, { schema: Schema }> } }>>;
+  paths: Record<
+    string,
+    Record<string, { operationId?: string; requestBody?: { content: Record<string, { schema: Schema }> } }>
+  >;
   components: { schemas: Record<string, Schema> };
 };
-const resolve = (schema: Schema): Schema => (schema.$ref ? resolve(spec.components.schemas[schema.$ref.split('/').pop()!]!) : schema);
+const resolve = (schema: Schema): Schema =>
+  schema.$ref ? resolve(spec.components.schemas[schema.$ref.split('/').pop()!]!) : schema;
 
 /** What a field holds, as far as hostile JSON goes: text, a list of text, a number, or free-form JSON. */
 function kindOf(schema: Schema): 'string' | 'array' | 'number' | 'object' | 'other' {
@@ -83,7 +103,9 @@ const bodyOperations: BodyOperation[] = Object.entries(spec.paths).flatMap(([pat
     if (!op.requestBody || !op.operationId) return [];
     const [contentType, media] = Object.entries(op.requestBody.content)[0]!;
     const properties = resolve(media.schema).properties ?? {};
-    const fields = Object.entries(properties).map(([name, s]) => [name, kindOf(s)] as [string, ReturnType<typeof kindOf>]);
+    const fields = Object.entries(properties).map(
+      ([name, s]) => [name, kindOf(s)] as [string, ReturnType<typeof kindOf>],
+    );
     return [{ operationId: op.operationId, method: method.toUpperCase(), path, contentType, fields }];
   }),
 );
@@ -94,8 +116,12 @@ let endpointId: string;
 
 /** The credentials each operation needs, and the ids its path names. */
 function target(op: BodyOperation): { path: string; headers: Record<string, string> } {
-  const path = op.path.replace('{id}', op.path.startsWith('/policies') ? seeded.policyId : op.path.startsWith('/licenses') ? seeded.licenseId : endpointId);
-  const auth = op.operationId === 'activateMachine' || op.operationId === 'validateLicense' ? licenseAuth(seeded.key) : admin;
+  const path = op.path.replace(
+    '{id}',
+    op.path.startsWith('/policies') ? seeded.policyId : op.path.startsWith('/licenses') ? seeded.licenseId : endpointId,
+  );
+  const auth =
+    op.operationId === 'activateMachine' || op.operationId === 'validateLicense' ? licenseAuth(seeded.key) : admin;
   return { path, headers: { ...auth, 'Content-Type': op.contentType } };
 }
 
@@ -107,7 +133,10 @@ const deep = (levels: number, leaf = '1'): string => '['.repeat(levels) + leaf +
 beforeAll(async () => {
   admin = bearer(await seedApiKey(server, ['admin']));
   seeded = await seedLicense(server);
-  const endpoint = await server.client.POST('/webhook-endpoints', { headers: admin, body: { url: 'http://127.0.0.1:1/hook' } });
+  const endpoint = await server.client.POST('/webhook-endpoints', {
+    headers: admin,
+    body: { url: 'http://127.0.0.1:1/hook' },
+  });
   endpointId = endpoint.data!.data.id;
 });
 
@@ -134,37 +163,56 @@ describe('hostile bodies, field by field, on every operation that takes one', ()
       it.each(textFields)('a lone surrogate in %s (as a JSON escape): 400 with its pointer', async (field, kind) => {
         const { path, headers } = target(op);
         const before = await snapshot();
-        for (const escape of ['\\ud800', '\\udbff', '\\udc00', 'a\\udfffb']) {
-          const raw = kind === 'array' ? `["${escape}"]` : kind === 'object' ? `{"k":"${escape}"}` : `"fingerprint-${escape}"`;
+        for (const broken of ['\\ud800', '\\udbff', '\\udc00', 'a\\udfffb']) {
+          const raw =
+            kind === 'array' ? `["${broken}"]` : kind === 'object' ? `{"k":"${broken}"}` : `"fingerprint-${broken}"`;
           const pointer = kind === 'array' ? `/${field}/0` : kind === 'object' ? `/${field}/k` : `/${field}`;
           expectProblem(await send(op.method, path, headers, bodyWith(field, raw)), 400, 'VALIDATION_FAILED', pointer);
         }
         if (kind === 'object') {
           // In a key, the pointer stops at the object: the key itself cannot be written back.
-          expectProblem(await send(op.method, path, headers, bodyWith(field, '{"\\udfff":"b"}')), 400, 'VALIDATION_FAILED', `/${field}`);
+          expectProblem(
+            await send(op.method, path, headers, bodyWith(field, '{"\\udfff":"b"}')),
+            400,
+            'VALIDATION_FAILED',
+            `/${field}`,
+          );
         }
         expect(await snapshot()).toEqual(before);
       });
 
-      it.each(textFields)('invalid UTF-8 bytes in %s: 400 MALFORMED_JSON, not repaired to U+FFFD', async (field, kind) => {
-        const { path, headers } = target(op);
-        const before = await snapshot();
-        // A lone byte, an overlong encoding, and CESU-8's encoding of a surrogate.
-        for (const bytes of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80]]) {
-          const text = Buffer.concat([Buffer.from('"fingerprint-'), Buffer.from(bytes), Buffer.from('"')]);
-          const value = kind === 'array' ? Buffer.concat([Buffer.from('['), text, Buffer.from(']')]) : kind === 'object' ? Buffer.concat([Buffer.from('{"k":'), text, Buffer.from('}')]) : text;
-          const body = Buffer.concat([Buffer.from(`{"${field}":`), value, Buffer.from('}')]);
-          expectProblem(await send(op.method, path, headers, body), 400, 'MALFORMED_JSON');
-        }
-        expect(await snapshot()).toEqual(before);
-      });
+      it.each(textFields)(
+        'invalid UTF-8 bytes in %s: 400 MALFORMED_JSON, not repaired to U+FFFD',
+        async (field, kind) => {
+          const { path, headers } = target(op);
+          const before = await snapshot();
+          // A lone byte, an overlong encoding, and CESU-8's encoding of a surrogate.
+          for (const bytes of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80]]) {
+            const text = Buffer.concat([Buffer.from('"fingerprint-'), Buffer.from(bytes), Buffer.from('"')]);
+            const value =
+              kind === 'array'
+                ? Buffer.concat([Buffer.from('['), text, Buffer.from(']')])
+                : kind === 'object'
+                  ? Buffer.concat([Buffer.from('{"k":'), text, Buffer.from('}')])
+                  : text;
+            const body = Buffer.concat([Buffer.from(`{"${field}":`), value, Buffer.from('}')]);
+            expectProblem(await send(op.method, path, headers, body), 400, 'MALFORMED_JSON');
+          }
+          expect(await snapshot()).toEqual(before);
+        },
+      );
 
       it.each(op.fields)('%s nested 10 000 and 33 levels deep: 400 with a pointer at the 33rd level', async (field) => {
         const { path, headers } = target(op);
         const before = await snapshot();
         for (const levels of [10_000, 33]) {
           const pointer = `/${field}${'/0'.repeat(32)}`;
-          expectProblem(await send(op.method, path, headers, bodyWith(field, deep(levels))), 400, 'VALIDATION_FAILED', pointer);
+          expectProblem(
+            await send(op.method, path, headers, bodyWith(field, deep(levels))),
+            400,
+            'VALIDATION_FAILED',
+            pointer,
+          );
         }
         expect(await snapshot()).toEqual(before);
       });
@@ -173,9 +221,19 @@ describe('hostile bodies, field by field, on every operation that takes one', ()
         const { path, headers } = target(op);
         const before = await snapshot();
         for (const number of ['1e309', '-1e400']) {
-          expectProblem(await send(op.method, path, headers, bodyWith(field, number)), 400, 'VALIDATION_FAILED', `/${field}`);
+          expectProblem(
+            await send(op.method, path, headers, bodyWith(field, number)),
+            400,
+            'VALIDATION_FAILED',
+            `/${field}`,
+          );
         }
-        expectProblem(await send(op.method, path, headers, bodyWith(field, '{"n":1e309}')), 400, 'VALIDATION_FAILED', new RegExp(`^/${field}`));
+        expectProblem(
+          await send(op.method, path, headers, bodyWith(field, '{"n":1e309}')),
+          400,
+          'VALIDATION_FAILED',
+          new RegExp(`^/${field}`),
+        );
         expect(await snapshot()).toEqual(before);
       });
 
@@ -183,11 +241,20 @@ describe('hostile bodies, field by field, on every operation that takes one', ()
         const { path, headers } = target(op);
         const before = await snapshot();
         for (const charset of ['utf-16', 'UTF-16LE', '"iso-8859-1"', 'us-ascii']) {
-          const sent = await send(op.method, path, { ...headers, 'Content-Type': `${op.contentType}; charset=${charset}` }, '{}');
+          const sent = await send(
+            op.method,
+            path,
+            { ...headers, 'Content-Type': `${op.contentType}; charset=${charset}` },
+            '{}',
+          );
           expectProblem(sent, 415, 'UNSUPPORTED_MEDIA_TYPE');
         }
         const utf16 = Buffer.from('{"name":"x"}', 'utf16le');
-        expectProblem(await send(op.method, path, { ...headers, 'Content-Type': `${op.contentType}; charset=utf-16` }, utf16), 415, 'UNSUPPORTED_MEDIA_TYPE');
+        expectProblem(
+          await send(op.method, path, { ...headers, 'Content-Type': `${op.contentType}; charset=utf-16` }, utf16),
+          415,
+          'UNSUPPORTED_MEDIA_TYPE',
+        );
         expect(await snapshot()).toEqual(before);
       });
     });
@@ -195,7 +262,8 @@ describe('hostile bodies, field by field, on every operation that takes one', ()
 });
 
 describe('what is accepted is what is stored, and reads back', () => {
-  const activate = (body: string) => send('POST', '/machines', { ...licenseAuth(seeded.key), 'Content-Type': 'application/json' }, body);
+  const activate = (body: string) =>
+    send('POST', '/machines', { ...licenseAuth(seeded.key), 'Content-Type': 'application/json' }, body);
 
   it('deeply nested metadata (the issue: 10 000 levels gave a 500, 1 000 was stored): 400 with its pointer', async () => {
     const before = await snapshot();
@@ -206,8 +274,18 @@ describe('what is accepted is what is stored, and reads back', () => {
     for (const op of ['createPolicy', 'createLicense', 'updatePolicy', 'updateLicense']) {
       const operation = bodyOperations.find((o) => o.operationId === op)!;
       const { path, headers } = target(operation);
-      const body = op === 'createLicense' ? `{"policyId":"${seeded.policyId}","metadata":{"a":${deep(10_000)}}}` : op === 'createPolicy' ? `{"name":"deep","metadata":{"a":${deep(10_000)}}}` : `{"metadata":{"a":${deep(10_000)}}}`;
-      expectProblem(await send(operation.method, path, headers, body), 400, 'VALIDATION_FAILED', `/metadata/a${'/0'.repeat(31)}`);
+      const body =
+        op === 'createLicense'
+          ? `{"policyId":"${seeded.policyId}","metadata":{"a":${deep(10_000)}}}`
+          : op === 'createPolicy'
+            ? `{"name":"deep","metadata":{"a":${deep(10_000)}}}`
+            : `{"metadata":{"a":${deep(10_000)}}}`;
+      expectProblem(
+        await send(operation.method, path, headers, body),
+        400,
+        'VALIDATION_FAILED',
+        `/metadata/a${'/0'.repeat(31)}`,
+      );
     }
     expect(await snapshot()).toEqual(before);
   });
@@ -224,21 +302,48 @@ describe('what is accepted is what is stored, and reads back', () => {
   it('lone surrogates do not collapse into one fingerprint, and validate does not match one for another', async () => {
     const before = await snapshot();
     for (const fingerprint of ['fingerprint-\\ud800', 'fingerprint-\\udbff']) {
-      const problem = expectProblem(await activate(`{"fingerprint":"${fingerprint}"}`), 400, 'VALIDATION_FAILED', '/fingerprint');
+      const problem = expectProblem(
+        await activate(`{"fingerprint":"${fingerprint}"}`),
+        400,
+        'VALIDATION_FAILED',
+        '/fingerprint',
+      );
       // As the spec's example for activateMachine shows it.
-      expect(problem.errors).toEqual([{ pointer: '/fingerprint', message: 'must be well-formed Unicode (it has a lone surrogate)' }]);
+      expect(problem.errors).toEqual([
+        { pointer: '/fingerprint', message: 'must be well-formed Unicode (it has a lone surrogate)' },
+      ]);
     }
-    expectProblem(await activate('{"fingerprint":"fingerprint-x","name":"\\ud800"}'), 400, 'VALIDATION_FAILED', '/name');
-    expectProblem(await activate('{"fingerprint":"fingerprint-x","metadata":{"a":"\\ud800","\\udfff":"b"}}'), 400, 'VALIDATION_FAILED', /^\/metadata/);
+    expectProblem(
+      await activate('{"fingerprint":"fingerprint-x","name":"\\ud800"}'),
+      400,
+      'VALIDATION_FAILED',
+      '/name',
+    );
+    expectProblem(
+      await activate('{"fingerprint":"fingerprint-x","metadata":{"a":"\\ud800","\\udfff":"b"}}'),
+      400,
+      'VALIDATION_FAILED',
+      /^\/metadata/,
+    );
     // The pointer escapes `~` and `/` in keys (RFC 6901), so it names the one place it means.
-    expectProblem(await activate('{"fingerprint":"fingerprint-x","metadata":{"a/b~c":[1,"\\ud800"]}}'), 400, 'VALIDATION_FAILED', '/metadata/a~1b~0c/1');
+    expectProblem(
+      await activate('{"fingerprint":"fingerprint-x","metadata":{"a/b~c":[1,"\\ud800"]}}'),
+      400,
+      'VALIDATION_FAILED',
+      '/metadata/a~1b~0c/1',
+    );
     expect(await snapshot()).toEqual(before);
 
     // U+FFFD itself is a character like any other, and is its own fingerprint.
     const replacement = await activate('{"fingerprint":"fingerprint-\\ufffd"}');
     expect(replacement.status, replacement.text).toBe(201);
     const validate = (fingerprint: string) =>
-      send('POST', '/licenses/actions/validate', { ...licenseAuth(seeded.key), 'Content-Type': 'application/json' }, `{"fingerprint":"${fingerprint}"}`);
+      send(
+        'POST',
+        '/licenses/actions/validate',
+        { ...licenseAuth(seeded.key), 'Content-Type': 'application/json' },
+        `{"fingerprint":"${fingerprint}"}`,
+      );
     expectProblem(await validate('fingerprint-\\udc00'), 400, 'VALIDATION_FAILED', '/fingerprint');
     expectProblem(await validate('fingerprint-\\ud800'), 400, 'VALIDATION_FAILED', '/fingerprint');
     const valid = await validate('fingerprint-\\ufffd');
@@ -247,7 +352,12 @@ describe('what is accepted is what is stored, and reads back', () => {
 
   it('UTF-8 spelled out in the charset parameter, any case or quoted, is accepted', async () => {
     for (const [i, charset] of ['utf-8', 'UTF-8', '"utf-8"'].entries()) {
-      const sent = await send('POST', '/machines', { ...licenseAuth(seeded.key), 'Content-Type': `application/json; charset=${charset}` }, `{"fingerprint":"fingerprint-charset-${i}"}`);
+      const sent = await send(
+        'POST',
+        '/machines',
+        { ...licenseAuth(seeded.key), 'Content-Type': `application/json; charset=${charset}` },
+        `{"fingerprint":"fingerprint-charset-${i}"}`,
+      );
       expect(sent.status, sent.text).toBe(201);
     }
   });
@@ -278,10 +388,20 @@ describe('hostile query values', () => {
   it('an instant PostgreSQL cannot hold in occurredFrom/occurredBefore (the issue: 500): 400 with its pointer', async () => {
     for (const name of ['occurredFrom', 'occurredBefore']) {
       for (const value of ['0000-01-01T00:00:00Z', '0001-01-01T00:00:00+01:00', '9999-12-31T23:59:59-01:00']) {
-        expectProblem(await send('GET', `/events?${name}=${encodeURIComponent(value)}`, admin), 400, 'VALIDATION_FAILED', `/query/${name}`);
+        expectProblem(
+          await send('GET', `/events?${name}=${encodeURIComponent(value)}`, admin),
+          400,
+          'VALIDATION_FAILED',
+          `/query/${name}`,
+        );
       }
       for (const value of ['not-a-date', '2026-13-01T00:00:00Z', '+275760-09-13T00:00:00Z', '2026-03-01']) {
-        expectProblem(await send('GET', `/events?${name}=${encodeURIComponent(value)}`, admin), 400, 'VALIDATION_FAILED', `/query/${name}`);
+        expectProblem(
+          await send('GET', `/events?${name}=${encodeURIComponent(value)}`, admin),
+          400,
+          'VALIDATION_FAILED',
+          `/query/${name}`,
+        );
       }
       // The edges themselves are instants like any other.
       for (const value of ['0001-01-01T00:00:00Z', '9999-12-31T23:59:59Z']) {
@@ -294,23 +414,56 @@ describe('hostile query values', () => {
     const before = await snapshot();
     const expiresAt = '9999-12-31T23:59:59-01:00';
     const json = { ...admin, 'Content-Type': 'application/json' };
-    expectProblem(await send('POST', '/licenses', json, JSON.stringify({ policyId: seeded.policyId, expiresAt })), 400, 'VALIDATION_FAILED', '/expiresAt');
-    expectProblem(await send('POST', '/api-keys', json, JSON.stringify({ name: 'far', scopes: ['events:read'], expiresAt })), 400, 'VALIDATION_FAILED', '/expiresAt');
+    expectProblem(
+      await send('POST', '/licenses', json, JSON.stringify({ policyId: seeded.policyId, expiresAt })),
+      400,
+      'VALIDATION_FAILED',
+      '/expiresAt',
+    );
+    expectProblem(
+      await send('POST', '/api-keys', json, JSON.stringify({ name: 'far', scopes: ['events:read'], expiresAt })),
+      400,
+      'VALIDATION_FAILED',
+      '/expiresAt',
+    );
     const patch = { ...admin, 'Content-Type': 'application/merge-patch+json' };
-    expectProblem(await send('PATCH', `/licenses/${seeded.licenseId}`, patch, JSON.stringify({ expiresAt })), 400, 'VALIDATION_FAILED', '/expiresAt');
+    expectProblem(
+      await send('PATCH', `/licenses/${seeded.licenseId}`, patch, JSON.stringify({ expiresAt })),
+      400,
+      'VALIDATION_FAILED',
+      '/expiresAt',
+    );
     expect(await snapshot()).toEqual(before);
   });
 
-  it.each(['/events', '/machines', '/licenses', '/policies', '/api-keys', '/webhook-endpoints'])('limit out of range on %s: 400 at /query/limit', async (path) => {
-    for (const limit of ['0', '-1', '101', '1e309', '99999999999999999999', '1.5', 'abc', '']) {
-      expectProblem(await send('GET', `${path}?limit=${encodeURIComponent(limit)}`, admin), 400, 'VALIDATION_FAILED', '/query/limit');
-    }
-  });
+  it.each(['/events', '/machines', '/licenses', '/policies', '/api-keys', '/webhook-endpoints'])(
+    'limit out of range on %s: 400 at /query/limit',
+    async (path) => {
+      for (const limit of ['0', '-1', '101', '1e309', '99999999999999999999', '1.5', 'abc', '']) {
+        expectProblem(
+          await send('GET', `${path}?limit=${encodeURIComponent(limit)}`, admin),
+          400,
+          'VALIDATION_FAILED',
+          '/query/limit',
+        );
+      }
+    },
+  );
 
   it('an id filter that is not a UUID, or not valid UTF-8 once decoded: 400, not a 500', async () => {
     for (const value of ['%ED%A0%80', '%FF', 'fingerprint-%EF%BF%BD', '%00']) {
-      expectProblem(await send('GET', `/machines?licenseId=${value}`, admin), 400, 'VALIDATION_FAILED', '/query/licenseId');
-      expectProblem(await send('GET', `/events?machineId=${value}`, admin), 400, 'VALIDATION_FAILED', '/query/machineId');
+      expectProblem(
+        await send('GET', `/machines?licenseId=${value}`, admin),
+        400,
+        'VALIDATION_FAILED',
+        '/query/licenseId',
+      );
+      expectProblem(
+        await send('GET', `/events?machineId=${value}`, admin),
+        400,
+        'VALIDATION_FAILED',
+        '/query/machineId',
+      );
       expectProblem(await send('GET', `/events?type=${value}`, admin), 400, 'VALIDATION_FAILED', '/query/type');
       expectProblem(await send('GET', `/events?cursor=${value}`, admin), 400, 'VALIDATION_FAILED', '/query/cursor');
     }
@@ -324,14 +477,24 @@ describe('the same rules in the domain, for callers that bypass HTTP (the CLI)',
     const before = await snapshot();
     const services = server.services();
     const refusals: [() => Promise<unknown>, string][] = [
-      [() => services.policies.create({ name: 'deep', metadata: { a: deepValue } } as never), `/metadata/a${'/0'.repeat(31)}`],
+      [
+        () => services.policies.create({ name: 'deep', metadata: { a: deepValue } } as never),
+        `/metadata/a${'/0'.repeat(31)}`,
+      ],
       [() => services.policies.create({ name: 'lone', metadata: { a: 'x\ud800' } } as never), '/metadata/a'],
       [() => services.policies.create({ name: 'infinite', metadata: { n: Infinity } } as never), '/metadata/n'],
       [() => services.policies.create({ name: 'name \udc00' } as never), '/name'],
-      [() => services.licenses.create({ policyId: seeded.policyId, expiresAt: new Date('0000-06-01T00:00:00Z') } as never), '/expiresAt'],
+      [
+        () =>
+          services.licenses.create({ policyId: seeded.policyId, expiresAt: new Date('0000-06-01T00:00:00Z') } as never),
+        '/expiresAt',
+      ],
     ];
     for (const [refusal, pointer] of refusals) {
-      await expect(refusal()).rejects.toMatchObject({ code: 'VALIDATION_FAILED', errors: expect.arrayContaining([expect.objectContaining({ pointer })]) });
+      await expect(refusal()).rejects.toMatchObject({
+        code: 'VALIDATION_FAILED',
+        errors: expect.arrayContaining([expect.objectContaining({ pointer })]),
+      });
     }
     expect(await snapshot()).toEqual(before);
   });

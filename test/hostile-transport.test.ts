@@ -29,7 +29,9 @@ const server = useTestServer({
 // fault (an error, a 5xx, a database "outage" made of a dropped connection).
 afterEach(async () => {
   await new Promise((resolve) => setTimeout(resolve, 50));
-  const alarming = logLines.splice(0).filter((line) => line.level !== 'info' && line.level !== 'debug' && line.msg !== 'request refused before routing');
+  const alarming = logLines
+    .splice(0)
+    .filter((line) => line.level !== 'info' && line.level !== 'debug' && line.msg !== 'request refused before routing');
   expect(alarming).toEqual([]);
 });
 
@@ -43,7 +45,11 @@ const spec = JSON.parse(readFileSync(new URL('../generated/openapi.json', import
   paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
 };
 const operations: Operation[] = Object.entries(spec.paths).flatMap(([path, item]) =>
-  Object.entries(item).map(([method, op]) => ({ method: method.toUpperCase(), path, responses: Object.keys(op.responses) })),
+  Object.entries(item).map(([method, op]) => ({
+    method: method.toUpperCase(),
+    path,
+    responses: Object.keys(op.responses),
+  })),
 );
 const withIds = operations.filter((op) => op.path.includes('{'));
 const SOME_ID = '01a21b05-0000-7000-8000-000000000000';
@@ -67,7 +73,10 @@ interface RawResponse {
  * Sends `head` (and then `feed` writes more, until the server ends the connection) and reads
  * until the connection closes.
  */
-function raw(head: string | Buffer, feed?: (write: (chunk: Buffer | string) => boolean, stopped: () => boolean) => void): Promise<RawResponse> {
+function raw(
+  head: string | Buffer,
+  feed?: (write: (chunk: Buffer | string) => boolean, stopped: () => boolean) => void,
+): Promise<RawResponse> {
   return new Promise((resolve) => {
     const started = performance.now();
     const socket = connect(Number(new URL(server.baseUrl).port), '127.0.0.1');
@@ -85,11 +94,23 @@ function raw(head: string | Buffer, feed?: (write: (chunk: Buffer | string) => b
       const text = Buffer.concat(chunks).toString('utf8');
       const [head = '', ...rest] = text.replace(/^HTTP\/1\.1 100 Continue\r\n\r\n/, '').split('\r\n\r\n');
       const [statusLine = '', ...lines] = head.split('\r\n');
-      const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
-      resolve({ text, status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n'), error, ms: performance.now() - started });
+      const headers = Object.fromEntries(
+        lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+      );
+      resolve({
+        text,
+        status: Number(statusLine.split(' ')[1]),
+        headers,
+        body: rest.join('\r\n\r\n'),
+        error,
+        ms: performance.now() - started,
+      });
     });
     socket.write(head);
-    feed?.((chunk) => socket.write(chunk), () => ended || socket.destroyed);
+    feed?.(
+      (chunk) => socket.write(chunk),
+      () => ended || socket.destroyed,
+    );
   });
 }
 
@@ -105,13 +126,18 @@ function expectProblem(response: RawResponse, status: number, code: string, op?:
 }
 
 describe('a broken percent-escape in a path id', () => {
-  it.each(withIds.map((op) => [label(op), op] as const))('%s: 400 MALFORMED_REQUEST, without credentials', async (_name, op) => {
-    for (const escape of BROKEN_ESCAPES) {
-      const response = await raw(`${op.method} ${concrete(op.path, escape)} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
-      expectProblem(response, 400, 'MALFORMED_REQUEST', op);
-      expect(JSON.parse(response.body).detail).toContain(JSON.stringify(escape));
-    }
-  });
+  it.each(withIds.map((op) => [label(op), op] as const))(
+    '%s: 400 MALFORMED_REQUEST, without credentials',
+    async (_name, op) => {
+      for (const broken of BROKEN_ESCAPES) {
+        const response = await raw(
+          `${op.method} ${concrete(op.path, broken)} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
+        );
+        expectProblem(response, 400, 'MALFORMED_REQUEST', op);
+        expect(JSON.parse(response.body).detail).toContain(JSON.stringify(broken));
+      }
+    },
+  );
 
   it('the same with credentials and a body, and nothing is stored', async () => {
     const { key, licenseId } = await seedLicense(server);
@@ -164,7 +190,12 @@ describe('a body over the limit', () => {
       },
     );
     expect(response.text).not.toContain('100 Continue');
-    expectProblem(response, 413, 'PAYLOAD_TOO_LARGE', operations.find((op) => op.method === 'POST' && op.path === '/machines'));
+    expectProblem(
+      response,
+      413,
+      'PAYLOAD_TOO_LARGE',
+      operations.find((op) => op.method === 'POST' && op.path === '/machines'),
+    );
     expect(await server.sql('select 1 from machines where license_id = $1', [licenseId])).toEqual([]);
   });
 
@@ -186,7 +217,12 @@ describe('a body over the limit', () => {
         more();
       },
     );
-    expectProblem(response, 413, 'PAYLOAD_TOO_LARGE', operations.find((op) => op.method === 'POST' && op.path === '/machines'));
+    expectProblem(
+      response,
+      413,
+      'PAYLOAD_TOO_LARGE',
+      operations.find((op) => op.method === 'POST' && op.path === '/machines'),
+    );
     expect(await server.sql('select 1 from machines where license_id = $1', [licenseId])).toEqual([]);
   });
 
@@ -236,9 +272,19 @@ describe('a request that never finishes arriving', () => {
     const response = await raw(
       `POST /api/v1/machines HTTP/1.1\r\nHost: localhost\r\nAuthorization: License ${key}\r\nContent-Type: application/json\r\n` +
         'Transfer-Encoding: chunked\r\n\r\n',
-      (write, stopped) => slow(write, stopped, [...body].map((c) => `1\r\n${c}\r\n`)),
+      (write, stopped) =>
+        slow(
+          write,
+          stopped,
+          [...body].map((c) => `1\r\n${c}\r\n`),
+        ),
     );
-    expectProblem(response, 408, 'REQUEST_TIMEOUT', operations.find((op) => op.method === 'POST' && op.path === '/machines'));
+    expectProblem(
+      response,
+      408,
+      'REQUEST_TIMEOUT',
+      operations.find((op) => op.method === 'POST' && op.path === '/machines'),
+    );
     expect(response.ms).toBeLessThan(REQUEST_TIMEOUT_MS + 2_000);
     expect(await server.sql('select 1 from machines where license_id = $1', [licenseId])).toEqual([]);
   });
@@ -251,16 +297,23 @@ describe('headers HTTP does not allow', () => {
     expect(JSON.parse(response.body).detail).toContain('Host');
   });
 
-  it.each(['\x01', '\x7f', '\x00'])('a control character (%j) in a header value: 400 that says so, not a URL story', async (char) => {
-    const response = await raw(`GET /api/v1/machines HTTP/1.1\r\nHost: localhost\r\nX-Note: a${char}b\r\nConnection: close\r\n\r\n`);
-    expectProblem(response, 400, 'MALFORMED_REQUEST');
-    const detail = JSON.parse(response.body).detail as string;
-    expect(detail).toContain('header');
-    expect(detail).not.toContain('URL');
-  });
+  it.each(['\x01', '\x7f', '\x00'])(
+    'a control character (%j) in a header value: 400 that says so, not a URL story',
+    async (char) => {
+      const response = await raw(
+        `GET /api/v1/machines HTTP/1.1\r\nHost: localhost\r\nX-Note: a${char}b\r\nConnection: close\r\n\r\n`,
+      );
+      expectProblem(response, 400, 'MALFORMED_REQUEST');
+      const detail = JSON.parse(response.body).detail as string;
+      expect(detail).toContain('header');
+      expect(detail).not.toContain('URL');
+    },
+  );
 
   it('a control character in a header name: the same', async () => {
-    const response = await raw(`GET /api/v1/machines HTTP/1.1\r\nHost: localhost\r\nX-N\x01te: a\r\nConnection: close\r\n\r\n`);
+    const response = await raw(
+      `GET /api/v1/machines HTTP/1.1\r\nHost: localhost\r\nX-N\x01te: a\r\nConnection: close\r\n\r\n`,
+    );
     expectProblem(response, 400, 'MALFORMED_REQUEST');
     expect(JSON.parse(response.body).detail).toContain('header');
   });

@@ -1,7 +1,15 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { bearer, licenseAuth, machineBody, seedApiKey, seedLicense, useTestServer, type Problem } from './support/harness.ts';
+import {
+  bearer,
+  licenseAuth,
+  machineBody,
+  type Problem,
+  seedApiKey,
+  seedLicense,
+  useTestServer,
+} from './support/harness.ts';
 
 interface SpecOperation {
   operationId: string;
@@ -53,7 +61,10 @@ describe('request ids', () => {
 
   it('is on successful responses too', async () => {
     const { key } = await seedLicense(server);
-    const { response } = await server.client.POST('/machines', { headers: { ...licenseAuth(key), 'X-Request-Id': 'abc' }, body: machineBody() });
+    const { response } = await server.client.POST('/machines', {
+      headers: { ...licenseAuth(key), 'X-Request-Id': 'abc' },
+      body: machineBody(),
+    });
     expect(response.status).toBe(201);
     expect(response.headers.get('x-request-id')).toBe('abc');
   });
@@ -64,7 +75,11 @@ describe('routing errors are problems too', () => {
     const response = await fetch(`${server.apiUrl}/nothing-here`);
     expect(response.status).toBe(404);
     expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    expect(await response.json()).toMatchObject({ code: 'NOT_FOUND', status: 404, type: 'urn:licentric:problem:not-found' });
+    expect(await response.json()).toMatchObject({
+      code: 'NOT_FOUND',
+      status: 404,
+      type: 'urn:licentric:problem:not-found',
+    });
   });
 
   it('unknown route outside the API → 404 NOT_FOUND', async () => {
@@ -107,8 +122,12 @@ describe('the contract and health endpoints', () => {
     const fromJson = (await json.json()) as Spec;
     expect(parse(await yaml.text())).toEqual(fromJson);
     expect(fromJson.openapi).toBe('3.1.0');
-    expect(fromJson.components.securitySchemes.License).toEqual(expect.objectContaining({ type: 'http', scheme: 'License' }));
-    expect(fromJson.components.securitySchemes.ApiKey).toEqual(expect.objectContaining({ type: 'http', scheme: 'Bearer' }));
+    expect(fromJson.components.securitySchemes.License).toEqual(
+      expect.objectContaining({ type: 'http', scheme: 'License' }),
+    );
+    expect(fromJson.components.securitySchemes.ApiKey).toEqual(
+      expect.objectContaining({ type: 'http', scheme: 'Bearer' }),
+    );
   });
 
   it('every operation has an explicit operationId, a summary, a description and declared errors as problem+json', async () => {
@@ -120,12 +139,22 @@ describe('the contract and health endpoints', () => {
         expect(op.summary, op.operationId).toBeTruthy();
         expect(op.description, op.operationId).toBeTruthy();
         for (const [status, response] of Object.entries(op.responses)) {
-          if (Number(status) >= 400) expect(Object.keys(response.content), `${op.operationId} ${status}`).toEqual(['application/problem+json']);
+          if (Number(status) >= 400)
+            expect(Object.keys(response.content), `${op.operationId} ${status}`).toEqual(['application/problem+json']);
         }
-        for (const status of ['400', '401', '500']) expect(op.responses, `${op.operationId} declares ${status}`).toHaveProperty(status);
+        for (const status of ['400', '401', '500'])
+          expect(op.responses, `${op.operationId} declares ${status}`).toHaveProperty(status);
       }
     }
-    expect(ids).toEqual(expect.arrayContaining(['activateMachine', 'deactivateMachine', 'getMachine', 'listMachines', 'pingMachineHeartbeat']));
+    expect(ids).toEqual(
+      expect.arrayContaining([
+        'activateMachine',
+        'deactivateMachine',
+        'getMachine',
+        'listMachines',
+        'pingMachineHeartbeat',
+      ]),
+    );
     expect(new Set(ids).size).toBe(ids.length);
   });
 

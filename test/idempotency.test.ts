@@ -3,7 +3,16 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { IdempotencyKeys } from '../src/http/idempotency.ts';
 import { createLogger } from '../src/log.ts';
 import { workerPass } from '../src/worker.ts';
-import { activate, bearer, licenseAuth, machineBody, seedApiKey, seedLicense, useApiKey, useTestServer } from './support/harness.ts';
+import {
+  activate,
+  bearer,
+  licenseAuth,
+  machineBody,
+  seedApiKey,
+  seedLicense,
+  useApiKey,
+  useTestServer,
+} from './support/harness.ts';
 
 const server = useTestServer();
 const admin = useApiKey(server, ['admin']);
@@ -20,7 +29,8 @@ const createLicense = (key: string, body: Record<string, unknown>, credentials =
     body: JSON.stringify(body),
   });
 
-const licensesNamed = async (name: string) => (await server.sql('select id from licenses where name = $1', [name])).length;
+const licensesNamed = async (name: string) =>
+  (await server.sql('select id from licenses where name = $1', [name])).length;
 
 describe('Idempotency-Key', () => {
   it('replays the first success, status and body, marked Idempotent-Replayed, and creates one license', async () => {
@@ -41,7 +51,9 @@ describe('Idempotency-Key', () => {
 
   it('keeps the replayed body encrypted: the new license key is not in the database in the clear', async () => {
     const key = randomUUID();
-    const created = (await (await createLicense(key, { policyId, name: `secret ${key}` })).json()) as { data: { key: string } };
+    const created = (await (await createLicense(key, { policyId, name: `secret ${key}` })).json()) as {
+      data: { key: string };
+    };
     const rows = await server.sql<{ body: string }>('select body from idempotency_keys where key = $1', [key]);
     expect(rows).toHaveLength(1);
     expect(rows[0]!.body).not.toContain(created.data.key);
@@ -59,7 +71,10 @@ describe('Idempotency-Key', () => {
   it('refuses the same key on another operation: 422 IDEMPOTENCY_KEY_REUSED', async () => {
     const key = randomUUID();
     expect((await createLicense(key, { policyId, name: `op ${key}` })).status).toBe(201);
-    const other = await server.client.POST('/policies', { headers: { ...admin, 'Idempotency-Key': key }, body: { name: `op ${key}` } });
+    const other = await server.client.POST('/policies', {
+      headers: { ...admin, 'Idempotency-Key': key },
+      body: { name: `op ${key}` },
+    });
     expect(other.response.status).toBe(422);
     expect(other.error?.code).toBe('IDEMPOTENCY_KEY_REUSED');
   });
@@ -76,14 +91,20 @@ describe('Idempotency-Key', () => {
       fingerprint,
       server.clock.now(),
     ]);
-    const busy = await server.client.POST('/machines', { headers: { ...licenseAuth(licenseKey), 'Idempotency-Key': key }, body });
+    const busy = await server.client.POST('/machines', {
+      headers: { ...licenseAuth(licenseKey), 'Idempotency-Key': key },
+      body,
+    });
     expect(busy.response.status).toBe(409);
     expect(busy.error?.code).toBe('IDEMPOTENCY_KEY_IN_USE');
     expect(await server.sql('select id from machines where license_id = $1', [licenseId])).toEqual([]);
 
     // A first request that died with its process is taken over after a minute.
     server.clock.advance(61_000);
-    const retried = await server.client.POST('/machines', { headers: { ...licenseAuth(licenseKey), 'Idempotency-Key': key }, body });
+    const retried = await server.client.POST('/machines', {
+      headers: { ...licenseAuth(licenseKey), 'Idempotency-Key': key },
+      body,
+    });
     expect(retried.response.status).toBe(201);
   });
 
@@ -92,7 +113,9 @@ describe('Idempotency-Key', () => {
     const key = randomUUID();
     const body = machineBody();
     const answers = await Promise.all(
-      Array.from({ length: 10 }, () => server.client.POST('/machines', { headers: { ...licenseAuth(licenseKey), 'Idempotency-Key': key }, body })),
+      Array.from({ length: 10 }, () =>
+        server.client.POST('/machines', { headers: { ...licenseAuth(licenseKey), 'Idempotency-Key': key }, body }),
+      ),
     );
     const machines = await server.sql<{ id: string }>('select id from machines where license_id = $1', [licenseId]);
     expect(machines).toHaveLength(1);
@@ -102,8 +125,15 @@ describe('Idempotency-Key', () => {
     }
     expect(answers.filter((a) => a.response.status === 201).length).toBeGreaterThanOrEqual(1);
     // Once the first has finished, every retry gets its answer.
-    const after = await server.client.POST('/machines', { headers: { ...licenseAuth(licenseKey), 'Idempotency-Key': key }, body });
-    expect([after.response.status, after.data?.data.id, after.response.headers.get('idempotent-replayed')]).toEqual([201, machines[0]!.id, 'true']);
+    const after = await server.client.POST('/machines', {
+      headers: { ...licenseAuth(licenseKey), 'Idempotency-Key': key },
+      body,
+    });
+    expect([after.response.status, after.data?.data.id, after.response.headers.get('idempotent-replayed')]).toEqual([
+      201,
+      machines[0]!.id,
+      'true',
+    ]);
   });
 
   it('is scoped to the credential: another API key with the same key acts on its own', async () => {
@@ -131,7 +161,11 @@ describe('Idempotency-Key', () => {
   it('works on license actions: a replayed suspend answers as the first did', async () => {
     const { licenseId } = await seedLicense(server);
     const key = randomUUID();
-    const suspend = () => server.client.POST('/licenses/{id}/actions/suspend', { headers: { ...admin, 'Idempotency-Key': key }, params: { path: { id: licenseId } } });
+    const suspend = () =>
+      server.client.POST('/licenses/{id}/actions/suspend', {
+        headers: { ...admin, 'Idempotency-Key': key },
+        params: { path: { id: licenseId } },
+      });
     const first = await suspend();
     const second = await suspend();
     expect(second.data).toEqual(first.data);

@@ -7,7 +7,9 @@ const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 describe('license keys', () => {
   it('look like the reference: a prefix and four groups', () => {
     const key = generateLicenseKey('DSK');
-    expect(key).toMatch(/^DSK-[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$/);
+    expect(key).toMatch(
+      /^DSK-[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$/,
+    );
     expect(parseLicenseKey(key)).toBe(key);
   });
 
@@ -62,7 +64,14 @@ describe('license keys', () => {
   });
 
   it('reject malformed input', () => {
-    for (const bad of ['', 'DSK', 'DSK-A1B2-C3D4-E5F6-G7H8', 'DSK-AAAAA-AAAAA-AAAAA', 'DSK_AAAAA-AAAAA-AAAAA-AAAAA', 'x'.repeat(1000)]) {
+    for (const bad of [
+      '',
+      'DSK',
+      'DSK-A1B2-C3D4-E5F6-G7H8',
+      'DSK-AAAAA-AAAAA-AAAAA',
+      'DSK_AAAAA-AAAAA-AAAAA-AAAAA',
+      'x'.repeat(1000),
+    ]) {
       expect(parseLicenseKey(bad), bad).toBeNull();
     }
   });

@@ -1,6 +1,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
-import { activate, activated, licenseAuth, machineBody, patch, read, useApiKey, useTestServer } from './support/harness.ts';
+import {
+  activate,
+  activated,
+  licenseAuth,
+  machineBody,
+  patch,
+  read,
+  useApiKey,
+  useTestServer,
+} from './support/harness.ts';
 
 type License = components['schemas']['License'];
 
@@ -9,12 +18,18 @@ const admin = useApiKey(server, ['admin']);
 let policyId: string;
 
 beforeAll(async () => {
-  const { data } = await server.client.POST('/policies', { headers: admin, body: { name: 'Licenses', keyPrefix: 'LT', maxMachines: 5 } });
+  const { data } = await server.client.POST('/policies', {
+    headers: admin,
+    body: { name: 'Licenses', keyPrefix: 'LT', maxMachines: 5 },
+  });
   policyId = data!.data.id;
 });
 
 async function createLicense(body: Partial<components['schemas']['CreateLicenseRequest']> = {}) {
-  const { response, data, error } = await server.client.POST('/licenses', { headers: admin, body: { policyId, ...body } });
+  const { response, data, error } = await server.client.POST('/licenses', {
+    headers: admin,
+    body: { policyId, ...body },
+  });
   expect(response.status, JSON.stringify(error)).toBe(201);
   return data!.data;
 }
@@ -24,7 +39,11 @@ const get = (id: string) => read(server, admin, '/licenses/{id}', id);
 describe('licenses', () => {
   it('creates a license and shows its key exactly once', async () => {
     server.clock.set('2026-01-15T10:00:00.000Z');
-    const created = await createLicense({ name: 'Acme', expiresAt: '2027-01-15T00:00:00.000Z', metadata: { customerId: 'cus_1' } });
+    const created = await createLicense({
+      name: 'Acme',
+      expiresAt: '2027-01-15T00:00:00.000Z',
+      metadata: { customerId: 'cus_1' },
+    });
     expect(created).toEqual({
       id: expect.any(String),
       policyId,
@@ -49,11 +68,18 @@ describe('licenses', () => {
   });
 
   it('refuses an unknown policy with 422 UNKNOWN_POLICY and bad input with 400', async () => {
-    const unknown = await server.client.POST('/licenses', { headers: admin, body: { policyId: '01a21b05-0000-7000-8000-000000000000' } });
+    const unknown = await server.client.POST('/licenses', {
+      headers: admin,
+      body: { policyId: '01a21b05-0000-7000-8000-000000000000' },
+    });
     expect(unknown.response.status).toBe(422);
     expect(unknown.error).toMatchObject({ code: 'UNKNOWN_POLICY' });
     for (const body of [{}, { policyId: 'nope' }, { policyId, expiresAt: 'tomorrow' }, { policyId, name: '' }]) {
-      const response = await fetch(`${server.apiUrl}/licenses`, { method: 'POST', headers: { ...admin, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      const response = await fetch(`${server.apiUrl}/licenses`, {
+        method: 'POST',
+        headers: { ...admin, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       expect(response.status, JSON.stringify(body)).toBe(400);
     }
   });
@@ -71,14 +97,21 @@ describe('licenses', () => {
     const license = await createLicense({ expiresAt: '2026-05-01T00:00:00.001Z' });
     const row = async () => (await server.sql('select * from licenses where id = $1', [license.id]))[0];
     const unchanged = await row();
-    const patched = await patch(server, admin, '/licenses/{id}', license.id, { name: 'Late', expiresAt: '2026-04-01T00:00:00.000Z' });
+    const patched = await patch(server, admin, '/licenses/{id}', license.id, {
+      name: 'Late',
+      expiresAt: '2026-04-01T00:00:00.000Z',
+    });
     expect(patched.status).toBe(422);
     expect(await patched.json()).toMatchObject({ code: 'EXPIRES_IN_PAST' });
     expect(await row()).toEqual(unchanged);
     // Never expiring, or later, is always fine; so is a patch that leaves an expired license's expiry alone.
-    expect((await patch(server, admin, '/licenses/{id}', license.id, { expiresAt: '2026-07-01T00:00:00.000Z' })).status).toBe(200);
+    expect(
+      (await patch(server, admin, '/licenses/{id}', license.id, { expiresAt: '2026-07-01T00:00:00.000Z' })).status,
+    ).toBe(200);
     server.clock.set('2026-08-01T00:00:00.000Z');
-    expect((await patch(server, admin, '/licenses/{id}', license.id, { name: 'Renamed while expired' })).status).toBe(200);
+    expect((await patch(server, admin, '/licenses/{id}', license.id, { name: 'Renamed while expired' })).status).toBe(
+      200,
+    );
     expect((await patch(server, admin, '/licenses/{id}', license.id, { expiresAt: null })).status).toBe(200);
   });
 
@@ -90,7 +123,10 @@ describe('licenses', () => {
     expect((await get(license.id)).status).toBe('ACTIVE');
     server.clock.set('2026-06-01T00:00:00.000Z');
     expect((await get(license.id)).status).toBe('EXPIRED');
-    const activation = await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() });
+    const activation = await server.client.POST('/machines', {
+      headers: licenseAuth(license.key),
+      body: machineBody(),
+    });
     expect(activation.response.status).toBe(403);
   });
 
@@ -98,7 +134,10 @@ describe('licenses', () => {
     server.clock.set('2026-05-01T00:00:00.000Z');
     const license = await createLicense();
     const ids = await activated(server, license.key, 3);
-    await server.client.DELETE('/machines/{id}', { headers: licenseAuth(license.key), params: { path: { id: ids[0]! } } });
+    await server.client.DELETE('/machines/{id}', {
+      headers: licenseAuth(license.key),
+      params: { path: { id: ids[0]! } },
+    });
     expect((await get(license.id)).machineCount).toBe(2);
   });
 
@@ -111,12 +150,20 @@ describe('licenses', () => {
     expect(suspended.data!.data).toMatchObject({ status: 'SUSPENDED', suspendedAt: '2026-05-02T00:00:00.000Z' });
     server.clock.set('2026-05-03T00:00:00.000Z');
     const again = await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params });
-    expect(again.data!.data).toMatchObject({ status: 'SUSPENDED', suspendedAt: '2026-05-02T00:00:00.000Z', updatedAt: '2026-05-02T00:00:00.000Z' });
-    expect((await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).error).toMatchObject({ code: 'LICENSE_SUSPENDED' });
+    expect(again.data!.data).toMatchObject({
+      status: 'SUSPENDED',
+      suspendedAt: '2026-05-02T00:00:00.000Z',
+      updatedAt: '2026-05-02T00:00:00.000Z',
+    });
+    expect(
+      (await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).error,
+    ).toMatchObject({ code: 'LICENSE_SUSPENDED' });
 
     const reinstated = await server.client.POST('/licenses/{id}/actions/reinstate', { headers: admin, params });
     expect(reinstated.data!.data).toMatchObject({ status: 'ACTIVE', suspendedAt: null });
-    expect((await server.client.POST('/licenses/{id}/actions/reinstate', { headers: admin, params })).response.status).toBe(200);
+    expect(
+      (await server.client.POST('/licenses/{id}/actions/reinstate', { headers: admin, params })).response.status,
+    ).toBe(200);
     await activate(server, license.key);
   });
 
@@ -124,23 +171,38 @@ describe('licenses', () => {
     server.clock.set('2026-05-01T00:00:00.000Z');
     const { data: other } = await server.client.POST('/policies', { headers: admin, body: { name: 'Filter' } });
     const make = async (body: Partial<components['schemas']['CreateLicenseRequest']>) =>
-      (await server.client.POST('/licenses', { headers: admin, body: { policyId: other!.data.id, ...body } })).data!.data;
+      (await server.client.POST('/licenses', { headers: admin, body: { policyId: other!.data.id, ...body } })).data!
+        .data;
     const active = await make({});
     const expired = await make({ expiresAt: '2026-05-15T00:00:00.000Z' });
     const suspended = await make({ expiresAt: '2026-05-15T00:00:00.000Z' });
-    await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: suspended.id } } });
+    await server.client.POST('/licenses/{id}/actions/suspend', {
+      headers: admin,
+      params: { path: { id: suspended.id } },
+    });
     server.clock.set('2026-06-01T00:00:00.000Z');
 
     const list = async (status?: 'ACTIVE' | 'SUSPENDED' | 'EXPIRED') =>
-      (await server.client.GET('/licenses', { headers: admin, params: { query: { policyId: other!.data.id, status } } })).data!.data.map((l: License) => l.id);
+      (
+        await server.client.GET('/licenses', {
+          headers: admin,
+          params: { query: { policyId: other!.data.id, status } },
+        })
+      ).data!.data.map((l: License) => l.id);
     expect(await list()).toEqual([active.id, expired.id, suspended.id]);
     expect(await list('ACTIVE')).toEqual([active.id]);
     expect(await list('EXPIRED')).toEqual([expired.id]);
     expect(await list('SUSPENDED')).toEqual([suspended.id]);
 
-    const first = await server.client.GET('/licenses', { headers: admin, params: { query: { policyId: other!.data.id, limit: 2 } } });
+    const first = await server.client.GET('/licenses', {
+      headers: admin,
+      params: { query: { policyId: other!.data.id, limit: 2 } },
+    });
     expect(first.data!.pagination).toEqual({ nextCursor: expired.id, hasMore: true });
-    const second = await server.client.GET('/licenses', { headers: admin, params: { query: { policyId: other!.data.id, limit: 2, cursor: expired.id } } });
+    const second = await server.client.GET('/licenses', {
+      headers: admin,
+      params: { query: { policyId: other!.data.id, limit: 2, cursor: expired.id } },
+    });
     expect(second.data!.data.map((l) => l.id)).toEqual([suspended.id]);
     expect(second.data!.pagination.hasMore).toBe(false);
 
@@ -150,8 +212,15 @@ describe('licenses', () => {
 
   it('updates name, expiry, metadata and policy by merge patch', async () => {
     server.clock.set('2026-05-01T00:00:00.000Z');
-    const license = await createLicense({ name: 'Old', expiresAt: '2026-06-01T00:00:00.000Z', metadata: { a: 1, b: 2 } });
-    const { data: target } = await server.client.POST('/policies', { headers: admin, body: { name: 'Target', maxMachines: 1 } });
+    const license = await createLicense({
+      name: 'Old',
+      expiresAt: '2026-06-01T00:00:00.000Z',
+      metadata: { a: 1, b: 2 },
+    });
+    const { data: target } = await server.client.POST('/policies', {
+      headers: admin,
+      body: { name: 'Target', maxMachines: 1 },
+    });
     const response = await patch(server, admin, '/licenses/{id}', license.id, {
       name: null,
       expiresAt: null,
@@ -170,17 +239,31 @@ describe('licenses', () => {
     // The key still works: the patch could not touch it.
     await activate(server, license.key);
     // The new policy's limit applies to later activations.
-    expect((await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).response.status).toBe(422);
-    const unknown = await patch(server, admin, '/licenses/{id}', license.id, { policyId: '01a21b05-0000-7000-8000-000000000000' });
+    expect(
+      (await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })).response
+        .status,
+    ).toBe(422);
+    const unknown = await patch(server, admin, '/licenses/{id}', license.id, {
+      policyId: '01a21b05-0000-7000-8000-000000000000',
+    });
     expect(unknown.status).toBe(422);
   });
 
   it('refuses fields a patch may not set (status, key, id) and changes nothing', async () => {
     const license = await createLicense({ name: 'Kept' });
     const before = await server.sql('select * from licenses where id = $1', [license.id]);
-    const response = await patch(server, admin, '/licenses/{id}', license.id, { name: 'Changed', status: 'SUSPENDED', key: 'LT-AAAAA-AAAAA-AAAAA-AAAAA', id: '01a21b05-0000-7000-8000-000000000000' });
+    const response = await patch(server, admin, '/licenses/{id}', license.id, {
+      name: 'Changed',
+      status: 'SUSPENDED',
+      key: 'LT-AAAAA-AAAAA-AAAAA-AAAAA',
+      id: '01a21b05-0000-7000-8000-000000000000',
+    });
     expect(response.status).toBe(400);
-    expect(((await response.json()) as { errors: { pointer: string }[] }).errors.map((e) => e.pointer).sort()).toEqual(['/id', '/key', '/status']);
+    expect(((await response.json()) as { errors: { pointer: string }[] }).errors.map((e) => e.pointer).sort()).toEqual([
+      '/id',
+      '/key',
+      '/status',
+    ]);
     expect(await server.sql('select * from licenses where id = $1', [license.id])).toEqual(before);
   });
 
@@ -189,7 +272,10 @@ describe('licenses', () => {
     const license = await createLicense();
     const machineIds = await activated(server, license.key, 3);
     server.clock.set('2026-05-02T00:00:00.000Z');
-    const deleted = await server.client.DELETE('/licenses/{id}', { headers: admin, params: { path: { id: license.id } } });
+    const deleted = await server.client.DELETE('/licenses/{id}', {
+      headers: admin,
+      params: { path: { id: license.id } },
+    });
     expect(deleted.response.status).toBe(200);
     expect(deleted.data).toEqual({ data: { id: license.id, deleted: true } });
 
@@ -198,31 +284,46 @@ describe('licenses', () => {
       [license.id],
     );
     expect(rows).toHaveLength(3);
-    for (const row of rows) expect(row).toEqual({ deleted_at: new Date('2026-05-02T00:00:00.000Z'), deactivation_reason: 'LICENSE_DELETED' });
+    for (const row of rows)
+      expect(row).toEqual({ deleted_at: new Date('2026-05-02T00:00:00.000Z'), deactivation_reason: 'LICENSE_DELETED' });
     const events = await server.sql(
       `select type, machine_id, data from events where license_id = $1 and machine_id is not null and type <> 'machine.activated' order by id`,
       [license.id],
     );
     expect(events).toHaveLength(3);
-    for (const event of events) expect(event).toMatchObject({ type: 'machine.deactivated', data: { reason: 'LICENSE_DELETED' } });
+    for (const event of events)
+      expect(event).toMatchObject({ type: 'machine.deactivated', data: { reason: 'LICENSE_DELETED' } });
     expect(events.map((e) => e.machine_id).sort()).toEqual([...machineIds].sort());
 
-    expect((await server.client.GET('/licenses/{id}', { headers: admin, params: { path: { id: license.id } } })).response.status).toBe(404);
+    expect(
+      (await server.client.GET('/licenses/{id}', { headers: admin, params: { path: { id: license.id } } })).response
+        .status,
+    ).toBe(404);
     const refused = await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() });
     expect(refused.response.status).toBe(401);
     expect(refused.error).toMatchObject({ code: 'INVALID_CREDENTIALS' });
-    const history = await server.client.GET('/machines/{id}', { headers: admin, params: { path: { id: machineIds[0]! } } });
+    const history = await server.client.GET('/machines/{id}', {
+      headers: admin,
+      params: { path: { id: machineIds[0]! } },
+    });
     expect(history.data!.data).toMatchObject({ licenseId: license.id, deletedAt: '2026-05-02T00:00:00.000Z' });
-    expect((await server.client.DELETE('/licenses/{id}', { headers: admin, params: { path: { id: license.id } } })).response.status).toBe(404);
+    expect(
+      (await server.client.DELETE('/licenses/{id}', { headers: admin, params: { path: { id: license.id } } })).response
+        .status,
+    ).toBe(404);
   });
 
   it('a license deleted while its software activates ends with no active machine', async () => {
     const license = await createLicense();
     const [deleted] = await Promise.all([
       server.client.DELETE('/licenses/{id}', { headers: admin, params: { path: { id: license.id } } }),
-      ...Array.from({ length: 10 }, () => server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() })),
+      ...Array.from({ length: 10 }, () =>
+        server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() }),
+      ),
     ]);
     expect(deleted.response.status).toBe(200);
-    expect(await server.sql('select id from machines where license_id = $1 and deleted_at is null', [license.id])).toEqual([]);
+    expect(
+      await server.sql('select id from machines where license_id = $1 and deleted_at is null', [license.id]),
+    ).toEqual([]);
   });
 });

@@ -27,10 +27,17 @@ describe('licenses.machine_count', () => {
   it('equals count(*) of active machines under concurrent activations, deactivations, culls and deletions', async () => {
     const services = server.services();
     // Machines of the heartbeat policy die an hour later (the cull's clock); the others never do.
-    const beating = await services.policies.create({ name: 'beating', maxMachines: 40, keyPrefix: 'CNT', requireHeartbeat: true, heartbeatDuration: 60 });
+    const beating = await services.policies.create({
+      name: 'beating',
+      maxMachines: 40,
+      keyPrefix: 'CNT',
+      requireHeartbeat: true,
+      heartbeatDuration: 60,
+    });
     const plain = await services.policies.create({ name: 'plain', maxMachines: 40, keyPrefix: 'CNT' });
     const licenses = [];
-    for (const policy of [beating, beating, plain, plain, plain]) licenses.push(await services.licenses.create({ policyId: policy.id }));
+    for (const policy of [beating, beating, plain, plain, plain])
+      licenses.push(await services.licenses.create({ policyId: policy.id }));
     const [culled, alsoCulled, kept, deleted, busy] = licenses;
     const admin = await seedApiKey(server, ['admin']);
     const machines = new Map<string, string[]>();
@@ -49,7 +56,9 @@ describe('licenses.machine_count', () => {
     work.push(fetch(`${server.apiUrl}/licenses/${deleted!.license.id}`, { method: 'DELETE', headers: bearer(admin) }));
     const settled = await Promise.allSettled(work);
     expect(settled.filter((s) => s.status === 'rejected')).toEqual([]);
-    const statuses = settled.flatMap((s) => (s.status === 'fulfilled' && s.value instanceof Response ? [s.value.status] : []));
+    const statuses = settled.flatMap((s) =>
+      s.status === 'fulfilled' && s.value instanceof Response ? [s.value.status] : [],
+    );
     // Each request either did its work or was refused for a reason of its own (the license was
     // deleted under it: 401; the machine was culled first: 404) — no 500 from a deadlock.
     expect(statuses.filter((status) => ![200, 201, 401, 404].includes(status))).toEqual([]);
@@ -86,7 +95,10 @@ describe('licenses.machine_count', () => {
       await server.sql('alter table machines enable trigger machines_count_insert_delete');
     }
     const admin = await seedApiKey(server, ['licenses:read']);
-    const read = await server.client.GET('/licenses/{id}', { params: { path: { id: license.id } }, headers: bearer(admin) });
+    const read = await server.client.GET('/licenses/{id}', {
+      params: { path: { id: license.id } },
+      headers: bearer(admin),
+    });
     expect(read.data?.data.machineCount).toBe(3);
     const validation = await server.client.POST('/licenses/actions/validate', { headers: licenseAuth(key), body: {} });
     expect(validation.data?.data.license.machineCount).toBe(3);

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { activate, activated, activeMachines, licenseAuth, machineBody, seedLicense, useTestServer, type Problem } from './support/harness.ts';
+import {
+  activate,
+  activated,
+  activeMachines,
+  licenseAuth,
+  machineBody,
+  type Problem,
+  seedLicense,
+  useTestServer,
+} from './support/harness.ts';
 
 const server = useTestServer();
 
@@ -10,7 +19,13 @@ describe('POST /machines — activate a machine', () => {
       server.clock.set('2026-03-01T14:00:00.000Z');
       const { response, data } = await server.client.POST('/machines', {
         headers: licenseAuth(key),
-        body: { fingerprint: 'hw-a1b2c3d4e5f6', name: 'Dev Laptop', platform: 'macos', hostname: 'macbook-pro.local', cores: 8 },
+        body: {
+          fingerprint: 'hw-a1b2c3d4e5f6',
+          name: 'Dev Laptop',
+          platform: 'macos',
+          hostname: 'macbook-pro.local',
+          cores: 8,
+        },
       });
       expect(response.status).toBe(201);
       expect(response.headers.get('content-type')).toMatch(/^application\/json/);
@@ -33,28 +48,46 @@ describe('POST /machines — activate a machine', () => {
         nextHeartbeatAt: null,
         deactivationReason: null,
       });
-      const [row] = await server.sql('select fingerprint, cores, platform from machines where id = $1', [data!.data.id]);
+      const [row] = await server.sql('select fingerprint, cores, platform from machines where id = $1', [
+        data!.data.id,
+      ]);
       expect(row).toEqual({ fingerprint: 'hw-a1b2c3d4e5f6', cores: 8, platform: 'macos' });
     });
 
     it('activates with only a fingerprint; absent fields are null and metadata is {}', async () => {
       const { key } = await seedLicense(server);
-      const { response, data } = await server.client.POST('/machines', { headers: licenseAuth(key), body: { fingerprint: '12345678' } });
+      const { response, data } = await server.client.POST('/machines', {
+        headers: licenseAuth(key),
+        body: { fingerprint: '12345678' },
+      });
       expect(response.status).toBe(201);
-      expect(data?.data).toMatchObject({ fingerprint: '12345678', name: null, platform: null, hostname: null, cores: null, metadata: {} });
+      expect(data?.data).toMatchObject({
+        fingerprint: '12345678',
+        name: null,
+        platform: null,
+        hostname: null,
+        cores: null,
+        metadata: {},
+      });
     });
 
     it('keeps metadata as sent, nested values and all', async () => {
       const { key } = await seedLicense(server);
       const metadata = { team: 'qa', seats: 3, tags: ['a', 'b'], nested: { deep: true, none: null }, nul: 'a\u0000b' };
-      const { data } = await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody({ metadata }) });
+      const { data } = await server.client.POST('/machines', {
+        headers: licenseAuth(key),
+        body: machineBody({ metadata }),
+      });
       expect(data?.data.metadata).toEqual(metadata);
     });
 
     it('accepts every platform of the enum', async () => {
       const { key } = await seedLicense(server);
       for (const platform of ['macos', 'windows', 'linux', 'docker', 'kubernetes'] as const) {
-        const { response } = await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody({ platform }) });
+        const { response } = await server.client.POST('/machines', {
+          headers: licenseAuth(key),
+          body: machineBody({ platform }),
+        });
         expect(response.status, platform).toBe(201);
       }
     });
@@ -97,7 +130,10 @@ describe('POST /machines — activate a machine', () => {
       const { key, licenseId } = await seedLicense(server);
       const body = machineBody();
       const first = await activate(server, key, body);
-      const second = await server.client.POST('/machines', { headers: licenseAuth(key), body: { ...body, name: 'again' } });
+      const second = await server.client.POST('/machines', {
+        headers: licenseAuth(key),
+        body: { ...body, name: 'again' },
+      });
       expect(second.response.status).toBe(409);
       expect(second.response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(second.error).toMatchObject({
@@ -123,8 +159,13 @@ describe('POST /machines — activate a machine', () => {
       const { key, licenseId } = await seedLicense(server, { maxMachines: 1 });
       const body = machineBody();
       const { id } = await activate(server, key, body);
-      expect((await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() })).response.status).toBe(422);
-      const deactivated = await server.client.DELETE('/machines/{id}', { headers: licenseAuth(key), params: { path: { id } } });
+      expect(
+        (await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() })).response.status,
+      ).toBe(422);
+      const deactivated = await server.client.DELETE('/machines/{id}', {
+        headers: licenseAuth(key),
+        params: { path: { id } },
+      });
       expect(deactivated.response.status).toBe(200);
       const again = await server.client.POST('/machines', { headers: licenseAuth(key), body });
       expect(again.response.status).toBe(201);
@@ -141,7 +182,10 @@ describe('POST /machines — activate a machine', () => {
     it('refuses a suspended license: 403 LICENSE_SUSPENDED, nothing written', async () => {
       const { key, licenseId } = await seedLicense(server);
       await server.sql('update licenses set suspended_at = now() where id = $1', [licenseId]);
-      const { response, error } = await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() });
+      const { response, error } = await server.client.POST('/machines', {
+        headers: licenseAuth(key),
+        body: machineBody(),
+      });
       expect(response.status).toBe(403);
       expect(error).toMatchObject({ code: 'LICENSE_SUSPENDED', status: 403 });
       expect(await activeMachines(server, licenseId)).toBe(0);
@@ -153,7 +197,10 @@ describe('POST /machines — activate a machine', () => {
       server.clock.set(new Date(expiresAt.getTime() - 1));
       await activate(server, key);
       server.clock.set(expiresAt);
-      const { response, error } = await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() });
+      const { response, error } = await server.client.POST('/machines', {
+        headers: licenseAuth(key),
+        body: machineBody(),
+      });
       expect(response.status).toBe(403);
       expect(error).toMatchObject({ code: 'LICENSE_EXPIRED' });
       expect(await activeMachines(server, licenseId)).toBe(1);
@@ -196,7 +243,11 @@ describe('POST /machines — activate a machine', () => {
       expect(response.status).toBe(400);
       expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       const problem = (await response.json()) as Problem;
-      expect(problem).toMatchObject({ code: 'VALIDATION_FAILED', status: 400, type: 'urn:licentric:problem:validation-failed' });
+      expect(problem).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        status: 400,
+        type: 'urn:licentric:problem:validation-failed',
+      });
       expect(problem.errors!.map((e) => e.pointer)).toContain(pointer);
       expect(await activeMachines(server, licenseId)).toBe(0);
     });

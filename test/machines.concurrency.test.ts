@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { activate, activated, activeMachines, licenseAuth, machineBody, rawActivate, seedLicense, useTestServer } from './support/harness.ts';
+import {
+  activate,
+  activated,
+  activeMachines,
+  licenseAuth,
+  machineBody,
+  rawActivate,
+  seedLicense,
+  useTestServer,
+} from './support/harness.ts';
 
 const server = useTestServer();
 
@@ -30,7 +39,9 @@ describe('limits hold under concurrency', () => {
   it('concurrent deactivations and activations never exceed the limit', async () => {
     const { key, licenseId } = await seedLicense(server, { maxMachines: 3 });
     const ids = await activated(server, key, 3);
-    const deactivations = ids.map((id) => fetch(`${server.apiUrl}/machines/${id}`, { method: 'DELETE', headers: licenseAuth(key) }));
+    const deactivations = ids.map((id) =>
+      fetch(`${server.apiUrl}/machines/${id}`, { method: 'DELETE', headers: licenseAuth(key) }),
+    );
     const activations = Array.from({ length: 20 }, () => rawActivate(server, key));
     const statuses = (await Promise.all([...deactivations, ...activations])).map((r) => r.status);
     expect(statuses.slice(0, 3)).toEqual([200, 200, 200]);

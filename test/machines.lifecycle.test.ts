@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activate, bearer, read, licenseAuth, seedApiKey, seedLicense, useTestServer } from './support/harness.ts';
+import { activate, bearer, licenseAuth, read, seedApiKey, seedLicense, useTestServer } from './support/harness.ts';
 
 const server = useTestServer();
 
@@ -16,13 +16,19 @@ describe('DELETE /machines/{id} — deactivate', () => {
     const { key } = await seedLicense(server);
     const { id } = await activate(server, key);
     server.clock.advance(60_000);
-    const { response, data } = await server.client.DELETE('/machines/{id}', { headers: licenseAuth(key), params: { path: { id } } });
+    const { response, data } = await server.client.DELETE('/machines/{id}', {
+      headers: licenseAuth(key),
+      params: { path: { id } },
+    });
     expect(response.status).toBe(200);
     expect(data).toEqual({ data: { id, deleted: true } });
     const after = await row(id);
     expect(after.deleted_at?.toISOString()).toBe(server.clock.now().toISOString());
     expect(after.updated_at.toISOString()).toBe(server.clock.now().toISOString());
-    const events = await server.sql(`select type, data::jsonb - 'machine' as data from events where machine_id = $1 and type <> 'machine.activated'`, [id]);
+    const events = await server.sql(
+      `select type, data::jsonb - 'machine' as data from events where machine_id = $1 and type <> 'machine.activated'`,
+      [id],
+    );
     expect(events).toEqual([{ type: 'machine.deactivated', data: { reason: 'MANUAL' } }]);
   });
 
@@ -30,7 +36,10 @@ describe('DELETE /machines/{id} — deactivate', () => {
     const owner = await seedLicense(server);
     const stranger = await seedLicense(server);
     const { id } = await activate(server, owner.key);
-    const { response, error } = await server.client.DELETE('/machines/{id}', { headers: licenseAuth(stranger.key), params: { path: { id } } });
+    const { response, error } = await server.client.DELETE('/machines/{id}', {
+      headers: licenseAuth(stranger.key),
+      params: { path: { id } },
+    });
     expect(response.status).toBe(404);
     expect(error).toMatchObject({ code: 'MACHINE_NOT_FOUND' });
     expect((await row(id)).deleted_at).toBeNull();
@@ -42,7 +51,10 @@ describe('DELETE /machines/{id} — deactivate', () => {
     await server.client.DELETE('/machines/{id}', { headers: licenseAuth(key), params: { path: { id } } });
     const first = (await row(id)).deleted_at;
     server.clock.advance(1000);
-    const { response } = await server.client.DELETE('/machines/{id}', { headers: licenseAuth(key), params: { path: { id } } });
+    const { response } = await server.client.DELETE('/machines/{id}', {
+      headers: licenseAuth(key),
+      params: { path: { id } },
+    });
     expect(response.status).toBe(404);
     expect((await row(id)).deleted_at).toEqual(first);
   });
@@ -51,7 +63,10 @@ describe('DELETE /machines/{id} — deactivate', () => {
     const { key } = await seedLicense(server);
     const { id } = await activate(server, key);
     const writer = await seedApiKey(server, ['machines:write']);
-    const { response, data } = await server.client.DELETE('/machines/{id}', { headers: bearer(writer), params: { path: { id } } });
+    const { response, data } = await server.client.DELETE('/machines/{id}', {
+      headers: bearer(writer),
+      params: { path: { id } },
+    });
     expect(response.status).toBe(200);
     expect(data?.data).toEqual({ id, deleted: true });
   });
@@ -60,7 +75,10 @@ describe('DELETE /machines/{id} — deactivate', () => {
     const { key } = await seedLicense(server);
     const { id } = await activate(server, key);
     const reader = await seedApiKey(server, ['machines:read']);
-    const { response, error } = await server.client.DELETE('/machines/{id}', { headers: bearer(reader), params: { path: { id } } });
+    const { response, error } = await server.client.DELETE('/machines/{id}', {
+      headers: bearer(reader),
+      params: { path: { id } },
+    });
     expect(response.status).toBe(403);
     expect(error).toMatchObject({ code: 'INSUFFICIENT_SCOPE', status: 403 });
     expect((await row(id)).deleted_at).toBeNull();
@@ -70,7 +88,10 @@ describe('DELETE /machines/{id} — deactivate', () => {
     const { key, licenseId } = await seedLicense(server);
     const { id } = await activate(server, key);
     await server.sql('update licenses set suspended_at = now() where id = $1', [licenseId]);
-    const { response } = await server.client.DELETE('/machines/{id}', { headers: licenseAuth(key), params: { path: { id } } });
+    const { response } = await server.client.DELETE('/machines/{id}', {
+      headers: licenseAuth(key),
+      params: { path: { id } },
+    });
     expect(response.status).toBe(200);
   });
 
@@ -92,13 +113,21 @@ describe('POST /machines/{id}/heartbeat', () => {
     server.clock.set('2026-03-01T14:00:00.000Z');
     const { id } = await activate(server, key);
     server.clock.set('2026-03-01T14:30:00.000Z');
-    const { response, data } = await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(key), params: { path: { id } } });
+    const { response, data } = await server.client.POST('/machines/{id}/heartbeat', {
+      headers: licenseAuth(key),
+      params: { path: { id } },
+    });
     expect(response.status).toBe(200);
-    expect(data).toEqual({ data: { id, lastHeartbeatAt: '2026-03-01T14:30:00.000Z', heartbeatStatus: 'NOT_REQUIRED', nextHeartbeatAt: null } });
+    expect(data).toEqual({
+      data: { id, lastHeartbeatAt: '2026-03-01T14:30:00.000Z', heartbeatStatus: 'NOT_REQUIRED', nextHeartbeatAt: null },
+    });
     const after = await row(id);
     expect(after.last_heartbeat_at.toISOString()).toBe('2026-03-01T14:30:00.000Z');
     const reader = await seedApiKey(server, ['machines:read']);
-    expect(await read(server, bearer(reader), '/machines/{id}', id)).toMatchObject({ lastHeartbeatAt: '2026-03-01T14:30:00.000Z', createdAt: '2026-03-01T14:00:00.000Z' });
+    expect(await read(server, bearer(reader), '/machines/{id}', id)).toMatchObject({
+      lastHeartbeatAt: '2026-03-01T14:30:00.000Z',
+      createdAt: '2026-03-01T14:00:00.000Z',
+    });
   });
 
   it('ignores a body sent along', async () => {
@@ -118,7 +147,10 @@ describe('POST /machines/{id}/heartbeat', () => {
     const { id } = await activate(server, owner.key);
     const before = await row(id);
     server.clock.advance(5000);
-    const { response, error } = await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(stranger.key), params: { path: { id } } });
+    const { response, error } = await server.client.POST('/machines/{id}/heartbeat', {
+      headers: licenseAuth(stranger.key),
+      params: { path: { id } },
+    });
     expect(response.status).toBe(404);
     expect(error).toMatchObject({ code: 'MACHINE_NOT_FOUND' });
     expect(await row(id)).toEqual(before);
@@ -128,7 +160,10 @@ describe('POST /machines/{id}/heartbeat', () => {
     const { key } = await seedLicense(server);
     const { id } = await activate(server, key);
     await server.client.DELETE('/machines/{id}', { headers: licenseAuth(key), params: { path: { id } } });
-    const { response } = await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(key), params: { path: { id } } });
+    const { response } = await server.client.POST('/machines/{id}/heartbeat', {
+      headers: licenseAuth(key),
+      params: { path: { id } },
+    });
     expect(response.status).toBe(404);
   });
 
@@ -138,7 +173,10 @@ describe('POST /machines/{id}/heartbeat', () => {
     const before = await row(id);
     await server.sql('update licenses set suspended_at = now() where id = $1', [licenseId]);
     server.clock.advance(5000);
-    const { response, error } = await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(key), params: { path: { id } } });
+    const { response, error } = await server.client.POST('/machines/{id}/heartbeat', {
+      headers: licenseAuth(key),
+      params: { path: { id } },
+    });
     expect(response.status).toBe(403);
     expect(error).toMatchObject({ code: 'LICENSE_SUSPENDED' });
     expect(await row(id)).toEqual(before);
@@ -150,7 +188,10 @@ describe('POST /machines/{id}/heartbeat', () => {
     const { key } = await seedLicense(server, { expiresAt });
     const { id } = await activate(server, key);
     server.clock.set(expiresAt);
-    const { response, error } = await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(key), params: { path: { id } } });
+    const { response, error } = await server.client.POST('/machines/{id}/heartbeat', {
+      headers: licenseAuth(key),
+      params: { path: { id } },
+    });
     expect(response.status).toBe(403);
     expect(error).toMatchObject({ code: 'LICENSE_EXPIRED' });
   });
@@ -160,7 +201,10 @@ describe('POST /machines/{id}/heartbeat', () => {
     const stranger = await seedLicense(server);
     const { id } = await activate(server, owner.key);
     await server.sql('update licenses set suspended_at = now() where id = $1', [stranger.licenseId]);
-    const { response } = await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(stranger.key), params: { path: { id } } });
+    const { response } = await server.client.POST('/machines/{id}/heartbeat', {
+      headers: licenseAuth(stranger.key),
+      params: { path: { id } },
+    });
     expect(response.status).toBe(404);
   });
 });

@@ -1,5 +1,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { activate, activated, bearer, licenseAuth, seedApiKey, seedLicense, useTestServer, type Problem, type SeededLicense } from './support/harness.ts';
+import {
+  activate,
+  activated,
+  bearer,
+  licenseAuth,
+  type Problem,
+  type SeededLicense,
+  seedApiKey,
+  seedLicense,
+  useTestServer,
+} from './support/harness.ts';
 
 const server = useTestServer();
 
@@ -25,7 +35,10 @@ describe('GET /machines and GET /machines/{id}', () => {
     const pages: number[] = [];
     let cursor: string | undefined;
     for (let guard = 0; guard < 50; guard++) {
-      const { response, data } = await server.client.GET('/machines', { headers: bearer(reader), params: { query: { ...query, cursor } } });
+      const { response, data } = await server.client.GET('/machines', {
+        headers: bearer(reader),
+        params: { query: { ...query, cursor } },
+      });
       expect(response.status).toBe(200);
       seen.push(...data!.data.map((m) => m.id));
       pages.push(data!.data.length);
@@ -37,7 +50,10 @@ describe('GET /machines and GET /machines/{id}', () => {
   }
 
   it('lists one license’s active machines, oldest first, as the reference shows', async () => {
-    const { response, data } = await server.client.GET('/machines', { headers: bearer(reader), params: { query: { licenseId: a.licenseId, limit: 25 } } });
+    const { response, data } = await server.client.GET('/machines', {
+      headers: bearer(reader),
+      params: { query: { licenseId: a.licenseId, limit: 25 } },
+    });
     expect(response.status).toBe(200);
     const expected = idsOfA.filter((_, i) => i !== 3);
     expect(data!.data.map((m) => m.id)).toEqual(expected);
@@ -71,16 +87,25 @@ describe('GET /machines and GET /machines/{id}', () => {
   it('defaults to 25 a page', async () => {
     const c = await seedLicense(server);
     await activated(server, c.key, 26);
-    const { data } = await server.client.GET('/machines', { headers: bearer(reader), params: { query: { licenseId: c.licenseId } } });
+    const { data } = await server.client.GET('/machines', {
+      headers: bearer(reader),
+      params: { query: { licenseId: c.licenseId } },
+    });
     expect(data!.data).toHaveLength(25);
     expect(data!.pagination.hasMore).toBe(true);
   });
 
   it('answers an empty page for a license without machines, and past the end', async () => {
     const empty = await seedLicense(server);
-    const { data } = await server.client.GET('/machines', { headers: bearer(reader), params: { query: { licenseId: empty.licenseId } } });
+    const { data } = await server.client.GET('/machines', {
+      headers: bearer(reader),
+      params: { query: { licenseId: empty.licenseId } },
+    });
     expect(data).toEqual({ data: [], pagination: { nextCursor: null, hasMore: false } });
-    const past = await server.client.GET('/machines', { headers: bearer(reader), params: { query: { licenseId: a.licenseId, cursor: idsOfA.at(-1) } } });
+    const past = await server.client.GET('/machines', {
+      headers: bearer(reader),
+      params: { query: { licenseId: a.licenseId, cursor: idsOfA.at(-1) } },
+    });
     expect(past.data).toEqual({ data: [], pagination: { nextCursor: null, hasMore: false } });
   });
 
@@ -103,13 +128,19 @@ describe('GET /machines and GET /machines/{id}', () => {
   });
 
   it('gets one machine by id, as the reference shows', async () => {
-    const { response, data } = await server.client.GET('/machines/{id}', { headers: bearer(reader), params: { path: { id: idsOfB[0]! } } });
+    const { response, data } = await server.client.GET('/machines/{id}', {
+      headers: bearer(reader),
+      params: { path: { id: idsOfB[0]! } },
+    });
     expect(response.status).toBe(200);
     expect(data!.data).toMatchObject({ id: idsOfB[0], licenseId: b.licenseId, name: 'b0', deletedAt: null });
   });
 
   it('gets a deactivated machine too, with deletedAt set', async () => {
-    const { response, data } = await server.client.GET('/machines/{id}', { headers: bearer(reader), params: { path: { id: idsOfA[3]! } } });
+    const { response, data } = await server.client.GET('/machines/{id}', {
+      headers: bearer(reader),
+      params: { path: { id: idsOfA[3]! } },
+    });
     expect(response.status).toBe(200);
     expect(data!.data.deletedAt).toBe(server.clock.now().toISOString());
   });

@@ -1,10 +1,10 @@
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTraceparent } from '../src/core/trace.ts';
-import { Metrics } from '../src/metrics.ts';
 import { createLogger } from '../src/log.ts';
+import { Metrics } from '../src/metrics.ts';
 import { startWorkerSchedule } from '../src/worker.ts';
 import { activate, licenseAuth, seedLicense, useTestServer } from './support/harness.ts';
 
@@ -12,7 +12,8 @@ const metrics = new Metrics();
 const logLines: Record<string, unknown>[] = [];
 const logStream = new PassThrough();
 logStream.on('data', (chunk: Buffer) => {
-  for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) logLines.push(JSON.parse(line) as Record<string, unknown>);
+  for (const line of chunk.toString('utf8').split('\n').filter(Boolean))
+    logLines.push(JSON.parse(line) as Record<string, unknown>);
 });
 const server = useTestServer({
   metrics,
@@ -45,7 +46,8 @@ describe('/metrics on its own port', () => {
   it('counts requests by operation and status, heartbeats by outcome, refusals by budget, latency and the pool', async () => {
     const { key } = await seedLicense(server);
     const machine = await activate(server, key);
-    const beat = () => fetch(`${server.apiUrl}/machines/${machine.id}/heartbeat`, { method: 'POST', headers: licenseAuth(key) });
+    const beat = () =>
+      fetch(`${server.apiUrl}/machines/${machine.id}/heartbeat`, { method: 'POST', headers: licenseAuth(key) });
     expect((await beat()).status).toBe(200);
     expect((await beat()).status).toBe(429);
 
@@ -63,7 +65,9 @@ describe('/metrics on its own port', () => {
 
   it('reports active machines by heartbeat status and each cull pass with the machines it culled', async () => {
     const { key } = await seedLicense(server);
-    await server.sql(`update policies set require_heartbeat = true, heartbeat_duration = 600, heartbeat_resurrection_window = 0`);
+    await server.sql(
+      `update policies set require_heartbeat = true, heartbeat_duration = 600, heartbeat_resurrection_window = 0`,
+    );
     const before = sample(await scrape(), 'licentric_machines{heartbeat_status="ALIVE"}') ?? 0;
     await activate(server, key);
     // The count is cached for 30 s of wall-clock time; a fresh Metrics on the same database sees it now.
@@ -74,7 +78,9 @@ describe('/metrics on its own port', () => {
     expect(alive).toBeGreaterThanOrEqual(before);
 
     server.clock.advance(601_000);
-    const schedule = startWorkerSchedule(server.orm, server.clock, createLogger('silent'), '0 0 1 1 *', (result) => metrics.observeCull(result));
+    const schedule = startWorkerSchedule(server.orm, server.clock, createLogger('silent'), '0 0 1 1 *', (result) =>
+      metrics.observeCull(result),
+    );
     await schedule.trigger();
     await schedule.stop();
     const text = await scrape();
@@ -91,7 +97,9 @@ describe('traceparent', () => {
   it("puts the caller's trace id into the request's log lines", async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const requestId = 'trace-test-1';
-    await fetch(`${server.apiUrl}/policies`, { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, 'X-Request-Id': requestId } });
+    await fetch(`${server.apiUrl}/policies`, {
+      headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, 'X-Request-Id': requestId },
+    });
     await new Promise((resolve) => setImmediate(resolve));
     const lines = logLines.filter((line) => line.requestId === requestId);
     expect(lines.length).toBeGreaterThan(0);

@@ -55,7 +55,10 @@ describe('how the modules of src/ depend on each other', () => {
   });
 
   it('reads configuration in one place: only the entry points import config.ts', () => {
-    const importers = [...graph].filter(([, imports]) => imports.includes('config.ts')).map(([file]) => file).sort();
+    const importers = [...graph]
+      .filter(([, imports]) => imports.includes('config.ts'))
+      .map(([file]) => file)
+      .sort();
     expect(importers).toEqual(['background.ts', 'cli.ts', 'cli/command.ts', 'runtime.ts', 'server.ts']);
   });
 
@@ -65,7 +68,13 @@ describe('how the modules of src/ depend on each other', () => {
       .map(([file]) => file)
       .sort();
     // The CLI's commands print what the API's presenters make.
-    expect(importers).toEqual(['cli/commands/api-keys.ts', 'cli/commands/licenses.ts', 'cli/commands/machines.ts', 'cli/commands/policies.ts', 'server.ts']);
+    expect(importers).toEqual([
+      'cli/commands/api-keys.ts',
+      'cli/commands/licenses.ts',
+      'cli/commands/machines.ts',
+      'cli/commands/policies.ts',
+      'server.ts',
+    ]);
   });
   it('has no two folders importing each other beyond the known ones still to be broken, so no new one creeps in', () => {
     const folder = (file: string) => (file.includes('/') ? file.slice(0, file.indexOf('/')) : '.');
@@ -78,7 +87,9 @@ describe('how the modules of src/ depend on each other', () => {
       folders.set(from, [...targets]);
     }
     const mutual = [...folders]
-      .flatMap(([from, targets]) => targets.filter((to) => from < to && folders.get(to)?.includes(from)).map((to) => `${from} ↔ ${to}`))
+      .flatMap(([from, targets]) =>
+        targets.filter((to) => from < to && folders.get(to)?.includes(from)).map((to) => `${from} ↔ ${to}`),
+      )
       .sort();
     expect(mutual).toEqual(KNOWN_FOLDER_CYCLES);
   });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { answerParserErrors } from '../src/http/parser-errors.ts';
 import { createLogger } from '../src/log.ts';
-import { startServer, type RunningServer } from '../src/server.ts';
+import { type RunningServer, startServer } from '../src/server.ts';
 import { seedApiKey, TEST_SECRET, useTestServer } from './support/harness.ts';
 
 /**
@@ -33,7 +33,9 @@ function raw(port: number, request: Buffer | string, keepOpen = false): Promise<
       const text = Buffer.concat(chunks).toString('utf8');
       const [head = '', ...rest] = text.split('\r\n\r\n');
       const [statusLine = '', ...lines] = head.split('\r\n');
-      const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      const headers = Object.fromEntries(
+        lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+      );
       resolve({ status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n') });
     });
     socket.write(request);
@@ -46,7 +48,12 @@ function expectProblem(response: RawResponse, status: number, code: string): voi
   expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
   const requestId = response.headers['x-request-id'];
   expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
-  expect(JSON.parse(response.body)).toMatchObject({ status, code, requestId, type: `urn:licentric:problem:${code.toLowerCase().replace(/_/g, '-')}` });
+  expect(JSON.parse(response.body)).toMatchObject({
+    status,
+    code,
+    requestId,
+    type: `urn:licentric:problem:${code.toLowerCase().replace(/_/g, '-')}`,
+  });
 }
 
 describe('requests the HTTP parser refuses, on the server `serve` runs', () => {
@@ -82,7 +89,10 @@ describe('requests the HTTP parser refuses, on the server `serve` runs', () => {
   });
 
   it('headers past the limit: 431 HEADERS_TOO_LARGE', async () => {
-    const response = await raw(running.port, `GET /api/v1/machines HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`);
+    const response = await raw(
+      running.port,
+      `GET /api/v1/machines HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`,
+    );
     expectProblem(response, 431, 'HEADERS_TOO_LARGE');
   });
 
@@ -97,7 +107,9 @@ describe('a request that never finishes arriving', () => {
 
   beforeAll(async () => {
     // Node's own timeouts, made short: the default wait for headers is a minute.
-    http = createServer({ headersTimeout: 300, requestTimeout: 300, connectionsCheckingInterval: 50 }, (_req, res) => res.end());
+    http = createServer({ headersTimeout: 300, requestTimeout: 300, connectionsCheckingInterval: 50 }, (_req, res) =>
+      res.end(),
+    );
     answerParserErrors(http, createLogger('silent'));
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   });

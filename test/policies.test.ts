@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
-import { activate, activated, licenseAuth, machineBody, patch, useApiKey, useTestServer, type Problem } from './support/harness.ts';
+import {
+  activate,
+  activated,
+  licenseAuth,
+  machineBody,
+  type Problem,
+  patch,
+  useApiKey,
+  useTestServer,
+} from './support/harness.ts';
 
 const server = useTestServer();
 const admin = useApiKey(server, ['policies:read', 'policies:write', 'licenses:write', 'licenses:read']);
@@ -59,7 +68,11 @@ describe('policies', () => {
     ['metadata over 16 KiB', { name: 'x', metadata: { a: 'x'.repeat(16400) } }, '/metadata'],
   ])('refuses %s: 400 at %s, nothing written', async (_name, body, pointer) => {
     const before = await server.sql('select count(*)::int as n from policies');
-    const response = await fetch(`${server.apiUrl}/policies`, { method: 'POST', headers: { ...admin, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch(`${server.apiUrl}/policies`, {
+      method: 'POST',
+      headers: { ...admin, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     expect(response.status).toBe(400);
     const problem = (await response.json()) as Problem;
     expect(problem.code).toBe('VALIDATION_FAILED');
@@ -75,7 +88,10 @@ describe('policies', () => {
     const seen: string[] = [];
     let cursor: string | undefined;
     do {
-      const { data } = await server.client.GET('/policies', { headers: admin, params: { query: { limit: 2, cursor } } });
+      const { data } = await server.client.GET('/policies', {
+        headers: admin,
+        params: { query: { limit: 2, cursor } },
+      });
       seen.push(...data!.data.map((p) => p.id));
       cursor = data!.pagination.hasMore ? data!.pagination.nextCursor! : undefined;
     } while (cursor);
@@ -86,7 +102,11 @@ describe('policies', () => {
   it('updates with a JSON merge patch: absent kept, null clears, metadata merged key by key', async () => {
     const policy = await createPolicy({ name: 'Patchable', maxMachines: 2, metadata: { a: 1, b: { c: 2, d: 3 } } });
     server.clock.advance(60_000);
-    const response = await patch(server, admin, '/policies/{id}', policy.id, { maxMachines: null, heartbeatDuration: 120, metadata: { a: null, b: { d: 4 }, e: 'x' } });
+    const response = await patch(server, admin, '/policies/{id}', policy.id, {
+      maxMachines: null,
+      heartbeatDuration: 120,
+      metadata: { a: null, b: { d: 4 }, e: 'x' },
+    });
     expect(response.status).toBe(200);
     const { data } = (await response.json()) as { data: components['schemas']['Policy'] };
     expect(data).toMatchObject({
@@ -101,10 +121,20 @@ describe('policies', () => {
 
   it('refuses read-only fields and bad values in a patch, and changes nothing', async () => {
     const policy = await createPolicy({ name: 'Guarded' });
-    const refused = await patch(server, admin, '/policies/{id}', policy.id, { id: '01a21b05-0000-7000-8000-000000000000', createdAt: '2000-01-01T00:00:00Z', name: 'Renamed' });
+    const refused = await patch(server, admin, '/policies/{id}', policy.id, {
+      id: '01a21b05-0000-7000-8000-000000000000',
+      createdAt: '2000-01-01T00:00:00Z',
+      name: 'Renamed',
+    });
     expect(refused.status).toBe(400);
-    expect(((await refused.json()) as { errors: { pointer: string }[] }).errors.map((e) => e.pointer).sort()).toEqual(['/createdAt', '/id']);
-    const unchanged = await server.client.GET('/policies/{id}', { headers: admin, params: { path: { id: policy.id } } });
+    expect(((await refused.json()) as { errors: { pointer: string }[] }).errors.map((e) => e.pointer).sort()).toEqual([
+      '/createdAt',
+      '/id',
+    ]);
+    const unchanged = await server.client.GET('/policies/{id}', {
+      headers: admin,
+      params: { path: { id: policy.id } },
+    });
     expect(unchanged.data!.data).toEqual(policy);
     for (const bad of [{ name: null }, { maxMachines: 0 }, { heartbeatCullStrategy: 'NOPE' }]) {
       expect((await patch(server, admin, '/policies/{id}', policy.id, bad)).status, JSON.stringify(bad)).toBe(400);
@@ -137,7 +167,10 @@ describe('policies', () => {
     const key = data!.data.key;
     await activated(server, key, 3);
     expect((await patch(server, admin, '/policies/{id}', policy.id, { maxMachines: 1 })).status).toBe(200);
-    const license = await server.client.GET('/licenses/{id}', { headers: admin, params: { path: { id: data!.data.id } } });
+    const license = await server.client.GET('/licenses/{id}', {
+      headers: admin,
+      params: { path: { id: data!.data.id } },
+    });
     expect(license.data!.data.machineCount).toBe(3);
     const blocked = await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody() });
     expect(blocked.response.status).toBe(422);
@@ -147,12 +180,18 @@ describe('policies', () => {
   it('refuses to delete a policy that still has licenses: 409 POLICY_IN_USE', async () => {
     const policy = await createPolicy({ name: 'Used' });
     const { data } = await server.client.POST('/licenses', { headers: admin, body: { policyId: policy.id } });
-    const refused = await server.client.DELETE('/policies/{id}', { headers: admin, params: { path: { id: policy.id } } });
+    const refused = await server.client.DELETE('/policies/{id}', {
+      headers: admin,
+      params: { path: { id: policy.id } },
+    });
     expect(refused.response.status).toBe(409);
     expect(refused.error).toMatchObject({ code: 'POLICY_IN_USE' });
     // Once its only license is deleted, the policy can go.
     await server.client.DELETE('/licenses/{id}', { headers: admin, params: { path: { id: data!.data.id } } });
-    const deleted = await server.client.DELETE('/policies/{id}', { headers: admin, params: { path: { id: policy.id } } });
+    const deleted = await server.client.DELETE('/policies/{id}', {
+      headers: admin,
+      params: { path: { id: policy.id } },
+    });
     expect(deleted.response.status).toBe(200);
     expect(deleted.data).toEqual({ data: { id: policy.id, deleted: true } });
   });

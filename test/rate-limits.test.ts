@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { workerPass } from '../src/worker.ts';
 import { createLogger } from '../src/log.ts';
+import { workerPass } from '../src/worker.ts';
 import { bearer, licenseAuth, machineBody, seedApiKey, seedLicense, useTestServer } from './support/harness.ts';
 
 // Small budgets so a test reaches them; each test uses its own forwarded client address (the
@@ -53,9 +53,14 @@ describe('rate limits', () => {
 
     const token = await seedApiKey(server, ['admin']);
     for (let i = 0; i < 8; i++) {
-      expect((await fetch(`${server.apiUrl}/policies`, { headers: from(newClient(), bearer(token)) })).status).toBe(200);
+      expect((await fetch(`${server.apiUrl}/policies`, { headers: from(newClient(), bearer(token)) })).status).toBe(
+        200,
+      );
     }
-    await expectRateLimited(await fetch(`${server.apiUrl}/policies`, { headers: from(newClient(), bearer(token)) }), 'api-key');
+    await expectRateLimited(
+      await fetch(`${server.apiUrl}/policies`, { headers: from(newClient(), bearer(token)) }),
+      'api-key',
+    );
   });
 
   it('failed authentication per address: the budget of 401s, then 429 for every request from there, counted in PostgreSQL', async () => {
@@ -70,15 +75,22 @@ describe('rate limits', () => {
     await expectRateLimited(await validate(ip, key), 'auth-failures');
     expect((await validate(newClient(), key)).status).toBe(200);
 
-    const rows = await server.sql<{ points: number }>('select points from rate_limit_auth_failures where key = $1', [`ip:${ip}`]);
+    const rows = await server.sql<{ points: number }>('select points from rate_limit_auth_failures where key = $1', [
+      `ip:${ip}`,
+    ]);
     expect(rows).toEqual([{ points: 4 }]);
   });
 
   it('successful requests write nothing to the database for rate limiting', async () => {
     const ip = newClient();
     const { key } = await seedLicense(server);
-    const machine = (await server.client.POST('/machines', { headers: from(ip, licenseAuth(key)), body: machineBody() })).data!.data;
-    const beat = await fetch(`${server.apiUrl}/machines/${machine.id}/heartbeat`, { method: 'POST', headers: from(ip, licenseAuth(key)) });
+    const machine = (
+      await server.client.POST('/machines', { headers: from(ip, licenseAuth(key)), body: machineBody() })
+    ).data!.data;
+    const beat = await fetch(`${server.apiUrl}/machines/${machine.id}/heartbeat`, {
+      method: 'POST',
+      headers: from(ip, licenseAuth(key)),
+    });
     expect(beat.status).toBe(200);
     expect(await server.sql('select key from rate_limit_auth_failures where key = $1', [`ip:${ip}`])).toEqual([]);
   });
@@ -90,12 +102,14 @@ describe('rate limits', () => {
   });
 
   it('the worker deletes counters whose window has ended', async () => {
-    await server.sql(`insert into rate_limit_auth_failures (key, points, expire) values ('ip:old', 9, $1), ('ip:live', 1, $2)`, [
-      Date.now() - 1000,
-      Date.now() + 600_000,
-    ]);
+    await server.sql(
+      `insert into rate_limit_auth_failures (key, points, expire) values ('ip:old', 9, $1), ('ip:live', 1, $2)`,
+      [Date.now() - 1000, Date.now() + 600_000],
+    );
     await workerPass(server.orm, server.clock, createLogger('silent'));
-    const left = await server.sql<{ key: string }>(`select key from rate_limit_auth_failures where key in ('ip:old', 'ip:live')`);
+    const left = await server.sql<{ key: string }>(
+      `select key from rate_limit_auth_failures where key in ('ip:old', 'ip:live')`,
+    );
     expect(left.map((r) => r.key)).toEqual(['ip:live']);
   });
 });
@@ -105,9 +119,19 @@ describe('rate-limit configuration', () => {
     const defaults = loadConfig({}).rateLimits;
     // 2000 machines behind one NAT, a heartbeat every 2 minutes and a validation every 10: 1200/min.
     expect(defaults.ip!.points / defaults.ip!.seconds).toBeGreaterThan(1200 / 60);
-    expect(loadConfig({ LICENTRIC_RATE_LIMIT_LICENSE: '50/10' }).rateLimits.license).toEqual({ points: 50, seconds: 10 });
+    expect(loadConfig({ LICENTRIC_RATE_LIMIT_LICENSE: '50/10' }).rateLimits.license).toEqual({
+      points: 50,
+      seconds: 10,
+    });
     expect(loadConfig({ LICENTRIC_RATE_LIMIT_IP: 'off' }).rateLimits.ip).toBeNull();
-    expect(loadConfig({ LICENTRIC_RATE_LIMITS: 'off' }).rateLimits).toEqual({ ip: null, license: null, apiKey: null, authFailures: null });
-    expect(() => loadConfig({ LICENTRIC_RATE_LIMIT_IP: 'lots' })).toThrow('LICENTRIC_RATE_LIMIT_IP must be <requests>/<seconds>');
+    expect(loadConfig({ LICENTRIC_RATE_LIMITS: 'off' }).rateLimits).toEqual({
+      ip: null,
+      license: null,
+      apiKey: null,
+      authFailures: null,
+    });
+    expect(() => loadConfig({ LICENTRIC_RATE_LIMIT_IP: 'lots' })).toThrow(
+      'LICENTRIC_RATE_LIMIT_IP must be <requests>/<seconds>',
+    );
   });
 });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_SECRET, useTestServer } from './support/harness.ts';
-import { ROOT, runProcess, startServerProcess, type ServerProcess } from './support/processes.ts';
+import { ROOT, runProcess, type ServerProcess, startServerProcess } from './support/processes.ts';
 
 /**
  * README.md's tour, extracted from the README itself and run as a reader pastes it: the shell
@@ -22,11 +22,16 @@ function tourScript(): string {
 }
 
 // -e and pipefail: a command that fails, or a jq that finds nothing to parse, stops the tour there.
-const bash = (script: string, env: Record<string, string>) => runProcess('bash', ['-euo', 'pipefail', '-c', script], env);
+const bash = (script: string, env: Record<string, string>) =>
+  runProcess('bash', ['-euo', 'pipefail', '-c', script], env);
 
 describe("the README's tour", () => {
   let server: ServerProcess;
-  const env = () => ({ DATABASE_URL: database.databaseUrl, LICENTRIC_SECRET: TEST_SECRET, LICENTRIC_CULL_IN_SERVER: 'false' });
+  const env = () => ({
+    DATABASE_URL: database.databaseUrl,
+    LICENTRIC_SECRET: TEST_SECRET,
+    LICENTRIC_CULL_IN_SERVER: 'false',
+  });
 
   beforeAll(async () => {
     server = await startServerProcess(env());
@@ -60,7 +65,9 @@ describe("the README's tour", () => {
     expect(result.stdout).toContain(`"id":"${machineId}","lastHeartbeatAt"`);
     expect(result.stdout).toContain(`"code":"FINGERPRINT_TAKEN"`);
     expect(result.stdout).toContain(`{"data":{"id":"${machineId}","deleted":true}}`);
-    expect(result.stdout).toContain(`{"data":{"id":"${machineId}","licenseId":"${licenseId}","fingerprint":"hw-a1b2c3d4e5f6"`);
+    expect(result.stdout).toContain(
+      `{"data":{"id":"${machineId}","licenseId":"${licenseId}","fingerprint":"hw-a1b2c3d4e5f6"`,
+    );
 
     // And the database agrees: one machine, on the tour's license, deactivated by its owner.
     const rows = await database.sql('select license_id, deactivation_reason from machines where id = $1', [machineId]);

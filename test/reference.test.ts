@@ -21,7 +21,10 @@ const referenceMachine = {
 };
 const reference = {
   activate: { data: referenceMachine },
-  list: { data: [referenceMachine], pagination: { nextCursor: 'f1a2b3c4-6e04-7081-c245-bd9e6f0a1b82', hasMore: false } },
+  list: {
+    data: [referenceMachine],
+    pagination: { nextCursor: 'f1a2b3c4-6e04-7081-c245-bd9e6f0a1b82', hasMore: false },
+  },
   get: { data: referenceMachine },
   deactivate: { data: { id: 'f1a2b3c4-6e04-7081-c245-bd9e6f0a1b82', deleted: true } },
   heartbeat: { data: { id: 'f1a2b3c4-6e04-7081-c245-bd9e6f0a1b82', lastHeartbeatAt: '2026-03-01T14:30:00.000Z' } },
@@ -38,7 +41,9 @@ function shape(value: unknown, reference?: unknown): unknown {
     const entries = Object.entries(value as object).filter(
       ([k]) => reference === undefined || (typeof reference === 'object' && reference !== null && k in reference),
     );
-    return Object.fromEntries(entries.map(([k, v]) => [k, shape(v, (reference as Record<string, unknown> | undefined)?.[k])]));
+    return Object.fromEntries(
+      entries.map(([k, v]) => [k, shape(v, (reference as Record<string, unknown> | undefined)?.[k])]),
+    );
   }
   if (typeof value === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(value)) return 'timestamp';
   return typeof value;
@@ -54,7 +59,13 @@ describe('every example of the reference reproduces with the same shape', () => 
     server.clock.set('2026-03-01T14:00:00.000Z');
     const activated = await server.client.POST('/machines', {
       headers: licenseAuth(key),
-      body: { fingerprint: 'hw-a1b2c3d4e5f6', name: 'Dev Laptop', platform: 'macos', hostname: 'macbook-pro.local', cores: 8 },
+      body: {
+        fingerprint: 'hw-a1b2c3d4e5f6',
+        name: 'Dev Laptop',
+        platform: 'macos',
+        hostname: 'macbook-pro.local',
+        cores: 8,
+      },
     });
     expect(activated.response.status).toBe(201);
     expect(shape(activated.data, reference.activate)).toEqual(shape(reference.activate));
@@ -64,18 +75,27 @@ describe('every example of the reference reproduces with the same shape', () => 
     expect(got.response.status).toBe(200);
     expect(shape(got.data, reference.get)).toEqual(shape(reference.get));
 
-    const listed = await server.client.GET('/machines', { headers: bearer(reader), params: { query: { licenseId, limit: 25 } } });
+    const listed = await server.client.GET('/machines', {
+      headers: bearer(reader),
+      params: { query: { licenseId, limit: 25 } },
+    });
     expect(listed.response.status).toBe(200);
     expect(shape(listed.data, reference.list)).toEqual(shape(reference.list));
     expect(listed.data!.pagination).toEqual({ nextCursor: id, hasMore: false });
 
     server.clock.set('2026-03-01T14:30:00.000Z');
-    const beat = await server.client.POST('/machines/{id}/heartbeat', { headers: licenseAuth(key), params: { path: { id } } });
+    const beat = await server.client.POST('/machines/{id}/heartbeat', {
+      headers: licenseAuth(key),
+      params: { path: { id } },
+    });
     expect(beat.response.status).toBe(200);
     expect(shape(beat.data, reference.heartbeat)).toEqual(shape(reference.heartbeat));
     expect(beat.data!.data.lastHeartbeatAt).toBe('2026-03-01T14:30:00.000Z');
 
-    const deleted = await server.client.DELETE('/machines/{id}', { headers: licenseAuth(key), params: { path: { id } } });
+    const deleted = await server.client.DELETE('/machines/{id}', {
+      headers: licenseAuth(key),
+      params: { path: { id } },
+    });
     expect(deleted.response.status).toBe(200);
     expect(deleted.data).toEqual({ data: { id, deleted: true } });
     expect(shape(deleted.data, reference.deactivate)).toEqual(shape(reference.deactivate));

@@ -6,7 +6,7 @@ import { createLogger } from '../src/log.ts';
 import { MACHINE_EVENTS } from '../src/machines/events.ts';
 import { Services } from '../src/services.ts';
 import { createDatabase, licenseAuth, TEST_SECRET } from './support/harness.ts';
-import { startServerProcess, startWorkerProcess, type ServerProcess } from './support/processes.ts';
+import { type ServerProcess, startServerProcess, startWorkerProcess } from './support/processes.ts';
 
 /**
  * The claim of the README's "Running several replicas": two API processes and two workers on one
@@ -36,7 +36,12 @@ beforeAll(async () => {
     LICENTRIC_RATE_LIMIT_IP: `${IP_BUDGET}/600`,
     LICENTRIC_METRICS_PORT: '0',
   };
-  const started = await Promise.all([startServerProcess(env), startServerProcess(env), startWorkerProcess(env), startWorkerProcess(env)]);
+  const started = await Promise.all([
+    startServerProcess(env),
+    startServerProcess(env),
+    startWorkerProcess(env),
+    startWorkerProcess(env),
+  ]);
   apis.push(started[0], started[1]);
   workers.push(started[2], started[3]);
 }, 120_000);
@@ -51,7 +56,11 @@ afterAll(async () => {
 
 let next = 0;
 /** A request to the replicas in turn, from a forwarded client address; every status is recorded. */
-async function call(ip: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: { code?: string; data?: { id: string } } }> {
+async function call(
+  ip: string,
+  path: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: { code?: string; data?: { id: string } } }> {
   const api = apis[next++ % apis.length]!;
   const response = await fetch(`http://127.0.0.1:${api.port}/api/v1${path}`, {
     ...init,
@@ -69,15 +78,24 @@ async function metric(process: ServerProcess, series: string): Promise<number> {
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
-const sum = async (processes: ServerProcess[], series: string) => (await Promise.all(processes.map((p) => metric(p, series)))).reduce((a, b) => a + b, 0);
+const sum = async (processes: ServerProcess[], series: string) =>
+  (await Promise.all(processes.map((p) => metric(p, series)))).reduce((a, b) => a + b, 0);
 
 async function seedCullable(strategy: 'DEACTIVATE_DEAD' | 'KEEP_DEAD', count: number): Promise<string[]> {
-  const policy = await services().policies.create({ name: `cull ${strategy}`, requireHeartbeat: true, heartbeatDuration: 600, heartbeatCullStrategy: strategy });
+  const policy = await services().policies.create({
+    name: `cull ${strategy}`,
+    requireHeartbeat: true,
+    heartbeatDuration: 600,
+    heartbeatCullStrategy: strategy,
+  });
   const { license: l } = await services().licenses.create({ policyId: policy.id, expiresAt: null });
   const ids: string[] = [];
-  for (let i = 0; i < count; i++) ids.push((await services().machines.activate(l.id, { fingerprint: `cull-${strategy}-${i}-fingerprint` })).id);
+  for (let i = 0; i < count; i++)
+    ids.push((await services().machines.activate(l.id, { fingerprint: `cull-${strategy}-${i}-fingerprint` })).id);
   // Their last heartbeat a day ago: dead and past reviving for both workers' next passes.
-  await orm.em.fork().execute(`update machines set last_heartbeat_at = now() - interval '1 day' where license_id = ?`, [l.id]);
+  await orm.em
+    .fork()
+    .execute(`update machines set last_heartbeat_at = now() - interval '1 day' where license_id = ?`, [l.id]);
   return ids;
 }
 
@@ -95,23 +113,33 @@ describe('two API replicas and two workers on one database', () => {
     const activations = limited.map((key, n) =>
       Promise.all(
         Array.from({ length: 15 }, (_, i) =>
-          call(`192.0.2.${n + 1}`, '/machines', { method: 'POST', headers: licenseAuth(key), body: JSON.stringify({ fingerprint: `limit-${n}-${i}-fingerprint` }) }),
+          call(`192.0.2.${n + 1}`, '/machines', {
+            method: 'POST',
+            headers: licenseAuth(key),
+            body: JSON.stringify({ fingerprint: `limit-${n}-${i}-fingerprint` }),
+          }),
         ),
       ),
     );
     const flood = Promise.all(
-      Array.from({ length: 2 * AUTH_FAILURE_BUDGET }, (_, i) => call('203.0.113.66', '/licenses/actions/validate', { method: 'POST', headers: licenseAuth(`TST-GUESS-${i}`) })),
+      Array.from({ length: 2 * AUTH_FAILURE_BUDGET }, (_, i) =>
+        call('203.0.113.66', '/licenses/actions/validate', { method: 'POST', headers: licenseAuth(`TST-GUESS-${i}`) }),
+      ),
     );
     const [activated, floodAnswers] = await Promise.all([Promise.all(activations), flood]);
 
     // Activations near a limit: exactly five per license, across both replicas.
     for (const answers of activated) {
       expect(answers.filter((a) => a.status === 201)).toHaveLength(5);
-      expect(answers.filter((a) => a.status === 422).map((a) => a.body.code)).toEqual(Array(10).fill('MACHINE_LIMIT_EXCEEDED'));
+      expect(answers.filter((a) => a.status === 422).map((a) => a.body.code)).toEqual(
+        Array(10).fill('MACHINE_LIMIT_EXCEEDED'),
+      );
     }
-    const active = await orm.em.fork().execute<{ n: number }[]>(
-      `select count(*)::int as n from machines where deleted_at is null and fingerprint like 'limit-%'`,
-    );
+    const active = await orm.em
+      .fork()
+      .execute<{ n: number }[]>(
+        `select count(*)::int as n from machines where deleted_at is null and fingerprint like 'limit-%'`,
+      );
     expect(active[0]!.n).toBe(15);
 
     // Failed authentication counted in PostgreSQL, shared by both replicas: exactly the budget of 401s.
@@ -119,48 +147,70 @@ describe('two API replicas and two workers on one database', () => {
     expect(floodAnswers.filter((a) => a.status === 429)).toHaveLength(AUTH_FAILURE_BUDGET);
 
     // Heartbeats of the activated machines on both replicas, while the workers cull.
-    const machines = activated.flatMap((answers, n) => answers.filter((a) => a.status === 201).map((a) => ({ id: a.body.data!.id, key: limited[n]! })));
+    const machines = activated.flatMap((answers, n) =>
+      answers.filter((a) => a.status === 201).map((a) => ({ id: a.body.data!.id, key: limited[n]! })),
+    );
     const beats = await Promise.all(
       machines.flatMap(({ id, key }, i) =>
-        Array.from({ length: 3 }, () => call(`192.0.2.${10 + (i % 5)}`, `/machines/${id}/heartbeat`, { method: 'POST', headers: licenseAuth(key) })),
+        Array.from({ length: 3 }, () =>
+          call(`192.0.2.${10 + (i % 5)}`, `/machines/${id}/heartbeat`, { method: 'POST', headers: licenseAuth(key) }),
+        ),
       ),
     );
     expect(beats.map((b) => b.status)).toEqual(Array(beats.length).fill(200));
 
     // Successful traffic is counted per replica in memory: one address gets at most 2 × its budget.
     const sameAddress = await Promise.all(
-      Array.from({ length: 3 * IP_BUDGET }, (_, i) => call('198.51.100.200', '/licenses/actions/validate', { method: 'POST', headers: licenseAuth(limited[i % 3]!) })),
+      Array.from({ length: 3 * IP_BUDGET }, (_, i) =>
+        call('198.51.100.200', '/licenses/actions/validate', { method: 'POST', headers: licenseAuth(limited[i % 3]!) }),
+      ),
     );
     const served = sameAddress.filter((a) => a.status === 200).length;
     expect(served).toBeGreaterThan(IP_BUDGET);
     expect(served).toBeLessThanOrEqual(2 * IP_BUDGET);
-    expect(sameAddress.filter((a) => a.status !== 200).map((a) => a.status)).toEqual(Array(3 * IP_BUDGET - served).fill(429));
+    expect(sameAddress.filter((a) => a.status !== 200).map((a) => a.status)).toEqual(
+      Array(3 * IP_BUDGET - served).fill(429),
+    );
 
     // Each dead machine culled exactly once by one of the two workers.
     const deadline = Date.now() + 60_000;
     const pending = async () =>
       (
-        await orm.em.fork().execute<{ n: number }[]>(
-          `select count(*)::int as n from machines where (id in (?) and deleted_at is null) or (id in (?) and dead_at is null)`,
-          [deactivate, keepDead],
-        )
+        await orm.em
+          .fork()
+          .execute<{ n: number }[]>(
+            `select count(*)::int as n from machines where (id in (?) and deleted_at is null) or (id in (?) and dead_at is null)`,
+            [deactivate, keepDead],
+          )
       )[0]!.n;
     while ((await pending()) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
     expect(await pending()).toBe(0);
-    const events = await orm.em.fork().execute<{ machine_id: string; type: string; n: number }[]>(
-      `select machine_id, type, count(*)::int as n from events where machine_id in (?) and type in (?) group by 1, 2`,
-      [[...deactivate, ...keepDead], [MACHINE_EVENTS.deactivated, MACHINE_EVENTS.heartbeatDead]],
-    );
-    expect(events.filter((e) => e.type === MACHINE_EVENTS.deactivated && deactivate.includes(e.machine_id)).map((e) => e.n)).toEqual(Array(60).fill(1));
-    expect(events.filter((e) => e.type === MACHINE_EVENTS.heartbeatDead && keepDead.includes(e.machine_id)).map((e) => e.n)).toEqual(Array(40).fill(1));
+    const events = await orm.em
+      .fork()
+      .execute<{ machine_id: string; type: string; n: number }[]>(
+        `select machine_id, type, count(*)::int as n from events where machine_id in (?) and type in (?) group by 1, 2`,
+        [
+          [...deactivate, ...keepDead],
+          [MACHINE_EVENTS.deactivated, MACHINE_EVENTS.heartbeatDead],
+        ],
+      );
+    expect(
+      events.filter((e) => e.type === MACHINE_EVENTS.deactivated && deactivate.includes(e.machine_id)).map((e) => e.n),
+    ).toEqual(Array(60).fill(1));
+    expect(
+      events.filter((e) => e.type === MACHINE_EVENTS.heartbeatDead && keepDead.includes(e.machine_id)).map((e) => e.n),
+    ).toEqual(Array(40).fill(1));
     expect(events).toHaveLength(100);
     // Both workers ran passes: the once-only culling held with two of them at work.
-    for (const worker of workers) expect(worker.logs().some((line) => typeof line.msg === 'string' && line.msg.startsWith('cull pass'))).toBe(true);
+    for (const worker of workers)
+      expect(worker.logs().some((line) => typeof line.msg === 'string' && line.msg.startsWith('cull pass'))).toBe(true);
 
     // The heartbeating machines were never culled.
-    const culledAlive = await orm.em.fork().execute<{ n: number }[]>('select count(*)::int as n from machines where id in (?) and deleted_at is not null', [
-      machines.map((m) => m.id),
-    ]);
+    const culledAlive = await orm.em
+      .fork()
+      .execute<{ n: number }[]>('select count(*)::int as n from machines where id in (?) and deleted_at is not null', [
+        machines.map((m) => m.id),
+      ]);
     expect(culledAlive[0]!.n).toBe(0);
 
     expect(statuses.filter((s) => s >= 500)).toEqual([]);

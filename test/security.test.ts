@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { licenseAuth, machineBody, seedLicense, useTestServer, type Problem, type TestServer } from './support/harness.ts';
-import { freshApiKeyId, freshPolicy, licenseWithMachine, securityCases, type SecuredOperation } from './support/security.ts';
+import {
+  licenseAuth,
+  machineBody,
+  type Problem,
+  seedLicense,
+  type TestServer,
+  useTestServer,
+} from './support/harness.ts';
+import {
+  freshApiKeyId,
+  freshPolicy,
+  licenseWithMachine,
+  type SecuredOperation,
+  securityCases,
+} from './support/security.ts';
 
 const server = useTestServer();
 
@@ -12,7 +25,11 @@ const operations: SecuredOperation[] = [
     name: 'activateMachine',
     accepts: ['License'],
     prepare: async (s) => (headers) =>
-      fetch(`${s.apiUrl}/machines`, { method: 'POST', headers: { ...json, ...headers }, body: JSON.stringify(machineBody()) }),
+      fetch(`${s.apiUrl}/machines`, {
+        method: 'POST',
+        headers: { ...json, ...headers },
+        body: JSON.stringify(machineBody()),
+      }),
   },
   {
     name: 'listMachines',
@@ -50,7 +67,8 @@ const operations: SecuredOperation[] = [
     name: 'createPolicy',
     accepts: ['Bearer'],
     scope: 'policies:write',
-    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/policies`, { method: 'POST', headers: { ...json, ...headers }, body: '{"name":"p"}' }),
+    prepare: async (s) => (headers) =>
+      fetch(`${s.apiUrl}/policies`, { method: 'POST', headers: { ...json, ...headers }, body: '{"name":"p"}' }),
   },
   {
     name: 'listPolicies',
@@ -73,7 +91,12 @@ const operations: SecuredOperation[] = [
     scope: 'policies:write',
     prepare: async (s) => {
       const id = await freshPolicy(s);
-      return (headers) => fetch(`${s.apiUrl}/policies/${id}`, { method: 'PATCH', headers: { ...mergePatch, ...headers }, body: '{"maxMachines":2}' });
+      return (headers) =>
+        fetch(`${s.apiUrl}/policies/${id}`, {
+          method: 'PATCH',
+          headers: { ...mergePatch, ...headers },
+          body: '{"maxMachines":2}',
+        });
     },
   },
   {
@@ -91,7 +114,12 @@ const operations: SecuredOperation[] = [
     scope: 'licenses:write',
     prepare: async (s) => {
       const policyId = await freshPolicy(s);
-      return (headers) => fetch(`${s.apiUrl}/licenses`, { method: 'POST', headers: { ...json, ...headers }, body: JSON.stringify({ policyId }) });
+      return (headers) =>
+        fetch(`${s.apiUrl}/licenses`, {
+          method: 'POST',
+          headers: { ...json, ...headers },
+          body: JSON.stringify({ policyId }),
+        });
     },
   },
   {
@@ -124,7 +152,12 @@ const operations: SecuredOperation[] = [
     scope: 'licenses:write',
     prepare: async (s) => {
       const { licenseId } = await seedLicense(s);
-      return (headers) => fetch(`${s.apiUrl}/licenses/${licenseId}`, { method: 'PATCH', headers: { ...mergePatch, ...headers }, body: '{"name":"n"}' });
+      return (headers) =>
+        fetch(`${s.apiUrl}/licenses/${licenseId}`, {
+          method: 'PATCH',
+          headers: { ...mergePatch, ...headers },
+          body: '{"name":"n"}',
+        });
     },
   },
   {
@@ -137,7 +170,11 @@ const operations: SecuredOperation[] = [
     accepts: ['Bearer'],
     scope: 'admin',
     prepare: async (s) => (headers) =>
-      fetch(`${s.apiUrl}/api-keys`, { method: 'POST', headers: { ...json, ...headers }, body: '{"name":"k","scopes":["machines:read"]}' }),
+      fetch(`${s.apiUrl}/api-keys`, {
+        method: 'POST',
+        headers: { ...json, ...headers },
+        body: '{"name":"k","scopes":["machines:read"]}',
+      }),
   },
   {
     name: 'listApiKeys',
@@ -184,7 +221,11 @@ const operations: SecuredOperation[] = [
     accepts: ['Bearer'],
     scope: 'webhooks:write',
     prepare: async (s) => (headers) =>
-      fetch(`${s.apiUrl}/webhook-endpoints`, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify({ url: 'https://example.com/hook' }) }),
+      fetch(`${s.apiUrl}/webhook-endpoints`, {
+        method: 'POST',
+        headers: { ...headers, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ url: 'https://example.com/hook' }),
+      }),
   },
   {
     name: 'listWebhookEndpoints',
@@ -209,7 +250,8 @@ const operations: SecuredOperation[] = [
       scope: 'webhooks:write',
       prepare: async (s) => {
         const { endpoint } = await s.services().webhookEndpoints.create({ url: 'https://example.com/hook' });
-        if (name === 'redeliverWebhookDelivery') await oneDelivery(s, endpoint.id, '01a21f9e-0a3b-7c55-8d2e-4f6a8b0c2d3e');
+        if (name === 'redeliverWebhookDelivery')
+          await oneDelivery(s, endpoint.id, '01a21f9e-0a3b-7c55-8d2e-4f6a8b0c2d3e');
         const body = method === 'PATCH' ? { body: '{}', contentType: 'application/merge-patch+json' } : undefined;
         return (headers) =>
           fetch(`${s.apiUrl}/webhook-endpoints/${endpoint.id}${suffix}`, {
@@ -238,7 +280,9 @@ async function oneDelivery(s: TestServer, endpointId: string, attemptId: string)
 
 describe('security, for every operation', () => {
   it('covers every operation of the spec', async () => {
-    const spec = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as { paths: Record<string, Record<string, { operationId: string }>> };
+    const spec = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { operationId: string }>>;
+    };
     const all = Object.values(spec.paths).flatMap((item) => Object.values(item).map((op) => op.operationId));
     expect(operations.map((o) => o.name).sort()).toEqual(all.sort());
   });
@@ -256,7 +300,10 @@ describe('a license key reaches only its own license', () => {
       ['DELETE', `/machines/${victim.machineId}`],
     ] as const) {
       const real = await fetch(`${server.apiUrl}${path}`, { method, headers: licenseAuth(attacker.key) });
-      const fake = await fetch(`${server.apiUrl}${path.replace(victim.machineId, missingId)}`, { method, headers: licenseAuth(attacker.key) });
+      const fake = await fetch(`${server.apiUrl}${path.replace(victim.machineId, missingId)}`, {
+        method,
+        headers: licenseAuth(attacker.key),
+      });
       expect(real.status).toBe(404);
       expect(fake.status).toBe(404);
       const [a, b] = [(await real.json()) as Problem, (await fake.json()) as Problem];
@@ -275,7 +322,11 @@ describe('a license key reaches only its own license', () => {
 
 describe('credentials are checked before the request is validated', () => {
   it('an unauthenticated, invalid request gets 401, not 400', async () => {
-    const response = await fetch(`${server.apiUrl}/machines`, { method: 'POST', headers: json, body: '{"fingerprint": 1}' });
+    const response = await fetch(`${server.apiUrl}/machines`, {
+      method: 'POST',
+      headers: json,
+      body: '{"fingerprint": 1}',
+    });
     expect(response.status).toBe(401);
     const list = await fetch(`${server.apiUrl}/machines?limit=1000`);
     expect(list.status).toBe(401);

@@ -30,9 +30,13 @@ async function scopeFindings(change: (doc: Document) => void): Promise<string[]>
   change(doc);
   const file = path.join(dir, `${Math.random().toString(36).slice(2)}.yaml`);
   await writeFile(file, stringify(doc));
-  const output = await promisify(execFile)(process.execPath, [REDOCLY, 'lint', file, '--config', CONFIG, '--format=stylish'], {
-    maxBuffer: 16 * 1024 * 1024,
-  }).then(
+  const output = await promisify(execFile)(
+    process.execPath,
+    [REDOCLY, 'lint', file, '--config', CONFIG, '--format=stylish'],
+    {
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  ).then(
     (ok) => ok.stdout + ok.stderr,
     (failed: { stdout: string; stderr: string }) => failed.stdout + failed.stderr,
   );
@@ -55,7 +59,10 @@ describe('the lint rule that keeps the scopes in prose and in x-required-scopes 
   it('fails an API-key operation that declares no scope, and a license-only one that declares some', async () => {
     const findings = await scopeFindings((doc) => {
       delete doc.paths['/policies']!.post!['x-required-scopes'];
-      doc.paths['/policies']!.post!.description = doc.paths['/policies']!.post!.description!.replace(/Requires an API key[^.]*\./, '');
+      doc.paths['/policies']!.post!.description = doc.paths['/policies']!.post!.description!.replace(
+        /Requires an API key[^.]*\./,
+        '',
+      );
       doc.paths['/machines']!.post!['x-required-scopes'] = ['machines:write'];
     });
     expect(findings.some((line) => line.includes('must declare x-required-scopes'))).toBe(true);

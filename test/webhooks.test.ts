@@ -1,11 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
 import { createLogger } from '../src/log.ts';
+import type { Resolver } from '../src/webhooks/address.ts';
 import { createWebhookEngine, type WebhookEngine } from '../src/webhooks/engine.ts';
 import { RETRY_DELAYS_SECONDS, retryDelayMs } from '../src/webhooks/schedule.ts';
-import type { Resolver } from '../src/webhooks/address.ts';
-import { Receiver } from './support/receiver.ts';
 import { licenseAuth, machineBody, patch, patched, useApiKey, useTestServer } from './support/harness.ts';
+import { Receiver } from './support/receiver.ts';
 
 type Delivery = components['schemas']['WebhookDelivery'];
 
@@ -17,7 +17,9 @@ const admin = useApiKey(server, ['admin']);
 const hooks = useApiKey(server, ['webhooks:write', 'events:read']);
 
 /** A delivery engine on this file's database, on the test clock, with the tests' short limits. */
-function engine(options: { failureThreshold?: number; allowPrivate?: boolean; resolve?: Resolver } = {}): WebhookEngine {
+function engine(
+  options: { failureThreshold?: number; allowPrivate?: boolean; resolve?: Resolver } = {},
+): WebhookEngine {
   const made = createWebhookEngine({
     databaseUrl: server.databaseUrl,
     orm: server.orm,
@@ -57,14 +59,20 @@ let seq = 0;
 /** An endpoint on the receiver at a path of its own; the receiver holds its secret. */
 async function endpoint(body: Partial<components['schemas']['CreateWebhookEndpointRequest']> = {}) {
   const path = `/hook/${++seq}`;
-  const { data, response } = await server.client.POST('/webhook-endpoints', { headers: hooks, body: { url: `${receiver.url}${path}`, ...body } });
+  const { data, response } = await server.client.POST('/webhook-endpoints', {
+    headers: hooks,
+    body: { url: `${receiver.url}${path}`, ...body },
+  });
   expect(response.status).toBe(201);
   receiver.secrets.set(path, [data!.data.secret]);
   return { ...data!.data, path };
 }
 
 async function deliveriesOf(id: string): Promise<Delivery[]> {
-  const { data } = await server.client.GET('/webhook-endpoints/{id}/deliveries', { headers: hooks, params: { path: { id }, query: { limit: 100 } } });
+  const { data } = await server.client.GET('/webhook-endpoints/{id}/deliveries', {
+    headers: hooks,
+    params: { path: { id }, query: { limit: 100 } },
+  });
   return data!.data;
 }
 
@@ -83,16 +91,27 @@ describe('webhooks', () => {
     const policyId = await changeSomething();
     const license = (await server.client.POST('/licenses', { headers: admin, body: { policyId } })).data!.data;
     await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() });
-    await server.client.POST('/licenses/{id}/actions/suspend', { headers: admin, params: { path: { id: license.id } } });
+    await server.client.POST('/licenses/{id}/actions/suspend', {
+      headers: admin,
+      params: { path: { id: license.id } },
+    });
     expect(receiver.at(hook.path)).toEqual([]);
     expect(await deliveries.runDue()).toBe(4);
 
-    const events = (await server.client.GET('/events', { headers: hooks, params: { query: { cursor: after } } })).data!.data;
-    expect(events.map((e) => e.type)).toEqual(['policy.created', 'license.created', 'machine.activated', 'license.suspended']);
+    const events = (await server.client.GET('/events', { headers: hooks, params: { query: { cursor: after } } })).data!
+      .data;
+    expect(events.map((e) => e.type)).toEqual([
+      'policy.created',
+      'license.created',
+      'machine.activated',
+      'license.suspended',
+    ]);
     // Standard Webhooks promises no order between messages; each event arrives, as the API shows it.
     const got = receiver.at(hook.path);
     const byBody = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
-    expect(got.map((r) => r.payload).sort(byBody)).toEqual(events.map((e) => ({ type: e.type, timestamp: e.occurredAt, data: e.data })).sort(byBody));
+    expect(got.map((r) => r.payload).sort(byBody)).toEqual(
+      events.map((e) => ({ type: e.type, timestamp: e.occurredAt, data: e.data })).sort(byBody),
+    );
     expect(new Set(got.map((r) => r.webhookId)).size).toBe(4);
     for (const r of got) {
       expect(r.webhookId).toMatch(/^msg_[0-9a-f-]{36}$/);
@@ -102,9 +121,18 @@ describe('webhooks', () => {
     expect(receiver.refused).toEqual([]);
 
     const attempts = (await deliveriesOf(hook.id)).sort((a, b) => Number(a.eventId) - Number(b.eventId));
-    expect(attempts.map((a) => [a.eventId, a.type, a.attempt, a.succeeded, a.statusCode, a.error, a.responseExcerpt, a.nextAttemptAt])).toEqual(
-      events.map((e) => [e.id, e.type, 1, true, 200, null, 'ok, thanks', null]),
-    );
+    expect(
+      attempts.map((a) => [
+        a.eventId,
+        a.type,
+        a.attempt,
+        a.succeeded,
+        a.statusCode,
+        a.error,
+        a.responseExcerpt,
+        a.nextAttemptAt,
+      ]),
+    ).toEqual(events.map((e) => [e.id, e.type, 1, true, 200, null, 'ok, thanks', null]));
     // Each attempt names the message the receiver got for its event.
     for (const a of attempts) expect(got.find((r) => r.webhookId === a.webhookId)!.payload.type).toBe(a.type);
     // Nothing is sent twice.
@@ -153,7 +181,10 @@ describe('webhooks', () => {
     expect(new Set(got.map((r) => r.webhookId))).toEqual(new Set([attempts[0]!.webhookId]));
     expect(new Set(got.map((r) => r.body)).size).toBe(1);
     expect(got).toHaveLength(4);
-    expect((await server.client.GET('/webhook-endpoints/{id}', { headers: hooks, params: { path: { id: hook.id } } })).data!.data.consecutiveFailures).toBe(0);
+    expect(
+      (await server.client.GET('/webhook-endpoints/{id}', { headers: hooks, params: { path: { id: hook.id } } })).data!
+        .data.consecutiveFailures,
+    ).toBe(0);
   });
 
   it('gives a message up after the eighth attempt, about a day later', async () => {
@@ -181,7 +212,11 @@ describe('webhooks', () => {
     const slow = await endpoint({ eventTypes: ['policy.created'] });
     await changeSomething();
     await deliveries.runDue();
-    expect((await deliveriesOf(slow.id))[0]).toMatchObject({ succeeded: false, statusCode: null, error: 'timed out after 0.5 s' });
+    expect((await deliveriesOf(slow.id))[0]).toMatchObject({
+      succeeded: false,
+      statusCode: null,
+      error: 'timed out after 0.5 s',
+    });
     await disable(slow.id);
 
     receiver.mode = 'redirect';
@@ -192,10 +227,19 @@ describe('webhooks', () => {
     expect(receiver.at(moved.path)).toHaveLength(1);
     await disable(moved.id);
 
-    const closed = (await server.client.POST('/webhook-endpoints', { headers: hooks, body: { url: 'http://127.0.0.1:1/nobody', eventTypes: ['policy.created'] } })).data!.data;
+    const closed = (
+      await server.client.POST('/webhook-endpoints', {
+        headers: hooks,
+        body: { url: 'http://127.0.0.1:1/nobody', eventTypes: ['policy.created'] },
+      })
+    ).data!.data;
     await changeSomething();
     await deliveries.runDue();
-    expect((await deliveriesOf(closed.id))[0]).toMatchObject({ succeeded: false, statusCode: null, error: expect.stringContaining('ECONNREFUSED') });
+    expect((await deliveriesOf(closed.id))[0]).toMatchObject({
+      succeeded: false,
+      statusCode: null,
+      error: expect.stringContaining('ECONNREFUSED'),
+    });
     await disable(closed.id);
   });
 
@@ -205,9 +249,13 @@ describe('webhooks', () => {
     const hook = await endpoint({ eventTypes: ['policy.created'] });
     for (let i = 0; i < 3; i++) await changeSomething();
     expect(await strict.runDue()).toBe(3);
-    const disabled = (await server.client.GET('/webhook-endpoints/{id}', { headers: hooks, params: { path: { id: hook.id } } })).data!.data;
+    const disabled = (
+      await server.client.GET('/webhook-endpoints/{id}', { headers: hooks, params: { path: { id: hook.id } } })
+    ).data!.data;
     expect(disabled).toMatchObject({ enabled: false, disabledReason: 'FAILING', consecutiveFailures: 3 });
-    const [event] = (await server.client.GET('/events', { headers: hooks, params: { query: { type: 'webhook-endpoint.disabled' } } })).data!.data.slice(-1);
+    const [event] = (
+      await server.client.GET('/events', { headers: hooks, params: { query: { type: 'webhook-endpoint.disabled' } } })
+    ).data!.data.slice(-1);
     expect(event!.data).toEqual({ webhookEndpoint: disabled });
 
     receiver.mode = 'ok';
@@ -244,7 +292,10 @@ describe('webhooks', () => {
       [first!.webhookId, 2],
     ]);
 
-    const test = await server.client.POST('/webhook-endpoints/{id}/actions/send-test', { headers: hooks, params: { path: { id: hook.id } } });
+    const test = await server.client.POST('/webhook-endpoints/{id}/actions/send-test', {
+      headers: hooks,
+      params: { path: { id: hook.id } },
+    });
     expect(test.response.status).toBe(202);
     expect(await deliveries.runDue()).toBe(1);
     expect(receiver.at(hook.path).at(-1)).toMatchObject({
@@ -264,7 +315,12 @@ describe('webhooks', () => {
     receiver.mode = 'ok';
     server.clock.set('2026-09-01T00:00:00.000Z');
     const hook = await endpoint({ eventTypes: ['policy.created'] });
-    const rotated = (await server.client.POST('/webhook-endpoints/{id}/actions/rotate-secret', { headers: hooks, params: { path: { id: hook.id } } })).data!.data;
+    const rotated = (
+      await server.client.POST('/webhook-endpoints/{id}/actions/rotate-secret', {
+        headers: hooks,
+        params: { path: { id: hook.id } },
+      })
+    ).data!.data;
     expect(rotated.secret).not.toBe(hook.secret);
     expect(rotated.previousSecretExpiresAt).toBe('2026-09-02T00:00:00.000Z');
     // A receiver still on the old secret, and one already on the new: both verify.
@@ -288,13 +344,17 @@ describe('webhooks', () => {
     const guarded = engine({ allowPrivate: false, resolve: async () => [{ address: '127.0.0.1', family: 4 }] });
     const hook = await endpoint({ eventTypes: ['policy.created'] });
     const port = new URL(receiver.url).port;
-    await server.sql(`update webhook_endpoints set url = $1 where id = $2`, [`https://rebound.example.com:${port}${hook.path}`, hook.id]);
+    await server.sql(`update webhook_endpoints set url = $1 where id = $2`, [
+      `https://rebound.example.com:${port}${hook.path}`,
+      hook.id,
+    ]);
     await changeSomething();
     expect(await guarded.runDue()).toBe(1);
     expect((await deliveriesOf(hook.id))[0]).toMatchObject({
       succeeded: false,
       statusCode: null,
-      error: 'refused: rebound.example.com resolves to an address that is a private, loopback, link-local or reserved address (127.0.0.1)',
+      error:
+        'refused: rebound.example.com resolves to an address that is a private, loopback, link-local or reserved address (127.0.0.1)',
     });
     expect(receiver.at(hook.path)).toEqual([]);
     await disable(hook.id);
@@ -314,7 +374,9 @@ describe('webhooks', () => {
 
   it('manages endpoints: list, get, update by merge patch, delete; secrets are never shown again', async () => {
     const hook = await endpoint({ description: 'crm' });
-    const listed = (await server.client.GET('/webhook-endpoints', { headers: hooks, params: { query: { limit: 100 } } })).data!.data;
+    const listed = (
+      await server.client.GET('/webhook-endpoints', { headers: hooks, params: { query: { limit: 100 } } })
+    ).data!.data;
     expect(listed.find((e) => e.id === hook.id)).toEqual({
       id: hook.id,
       url: hook.url,
@@ -328,13 +390,28 @@ describe('webhooks', () => {
       updatedAt: hook.updatedAt,
     });
     expect(JSON.stringify(listed)).not.toContain(hook.secret);
-    const updated = await patched(server, hooks, '/webhook-endpoints/{id}', hook.id, { eventTypes: ['machine.deactivated'], description: null, enabled: false });
-    expect(updated).toMatchObject({ eventTypes: ['machine.deactivated'], description: null, enabled: false, disabledReason: 'MANUAL' });
+    const updated = await patched(server, hooks, '/webhook-endpoints/{id}', hook.id, {
+      eventTypes: ['machine.deactivated'],
+      description: null,
+      enabled: false,
+    });
+    expect(updated).toMatchObject({
+      eventTypes: ['machine.deactivated'],
+      description: null,
+      enabled: false,
+      disabledReason: 'MANUAL',
+    });
     const bad = await patch(server, hooks, '/webhook-endpoints/{id}', hook.id, { eventTypes: ['machine.exploded'] });
     expect(bad.status).toBe(400);
-    const deleted = await server.client.DELETE('/webhook-endpoints/{id}', { headers: hooks, params: { path: { id: hook.id } } });
+    const deleted = await server.client.DELETE('/webhook-endpoints/{id}', {
+      headers: hooks,
+      params: { path: { id: hook.id } },
+    });
     expect(deleted.data!.data).toEqual({ id: hook.id, deleted: true });
-    const gone = await server.client.GET('/webhook-endpoints/{id}', { headers: hooks, params: { path: { id: hook.id } } });
+    const gone = await server.client.GET('/webhook-endpoints/{id}', {
+      headers: hooks,
+      params: { path: { id: hook.id } },
+    });
     expect(gone.response.status).toBe(404);
     expect(gone.error).toMatchObject({ code: 'WEBHOOK_ENDPOINT_NOT_FOUND' });
   });

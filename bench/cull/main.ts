@@ -10,10 +10,11 @@
 import pg from 'pg';
 import { ManualClock } from '../../src/core/clock.ts';
 import { initOrm } from '../../src/db/orm.ts';
-import { cullPass } from '../../src/machines/cull.ts';
 import { isoTimestampSql, sql } from '../../src/db/sql.ts';
+import { cullPass } from '../../src/machines/cull.ts';
 import { MACHINE_EVENTS } from '../../src/machines/events.ts';
 import {
+  type BenchCluster,
   DATABASE_PREFIX,
   describeHost,
   envInteger,
@@ -24,7 +25,6 @@ import {
   run,
   seconds,
   uuidv7Sql,
-  type BenchCluster,
 } from '../support/cluster.ts';
 
 const MACHINES = envInteger('BENCH_MACHINES', 1_000_000);
@@ -103,10 +103,14 @@ async function seed(cluster: BenchCluster): Promise<void> {
     // A template copy keeps statistics, hint bits and the visibility map: every variant starts
     // from the state a long-running database would be in, not from freshly inserted rows.
     await db.query('vacuum (analyze) policies, licenses, machines, events');
-    const { rows: [size] } = await db.query<{ machines: string; indexes: string }>(
+    const {
+      rows: [size],
+    } = await db.query<{ machines: string; indexes: string }>(
       `select pg_size_pretty(pg_table_size('machines')) as machines, pg_size_pretty(pg_indexes_size('machines')) as indexes`,
     );
-    console.log(`seeded ${MACHINES} machines (${DEAD} dead) over ${LICENSES} licenses in ${seconds(performance.now() - started)} s; machines: ${size!.machines} heap, ${size!.indexes} indexes`);
+    console.log(
+      `seeded ${MACHINES} machines (${DEAD} dead) over ${LICENSES} licenses in ${seconds(performance.now() - started)} s; machines: ${size!.machines} heap, ${size!.indexes} indexes`,
+    );
   } finally {
     await db.end();
   }
@@ -157,7 +161,9 @@ async function warm(url: string): Promise<void> {
 }
 
 async function check(db: pg.Client, label: string): Promise<void> {
-  const { rows: [counts] } = await db.query<{ culled: number; events: number; machines_with_events: number; active: number }>(
+  const {
+    rows: [counts],
+  } = await db.query<{ culled: number; events: number; machines_with_events: number; active: number }>(
     `select (select count(*)::int from machines where deactivation_reason = 'HEARTBEAT_DEAD' and deleted_at = $1) as culled,
             (select count(*)::int from events where type = $2) as events,
             (select count(distinct machine_id)::int from events) as machines_with_events,
@@ -170,7 +176,13 @@ async function check(db: pg.Client, label: string): Promise<void> {
   }
 }
 
-async function variant(cluster: BenchCluster, n: number, label: string, index: Index, kind: 'pass' | 'statement'): Promise<Outcome> {
+async function variant(
+  cluster: BenchCluster,
+  n: number,
+  label: string,
+  index: Index,
+  kind: 'pass' | 'statement',
+): Promise<Outcome> {
   const name = `${DATABASE_PREFIX}cull_${n}`;
   const url = await cluster.createDatabase(name, SEED_DB);
   const db = new pg.Client({ connectionString: url });
@@ -197,7 +209,9 @@ async function variant(cluster: BenchCluster, n: number, label: string, index: I
         outcome.seconds = (performance.now() - started) / 1000;
         outcome.batches = result.batches;
         if (result.deactivated !== DEAD || result.markedDead !== 0) {
-          throw new Error(`${label}: the pass reported ${result.deactivated} deactivated, ${result.markedDead} marked dead`);
+          throw new Error(
+            `${label}: the pass reported ${result.deactivated} deactivated, ${result.markedDead} marked dead`,
+          );
         }
         // What a pass costs when there is nothing to do: every minute, in a healthy fleet.
         const idleStarted = performance.now();
@@ -222,7 +236,11 @@ async function main(): Promise<void> {
   try {
     console.log(`bench/cull  ${new Date().toISOString()}`);
     console.log(`host: ${await describeHost()}; load average at start: ${loadAverage()}`);
-    console.log(`PostgreSQL: ${cluster.version} (${cluster.source}); ${Object.entries(cluster.settings).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    console.log(
+      `PostgreSQL: ${cluster.version} (${cluster.source}); ${Object.entries(cluster.settings)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
     await seed(cluster);
 
     const variants: [string, Index, 'pass' | 'statement'][] = [
@@ -241,8 +259,12 @@ async function main(): Promise<void> {
         console.log(
           `round ${round}, ${label}: ${outcome.seconds.toFixed(2)} s` +
             (outcome.batches === undefined ? '' : ` (${outcome.batches} batches)`) +
-            (outcome.idlePassSeconds === undefined ? '' : `; a pass with nothing to cull: ${outcome.idlePassSeconds.toFixed(2)} s`) +
-            (outcome.heartbeatIndexScans === undefined ? '' : `; index scans of the new index: ${outcome.heartbeatIndexScans}`) +
+            (outcome.idlePassSeconds === undefined
+              ? ''
+              : `; a pass with nothing to cull: ${outcome.idlePassSeconds.toFixed(2)} s`) +
+            (outcome.heartbeatIndexScans === undefined
+              ? ''
+              : `; index scans of the new index: ${outcome.heartbeatIndexScans}`) +
             `; load average ${loadAverage()}`,
         );
       }
@@ -253,11 +275,19 @@ async function main(): Promise<void> {
       return values.reduce((a, b) => a + b, 0) / values.length;
     };
     const [pass, statement, brin, btree] = variants.map(([label]) => mean(label)) as [number, number, number, number];
-    const idle = variants.filter(([, , kind]) => kind === 'pass').map(([label]) => `${label.replace('cullPass, ', '')} ${mean(label, (o) => o.idlePassSeconds).toFixed(2)} s`);
+    const idle = variants
+      .filter(([, , kind]) => kind === 'pass')
+      .map(([label]) => `${label.replace('cullPass, ', '')} ${mean(label, (o) => o.idlePassSeconds).toFixed(2)} s`);
     console.log('');
-    console.log(`culled ${DEAD} of ${MACHINES} machines with one event each, in every run (checked); means of ${ROUNDS} round(s):`);
-    console.log(`cullPass ${pass.toFixed(2)} s vs one statement ${statement.toFixed(2)} s: ratio ${(pass / statement).toFixed(2)}`);
-    console.log(`cullPass with BRIN ${brin.toFixed(2)} s (${(brin / pass).toFixed(2)} × no index), with btree ${btree.toFixed(2)} s (${(btree / pass).toFixed(2)} × no index)`);
+    console.log(
+      `culled ${DEAD} of ${MACHINES} machines with one event each, in every run (checked); means of ${ROUNDS} round(s):`,
+    );
+    console.log(
+      `cullPass ${pass.toFixed(2)} s vs one statement ${statement.toFixed(2)} s: ratio ${(pass / statement).toFixed(2)}`,
+    );
+    console.log(
+      `cullPass with BRIN ${brin.toFixed(2)} s (${(brin / pass).toFixed(2)} × no index), with btree ${btree.toFixed(2)} s (${(btree / pass).toFixed(2)} × no index)`,
+    );
     console.log(`a pass with nothing to cull over the ${MACHINES - DEAD} live machines: ${idle.join(', ')}`);
     console.log(`load average at end: ${loadAverage()}`);
   } finally {

@@ -19,14 +19,13 @@ import pg from 'pg';
 import { isUuid, uuidv7 } from '../../src/core/ids.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import { parseLicenseKey } from '../../src/keys/license-key.ts';
-import { heartbeatStatement, type BeatRow } from '../../src/machines/heartbeat-batch.ts';
+import { type BeatRow, heartbeatStatement } from '../../src/machines/heartbeat-batch.ts';
 
 const LICENSE_SQL = `
   select l.id, l.key_hash, l.expires_at, l.suspended_at,
          p.max_machines, p.require_heartbeat, p.heartbeat_duration, p.heartbeat_resurrection_window
     from licenses l join policies p on p.id = l.policy_id
    where l.key_hash = $1 and l.deleted_at is null`;
-
 
 /** `?` placeholders (the ORM's) as `$n` (pg's), in order. */
 function numbered(sql: string): string {
@@ -56,7 +55,9 @@ function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       try {
-        resolve(chunks.length === 0 ? {} : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>));
+        resolve(
+          chunks.length === 0 ? {} : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>),
+        );
       } catch (error) {
         reject(error as Error);
       }
@@ -71,10 +72,14 @@ const server = createServer((req, res) => {
   };
   if (req.url === '/readyz') return reply(res, 200, { status: 'ok' });
   if (req.method === 'POST' && req.url === '/api/v1/licenses/actions/validate') {
-    return void readBody(req).then((body) => validate(res, body, req.headers.authorization)).catch(fail);
+    return void readBody(req)
+      .then((body) => validate(res, body, req.headers.authorization))
+      .catch(fail);
   }
   if (req.method === 'POST' && req.url === '/api/v1/machines') {
-    return void readBody(req).then((body) => activate(res, body, req.headers.authorization)).catch(fail);
+    return void readBody(req)
+      .then((body) => activate(res, body, req.headers.authorization))
+      .catch(fail);
   }
   req.resume();
   const match = req.method === 'POST' ? PATH.exec(req.url ?? '') : null;
@@ -101,7 +106,9 @@ async function authenticate(res: ServerResponse, authorization: string | undefin
     return null;
   }
   const hash = hasher.hash('license-key', canonical);
-  const { rows: [license] } = await pool.query<LicenseRow>(LICENSE_SQL, [hash]);
+  const {
+    rows: [license],
+  } = await pool.query<LicenseRow>(LICENSE_SQL, [hash]);
   if (!license || !KeyHasher.equal(license.key_hash, hash)) {
     problem(res, 401, 'INVALID_CREDENTIALS');
     return null;
@@ -111,13 +118,16 @@ async function authenticate(res: ServerResponse, authorization: string | undefin
 
 function refused(res: ServerResponse, license: LicenseRow, now: Date): boolean {
   if (license.suspended_at !== null) problem(res, 403, 'LICENSE_SUSPENDED');
-  else if (license.expires_at !== null && license.expires_at.getTime() <= now.getTime()) problem(res, 403, 'LICENSE_EXPIRED');
+  else if (license.expires_at !== null && license.expires_at.getTime() <= now.getTime())
+    problem(res, 403, 'LICENSE_EXPIRED');
   else return false;
   return true;
 }
 
 function machineJson(m: Record<string, unknown> & { last_heartbeat_at: Date }, license: LicenseRow, now: Date) {
-  const next = license.require_heartbeat ? new Date(m.last_heartbeat_at.getTime() + license.heartbeat_duration * 1000) : null;
+  const next = license.require_heartbeat
+    ? new Date(m.last_heartbeat_at.getTime() + license.heartbeat_duration * 1000)
+    : null;
   return {
     id: m.id,
     licenseId: m.license_id,
@@ -137,13 +147,19 @@ function machineJson(m: Record<string, unknown> & { last_heartbeat_at: Date }, l
   };
 }
 
-async function validate(res: ServerResponse, body: Record<string, unknown>, authorization: string | undefined): Promise<void> {
+async function validate(
+  res: ServerResponse,
+  body: Record<string, unknown>,
+  authorization: string | undefined,
+): Promise<void> {
   const license = await authenticate(res, authorization);
   if (!license) return;
   const now = new Date();
   const n = (await pool.query<{ n: number }>(COUNT_SQL, [license.id])).rows[0]!.n;
   const fingerprint = typeof body.fingerprint === 'string' ? body.fingerprint : undefined;
-  const { rows: [machine] } = fingerprint === undefined ? { rows: [] } : await pool.query(MACHINE_SQL, [license.id, fingerprint]);
+  const {
+    rows: [machine],
+  } = fingerprint === undefined ? { rows: [] } : await pool.query(MACHINE_SQL, [license.id, fingerprint]);
   const status = license.suspended_at !== null ? 'SUSPENDED' : 'ACTIVE';
   reply(res, 200, {
     data: {
@@ -155,7 +171,11 @@ async function validate(res: ServerResponse, body: Record<string, unknown>, auth
   });
 }
 
-async function activate(res: ServerResponse, body: Record<string, unknown>, authorization: string | undefined): Promise<void> {
+async function activate(
+  res: ServerResponse,
+  body: Record<string, unknown>,
+  authorization: string | undefined,
+): Promise<void> {
   const license = await authenticate(res, authorization);
   if (!license) return;
   const now = new Date();
@@ -164,7 +184,9 @@ async function activate(res: ServerResponse, body: Record<string, unknown>, auth
   try {
     await client.query('begin');
     await client.query('select id from licenses where id = $1 for update', [license.id]);
-    const { rows: [holder] } = await client.query(MACHINE_SQL, [license.id, body.fingerprint]);
+    const {
+      rows: [holder],
+    } = await client.query(MACHINE_SQL, [license.id, body.fingerprint]);
     if (holder) {
       await client.query('rollback');
       return problem(res, 409, 'FINGERPRINT_TAKEN');
@@ -174,7 +196,9 @@ async function activate(res: ServerResponse, body: Record<string, unknown>, auth
       await client.query('rollback');
       return problem(res, 422, 'MACHINE_LIMIT_EXCEEDED');
     }
-    const { rows: [machine] } = await client.query(
+    const {
+      rows: [machine],
+    } = await client.query(
       `insert into machines (id, license_id, fingerprint, name, metadata, last_heartbeat_at, created_at, updated_at)
        values ($1, $2, $3, $4, '{}', $5, $5, $5) returning *`,
       [uuidv7(), license.id, body.fingerprint, body.name ?? null, now],
@@ -198,7 +222,9 @@ async function heartbeat(res: ServerResponse, id: string, authorization: string 
 
   // MachinesService.heartbeat()'s own statement, for this one beat, with pg's placeholders.
   const statement = heartbeatStatement([{ id, licenseId: license.id, now }]);
-  const { rows: [row] } = await pool.query<BeatRow>(numbered(statement.text), [...statement.values]);
+  const {
+    rows: [row],
+  } = await pool.query<BeatRow>(numbered(statement.text), [...statement.values]);
   if (!row) return problem(res, 404, 'MACHINE_NOT_FOUND');
   if (!row.beaten) return problem(res, 422, 'MACHINE_HEARTBEAT_DEAD');
   const next = row.require_heartbeat ? new Date(now.getTime() + row.heartbeat_duration * 1000) : null;

@@ -14,9 +14,19 @@ import pg from 'pg';
 import { uuidv7 } from '../../src/core/ids.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import { generateLicenseKey } from '../../src/keys/license-key.ts';
-import { DATABASE_PREFIX, describeHost, envInteger, loadAverage, migrateDatabase, openCluster, run, uuidv7Sql, type BenchCluster } from '../support/cluster.ts';
-import { ROOT, runLoad, serveCommand, startServer, type Running } from '../support/processes.ts';
 import type { LoadPlan } from '../hot/load.ts';
+import {
+  type BenchCluster,
+  DATABASE_PREFIX,
+  describeHost,
+  envInteger,
+  loadAverage,
+  migrateDatabase,
+  openCluster,
+  run,
+  uuidv7Sql,
+} from '../support/cluster.ts';
+import { ROOT, type Running, runLoad, serveCommand, startServer } from '../support/processes.ts';
 
 /** The machines to beat, each with its license's key. */
 type Targets = { id: string; key: string }[];
@@ -34,7 +44,11 @@ const POLICY_ID = uuidv7();
 
 type Index = 'none' | 'brin' | 'btree';
 type Target = 'licentric serve' | 'licentric serve, rate limits counting' | 'baseline';
-const TARGETS: Record<string, Target> = { serve: 'licentric serve', limited: 'licentric serve, rate limits counting', baseline: 'baseline' };
+const TARGETS: Record<string, Target> = {
+  serve: 'licentric serve',
+  limited: 'licentric serve, rate limits counting',
+  baseline: 'baseline',
+};
 
 /**
  * The rate limiter's cost: `serve` runs with LICENTRIC_RATE_LIMITS=off (the setting for a
@@ -58,13 +72,17 @@ const RATE_LIMIT_ENV: Record<Target, Record<string, string>> = {
  * or `btree`. Repeating pairs in another order (BENCH_SCENARIOS=serve:btree,serve:none,…) tells
  * a real difference from the drift of a shared machine.
  */
-const SCENARIOS = (process.env.BENCH_SCENARIOS?.trim() || 'serve:none,limited:none,baseline:none,serve:brin,serve:btree').split(',').map((pair) => {
-  const [target, index] = pair.trim().split(':');
-  if (!target || !(target in TARGETS) || (index !== 'none' && index !== 'brin' && index !== 'btree')) {
-    throw new Error(`BENCH_SCENARIOS: "${pair}" is not serve|limited|baseline:none|brin|btree`);
-  }
-  return [TARGETS[target]!, index] as [Target, Index];
-});
+const SCENARIOS = (
+  process.env.BENCH_SCENARIOS?.trim() || 'serve:none,limited:none,baseline:none,serve:brin,serve:btree'
+)
+  .split(',')
+  .map((pair) => {
+    const [target, index] = pair.trim().split(':');
+    if (!target || !(target in TARGETS) || (index !== 'none' && index !== 'brin' && index !== 'btree')) {
+      throw new Error(`BENCH_SCENARIOS: "${pair}" is not serve|limited|baseline:none|brin|btree`);
+    }
+    return [TARGETS[target]!, index] as [Target, Index];
+  });
 
 const INDEX_SQL: Record<Index, string | null> = {
   none: null,
@@ -74,11 +92,19 @@ const INDEX_SQL: Record<Index, string | null> = {
 
 function startTarget(target: Target, databaseUrl: string, secret: string): Promise<Running> {
   const script = target === 'baseline' ? ['bench/heartbeat/baseline.ts'] : serveCommand(ROOT);
-  return startServer(target, script, { DATABASE_URL: databaseUrl, LICENTRIC_SECRET: secret, ...RATE_LIMIT_ENV[target] });
+  return startServer(target, script, {
+    DATABASE_URL: databaseUrl,
+    LICENTRIC_SECRET: secret,
+    ...RATE_LIMIT_ENV[target],
+  });
 }
 
 function load(url: string, targets: Targets, duration: number): Promise<Result> {
-  const requests = targets.map((t) => ({ method: 'POST' as const, path: `/api/v1/machines/${t.id}/heartbeat`, headers: { authorization: `License ${t.key}` } }));
+  const requests = targets.map((t) => ({
+    method: 'POST' as const,
+    path: `/api/v1/machines/${t.id}/heartbeat`,
+    headers: { authorization: `License ${t.key}` },
+  }));
   return runLoad('bench/hot/load.ts', { url, connections: CONNECTIONS, duration, requests } satisfies LoadPlan);
 }
 
@@ -141,7 +167,9 @@ async function counters(db: pg.Client, idle = 0): Promise<Counters> {
     if (rows[0]!.n === 0) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const { rows: [row] } = await db.query<{ updates: string; hot: string; commits: string; lsn: string; index_bytes: string }>(
+  const {
+    rows: [row],
+  } = await db.query<{ updates: string; hot: string; commits: string; lsn: string; index_bytes: string }>(
     `select n_tup_upd as updates, n_tup_hot_upd as hot,
             (select xact_commit from pg_stat_database where datname = current_database()) as commits,
             pg_current_wal_lsn() as lsn, pg_indexes_size('machines') as index_bytes
@@ -206,11 +234,15 @@ async function scenario(
     const after = await counters(db);
     const failed = warmup.non2xx + warmup.errors + result.non2xx + result.errors;
     if (failed > 0) {
-      throw new Error(`${label}: ${failed} requests failed: ${JSON.stringify({ warmup: warmup.statusCodeStats, measured: result.statusCodeStats })}`);
+      throw new Error(
+        `${label}: ${failed} requests failed: ${JSON.stringify({ warmup: warmup.statusCodeStats, measured: result.statusCodeStats })}`,
+      );
     }
     const updates = after.updates - before.updates;
     const share = (hot: number, all: number) => (all === 0 ? 0 : hot / all);
-    const { rows: [wal] } = await db.query<{ bytes: string }>('select pg_wal_lsn_diff($1, $2) as bytes', [after.lsn, before.lsn]);
+    const {
+      rows: [wal],
+    } = await db.query<{ bytes: string }>('select pg_wal_lsn_diff($1, $2) as bytes', [after.lsn, before.lsn]);
     return {
       label,
       result,
@@ -244,7 +276,11 @@ async function main(): Promise<void> {
   try {
     console.log(`bench/heartbeat  ${new Date().toISOString()}`);
     console.log(`host: ${await describeHost()}; load average at start: ${loadAverage()}`);
-    console.log(`PostgreSQL: ${cluster.version} (${cluster.source}); ${Object.entries(cluster.settings).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    console.log(
+      `PostgreSQL: ${cluster.version} (${cluster.source}); ${Object.entries(cluster.settings)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
     // The server's build, before the seeding rather than in the middle of the runs.
     const command = serveCommand(ROOT);
     console.log(`serve: node ${command.join(' ')}`);
@@ -275,7 +311,10 @@ async function main(): Promise<void> {
 
     console.log('');
     console.log(`means of ${ROUNDS} round(s):`);
-    const means = new Map<string, { rps: number; p50: number; p99: number; hot: number; cpu: number; wal: number; growth: number }>();
+    const means = new Map<
+      string,
+      { rps: number; p50: number; p99: number; hot: number; cpu: number; wal: number; growth: number }
+    >();
     for (const label of new Set(outcomes.map((o) => o.label))) {
       const runs = outcomes.filter((o) => o.label === label);
       const mean = (pick: (o: Outcome) => number) => runs.reduce((sum, o) => sum + pick(o), 0) / runs.length;
@@ -307,7 +346,7 @@ async function main(): Promise<void> {
     if (real && limited) {
       console.log(
         `rate limits counting / off: throughput ${(limited.rps / real.rps).toFixed(2)}, server CPU ` +
-          `${(limited.cpu - real.cpu >= 0 ? '+' : '')}${(limited.cpu - real.cpu).toFixed(3)} ms/request, ` +
+          `${limited.cpu - real.cpu >= 0 ? '+' : ''}${(limited.cpu - real.cpu).toFixed(3)} ms/request, ` +
           `p50 latency ${(limited.p50 / real.p50).toFixed(2)}, p99 latency ${(limited.p99 / real.p99).toFixed(2)}`,
       );
     }

@@ -49,7 +49,10 @@ const result = await autocannon({
           method: planned.method,
           path: fill(planned.path),
           // autocannon adds the Content-Length of a body itself.
-          headers: { ...planned.headers, ...(body === undefined ? { 'content-length': '0' } : { 'content-type': 'application/json' }) },
+          headers: {
+            ...planned.headers,
+            ...(body === undefined ? { 'content-length': '0' } : { 'content-type': 'application/json' }),
+          },
           body,
         };
       },

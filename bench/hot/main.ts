@@ -22,11 +22,21 @@ import { randomBytes } from 'node:crypto';
 import type { Result } from 'autocannon';
 import pg from 'pg';
 import { uuidv7 } from '../../src/core/ids.ts';
-import { generateApiToken, apiTokenHint } from '../../src/keys/api-token.ts';
+import { apiTokenHint, generateApiToken } from '../../src/keys/api-token.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import { generateLicenseKey } from '../../src/keys/license-key.ts';
-import { DATABASE_PREFIX, describeHost, envInteger, loadAverage, migrateDatabase, openCluster, run, uuidv7Sql, type BenchCluster } from '../support/cluster.ts';
-import { ROOT, runLoad, serveCommand, startServer, type Running } from '../support/processes.ts';
+import {
+  type BenchCluster,
+  DATABASE_PREFIX,
+  describeHost,
+  envInteger,
+  loadAverage,
+  migrateDatabase,
+  openCluster,
+  run,
+  uuidv7Sql,
+} from '../support/cluster.ts';
+import { ROOT, type Running, runLoad, serveCommand, startServer } from '../support/processes.ts';
 import type { LoadPlan, PlannedRequest } from './load.ts';
 
 const LICENSES = envInteger('BENCH_LICENSES', 100);
@@ -41,7 +51,9 @@ const ROUNDS = envInteger('BENCH_ROUNDS', 2);
 const SERVE_ROOT = process.env.BENCH_SERVE_ROOT?.trim() || ROOT;
 const ALL = ['heartbeat', 'validate', 'validate-big', 'activate', 'list', 'dead', 'memory'] as const;
 const ONLY = new Set((process.env.BENCH_ONLY?.trim() || ALL.join(',')).split(',').map((s) => s.trim()));
-for (const name of ONLY) if (!(ALL as readonly string[]).includes(name)) throw new Error(`BENCH_ONLY: "${name}" is not one of ${ALL.join(', ')}`);
+for (const name of ONLY)
+  if (!(ALL as readonly string[]).includes(name))
+    throw new Error(`BENCH_ONLY: "${name}" is not one of ${ALL.join(', ')}`);
 const SEED_DB = `${DATABASE_PREFIX}hot_seed`;
 
 type Target = 'licentric serve' | 'baseline';
@@ -106,7 +118,9 @@ async function seed(db: pg.Client, hasher: KeyHasher): Promise<Seeded> {
     [small.map((l) => l.id), now],
   );
   // The counts, as the culling pass would have folded them.
-  await db.query(`update licenses l set machine_count = (select count(*) from machines m where m.license_id = l.id and m.deleted_at is null)`);
+  await db.query(
+    `update licenses l set machine_count = (select count(*) from machines m where m.license_id = l.id and m.deleted_at is null)`,
+  );
   await db.query(`delete from machine_count_deltas`);
   const adminToken = generateApiToken();
   await db.query(
@@ -133,25 +147,56 @@ async function seed(db: pg.Client, hasher: KeyHasher): Promise<Seeded> {
 
 const license = (key: string) => ({ authorization: `License ${key}` });
 
-function requestsOf(bench: 'heartbeat' | 'validate' | 'validate-big' | 'activate' | 'list', s: Seeded): PlannedRequest[] {
+function requestsOf(
+  bench: 'heartbeat' | 'validate' | 'validate-big' | 'activate' | 'list',
+  s: Seeded,
+): PlannedRequest[] {
   switch (bench) {
     case 'heartbeat':
-      return s.beats.map((b) => ({ method: 'POST', path: `/api/v1/machines/${b.id}/heartbeat`, headers: license(b.key) }));
+      return s.beats.map((b) => ({
+        method: 'POST',
+        path: `/api/v1/machines/${b.id}/heartbeat`,
+        headers: license(b.key),
+      }));
     case 'validate':
-      return s.small.map((v) => ({ method: 'POST', path: '/api/v1/licenses/actions/validate', headers: license(v.key), body: JSON.stringify({ fingerprint: v.fingerprint }) }));
+      return s.small.map((v) => ({
+        method: 'POST',
+        path: '/api/v1/licenses/actions/validate',
+        headers: license(v.key),
+        body: JSON.stringify({ fingerprint: v.fingerprint }),
+      }));
     case 'validate-big':
-      return [{ method: 'POST', path: '/api/v1/licenses/actions/validate', headers: license(s.big.key), body: JSON.stringify({ fingerprint: s.big.fingerprint }) }];
+      return [
+        {
+          method: 'POST',
+          path: '/api/v1/licenses/actions/validate',
+          headers: license(s.big.key),
+          body: JSON.stringify({ fingerprint: s.big.fingerprint }),
+        },
+      ];
     case 'activate':
-      return s.activate.map((key) => ({ method: 'POST', path: '/api/v1/machines', headers: license(key), body: JSON.stringify({ fingerprint: 'bench-{n}', name: 'bench' }) }));
+      return s.activate.map((key) => ({
+        method: 'POST',
+        path: '/api/v1/machines',
+        headers: license(key),
+        body: JSON.stringify({ fingerprint: 'bench-{n}', name: 'bench' }),
+      }));
     case 'list':
-      return [{ method: 'GET', path: '/api/v1/machines?limit=100', headers: { authorization: `Bearer ${s.adminToken}` } }];
+      return [
+        { method: 'GET', path: '/api/v1/machines?limit=100', headers: { authorization: `Bearer ${s.adminToken}` } },
+      ];
   }
 }
 
 function start(target: Target, url: string, secret: string): Promise<Running> {
   return target === 'baseline'
     ? startServer(target, ['bench/heartbeat/baseline.ts'], { DATABASE_URL: url, LICENTRIC_SECRET: secret })
-    : startServer(target, serveCommand(SERVE_ROOT), { DATABASE_URL: url, LICENTRIC_SECRET: secret, LICENTRIC_RATE_LIMITS: 'off' }, SERVE_ROOT);
+    : startServer(
+        target,
+        serveCommand(SERVE_ROOT),
+        { DATABASE_URL: url, LICENTRIC_SECRET: secret, LICENTRIC_RATE_LIMITS: 'off' },
+        SERVE_ROOT,
+      );
 }
 
 interface Outcome {
@@ -170,10 +215,19 @@ function load(url: string, requests: PlannedRequest[], duration: number): Promis
 
 function assertAllOk(label: string, ...results: Result[]): void {
   const failed = results.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
-  if (failed > 0 || results.some((r) => r.requests.total === 0)) throw new Error(`${label}: ${failed} requests failed: ${JSON.stringify(results.map((r) => r.statusCodeStats))}`);
+  if (failed > 0 || results.some((r) => r.requests.total === 0))
+    throw new Error(`${label}: ${failed} requests failed: ${JSON.stringify(results.map((r) => r.statusCodeStats))}`);
 }
 
-async function throughput(cluster: BenchCluster, seedUrl: string, secret: string, seeded: Seeded, bench: Parameters<typeof requestsOf>[0], target: Target, n: number): Promise<Outcome> {
+async function throughput(
+  cluster: BenchCluster,
+  seedUrl: string,
+  secret: string,
+  seeded: Seeded,
+  bench: Parameters<typeof requestsOf>[0],
+  target: Target,
+  n: number,
+): Promise<Outcome> {
   // Writing benches get their own copy of the seed, so every run starts from the same pages.
   const writes = bench === 'heartbeat' || bench === 'activate';
   const name = `${DATABASE_PREFIX}hot_${n}`;
@@ -187,7 +241,15 @@ async function throughput(cluster: BenchCluster, seedUrl: string, secret: string
       const result = await load(server.url, requests, DURATION);
       const cpuMs = ((server.cpuSeconds() - cpu) * 1000) / result.requests.total;
       assertAllOk(`${bench}, ${target}`, warmup, result);
-      return { bench, target, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpuMs, requests: result.requests.total };
+      return {
+        bench,
+        target,
+        rps: result.requests.average,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        cpuMs,
+        requests: result.requests.total,
+      };
     } finally {
       await server.stop();
     }
@@ -197,14 +259,20 @@ async function throughput(cluster: BenchCluster, seedUrl: string, secret: string
 }
 
 /** The first page of dead machines, one request at a time: what an operator's dashboard waits for. */
-async function deadFilter(seedUrl: string, secret: string, seeded: Seeded): Promise<{ median: number; p90: number; count: number }> {
+async function deadFilter(
+  seedUrl: string,
+  secret: string,
+  seeded: Seeded,
+): Promise<{ median: number; p90: number; count: number }> {
   const server = await start('licentric serve', seedUrl, secret);
   try {
     const times: number[] = [];
     let count = 0;
     for (let i = 0; i < 23; i++) {
       const started = performance.now();
-      const response = await fetch(`${server.url}/api/v1/machines?heartbeatStatus=DEAD&limit=100`, { headers: { authorization: `Bearer ${seeded.adminToken}` } });
+      const response = await fetch(`${server.url}/api/v1/machines?heartbeatStatus=DEAD&limit=100`, {
+        headers: { authorization: `Bearer ${seeded.adminToken}` },
+      });
       const body = (await response.json()) as { data: unknown[] };
       if (response.status !== 200) throw new Error(`dead filter: ${response.status} ${JSON.stringify(body)}`);
       count = body.data.length;
@@ -218,7 +286,11 @@ async function deadFilter(seedUrl: string, secret: string, seeded: Seeded): Prom
 }
 
 /** RSS idle after start, the peak under a mixed load of the four hot requests, and after it. */
-async function memory(cluster: BenchCluster, secret: string, seeded: Seeded): Promise<{ idle: number; peak: number; after: number; rps: number }> {
+async function memory(
+  cluster: BenchCluster,
+  secret: string,
+  seeded: Seeded,
+): Promise<{ idle: number; peak: number; after: number; rps: number }> {
   const name = `${DATABASE_PREFIX}hot_memory`;
   const url = await cluster.createDatabase(name, SEED_DB);
   try {
@@ -229,7 +301,8 @@ async function memory(cluster: BenchCluster, secret: string, seeded: Seeded): Pr
       const lists = (['heartbeat', 'validate', 'activate', 'list'] as const).map((b) => requestsOf(b, seeded));
       // Interleaved, so every moment of the run carries all four.
       const mixed: PlannedRequest[] = [];
-      for (let i = 0; i < Math.max(...lists.map((l) => l.length)); i++) for (const list of lists) mixed.push(list[i % list.length]!);
+      for (let i = 0; i < Math.max(...lists.map((l) => l.length)); i++)
+        for (const list of lists) mixed.push(list[i % list.length]!);
       const result = await load(server.url, mixed, Math.max(DURATION * 3, 30));
       assertAllOk('memory, mixed load', result);
       await new Promise((resolve) => setTimeout(resolve, 2000));
@@ -252,9 +325,15 @@ function describe(o: Outcome): string {
 async function main(): Promise<void> {
   const cluster = await openCluster();
   try {
-    console.log(`bench/hot  ${new Date().toISOString()}  serve from ${SERVE_ROOT === ROOT ? 'this checkout' : SERVE_ROOT}`);
+    console.log(
+      `bench/hot  ${new Date().toISOString()}  serve from ${SERVE_ROOT === ROOT ? 'this checkout' : SERVE_ROOT}`,
+    );
     console.log(`host: ${await describeHost()}; load average at start: ${loadAverage()}`);
-    console.log(`PostgreSQL: ${cluster.version} (${cluster.source}); ${Object.entries(cluster.settings).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    console.log(
+      `PostgreSQL: ${cluster.version} (${cluster.source}); ${Object.entries(cluster.settings)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
     // The server's build, before the seeding rather than in the middle of the runs.
     const command = serveCommand(SERVE_ROOT);
     console.log(`serve: node ${command.join(' ')}`);
@@ -302,7 +381,9 @@ async function main(): Promise<void> {
     };
     for (const [bench, target] of pairs) {
       const m = mean(bench, target)!;
-      console.log(`${bench}, ${target}: ${m.rps.toFixed(0)} req/s, p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, server CPU ${m.cpuMs.toFixed(2)} ms/request`);
+      console.log(
+        `${bench}, ${target}: ${m.rps.toFixed(0)} req/s, p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, server CPU ${m.cpuMs.toFixed(2)} ms/request`,
+      );
     }
     console.log('');
     console.log('ratios:');
@@ -318,18 +399,25 @@ async function main(): Promise<void> {
     }
     const big = mean('validate-big', 'licentric serve');
     const small = mean('validate', 'licentric serve');
-    if (big && small) console.log(`validate on ${BIG_LICENSE} machines / on 5 machines: ${(big.rps / small.rps).toFixed(2)}× the throughput`);
+    if (big && small)
+      console.log(
+        `validate on ${BIG_LICENSE} machines / on 5 machines: ${(big.rps / small.rps).toFixed(2)}× the throughput`,
+      );
     const list = mean('list', 'licentric serve');
     if (list) console.log(`list: ${list.rps.toFixed(0)} pages/s of 100, server CPU ${list.cpuMs.toFixed(2)} ms/page`);
 
     if (ONLY.has('dead')) {
       const dead = await deadFilter(seedUrl, secret, seeded);
       const live = MACHINES + BIG_LICENSE + 500;
-      console.log(`dead filter over ${live} machines: first page (${dead.count} machines) median ${dead.median.toFixed(1)} ms, p90 ${dead.p90.toFixed(1)} ms (20 requests, one at a time)`);
+      console.log(
+        `dead filter over ${live} machines: first page (${dead.count} machines) median ${dead.median.toFixed(1)} ms, p90 ${dead.p90.toFixed(1)} ms (20 requests, one at a time)`,
+      );
     }
     if (ONLY.has('memory')) {
       const m = await memory(cluster, secret, seeded);
-      console.log(`memory (RSS): idle ${mib(m.idle)}, peak ${mib(m.peak)}, after the mixed load ${mib(m.after)} (mixed load ran at ${m.rps.toFixed(0)} req/s)`);
+      console.log(
+        `memory (RSS): idle ${mib(m.idle)}, peak ${mib(m.peak)}, after the mixed load ${mib(m.after)} (mixed load ran at ${m.rps.toFixed(0)} req/s)`,
+      );
     }
     console.log(`load average at end: ${loadAverage()}`);
   } finally {

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startEmbeddedDatabase, type EmbeddedDatabase } from '../../src/db/embedded.ts';
+import { type EmbeddedDatabase, startEmbeddedDatabase } from '../../src/db/embedded.ts';
 import { initOrm, migrate } from '../../src/db/orm.ts';
 import { createLogger } from '../../src/log.ts';
 
@@ -75,7 +75,9 @@ export async function openCluster(): Promise<BenchCluster> {
   await admin.connect();
   const created = new Set<string>();
 
-  const { rows: [server] } = await admin.query<{ server_version_num: string; version: string }>(
+  const {
+    rows: [server],
+  } = await admin.query<{ server_version_num: string; version: string }>(
     "select current_setting('server_version_num') as server_version_num, version()",
   );
   const versionNumber = Number(server!.server_version_num);
@@ -96,12 +98,15 @@ export async function openCluster(): Promise<BenchCluster> {
     urlOf,
     admin,
     async createDatabase(name, template) {
-      if (!name.startsWith(DATABASE_PREFIX)) throw new Error(`bench databases are named ${DATABASE_PREFIX}…, not ${name}`);
+      if (!name.startsWith(DATABASE_PREFIX))
+        throw new Error(`bench databases are named ${DATABASE_PREFIX}…, not ${name}`);
       await dropDatabase(name);
       // FILE_COPY (PostgreSQL 15+) copies the files after a checkpoint: seconds for a gigabyte,
       // where the default WAL_LOG strategy would write the whole copy through the WAL.
       const strategy = template && versionNumber >= 150000 ? ' strategy file_copy' : '';
-      await admin.query(`create database ${quoteIdent(name)}${template ? ` template ${quoteIdent(template)}${strategy}` : ''}`);
+      await admin.query(
+        `create database ${quoteIdent(name)}${template ? ` template ${quoteIdent(template)}${strategy}` : ''}`,
+      );
       created.add(name);
       return urlOf(name);
     },

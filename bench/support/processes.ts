@@ -2,9 +2,9 @@
  * The processes a bench starts: servers under test (each its own process, so its CPU and memory
  * are its own) and autocannon load generators. Whatever way the bench ends, none outlives it.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Result } from 'autocannon';
@@ -76,10 +76,17 @@ function memoryOf(pid: number | undefined): { rss: number; peak: number } {
  * logging on, to /dev/null: its cost is paid, nothing kept; the culling worker elsewhere) and
  * waits until `/readyz` answers.
  */
-export async function startServer(label: string, script: string[], env: Record<string, string>, cwd = ROOT): Promise<Running> {
+export async function startServer(
+  label: string,
+  script: string[],
+  env: Record<string, string>,
+  cwd = ROOT,
+): Promise<Running> {
   const port = await freePort();
   // BENCH_CPU_PROF=<folder>: each server writes a V8 CPU profile there when it stops.
-  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
+  const profile = process.env.BENCH_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`]
+    : [];
   const child = spawn(process.execPath, [...profile, ...script], {
     cwd,
     env: {
@@ -100,7 +107,10 @@ export async function startServer(label: string, script: string[], env: Record<s
   for (const started = Date.now(); ; ) {
     if (dead) throw new Error(`${label} exited before it was ready:\n${stderr()}`);
     if (Date.now() - started > 60_000) throw new Error(`${label} not ready after 60 s:\n${stderr()}`);
-    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) break;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -127,7 +137,11 @@ export function serveCommand(root: string): string[] {
   if (!built.has(root)) {
     const started = performance.now();
     const bin = path.join(root, 'node_modules', '.bin');
-    execFileSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH}` } });
+    execFileSync('npm', ['run', '-s', 'build'], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH}` },
+    });
     console.log(`serve: dist/ built by npm run build in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     built.add(root);
   }
@@ -140,7 +154,10 @@ export function serveCommand(root: string): string[] {
 export async function runLoad(script: string, plan: object): Promise<Result> {
   const planFile = path.join(scratch, `plan-${process.hrtime.bigint()}.json`);
   writeFileSync(planFile, JSON.stringify(plan));
-  const child = spawn(process.execPath, [path.join(ROOT, script), planFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(ROOT, script), planFile], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const { exited, stderr } = track(child);
   let stdout = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));

@@ -30,30 +30,48 @@ const machine = activated.data.data;
 check(machine.fingerprint === fingerprint && machine.deletedAt === null, 'activate returns the active machine');
 console.log(`activated ${machine.id}`);
 
-const ping = await client.POST('/machines/{id}/heartbeat', { headers: asLicense, params: { path: { id: machine.id } } });
+const ping = await client.POST('/machines/{id}/heartbeat', {
+  headers: asLicense,
+  params: { path: { id: machine.id } },
+});
 check(ping.data?.data.id === machine.id, `heartbeat: ${JSON.stringify(ping.error)}`);
 console.log(`heartbeat at ${ping.data.data.lastHeartbeatAt}`);
 
-const listed = await client.GET('/machines', { headers: asApiKey, params: { query: { licenseId: machine.licenseId, limit: 100 } } });
+const listed = await client.GET('/machines', {
+  headers: asApiKey,
+  params: { query: { licenseId: machine.licenseId, limit: 100 } },
+});
 check(listed.data !== undefined, `list: ${JSON.stringify(listed.error)}`);
-check(listed.data.data.some((m) => m.id === machine.id), 'list shows the machine');
+check(
+  listed.data.data.some((m) => m.id === machine.id),
+  'list shows the machine',
+);
 console.log(`listed ${listed.data.data.length} machine(s)`);
 
 const deactivated = await client.DELETE('/machines/{id}', { headers: asLicense, params: { path: { id: machine.id } } });
 check(deactivated.data?.data.deleted === true, `deactivate: ${JSON.stringify(deactivated.error)}`);
 console.log(`deactivated ${machine.id}`);
 
-const events = await client.GET('/events', { headers: asApiKey, params: { query: { machineId: machine.id, limit: 100 } } });
+const events = await client.GET('/events', {
+  headers: asApiKey,
+  params: { query: { machineId: machine.id, limit: 100 } },
+});
 check(events.data !== undefined, `events: ${JSON.stringify(events.error)}`);
 const types = events.data.data.map((e) => e.type);
-check(JSON.stringify(types) === JSON.stringify(['machine.activated', 'machine.deactivated']), `the machine's events are ${types}`);
+check(
+  JSON.stringify(types) === JSON.stringify(['machine.activated', 'machine.deactivated']),
+  `the machine's events are ${types}`,
+);
 check(events.data.data[1]!.data.reason === 'MANUAL', 'the deactivation says why');
 console.log(`events: ${types.join(', ')}`);
 
 const again = await client.POST('/machines', { headers: asLicense, body: { fingerprint } });
 check(again.data !== undefined, `re-activate: ${JSON.stringify(again.error)}`);
 const twice = await client.POST('/machines', { headers: asLicense, body: { fingerprint } });
-check(twice.response.status === 409 && twice.error !== undefined, `second activation must be 409, got ${twice.response.status}`);
+check(
+  twice.response.status === 409 && twice.error !== undefined,
+  `second activation must be 409, got ${twice.response.status}`,
+);
 const problem: Problem = twice.error;
 check(problem.code === 'FINGERPRINT_TAKEN', `code is ${problem.code}`);
 check(problem.machineId === again.data.data.id, 'the problem names the machine holding the fingerprint');

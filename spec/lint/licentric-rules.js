@@ -5,7 +5,11 @@ const SCHEMA_COMPONENT = /^#\/components\/schemas\/[^/]+$/;
 const ENUM_VALUE = /^[A-Za-z][A-Za-z0-9_.:-]*$/;
 
 function isNullSchema(schema) {
-  return schema && typeof schema === 'object' && (schema.type === 'null' || (Array.isArray(schema.enum) && schema.enum.length === 1 && schema.enum[0] === null));
+  return (
+    schema &&
+    typeof schema === 'object' &&
+    (schema.type === 'null' || (Array.isArray(schema.enum) && schema.enum.length === 1 && schema.enum[0] === null))
+  );
 }
 
 /** Every 4xx and 5xx response is an RFC 9457 problem, and only that: one schema for every client's error type. */
@@ -167,12 +171,20 @@ function scopesStatedOnce() {
       enter(operation, { report, location }) {
         const acceptsApiKey = (operation.security ?? globalSecurity).some((requirement) => 'ApiKey' in requirement);
         const declared = [...new Set(operation['x-required-scopes'] ?? [])].sort();
-        const described = [...new Set([...(operation.description ?? '').matchAll(/`([a-z]+(?::[a-z]+)?)` scope\b/g)].map((m) => m[1]))].sort();
+        const described = [
+          ...new Set([...(operation.description ?? '').matchAll(/`([a-z]+(?::[a-z]+)?)` scope\b/g)].map((m) => m[1])),
+        ].sort();
         if (acceptsApiKey && declared.length === 0) {
-          report({ message: 'An operation that accepts an API key must declare x-required-scopes.', location: location.key() });
+          report({
+            message: 'An operation that accepts an API key must declare x-required-scopes.',
+            location: location.key(),
+          });
         }
         if (!acceptsApiKey && declared.length > 0) {
-          report({ message: 'x-required-scopes on an operation that accepts no API key.', location: location.child(['x-required-scopes']) });
+          report({
+            message: 'x-required-scopes on an operation that accepts no API key.',
+            location: location.child(['x-required-scopes']),
+          });
         }
         if (declared.join(',') !== described.join(',')) {
           report({

@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { DEFAULT_PAGE_SIZE } from '../core/pagination.ts';
 import { closest } from '../core/suggest.ts';
 import { isScope, SCOPES, type Scope } from '../keys/scopes.ts';
@@ -45,20 +45,24 @@ function usageOf(error: Error & { code?: string }, options: Options): string {
     const meant = closest(option.replace(/^-+/, ''), Object.keys(options));
     return `unknown option ${option}${meant ? `; did you mean --${meant}?` : ''}`;
   }
-  if (error.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return `unexpected argument ${/'([^']*)'/.exec(error.message)?.[0] ?? ''}`.trim();
+  if (error.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL')
+    return `unexpected argument ${/'([^']*)'/.exec(error.message)?.[0] ?? ''}`.trim();
   return error.message.replace(/^Option '([^ ']+)[^']*' argument missing$/, '$1 needs a value');
 }
 
 export function parse(args: string[], options: Options, takesId = false): Parsed {
   const all: Options = { ...options, json: { type: 'boolean' }, help: { type: 'boolean' } };
-  let parsed;
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: Options; allowPositionals: boolean; strict: true }>
+  >;
   try {
     parsed = parseArgs({ args, options: all, allowPositionals: takesId, strict: true });
   } catch (error) {
     throw new UsageError(usageOf(error as Error, all));
   }
   if (takesId) {
-    if (parsed.positionals.length !== 1) throw new UsageError(parsed.positionals.length === 0 ? 'the ID is missing' : 'expected exactly one ID');
+    if (parsed.positionals.length !== 1)
+      throw new UsageError(parsed.positionals.length === 0 ? 'the ID is missing' : 'expected exactly one ID');
     return { values: parsed.values as Values, id: parsed.positionals[0] };
   }
   return { values: parsed.values as Values };
@@ -82,7 +86,9 @@ export function dateOption(values: Values, name: string, none?: string): Date | 
   if (none !== undefined && value === none) return null;
   const date = new Date(value);
   if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime())) {
-    throw new UsageError(`--${name} must be an ISO 8601 date-time, e.g. 2027-01-01T00:00:00Z${none ? `, or "${none}"` : ''}`);
+    throw new UsageError(
+      `--${name} must be an ISO 8601 date-time, e.g. 2027-01-01T00:00:00Z${none ? `, or "${none}"` : ''}`,
+    );
   }
   return date;
 }
@@ -105,7 +111,8 @@ export function booleanOption(values: Values, name: string): boolean | undefined
 export function oneOf<T extends string>(values: Values, name: string, allowed: readonly T[]): T | undefined {
   const value = text(values, name);
   if (value === undefined) return undefined;
-  if (!allowed.includes(value as T)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}${guess(value, allowed)}`);
+  if (!allowed.includes(value as T))
+    throw new UsageError(`--${name} must be one of ${allowed.join(', ')}${guess(value, allowed)}`);
   return value as T;
 }
 
@@ -121,7 +128,10 @@ export function scopesOption(values: Values): Scope[] {
     .map((s) => s.trim())
     .filter((s) => s !== '');
   for (const scope of scopes) {
-    if (!isScope(scope)) throw new UsageError(`'${scope}' is not a scope${guess(scope, SCOPES) || '.'} The scopes are ${SCOPES.join(', ')}.`);
+    if (!isScope(scope))
+      throw new UsageError(
+        `'${scope}' is not a scope${guess(scope, SCOPES) || '.'} The scopes are ${SCOPES.join(', ')}.`,
+      );
   }
   return scopes as Scope[];
 }

@@ -17,7 +17,9 @@ export interface Command {
 }
 
 /** A command that works on the database through the same domain services as the API. */
-export function data(command: Omit<Command, 'run'> & { run(parsed: Parsed, services: Services): Promise<void> }): Command {
+export function data(
+  command: Omit<Command, 'run'> & { run(parsed: Parsed, services: Services): Promise<void> },
+): Command {
   return {
     ...command,
     run: async (parsed, config) => {
@@ -30,7 +32,11 @@ export function data(command: Omit<Command, 'run'> & { run(parsed: Parsed, servi
 }
 
 /** Opens the database for one command and closes it after, whatever `work` does. */
-export async function withServices(config: Config, log: Logger, work: (services: Services) => Promise<void>): Promise<void> {
+export async function withServices(
+  config: Config,
+  log: Logger,
+  work: (services: Services) => Promise<void>,
+): Promise<void> {
   const runtime = await openRuntime(config, log, { poolSize: 2 });
   try {
     await work(new Services(runtime.orm.em.fork(), systemClock, runtime.hasher));

@@ -20,20 +20,29 @@ export const COMMANDS: Record<string, Command> = {
   ...API_KEY_COMMANDS,
 };
 
-export const GROUPS = [...new Set(Object.keys(COMMANDS).flatMap((name) => (name.includes(' ') ? [name.split(' ')[0]!] : [])))];
+export const GROUPS = [
+  ...new Set(Object.keys(COMMANDS).flatMap((name) => (name.includes(' ') ? [name.split(' ')[0]!] : []))),
+];
 
 /** Finds the command an argv names, or says what is wrong with it. */
 export function resolve(argv: string[]): { name: string; args: string[] } {
   const [first, second, ...rest] = argv;
-  if (first === undefined || first === '--help' || first === '-h' || first === 'help') throw new HelpRequest(undefined, first === undefined ? 2 : 0);
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help')
+    throw new HelpRequest(undefined, first === undefined ? 2 : 0);
   if (COMMANDS[first]) return { name: first, args: argv.slice(1) };
   if (GROUPS.includes(first)) {
-    if (second === undefined || second === '--help' || second === '-h') throw new HelpRequest(first, second === undefined ? 2 : 0);
+    if (second === undefined || second === '--help' || second === '-h')
+      throw new HelpRequest(first, second === undefined ? 2 : 0);
     const name = `${first} ${second}`;
     if (COMMANDS[name]) return { name, args: rest };
-    const verbs = Object.keys(COMMANDS).filter((n) => n.startsWith(`${first} `)).map((n) => n.slice(first.length + 1));
+    const verbs = Object.keys(COMMANDS)
+      .filter((n) => n.startsWith(`${first} `))
+      .map((n) => n.slice(first.length + 1));
     throw new UsageError(`'${second}' is not a ${first} command${guess(second, verbs)}`, first);
   }
   const meant = closest(first, [...GROUPS, ...Object.keys(COMMANDS).filter((name) => !name.includes(' '))]);
-  throw new UsageError(`unknown command '${first}'${meant ? `; did you mean '${meant}'?` : ''}`, meant && GROUPS.includes(meant) ? meant : undefined);
+  throw new UsageError(
+    `unknown command '${first}'${meant ? `; did you mean '${meant}'?` : ''}`,
+    meant && GROUPS.includes(meant) ? meant : undefined,
+  );
 }

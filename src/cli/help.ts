@@ -1,8 +1,13 @@
-import { CULL_STRATEGIES } from '../policies/policy.entity.ts';
 import { SCOPES } from '../keys/scopes.ts';
+import { CULL_STRATEGIES } from '../policies/policy.entity.ts';
 import { COMMANDS, GROUPS } from './commands.ts';
 
-const GROUP_TITLES: Record<string, string> = { policies: 'Policies', licenses: 'Licenses', machines: 'Machines', 'api-keys': 'API keys' };
+const GROUP_TITLES: Record<string, string> = {
+  policies: 'Policies',
+  licenses: 'Licenses',
+  machines: 'Machines',
+  'api-keys': 'API keys',
+};
 
 /** Extra lines of a group's help. */
 const GROUP_NOTES: Record<string, string> = {
@@ -33,7 +38,10 @@ export function groupHelp(group: string): string {
 
 export function fullHelp(): string {
   const server = Object.keys(COMMANDS).filter((name) => !name.includes(' '));
-  const groups = GROUPS.map((group) => `${GROUP_TITLES[group] ?? group}:\n${helpLines(Object.keys(COMMANDS).filter((n) => n.startsWith(`${group} `)))}`);
+  const groups = GROUPS.map(
+    (group) =>
+      `${GROUP_TITLES[group] ?? group}:\n${helpLines(Object.keys(COMMANDS).filter((n) => n.startsWith(`${group} `)))}`,
+  );
   return `Usage: licentric <command> [options]
 
 Server:

@@ -179,7 +179,9 @@ export class MachineHeartbeatDead extends DomainError {
   readonly code = 'MACHINE_HEARTBEAT_DEAD';
 
   constructor(deadSince: Date) {
-    super(`The machine has been dead since ${deadSince.toISOString()} and is past its resurrection window; activate it again.`);
+    super(
+      `The machine has been dead since ${deadSince.toISOString()} and is past its resurrection window; activate it again.`,
+    );
   }
 }
 

@@ -25,9 +25,17 @@ interface Node {
 function pointerOf(node: Node, base: string): string {
   const tokens: string[] = [];
   for (let at: Node | undefined = node; at?.parent !== undefined; at = at.parent) {
-    tokens.push(at.token.includes('~') || at.token.includes('/') ? at.token.replace(/~/g, '~0').replace(/\//g, '~1') : at.token);
+    tokens.push(
+      at.token.includes('~') || at.token.includes('/') ? at.token.replace(/~/g, '~0').replace(/\//g, '~1') : at.token,
+    );
   }
-  return base + tokens.reverse().map((t) => `/${t}`).join('');
+  return (
+    base +
+    tokens
+      .reverse()
+      .map((t) => `/${t}`)
+      .join('')
+  );
 }
 
 /**
@@ -46,21 +54,37 @@ export function jsonFlaw(value: unknown, maxDepth: number, pointer = '', depth =
   for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
     const current = node.value;
     if (typeof current === 'string') {
-      if (!current.isWellFormed()) return { pointer: pointerOf(node, pointer), message: 'must be well-formed Unicode (it has a lone surrogate)' };
+      if (!current.isWellFormed())
+        return { pointer: pointerOf(node, pointer), message: 'must be well-formed Unicode (it has a lone surrogate)' };
     } else if (typeof current === 'number') {
-      if (!Number.isFinite(current)) return { pointer: pointerOf(node, pointer), message: 'must be a number within the range of a double (about ±1.8e308)' };
+      if (!Number.isFinite(current))
+        return {
+          pointer: pointerOf(node, pointer),
+          message: 'must be a number within the range of a double (about ±1.8e308)',
+        };
     } else if (current !== null && typeof current === 'object') {
-      if (node.depth > maxDepth) return { pointer: pointerOf(node, pointer), message: `must not nest deeper than ${maxDepth} levels` };
+      if (node.depth > maxDepth)
+        return { pointer: pointerOf(node, pointer), message: `must not nest deeper than ${maxDepth} levels` };
       if (Array.isArray(current)) {
-        for (let i = current.length - 1; i >= 0; i--) stack.push({ value: current[i], depth: node.depth + 1, parent: node, token: String(i) });
+        for (let i = current.length - 1; i >= 0; i--)
+          stack.push({ value: current[i], depth: node.depth + 1, parent: node, token: String(i) });
       } else {
         const keys = Object.keys(current);
         // Keys first: a pointer into the value must itself be readable when it is reported.
         for (const key of keys) {
-          if (!key.isWellFormed()) return { pointer: pointerOf(node, pointer), message: 'must have well-formed Unicode keys (one has a lone surrogate)' };
+          if (!key.isWellFormed())
+            return {
+              pointer: pointerOf(node, pointer),
+              message: 'must have well-formed Unicode keys (one has a lone surrogate)',
+            };
         }
         for (let i = keys.length - 1; i >= 0; i--) {
-          stack.push({ value: (current as Record<string, unknown>)[keys[i]!], depth: node.depth + 1, parent: node, token: keys[i]! });
+          stack.push({
+            value: (current as Record<string, unknown>)[keys[i]!],
+            depth: node.depth + 1,
+            parent: node,
+            token: keys[i]!,
+          });
         }
       }
     }

@@ -34,7 +34,11 @@ export async function findPage<T extends { id: string }>(
 ): Promise<Page<T>> {
   const { limit, after } = pageWindow(query);
   const filter = (after !== undefined ? { $and: [where, { id: { $gt: after } }] } : where) as FilterQuery<T>;
-  const rows = await em.find(entity, filter as never, { ...options, orderBy: { id: 'asc' }, limit: limit + 1 } as FindOptions<T>);
+  const rows = await em.find(
+    entity,
+    filter as never,
+    { ...options, orderBy: { id: 'asc' }, limit: limit + 1 } as FindOptions<T>,
+  );
   return pageOf(rows as T[], limit);
 }
 

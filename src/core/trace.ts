@@ -14,7 +14,14 @@ export function parseTraceparent(header: string | string[] | undefined): TraceCo
   if (typeof header !== 'string') return undefined;
   const match = TRACEPARENT.exec(header.trim());
   if (!match) return undefined;
-  const [, version, traceId, parentSpanId, , rest] = match as unknown as [string, string, string, string, string, string | undefined];
+  const [, version, traceId, parentSpanId, , rest] = match as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string | undefined,
+  ];
   // Version ff is invalid; version 00 has nothing after the flags; all-zero ids are invalid.
   if (version === 'ff' || (version === '00' && rest !== undefined)) return undefined;
   if (/^0+$/.test(traceId) || /^0+$/.test(parentSpanId)) return undefined;

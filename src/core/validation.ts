@@ -1,4 +1,4 @@
-import { InvalidInput, type FieldError } from './errors.ts';
+import { type FieldError, InvalidInput } from './errors.ts';
 import { jsonFlaw, METADATA_MAX_DEPTH } from './json-value.ts';
 
 /**
@@ -18,7 +18,7 @@ export class Checks {
     const length = [...value].length;
     if (opts.min !== undefined && length < opts.min) this.fail(pointer, `must be at least ${opts.min} characters`);
     if (length > opts.max) this.fail(pointer, `must be at most ${opts.max} characters`);
-    // eslint-disable-next-line no-control-regex
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
     if (/[\u0000-\u001f\u007f]/.test(value)) this.fail(pointer, 'must not contain control characters');
     // A lone surrogate has no UTF-8 form: stored, it would come back as U+FFFD, a different text.
     if (!value.isWellFormed()) this.fail(pointer, 'must be well-formed Unicode (it has a lone surrogate)');
@@ -52,7 +52,8 @@ export class Checks {
     if (value === undefined || value === null) return;
     const time = value.getTime();
     if (Number.isNaN(time)) this.fail(pointer, 'must be a date-time');
-    else if (time < EARLIEST_INSTANT || time > LATEST_INSTANT) this.fail(pointer, 'must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z');
+    else if (time < EARLIEST_INSTANT || time > LATEST_INSTANT)
+      this.fail(pointer, 'must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z');
   }
 
   throwIfAny(): void {

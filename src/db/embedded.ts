@@ -70,7 +70,11 @@ export interface EmbeddedOptions {
   port?: number;
 }
 
-export async function startEmbeddedDatabase(dataDir: string, log: Logger, options: EmbeddedOptions = {}): Promise<EmbeddedDatabase> {
+export async function startEmbeddedDatabase(
+  dataDir: string,
+  log: Logger,
+  options: EmbeddedOptions = {},
+): Promise<EmbeddedDatabase> {
   const role = options.role ?? 'any';
   await mkdir(dataDir, { recursive: true });
   const ids = userInfo().uid === 0 ? await postgresUser() : undefined;
@@ -101,7 +105,8 @@ export async function startEmbeddedDatabase(dataDir: string, log: Logger, option
     postmaster = await adoptOrphan(clusterDir, credentials, log);
     if (!postmaster) {
       const binaries = await reachableBinaries(ids, log);
-      if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) await initialise(binaries, clusterDir, credentials, ids, log);
+      if (!existsSync(path.join(clusterDir, 'PG_VERSION')))
+        await initialise(binaries, clusterDir, credentials, ids, log);
       postmaster = await startPostmaster(binaries, clusterDir, dataDir, credentials, ids, options.port);
       log.info({ port: postmaster.port, pid: postmaster.pid }, 'embedded PostgreSQL started');
     }
@@ -150,7 +155,9 @@ async function acquireLock(lockFile: string, role: EmbeddedRole, dataDir: string
     }
     // A CLI command or worker owns it for now: a server takes over once it is done.
     if (Date.now() > deadline) {
-      throw new EmbeddedStartError(`the data folder ${dataDir} stayed in use by pid ${holder.pid} (a CLI command or worker); stop it and start again`);
+      throw new EmbeddedStartError(
+        `the data folder ${dataDir} stayed in use by pid ${holder.pid} (a CLI command or worker); stop it and start again`,
+      );
     }
     await sleep(200);
   }
@@ -202,27 +209,40 @@ async function waitForRunning(clusterDir: string, credentials: Credentials, owne
   const deadline = Date.now() + WAIT_MS;
   while (Date.now() < deadline && isAlive(owner.pid)) {
     const running = await runningPostmaster(clusterDir);
-    if (running && (await canConnect(connectionUrl(credentials, running.port)))) return connectionUrl(credentials, running.port);
+    if (running && (await canConnect(connectionUrl(credentials, running.port))))
+      return connectionUrl(credentials, running.port);
     await sleep(200);
   }
-  throw new EmbeddedStartError(`the embedded PostgreSQL of pid ${owner.pid}, which owns ${path.dirname(clusterDir)}, is not answering; stop that process and start again`);
+  throw new EmbeddedStartError(
+    `the embedded PostgreSQL of pid ${owner.pid}, which owns ${path.dirname(clusterDir)}, is not answering; stop that process and start again`,
+  );
 }
 
 /**
  * A postmaster left running by an owner that was killed (kill -9, a crash): adopted when it
  * answers, so this process stops it in the end; stopped and started afresh when it does not.
  */
-async function adoptOrphan(clusterDir: string, credentials: Credentials, log: Logger): Promise<{ pid: number; port: number } | undefined> {
+async function adoptOrphan(
+  clusterDir: string,
+  credentials: Credentials,
+  log: Logger,
+): Promise<{ pid: number; port: number } | undefined> {
   const orphan = await runningPostmaster(clusterDir);
   if (!orphan) return undefined;
   for (let attempt = 0; attempt < 25; attempt++) {
     if (await canConnect(connectionUrl(credentials, orphan.port))) {
-      log.warn({ pid: orphan.pid, port: orphan.port }, 'adopted the embedded PostgreSQL a stopped process left running; it stops with this one');
+      log.warn(
+        { pid: orphan.pid, port: orphan.port },
+        'adopted the embedded PostgreSQL a stopped process left running; it stops with this one',
+      );
       return orphan;
     }
     await sleep(200);
   }
-  log.warn({ pid: orphan.pid }, 'the embedded PostgreSQL a stopped process left running does not answer; restarting it');
+  log.warn(
+    { pid: orphan.pid },
+    'the embedded PostgreSQL a stopped process left running does not answer; restarting it',
+  );
   await stopPostmaster(orphan.pid);
   return undefined;
 }
@@ -248,7 +268,9 @@ async function postgresUser(): Promise<Ids> {
   } catch {
     // PostgreSQL refuses to run as root: as root it runs as this system user, made on first use.
     await run('useradd', ['--system', '--user-group', '--no-create-home', USER]).catch((error: Error) => {
-      throw new EmbeddedStartError(`running as root, the embedded PostgreSQL needs an OS user "${USER}", and creating it failed: ${firstLine(error.message)}`);
+      throw new EmbeddedStartError(
+        `running as root, the embedded PostgreSQL needs an OS user "${USER}", and creating it failed: ${firstLine(error.message)}`,
+      );
     });
     return lookup();
   }
@@ -305,7 +327,13 @@ async function reachableBinaries(ids: Ids | undefined, log: Logger): Promise<Bin
   return { initdb: path.join(target, 'bin', 'initdb'), postgres: path.join(target, 'bin', 'postgres') };
 }
 
-async function initialise(binaries: Binaries, clusterDir: string, credentials: Credentials, ids: Ids | undefined, log: Logger): Promise<void> {
+async function initialise(
+  binaries: Binaries,
+  clusterDir: string,
+  credentials: Credentials,
+  ids: Ids | undefined,
+  log: Logger,
+): Promise<void> {
   log.info({ clusterDir }, 'initialising the embedded PostgreSQL cluster');
   await mkdir(clusterDir, { recursive: true, mode: 0o700 });
   const passwordFile = path.join(path.dirname(clusterDir), `.pg-password-${randomBytes(6).toString('hex')}`);
@@ -317,7 +345,15 @@ async function initialise(binaries: Binaries, clusterDir: string, credentials: C
   try {
     const result = spawnSync(
       binaries.initdb,
-      [`--pgdata=${clusterDir}`, '--auth=scram-sha-256', `--username=${USER}`, `--pwfile=${passwordFile}`, '--encoding=UTF8', '--locale=C', '--no-instructions'],
+      [
+        `--pgdata=${clusterDir}`,
+        '--auth=scram-sha-256',
+        `--username=${USER}`,
+        `--pwfile=${passwordFile}`,
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-instructions',
+      ],
       { ...ids, encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } },
     );
     if (result.error || result.status !== 0) {
@@ -369,7 +405,9 @@ async function startPostmaster(
     const log = lastLines(await readFile(logFile, 'utf8').catch(() => ''));
     if (ended === undefined) {
       await stopPostmaster(child.pid!);
-      throw new EmbeddedStartError(`the embedded PostgreSQL in ${clusterDir} did not accept connections within ${WAIT_MS / 1000} s: ${log}`);
+      throw new EmbeddedStartError(
+        `the embedded PostgreSQL in ${clusterDir} did not accept connections within ${WAIT_MS / 1000} s: ${log}`,
+      );
     }
     // The free port was taken between choosing and binding it: choose again.
     if (fixedPort === undefined && attempt < 3 && /could not (bind|create listen socket)/.test(log)) continue;

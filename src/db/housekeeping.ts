@@ -16,7 +16,10 @@ export interface SweepResult {
  * so any number of workers may; each delete is idempotent.
  */
 export async function sweepExpired(em: EntityManager, now: Date): Promise<SweepResult> {
-  const keys = await run(em, sql`delete from idempotency_keys where created_at < ${new Date(now.getTime() - IDEMPOTENCY_TTL_MS)}`);
+  const keys = await run(
+    em,
+    sql`delete from idempotency_keys where created_at < ${new Date(now.getTime() - IDEMPOTENCY_TTL_MS)}`,
+  );
   const counters = await run(em, sql`delete from rate_limit_auth_failures where expire < ${Date.now()}`);
   return { idempotencyKeys: keys.affectedRows, rateLimitCounters: counters.affectedRows };
 }

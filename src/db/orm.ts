@@ -1,5 +1,5 @@
-import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
+import { type EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { ApiKey } from '../keys/api-key.entity.ts';
 import { License } from '../licenses/license.entity.ts';
@@ -8,11 +8,11 @@ import { Policy } from '../policies/policy.entity.ts';
 import { Migration20261127000000_initial } from './migrations/Migration20261127000000_initial.ts';
 import { Migration20261127010000_management } from './migrations/Migration20261127010000_management.ts';
 import { Migration20261127020000_heartbeats } from './migrations/Migration20261127020000_heartbeats.ts';
-import { Migration20261129000000_events } from './migrations/Migration20261129000000_events.ts';
-import { Migration20261129010000_webhooks } from './migrations/Migration20261129010000_webhooks.ts';
-import { Migration20261129000000_hot_paths } from './migrations/Migration20261129000000_hot_paths.ts';
-import { execute, sql } from './sql.ts';
 import { Migration20261129000000_abuse } from './migrations/Migration20261129000000_abuse.ts';
+import { Migration20261129000000_events } from './migrations/Migration20261129000000_events.ts';
+import { Migration20261129000000_hot_paths } from './migrations/Migration20261129000000_hot_paths.ts';
+import { Migration20261129010000_webhooks } from './migrations/Migration20261129010000_webhooks.ts';
+import { execute, sql } from './sql.ts';
 
 export type Orm = MikroORM;
 export type { EntityManager };

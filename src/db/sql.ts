@@ -43,12 +43,16 @@ export class Sql {
   }
 
   static join(fragments: Sql[], separator: string): Sql {
-    return new Sql(fragments.map((f) => f.#text).join(Sql.#literal(separator)), fragments.flatMap((f) => f.values));
+    return new Sql(
+      fragments.map((f) => f.#text).join(Sql.#literal(separator)),
+      fragments.flatMap((f) => f.values),
+    );
   }
 
   static #literal(text: string): string {
     // The driver would read a literal `?` as a placeholder and bind the wrong value to it.
-    if (text.includes('?')) throw new Error(`a literal "?" in SQL text would be read as a placeholder: ${text.trim().slice(0, 60)}`);
+    if (text.includes('?'))
+      throw new Error(`a literal "?" in SQL text would be read as a placeholder: ${text.trim().slice(0, 60)}`);
     return text;
   }
 }
@@ -96,7 +100,6 @@ export function run(em: EntityManager, statement: Sql): Promise<QueryResult> {
 export function execute<T extends object[]>(em: EntityManager, statement: Sql): Promise<T> {
   return em.execute<T>(statement.text, [...statement.values]);
 }
-
 
 /** A timestamptz SQL expression as the API writes times: ISO 8601, UTC, milliseconds. */
 export function isoTimestampSql(expression: Sql): Sql {

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { EventNotFound } from '../core/errors.ts';
 import { MAX_PAGE_SIZE, type Page, type PageQuery } from '../core/pagination.ts';
-import { execute, sql, type Sql } from '../db/sql.ts';
+import { execute, type Sql, sql } from '../db/sql.ts';
 import type { EventType } from './types.ts';
 
 /** An event as the log holds it. Ids are the log's identity, as decimal strings. */
@@ -65,7 +65,9 @@ export class EventsService {
   }
 
   async get(id: string, options: { apiKeyEvents: boolean }): Promise<EventRecord> {
-    const [row] = EVENT_ID.test(id) ? await execute<EventRecord[]>(this.#em, sql`select ${COLUMNS} from events where id = ${id}::bigint`) : [];
+    const [row] = EVENT_ID.test(id)
+      ? await execute<EventRecord[]>(this.#em, sql`select ${COLUMNS} from events where id = ${id}::bigint`)
+      : [];
     if (!row || (!options.apiKeyEvents && isApiKeyEvent(row.type))) throw new EventNotFound(id);
     return toRecord(row);
   }

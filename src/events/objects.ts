@@ -4,7 +4,7 @@
  * deactivating a license's machines) write each event with its object in the same statement.
  * test/events.test.ts holds every kind to equal what the API answers for it at that instant.
  */
-import { isoTimestampSql, sql, type Sql } from '../db/sql.ts';
+import { isoTimestampSql, type Sql, sql } from '../db/sql.ts';
 import { licenseStatusSql } from '../licenses/status.ts';
 import { heartbeatSql } from '../machines/heartbeat.ts';
 import { machineCountSql } from '../machines/machine-count.ts';

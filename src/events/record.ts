@@ -1,9 +1,14 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, sql, type Sql } from '../db/sql.ts';
+import { execute, type Sql, sql } from '../db/sql.ts';
 import { apiKeyJsonSql, licenseJsonSql, machineJsonSql, policyJsonSql, webhookEndpointJsonSql } from './objects.ts';
 import type { EventType } from './types.ts';
 
-export type Subject = { machine: string } | { license: string } | { policy: string } | { apiKey: string } | { webhookEndpoint: string };
+export type Subject =
+  | { machine: string }
+  | { license: string }
+  | { policy: string }
+  | { apiKey: string }
+  | { webhookEndpoint: string };
 
 function subjectInsert(type: EventType, subject: Subject, now: Date, details: Sql): Sql {
   const event = (licenseId: Sql, machineId: Sql, name: string, object: Sql) =>

@@ -23,7 +23,9 @@ export function requestContext(baseLog: Logger, metrics?: Metrics): RequestHandl
   return (req, res, next) => {
     const requestId = requestIdOf(req.headers);
     const trace = parseTraceparent(req.headers.traceparent);
-    const log = baseLog.child(trace ? { requestId, traceId: trace.traceId, parentSpanId: trace.parentSpanId } : { requestId });
+    const log = baseLog.child(
+      trace ? { requestId, traceId: trace.traceId, parentSpanId: trace.parentSpanId } : { requestId },
+    );
     res.locals.requestId = requestId;
     res.locals.log = log;
     res.setHeader('X-Request-Id', requestId);

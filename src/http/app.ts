@@ -1,26 +1,26 @@
-import type { AddressPolicy } from '../webhooks/address.ts';
 import express from 'express';
 import type { Logger } from 'pino';
-import type { RateLimits } from '../core/rate-limits.ts';
 import type { Clock } from '../core/clock.ts';
+import type { RateLimits } from '../core/rate-limits.ts';
 import type { Orm } from '../db/orm.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
-import { HeartbeatBatcher } from '../machines/heartbeat-batch.ts';
 import { ValidationLookups } from '../licenses/validation-lookup.ts';
+import { HeartbeatBatcher } from '../machines/heartbeat-batch.ts';
+import type { Metrics } from '../metrics.ts';
 import { Services, type SharedServices } from '../services.ts';
+import type { AddressPolicy } from '../webhooks/address.ts';
 import { requestContext } from './access-log.ts';
 import { ContractChecker } from './contract.ts';
 import { mountDocs } from './docs.ts';
 import { loadOpenApiDocument, openApiFile } from './document.ts';
 import { mountHealth } from './health.ts';
-import { mountLanding } from './landing.ts';
 import { IdempotencyKeys } from './idempotency.ts';
-import type { Metrics } from '../metrics.ts';
+import { mountLanding } from './landing.ts';
 import { createPipeline } from './pipeline.ts';
 import { problemBody, problemResult } from './problem.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { send, type ApiResult } from './result.ts';
+import { type ApiResult, send } from './result.ts';
 
 export const API_BASE = '/api/v1';
 
@@ -85,7 +85,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const contract = deps.checkResponses ? new ContractChecker(loadOpenApiDocument()) : undefined;
   const contractViolations: string[] = [];
   const pool = await deps.orm.em.getConnection().getNativeClient();
-  const limiter = deps.rateLimits ? new RateLimiter(deps.rateLimits, pool, (limit) => deps.metrics?.rateLimited.inc({ limit })) : undefined;
+  const limiter = deps.rateLimits
+    ? new RateLimiter(deps.rateLimits, pool, (limit) => deps.metrics?.rateLimited.inc({ limit }))
+    : undefined;
   const idempotency = new IdempotencyKeys(pool, deps.clock, deps.hasher);
   if (deps.metrics) {
     deps.metrics.watchPool(pool);
@@ -97,7 +99,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const pipeline = await createPipeline(document, { limiter, idempotency });
   const heartbeats = new HeartbeatBatcher(pool);
   const validations = new ValidationLookups(pool);
-  const shared: SharedServices = { authCache: deps.authCache, heartbeats, validations, webhookAddresses: deps.webhookAddresses };
+  const shared: SharedServices = {
+    authCache: deps.authCache,
+    heartbeats,
+    validations,
+    webhookAddresses: deps.webhookAddresses,
+  };
 
   const app = express();
   app.disable('x-powered-by');
@@ -131,14 +138,25 @@ export async function createApp(deps: AppDeps): Promise<App> {
     const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher, shared);
     const clientIp = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     let { result, state } = await pipeline.handle(req, { requestId, log, services, clientIp });
-    if (contract && state.operation) result = contract.enforce(state.operation, result, requestId, log, contractViolations);
+    if (contract && state.operation)
+      result = contract.enforce(state.operation, result, requestId, log, contractViolations);
     res.locals.operationId = state.operationId;
-    if (state.operationId === 'pingMachineHeartbeat') deps.metrics?.heartbeats.inc({ outcome: heartbeatOutcome(result) });
+    if (state.operationId === 'pingMachineHeartbeat')
+      deps.metrics?.heartbeats.inc({ outcome: heartbeatOutcome(result) });
     send(res, result);
   });
 
   app.use((req, res) => {
-    send(res, problemResult(problemBody('NOT_FOUND', `Nothing at ${req.path}; the API is under ${API_BASE}.`, res.locals.requestId as string)));
+    send(
+      res,
+      problemResult(
+        problemBody(
+          'NOT_FOUND',
+          `Nothing at ${req.path}; the API is under ${API_BASE}.`,
+          res.locals.requestId as string,
+        ),
+      ),
+    );
   });
 
   return { express: app, contractViolations, heartbeats };

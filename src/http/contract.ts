@@ -19,14 +19,21 @@ export class ContractChecker {
     this.#ajv.addSchema({ ...document, $id: 'openapi' });
   }
 
-  check(operation: OperationObject, status: number, contentType: string, body: unknown, headers: Record<string, unknown>): string[] {
+  check(
+    operation: OperationObject,
+    status: number,
+    contentType: string,
+    body: unknown,
+    headers: Record<string, unknown>,
+  ): string[] {
     const where = `${operation.operationId} ${status}`;
     const response = operation.responses[String(status)];
     if (!response) return [`${where}: status ${status} is not declared`];
 
     const problems: string[] = [];
     for (const [name, header] of Object.entries(response.headers ?? {})) {
-      if (header.required && headers[name.toLowerCase()] === undefined) problems.push(`${where}: missing header ${name}`);
+      if (header.required && headers[name.toLowerCase()] === undefined)
+        problems.push(`${where}: missing header ${name}`);
     }
     const mediaType = contentType.split(';')[0]!.trim();
     const content = response.content ?? {};
@@ -45,13 +52,21 @@ export class ContractChecker {
    * The result unchanged when it keeps the contract; otherwise a 500 naming the violations, which
    * are also logged and added to `violations`.
    */
-  enforce(operation: OperationObject, result: ApiResult, requestId: string, log: Logger, violations: string[]): ApiResult {
+  enforce(
+    operation: OperationObject,
+    result: ApiResult,
+    requestId: string,
+    log: Logger,
+    violations: string[],
+  ): ApiResult {
     const headers = { 'x-request-id': requestId, ...lowerCaseKeys(result.headers ?? {}) };
     const found = this.check(operation, result.status, result.contentType, result.body, headers);
     if (found.length === 0) return result;
     violations.push(...found);
     log.error({ violations: found }, 'response breaks the contract');
-    return problemResult(problemBody('INTERNAL_ERROR', `The response broke the API contract: ${found.join('; ')}`, requestId));
+    return problemResult(
+      problemBody('INTERNAL_ERROR', `The response broke the API contract: ${found.join('; ')}`, requestId),
+    );
   }
 
   #validator(path: string, method: string, status: number, mediaType: string): ValidateFunction {

@@ -47,7 +47,8 @@ function documentForScalar(document: Record<string, unknown>): Record<string, un
       type: 'apiKey',
       in: 'header',
       name: 'Authorization',
-      description: `${scheme.description ?? ''}\n\nEnter the whole header value: \`${httpScheme} <credentials>\`.`.trim(),
+      description:
+        `${scheme.description ?? ''}\n\nEnter the whole header value: \`${httpScheme} <credentials>\`.`.trim(),
     };
   }
   return copy as Record<string, unknown>;
@@ -55,10 +56,15 @@ function documentForScalar(document: Record<string, unknown>): Record<string, un
 
 /** For each non-Basic, non-Bearer HTTP scheme (ours: `License`), the header value a snippet shows. */
 function licenseSchemeValues(document: Record<string, unknown>): Record<string, { value: string }> {
-  const schemes = (document as { components?: { securitySchemes?: Record<string, { type?: string; scheme?: string }> } }).components?.securitySchemes ?? {};
+  const schemes =
+    (document as { components?: { securitySchemes?: Record<string, { type?: string; scheme?: string }> } }).components
+      ?.securitySchemes ?? {};
   return Object.fromEntries(
     Object.entries(schemes)
-      .filter(([, scheme]) => scheme.type === 'http' && scheme.scheme && !['basic', 'bearer'].includes(scheme.scheme.toLowerCase()))
+      .filter(
+        ([, scheme]) =>
+          scheme.type === 'http' && scheme.scheme && !['basic', 'bearer'].includes(scheme.scheme.toLowerCase()),
+      )
       .map(([name, scheme]) => [name, { value: `${scheme.scheme} YOUR_LICENSE_KEY` }]),
   );
 }

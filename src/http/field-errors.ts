@@ -15,7 +15,8 @@ interface Schema {
 function propertyNames(schema: Schema | undefined, into = new Set<string>()): Set<string> {
   if (!schema || typeof schema !== 'object') return into;
   for (const name of Object.keys(schema.properties ?? {})) into.add(name);
-  for (const branch of [...(schema.allOf ?? []), ...(schema.anyOf ?? []), ...(schema.oneOf ?? [])]) propertyNames(branch, into);
+  for (const branch of [...(schema.allOf ?? []), ...(schema.anyOf ?? []), ...(schema.oneOf ?? [])])
+    propertyNames(branch, into);
   return into;
 }
 
@@ -52,7 +53,11 @@ export function fieldMessage(error: ErrorObject, operation: { requestBody?: unkn
   }
   // A closed model is `unevaluatedProperties: {not: {}}`: Ajv reports the stray field as failing `not`.
   if (error.keyword === 'not' && error.schemaPath.endsWith('/unevaluatedProperties/not')) {
-    const segments = error.instancePath.replace(/^\/requestBody/, '').split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const segments = error.instancePath
+      .replace(/^\/requestBody/, '')
+      .split('/')
+      .slice(1)
+      .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
     const field = segments.pop()!;
     const meant = closest(field, propertyNames(schemaAt(bodySchemaOf(operation), segments)));
     return meant ? `is not a known field; did you mean "${meant}"?` : 'is not a known field';
@@ -66,7 +71,8 @@ export function fieldErrors(context: Context): FieldError[] {
     let pointer = error.instancePath.replace(/^\/requestBody/, '');
     const params = error.params as { missingProperty?: string; additionalProperty?: string };
     if (error.keyword === 'required' && params.missingProperty) pointer += `/${params.missingProperty}`;
-    if (error.keyword === 'additionalProperties' && params.additionalProperty) pointer += `/${params.additionalProperty}`;
+    if (error.keyword === 'additionalProperties' && params.additionalProperty)
+      pointer += `/${params.additionalProperty}`;
     return { pointer, message: fieldMessage(error, context.operation) };
   });
 }

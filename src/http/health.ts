@@ -16,7 +16,14 @@ export function mountHealth(app: Express, orm: Orm, stopping?: () => boolean): v
 
   app.get('/readyz', async (_req, res) => {
     const problem = await readiness(orm, res.locals.log as Logger, stopping);
-    if (problem) send(res, problemResult(problemBody('SERVICE_UNAVAILABLE', problem.detail, res.locals.requestId as string), problem.headers));
+    if (problem)
+      send(
+        res,
+        problemResult(
+          problemBody('SERVICE_UNAVAILABLE', problem.detail, res.locals.requestId as string),
+          problem.headers,
+        ),
+      );
     else res.json({ status: 'ok' });
   });
 }

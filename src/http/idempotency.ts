@@ -62,10 +62,17 @@ export class IdempotencyKeys {
   }
 
   static fingerprint(operationId: string, request: { path: unknown; query: unknown; body: unknown }): string {
-    return createHash('sha256').update(canonicalJson({ operationId, ...request })).digest('base64url');
+    return createHash('sha256')
+      .update(canonicalJson({ operationId, ...request }))
+      .digest('base64url');
   }
 
-  async run(scope: string, key: string, fingerprint: string, execute: () => Promise<StoredResult>): Promise<StoredResult> {
+  async run(
+    scope: string,
+    key: string,
+    fingerprint: string,
+    execute: () => Promise<StoredResult>,
+  ): Promise<StoredResult> {
     // A row can disappear between the failed claim and the read (its first request failed and
     // released it); then the claim is simply tried again.
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -77,14 +84,28 @@ export class IdempotencyKeys {
       const row = rows[0];
       if (!row) continue;
       if (row.fingerprint !== fingerprint) {
-        throw new HttpProblem('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request; use a new key for a new request.');
+        throw new HttpProblem(
+          'IDEMPOTENCY_KEY_REUSED',
+          'This Idempotency-Key was already used for a different request; use a new key for a new request.',
+        );
       }
       if (row.status === null) {
-        throw new HttpProblem('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still being processed; retry when it has finished.');
+        throw new HttpProblem(
+          'IDEMPOTENCY_KEY_IN_USE',
+          'A request with this Idempotency-Key is still being processed; retry when it has finished.',
+        );
       }
-      return { status: row.status, body: this.#decrypt(row.body!), contentType: 'application/json', headers: { [REPLAYED_HEADER]: 'true' } };
+      return {
+        status: row.status,
+        body: this.#decrypt(row.body!),
+        contentType: 'application/json',
+        headers: { [REPLAYED_HEADER]: 'true' },
+      };
     }
-    throw new HttpProblem('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still being processed; retry when it has finished.');
+    throw new HttpProblem(
+      'IDEMPOTENCY_KEY_IN_USE',
+      'A request with this Idempotency-Key is still being processed; retry when it has finished.',
+    );
   }
 
   async #claim(scope: string, key: string, fingerprint: string): Promise<boolean> {
@@ -109,7 +130,9 @@ export class IdempotencyKeys {
     }
     if (result.status >= 200 && result.status < 300) {
       await this.#pool.query(
-        forDriver(sql`update idempotency_keys set status = ${result.status}, body = ${this.#encrypt(result.body)} where scope = ${scope} and key = ${key}`),
+        forDriver(
+          sql`update idempotency_keys set status = ${result.status}, body = ${this.#encrypt(result.body)} where scope = ${scope} and key = ${key}`,
+        ),
       );
     } else {
       await this.#release(scope, key);
@@ -118,7 +141,9 @@ export class IdempotencyKeys {
   }
 
   async #release(scope: string, key: string): Promise<void> {
-    await this.#pool.query(forDriver(sql`delete from idempotency_keys where scope = ${scope} and key = ${key} and status is null`));
+    await this.#pool.query(
+      forDriver(sql`delete from idempotency_keys where scope = ${scope} and key = ${key} and status is null`),
+    );
   }
 
   #encrypt(body: unknown): string {

@@ -28,7 +28,11 @@ code{font-size:.9rem;color:#6b7280;margin-left:.5rem;overflow-wrap:anywhere}`;
 /** `GET /` (where to start: the reference, the documents, health) and `GET /api/v1` (the same links). */
 export function mountLanding(app: express.Express, links: LandingLinks): void {
   const entries = indexLinks(links.apiBase);
-  const index = { name: links.title, version: links.version, links: Object.fromEntries(entries.map((l) => [l.rel, l.href])) };
+  const index = {
+    name: links.title,
+    version: links.version,
+    links: Object.fromEntries(entries.map((l) => [l.rel, l.href])),
+  };
   const landing = htmlPage(
     links.title,
     `<style>${LANDING_CSS}</style>`,

@@ -27,10 +27,16 @@ function keepRefSiblings(node: unknown): unknown {
  * Rewrites the document it is given rather than a copy: the server parses the contract for
  * this, and a second copy would only grow the heap while the pipeline is built.
  */
-export function forValidation(published: Record<string, unknown>): { definition: Record<string, unknown>; bodyMediaTypes: Map<string, string[]> } {
+export function forValidation(published: Record<string, unknown>): {
+  definition: Record<string, unknown>;
+  bodyMediaTypes: Map<string, string[]>;
+} {
   const definition = keepRefSiblings(published) as Record<string, unknown>;
   const bodyMediaTypes = new Map<string, string[]>();
-  const paths = definition.paths as Record<string, Record<string, { operationId: string; requestBody?: { content: Record<string, unknown> } }>>;
+  const paths = definition.paths as Record<
+    string,
+    Record<string, { operationId: string; requestBody?: { content: Record<string, unknown> } }>
+  >;
   for (const item of Object.values(paths)) {
     for (const operation of Object.values(item)) {
       const content = operation.requestBody?.content;

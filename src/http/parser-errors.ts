@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES, type Server } from 'node:http';
+import { type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { problemBody, type HttpErrorCode } from './problem.ts';
+import { type HttpErrorCode, problemBody } from './problem.ts';
 
 type ClientError = Error & { code?: string };
 
@@ -22,12 +22,14 @@ function problemFor(error: ClientError): { code: HttpErrorCode; detail: string }
     case 'HPE_CR_EXPECTED':
       return {
         code: 'MALFORMED_REQUEST',
-        detail: 'The request is not valid HTTP/1.1: a header name or value holds a character HTTP does not allow (a control character, say).',
+        detail:
+          'The request is not valid HTTP/1.1: a header name or value holds a character HTTP does not allow (a control character, say).',
       };
     default:
       return {
         code: 'MALFORMED_REQUEST',
-        detail: 'The request is not valid HTTP/1.1. A URL must be ASCII: percent-encode anything else (e.g. é as %C3%A9).',
+        detail:
+          'The request is not valid HTTP/1.1. A URL must be ASCII: percent-encode anything else (e.g. é as %C3%A9).',
       };
   }
 }
@@ -39,7 +41,14 @@ function problemFor(error: ClientError): { code: HttpErrorCode; detail: string }
  * Closing a socket with unread input makes the kernel reset the connection, and the client would
  * lose the answer.
  */
-export function refuseOnSocket(socket: Duplex, code: HttpErrorCode, detail: string, log: Logger, reason: string, requestId: string = randomUUID()): void {
+export function refuseOnSocket(
+  socket: Duplex,
+  code: HttpErrorCode,
+  detail: string,
+  log: Logger,
+  reason: string,
+  requestId: string = randomUUID(),
+): void {
   const problem = problemBody(code, detail, requestId);
   const body = JSON.stringify(problem);
   socket.end(

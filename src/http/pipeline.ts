@@ -1,20 +1,20 @@
 import type { Request } from 'express';
-import { OpenAPIBackend, type Context } from 'openapi-backend';
+import { type Context, OpenAPIBackend } from 'openapi-backend';
 import { InvalidInput } from '../core/errors.ts';
 import { createAjv } from './ajv.ts';
+import { fieldErrors } from './field-errors.ts';
 import { apiKeyHandlers } from './handlers/api-keys.ts';
 import { eventHandlers } from './handlers/events.ts';
-import { webhookHandlers } from './handlers/webhooks.ts';
 import { licenseHandlers } from './handlers/licenses.ts';
 import { machineHandlers } from './handlers/machines.ts';
 import { policyHandlers } from './handlers/policies.ts';
+import { webhookHandlers } from './handlers/webhooks.ts';
 import { IdempotencyKeys } from './idempotency.ts';
 import { forValidation } from './openapi-definition.ts';
-import { fieldErrors } from './field-errors.ts';
 import { HttpProblem, toProblem } from './problem.ts';
+import type { RateLimiter } from './rate-limit.ts';
 import { parseBody, readRawBody } from './request-body.ts';
 import type { RequestState } from './request-state.ts';
-import type { RateLimiter } from './rate-limit.ts';
 import type { ApiResult } from './result.ts';
 import { assertScopes, principalOf, securityHandlers, unauthorized } from './security.ts';
 import type { HandlerContext, Handlers, OperationId, SuccessResponse } from './types.ts';
@@ -48,7 +48,11 @@ function takesIdempotencyKey(operation: RequestState['operation']): boolean {
  * What openapi-backend runs for one operation once the request is valid: the handler, with the
  * request's parts and principal, replayed instead when an `Idempotency-Key` says it already ran.
  */
-function operationHandler(operationId: OperationId, handler: Handlers[OperationId], idempotency: IdempotencyKeys | undefined) {
+function operationHandler(
+  operationId: OperationId,
+  handler: Handlers[OperationId],
+  idempotency: IdempotencyKeys | undefined,
+) {
   return async (context: Context, state: RequestState): Promise<ApiResult> => {
     const principal = principalOf(context);
     if (!principal) throw new HttpProblem('INTERNAL_ERROR', 'authorized without a principal');
@@ -85,7 +89,10 @@ export interface Pipeline {
 }
 
 /** The operation pipeline, built once from the contract, which it changes (forValidation) and then lets go. */
-export async function createPipeline(document: Record<string, unknown>, guards: PipelineGuards = {}): Promise<Pipeline> {
+export async function createPipeline(
+  document: Record<string, unknown>,
+  guards: PipelineGuards = {},
+): Promise<Pipeline> {
   const { limiter, idempotency } = guards;
   const { definition, bodyMediaTypes } = forValidation(document);
   const api = new OpenAPIBackend({
@@ -114,9 +121,13 @@ export async function createPipeline(document: Record<string, unknown>, guards: 
       const allowed = ['get', 'post', 'put', 'patch', 'delete']
         .filter((method) => api.router.matchOperation({ ...state.request, method } as never) !== undefined)
         .map((method) => method.toUpperCase());
-      throw new HttpProblem('METHOD_NOT_ALLOWED', `${state.request.method} is not allowed here; use ${allowed.join(', ')}.`, {
-        Allow: allowed.join(', '),
-      });
+      throw new HttpProblem(
+        'METHOD_NOT_ALLOWED',
+        `${state.request.method} is not allowed here; use ${allowed.join(', ')}.`,
+        {
+          Allow: allowed.join(', '),
+        },
+      );
     },
     unauthorizedHandler: async (context: Context, state: RequestState) => {
       if (state.invalidCredentials) await limiter?.authenticationFailed(state.clientIp);
@@ -130,7 +141,12 @@ export async function createPipeline(document: Record<string, unknown>, guards: 
       if (principal) assertScopes(context, principal);
 
       const declared = bodyMediaTypes.get(context.operation.operationId!);
-      if (declared) state.request.body = parseBody(state.rawBody, state.request.headers['content-type'] as string | undefined, declared);
+      if (declared)
+        state.request.body = parseBody(
+          state.rawBody,
+          state.request.headers['content-type'] as string | undefined,
+          declared,
+        );
     },
     validationFail: (context: Context) => {
       const errors = fieldErrors(context);

@@ -12,7 +12,10 @@ import type { QueuedMessage, WebhookAttemptRecord, WebhookEndpointRecord } from 
 type Schemas = components['schemas'];
 
 /** A page of a list, in the envelope every list response shares. */
-export function presentPage<T, W>(page: Page<T>, present: (item: T) => W): { data: W[]; pagination: Schemas['Pagination'] } {
+export function presentPage<T, W>(
+  page: Page<T>,
+  present: (item: T) => W,
+): { data: W[]; pagination: Schemas['Pagination'] } {
   return { data: page.items.map(present), pagination: { nextCursor: page.nextCursor, hasMore: page.hasMore } };
 }
 

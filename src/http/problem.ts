@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { components } from '../../generated/api.d.ts';
 import { DomainError, type DomainErrorCode } from '../core/errors.ts';
-import type { ApiResult } from './result.ts';
 import { isDatabaseUnavailable } from '../db/failure.ts';
+import type { ApiResult } from './result.ts';
 import { databaseUnavailable } from './unavailable.ts';
 
 /** Codes only the HTTP layer raises: transport and authentication failures. */
@@ -111,7 +111,12 @@ export type Problem = components['schemas']['Problem'] & { code: ErrorCode };
 // A domain error's own fields must be fields the spec declares on Problem.
 type DeclaredProblemFields = Pick<Problem, 'errors' | 'machineId'>;
 
-export function problemBody(code: ErrorCode, detail: string, requestId: string, extra: DeclaredProblemFields = {}): Problem {
+export function problemBody(
+  code: ErrorCode,
+  detail: string,
+  requestId: string,
+  extra: DeclaredProblemFields = {},
+): Problem {
   const { status, title } = describe(code);
   return {
     type: `urn:licentric:problem:${code.toLowerCase().replace(/_/g, '-')}`,
@@ -140,11 +145,14 @@ export function toProblem(error: unknown, state: { requestId: string; log: Logge
   }
   if (error instanceof HttpProblem) {
     // A 503 was logged where the database failure was met; any other 5xx here is a bug.
-    if (describe(error.code).status >= 500 && error.code !== 'SERVICE_UNAVAILABLE') state.log.error({ err: error }, 'request failed');
+    if (describe(error.code).status >= 500 && error.code !== 'SERVICE_UNAVAILABLE')
+      state.log.error({ err: error }, 'request failed');
     return problemResult(problemBody(error.code, error.message, state.requestId), error.headers);
   }
   state.log.error({ err: error }, 'request failed');
-  return problemResult(problemBody('INTERNAL_ERROR', 'The server failed to handle the request; it has been logged.', state.requestId));
+  return problemResult(
+    problemBody('INTERNAL_ERROR', 'The server failed to handle the request; it has been logged.', state.requestId),
+  );
 }
 
 /** An HTTP-level refusal raised outside any domain rule (auth, transport). */

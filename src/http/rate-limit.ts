@@ -1,13 +1,23 @@
 import type { Pool } from 'pg';
-import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import {
+  type RateLimiterAbstract,
+  RateLimiterMemory,
+  RateLimiterPostgres,
+  RateLimiterRes,
+} from 'rate-limiter-flexible';
 import type { Budget, RateLimits } from '../core/rate-limits.ts';
-import type { Principal } from './types.ts';
 import { HttpProblem } from './problem.ts';
+import type { Principal } from './types.ts';
 
 export type LimitName = keyof RateLimits;
 
 /** The name each budget has in the `RateLimit-Policy` and `RateLimit` headers. */
-const POLICY_NAMES: Record<LimitName, string> = { ip: 'ip', license: 'license', apiKey: 'api-key', authFailures: 'auth-failures' };
+const POLICY_NAMES: Record<LimitName, string> = {
+  ip: 'ip',
+  license: 'license',
+  apiKey: 'api-key',
+  authFailures: 'auth-failures',
+};
 
 interface Limiter {
   name: LimitName;
@@ -34,7 +44,13 @@ export class RateLimiter {
   constructor(limits: RateLimits, pool: Pool | undefined, onRefusal: (limit: LimitName) => void = () => {}) {
     this.#onRefusal = onRefusal;
     const memory = (name: LimitName, budget: Budget | null): Limiter | undefined =>
-      budget ? { name, budget, store: new RateLimiterMemory({ keyPrefix: name, points: budget.points, duration: budget.seconds }) } : undefined;
+      budget
+        ? {
+            name,
+            budget,
+            store: new RateLimiterMemory({ keyPrefix: name, points: budget.points, duration: budget.seconds }),
+          }
+        : undefined;
     this.#ip = memory('ip', limits.ip);
     this.#license = memory('license', limits.license);
     this.#apiKey = memory('apiKey', limits.apiKey);
@@ -64,9 +80,12 @@ export class RateLimiter {
   async beforeAuthentication(ip: string): Promise<void> {
     if (this.#authFailures) {
       // Public in the library, missing from its type declarations.
-      const store = this.#authFailures.store as RateLimiterPostgres & { getInMemoryBlockMsBeforeExpire(key: string): number };
+      const store = this.#authFailures.store as RateLimiterPostgres & {
+        getInMemoryBlockMsBeforeExpire(key: string): number;
+      };
       const blockedMs = store.getInMemoryBlockMsBeforeExpire(store.getKey(ip));
-      if (blockedMs > 0) throw this.#refusal(this.#authFailures, new RateLimiterRes(0, blockedMs, this.#authFailures.budget.points + 1));
+      if (blockedMs > 0)
+        throw this.#refusal(this.#authFailures, new RateLimiterRes(0, blockedMs, this.#authFailures.budget.points + 1));
     }
     if (this.#ip) await this.#consume(this.#ip, ip);
   }
@@ -95,11 +114,18 @@ export class RateLimiter {
     this.#onRefusal(limiter.name);
     const name = POLICY_NAMES[limiter.name];
     const seconds = Math.max(1, Math.ceil(outcome.msBeforeNext / 1000));
-    const what = limiter.name === 'authFailures' ? 'failed authentications from this address' : `requests ${limiter.name === 'ip' ? 'from this address' : 'with this credential'}`;
-    return new HttpProblem('RATE_LIMITED', `Too many ${what}: at most ${limiter.budget.points} per ${limiter.budget.seconds} s. Retry after ${seconds} s.`, {
-      'Retry-After': String(seconds),
-      'RateLimit-Policy': `"${name}";q=${limiter.budget.points};w=${limiter.budget.seconds}`,
-      RateLimit: `"${name}";r=0;t=${seconds}`,
-    });
+    const what =
+      limiter.name === 'authFailures'
+        ? 'failed authentications from this address'
+        : `requests ${limiter.name === 'ip' ? 'from this address' : 'with this credential'}`;
+    return new HttpProblem(
+      'RATE_LIMITED',
+      `Too many ${what}: at most ${limiter.budget.points} per ${limiter.budget.seconds} s. Retry after ${seconds} s.`,
+      {
+        'Retry-After': String(seconds),
+        'RateLimit-Policy': `"${name}";q=${limiter.budget.points};w=${limiter.budget.seconds}`,
+        RateLimit: `"${name}";r=0;t=${seconds}`,
+      },
+    );
   }
 }

@@ -58,7 +58,11 @@ function charsetOf(contentType: string): string | undefined {
   for (const parameter of contentType.split(';').slice(1)) {
     const at = parameter.indexOf('=');
     if (at !== -1 && parameter.slice(0, at).trim().toLowerCase() === 'charset') {
-      return parameter.slice(at + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+      return parameter
+        .slice(at + 1)
+        .trim()
+        .replace(/^"(.*)"$/, '$1')
+        .toLowerCase();
     }
   }
   return undefined;
@@ -73,14 +77,18 @@ function charsetOf(contentType: string): string | undefined {
  * every field is covered, whatever its schema says.
  */
 export function parseBody(raw: RawBody, contentType: string | undefined, declared: string[]): unknown {
-  if (raw.tooLarge) throw new HttpProblem('PAYLOAD_TOO_LARGE', `The request body is larger than ${BODY_LIMIT_BYTES / 1024} KiB.`);
+  if (raw.tooLarge)
+    throw new HttpProblem('PAYLOAD_TOO_LARGE', `The request body is larger than ${BODY_LIMIT_BYTES / 1024} KiB.`);
   if (raw.bytes === undefined && contentType === undefined) return undefined;
   if (contentType === undefined || !mediaTypeMatches(contentType, declared)) {
     throw new HttpProblem('UNSUPPORTED_MEDIA_TYPE', `The request body must be ${declared.join(' or ')}.`);
   }
   const charset = charsetOf(contentType);
   if (charset !== undefined && charset !== 'utf-8') {
-    throw new HttpProblem('UNSUPPORTED_MEDIA_TYPE', 'The request body must be UTF-8: charset=utf-8, or no charset at all.');
+    throw new HttpProblem(
+      'UNSUPPORTED_MEDIA_TYPE',
+      'The request body must be UTF-8: charset=utf-8, or no charset at all.',
+    );
   }
   if (raw.bytes === undefined) return undefined;
   // Decoding would turn each invalid sequence into U+FFFD, so two different byte strings (two

@@ -26,6 +26,9 @@ export interface OperationObject {
   security?: Record<string, string[]>[];
   requestBody?: { content: Record<string, unknown> };
   parameters?: { in: string; name: string }[];
-  responses: Record<string, { headers?: Record<string, { required?: boolean }>; content?: Record<string, { schema?: unknown }> }>;
+  responses: Record<
+    string,
+    { headers?: Record<string, { required?: boolean }>; content?: Record<string, { schema?: unknown }> }
+  >;
   'x-required-scopes'?: string[];
 }

@@ -2,10 +2,10 @@ import type { Context } from 'openapi-backend';
 import type { ApiKeyRecord } from '../keys/api-keys.service.ts';
 import { grants, isScope } from '../keys/scopes.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
-import { databaseUnavailable, securityFailure } from './unavailable.ts';
 import { HttpProblem } from './problem.ts';
-import type { Principal } from './types.ts';
 import type { RequestState } from './request-state.ts';
+import type { Principal } from './types.ts';
+import { databaseUnavailable, securityFailure } from './unavailable.ts';
 
 /** The scheme names of `components.securitySchemes`, and the HTTP auth scheme each one reads. */
 export const AUTH_SCHEMES = { License: 'License', ApiKey: 'Bearer' } as const;
@@ -15,7 +15,7 @@ const REALM = 'licentric';
 
 /** `Authorization: <scheme> <credentials>`, the scheme matched case-insensitively (RFC 9110 §11.1). */
 function credentialsFor(context: Context, scheme: string): string | undefined {
-  const header = context.request.headers['authorization'];
+  const header = context.request.headers.authorization;
   if (typeof header !== 'string') return undefined;
   const match = /^([A-Za-z0-9!#$%&'*+.^_`|~-]+) +(\S+)\s*$/.exec(header);
   if (!match || match[1]!.toLowerCase() !== scheme.toLowerCase()) return undefined;
@@ -71,7 +71,10 @@ export function principalOf(context: Context): Principal | undefined {
 /** The `WWW-Authenticate` challenge of a 401 for these schemes. */
 function challengeFor(schemes: SchemeName[], invalidCredentials: boolean): string {
   return schemes
-    .map((name) => `${AUTH_SCHEMES[name]} realm="${REALM}"${invalidCredentials && name === 'ApiKey' ? ', error="invalid_token"' : ''}`)
+    .map(
+      (name) =>
+        `${AUTH_SCHEMES[name]} realm="${REALM}"${invalidCredentials && name === 'ApiKey' ? ', error="invalid_token"' : ''}`,
+    )
     .join(', ');
 }
 
@@ -87,10 +90,18 @@ export function unauthorized(context: Context, state: RequestState): HttpProblem
   }
   const schemes = schemesOf(context);
   const challenge = challengeFor(schemes, state.invalidCredentials);
-  const accepted = schemes.map((name) => `Authorization: ${AUTH_SCHEMES[name]} <${name === 'License' ? 'license key' : 'API key'}>`).join(' or ');
+  const accepted = schemes
+    .map((name) => `Authorization: ${AUTH_SCHEMES[name]} <${name === 'License' ? 'license key' : 'API key'}>`)
+    .join(' or ');
   return state.invalidCredentials
-    ? new HttpProblem('INVALID_CREDENTIALS', `The credentials are unknown, malformed, revoked or expired. This operation accepts ${accepted}.`, { 'WWW-Authenticate': challenge })
-    : new HttpProblem('AUTHENTICATION_REQUIRED', `This operation requires ${accepted}.`, { 'WWW-Authenticate': challenge });
+    ? new HttpProblem(
+        'INVALID_CREDENTIALS',
+        `The credentials are unknown, malformed, revoked or expired. This operation accepts ${accepted}.`,
+        { 'WWW-Authenticate': challenge },
+      )
+    : new HttpProblem('AUTHENTICATION_REQUIRED', `This operation requires ${accepted}.`, {
+        'WWW-Authenticate': challenge,
+      });
 }
 
 /**
@@ -102,13 +113,18 @@ export function assertScopes(context: Context, principal: Principal): void {
   const required = ((context.operation as Record<string, unknown>)['x-required-scopes'] ?? []) as string[];
   const missing = required.filter((scope) => !isScope(scope) || !grants(principal.apiKey.scopes, scope));
   if (missing.length > 0) {
-    throw new HttpProblem('INSUFFICIENT_SCOPE', `This operation requires the scope ${missing.join(', ')}; the API key holds ${principal.apiKey.scopes.join(', ')}.`);
+    throw new HttpProblem(
+      'INSUFFICIENT_SCOPE',
+      `This operation requires the scope ${missing.join(', ')}; the API key holds ${principal.apiKey.scopes.join(', ')}.`,
+    );
   }
 }
 
 /** The 401 for a license key that authenticated the request but whose license was deleted since. */
 export function licenseGone(): HttpProblem {
-  return new HttpProblem('INVALID_CREDENTIALS', 'The license was deleted.', { 'WWW-Authenticate': challengeFor(['License'], true) });
+  return new HttpProblem('INVALID_CREDENTIALS', 'The license was deleted.', {
+    'WWW-Authenticate': challengeFor(['License'], true),
+  });
 }
 
 /**

@@ -20,7 +20,14 @@ export interface TransportTimeouts {
 function refusedBeforeRouting(req: IncomingMessage, log: Logger): boolean {
   if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && req.headers.host === undefined) {
     req.resume();
-    refuseOnSocket(req.socket, 'MALFORMED_REQUEST', 'An HTTP/1.1 request must carry a Host header.', log, 'no Host header', requestIdOf(req.headers));
+    refuseOnSocket(
+      req.socket,
+      'MALFORMED_REQUEST',
+      'An HTTP/1.1 request must carry a Host header.',
+      log,
+      'no Host header',
+      requestIdOf(req.headers),
+    );
     return true;
   }
   const declared = req.headers['content-length'];

@@ -23,8 +23,13 @@ export type RequestBody<K extends OperationId> =
       ? AnyContent<NonNullable<R>> | undefined
       : undefined;
 
-type Params<K extends OperationId, Where extends 'query' | 'path'> =
-  Op<K>['parameters'] extends { [P in Where]?: infer Q } ? ([Q] extends [never | undefined] ? Record<string, never> : NonNullable<Q>) : never;
+type Params<K extends OperationId, Where extends 'query' | 'path'> = Op<K>['parameters'] extends {
+  [P in Where]?: infer Q;
+}
+  ? [Q] extends [never | undefined]
+    ? Record<string, never>
+    : NonNullable<Q>
+  : never;
 
 /** The success responses an operation declares, each a status with its typed body. */
 export type SuccessResponse<K extends OperationId> = {

@@ -18,7 +18,8 @@ const RETRY_AFTER = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
  */
 export function securityFailure(context: Context): unknown {
   for (const result of Object.values(context.security ?? {})) {
-    if (result && typeof result === 'object' && 'error' in result && isDatabaseUnavailable(result.error)) return result.error;
+    if (result && typeof result === 'object' && 'error' in result && isDatabaseUnavailable(result.error))
+      return result.error;
   }
   return undefined;
 }
@@ -26,7 +27,10 @@ export function securityFailure(context: Context): unknown {
 /** The 503 for a request the database could not serve, logged with the request's id. */
 export function databaseUnavailable(error: unknown, log: Logger): Unavailable {
   log.warn({ err: error }, 'database unavailable; answered 503');
-  return { detail: 'The database is unavailable or too slow to answer. Retry after the delay in Retry-After.', headers: RETRY_AFTER };
+  return {
+    detail: 'The database is unavailable or too slow to answer. Retry after the delay in Retry-After.',
+    headers: RETRY_AFTER,
+  };
 }
 
 /** Why this process should get no traffic now (/readyz), or undefined when it should. */

@@ -28,7 +28,9 @@ export interface CreatedApiKey {
 const LAST_USED_RESOLUTION_MS = 60_000;
 
 /** An API key as authentication hands it out: a frozen plain record, never an entity. */
-export type ApiKeyRecord = Readonly<Pick<ApiKey, 'id' | 'name' | 'tokenHash' | 'expiresAt' | 'revokedAt' | 'lastUsedAt'>> & {
+export type ApiKeyRecord = Readonly<
+  Pick<ApiKey, 'id' | 'name' | 'tokenHash' | 'expiresAt' | 'revokedAt' | 'lastUsedAt'>
+> & {
   readonly scopes: readonly Scope[];
 };
 
@@ -70,7 +72,8 @@ export class ApiKeysService {
     });
     checks.instant('/expiresAt', input.expiresAt);
     checks.throwIfAny();
-    if (input.expiresAt && input.expiresAt.getTime() <= this.#clock.now().getTime()) throw new ExpiresInPast(input.expiresAt);
+    if (input.expiresAt && input.expiresAt.getTime() <= this.#clock.now().getTime())
+      throw new ExpiresInPast(input.expiresAt);
     if (grantor !== undefined) {
       const beyond = input.scopes.filter((scope) => !grants(grantor, scope as Scope));
       if (beyond.length > 0) throw new ScopeNotGrantable(beyond);
@@ -106,7 +109,10 @@ export class ApiKeysService {
     const hash = this.#hasher.hash('api-key', presented);
     const cacheKey = `api-key:${hash.toString('base64')}`;
     const load = async () => {
-      const [row] = await execute<Record<string, unknown>[]>(this.#em, sql`select * from api_keys where token_hash = ${hash}`);
+      const [row] = await execute<Record<string, unknown>[]>(
+        this.#em,
+        sql`select * from api_keys where token_hash = ${hash}`,
+      );
       return row ? toApiKeyRecord(row) : null;
     };
     const apiKey = this.#authCache ? await this.#authCache.through(cacheKey, load) : await load();
@@ -139,25 +145,27 @@ export class ApiKeysService {
    * decide, so two administrators revoking each other's keys at once cannot leave none.
    */
   async revoke(id: string): Promise<ApiKey> {
-    return this.#em.transactional(async (em) => {
-      const apiKey = isUuid(id) ? await em.findOne(ApiKey, { id }) : null;
-      if (!apiKey) throw new ApiKeyNotFound(id);
-      if (apiKey.revokedAt != null) return apiKey;
-      const now = this.#clock.now();
-      if (apiKey.scopes.includes('admin')) {
-        const liveAdmins = await execute<{ id: string }[]>(
-          em,
-          sql`select id from api_keys
+    return this.#em
+      .transactional(async (em) => {
+        const apiKey = isUuid(id) ? await em.findOne(ApiKey, { id }) : null;
+        if (!apiKey) throw new ApiKeyNotFound(id);
+        if (apiKey.revokedAt != null) return apiKey;
+        const now = this.#clock.now();
+        if (apiKey.scopes.includes('admin')) {
+          const liveAdmins = await execute<{ id: string }[]>(
+            em,
+            sql`select id from api_keys
                where 'admin' = any(scopes) and revoked_at is null and (expires_at is null or expires_at > ${now})
                order by id for update`,
-        );
-        if (liveAdmins.length <= 1 && liveAdmins.some((row) => row.id === apiKey.id)) throw new LastAdminKey();
-      }
-      apiKey.revokedAt = now;
-      await em.flush();
-      await recordEvent(em, 'api-key.revoked', { apiKey: apiKey.id }, now);
-      return apiKey;
-    }).finally(() => this.#authCache?.forget());
+          );
+          if (liveAdmins.length <= 1 && liveAdmins.some((row) => row.id === apiKey.id)) throw new LastAdminKey();
+        }
+        apiKey.revokedAt = now;
+        await em.flush();
+        await recordEvent(em, 'api-key.revoked', { apiKey: apiKey.id }, now);
+        return apiKey;
+      })
+      .finally(() => this.#authCache?.forget());
   }
 
   /** Whether any API key exists at all: an empty table means a first start. */

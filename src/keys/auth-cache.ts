@@ -97,7 +97,11 @@ export interface AuthListener {
  * A lost connection switches caching off until a new one listens (everything missed meanwhile
  * is forgotten with it); reconnects back off up to 5 s.
  */
-export async function listenForAuthChanges(connectionString: string, cache: AuthCache, log: Logger): Promise<AuthListener> {
+export async function listenForAuthChanges(
+  connectionString: string,
+  cache: AuthCache,
+  log: Logger,
+): Promise<AuthListener> {
   let client: pg.Client | undefined;
   let closed = false;
   let retry: NodeJS.Timeout | undefined;

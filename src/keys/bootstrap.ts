@@ -1,6 +1,6 @@
+import type { Clock } from '../core/clock.ts';
 import type { Orm } from '../db/orm.ts';
 import { execute, sql } from '../db/sql.ts';
-import type { Clock } from '../core/clock.ts';
 import { ApiKeysService, type CreatedApiKey } from './api-keys.service.ts';
 import type { KeyHasher } from './hashing.ts';
 

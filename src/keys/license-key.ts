@@ -67,9 +67,7 @@ export function parseLicenseKey(presented: string): string | null {
   const match = KEY_PATTERN.exec(presented.trim().toUpperCase());
   if (!match) return null;
   const prefix = match[1]!;
-  const body = (match[2]! + match[3] + match[4] + match[5])
-    .replace(/O/g, '0')
-    .replace(/[IL]/g, '1');
+  const body = (match[2]! + match[3] + match[4] + match[5]).replace(/O/g, '0').replace(/[IL]/g, '1');
   if (/U/.test(body)) return null;
   const random = body.slice(0, RANDOM_CHARS);
   if (checkCharacter(prefix, random) !== body[RANDOM_CHARS]) return null;

@@ -20,7 +20,9 @@ export async function loadOrCreateSecret(dataDir: string): Promise<string> {
   }
   const secret = (await readFile(file, 'utf8')).trim();
   if (secret.length < MIN_SECRET_LENGTH) {
-    throw new Error(`${file} holds a secret shorter than ${MIN_SECRET_LENGTH} characters; delete it or set LICENTRIC_SECRET`);
+    throw new Error(
+      `${file} holds a secret shorter than ${MIN_SECRET_LENGTH} characters; delete it or set LICENTRIC_SECRET`,
+    );
   }
   return secret;
 }

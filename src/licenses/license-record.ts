@@ -7,7 +7,10 @@ import type { License } from './license.entity.ts';
  * mapping one cost a heartbeat more CPU than the cache saved; bench/README.md).
  */
 export type LicenseRecord = Readonly<
-  Pick<License, 'id' | 'keyHash' | 'keyHint' | 'name' | 'metadata' | 'expiresAt' | 'suspendedAt' | 'createdAt' | 'updatedAt'> & { policy: { id: string } }
+  Pick<
+    License,
+    'id' | 'keyHash' | 'keyHint' | 'name' | 'metadata' | 'expiresAt' | 'suspendedAt' | 'createdAt' | 'updatedAt'
+  > & { policy: { id: string } }
 >;
 
 /** A `select * from licenses` row as a record. */
@@ -17,7 +20,9 @@ export function toLicenseRecord(row: Record<string, unknown>): LicenseRecord {
     keyHash: row.key_hash as Buffer,
     keyHint: row.key_hint as string,
     name: row.name as string | null,
-    metadata: Object.freeze((typeof row.metadata === 'string' ? JSON.parse(row.metadata) : row.metadata) as Record<string, unknown>),
+    metadata: Object.freeze(
+      (typeof row.metadata === 'string' ? JSON.parse(row.metadata) : row.metadata) as Record<string, unknown>,
+    ),
     expiresAt: maybeDate(row.expires_at),
     suspendedAt: maybeDate(row.suspended_at),
     createdAt: maybeDate(row.created_at)!,

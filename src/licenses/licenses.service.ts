@@ -3,22 +3,22 @@ import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
 import { ExpiresInPast, LicenseNotFound, UnknownPolicy } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
-import { execute, sql } from '../db/sql.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
+import { execute, sql } from '../db/sql.ts';
+import { recordEvent } from '../events/record.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
 import { KeyHasher } from '../keys/hashing.ts';
 import { generateLicenseKey, parseLicenseKey } from '../keys/license-key.ts';
-import { recordEvent } from '../events/record.ts';
 import { deactivateMachines } from '../machines/deactivation.ts';
 import { heartbeatStatus } from '../machines/heartbeat.ts';
 import { machineCountSql } from '../machines/machine-count.ts';
-import { toMachineRecord, type MachineRecord } from '../machines/machine-record.ts';
+import { type MachineRecord, toMachineRecord } from '../machines/machine-record.ts';
 import { Policy } from '../policies/policy.entity.ts';
-import { toLicenseRecord, type LicenseRecord } from './license-record.ts';
 import { License } from './license.entity.ts';
-import { licenseStatus, refusalFor, type LicenseStatus } from './status.ts';
+import { type LicenseRecord, toLicenseRecord } from './license-record.ts';
+import { type LicenseStatus, licenseStatus, refusalFor } from './status.ts';
 import { lookupValidation, type ValidationLookups } from './validation-lookup.ts';
 
 // The CLI offers the statuses as filter values.
@@ -74,7 +74,11 @@ function keyHint(key: string): string {
   return `${key.slice(0, key.indexOf('-'))}-…-${key.slice(key.lastIndexOf('-') + 1)}`;
 }
 
-function checkInput(input: { name?: string | null; expiresAt?: Date | null; metadata?: Record<string, unknown> }): void {
+function checkInput(input: {
+  name?: string | null;
+  expiresAt?: Date | null;
+  metadata?: Record<string, unknown>;
+}): void {
   const checks = new Checks();
   checks.text('/name', input.name, { min: 1, max: 255 });
   checks.instant('/expiresAt', input.expiresAt);
@@ -90,7 +94,13 @@ export class LicensesService {
   readonly #validations: ValidationLookups | undefined;
 
   /** `validations`: a server's grouped validation reads; without it each validation reads alone. */
-  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher, authCache?: AuthCache, validations?: ValidationLookups) {
+  constructor(
+    em: EntityManager,
+    clock: Clock,
+    hasher: KeyHasher,
+    authCache?: AuthCache,
+    validations?: ValidationLookups,
+  ) {
     this.#em = em;
     this.#clock = clock;
     this.#hasher = hasher;
@@ -150,14 +160,17 @@ export class LicensesService {
     if (query.policyId !== undefined) where.policy = query.policyId;
     if (query.status === 'SUSPENDED') where.suspendedAt = { $ne: null };
     if (query.status === 'EXPIRED') Object.assign(where, { suspendedAt: null, expiresAt: { $lte: now } });
-    if (query.status === 'ACTIVE') Object.assign(where, { suspendedAt: null, $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }] });
+    if (query.status === 'ACTIVE')
+      Object.assign(where, { suspendedAt: null, $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }] });
     const page = await findPage(this.#em, License, where, query);
     return { ...page, items: await this.views(page.items) };
   }
 
   /** A live (not deleted) license. */
   async get(id: string): Promise<License> {
-    const license = isUuid(id) ? await this.#em.findOne(License, { id, deletedAt: null }, { populate: ['policy'] }) : null;
+    const license = isUuid(id)
+      ? await this.#em.findOne(License, { id, deletedAt: null }, { populate: ['policy'] })
+      : null;
     if (!license) throw new LicenseNotFound(id);
     return license;
   }
@@ -181,7 +194,11 @@ export class LicensesService {
       );
       for (const row of rows) counts.set(row.id, row.machine_count);
     }
-    return licenses.map((license) => ({ license, status: licenseStatus(license, now), machineCount: counts.get(license.id) ?? 0 }));
+    return licenses.map((license) => ({
+      license,
+      status: licenseStatus(license, now),
+      machineCount: counts.get(license.id) ?? 0,
+    }));
   }
 
   /** Applies a merge patch of name, expiry, metadata and policy. */
@@ -253,10 +270,15 @@ export class LicensesService {
     // Every license-key request starts here, so this is plain SQL and a plain record: the query
     // builder, and then mapping an entity, cost more than the query (bench/README.md).
     const load = async () => {
-      const [row] = await execute<Record<string, unknown>[]>(this.#em, sql`select * from licenses where key_hash = ${hash} and deleted_at is null`);
+      const [row] = await execute<Record<string, unknown>[]>(
+        this.#em,
+        sql`select * from licenses where key_hash = ${hash} and deleted_at is null`,
+      );
       return row ? toLicenseRecord(row) : null;
     };
-    const license = this.#authCache ? await this.#authCache.through(`license:${hash.toString('base64')}`, load) : await load();
+    const license = this.#authCache
+      ? await this.#authCache.through(`license:${hash.toString('base64')}`, load)
+      : await load();
     return license !== null && KeyHasher.equal(license.keyHash, hash) ? license : null;
   }
 
@@ -283,7 +305,10 @@ export class LicensesService {
     // A refused license is told the same words the machine operations refuse it with.
     if (view.status !== 'ACTIVE') return verdict(view.status, refusalFor(license, view.status)!.detail);
     if (policy.maxMachines != null && view.machineCount > policy.maxMachines) {
-      return verdict('TOO_MANY_MACHINES', `The license has ${view.machineCount} active machines; its policy now allows ${policy.maxMachines}.`);
+      return verdict(
+        'TOO_MANY_MACHINES',
+        `The license has ${view.machineCount} active machines; its policy now allows ${policy.maxMachines}.`,
+      );
     }
     if (fingerprint === undefined) return verdict('VALID', 'The license is valid.');
     if (view.machineCount === 0) return verdict('NO_MACHINE', 'The license has no active machines.');

@@ -4,7 +4,7 @@
  * activate or keep machines alive. Reads, validation and the machine operations all ask here.
  */
 import { LicenseExpired, LicenseSuspended } from '../core/errors.ts';
-import { sql, type Sql } from '../db/sql.ts';
+import { type Sql, sql } from '../db/sql.ts';
 import type { License } from './license.entity.ts';
 
 export const LICENSE_STATUSES = ['ACTIVE', 'SUSPENDED', 'EXPIRED'] as const;
@@ -18,7 +18,10 @@ export function licenseStatus(license: Pick<License, 'suspendedAt' | 'expiresAt'
 }
 
 /** The refusal for a license of `status`, or null for an active one. */
-export function refusalFor(license: Pick<License, 'expiresAt'>, status: LicenseStatus): LicenseSuspended | LicenseExpired | null {
+export function refusalFor(
+  license: Pick<License, 'expiresAt'>,
+  status: LicenseStatus,
+): LicenseSuspended | LicenseExpired | null {
   switch (status) {
     case 'SUSPENDED':
       return new LicenseSuspended();
@@ -30,7 +33,10 @@ export function refusalFor(license: Pick<License, 'expiresAt'>, status: LicenseS
 }
 
 /** Why a license may not activate or keep machines alive at `now`, or null when it may. */
-export function licenseUnusable(license: Pick<License, 'suspendedAt' | 'expiresAt'>, now: Date): LicenseSuspended | LicenseExpired | null {
+export function licenseUnusable(
+  license: Pick<License, 'suspendedAt' | 'expiresAt'>,
+  now: Date,
+): LicenseSuspended | LicenseExpired | null {
   return refusalFor(license, licenseStatus(license, now));
 }
 

@@ -1,9 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Pool } from 'pg';
 import { GroupStatement } from '../db/group-statement.ts';
-import { arrayLiteral, execute, forDriver, sql, type Sql } from '../db/sql.ts';
+import { arrayLiteral, execute, forDriver, type Sql, sql } from '../db/sql.ts';
 import { machineCountSql } from '../machines/machine-count.ts';
-import { machineRecordColumns, type MachineRecordRow } from '../machines/machine-record.ts';
+import { type MachineRecordRow, machineRecordColumns } from '../machines/machine-record.ts';
 
 /** What a validation reads: the license's machine limit and count, and the fingerprint's machine. */
 export interface ValidationQuery {
@@ -55,7 +55,11 @@ export class ValidationLookups {
     this.#group = new GroupStatement(
       async (queries) => {
         const { text, values } = forDriver(validationStatement(queries));
-        const { rows } = await pool.query<ValidationRow & { n: string }>({ name: 'licentric_validation_lookup', text, values });
+        const { rows } = await pool.query<ValidationRow & { n: string }>({
+          name: 'licentric_validation_lookup',
+          text,
+          values,
+        });
         return inOrder(queries, rows);
       },
       { maxBatch: options.maxBatch ?? 200 },

@@ -1,8 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
-import { execute, isoTimestampSql, sql, type Sql } from '../db/sql.ts';
-import type { Logger } from '../log.ts';
+import { execute, isoTimestampSql, type Sql, sql } from '../db/sql.ts';
 import { machineJsonSql } from '../events/objects.ts';
+import type { Logger } from '../log.ts';
 import { MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
 import { foldMachineCounts } from './machine-count.ts';
@@ -83,7 +83,12 @@ function cullBatch(after: string, now: Date, limit: number): Sql {
  * `DEACTIVATE_DEAD` machines are soft-deleted (`deactivationReason: HEARTBEAT_DEAD`);
  * `KEEP_DEAD` machines stay active with their death time recorded once. Each writes one event.
  */
-export async function cullPass(em: EntityManager, clock: Clock, log: Logger, options: CullOptions = {}): Promise<CullResult> {
+export async function cullPass(
+  em: EntityManager,
+  clock: Clock,
+  log: Logger,
+  options: CullOptions = {},
+): Promise<CullResult> {
   const batchSize = options.batchSize ?? 1000;
   const started = process.hrtime.bigint();
   // One instant for the whole pass, so a pass's verdicts are consistent with each other.
@@ -91,10 +96,9 @@ export async function cullPass(em: EntityManager, clock: Clock, log: Logger, opt
   const result = { deactivated: 0, markedDead: 0, batches: 0 };
   let after = ZERO_UUID;
   for (;;) {
-    const [row] = await execute<{ claimed: number; last_id: string | null; deactivated: number; marked_dead: number }[]>(
-      em,
-      cullBatch(after, now, batchSize),
-    );
+    const [row] = await execute<
+      { claimed: number; last_id: string | null; deactivated: number; marked_dead: number }[]
+    >(em, cullBatch(after, now, batchSize));
     result.batches += 1;
     result.deactivated += row!.deactivated;
     result.markedDead += row!.marked_dead;

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, sql, type Sql } from '../db/sql.ts';
+import { execute, type Sql, sql } from '../db/sql.ts';
 import { machineJsonSql } from '../events/objects.ts';
 import { MACHINE_EVENTS } from './events.ts';
 import type { DeactivationReason } from './machine.entity.ts';

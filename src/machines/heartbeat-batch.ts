@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { GroupStatement } from '../db/group-statement.ts';
-import { arrayLiteral, forDriver, isoTimestampSql, sql, type Sql } from '../db/sql.ts';
+import { arrayLiteral, forDriver, isoTimestampSql, type Sql, sql } from '../db/sql.ts';
 import { machineJsonSql } from '../events/objects.ts';
 import { MACHINE_EVENTS } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
@@ -61,7 +61,6 @@ export function heartbeatStatement(beats: Beat[]): Sql {
          t.require_heartbeat, t.heartbeat_duration, t.heartbeat_resurrection_window
     from target t left join beat b on b.id = t.id`;
 }
-
 
 /**
  * Group commit for heartbeats: while one statement is being written, the next beats collect,

@@ -6,7 +6,7 @@
  * and a test holds the two to agree at the boundaries.
  */
 
-import { sql, type Sql } from '../db/sql.ts';
+import { type Sql, sql } from '../db/sql.ts';
 
 export type HeartbeatStatus = 'NOT_REQUIRED' | 'ALIVE' | 'DEAD';
 
@@ -44,7 +44,8 @@ export function pastResurrection(lastHeartbeatAt: Date, policy: HeartbeatPolicy,
  * holds both sides to agree at the boundaries.
  */
 export const heartbeatSql = {
-  deadline: (m: string, p: string): Sql => sql.raw(`${m}.last_heartbeat_at + make_interval(secs => ${p}.heartbeat_duration)`),
+  deadline: (m: string, p: string): Sql =>
+    sql.raw(`${m}.last_heartbeat_at + make_interval(secs => ${p}.heartbeat_duration)`),
 
   /** `heartbeatStatus(…)` as a CASE expression; `now` a bound instant or a column. */
   status: (m: string, p: string, now: Date | Sql): Sql =>

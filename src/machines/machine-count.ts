@@ -7,11 +7,13 @@
  * the one below), so two folds never meet.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, sql, type Sql } from '../db/sql.ts';
+import { execute, type Sql, sql } from '../db/sql.ts';
 
 /** The count of the license row aliased `l`, as an expression. */
 export function machineCountSql(l: string): Sql {
-  return sql.raw(`(${l}.machine_count + coalesce((select sum(d.delta) from machine_count_deltas d where d.license_id = ${l}.id), 0))::int`);
+  return sql.raw(
+    `(${l}.machine_count + coalesce((select sum(d.delta) from machine_count_deltas d where d.license_id = ${l}.id), 0))::int`,
+  );
 }
 
 /**

@@ -3,13 +3,24 @@
  * a presenter needs, without the ORM's entity hydration and identity map (a page of 100
  * machines with their licenses and policies cost ~17 ms of CPU as entities; bench/README.md).
  */
-import { asDate, maybeDate, sql, type Sql } from '../db/sql.ts';
+import { asDate, maybeDate, type Sql, sql } from '../db/sql.ts';
 import type { HeartbeatPolicy } from './heartbeat.ts';
 import type { Machine } from './machine.entity.ts';
 
 export type MachineRecord = Pick<
   Machine,
-  'id' | 'fingerprint' | 'name' | 'platform' | 'hostname' | 'cores' | 'metadata' | 'lastHeartbeatAt' | 'createdAt' | 'updatedAt' | 'deletedAt' | 'deactivationReason'
+  | 'id'
+  | 'fingerprint'
+  | 'name'
+  | 'platform'
+  | 'hostname'
+  | 'cores'
+  | 'metadata'
+  | 'lastHeartbeatAt'
+  | 'createdAt'
+  | 'updatedAt'
+  | 'deletedAt'
+  | 'deactivationReason'
 > & { license: { id: string; policy: HeartbeatPolicy } };
 
 /** The columns `toMachineRecord` reads, over a machine aliased `m` and its policy aliased `p`. */
@@ -26,7 +37,6 @@ export function machineRecordColumns(m: string, p: string): Sql {
 
 export type MachineRecordRow = Record<`m_${string}` | `p_${string}`, unknown>;
 
-
 export function toMachineRecord(row: MachineRecordRow): MachineRecord {
   return {
     id: row.m_id as string,
@@ -35,7 +45,10 @@ export function toMachineRecord(row: MachineRecordRow): MachineRecord {
     platform: row.m_platform as MachineRecord['platform'],
     hostname: row.m_hostname as string | null,
     cores: row.m_cores as number | null,
-    metadata: (typeof row.m_metadata === 'string' ? JSON.parse(row.m_metadata) : row.m_metadata) as Record<string, unknown>,
+    metadata: (typeof row.m_metadata === 'string' ? JSON.parse(row.m_metadata) : row.m_metadata) as Record<
+      string,
+      unknown
+    >,
     lastHeartbeatAt: asDate(row.m_last_heartbeat_at),
     createdAt: asDate(row.m_created_at),
     updatedAt: asDate(row.m_updated_at),

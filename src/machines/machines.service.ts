@@ -1,20 +1,26 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
-import { FingerprintTaken, LicenseNotFound, MachineHeartbeatDead, MachineLimitExceeded, MachineNotFound } from '../core/errors.ts';
+import {
+  FingerprintTaken,
+  LicenseNotFound,
+  MachineHeartbeatDead,
+  MachineLimitExceeded,
+  MachineNotFound,
+} from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
-import { pageOf, pageWindow, type Page, type PageQuery } from '../core/pagination.ts';
+import { type Page, type PageQuery, pageOf, pageWindow } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
-import { execute, maybeDate, sql, type Sql } from '../db/sql.ts';
+import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
+import { machineJsonSql } from '../events/objects.ts';
+import type { EventType } from '../events/types.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
 import { assertLicenseUsable, licenseUnusable } from '../licenses/status.ts';
 import { deactivateMachines } from './deactivation.ts';
-import { machineJsonSql } from '../events/objects.ts';
-import type { EventType } from '../events/types.ts';
-import { heartbeatStatement, type BeatRow, type HeartbeatBatcher } from './heartbeat-batch.ts';
-import { heartbeatSql, heartbeatStatus, nextHeartbeatAt, type HeartbeatStatus } from './heartbeat.ts';
-import { machineRecordColumns, toMachineRecord, type MachineRecord, type MachineRecordRow } from './machine-record.ts';
+import { type HeartbeatStatus, heartbeatSql, heartbeatStatus, nextHeartbeatAt } from './heartbeat.ts';
+import { type BeatRow, type HeartbeatBatcher, heartbeatStatement } from './heartbeat-batch.ts';
 import { Machine, PLATFORMS, type Platform } from './machine.entity.ts';
+import { type MachineRecord, type MachineRecordRow, machineRecordColumns, toMachineRecord } from './machine-record.ts';
 
 export interface ActivateMachineInput {
   fingerprint: string;
@@ -72,7 +78,9 @@ export class MachinesService {
       return await this.#em.transactional(async (em) => {
         const now = this.#clock.now();
         // Plain statements, no entities: every installed copy activates.
-        const [license] = await execute<{ suspended_at: Date | null; expires_at: Date | null; max_machines: number | null }[]>(
+        const [license] = await execute<
+          { suspended_at: Date | null; expires_at: Date | null; max_machines: number | null }[]
+        >(
           em,
           sql`select l.suspended_at, l.expires_at, p.max_machines
                 from licenses l join policies p on p.id = l.policy_id
@@ -81,7 +89,10 @@ export class MachinesService {
         );
         // Deleted after it authenticated this request: its key no longer counts.
         if (!license) throw new LicenseNotFound(licenseId);
-        assertLicenseUsable({ suspendedAt: maybeDate(license.suspended_at), expiresAt: maybeDate(license.expires_at) }, now);
+        assertLicenseUsable(
+          { suspendedAt: maybeDate(license.suspended_at), expiresAt: maybeDate(license.expires_at) },
+          now,
+        );
 
         // A statement of its own, so it sees every activation committed before the lock was ours.
         // This transaction holds the license row, so it folds the count's deltas
@@ -95,7 +106,8 @@ export class MachinesService {
                         (select id from machines where license_id = ${licenseId} and fingerprint = ${input.fingerprint} and deleted_at is null) as holder`,
         );
         if (holder !== null) throw new FingerprintTaken(holder);
-        if (license.max_machines != null && active >= license.max_machines) throw new MachineLimitExceeded(license.max_machines);
+        if (license.max_machines != null && active >= license.max_machines)
+          throw new MachineLimitExceeded(license.max_machines);
 
         const [row] = await execute<MachineRecordRow[]>(
           em,
@@ -140,7 +152,8 @@ export class MachinesService {
     const conditions: Sql[] = [];
     if (query.licenseId !== undefined) conditions.push(sql`m.license_id = ${query.licenseId}`);
     if (!query.includeDeactivated) conditions.push(sql`m.deleted_at is null`);
-    if (query.heartbeatStatus !== undefined) conditions.push(sql`${heartbeatSql.status('m', 'p', this.#clock.now())} = ${query.heartbeatStatus}`);
+    if (query.heartbeatStatus !== undefined)
+      conditions.push(sql`${heartbeatSql.status('m', 'p', this.#clock.now())} = ${query.heartbeatStatus}`);
     if (after !== undefined) conditions.push(sql`m.id > ${after}`);
     const rows = await execute<MachineRecordRow[]>(
       this.#em,
@@ -181,7 +194,8 @@ export class MachinesService {
     const refusal = licenseUnusable(license, now);
     if (refusal !== null) {
       // Another license's machine stays a 404 even to a suspended license: no hint it exists.
-      if ((await this.#em.count(Machine, { id, license: license.id, deletedAt: null })) === 0) throw new MachineNotFound(id);
+      if ((await this.#em.count(Machine, { id, license: license.id, deletedAt: null })) === 0)
+        throw new MachineNotFound(id);
       throw refusal;
     }
     const beat = { id, licenseId: license.id, now };
@@ -194,7 +208,8 @@ export class MachinesService {
       heartbeatDuration: row.heartbeat_duration,
       heartbeatResurrectionWindow: row.heartbeat_resurrection_window,
     };
-    if (!row.beaten) throw new MachineHeartbeatDead(nextHeartbeatAt(new Date(row.previous), policy) ?? new Date(row.previous));
+    if (!row.beaten)
+      throw new MachineHeartbeatDead(nextHeartbeatAt(new Date(row.previous), policy) ?? new Date(row.previous));
     const before = heartbeatStatus(new Date(row.previous), policy, now);
     return {
       id: id.toLowerCase(),

@@ -9,7 +9,7 @@ import { Checks, pick } from '../core/validation.ts';
 import { recordEvent } from '../events/record.ts';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from '../keys/license-key.ts';
 import { License } from '../licenses/license.entity.ts';
-import { CULL_STRATEGIES, Policy, type HeartbeatCullStrategy } from './policy.entity.ts';
+import { CULL_STRATEGIES, type HeartbeatCullStrategy, Policy } from './policy.entity.ts';
 
 export interface PolicySettings {
   name: string;
@@ -45,8 +45,14 @@ function check(settings: Partial<PolicySettings>): void {
   if (settings.keyPrefix !== undefined && !KEY_PREFIX_PATTERN.test(settings.keyPrefix)) {
     checks.fail('/keyPrefix', 'must be 1–12 characters of A–Z and 0–9');
   }
-  checks.integer('/heartbeatDuration', settings.heartbeatDuration, { min: MIN_HEARTBEAT_DURATION, max: MAX_HEARTBEAT_SECONDS });
-  checks.integer('/heartbeatResurrectionWindow', settings.heartbeatResurrectionWindow, { min: 0, max: MAX_HEARTBEAT_SECONDS });
+  checks.integer('/heartbeatDuration', settings.heartbeatDuration, {
+    min: MIN_HEARTBEAT_DURATION,
+    max: MAX_HEARTBEAT_SECONDS,
+  });
+  checks.integer('/heartbeatResurrectionWindow', settings.heartbeatResurrectionWindow, {
+    min: 0,
+    max: MAX_HEARTBEAT_SECONDS,
+  });
   if (settings.heartbeatCullStrategy !== undefined && !CULL_STRATEGIES.includes(settings.heartbeatCullStrategy)) {
     checks.fail('/heartbeatCullStrategy', `must be one of ${CULL_STRATEGIES.join(', ')}`);
   }

@@ -68,7 +68,8 @@ function ipv6Groups(ip: string): number[] {
   const [head = '', tail] = text.split('::');
   const before = head === '' ? [] : head.split(':');
   const after = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? before : [...before, ...Array<string>(8 - before.length - after.length).fill('0'), ...after];
+  const groups =
+    tail === undefined ? before : [...before, ...Array<string>(8 - before.length - after.length).fill('0'), ...after];
   return groups.map((group) => parseInt(group, 16));
 }
 
@@ -102,7 +103,8 @@ export function refusedUrl(url: string, policy: AddressPolicy): string | null {
   } catch {
     return 'is not a URL';
   }
-  if (parsed.protocol !== 'https:' && !(policy.allowPrivate && parsed.protocol === 'http:')) return 'is not an https URL';
+  if (parsed.protocol !== 'https:' && !(policy.allowPrivate && parsed.protocol === 'http:'))
+    return 'is not an https URL';
   if (parsed.username !== '' || parsed.password !== '') return 'carries credentials';
   // Nothing listens on port 0; a connection to it fails at every delivery.
   if (parsed.port === '0') return 'has port 0';
@@ -126,7 +128,8 @@ export async function checkTarget(url: string, policy: AddressPolicy): Promise<T
   const refusal = refusedUrl(url, policy);
   if (refusal !== null) return { refusal };
   const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-  const addresses = isIP(host) !== 0 ? [{ address: host, family: isIP(host) }] : await (policy.resolve ?? systemResolver)(host);
+  const addresses =
+    isIP(host) !== 0 ? [{ address: host, family: isIP(host) }] : await (policy.resolve ?? systemResolver)(host);
   if (addresses.length === 0) throw new Error(`${host} resolves to no address`);
   if (!policy.allowPrivate) {
     for (const { address } of addresses) {

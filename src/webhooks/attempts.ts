@@ -37,7 +37,14 @@ export async function attemptTarget(orm: Orm, messageId: string): Promise<Attemp
 export async function recordAttempt(
   orm: Orm,
   log: Logger,
-  attempt: { job: DeliveryJob; target: AttemptTarget; result: PostResult; succeeded: boolean; now: Date; nextAttemptAt: Date | null },
+  attempt: {
+    job: DeliveryJob;
+    target: AttemptTarget;
+    result: PostResult;
+    succeeded: boolean;
+    now: Date;
+    nextAttemptAt: Date | null;
+  },
   threshold: number,
 ): Promise<void> {
   const { job, target, result, succeeded, now, nextAttemptAt } = attempt;
@@ -58,12 +65,19 @@ export async function recordAttempt(
       sql`update webhook_endpoints set consecutive_failures = case when ${succeeded} then 0 else consecutive_failures + 1 end
            where id = ${target.endpoint_id} returning consecutive_failures, enabled`,
     );
-    if (!succeeded && endpoint!.enabled && endpoint!.consecutive_failures >= threshold) await disable(em, log, target.endpoint_id, now, threshold);
+    if (!succeeded && endpoint!.enabled && endpoint!.consecutive_failures >= threshold)
+      await disable(em, log, target.endpoint_id, now, threshold);
   });
 }
 
 /** Too many failures in a row: stop sending, and say so in the log of events. */
-async function disable(em: EntityManager, log: Logger, endpointId: string, now: Date, threshold: number): Promise<void> {
+async function disable(
+  em: EntityManager,
+  log: Logger,
+  endpointId: string,
+  now: Date,
+  threshold: number,
+): Promise<void> {
   await execute(
     em,
     sql`update webhook_endpoints set enabled = false, disabled_reason = 'FAILING', updated_at = ${now} where id = ${endpointId}`,

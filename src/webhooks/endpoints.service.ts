@@ -4,9 +4,9 @@ import { InvalidInput, WebhookDeliveryNotFound, WebhookEndpointNotFound, Webhook
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { MAX_PAGE_SIZE, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
-import { execute, sql, type Sql } from '../db/sql.ts';
+import { execute, type Sql, sql } from '../db/sql.ts';
 import { isEventType } from '../events/types.ts';
-import { refusedOnSave, type AddressPolicy } from './address.ts';
+import { type AddressPolicy, refusedOnSave } from './address.ts';
 import { generateSigningSecret } from './signing.ts';
 
 /** How long a rotated-out secret still signs deliveries, so receivers can switch without a gap. */
@@ -97,7 +97,9 @@ export class WebhookEndpointsService {
   }
 
   /** Creates an endpoint with a new signing secret, returned this once. */
-  async create(input: WebhookEndpointInput & { url: string }): Promise<{ endpoint: WebhookEndpointRecord; secret: string }> {
+  async create(
+    input: WebhookEndpointInput & { url: string },
+  ): Promise<{ endpoint: WebhookEndpointRecord; secret: string }> {
     await this.#check(input);
     const secret = generateSigningSecret();
     const now = this.#clock.now();
@@ -122,7 +124,10 @@ export class WebhookEndpointsService {
 
   async get(id: string): Promise<WebhookEndpointRecord> {
     const [row] = isUuid(id)
-      ? await execute<WebhookEndpointRecord[]>(this.#em, sql`select ${ENDPOINT_COLUMNS} from webhook_endpoints where id = ${id} and deleted_at is null`)
+      ? await execute<WebhookEndpointRecord[]>(
+          this.#em,
+          sql`select ${ENDPOINT_COLUMNS} from webhook_endpoints where id = ${id} and deleted_at is null`,
+        )
       : [];
     if (!row) throw new WebhookEndpointNotFound(id);
     return toEndpoint(row);
@@ -140,7 +145,8 @@ export class WebhookEndpointsService {
     if (patch.description !== undefined) sets.push(sql`description = ${patch.description}`);
     if (patch.eventTypes !== undefined) sets.push(sql`event_types = ${eventTypesValue(patch.eventTypes)}`);
     if (patch.enabled === true) sets.push(sql`enabled = true, disabled_reason = null, consecutive_failures = 0`);
-    if (patch.enabled === false) sets.push(sql`enabled = false, disabled_reason = case when enabled then 'MANUAL' else disabled_reason end`);
+    if (patch.enabled === false)
+      sets.push(sql`enabled = false, disabled_reason = case when enabled then 'MANUAL' else disabled_reason end`);
     const [row] = isUuid(id)
       ? await execute<WebhookEndpointRecord[]>(
           this.#em,
@@ -231,9 +237,15 @@ export class WebhookEndpointsService {
     return { webhookId: webhookIdOf(messageId), type: TEST_MESSAGE_TYPE, queuedAt: now };
   }
 
-  async #page<T extends { id: string }>(select: Sql, query: PageQuery, map: (row: T) => T, idColumn = 'id'): Promise<Page<T>> {
+  async #page<T extends { id: string }>(
+    select: Sql,
+    query: PageQuery,
+    map: (row: T) => T,
+    idColumn = 'id',
+  ): Promise<Page<T>> {
     const limit = Math.min(Math.max(Math.trunc(query.limit), 1), MAX_PAGE_SIZE);
-    const after = query.cursor !== undefined && isUuid(query.cursor) ? sql` and ${sql.raw(idColumn)} > ${query.cursor}` : sql``;
+    const after =
+      query.cursor !== undefined && isUuid(query.cursor) ? sql` and ${sql.raw(idColumn)} > ${query.cursor}` : sql``;
     const rows = await execute<T[]>(this.#em, sql`${select}${after} order by ${sql.raw(idColumn)} limit ${limit + 1}`);
     const items = rows.slice(0, limit).map(map);
     return { items, nextCursor: items.at(-1)?.id ?? null, hasMore: rows.length > limit };
@@ -243,5 +255,8 @@ export class WebhookEndpointsService {
 /** A text[] value, or null for "every event type". */
 function eventTypesValue(types: string[] | null | undefined): Sql {
   if (types == null) return sql`null::text[]`;
-  return sql`array[${sql.join([...new Set(types)].map((type) => sql`${type}::text`), ', ')}]::text[]`;
+  return sql`array[${sql.join(
+    [...new Set(types)].map((type) => sql`${type}::text`),
+    ', ',
+  )}]::text[]`;
 }

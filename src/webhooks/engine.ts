@@ -1,12 +1,12 @@
 import { PgBoss } from 'pg-boss';
-import { systemClock, type Clock } from '../core/clock.ts';
+import { type Clock, systemClock } from '../core/clock.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../log.ts';
 import type { AddressPolicy } from './address.ts';
 import { attemptTarget, recordAttempt } from './attempts.ts';
 import { webhookIdOf } from './endpoints.service.ts';
 import { post } from './post.ts';
-import { DELIVER, relayBatch, type DeliveryJob } from './relay.ts';
+import { DELIVER, type DeliveryJob, relayBatch } from './relay.ts';
 import { retryDelayMs } from './schedule.ts';
 import { signatureHeader } from './signing.ts';
 
@@ -66,7 +66,12 @@ export function createWebhookEngine(options: WebhookEngineOptions): WebhookEngin
   // No cron schedules (`schedule: false`): pg-boss's timekeeper would read them every 5 s through
   // cron-parser and luxon, whose Intl calls page ICU's locale and time-zone data into every
   // process, for one per-minute job that a timer does as well (start() below).
-  const boss = new PgBoss({ connectionString: options.databaseUrl, max: 4, application_name: 'licentric-webhooks', schedule: false });
+  const boss = new PgBoss({
+    connectionString: options.databaseUrl,
+    max: 4,
+    application_name: 'licentric-webhooks',
+    schedule: false,
+  });
   boss.on('error', (error: unknown) => log.error({ err: error }, 'webhook queue error'));
   let started = false;
   let background = false;
@@ -76,7 +81,12 @@ export function createWebhookEngine(options: WebhookEngineOptions): WebhookEngin
     if (started) return;
     await boss.start();
     await boss.createQueue(RELAY, { policy: 'short' });
-    await boss.createQueue(DELIVER, { expireInSeconds: Math.ceil(timeoutMs / 1000) + 60, retryLimit: 5, retryDelay: 5, retryBackoff: true });
+    await boss.createQueue(DELIVER, {
+      expireInSeconds: Math.ceil(timeoutMs / 1000) + 60,
+      retryLimit: 5,
+      retryDelay: 5,
+      retryBackoff: true,
+    });
     started = true;
   }
 
@@ -97,7 +107,11 @@ export function createWebhookEngine(options: WebhookEngineOptions): WebhookEngin
     if (!target || target.attempts >= job.attempt) return 'skipped';
 
     const secrets = [target.secret];
-    if (target.previous_secret && target.previous_secret_expires_at && new Date(target.previous_secret_expires_at) > now) {
+    if (
+      target.previous_secret &&
+      target.previous_secret_expires_at &&
+      new Date(target.previous_secret_expires_at) > now
+    ) {
       secrets.push(target.previous_secret);
     }
     const webhookId = webhookIdOf(job.messageId);
@@ -121,7 +135,14 @@ export function createWebhookEngine(options: WebhookEngineOptions): WebhookEngin
 
     await recordAttempt(orm, log, { job, target, result, succeeded, now, nextAttemptAt }, threshold);
     log.info(
-      { webhookId, attempt: job.attempt, endpointId: target.endpoint_id, status: result.statusCode, ms: result.latencyMs, error: result.error },
+      {
+        webhookId,
+        attempt: job.attempt,
+        endpointId: target.endpoint_id,
+        status: result.statusCode,
+        ms: result.latencyMs,
+        error: result.error,
+      },
       `webhook attempt webhook_id=${webhookId} attempt=${job.attempt} status=${result.statusCode ?? 'none'} latency_ms=${result.latencyMs}`,
     );
     return 'attempted';

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { checkTarget, type AddressPolicy } from './address.ts';
+import { type AddressPolicy, checkTarget } from './address.ts';
 
 const EXCERPT_BYTES = 1024;
 
@@ -14,7 +14,13 @@ export interface PostResult {
 }
 
 /** One POST, never following redirects, to an address checked when it is connected to. */
-export async function post(url: string, body: string, headers: Record<string, string>, policy: AddressPolicy, timeoutMs: number): Promise<PostResult> {
+export async function post(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  policy: AddressPolicy,
+  timeoutMs: number,
+): Promise<PostResult> {
   const started = process.hrtime.bigint();
   const elapsed = () => Math.round(Number(process.hrtime.bigint() - started) / 1e6);
   try {
@@ -31,7 +37,11 @@ export async function post(url: string, body: string, headers: Record<string, st
     };
     const client = target.protocol === 'https:' ? https : http;
     return await new Promise<PostResult>((resolve) => {
-      const request = client.request(target, { method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(body) }, lookup });
+      const request = client.request(target, {
+        method: 'POST',
+        headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+        lookup,
+      });
       const timer = setTimeout(() => request.destroy(new Error(`timed out after ${timeoutMs / 1000} s`)), timeoutMs);
       request.on('response', (response) => {
         const chunks: Buffer[] = [];

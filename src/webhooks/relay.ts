@@ -76,6 +76,8 @@ function transactionDb(em: EntityManager): Db {
   const transaction = em.getTransactionContext<{ executeQuery(query: CompiledQuery): Promise<{ rows: unknown[] }> }>();
   if (!transaction) throw new Error('transactionDb needs an EntityManager inside a transaction');
   return {
-    executeSql: async (text: string, values: unknown[] = []) => ({ rows: (await transaction.executeQuery(CompiledQuery.raw(text, values))).rows }),
+    executeSql: async (text: string, values: unknown[] = []) => ({
+      rows: (await transaction.executeQuery(CompiledQuery.raw(text, values))).rows,
+    }),
   };
 }

@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+
 export { freePort } from '../../src/db/embedded.ts';
-import { ROOT, type CliResult, type ServerProcess } from './processes.ts';
+
+import { type CliResult, ROOT, type ServerProcess } from './processes.ts';
 
 /**
  * What the fault tests share: throw-away data folders, a license made through the API, the
@@ -30,7 +32,13 @@ export class TempDirs {
 
 /** Embedded mode in `dataDir`, as `make run` uses it. */
 export function embeddedEnv(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { LICENTRIC_DATA_DIR: dataDir, DATABASE_URL: '', LICENTRIC_SECRET: '', LICENTRIC_CULL_IN_SERVER: 'false', ...extra };
+  return {
+    LICENTRIC_DATA_DIR: dataDir,
+    DATABASE_URL: '',
+    LICENTRIC_SECRET: '',
+    LICENTRIC_CULL_IN_SERVER: 'false',
+    ...extra,
+  };
 }
 
 /** The admin API key a server prints on its first start. */
@@ -147,7 +155,9 @@ export function isAlive(pid: number): boolean {
 /** A client on the database of a data folder's running embedded PostgreSQL. */
 export async function connectEmbedded(dataDir: string): Promise<pg.Client> {
   const { port } = postmasterOf(dataDir);
-  const { password } = JSON.parse(readFileSync(path.join(dataDir, 'pg-credentials.json'), 'utf8')) as { password: string };
+  const { password } = JSON.parse(readFileSync(path.join(dataDir, 'pg-credentials.json'), 'utf8')) as {
+    password: string;
+  };
   const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'licentric' });
   client.on('error', () => {});
   await client.connect();

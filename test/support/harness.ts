@@ -1,20 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import createClient from 'openapi-fetch';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
 import type { components, paths } from '../../generated/api.d.ts';
+import { DEFAULT_TRANSPORT_TIMEOUTS } from '../../src/config.ts';
 import { ManualClock } from '../../src/core/clock.ts';
 import { initOrm, type Orm } from '../../src/db/orm.ts';
-import { createApp, type AppDeps } from '../../src/http/app.ts';
-import { AuthCache, listenForAuthChanges, type AuthListener } from '../../src/keys/auth-cache.ts';
+import { type AppDeps, createApp } from '../../src/http/app.ts';
+import { createHttpServer, type TransportTimeouts } from '../../src/http/transport.ts';
+import { AuthCache, type AuthListener, listenForAuthChanges } from '../../src/keys/auth-cache.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import type { Scope } from '../../src/keys/scopes.ts';
 import { createLogger } from '../../src/log.ts';
 import { Services } from '../../src/services.ts';
-import { DEFAULT_TRANSPORT_TIMEOUTS } from '../../src/config.ts';
-import { createHttpServer, type TransportTimeouts } from '../../src/http/transport.ts';
 import type { AddressPolicy, Resolver } from '../../src/webhooks/address.ts';
 
 export type ApiClient = ReturnType<typeof createClient<paths>>;
@@ -84,7 +84,11 @@ export async function createDatabase(): Promise<string> {
  * asserts that no response broke the contract.
  */
 export function useTestServer(
-  options: { logTo?: NodeJS.WritableStream; webhookAddresses?: AddressPolicy; transportTimeouts?: TransportTimeouts } & Pick<AppDeps, 'rateLimits' | 'trustProxy' | 'metrics'> = {},
+  options: {
+    logTo?: NodeJS.WritableStream;
+    webhookAddresses?: AddressPolicy;
+    transportTimeouts?: TransportTimeouts;
+  } & Pick<AppDeps, 'rateLimits' | 'trustProxy' | 'metrics'> = {},
 ): TestServer {
   const server = {} as TestServer;
   let http: Server;
@@ -103,7 +107,18 @@ export function useTestServer(
     const webhookAddresses = options.webhookAddresses ?? { allowPrivate: false, resolve: offlineResolver };
     const authCache = new AuthCache();
     authListener = await listenForAuthChanges(databaseUrl, authCache, log);
-    const app = await createApp({ orm, clock, hasher, log, authCache, checkResponses: true, rateLimits, trustProxy, metrics, webhookAddresses });
+    const app = await createApp({
+      orm,
+      clock,
+      hasher,
+      log,
+      authCache,
+      checkResponses: true,
+      rateLimits,
+      trustProxy,
+      metrics,
+      webhookAddresses,
+    });
     // The node:http server `serve` listens with: its timeouts and refusals before routing.
     http = createHttpServer(app.express, options.transportTimeouts ?? DEFAULT_TRANSPORT_TIMEOUTS, log);
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -156,13 +171,22 @@ export async function seedLicense(
     maxMachines: options.maxMachines === undefined ? null : options.maxMachines,
     keyPrefix: options.keyPrefix ?? 'TST',
   });
-  const { license, key } = await services.licenses.create({ policyId: policy.id, expiresAt: options.expiresAt ?? null });
+  const { license, key } = await services.licenses.create({
+    policyId: policy.id,
+    expiresAt: options.expiresAt ?? null,
+  });
   return { policyId: policy.id, licenseId: license.id, key };
 }
 
 /** A new API key with the given scopes; returns its token. */
-export async function seedApiKey(server: TestServer, scopes: Scope[], options: { expiresAt?: Date } = {}): Promise<string> {
-  const { token } = await server.services().apiKeys.create({ name: `key ${++seq}`, scopes, expiresAt: options.expiresAt ?? null });
+export async function seedApiKey(
+  server: TestServer,
+  scopes: Scope[],
+  options: { expiresAt?: Date } = {},
+): Promise<string> {
+  const { token } = await server
+    .services()
+    .apiKeys.create({ name: `key ${++seq}`, scopes, expiresAt: options.expiresAt ?? null });
   return token;
 }
 
@@ -173,7 +197,12 @@ export async function seedApiKey(server: TestServer, scopes: Scope[], options: {
 export async function countingPool(server: TestServer): Promise<{ pool: pg.Pool; statements: () => number }> {
   const pool = await server.orm.em.getConnection().getNativeClient();
   let statements = 0;
-  const counting = { query: (...args: Parameters<pg.Pool['query']>) => ((statements += 1), pool.query(...args)) } as unknown as pg.Pool;
+  const counting = {
+    query: (...args: Parameters<pg.Pool['query']>) => {
+      statements += 1;
+      return pool.query(...args);
+    },
+  } as unknown as pg.Pool;
   return { pool: counting, statements: () => statements };
 }
 
@@ -216,14 +245,24 @@ export async function seedPolicyAndLicense(
 ): Promise<SeededLicense> {
   const p = await server.client.POST('/policies', { headers: credentials, body: policy });
   expect(p.response.status, JSON.stringify(p.error)).toBe(201);
-  const l = await server.client.POST('/licenses', { headers: credentials, body: { ...license, policyId: p.data!.data.id } });
+  const l = await server.client.POST('/licenses', {
+    headers: credentials,
+    body: { ...license, policyId: p.data!.data.id },
+  });
   expect(l.response.status, JSON.stringify(l.error)).toBe(201);
   return { policyId: p.data!.data.id, licenseId: l.data!.data.id, key: l.data!.data.key };
 }
 
 /** Activates a machine (a fresh fingerprint unless `overrides` names one) and returns it; it must succeed. */
-export async function activate(server: TestServer, key: string, overrides: Record<string, unknown> = {}): Promise<Machine> {
-  const { response, data, error } = await server.client.POST('/machines', { headers: licenseAuth(key), body: machineBody(overrides) });
+export async function activate(
+  server: TestServer,
+  key: string,
+  overrides: Record<string, unknown> = {},
+): Promise<Machine> {
+  const { response, data, error } = await server.client.POST('/machines', {
+    headers: licenseAuth(key),
+    body: machineBody(overrides),
+  });
   expect(response.status, JSON.stringify(error)).toBe(201);
   return data!.data;
 }
@@ -237,7 +276,10 @@ export async function activated(server: TestServer, key: string, n: number): Pro
 
 /** How many machines of a license are active, read from the table rather than through the API. */
 export async function activeMachines(server: TestServer, licenseId: string): Promise<number> {
-  const [row] = await server.sql<{ n: number }>('select count(*)::int as n from machines where license_id = $1 and deleted_at is null', [licenseId]);
+  const [row] = await server.sql<{ n: number }>(
+    'select count(*)::int as n from machines where license_id = $1 and deleted_at is null',
+    [licenseId],
+  );
   return row!.n;
 }
 
@@ -257,9 +299,17 @@ type ReadablePath = {
 type ReadData<P extends ReadablePath> = paths[P]['get']['responses'][200]['content']['application/json']['data'];
 
 /** One object by its id, as the API shows it: `read(server, admin, '/machines/{id}', id)`. It must be found. */
-export async function read<P extends ReadablePath>(server: TestServer, credentials: Credentials, path: P, id: string): Promise<ReadData<P>> {
+export async function read<P extends ReadablePath>(
+  server: TestServer,
+  credentials: Credentials,
+  path: P,
+  id: string,
+): Promise<ReadData<P>> {
   // The client cannot type a call over a union of paths; each member is called alike, by its id.
-  const { response, data, error } = await server.client.GET(path as '/machines/{id}', { headers: credentials, params: { path: { id } } });
+  const { response, data, error } = await server.client.GET(path as '/machines/{id}', {
+    headers: credentials,
+    params: { path: { id } },
+  });
   expect(response.status, JSON.stringify(error)).toBe(200);
   return data!.data as ReadData<P>;
 }
@@ -274,7 +324,13 @@ type PatchData<P extends PatchablePath> = paths[P]['patch']['responses'][200]['c
  * A JSON merge patch as a bare response, whatever its status: the body is any JSON, so a test can
  * send what the spec refuses.
  */
-export function patch(server: TestServer, credentials: Credentials, path: PatchablePath, id: string, body: unknown): Promise<Response> {
+export function patch(
+  server: TestServer,
+  credentials: Credentials,
+  path: PatchablePath,
+  id: string,
+  body: unknown,
+): Promise<Response> {
   return fetch(`${server.apiUrl}${path.replace('{id}', encodeURIComponent(id))}`, {
     method: 'PATCH',
     headers: { ...credentials, 'Content-Type': 'application/merge-patch+json' },
@@ -283,7 +339,13 @@ export function patch(server: TestServer, credentials: Credentials, path: Patcha
 }
 
 /** A merge patch that must succeed; returns the changed object. */
-export async function patched<P extends PatchablePath>(server: TestServer, credentials: Credentials, path: P, id: string, body: unknown): Promise<PatchData<P>> {
+export async function patched<P extends PatchablePath>(
+  server: TestServer,
+  credentials: Credentials,
+  path: P,
+  id: string,
+  body: unknown,
+): Promise<PatchData<P>> {
   const response = await patch(server, credentials, path, id, body);
   const answer = (await response.json()) as { data: PatchData<P> };
   expect(response.status, JSON.stringify(answer)).toBe(200);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -52,10 +52,18 @@ export function startWorkerProcess(env: Record<string, string>): Promise<ServerP
   return startCliProcess(['worker'], 'cull worker scheduled', env);
 }
 
-function startCliProcess(args: string[], readyMessage: string, env: Record<string, string>, root = ROOT): Promise<ServerProcess> {
+function startCliProcess(
+  args: string[],
+  readyMessage: string,
+  env: Record<string, string>,
+  root = ROOT,
+): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
     const cli = path.join(root, 'src', 'cli.ts');
-    const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env } });
+    const child = spawn(process.execPath, [cli, ...args], {
+      cwd: root,
+      env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
+    });
     let stderr = '';
     let buffered = '';
     const logs: { msg?: string }[] = [];

@@ -54,7 +54,13 @@ export class Receiver {
           this.#hanging.add(() => res.destroy());
           return;
         }
-        this.received.push({ path, webhookId: req.headers['webhook-id'] as string, headers: req.headers, body, payload });
+        this.received.push({
+          path,
+          webhookId: req.headers['webhook-id'] as string,
+          headers: req.headers,
+          body,
+          payload,
+        });
         if (this.mode === 'redirect') res.writeHead(302, { Location: '/elsewhere' }).end();
         else if (this.mode === 'fail') res.writeHead(500).end('receiver is down');
         else res.writeHead(200).end('ok, thanks');

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import type { Scope } from '../../src/keys/scopes.ts';
-import { activate, bearer, licenseAuth, seedApiKey, seedLicense, type Problem, type TestServer } from './harness.ts';
+import { activate, bearer, licenseAuth, type Problem, seedApiKey, seedLicense, type TestServer } from './harness.ts';
 
 /** How an operation is called, given the Authorization header (or none). */
 export interface SecuredOperation {
@@ -56,7 +56,11 @@ export function securityCases(server: TestServer, op: SecuredOperation): void {
   for (const scheme of op.accepts) {
     it(`${op.name}: malformed ${scheme} credentials → 401 INVALID_CREDENTIALS`, async () => {
       const call = await op.prepare(server);
-      for (const value of ['x', 'DSK-AAAAA-AAAAA-AAAAA-AAAAA', 'lct_0000000000000000000000000000000000000000000000000']) {
+      for (const value of [
+        'x',
+        'DSK-AAAAA-AAAAA-AAAAA-AAAAA',
+        'lct_0000000000000000000000000000000000000000000000000',
+      ]) {
         await expectRefused(await call({ Authorization: `${scheme} ${value}` }), 401, 'INVALID_CREDENTIALS');
       }
     });
@@ -94,7 +98,9 @@ export function securityCases(server: TestServer, op: SecuredOperation): void {
     it(`${op.name}: a revoked API key → 401 INVALID_CREDENTIALS`, async () => {
       const call = await op.prepare(server);
       const token = await seedApiKey(server, ['admin']);
-      await server.sql('update api_keys set revoked_at = now() where token_hint = $1', [`${token.slice(0, 10)}…${token.slice(-4)}`]);
+      await server.sql('update api_keys set revoked_at = now() where token_hint = $1', [
+        `${token.slice(0, 10)}…${token.slice(-4)}`,
+      ]);
       await expectRefused(await call(bearer(token)), 401, 'INVALID_CREDENTIALS');
     });
 

@@ -1,6 +1,6 @@
 import { presentApiKey, presentPage } from '../../http/presenters.ts';
 import { dateOption, PAGE_OPTIONS, pageOptions, required, scopesOption } from '../arguments.ts';
-import { data, type Command } from '../command.ts';
+import { type Command, data } from '../command.ts';
 import { output, pageFooter, table } from '../output.ts';
 
 /** `licentric api-keys <verb>`. */
@@ -27,18 +27,24 @@ export const API_KEY_COMMANDS: Record<string, Command> = {
     usage: '[--include-revoked] [--cursor ID] [--limit N]',
     options: { ...PAGE_OPTIONS, 'include-revoked': { type: 'boolean' } },
     async run({ values }, services) {
-      const page = await services.apiKeys.list({ ...pageOptions(values), includeRevoked: values['include-revoked'] === true });
+      const page = await services.apiKeys.list({
+        ...pageOptions(values),
+        includeRevoked: values['include-revoked'] === true,
+      });
       output(
         values,
         presentPage(page, presentApiKey),
-        table([['ID', 'NAME', 'TOKEN', 'SCOPES', 'LAST USED', 'REVOKED'], ...page.items.map((k) => [
-          k.id,
-          k.name,
-          k.tokenHint,
-          k.scopes.join(','),
-          k.lastUsedAt?.toISOString() ?? 'never',
-          k.revokedAt?.toISOString() ?? '',
-        ])]) + pageFooter(page),
+        table([
+          ['ID', 'NAME', 'TOKEN', 'SCOPES', 'LAST USED', 'REVOKED'],
+          ...page.items.map((k) => [
+            k.id,
+            k.name,
+            k.tokenHint,
+            k.scopes.join(','),
+            k.lastUsedAt?.toISOString() ?? 'never',
+            k.revokedAt?.toISOString() ?? '',
+          ]),
+        ]) + pageFooter(page),
       );
     },
   }),

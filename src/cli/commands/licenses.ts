@@ -1,7 +1,7 @@
 import { presentLicense, presentPage } from '../../http/presenters.ts';
 import { LICENSE_STATUSES, type LicenseStatus } from '../../licenses/licenses.service.ts';
 import { dateOption, oneOf, PAGE_OPTIONS, pageOptions, required, text } from '../arguments.ts';
-import { data, type Command } from '../command.ts';
+import { type Command, data } from '../command.ts';
 import { output, pageFooter, table } from '../output.ts';
 
 /** `licentric licenses <verb>`. */
@@ -17,7 +17,11 @@ export const LICENSE_COMMANDS: Record<string, Command> = {
         expiresAt: dateOption(values, 'expires-at') ?? null,
       });
       const [view] = await services.licenses.views([license]);
-      output(values, { ...presentLicense(view!), key }, `Created license ${license.id}. Its key, shown only this once:\n\n  ${key}\n`);
+      output(
+        values,
+        { ...presentLicense(view!), key },
+        `Created license ${license.id}. Its key, shown only this once:\n\n  ${key}\n`,
+      );
     },
   }),
 
@@ -33,14 +37,17 @@ export const LICENSE_COMMANDS: Record<string, Command> = {
       output(
         values,
         presentPage(page, presentLicense),
-        table([['ID', 'KEY', 'STATUS', 'MACHINES', 'EXPIRES', 'NAME'], ...page.items.map((v) => [
-          v.license.id,
-          v.license.keyHint,
-          v.status,
-          String(v.machineCount),
-          v.license.expiresAt?.toISOString() ?? 'never',
-          v.license.name ?? '',
-        ])]) + pageFooter(page),
+        table([
+          ['ID', 'KEY', 'STATUS', 'MACHINES', 'EXPIRES', 'NAME'],
+          ...page.items.map((v) => [
+            v.license.id,
+            v.license.keyHint,
+            v.status,
+            String(v.machineCount),
+            v.license.expiresAt?.toISOString() ?? 'never',
+            v.license.name ?? '',
+          ]),
+        ]) + pageFooter(page),
       );
     },
   }),

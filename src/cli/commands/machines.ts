@@ -1,7 +1,7 @@
 import { presentMachine, presentPage } from '../../http/presenters.ts';
 import type { HeartbeatStatus } from '../../machines/heartbeat.ts';
 import { oneOf, PAGE_OPTIONS, pageOptions, text } from '../arguments.ts';
-import { data, type Command } from '../command.ts';
+import { type Command, data } from '../command.ts';
 import { output, pageFooter, table } from '../output.ts';
 
 const MACHINE_HEARTBEAT_STATUSES = ['NOT_REQUIRED', 'ALIVE', 'DEAD'] as const satisfies readonly HeartbeatStatus[];
@@ -11,7 +11,12 @@ export const MACHINE_COMMANDS: Record<string, Command> = {
   'machines list': data({
     usage: `[--license LICENSE_ID] [--status ${MACHINE_HEARTBEAT_STATUSES.join('|')}] [--include-deactivated] [--cursor ID] [--limit N]`,
     summary: "--status is the machine's heartbeat status",
-    options: { ...PAGE_OPTIONS, license: { type: 'string' }, status: { type: 'string' }, 'include-deactivated': { type: 'boolean' } },
+    options: {
+      ...PAGE_OPTIONS,
+      license: { type: 'string' },
+      status: { type: 'string' },
+      'include-deactivated': { type: 'boolean' },
+    },
     async run({ values }, services) {
       const page = await services.machines.list({
         ...pageOptions(values),
@@ -24,15 +29,18 @@ export const MACHINE_COMMANDS: Record<string, Command> = {
       output(
         values,
         body,
-        table([['ID', 'FINGERPRINT', 'LICENSE', 'HEARTBEAT', 'LAST HEARTBEAT', 'DEACTIVATED', 'NAME'], ...body.data.map((m) => [
-          m.id,
-          m.fingerprint,
-          m.licenseId,
-          m.heartbeatStatus,
-          m.lastHeartbeatAt ?? 'never',
-          m.deletedAt ? `${m.deletedAt} (${m.deactivationReason})` : '',
-          m.name ?? '',
-        ])]) + pageFooter(page),
+        table([
+          ['ID', 'FINGERPRINT', 'LICENSE', 'HEARTBEAT', 'LAST HEARTBEAT', 'DEACTIVATED', 'NAME'],
+          ...body.data.map((m) => [
+            m.id,
+            m.fingerprint,
+            m.licenseId,
+            m.heartbeatStatus,
+            m.lastHeartbeatAt ?? 'never',
+            m.deletedAt ? `${m.deletedAt} (${m.deactivationReason})` : '',
+            m.name ?? '',
+          ]),
+        ]) + pageFooter(page),
       );
     },
   }),

@@ -1,8 +1,18 @@
-import { CULL_STRATEGIES, type HeartbeatCullStrategy } from '../../policies/policy.entity.ts';
-import type { UpdatePolicyInput } from '../../policies/policies.service.ts';
 import { presentPage, presentPolicy } from '../../http/presenters.ts';
-import { booleanOption, integerOption, oneOf, PAGE_OPTIONS, pageOptions, required, text, type Options, type Values } from '../arguments.ts';
-import { data, type Command } from '../command.ts';
+import type { UpdatePolicyInput } from '../../policies/policies.service.ts';
+import { CULL_STRATEGIES, type HeartbeatCullStrategy } from '../../policies/policy.entity.ts';
+import {
+  booleanOption,
+  integerOption,
+  type Options,
+  oneOf,
+  PAGE_OPTIONS,
+  pageOptions,
+  required,
+  text,
+  type Values,
+} from '../arguments.ts';
+import { type Command, data } from '../command.ts';
 import { output, pageFooter, table } from '../output.ts';
 
 const POLICY_OPTIONS: Options = {
@@ -50,13 +60,16 @@ export const POLICY_COMMANDS: Record<string, Command> = {
       output(
         values,
         presentPage(page, presentPolicy),
-        table([['ID', 'NAME', 'MAX MACHINES', 'KEY PREFIX', 'HEARTBEAT'], ...page.items.map((p) => [
-          p.id,
-          p.name,
-          String(p.maxMachines ?? 'none'),
-          p.keyPrefix,
-          p.requireHeartbeat ? `every ${p.heartbeatDuration}s, ${p.heartbeatCullStrategy}` : 'not required',
-        ])]) + pageFooter(page),
+        table([
+          ['ID', 'NAME', 'MAX MACHINES', 'KEY PREFIX', 'HEARTBEAT'],
+          ...page.items.map((p) => [
+            p.id,
+            p.name,
+            String(p.maxMachines ?? 'none'),
+            p.keyPrefix,
+            p.requireHeartbeat ? `every ${p.heartbeatDuration}s, ${p.heartbeatCullStrategy}` : 'not required',
+          ]),
+        ]) + pageFooter(page),
       );
     },
   }),

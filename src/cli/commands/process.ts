@@ -3,7 +3,7 @@ import { systemClock } from '../../core/clock.ts';
 import { createLogger } from '../../log.ts';
 import { openRuntime } from '../../runtime.ts';
 import { stopOnSignal } from '../../startup.ts';
-import { withServices, type Command } from '../command.ts';
+import { type Command, withServices } from '../command.ts';
 
 /** The commands that run a process: the API server, the worker, a migration. */
 export const PROCESS_COMMANDS: Record<string, Command> = {
@@ -35,7 +35,12 @@ export const PROCESS_COMMANDS: Record<string, Command> = {
           return 0;
         }
         const metrics = await createMetrics(config);
-        const background = await startBackground(runtime, config, { process: 'worker', metrics, clock: systemClock, log });
+        const background = await startBackground(runtime, config, {
+          process: 'worker',
+          metrics,
+          clock: systemClock,
+          log,
+        });
         await stopOnSignal(log, background.stop);
         return 0;
       } finally {

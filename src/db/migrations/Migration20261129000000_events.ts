@@ -10,7 +10,9 @@ import { Migration } from '@mikro-orm/migrations';
 export class Migration20261129000000_events extends Migration {
   override async up(): Promise<void> {
     // The objects carry metadata, which is `json` because jsonb refuses the escape \u0000.
-    this.addSql('alter table events alter column data drop default, alter column data type json using data::json, alter column data set default \'{}\'');
+    this.addSql(
+      "alter table events alter column data drop default, alter column data type json using data::json, alter column data set default '{}'",
+    );
     this.addSql('drop index events_machine_id_index');
     this.addSql('create index events_machine_id_id_index on events (machine_id, id)');
     this.addSql('create index events_license_id_id_index on events (license_id, id)');

@@ -72,7 +72,9 @@ export class Migration20261129000000_hot_paths extends Migration {
         for each row when (old.last_used_at is not distinct from new.last_used_at)
         execute function licentric_notify_auth()`);
     for (const table of ['licenses', 'api_keys']) {
-      this.addSql(`create trigger ${table}_auth_deleted after delete on ${table} for each statement execute function licentric_notify_auth()`);
+      this.addSql(
+        `create trigger ${table}_auth_deleted after delete on ${table} for each statement execute function licentric_notify_auth()`,
+      );
     }
   }
 }

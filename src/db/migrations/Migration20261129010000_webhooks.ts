@@ -41,7 +41,9 @@ export class Migration20261129010000_webhooks extends Migration {
       )`);
     this.addSql('create index webhook_messages_endpoint_id_index on webhook_messages (endpoint_id)');
     // What the relay hands to the job queue: messages an attempt is wanted for (new, retry, redelivery).
-    this.addSql('create index webhook_messages_wanted_index on webhook_messages (wanted_at) where wanted_at is not null');
+    this.addSql(
+      'create index webhook_messages_wanted_index on webhook_messages (wanted_at) where wanted_at is not null',
+    );
     this.addSql(`
       create table webhook_attempts (
         id uuid primary key,

@@ -8,7 +8,8 @@ import type { Handlers, Principal } from '../types.ts';
  * `api-key.*` events carry every key's name, scopes and token hint, which `GET /api-keys` shows
  * only to `admin`; `events:read` alone must not read them around it.
  */
-const seesApiKeyEvents = (principal: Principal): boolean => principal.kind === 'apiKey' && grants(principal.apiKey.scopes, 'admin');
+const seesApiKeyEvents = (principal: Principal): boolean =>
+  principal.kind === 'apiKey' && grants(principal.apiKey.scopes, 'admin');
 
 const instant = (value: string | undefined): Date | undefined => (value === undefined ? undefined : new Date(value));
 
@@ -33,6 +34,9 @@ export const eventHandlers = {
   },
 
   async getEvent({ path, principal, services }) {
-    return { status: 200, body: { data: presentEvent(await services.events.get(path.id, { apiKeyEvents: seesApiKeyEvents(principal) })) } };
+    return {
+      status: 200,
+      body: { data: presentEvent(await services.events.get(path.id, { apiKeyEvents: seesApiKeyEvents(principal) })) },
+    };
   },
 } satisfies Pick<Handlers, 'listEvents' | 'getEvent'>;

@@ -41,4 +41,7 @@ export const machineHandlers = {
     const beat = await services.machines.heartbeat(path.id, licenseOf(principal));
     return { status: 200, body: { data: presentHeartbeat(beat) } };
   },
-} satisfies Pick<Handlers, 'activateMachine' | 'listMachines' | 'getMachine' | 'deactivateMachine' | 'pingMachineHeartbeat'>;
+} satisfies Pick<
+  Handlers,
+  'activateMachine' | 'listMachines' | 'getMachine' | 'deactivateMachine' | 'pingMachineHeartbeat'
+>;

@@ -9,7 +9,10 @@ export const webhookHandlers = {
   },
 
   async listWebhookEndpoints({ query, services }) {
-    return { status: 200, body: presentPage(await services.webhookEndpoints.list(pageQuery(query)), presentWebhookEndpoint) };
+    return {
+      status: 200,
+      body: presentPage(await services.webhookEndpoints.list(pageQuery(query)), presentWebhookEndpoint),
+    };
   },
 
   async getWebhookEndpoint({ path, services }) {
@@ -17,7 +20,10 @@ export const webhookHandlers = {
   },
 
   async updateWebhookEndpoint({ path, body, services }) {
-    return { status: 200, body: { data: presentWebhookEndpoint(await services.webhookEndpoints.update(path.id, body)) } };
+    return {
+      status: 200,
+      body: { data: presentWebhookEndpoint(await services.webhookEndpoints.update(path.id, body)) },
+    };
   },
 
   async deleteWebhookEndpoint({ path, services }) {
@@ -35,11 +41,17 @@ export const webhookHandlers = {
   },
 
   async listWebhookDeliveries({ path, query, services }) {
-    return { status: 200, body: presentPage(await services.webhookEndpoints.deliveries(path.id, pageQuery(query)), presentWebhookDelivery) };
+    return {
+      status: 200,
+      body: presentPage(await services.webhookEndpoints.deliveries(path.id, pageQuery(query)), presentWebhookDelivery),
+    };
   },
 
   async redeliverWebhookDelivery({ path, services }) {
-    return { status: 202, body: { data: presentWebhookDispatch(await services.webhookEndpoints.redeliver(path.id, path.deliveryId)) } };
+    return {
+      status: 202,
+      body: { data: presentWebhookDispatch(await services.webhookEndpoints.redeliver(path.id, path.deliveryId)) },
+    };
   },
 } satisfies Pick<
   Handlers,
