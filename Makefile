@@ -64,7 +64,7 @@ format: install
 
 # Commit subjects are at most 72 characters (the reasons go in the body), from the first commit
 # made under that rule on. A copy without git history has no commits to check.
-COMMIT_RULE_SINCE := b2af7b7
+COMMIT_RULE_SINCE := b762a74
 lint-commits:
 	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
 	  long=$$(git log --format=%s $(COMMIT_RULE_SINCE)..HEAD | awk 'length($$0) > 72'); \
