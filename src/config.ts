@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { type Budget, DEFAULT_RATE_LIMITS, type RateLimits } from './core/rate-limits.ts';
+import { DEFAULT_ACQUIRE_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS } from './db/orm.ts';
 import { MIN_SECRET_LENGTH } from './keys/secret.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { DEFAULT_WORKER_CRON, isValidCron } from './worker.ts';
@@ -116,8 +117,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
   const webhooksInServer = flag('LICENTRIC_WEBHOOKS_IN_SERVER', true);
   const webhooksAllowPrivate = flag('LICENTRIC_WEBHOOKS_ALLOW_PRIVATE', false);
 
-  const dbAcquireTimeoutMs = parseNumber(env, 'LICENTRIC_DB_ACQUIRE_TIMEOUT_MS', 5000, 1, problems);
-  const dbStatementTimeoutMs = parseNumber(env, 'LICENTRIC_DB_STATEMENT_TIMEOUT_MS', 10_000, 1, problems);
+  const dbAcquireTimeoutMs = parseNumber(
+    env,
+    'LICENTRIC_DB_ACQUIRE_TIMEOUT_MS',
+    DEFAULT_ACQUIRE_TIMEOUT_MS,
+    1,
+    problems,
+  );
+  const dbStatementTimeoutMs = parseNumber(
+    env,
+    'LICENTRIC_DB_STATEMENT_TIMEOUT_MS',
+    DEFAULT_STATEMENT_TIMEOUT_MS,
+    1,
+    problems,
+  );
   const shutdownDelaySeconds = parseNumber(env, 'LICENTRIC_SHUTDOWN_DELAY', 0, 0, problems);
   const shutdownGraceSeconds = parseNumber(env, 'LICENTRIC_SHUTDOWN_GRACE', 10, 0, problems);
   const trustProxy = parseTrustProxy(env.LICENTRIC_TRUST_PROXY);

@@ -27,9 +27,9 @@ export interface OrmOptions {
   statementTimeoutMs?: number;
 }
 
-/** Generous defaults for callers that do not pass the configured ones (tests, benchmarks). */
-const DEFAULT_ACQUIRE_TIMEOUT_MS = 5000;
-const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
+/** The defaults of the settings (config.ts), and for callers that pass none (tests, benchmarks). */
+export const DEFAULT_ACQUIRE_TIMEOUT_MS = 5000;
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
 
 /**
  * The one way the server, the worker, the CLI and the tests open the database. Migrations are
