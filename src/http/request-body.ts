@@ -7,6 +7,9 @@ import { HttpProblem } from './problem.ts';
 /** The largest request body the API reads; larger ones get 413. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
+/** The detail of the 413, whether the size was declared (transport.ts) or counted (here). */
+export const BODY_TOO_LARGE = `The request body is larger than ${BODY_LIMIT_BYTES / 1024} KiB.`;
+
 export interface RawBody {
   bytes: Buffer | undefined;
   tooLarge: boolean;
@@ -77,8 +80,7 @@ function charsetOf(contentType: string): string | undefined {
  * every field is covered, whatever its schema says.
  */
 export function parseBody(raw: RawBody, contentType: string | undefined, declared: string[]): unknown {
-  if (raw.tooLarge)
-    throw new HttpProblem('PAYLOAD_TOO_LARGE', `The request body is larger than ${BODY_LIMIT_BYTES / 1024} KiB.`);
+  if (raw.tooLarge) throw new HttpProblem('PAYLOAD_TOO_LARGE', BODY_TOO_LARGE);
   if (raw.bytes === undefined && contentType === undefined) return undefined;
   if (contentType === undefined || !mediaTypeMatches(contentType, declared)) {
     throw new HttpProblem('UNSUPPORTED_MEDIA_TYPE', `The request body must be ${declared.join(' or ')}.`);

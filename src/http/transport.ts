@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import type { Logger } from 'pino';
 import { requestIdOf } from './access-log.ts';
 import { answerParserErrors, refuseOnSocket } from './parser-errors.ts';
-import { BODY_LIMIT_BYTES } from './request-body.ts';
+import { BODY_LIMIT_BYTES, BODY_TOO_LARGE } from './request-body.ts';
 
 /** How long a request may take to arrive: Node's own timers, which answer 408 (parser-errors.ts). */
 export interface TransportTimeouts {
@@ -37,7 +37,7 @@ function refusedBeforeRouting(req: IncomingMessage, log: Logger): boolean {
     refuseOnSocket(
       req.socket,
       'PAYLOAD_TOO_LARGE',
-      `The request body is larger than ${BODY_LIMIT_BYTES / 1024} KiB.`,
+      BODY_TOO_LARGE,
       log,
       'Content-Length over the limit',
       requestIdOf(req.headers),
