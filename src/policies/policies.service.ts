@@ -9,6 +9,7 @@ import { Checks, pick } from '../core/validation.ts';
 import { execute, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from '../keys/license-key.ts';
+import { policySubject } from './events.ts';
 import { CULL_STRATEGIES, type HeartbeatCullStrategy, Policy } from './policy.entity.ts';
 
 export interface PolicySettings {
@@ -76,7 +77,7 @@ export class PoliciesService {
     return this.#em.transactional(async (em) => {
       const policy = em.create(Policy, { id: uuidv7(), ...settings, createdAt: now, updatedAt: now, deletedAt: null });
       await em.flush();
-      await recordEvent(em, 'policy.created', { policy: policy.id }, now);
+      await recordEvent(em, 'policy.created', policySubject(policy.id), now);
       return policy;
     });
   }
@@ -102,7 +103,7 @@ export class PoliciesService {
     this.#em.assign(policy, { ...changes, ...(metadata ? { metadata } : {}), updatedAt: now });
     await this.#em.transactional(async (em) => {
       await em.flush();
-      await recordEvent(em, 'policy.updated', { policy: id }, now);
+      await recordEvent(em, 'policy.updated', policySubject(id), now);
     });
     return policy;
   }
@@ -129,7 +130,7 @@ export class PoliciesService {
       policy.deletedAt = now;
       policy.updatedAt = now;
       await em.flush();
-      await recordEvent(em, 'policy.deleted', { policy: id }, now);
+      await recordEvent(em, 'policy.deleted', policySubject(id), now);
     });
   }
 }
