@@ -1,6 +1,7 @@
 import type { Config } from './config.ts';
 import { type EmbeddedDatabase, type EmbeddedRole, startEmbeddedDatabase } from './db/embedded.ts';
 import { initOrm, migrate, type Orm } from './db/orm.ts';
+import { ENTITIES } from './entities.ts';
 import { KeyHasher } from './keys/hashing.ts';
 import { loadOrCreateSecret } from './keys/secret.ts';
 import type { Logger } from './log.ts';
@@ -29,6 +30,7 @@ export async function openRuntime(
     const secret = config.secret ?? (await loadOrCreateSecret(config.dataDir));
     const orm = await initOrm({
       clientUrl,
+      entities: ENTITIES,
       log,
       poolSize: options.poolSize,
       acquireTimeoutMs: config.dbAcquireTimeoutMs,

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
 import { ManualClock } from '../src/core/clock.ts';
 import { initOrm } from '../src/db/orm.ts';
+import { ENTITIES } from '../src/entities.ts';
 import { createLogger } from '../src/log.ts';
 import { cullPass } from '../src/machines/cull.ts';
 import { DEFAULT_WORKER_CRON, startWorkerSchedule } from '../src/worker.ts';
@@ -178,8 +179,8 @@ describe('several workers at once', () => {
     // Two ORMs: two connection pools, as two worker processes would have.
     const log = createLogger('silent');
     const [a, b] = await Promise.all([
-      initOrm({ clientUrl: server.databaseUrl, log, poolSize: 2 }),
-      initOrm({ clientUrl: server.databaseUrl, log, poolSize: 2 }),
+      initOrm({ clientUrl: server.databaseUrl, entities: ENTITIES, log, poolSize: 2 }),
+      initOrm({ clientUrl: server.databaseUrl, entities: ENTITIES, log, poolSize: 2 }),
     ]);
     try {
       const clock = new ManualClock(at(0));

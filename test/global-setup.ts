@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { type EmbeddedDatabase, startEmbeddedDatabase } from '../src/db/embedded.ts';
 import { initOrm, migrate } from '../src/db/orm.ts';
+import { ENTITIES } from '../src/entities.ts';
 import { createLogger } from '../src/log.ts';
 
 declare module 'vitest' {
@@ -42,7 +43,7 @@ export default async function setup(project: TestProject) {
 
   const templateUrl = new URL(serverUrl);
   templateUrl.pathname = `/${templateDatabase}`;
-  const orm = await initOrm({ clientUrl: templateUrl.toString(), log, poolSize: 2 });
+  const orm = await initOrm({ clientUrl: templateUrl.toString(), entities: ENTITIES, log, poolSize: 2 });
   await migrate(orm);
   await orm.close();
 

@@ -185,7 +185,10 @@ describe('policies', () => {
       params: { path: { id: policy.id } },
     });
     expect(refused.response.status).toBe(409);
-    expect(refused.error).toMatchObject({ code: 'POLICY_IN_USE' });
+    expect(refused.error).toMatchObject({
+      code: 'POLICY_IN_USE',
+      detail: 'The policy still has 1 license; delete or move them first.',
+    });
     // Once its only license is deleted, the policy can go.
     await server.client.DELETE('/licenses/{id}', { headers: admin, params: { path: { id: data!.data.id } } });
     const deleted = await server.client.DELETE('/policies/{id}', {

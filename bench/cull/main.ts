@@ -11,6 +11,7 @@ import pg from 'pg';
 import { ManualClock } from '../../src/core/clock.ts';
 import { initOrm } from '../../src/db/orm.ts';
 import { isoTimestampSql, sql } from '../../src/db/sql.ts';
+import { ENTITIES } from '../../src/entities.ts';
 import { cullPass } from '../../src/machines/cull.ts';
 import { MACHINE_EVENTS } from '../../src/machines/events.ts';
 import {
@@ -201,7 +202,7 @@ async function variant(
       await db.query(ONE_STATEMENT, [NOW]);
       outcome.seconds = (performance.now() - started) / 1000;
     } else {
-      const orm = await initOrm({ clientUrl: url, log, poolSize: 2 });
+      const orm = await initOrm({ clientUrl: url, entities: ENTITIES, log, poolSize: 2 });
       try {
         const clock = new ManualClock(NOW);
         const started = performance.now();

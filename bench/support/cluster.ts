@@ -5,6 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { type EmbeddedDatabase, startEmbeddedDatabase } from '../../src/db/embedded.ts';
 import { initOrm, migrate } from '../../src/db/orm.ts';
+import { ENTITIES } from '../../src/entities.ts';
 import { createLogger } from '../../src/log.ts';
 
 export const log = createLogger('warn', process.stderr);
@@ -126,7 +127,7 @@ export async function openCluster(): Promise<BenchCluster> {
 
 /** Runs the project's migrations, the same way every entry point does. */
 export async function migrateDatabase(url: string): Promise<void> {
-  const orm = await initOrm({ clientUrl: url, log, poolSize: 2 });
+  const orm = await initOrm({ clientUrl: url, entities: ENTITIES, log, poolSize: 2 });
   try {
     await migrate(orm);
   } finally {

@@ -1,10 +1,6 @@
 import { Migrator } from '@mikro-orm/migrations';
-import { type EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { type EntityManager, MikroORM, type Options } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import { ApiKey } from '../keys/api-key.entity.ts';
-import { License } from '../licenses/license.entity.ts';
-import { Machine } from '../machines/machine.entity.ts';
-import { Policy } from '../policies/policy.entity.ts';
 import { Migration20261127000000_initial } from './migrations/Migration20261127000000_initial.ts';
 import { Migration20261127010000_management } from './migrations/Migration20261127010000_management.ts';
 import { Migration20261127020000_heartbeats } from './migrations/Migration20261127020000_heartbeats.ts';
@@ -20,6 +16,8 @@ export type { EntityManager };
 export interface OrmOptions {
   clientUrl: string;
   log: Logger;
+  /** The entities to map: `ENTITIES` (src/entities.ts), which the layers above this one list. */
+  entities: NonNullable<Options['entities']>;
   /** Connections in the pool; the default suits one API process. */
   poolSize?: number;
   /** Bounds on every database call, so no request waits on the database for ever (ms). */
@@ -39,7 +37,7 @@ export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
 export async function initOrm(options: OrmOptions): Promise<Orm> {
   return MikroORM.init({
     clientUrl: options.clientUrl,
-    entities: [Policy, License, ApiKey, Machine],
+    entities: options.entities,
     extensions: [Migrator],
     migrations: {
       tableName: 'mikro_orm_migrations',

@@ -1,33 +1,22 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, type Sql, sql } from '../db/sql.ts';
-import { apiKeyJsonSql, licenseJsonSql, machineJsonSql, policyJsonSql, webhookEndpointJsonSql } from './objects.ts';
 import type { EventType } from './types.ts';
 
-export type Subject =
-  | { machine: string }
-  | { license: string }
-  | { policy: string }
-  | { apiKey: string }
-  | { webhookEndpoint: string };
-
-function subjectInsert(type: EventType, subject: Subject, now: Date, details: Sql): Sql {
-  const event = (licenseId: Sql, machineId: Sql, name: string, object: Sql) =>
-    sql`select ${type}, ${now}, ${machineId}, ${licenseId}, json_build_object(${name}::text, ${object}${details})`;
-  if ('machine' in subject) {
-    return sql`${event(sql.raw('m.license_id'), sql.raw('m.id'), 'machine', machineJsonSql('m', 'p', now))}
-      from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id where m.id = ${subject.machine}`;
-  }
-  if ('license' in subject) {
-    return sql`${event(sql.raw('l.id'), sql`null::uuid`, 'license', licenseJsonSql('l', now))} from licenses l where l.id = ${subject.license}`;
-  }
-  if ('policy' in subject) {
-    return sql`${event(sql`null::uuid`, sql`null::uuid`, 'policy', policyJsonSql('p'))} from policies p where p.id = ${subject.policy}`;
-  }
-  if ('apiKey' in subject) {
-    return sql`${event(sql`null::uuid`, sql`null::uuid`, 'apiKey', apiKeyJsonSql('k'))} from api_keys k where k.id = ${subject.apiKey}`;
-  }
-  return sql`${event(sql`null::uuid`, sql`null::uuid`, 'webhookEndpoint', webhookEndpointJsonSql('w'))}
-    from webhook_endpoints w where w.id = ${subject.webhookEndpoint}`;
+/**
+ * What an event is about, as the object's own folder describes it (`licenseSubject` in
+ * licenses/events.ts, `policySubject`, …): the outbox knows no domain's tables. Statements that
+ * change many rows at once write their events themselves, with the same renderers.
+ */
+export interface Subject {
+  /** The field of `data` that carries the object: `machine`, `license`, … */
+  name: string;
+  /** The rows the object is read from, through the condition that picks its one row. */
+  from: Sql;
+  /** The object as the API shows it at `now`, from those rows (see test/events.test.ts). */
+  object: (now: Date) => Sql;
+  /** The license and machine the event is filed under, from those rows; none when absent. */
+  licenseId?: Sql;
+  machineId?: Sql;
 }
 
 /**
@@ -45,6 +34,9 @@ export async function recordEvent(
   const extra = Object.entries(details).map(([key, value]) => sql`, ${key}::text, ${value}::text`);
   await execute(
     em,
-    sql`insert into events (type, occurred_at, machine_id, license_id, data) ${subjectInsert(type, subject, now, sql.join(extra, ''))}`,
+    sql`insert into events (type, occurred_at, machine_id, license_id, data)
+        select ${type}, ${now}, ${subject.machineId ?? sql`null::uuid`}, ${subject.licenseId ?? sql`null::uuid`},
+               json_build_object(${subject.name}::text, ${subject.object(now)}${sql.join(extra, '')})
+          from ${subject.from}`,
   );
 }

@@ -9,6 +9,7 @@ import { recordEvent } from '../events/record.ts';
 import { ApiKey } from './api-key.entity.ts';
 import { apiTokenHint, generateApiToken, isWellFormedApiToken } from './api-token.ts';
 import type { AuthCache } from './auth-cache.ts';
+import { apiKeySubject } from './events.ts';
 import { KeyHasher } from './hashing.ts';
 import { grants, isScope, type Scope } from './scopes.ts';
 
@@ -94,7 +95,7 @@ export class ApiKeysService {
         createdAt: now,
       });
       await em.flush();
-      await recordEvent(em, 'api-key.created', { apiKey: apiKey.id }, now);
+      await recordEvent(em, 'api-key.created', apiKeySubject(apiKey.id), now);
       return { apiKey, token };
     });
   }
@@ -162,7 +163,7 @@ export class ApiKeysService {
         }
         apiKey.revokedAt = now;
         await em.flush();
-        await recordEvent(em, 'api-key.revoked', { apiKey: apiKey.id }, now);
+        await recordEvent(em, 'api-key.revoked', apiKeySubject(apiKey.id), now);
         return apiKey;
       })
       .finally(() => this.#authCache?.forget());

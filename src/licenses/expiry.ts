@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, sql } from '../db/sql.ts';
-import { licenseJsonSql } from '../events/objects.ts';
+import type { EventType } from '../events/types.ts';
+import { licenseJsonSql } from './events.ts';
 
 /**
  * Writes `license.expired` for every live license whose expiry has passed and was not yet
@@ -22,7 +23,7 @@ export async function announceExpiredLicenses(em: EntityManager, now: Date, batc
             update licenses l set expiry_announced = l.expires_at from due where l.id = due.id returning l.*
           ), logged as (
             insert into events (type, occurred_at, machine_id, license_id, data)
-            select 'license.expired', ${now}, null, l.id, json_build_object('license', ${licenseJsonSql('l', now)}) from marked l
+            select ${'license.expired' satisfies EventType}, ${now}, null, l.id, json_build_object('license', ${licenseJsonSql('l', now)}) from marked l
             returning 1
           )
           select count(*)::int as n from logged`,

@@ -16,6 +16,7 @@ import { heartbeatStatus } from '../machines/heartbeat.ts';
 import { machineCountSql } from '../machines/machine-count.ts';
 import { type MachineRecord, toMachineRecord } from '../machines/machine-record.ts';
 import { Policy } from '../policies/policy.entity.ts';
+import { licenseSubject } from './events.ts';
 import { License } from './license.entity.ts';
 import { type LicenseRecord, toLicenseRecord } from './license-record.ts';
 import { type LicenseStatus, licenseStatus, refusalFor } from './status.ts';
@@ -149,7 +150,7 @@ export class LicensesService {
         deletedAt: null,
       });
       await em.flush();
-      await recordEvent(em, 'license.created', { license: license.id }, now);
+      await recordEvent(em, 'license.created', licenseSubject(license.id), now);
       return { license, key };
     });
   }
@@ -215,7 +216,7 @@ export class LicensesService {
       const now = this.#clock.now();
       em.assign(license, { ...fields, ...(metadata ? { metadata } : {}), updatedAt: now });
       await em.flush();
-      await recordEvent(em, 'license.updated', { license: id }, now);
+      await recordEvent(em, 'license.updated', licenseSubject(id), now);
     });
     // Committed: this replica's next request must not see the old row (the others are notified).
     this.#authCache?.forget();
@@ -231,7 +232,7 @@ export class LicensesService {
       license.updatedAt = now;
       await this.#em.transactional(async (em) => {
         await em.flush();
-        await recordEvent(em, suspended ? 'license.suspended' : 'license.reinstated', { license: id }, now);
+        await recordEvent(em, suspended ? 'license.suspended' : 'license.reinstated', licenseSubject(id), now);
       });
       this.#authCache?.forget();
     }
@@ -254,7 +255,7 @@ export class LicensesService {
       license.deletedAt = now;
       license.updatedAt = now;
       await em.flush();
-      await recordEvent(em, 'license.deleted', { license: id }, now);
+      await recordEvent(em, 'license.deleted', licenseSubject(id), now);
     });
     this.#authCache?.forget();
   }

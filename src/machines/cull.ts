@@ -1,9 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
 import { execute, isoTimestampSql, type Sql, sql } from '../db/sql.ts';
-import { machineJsonSql } from '../events/objects.ts';
 import type { Logger } from '../log.ts';
-import { MACHINE_EVENTS } from './events.ts';
+import { MACHINE_EVENTS, machineJsonSql } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
 import { foldMachineCounts } from './machine-count.ts';
 

@@ -1,7 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, type Sql, sql } from '../db/sql.ts';
-import { machineJsonSql } from '../events/objects.ts';
-import { MACHINE_EVENTS } from './events.ts';
+import { MACHINE_EVENTS, machineJsonSql } from './events.ts';
 import type { DeactivationReason } from './machine.entity.ts';
 
 export interface DeactivationTarget {

@@ -1,8 +1,7 @@
 import type { Pool } from 'pg';
 import { GroupStatement } from '../db/group-statement.ts';
 import { arrayLiteral, forDriver, isoTimestampSql, type Sql, sql } from '../db/sql.ts';
-import { machineJsonSql } from '../events/objects.ts';
-import { MACHINE_EVENTS } from './events.ts';
+import { MACHINE_EVENTS, machineJsonSql } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
 
 /** A heartbeat to record: the machine, the license that authenticated it, its instant. */

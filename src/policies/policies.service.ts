@@ -6,9 +6,10 @@ import { isUuid, uuidv7 } from '../core/ids.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
+import { execute, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from '../keys/license-key.ts';
-import { License } from '../licenses/license.entity.ts';
+import { policySubject } from './events.ts';
 import { CULL_STRATEGIES, type HeartbeatCullStrategy, Policy } from './policy.entity.ts';
 
 export interface PolicySettings {
@@ -76,7 +77,7 @@ export class PoliciesService {
     return this.#em.transactional(async (em) => {
       const policy = em.create(Policy, { id: uuidv7(), ...settings, createdAt: now, updatedAt: now, deletedAt: null });
       await em.flush();
-      await recordEvent(em, 'policy.created', { policy: policy.id }, now);
+      await recordEvent(em, 'policy.created', policySubject(policy.id), now);
       return policy;
     });
   }
@@ -102,7 +103,7 @@ export class PoliciesService {
     this.#em.assign(policy, { ...changes, ...(metadata ? { metadata } : {}), updatedAt: now });
     await this.#em.transactional(async (em) => {
       await em.flush();
-      await recordEvent(em, 'policy.updated', { policy: id }, now);
+      await recordEvent(em, 'policy.updated', policySubject(id), now);
     });
     return policy;
   }
@@ -119,13 +120,17 @@ export class PoliciesService {
         ? await em.findOne(Policy, { id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE })
         : null;
       if (!policy) throw new PolicyNotFound(id);
-      const licenses = await em.count(License, { policy: id, deletedAt: null });
+      // On the table, not the License entity: licenses sit above policies and point at them.
+      const [{ licenses }] = await execute<[{ licenses: number }]>(
+        em,
+        sql`select count(*)::int as licenses from licenses where policy_id = ${id} and deleted_at is null`,
+      );
       if (licenses > 0) throw new PolicyInUse(licenses);
       const now = this.#clock.now();
       policy.deletedAt = now;
       policy.updatedAt = now;
       await em.flush();
-      await recordEvent(em, 'policy.deleted', { policy: id }, now);
+      await recordEvent(em, 'policy.deleted', policySubject(id), now);
     });
   }
 }

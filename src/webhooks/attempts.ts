@@ -4,6 +4,7 @@ import type { Orm } from '../db/orm.ts';
 import { execute, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
 import type { Logger } from '../log.ts';
+import { webhookEndpointSubject } from './events.ts';
 import type { PostResult } from './post.ts';
 import type { DeliveryJob } from './relay.ts';
 
@@ -82,6 +83,6 @@ async function disable(
     em,
     sql`update webhook_endpoints set enabled = false, disabled_reason = 'FAILING', updated_at = ${now} where id = ${endpointId}`,
   );
-  await recordEvent(em, 'webhook-endpoint.disabled', { webhookEndpoint: endpointId }, now);
+  await recordEvent(em, 'webhook-endpoint.disabled', webhookEndpointSubject(endpointId), now);
   log.warn({ endpointId, failures: threshold }, 'webhook endpoint disabled after consecutive failures');
 }

@@ -8,6 +8,7 @@ import type { components, paths } from '../../generated/api.d.ts';
 import { DEFAULT_TRANSPORT_TIMEOUTS } from '../../src/config.ts';
 import { ManualClock } from '../../src/core/clock.ts';
 import { initOrm, type Orm } from '../../src/db/orm.ts';
+import { ENTITIES } from '../../src/entities.ts';
 import { type AppDeps, createApp } from '../../src/http/app.ts';
 import { createHttpServer, type TransportTimeouts } from '../../src/http/transport.ts';
 import { AuthCache, type AuthListener, listenForAuthChanges } from '../../src/keys/auth-cache.ts';
@@ -101,7 +102,7 @@ export function useTestServer(
       ? createLogger('debug', options.logTo)
       : createLogger((process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent');
     const clock = new ManualClock('2026-03-01T14:00:00.000Z');
-    const orm = await initOrm({ clientUrl: databaseUrl, log, poolSize: 20 });
+    const orm = await initOrm({ clientUrl: databaseUrl, entities: ENTITIES, log, poolSize: 20 });
     const hasher = new KeyHasher(TEST_SECRET);
     const { rateLimits, trustProxy, metrics } = options;
     const webhookAddresses = options.webhookAddresses ?? { allowPrivate: false, resolve: offlineResolver };

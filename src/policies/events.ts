@@ -1,0 +1,20 @@
+/** The policy as events carry it, rendered by PostgreSQL as the API's presenter renders it (test/events.test.ts). */
+import { isoTimestampSql, type Sql, sql } from '../db/sql.ts';
+import type { Subject } from '../events/record.ts';
+
+const iso = (column: string): Sql => isoTimestampSql(sql.raw(column));
+
+/** A policy row aliased `p`. */
+export function policyJsonSql(p: string): Sql {
+  return sql`json_build_object(
+    'id', ${sql.raw(p)}.id, 'name', ${sql.raw(p)}.name, 'maxMachines', ${sql.raw(p)}.max_machines, 'keyPrefix', ${sql.raw(p)}.key_prefix,
+    'requireHeartbeat', ${sql.raw(p)}.require_heartbeat, 'heartbeatDuration', ${sql.raw(p)}.heartbeat_duration,
+    'heartbeatCullStrategy', ${sql.raw(p)}.heartbeat_cull_strategy,
+    'heartbeatResurrectionWindow', ${sql.raw(p)}.heartbeat_resurrection_window,
+    'metadata', ${sql.raw(p)}.metadata, 'createdAt', ${iso(`${p}.created_at`)}, 'updatedAt', ${iso(`${p}.updated_at`)})`;
+}
+
+/** One policy, for `recordEvent`. */
+export function policySubject(id: string): Subject {
+  return { name: 'policy', from: sql`policies p where p.id = ${id}`, object: () => policyJsonSql('p') };
+}
