@@ -99,6 +99,7 @@ describe('a database made by the 2026-12-04 release', () => {
   const key = generateLicenseKey('OLD');
   const licenseId = uuidv7();
   const machineIds = [uuidv7(), uuidv7()];
+  const endpointId = uuidv7();
   let eventId: string;
   let server: RunningServer | undefined;
   const logLines: { msg?: string; migrations?: string[] }[] = [];
@@ -157,6 +158,11 @@ describe('a database made by the 2026-12-04 release', () => {
          values ($1, $2, $3, '{}', now(), now(), now())`,
         [id, licenseId, `old-machine-${i}`],
       );
+    await db.query(
+      `insert into webhook_endpoints (id, url, description, event_types, enabled, secret, created_at, updated_at)
+       values ($1, 'https://hooks.example.com/old', 'old', '{machine.activated}', true, $2, now(), now())`,
+      [endpointId, `whsec_${randomBytes(24).toString('base64')}`],
+    );
     eventId = (
       await db.query<{ id: string }>(
         `insert into events (type, occurred_at, license_id, machine_id, data, relayed_at)
@@ -197,6 +203,11 @@ describe('a database made by the 2026-12-04 release', () => {
 
     const event = await api.GET('/events/{id}', { headers: admin, params: { path: { id: eventId } } });
     expect(event.data!.data).toMatchObject({ id: eventId, type: 'machine.activated', machineId: machineIds[0] });
+
+    const endpoints = await api.GET('/webhook-endpoints', { headers: admin });
+    expect(endpoints.data!.data).toEqual([
+      expect.objectContaining({ id: endpointId, eventTypes: ['machine.activated'], enabled: true }),
+    ]);
   });
 
   it('starts again without running anything', async () => {
