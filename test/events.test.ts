@@ -3,7 +3,16 @@ import type { components } from '../generated/api.d.ts';
 import { ManualClock } from '../src/core/clock.ts';
 import { createLogger } from '../src/log.ts';
 import { workerPass } from '../src/worker.ts';
-import { bearer, licenseAuth, machineBody, patched, seedApiKey, useApiKey, useTestServer } from './support/harness.ts';
+import {
+  bearer,
+  licenseAuth,
+  machineBody,
+  type Problem,
+  patched,
+  seedApiKey,
+  useApiKey,
+  useTestServer,
+} from './support/harness.ts';
 
 type Event = components['schemas']['Event'];
 
@@ -314,6 +323,34 @@ describe('events', () => {
     expect(missing.error).toMatchObject({ code: 'EVENT_NOT_FOUND' });
     const malformed = await server.client.GET('/events/{id}', { headers: reader, params: { path: { id: '0x10' } } });
     expect(malformed.response.status).toBe(400);
+  });
+
+  it('pages by the cursor clients hold, the last id as a decimal string, in bigint order ("10" after "9")', async () => {
+    const ids = (await server.sql<{ id: string }>('select id::text as id from events order by events.id')).map(
+      (r) => r.id,
+    );
+    // Ids start at 1 in this file's database, and the earlier tests wrote events past 10: the
+    // log holds an id of one digit followed by one of two, which sort the other way as text.
+    const at = ids.findIndex((id, i) => id.length === 1 && ids[i + 1]?.length === 2);
+    expect(at).toBeGreaterThanOrEqual(0);
+    const pageAfter = async (cursor: string) =>
+      (await server.client.GET('/events', { headers: admin, params: { query: { cursor, limit: 1 } } })).data!;
+    expect(await pageAfter(ids[at]!)).toEqual({
+      data: [expect.objectContaining({ id: ids[at + 1] })],
+      pagination: { nextCursor: ids[at + 1], hasMore: true },
+    });
+    expect((await pageAfter('99')).data.map((e) => e.id)).toEqual(ids.filter((id) => BigInt(id) > 99n).slice(0, 1));
+    expect(await pageAfter('999999999999999999')).toEqual({
+      data: [],
+      pagination: { nextCursor: null, hasMore: false },
+    });
+    for (const cursor of ['0', '09', '-1', '1.5', '1e3', '9999999999999999999']) {
+      const response = await fetch(`${server.apiUrl}/events?cursor=${cursor}`, { headers: admin });
+      expect(response.status, cursor).toBe(400);
+      const problem = (await response.json()) as Problem;
+      expect(problem.code).toBe('VALIDATION_FAILED');
+      expect(new Set(problem.errors!.map((e) => e.pointer))).toEqual(new Set(['/query/cursor']));
+    }
   });
 
   it('refuses an id filter that is a UUID only in its urn: form (PostgreSQL cannot read it) with 400, not 500', async () => {

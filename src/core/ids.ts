@@ -45,3 +45,11 @@ const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 export function isUuid(value: string): boolean {
   return UUID_PATTERN.test(value);
 }
+
+/** A bigint identity as the API writes it (the spec's `EventId`): decimal, no sign, no leading zero. */
+const BIGINT_ID_PATTERN = /^[1-9][0-9]{0,17}$/;
+
+/** Whether a string is a bigint id as the API writes it; anything else cannot name a row. */
+export function isBigintId(value: string): boolean {
+  return BIGINT_ID_PATTERN.test(value);
+}

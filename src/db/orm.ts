@@ -5,9 +5,9 @@ import { Migration20261127000000_initial } from './migrations/Migration202611270
 import { Migration20261127010000_management } from './migrations/Migration20261127010000_management.ts';
 import { Migration20261127020000_heartbeats } from './migrations/Migration20261127020000_heartbeats.ts';
 import { Migration20261129000000_abuse } from './migrations/Migration20261129000000_abuse.ts';
-import { Migration20261129000000_events } from './migrations/Migration20261129000000_events.ts';
-import { Migration20261129000000_hot_paths } from './migrations/Migration20261129000000_hot_paths.ts';
+import { Migration20261129000100_events } from './migrations/Migration20261129000100_events.ts';
 import { Migration20261129010000_webhooks } from './migrations/Migration20261129010000_webhooks.ts';
+import { Migration20261129020000_hot_paths } from './migrations/Migration20261129020000_hot_paths.ts';
 import { execute, sql } from './sql.ts';
 
 export type Orm = MikroORM;
@@ -29,10 +29,26 @@ export interface OrmOptions {
 export const DEFAULT_ACQUIRE_TIMEOUT_MS = 5000;
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
 
+/** Where MikroORM records each migration it ran, by name. */
+const MIGRATIONS_TABLE = 'mikro_orm_migrations';
+
+/**
+ * Migrations that were recorded under another name, by their name now. MikroORM knows a
+ * migration by its name alone, so a database migrated before a rename would run the migration
+ * again; `migrate` rewrites the old names first. An entry stays as long as a database may
+ * still hold its old name.
+ */
+export const RENAMED_MIGRATIONS: Readonly<Record<string, string>> = {
+  // Three migrations shared one timestamp and ran in an order their names did not show.
+  Migration20261129000000_events: 'Migration20261129000100_events',
+  Migration20261129000000_hot_paths: 'Migration20261129020000_hot_paths',
+};
+
 /**
  * The one way the server, the worker, the CLI and the tests open the database. Migrations are
  * listed here rather than discovered from a folder, so the same list works from `src/` under
- * Node's type stripping and from a compiled `dist/`.
+ * Node's type stripping and from a compiled `dist/`. They run in the order listed, which is the
+ * order of their names: a new one takes a later timestamp than every other and goes last.
  */
 export async function initOrm(options: OrmOptions): Promise<Orm> {
   return MikroORM.init({
@@ -40,7 +56,7 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
     entities: options.entities,
     extensions: [Migrator],
     migrations: {
-      tableName: 'mikro_orm_migrations',
+      tableName: MIGRATIONS_TABLE,
       snapshot: false,
       silent: true,
       migrationsList: [
@@ -48,9 +64,9 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
         { name: 'Migration20261127010000_management', class: Migration20261127010000_management },
         { name: 'Migration20261127020000_heartbeats', class: Migration20261127020000_heartbeats },
         { name: 'Migration20261129000000_abuse', class: Migration20261129000000_abuse },
-        { name: 'Migration20261129000000_events', class: Migration20261129000000_events },
+        { name: 'Migration20261129000100_events', class: Migration20261129000100_events },
         { name: 'Migration20261129010000_webhooks', class: Migration20261129010000_webhooks },
-        { name: 'Migration20261129000000_hot_paths', class: Migration20261129000000_hot_paths },
+        { name: 'Migration20261129020000_hot_paths', class: Migration20261129020000_hot_paths },
       ],
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.
@@ -82,7 +98,24 @@ export async function migrate(orm: Orm): Promise<string[]> {
     // A migration may rewrite a large table: the per-request statement bound does not apply.
     await execute(em, sql`set local statement_timeout = 0`);
     await execute(em, sql`select pg_advisory_xact_lock(${MIGRATION_LOCK.toString()})`);
+    await renameRecordedMigrations(em);
     const applied = await orm.migrator.up({ transaction: em.getTransactionContext() });
     return applied.map((m) => m.name);
   });
+}
+
+/** Rewrites the names of migrations recorded before they were renamed (`RENAMED_MIGRATIONS`). */
+async function renameRecordedMigrations(em: EntityManager): Promise<void> {
+  const [table] = await execute<{ present: boolean }[]>(
+    em,
+    sql`select to_regclass(${MIGRATIONS_TABLE}) is not null as present`,
+  );
+  if (!table?.present) return;
+  const renames = Object.entries(RENAMED_MIGRATIONS).map(([from, to]) => sql`(${from}, ${to})`);
+  await execute(
+    em,
+    sql`update ${sql.raw(MIGRATIONS_TABLE)} m set name = r.renamed
+          from (values ${sql.join(renames, ', ')}) as r (recorded, renamed)
+         where m.name = r.recorded`,
+  );
 }

@@ -1,13 +1,15 @@
 import type { components } from '../../generated/api.d.ts';
 import type { Page } from '../core/pagination.ts';
-import type { EventRecord } from '../events/events.service.ts';
+import type { EventRecord } from '../events/event-record.ts';
 import type { ApiKey } from '../keys/api-key.entity.ts';
 import type { LicenseView, Validation } from '../licenses/licenses.service.ts';
 import { heartbeatStatus, nextHeartbeatAt } from '../machines/heartbeat.ts';
 import type { MachineRecord } from '../machines/machine-record.ts';
 import type { HeartbeatResult } from '../machines/machines.service.ts';
 import type { Policy } from '../policies/policy.entity.ts';
-import type { QueuedMessage, WebhookAttemptRecord, WebhookEndpointRecord } from '../webhooks/endpoints.service.ts';
+import type { WebhookAttemptRecord } from '../webhooks/attempt-record.ts';
+import type { WebhookEndpointRecord } from '../webhooks/endpoint-record.ts';
+import type { QueuedMessage } from '../webhooks/endpoints.service.ts';
 
 type Schemas = components['schemas'];
 

@@ -1,5 +1,5 @@
 import type { Context } from 'openapi-backend';
-import type { ApiKeyRecord } from '../keys/api-keys.service.ts';
+import type { ApiKeyRecord } from '../keys/api-key-record.ts';
 import { grants, isScope } from '../keys/scopes.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
 import { HttpProblem } from './problem.ts';

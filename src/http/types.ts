@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { operations } from '../../generated/api.d.ts';
-import type { ApiKeyRecord } from '../keys/api-keys.service.ts';
+import type { ApiKeyRecord } from '../keys/api-key-record.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
 import type { Services } from '../services.ts';
 

@@ -4,9 +4,10 @@ import { ApiKeyNotFound, ExpiresInPast, LastAdminKey, ScopeNotGrantable } from '
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
-import { execute, maybeDate, sql } from '../db/sql.ts';
+import { execute, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
 import { ApiKey } from './api-key.entity.ts';
+import { type ApiKeyRecord, toApiKeyRecord } from './api-key-record.ts';
 import { apiTokenHint, generateApiToken, isWellFormedApiToken } from './api-token.ts';
 import type { AuthCache } from './auth-cache.ts';
 import { apiKeySubject } from './events.ts';
@@ -27,25 +28,6 @@ export interface CreatedApiKey {
 
 /** How stale `lastUsedAt` may get before a request refreshes it: one write a minute, not one a request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
-
-/** An API key as authentication hands it out: a frozen plain record, never an entity. */
-export type ApiKeyRecord = Readonly<
-  Pick<ApiKey, 'id' | 'name' | 'tokenHash' | 'expiresAt' | 'revokedAt' | 'lastUsedAt'>
-> & {
-  readonly scopes: readonly Scope[];
-};
-
-function toApiKeyRecord(row: Record<string, unknown>): ApiKeyRecord {
-  return Object.freeze({
-    id: row.id as string,
-    name: row.name as string,
-    tokenHash: row.token_hash as Buffer,
-    scopes: Object.freeze([...(row.scopes as Scope[])]),
-    expiresAt: maybeDate(row.expires_at),
-    revokedAt: maybeDate(row.revoked_at),
-    lastUsedAt: maybeDate(row.last_used_at),
-  });
-}
 
 export class ApiKeysService {
   readonly #em: EntityManager;

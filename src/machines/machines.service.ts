@@ -9,8 +9,9 @@ import {
   MachineNotFound,
 } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
-import { type Page, type PageQuery, pageOf, pageWindow } from '../core/pagination.ts';
+import type { Page, PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
+import { keysetPage } from '../db/keyset.ts';
 import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
 import type { EventType } from '../events/types.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
@@ -148,22 +149,22 @@ export class MachinesService {
    * one statement, no entities.
    */
   async list(query: ListMachinesQuery): Promise<Page<MachineRecord>> {
-    const { limit, after } = pageWindow(query);
-    const conditions: Sql[] = [];
-    if (query.licenseId !== undefined) conditions.push(sql`m.license_id = ${query.licenseId}`);
-    if (!query.includeDeactivated) conditions.push(sql`m.deleted_at is null`);
+    const where: Sql[] = [];
+    if (query.licenseId !== undefined) where.push(sql`m.license_id = ${query.licenseId}`);
+    if (!query.includeDeactivated) where.push(sql`m.deleted_at is null`);
     if (query.heartbeatStatus !== undefined)
-      conditions.push(sql`${heartbeatSql.status('m', 'p', this.#clock.now())} = ${query.heartbeatStatus}`);
-    if (after !== undefined) conditions.push(sql`m.id > ${after}`);
-    const rows = await execute<MachineRecordRow[]>(
+      where.push(sql`${heartbeatSql.status('m', 'p', this.#clock.now())} = ${query.heartbeatStatus}`);
+    return keysetPage(
       this.#em,
-      sql`select ${machineRecordColumns('m', 'p')}
-            from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
-           where ${conditions.length === 0 ? sql`true` : sql.join(conditions, ' and ')}
-           order by m.id
-           limit ${limit + 1}`,
+      {
+        select: sql`select ${machineRecordColumns('m', 'p')}
+                      from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id`,
+        where,
+        key: 'm.id',
+        map: toMachineRecord,
+      },
+      query,
     );
-    return pageOf(rows.map(toMachineRecord), limit);
   }
 
   /** One machine, deactivated or not. */

@@ -2,11 +2,24 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
 import { InvalidInput, WebhookDeliveryNotFound, WebhookEndpointNotFound, WebhookUrlRefused } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
-import { MAX_PAGE_SIZE, type Page, type PageQuery } from '../core/pagination.ts';
+import type { Page, PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
+import { keysetPage } from '../db/keyset.ts';
 import { execute, type Sql, sql } from '../db/sql.ts';
 import { isEventType } from '../events/types.ts';
 import { type AddressPolicy, refusedOnSave } from './address.ts';
+import {
+  toWebhookAttemptRecord,
+  type WebhookAttemptRecord,
+  webhookAttemptRecordColumns,
+  webhookIdOf,
+} from './attempt-record.ts';
+import {
+  toWebhookEndpointRecord,
+  type WebhookEndpointRecord,
+  type WebhookEndpointRecordRow,
+  webhookEndpointRecordColumns,
+} from './endpoint-record.ts';
 import { generateSigningSecret } from './signing.ts';
 
 /** How long a rotated-out secret still signs deliveries, so receivers can switch without a gap. */
@@ -14,34 +27,6 @@ export const SECRET_GRACE_MS = 24 * 3600 * 1000;
 
 /** The body type of a test message: not an event of the log. */
 export const TEST_MESSAGE_TYPE = 'webhook-endpoint.test';
-
-export interface WebhookEndpointRecord {
-  id: string;
-  url: string;
-  description: string | null;
-  eventTypes: string[] | null;
-  enabled: boolean;
-  disabledReason: 'MANUAL' | 'FAILING' | null;
-  consecutiveFailures: number;
-  previousSecretExpiresAt: Date | null;
-  createdAt: Date;
-  updatedAt: Date;
-}
-
-export interface WebhookAttemptRecord {
-  id: string;
-  webhookId: string;
-  eventId: string | null;
-  type: string;
-  attempt: number;
-  attemptedAt: Date;
-  succeeded: boolean;
-  statusCode: number | null;
-  latencyMs: number;
-  error: string | null;
-  responseExcerpt: string | null;
-  nextAttemptAt: Date | null;
-}
 
 export interface WebhookEndpointInput {
   url?: string;
@@ -56,21 +41,6 @@ export interface QueuedMessage {
   type: string;
   queuedAt: Date;
 }
-
-const ENDPOINT_COLUMNS = sql`id, url, description, event_types as "eventTypes", enabled, disabled_reason as "disabledReason",
-  consecutive_failures as "consecutiveFailures", previous_secret_expires_at as "previousSecretExpiresAt",
-  created_at as "createdAt", updated_at as "updatedAt"`;
-
-const dates = <T extends object>(row: T, keys: (keyof T)[]): T => {
-  const copy = { ...row };
-  for (const key of keys) if (copy[key] != null) copy[key] = new Date(copy[key] as string) as never;
-  return copy;
-};
-const toEndpoint = (row: WebhookEndpointRecord) => dates(row, ['previousSecretExpiresAt', 'createdAt', 'updatedAt']);
-const toAttempt = (row: WebhookAttemptRecord) => dates(row, ['attemptedAt', 'nextAttemptAt']);
-
-/** The `webhook-id` of a message: its id, in the form the specification's examples use. */
-export const webhookIdOf = (messageId: string): string => `msg_${messageId}`;
 
 export class WebhookEndpointsService {
   readonly #em: EntityManager;
@@ -104,33 +74,38 @@ export class WebhookEndpointsService {
     const secret = generateSigningSecret();
     const now = this.#clock.now();
     const enabled = input.enabled ?? true;
-    const [row] = await execute<WebhookEndpointRecord[]>(
+    const [row] = await execute<WebhookEndpointRecordRow[]>(
       this.#em,
       sql`insert into webhook_endpoints (id, url, description, event_types, enabled, disabled_reason, secret, created_at, updated_at)
           values (${uuidv7(now.getTime())}, ${input.url}, ${input.description ?? null}, ${eventTypesValue(input.eventTypes)},
                   ${enabled}, ${enabled ? null : 'MANUAL'}, ${secret}, ${now}, ${now})
-          returning ${ENDPOINT_COLUMNS}`,
+          returning ${webhookEndpointRecordColumns}`,
     );
-    return { endpoint: toEndpoint(row!), secret };
+    return { endpoint: toWebhookEndpointRecord(row!), secret };
   }
 
   async list(query: PageQuery): Promise<Page<WebhookEndpointRecord>> {
-    return this.#page(
-      sql`select ${ENDPOINT_COLUMNS} from webhook_endpoints where deleted_at is null`,
+    return keysetPage(
+      this.#em,
+      {
+        select: sql`select ${webhookEndpointRecordColumns} from webhook_endpoints`,
+        where: [sql`deleted_at is null`],
+        key: 'id',
+        map: toWebhookEndpointRecord,
+      },
       query,
-      toEndpoint,
     );
   }
 
   async get(id: string): Promise<WebhookEndpointRecord> {
     const [row] = isUuid(id)
-      ? await execute<WebhookEndpointRecord[]>(
+      ? await execute<WebhookEndpointRecordRow[]>(
           this.#em,
-          sql`select ${ENDPOINT_COLUMNS} from webhook_endpoints where id = ${id} and deleted_at is null`,
+          sql`select ${webhookEndpointRecordColumns} from webhook_endpoints where id = ${id} and deleted_at is null`,
         )
       : [];
     if (!row) throw new WebhookEndpointNotFound(id);
-    return toEndpoint(row);
+    return toWebhookEndpointRecord(row);
   }
 
   /**
@@ -148,13 +123,13 @@ export class WebhookEndpointsService {
     if (patch.enabled === false)
       sets.push(sql`enabled = false, disabled_reason = case when enabled then 'MANUAL' else disabled_reason end`);
     const [row] = isUuid(id)
-      ? await execute<WebhookEndpointRecord[]>(
+      ? await execute<WebhookEndpointRecordRow[]>(
           this.#em,
-          sql`update webhook_endpoints set ${sql.join(sets, ', ')} where id = ${id} and deleted_at is null returning ${ENDPOINT_COLUMNS}`,
+          sql`update webhook_endpoints set ${sql.join(sets, ', ')} where id = ${id} and deleted_at is null returning ${webhookEndpointRecordColumns}`,
         )
       : [];
     if (!row) throw new WebhookEndpointNotFound(id);
-    return toEndpoint(row);
+    return toWebhookEndpointRecord(row);
   }
 
   /** Deletes an endpoint: nothing more is sent to it; its deliveries stay in the database. */
@@ -174,31 +149,31 @@ export class WebhookEndpointsService {
     const secret = generateSigningSecret();
     const now = this.#clock.now();
     const [row] = isUuid(id)
-      ? await execute<WebhookEndpointRecord[]>(
+      ? await execute<WebhookEndpointRecordRow[]>(
           this.#em,
           sql`update webhook_endpoints
                  set previous_secret = secret, previous_secret_expires_at = ${new Date(now.getTime() + SECRET_GRACE_MS)},
                      secret = ${secret}, updated_at = ${now}
                where id = ${id} and deleted_at is null
-           returning ${ENDPOINT_COLUMNS}`,
+           returning ${webhookEndpointRecordColumns}`,
         )
       : [];
     if (!row) throw new WebhookEndpointNotFound(id);
-    return { endpoint: toEndpoint(row), secret };
+    return { endpoint: toWebhookEndpointRecord(row), secret };
   }
 
   /** Every attempt at delivering to the endpoint, oldest first. */
   async deliveries(id: string, query: PageQuery): Promise<Page<WebhookAttemptRecord>> {
     await this.get(id);
-    return this.#page(
-      sql`select a.id, 'msg_' || a.message_id as "webhookId", m.event_id::text as "eventId", m.type, a.attempt,
-                 a.attempted_at as "attemptedAt", a.succeeded, a.status_code as "statusCode", a.latency_ms as "latencyMs",
-                 a.error, a.response_excerpt as "responseExcerpt", a.next_attempt_at as "nextAttemptAt"
-            from webhook_attempts a join webhook_messages m on m.id = a.message_id
-           where a.endpoint_id = ${id}`,
+    return keysetPage(
+      this.#em,
+      {
+        select: sql`select ${webhookAttemptRecordColumns} from webhook_attempts a join webhook_messages m on m.id = a.message_id`,
+        where: [sql`a.endpoint_id = ${id}`],
+        key: 'a.id',
+        map: toWebhookAttemptRecord,
+      },
       query,
-      toAttempt,
-      'a.id',
     );
   }
 
@@ -235,20 +210,6 @@ export class WebhookEndpointsService {
           values (${messageId}, ${endpoint.id}, null, ${TEST_MESSAGE_TYPE}, ${payload}, ${now}, ${now})`,
     );
     return { webhookId: webhookIdOf(messageId), type: TEST_MESSAGE_TYPE, queuedAt: now };
-  }
-
-  async #page<T extends { id: string }>(
-    select: Sql,
-    query: PageQuery,
-    map: (row: T) => T,
-    idColumn = 'id',
-  ): Promise<Page<T>> {
-    const limit = Math.min(Math.max(Math.trunc(query.limit), 1), MAX_PAGE_SIZE);
-    const after =
-      query.cursor !== undefined && isUuid(query.cursor) ? sql` and ${sql.raw(idColumn)} > ${query.cursor}` : sql``;
-    const rows = await execute<T[]>(this.#em, sql`${select}${after} order by ${sql.raw(idColumn)} limit ${limit + 1}`);
-    const items = rows.slice(0, limit).map(map);
-    return { items, nextCursor: items.at(-1)?.id ?? null, hasMore: rows.length > limit };
   }
 }
 

@@ -7,7 +7,7 @@ import { Migration } from '@mikro-orm/migrations';
  * wrote: a license whose expiry is moved announces the new one when it passes, and never one
  * twice.
  */
-export class Migration20261129000000_events extends Migration {
+export class Migration20261129000100_events extends Migration {
   override async up(): Promise<void> {
     // The objects carry metadata, which is `json` because jsonb refuses the escape \u0000.
     this.addSql(

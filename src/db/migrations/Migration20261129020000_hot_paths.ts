@@ -19,7 +19,7 @@ import { Migration } from '@mikro-orm/migrations';
  *   no policy, which every hot path reads with its own statement. NOTIFY is
  *   delivered on commit and dropped on rollback, so every replica forgets exactly what changed.
  */
-export class Migration20261129000000_hot_paths extends Migration {
+export class Migration20261129020000_hot_paths extends Migration {
   override async up(): Promise<void> {
     this.addSql('alter table licenses add column machine_count integer not null default 0');
     this.addSql(`

@@ -1,0 +1,224 @@
+import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import createClient from 'openapi-fetch';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { paths } from '../generated/api.d.ts';
+import { loadConfig } from '../src/config.ts';
+import { uuidv7 } from '../src/core/ids.ts';
+import { initOrm, RENAMED_MIGRATIONS } from '../src/db/orm.ts';
+import { ENTITIES } from '../src/entities.ts';
+import { apiTokenHint, generateApiToken } from '../src/keys/api-token.ts';
+import { KeyHasher } from '../src/keys/hashing.ts';
+import { generateLicenseKey } from '../src/keys/license-key.ts';
+import { createLogger } from '../src/log.ts';
+import { type RunningServer, startServer } from '../src/server.ts';
+import { bearer, licenseAuth, machineBody, type Problem, TEST_SECRET } from './support/harness.ts';
+
+/**
+ * The migrations a database made by the release of 2026-12-04 has run, under the names it
+ * recorded them by, in the order it ran them. Frozen: a migration added since is one such a
+ * database has not run, and the upgrade below must run it.
+ */
+const RELEASE_2026_12_04 = [
+  'Migration20261127000000_initial',
+  'Migration20261127010000_management',
+  'Migration20261127020000_heartbeats',
+  'Migration20261129000000_abuse',
+  'Migration20261129000000_events',
+  'Migration20261129010000_webhooks',
+  'Migration20261129000000_hot_paths',
+];
+
+const nameNow = (recorded: string) => RENAMED_MIGRATIONS[recorded] ?? recorded;
+
+let databaseUrl: string;
+let db: pg.Client;
+/** Every migration the code holds, by name, in the order it runs them. */
+let migrations: string[];
+
+/** A blank database of this run (dropped by the run's teardown), migrated as that release did. */
+beforeAll(async () => {
+  const name = `${inject('databasePrefix')}upgrade_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: inject('serverUrl') });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(inject('serverUrl'));
+  url.pathname = `/${name}`;
+  databaseUrl = url.toString();
+
+  const orm = await initOrm({ clientUrl: databaseUrl, entities: ENTITIES, log: createLogger('silent'), poolSize: 2 });
+  try {
+    migrations = (orm.config.get('migrations').migrationsList ?? []).map((m) =>
+      typeof m === 'function' ? m.name : m.name!,
+    );
+    // The release's schema, from the migrations as they are now: a rename changed no migration.
+    await orm.migrator.up({ migrations: RELEASE_2026_12_04.map(nameNow) });
+  } finally {
+    await orm.close();
+  }
+  db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  // …recorded under the names that release knew them by.
+  for (const recorded of RELEASE_2026_12_04)
+    await db.query('update mikro_orm_migrations set name = $1 where name = $2', [recorded, nameNow(recorded)]);
+});
+
+afterAll(async () => {
+  await db?.end();
+});
+
+const recorded = async () =>
+  (await db.query<{ id: number; name: string; executed_at: Date }>('select * from mikro_orm_migrations order by id'))
+    .rows;
+
+describe('the migrations', () => {
+  it('are named in the order they run, each with a timestamp of its own', () => {
+    expect(migrations).toEqual([...migrations].sort());
+    const timestamps = migrations.map((name) => /^Migration(\d{14})_[a-z_]+$/.exec(name)?.[1]);
+    expect(timestamps).not.toContain(undefined);
+    expect(new Set(timestamps).size).toBe(migrations.length);
+  });
+
+  it('hold every migration of the 2026-12-04 release, under its name or the one it was renamed to, in its order', () => {
+    const held = RELEASE_2026_12_04.map(nameNow);
+    expect(migrations.slice(0, held.length)).toEqual(held);
+    for (const [from, to] of Object.entries(RENAMED_MIGRATIONS)) {
+      expect(migrations).not.toContain(from);
+      expect(migrations).toContain(to);
+    }
+  });
+});
+
+describe('a database made by the 2026-12-04 release', () => {
+  const hasher = new KeyHasher(TEST_SECRET);
+  const token = generateApiToken();
+  const key = generateLicenseKey('OLD');
+  const licenseId = uuidv7();
+  const machineIds = [uuidv7(), uuidv7()];
+  const endpointId = uuidv7();
+  let eventId: string;
+  let server: RunningServer | undefined;
+  const logLines: { msg?: string; migrations?: string[] }[] = [];
+  /** A logger whose lines land in `logLines`. */
+  const collecting = () => {
+    const stream = new PassThrough();
+    let buffered = '';
+    stream.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      for (const line of buffered.split('\n').slice(0, -1)) logLines.push(JSON.parse(line));
+      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
+    });
+    return createLogger('info', stream);
+  };
+  const start = () =>
+    startServer(
+      loadConfig({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        DATABASE_URL: databaseUrl,
+        LICENTRIC_SECRET: TEST_SECRET,
+        LICENTRIC_WEBHOOKS_IN_SERVER: 'false',
+      }),
+      collecting(),
+    );
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('starts the server the normal way, which runs each migration it lacks once, and serves its rows as before', async () => {
+    expect((await recorded()).map((m) => m.name)).toEqual(RELEASE_2026_12_04);
+    const before = await recorded();
+
+    // Rows of every kind, as that release's schema holds them.
+    const policyId = uuidv7();
+    await db.query(
+      `insert into api_keys (id, name, token_hash, token_hint, scopes, created_at)
+       values ($1, 'made before the upgrade', $2, $3, '{admin}', now())`,
+      [uuidv7(), hasher.hash('api-key', token), apiTokenHint(token)],
+    );
+    await db.query(
+      `insert into policies (id, name, max_machines, key_prefix, metadata, require_heartbeat, heartbeat_duration,
+                             heartbeat_cull_strategy, heartbeat_resurrection_window, created_at, updated_at)
+       values ($1, 'made before the upgrade', 2, 'OLD', '{}', false, 600, 'DEACTIVATE_DEAD', 0, now(), now())`,
+      [policyId],
+    );
+    await db.query(
+      `insert into licenses (id, policy_id, key_hash, key_hint, name, metadata, created_at, updated_at)
+       values ($1, $2, $3, $4, 'old', '{"seat":"a"}', now(), now())`,
+      [licenseId, policyId, hasher.hash('license-key', key), `OLD-…-${key.slice(-5)}`],
+    );
+    for (const [i, id] of machineIds.entries())
+      await db.query(
+        `insert into machines (id, license_id, fingerprint, metadata, last_heartbeat_at, created_at, updated_at)
+         values ($1, $2, $3, '{}', now(), now(), now())`,
+        [id, licenseId, `old-machine-${i}`],
+      );
+    await db.query(
+      `insert into webhook_endpoints (id, url, description, event_types, enabled, secret, created_at, updated_at)
+       values ($1, 'https://hooks.example.com/old', 'old', '{machine.activated}', true, $2, now(), now())`,
+      [endpointId, `whsec_${randomBytes(24).toString('base64')}`],
+    );
+    eventId = (
+      await db.query<{ id: string }>(
+        `insert into events (type, occurred_at, license_id, machine_id, data, relayed_at)
+         values ('machine.activated', now(), $1, $2, '{"machine":{"id":"${machineIds[0]}"}}', now())
+         returning id::text as id`,
+        [licenseId, machineIds[0]],
+      )
+    ).rows[0]!.id;
+
+    server = await start();
+
+    // The migrations since that release ran, and none of its own ran again: their rows are the
+    // ones it wrote, under today's names.
+    const missing = migrations.filter((name) => !RELEASE_2026_12_04.map(nameNow).includes(name));
+    const applied = logLines.find((line) => line.msg === 'migrations applied')?.migrations ?? [];
+    expect(applied).toEqual(missing);
+    const after = await recorded();
+    expect(after.map((m) => m.name)).toEqual(migrations);
+    expect(after.slice(0, before.length)).toEqual(before.map((m) => ({ ...m, name: nameNow(m.name) })));
+
+    const api = createClient<paths>({ baseUrl: `http://127.0.0.1:${server.port}/api/v1` });
+    const admin = bearer(token);
+
+    const validation = await api.POST('/licenses/actions/validate', { headers: licenseAuth(key) });
+    expect(validation.response.status).toBe(200);
+    expect(validation.data!.data).toMatchObject({ valid: true, code: 'VALID', license: { id: licenseId } });
+
+    const listed = await api.GET('/machines', { headers: admin, params: { query: { licenseId } } });
+    expect(listed.response.status).toBe(200);
+    expect(listed.data!.data.map((m) => m.id)).toEqual(machineIds);
+
+    const license = await api.GET('/licenses/{id}', { headers: admin, params: { path: { id: licenseId } } });
+    expect(license.data!.data).toMatchObject({ machineCount: 2, metadata: { seat: 'a' } });
+
+    const third = await api.POST('/machines', { headers: licenseAuth(key), body: machineBody() });
+    expect(third.response.status).toBe(422);
+    expect((third.error as Problem).code).toBe('MACHINE_LIMIT_EXCEEDED');
+
+    const event = await api.GET('/events/{id}', { headers: admin, params: { path: { id: eventId } } });
+    expect(event.data!.data).toMatchObject({ id: eventId, type: 'machine.activated', machineId: machineIds[0] });
+
+    const endpoints = await api.GET('/webhook-endpoints', { headers: admin });
+    expect(endpoints.data!.data).toEqual([
+      expect.objectContaining({ id: endpointId, eventTypes: ['machine.activated'], enabled: true }),
+    ]);
+  });
+
+  it('starts again without running anything', async () => {
+    await server?.stop();
+    server = undefined;
+    const before = await recorded();
+    logLines.length = 0;
+    server = await start();
+    expect(logLines.map((line) => line.msg)).toContain('listening');
+    expect(logLines.filter((line) => line.msg === 'migrations applied')).toEqual([]);
+    expect(await recorded()).toEqual(before);
+  });
+});
