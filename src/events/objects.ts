@@ -7,7 +7,7 @@
 import { isoTimestampSql, type Sql, sql } from '../db/sql.ts';
 import { licenseStatusSql } from '../licenses/status.ts';
 import { heartbeatSql } from '../machines/heartbeat.ts';
-import { machineCountSql } from '../machines/machine-count.ts';
+import { coreCountSql, machineCountSql } from '../machines/machine-count.ts';
 
 const iso = (column: string): Sql => isoTimestampSql(sql.raw(column));
 
@@ -28,7 +28,7 @@ export function licenseJsonSql(l: string, now: Date): Sql {
   return sql`json_build_object(
     'id', ${sql.raw(l)}.id, 'policyId', ${sql.raw(l)}.policy_id, 'name', ${sql.raw(l)}.name, 'keyHint', ${sql.raw(l)}.key_hint,
     'status', ${licenseStatusSql(l, now)}, 'expiresAt', ${iso(`${l}.expires_at`)}, 'suspendedAt', ${iso(`${l}.suspended_at`)},
-    'machineCount', ${machineCountSql(l)},
+    'machineCount', ${machineCountSql(l)}, 'coreCount', ${coreCountSql(l)},
     'metadata', ${sql.raw(l)}.metadata, 'createdAt', ${iso(`${l}.created_at`)}, 'updatedAt', ${iso(`${l}.updated_at`)})`;
 }
 
@@ -39,6 +39,8 @@ export function policyJsonSql(p: string): Sql {
     'requireHeartbeat', ${sql.raw(p)}.require_heartbeat, 'heartbeatDuration', ${sql.raw(p)}.heartbeat_duration,
     'heartbeatCullStrategy', ${sql.raw(p)}.heartbeat_cull_strategy,
     'heartbeatResurrectionWindow', ${sql.raw(p)}.heartbeat_resurrection_window,
+    'maxCores', ${sql.raw(p)}.max_cores, 'overageStrategy', ${sql.raw(p)}.overage_strategy,
+    'machineUniquenessStrategy', ${sql.raw(p)}.machine_uniqueness_strategy,
     'metadata', ${sql.raw(p)}.metadata, 'createdAt', ${iso(`${p}.created_at`)}, 'updatedAt', ${iso(`${p}.updated_at`)})`;
 }
 
