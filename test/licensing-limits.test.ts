@@ -4,6 +4,7 @@ import type { components } from '../generated/api.d.ts';
 import { ManualClock } from '../src/core/clock.ts';
 import { createLogger } from '../src/log.ts';
 import { cullPass } from '../src/machines/cull.ts';
+import { runCli } from './support/processes.ts';
 import {
   activate,
   licenseAuth,
@@ -13,6 +14,7 @@ import {
   patched,
   rawActivate,
   seedPolicyAndLicense,
+  TEST_SECRET,
   useApiKey,
   useTestServer,
 } from './support/harness.ts';
@@ -516,3 +518,52 @@ describe('machineUniquenessStrategy', () => {
 async function putUnderOneProduct(policyIds: string[]): Promise<void> {
   await server.sql('update policies set product_id = $1 where id = any($2::uuid[])', [randomUUID(), policyIds]);
 }
+
+describe('the CLI', { timeout: 300_000 }, () => {
+  const cli = (...args: string[]) =>
+    runCli(args, { DATABASE_URL: server.databaseUrl, LICENTRIC_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+
+  it('sets the limit fields on create and update, and refuses unknown strategies', async () => {
+    const created = await cli(
+      'policies',
+      'create',
+      '--name',
+      'Render farm',
+      '--max-cores',
+      '512',
+      '--overage-strategy',
+      'ALLOW_1_25X_OVERAGE',
+      '--machine-uniqueness-strategy',
+      'UNIQUE_PER_POLICY',
+      '--json',
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const policy = JSON.parse(created.stdout);
+    expect(policy).toMatchObject({
+      maxCores: 512,
+      overageStrategy: 'ALLOW_1_25X_OVERAGE',
+      machineUniquenessStrategy: 'UNIQUE_PER_POLICY',
+    });
+    const updated = await cli(
+      'policies',
+      'update',
+      policy.id,
+      '--max-cores',
+      'none',
+      '--overage-strategy',
+      'NO_OVERAGE',
+      '--machine-uniqueness-strategy',
+      'UNIQUE_PER_INSTANCE',
+      '--json',
+    );
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(JSON.parse(updated.stdout)).toMatchObject({
+      maxCores: null,
+      overageStrategy: 'NO_OVERAGE',
+      machineUniquenessStrategy: 'UNIQUE_PER_INSTANCE',
+    });
+    const refused = await cli('policies', 'update', policy.id, '--overage-strategy', 'ALLOW_2_OVERAGE');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('--overage-strategy must be one of NO_OVERAGE');
+  });
+});
