@@ -4,7 +4,6 @@ import type { components } from '../generated/api.d.ts';
 import { ManualClock } from '../src/core/clock.ts';
 import { createLogger } from '../src/log.ts';
 import { cullPass } from '../src/machines/cull.ts';
-import { runCli } from './support/processes.ts';
 import {
   activate,
   licenseAuth,
@@ -18,6 +17,7 @@ import {
   useApiKey,
   useTestServer,
 } from './support/harness.ts';
+import { runCli } from './support/processes.ts';
 
 type CreatePolicy = components['schemas']['CreatePolicyRequest'];
 type OverageStrategy = components['schemas']['OverageStrategy'];
