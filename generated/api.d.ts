@@ -159,8 +159,9 @@ export interface paths {
          *     now — and, given the fingerprint of the machine it runs on, whether that machine is activated
          *     and alive. Always 200 for a known key: the verdict is in `valid` and `code`.
          *
-         *     Codes are checked in this order: `SUSPENDED`, `EXPIRED`, `TOO_MANY_MACHINES`, then, with a
-         *     fingerprint, `NO_MACHINE`, `FINGERPRINT_NOT_ACTIVATED` and `HEARTBEAT_DEAD`; otherwise `VALID`.
+         *     Codes are checked in the order of precedence `LicenseValidationCode` gives: the first that
+         *     applies is the answer. `valid` may be true with a warning code (`TOO_MANY_MACHINES`,
+         *     `TOO_MANY_CORES`) when the policy's overage strategy allows the license to be over its limits.
          */
         post: operations["validateLicense"];
         delete?: never;
@@ -276,9 +277,14 @@ export interface paths {
          *
          *     Rules, checked in this order: the license must not be suspended (`LICENSE_SUSPENDED`) or
          *     expired (`LICENSE_EXPIRED`); the fingerprint must not belong to an active machine of the
-         *     license (`FINGERPRINT_TAKEN`, naming that machine in `machineId`); and the license must be
-         *     below its policy's `maxMachines` (`MACHINE_LIMIT_EXCEEDED`). Deactivated machines neither
-         *     count nor hold their fingerprint. The limits hold under any number of concurrent activations.
+         *     license (`FINGERPRINT_TAKEN`, naming that machine in `machineId`), nor, as the policy's
+         *     `machineUniquenessStrategy` says, to an active machine of another license of the policy, of
+         *     its product or of this server (`FINGERPRINT_TAKEN_ELSEWHERE`, naming nothing of the other
+         *     license); the license must stay within its policy's `maxMachines` (`MACHINE_LIMIT_EXCEEDED`);
+         *     and the cores of its active machines with this one (a machine without `cores` counts as one)
+         *     within `maxCores` (`CORE_LIMIT_EXCEEDED`). The policy's `overageStrategy` raises both limits
+         *     to its allowance. Deactivated machines neither count nor hold their fingerprint. The limits
+         *     and the uniqueness hold under any number of concurrent activations.
          */
         post: operations["activateMachine"];
         delete?: never;
@@ -627,6 +633,11 @@ export interface components {
          * @description A number of CPU cores: a positive 32-bit integer.
          */
         CoreCount: number;
+        /**
+         * Format: int32
+         * @description A per-license core limit as a request gives it: a positive 32-bit integer.
+         */
+        CoreLimit: number;
         /** @description What an administrator sends to create an API key. */
         CreateApiKeyRequest: {
             /** @description A human-readable name, at most 255 characters. */
@@ -680,6 +691,23 @@ export interface components {
              * @default 0
              */
             heartbeatResurrectionWindow?: number;
+            /**
+             * @description How many cores each license's active machines may have together (a machine without `cores`
+             *     counts as one); null or absent means no limit.
+             */
+            maxCores?: components["schemas"]["CoreLimit"] | null;
+            /**
+             * @description How far a license may go over `maxMachines` and `maxCores`. `ALLOW_1_25X_OVERAGE` with a limit
+             *     under 4, and `ALLOW_1_5X_OVERAGE` with a limit under 2, would allow nothing more and are
+             *     refused (`VALIDATION_FAILED`).
+             * @default NO_OVERAGE
+             */
+            overageStrategy?: components["schemas"]["OverageStrategy"];
+            /**
+             * @description Where a machine's fingerprint must be unique among active machines.
+             * @default UNIQUE_PER_LICENSE
+             */
+            machineUniquenessStrategy?: components["schemas"]["MachineUniquenessStrategy"];
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -746,6 +774,12 @@ export interface components {
              * @description How many active (not deactivated) machines the license has.
              */
             machineCount: number;
+            /**
+             * Format: int64
+             * @description The cores of the license's active machines, added up (a machine that did not say its `cores`
+             *     counts as one): what the policy's `maxCores` limits.
+             */
+            coreCount: number;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
@@ -803,7 +837,8 @@ export interface components {
          * @description What an event says: the object it is about, as the API showed it at that instant, under the
          *     object's name (`machine`, `license`, `policy`, `apiKey` or `webhookEndpoint`), and the event's own facts beside
          *     it: a deactivation's `reason` (`MANUAL`, `HEARTBEAT_DEAD`, `LICENSE_DELETED`), a death's
-         *     `diedAt`, a resurrection's `deadSince`.
+         *     `diedAt`, a resurrection's `deadSince`, an overage's `maxMachines` and `maxCores` (the policy's
+         *     limits the license went over, with its counts in `license`).
          */
         EventData: Record<string, unknown>;
         /**
@@ -831,7 +866,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "policy.created" | "policy.updated" | "policy.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
+        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "policy.created" | "policy.updated" | "policy.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
         /**
          * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
          *     entries: no more fit in a 64 KiB request body.
@@ -891,6 +926,12 @@ export interface components {
              * @description How many active (not deactivated) machines the license has.
              */
             machineCount: number;
+            /**
+             * Format: int64
+             * @description The cores of the license's active machines, added up (a machine that did not say its `cores`
+             *     counts as one): what the policy's `maxCores` limits.
+             */
+            coreCount: number;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
@@ -920,7 +961,10 @@ export interface components {
         LicenseStatus: "ACTIVE" | "SUSPENDED" | "EXPIRED";
         /** @description The verdict on a license key, with what it resolved to. */
         LicenseValidation: {
-            /** @description Whether the software may run: true exactly when `code` is `VALID`. */
+            /**
+             * @description True when the software may run; `code` may then still carry a warning: EXPIRED,
+             *     TOO_MANY_MACHINES, TOO_MANY_CORES.
+             */
             valid: boolean;
             /** @description Why, as a stable code. */
             code: components["schemas"]["LicenseValidationCode"];
@@ -932,10 +976,22 @@ export interface components {
             machine: components["schemas"]["Machine"] | null;
         };
         /**
-         * @description Why a license key is or is not good for use now.
+         * @description Why a license key is or is not good for use now. When several apply, the first in this order of
+         *     precedence is the answer:
+         *
+         *     1. `PRODUCT_SCOPE_MISMATCH`, `POLICY_SCOPE_MISMATCH`;
+         *     2. `SUSPENDED`;
+         *     3. `EXPIRED` with `valid: false`;
+         *     4. `TOO_MANY_MACHINES`, then `TOO_MANY_CORES`, with `valid: false` (over a limit beyond what the
+         *     policy's `overageStrategy` allows);
+         *     5. `ENTITLEMENTS_MISSING`;
+         *     6. with a fingerprint: `NO_MACHINE`, `FINGERPRINT_NOT_ACTIVATED`, `HEARTBEAT_DEAD`;
+         *     7. warnings with `valid: true`: `EXPIRED` (`MAINTAIN_ACCESS`), then `TOO_MANY_MACHINES`, then
+         *     `TOO_MANY_CORES` (over a limit, within the overage allowance);
+         *     8. `VALID`.
          * @enum {string}
          */
-        LicenseValidationCode: "VALID" | "SUSPENDED" | "EXPIRED" | "NO_MACHINE" | "FINGERPRINT_NOT_ACTIVATED" | "HEARTBEAT_DEAD" | "TOO_MANY_MACHINES";
+        LicenseValidationCode: "VALID" | "SUSPENDED" | "EXPIRED" | "NO_MACHINE" | "FINGERPRINT_NOT_ACTIVATED" | "HEARTBEAT_DEAD" | "TOO_MANY_MACHINES" | "TOO_MANY_CORES";
         /** @description The body of a validation response. */
         LicenseValidationResponse: {
             data: components["schemas"]["LicenseValidation"];
@@ -1032,6 +1088,13 @@ export interface components {
             data: components["schemas"]["Machine"];
         };
         /**
+         * @description Where a fingerprint must be unique among active machines. An activation whose fingerprint is
+         *     active on another license within the scope is refused (`FINGERPRINT_TAKEN_ELSEWHERE`); within
+         *     the license itself it is always refused (`FINGERPRINT_TAKEN`).
+         * @enum {string}
+         */
+        MachineUniquenessStrategy: "UNIQUE_PER_LICENSE" | "UNIQUE_PER_POLICY" | "UNIQUE_PER_PRODUCT" | "UNIQUE_PER_INSTANCE";
+        /**
          * @description Arbitrary key-value metadata a vendor attaches to a resource: at most 16 KiB as JSON, and at most
          *     32 levels deep (the metadata object itself is the first level), so that any JSON reader can read
          *     it back. Like every string in a request, its strings and keys must be well-formed Unicode (no
@@ -1039,6 +1102,15 @@ export interface components {
          *     refused, not stored as `null`).
          */
         Metadata: Record<string, unknown>;
+        /**
+         * @description How far a license may go over its policy's limits (`maxMachines` and `maxCores`). Within the
+         *     allowance an activation succeeds and validation answers `valid: true` with the warning code
+         *     `TOO_MANY_MACHINES` or `TOO_MANY_CORES`, so the vendor can bill or nag instead of locking out a
+         *     paying customer; beyond it activation is refused and validation answers `valid: false`. The
+         *     allowance is the limit times the factor, rounded down.
+         * @enum {string}
+         */
+        OverageStrategy: "NO_OVERAGE" | "ALLOW_1_25X_OVERAGE" | "ALLOW_1_5X_OVERAGE" | "ALLOW_2X_OVERAGE" | "ALWAYS_ALLOW_OVERAGE";
         /** @description Where a list page ends and whether another follows. */
         Pagination: {
             /**
@@ -1079,6 +1151,15 @@ export interface components {
              *     with a heartbeat; 0 means a dead machine cannot be revived.
              */
             heartbeatResurrectionWindow: number;
+            /**
+             * @description How many cores each license's active machines may have together (a machine that did not say
+             *     its `cores` counts as one); null means no limit.
+             */
+            maxCores: components["schemas"]["CoreLimit"] | null;
+            /** @description How far a license may go over `maxMachines` and `maxCores`. */
+            overageStrategy: components["schemas"]["OverageStrategy"];
+            /** @description Where a machine's fingerprint must be unique among active machines. */
+            machineUniquenessStrategy: components["schemas"]["MachineUniquenessStrategy"];
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
@@ -1200,6 +1281,21 @@ export interface components {
              * @description How long, in seconds, a dead machine may still revive itself; 0 means never.
              */
             heartbeatResurrectionWindow?: number;
+            /**
+             * @description How many cores each license's active machines may have together; null means no limit.
+             *     Lowering it never deactivates machines: validation then reports `TOO_MANY_CORES`.
+             */
+            maxCores?: components["schemas"]["CoreLimit"] | null;
+            /**
+             * @description How far a license may go over `maxMachines` and `maxCores`; checked against the limits the
+             *     policy has after the patch (see `CreatePolicyRequest.overageStrategy`).
+             */
+            overageStrategy?: components["schemas"]["OverageStrategy"];
+            /**
+             * @description Where a machine's fingerprint must be unique among active machines, for activations from
+             *     then on: machines already active are never deactivated by a change.
+             */
+            machineUniquenessStrategy?: components["schemas"]["MachineUniquenessStrategy"];
             /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -1745,7 +1841,8 @@ export interface operations {
             };
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
+             *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
+             *     `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed) or `WEBHOOK_URL_REFUSED` (a
              *     webhook URL the address rules refuse); or the `Idempotency-Key` was already used with a
              *     different request: `IDEMPOTENCY_KEY_REUSED`.
@@ -2995,7 +3092,8 @@ export interface operations {
             };
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
+             *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
+             *     `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed) or `WEBHOOK_URL_REFUSED` (a
              *     webhook URL the address rules refuse); or the `Idempotency-Key` was already used with a
              *     different request: `IDEMPOTENCY_KEY_REUSED`.
@@ -4698,8 +4796,10 @@ export interface operations {
                 };
             };
             /**
-             * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`); or a
-             *     request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
+             * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`) or
+             *     `FINGERPRINT_TAKEN_ELSEWHERE` (the fingerprint is active on another license within the policy's
+             *     `machineUniquenessStrategy`); or a request with the same `Idempotency-Key` is still being
+             *     processed: `IDEMPOTENCY_KEY_IN_USE`.
              */
             409: {
                 headers: {
@@ -4752,7 +4852,8 @@ export interface operations {
             };
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
+             *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
+             *     `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed) or `WEBHOOK_URL_REFUSED` (a
              *     webhook URL the address rules refuse); or the `Idempotency-Key` was already used with a
              *     different request: `IDEMPOTENCY_KEY_REUSED`.
@@ -6873,7 +6974,8 @@ export interface operations {
             };
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
+             *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
+             *     `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed) or `WEBHOOK_URL_REFUSED` (a
              *     webhook URL the address rules refuse); or the `Idempotency-Key` was already used with a
              *     different request: `IDEMPOTENCY_KEY_REUSED`.

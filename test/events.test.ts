@@ -165,7 +165,7 @@ describe('events', () => {
     expected.push({
       type: 'license.deleted',
       key: 'license',
-      object: { ...beforeDelete, machineCount: 0, updatedAt: server.clock.now().toISOString() },
+      object: { ...beforeDelete, machineCount: 0, coreCount: 0, updatedAt: server.clock.now().toISOString() },
     });
     server.clock.advance(1000);
     const beforePolicyDelete = await get.policy(policy.id);

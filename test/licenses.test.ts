@@ -53,6 +53,7 @@ describe('licenses', () => {
       expiresAt: '2027-01-15T00:00:00.000Z',
       suspendedAt: null,
       machineCount: 0,
+      coreCount: 0,
       metadata: { customerId: 'cus_1' },
       createdAt: '2026-01-15T10:00:00.000Z',
       updatedAt: '2026-01-15T10:00:00.000Z',

@@ -1,4 +1,5 @@
 import { SCOPES } from '../keys/scopes.ts';
+import { OVERAGE_STRATEGIES, UNIQUENESS_STRATEGIES } from '../policies/limits.ts';
 import { CULL_STRATEGIES } from '../policies/policy.entity.ts';
 import { COMMANDS, GROUPS } from './commands.ts';
 
@@ -13,7 +14,10 @@ const GROUP_TITLES: Record<string, string> = {
 const GROUP_NOTES: Record<string, string> = {
   policies: `HEARTBEAT OPTIONS: --require-heartbeat true|false  --heartbeat-duration SECONDS
                    --heartbeat-cull-strategy ${CULL_STRATEGIES.join('|')}
-                   --heartbeat-resurrection-window SECONDS`,
+                   --heartbeat-resurrection-window SECONDS
+LIMIT OPTIONS: --max-cores N|none
+               --overage-strategy ${OVERAGE_STRATEGIES.join('|')}
+               --machine-uniqueness-strategy ${UNIQUENESS_STRATEGIES.join('|')}`,
   'api-keys': `Scopes: ${SCOPES.join(', ')}`,
 };
 

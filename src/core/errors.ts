@@ -111,6 +111,32 @@ export class MachineLimitExceeded extends DomainError {
   }
 }
 
+export class CoreLimitExceeded extends DomainError {
+  readonly code = 'CORE_LIMIT_EXCEEDED';
+
+  constructor(cores: number, allowed: number) {
+    super(`The license's active machines would have ${cores} cores; its policy allows ${allowed}.`);
+  }
+}
+
+/** Which licenses a fingerprint must be unique among, as a refusal names them. */
+export type UniquenessScope = 'policy' | 'product' | 'instance';
+
+const SCOPE_WORDS: Record<UniquenessScope, string> = {
+  policy: 'another license of this policy',
+  product: "another license of this policy's product",
+  instance: 'another license',
+};
+
+/** The holder is another license's machine: not this license's to see, so it goes unnamed. */
+export class FingerprintTakenElsewhere extends DomainError {
+  readonly code = 'FINGERPRINT_TAKEN_ELSEWHERE';
+
+  constructor(scope: UniquenessScope) {
+    super(`The fingerprint is already active on ${SCOPE_WORDS[scope]}.`);
+  }
+}
+
 export class ApiKeyNotFound extends DomainError {
   readonly code = 'API_KEY_NOT_FOUND';
 
@@ -210,6 +236,8 @@ export type DomainErrorCode =
   | 'LICENSE_EXPIRED'
   | 'FINGERPRINT_TAKEN'
   | 'MACHINE_LIMIT_EXCEEDED'
+  | 'CORE_LIMIT_EXCEEDED'
+  | 'FINGERPRINT_TAKEN_ELSEWHERE'
   | 'API_KEY_NOT_FOUND'
   | 'EVENT_NOT_FOUND'
   | 'WEBHOOK_ENDPOINT_NOT_FOUND'

@@ -8,6 +8,7 @@ import { Migration20261129000000_abuse } from './migrations/Migration20261129000
 import { Migration20261129000100_events } from './migrations/Migration20261129000100_events.ts';
 import { Migration20261129010000_webhooks } from './migrations/Migration20261129010000_webhooks.ts';
 import { Migration20261129020000_hot_paths } from './migrations/Migration20261129020000_hot_paths.ts';
+import { Migration20261204020000_limits } from './migrations/Migration20261204020000_limits.ts';
 import { execute, sql } from './sql.ts';
 
 export type Orm = MikroORM;
@@ -67,6 +68,7 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
         { name: 'Migration20261129000100_events', class: Migration20261129000100_events },
         { name: 'Migration20261129010000_webhooks', class: Migration20261129010000_webhooks },
         { name: 'Migration20261129020000_hot_paths', class: Migration20261129020000_hot_paths },
+        { name: 'Migration20261204020000_limits', class: Migration20261204020000_limits },
       ],
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.

@@ -67,13 +67,17 @@ export function presentPolicy(policy: Policy): Schemas['Policy'] {
     heartbeatDuration: policy.heartbeatDuration,
     heartbeatCullStrategy: policy.heartbeatCullStrategy,
     heartbeatResurrectionWindow: policy.heartbeatResurrectionWindow,
+    // Limits and overage (issue 18).
+    maxCores: policy.maxCores ?? null,
+    overageStrategy: policy.overageStrategy,
+    machineUniquenessStrategy: policy.machineUniquenessStrategy,
     metadata: policy.metadata,
     createdAt: policy.createdAt.toISOString(),
     updatedAt: policy.updatedAt.toISOString(),
   };
 }
 
-export function presentLicense({ license, status, machineCount }: LicenseView): Schemas['License'] {
+export function presentLicense({ license, status, machineCount, coreCount }: LicenseView): Schemas['License'] {
   return {
     id: license.id,
     policyId: license.policy.id,
@@ -83,6 +87,8 @@ export function presentLicense({ license, status, machineCount }: LicenseView): 
     expiresAt: license.expiresAt?.toISOString() ?? null,
     suspendedAt: license.suspendedAt?.toISOString() ?? null,
     machineCount,
+    // Limits and overage (issue 18).
+    coreCount,
     metadata: license.metadata,
     createdAt: license.createdAt.toISOString(),
     updatedAt: license.updatedAt.toISOString(),

@@ -74,6 +74,8 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 405, title: 'Method not allowed' };
     case 'FINGERPRINT_TAKEN':
       return { status: 409, title: 'The fingerprint is already activated on this license' };
+    case 'FINGERPRINT_TAKEN_ELSEWHERE':
+      return { status: 409, title: 'The fingerprint is already activated on another license' };
     case 'POLICY_IN_USE':
       return { status: 409, title: 'The policy still has licenses' };
     case 'LAST_ADMIN_KEY':
@@ -86,6 +88,8 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 415, title: 'Unsupported media type' };
     case 'MACHINE_LIMIT_EXCEEDED':
       return { status: 422, title: "The license has reached its policy's machine limit" };
+    case 'CORE_LIMIT_EXCEEDED':
+      return { status: 422, title: "The activation would pass the policy's core limit" };
     case 'MACHINE_HEARTBEAT_DEAD':
       return { status: 422, title: 'The machine is dead' };
     case 'UNKNOWN_POLICY':

@@ -5,7 +5,7 @@
  */
 import { isoTimestampSql, type Sql, sql } from '../db/sql.ts';
 import type { Subject } from '../events/record.ts';
-import { machineCountSql } from '../machines/machine-count.ts';
+import { coreCountSql, machineCountSql } from '../machines/machine-count.ts';
 import { licenseStatusSql } from './status.ts';
 
 const iso = (column: string): Sql => isoTimestampSql(sql.raw(column));
@@ -15,7 +15,7 @@ export function licenseJsonSql(l: string, now: Date): Sql {
   return sql`json_build_object(
     'id', ${sql.raw(l)}.id, 'policyId', ${sql.raw(l)}.policy_id, 'name', ${sql.raw(l)}.name, 'keyHint', ${sql.raw(l)}.key_hint,
     'status', ${licenseStatusSql(l, now)}, 'expiresAt', ${iso(`${l}.expires_at`)}, 'suspendedAt', ${iso(`${l}.suspended_at`)},
-    'machineCount', ${machineCountSql(l)},
+    'machineCount', ${machineCountSql(l)}, 'coreCount', ${coreCountSql(l)},
     'metadata', ${sql.raw(l)}.metadata, 'createdAt', ${iso(`${l}.created_at`)}, 'updatedAt', ${iso(`${l}.updated_at`)})`;
 }
 

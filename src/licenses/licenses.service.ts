@@ -13,8 +13,9 @@ import { KeyHasher } from '../keys/hashing.ts';
 import { generateLicenseKey, parseLicenseKey } from '../keys/license-key.ts';
 import { deactivateMachines } from '../machines/deactivation.ts';
 import { heartbeatStatus } from '../machines/heartbeat.ts';
-import { machineCountSql } from '../machines/machine-count.ts';
+import { coreCountSql, machineCountSql } from '../machines/machine-count.ts';
 import { type MachineRecord, toMachineRecord } from '../machines/machine-record.ts';
+import { limitStanding } from '../policies/limits.ts';
 import { Policy } from '../policies/policy.entity.ts';
 import { licenseSubject } from './events.ts';
 import { License } from './license.entity.ts';
@@ -51,6 +52,8 @@ export interface LicenseView {
   status: LicenseStatus;
   /** Active (not deactivated) machines. */
   machineCount: number;
+  /** The cores of the active machines; one for each machine that did not say. */
+  coreCount: number;
 }
 
 export type ValidationCode =
@@ -60,7 +63,8 @@ export type ValidationCode =
   | 'NO_MACHINE'
   | 'FINGERPRINT_NOT_ACTIVATED'
   | 'HEARTBEAT_DEAD'
-  | 'TOO_MANY_MACHINES';
+  | 'TOO_MANY_MACHINES'
+  | 'TOO_MANY_CORES';
 
 export interface Validation {
   valid: boolean;
@@ -187,18 +191,20 @@ export class LicensesService {
    */
   async views(licenses: LicenseRecord[]): Promise<LicenseView[]> {
     const now = this.#clock.now();
-    const counts = new Map<string, number>();
+    const counts = new Map<string, { machines: number; cores: number }>();
     if (licenses.length > 0) {
-      const rows = await execute<{ id: string; machine_count: number }[]>(
+      const rows = await execute<{ id: string; machine_count: number; core_count: string | number }[]>(
         this.#em,
-        sql`select l.id, ${machineCountSql('l')} as machine_count from licenses l where l.id in (${licenses.map((l) => l.id)})`,
+        sql`select l.id, ${machineCountSql('l')} as machine_count, ${coreCountSql('l')} as core_count
+              from licenses l where l.id in (${licenses.map((l) => l.id)})`,
       );
-      for (const row of rows) counts.set(row.id, row.machine_count);
+      for (const row of rows) counts.set(row.id, { machines: row.machine_count, cores: Number(row.core_count) });
     }
     return licenses.map((license) => ({
       license,
       status: licenseStatus(license, now),
-      machineCount: counts.get(license.id) ?? 0,
+      machineCount: counts.get(license.id)?.machines ?? 0,
+      coreCount: counts.get(license.id)?.cores ?? 0,
     }));
   }
 
@@ -292,31 +298,41 @@ export class LicensesService {
     const now = this.#clock.now();
     const query = { licenseId: license.id, fingerprint: fingerprint ?? null };
     const row = this.#validations ? await this.#validations.lookup(query) : await lookupValidation(this.#em, query);
-    const view: LicenseView = { license, status: licenseStatus(license, now), machineCount: row.machine_count };
-    const policy = { maxMachines: row.max_machines };
+    const view: LicenseView = {
+      license,
+      status: licenseStatus(license, now),
+      machineCount: row.machine_count,
+      coreCount: Number(row.core_count),
+    };
+    const policy = { maxMachines: row.max_machines, maxCores: row.max_cores };
     const machine = row.m_id == null ? null : toMachineRecord(row);
-    const verdict = (code: ValidationCode, detail: string, machine: MachineRecord | null = null): Validation => ({
-      valid: code === 'VALID',
-      code,
-      detail,
-      license: view,
-      machine,
-    });
+    const verdict = (
+      code: ValidationCode,
+      detail: string,
+      machine: MachineRecord | null = null,
+      valid = code === 'VALID',
+    ): Validation => ({ valid, code, detail, license: view, machine });
 
     // A refused license is told the same words the machine operations refuse it with.
     if (view.status !== 'ACTIVE') return verdict(view.status, refusalFor(license, view.status)!.detail);
-    if (policy.maxMachines != null && view.machineCount > policy.maxMachines) {
-      return verdict(
-        'TOO_MANY_MACHINES',
-        `The license has ${view.machineCount} active machines; its policy now allows ${policy.maxMachines}.`,
-      );
-    }
-    if (fingerprint === undefined) return verdict('VALID', 'The license is valid.');
-    if (view.machineCount === 0) return verdict('NO_MACHINE', 'The license has no active machines.');
-    if (!machine) return verdict('FINGERPRINT_NOT_ACTIVATED', 'No active machine of the license has this fingerprint.');
-    if (heartbeatStatus(machine.lastHeartbeatAt, machine.license.policy, now) === 'DEAD') {
+    // Limits and overage (issue 18): beyond the allowance refuses; within it, only warns (below).
+    const machines = limitStanding(view.machineCount, policy.maxMachines, row.overage_strategy);
+    const cores = limitStanding(view.coreCount, policy.maxCores, row.overage_strategy);
+    const tooManyMachines = `The license has ${view.machineCount} active machines; its policy allows ${policy.maxMachines}.`;
+    const tooManyCores = `The license's active machines have ${view.coreCount} cores; its policy allows ${policy.maxCores}.`;
+    if (machines === 'BEYOND') return verdict('TOO_MANY_MACHINES', tooManyMachines);
+    if (cores === 'BEYOND') return verdict('TOO_MANY_CORES', tooManyCores);
+    let ok: Validation;
+    if (fingerprint === undefined) ok = verdict('VALID', 'The license is valid.');
+    else if (view.machineCount === 0) return verdict('NO_MACHINE', 'The license has no active machines.');
+    else if (!machine)
+      return verdict('FINGERPRINT_NOT_ACTIVATED', 'No active machine of the license has this fingerprint.');
+    else if (heartbeatStatus(machine.lastHeartbeatAt, machine.license.policy, now) === 'DEAD') {
       return verdict('HEARTBEAT_DEAD', 'The machine missed its heartbeat window and is dead.', machine);
-    }
-    return verdict('VALID', 'The license is valid and the machine is activated.', machine);
+    } else ok = verdict('VALID', 'The license is valid and the machine is activated.', machine);
+    // Warnings: the software may run, and the vendor learns the license is over a limit.
+    if (machines === 'OVERAGE') return verdict('TOO_MANY_MACHINES', tooManyMachines, ok.machine, true);
+    if (cores === 'OVERAGE') return verdict('TOO_MANY_CORES', tooManyCores, ok.machine, true);
+    return ok;
   }
 }

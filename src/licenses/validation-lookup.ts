@@ -2,8 +2,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Pool } from 'pg';
 import { GroupStatement } from '../db/group-statement.ts';
 import { arrayLiteral, execute, forDriver, type Sql, sql } from '../db/sql.ts';
-import { machineCountSql } from '../machines/machine-count.ts';
+import { coreCountSql, machineCountSql } from '../machines/machine-count.ts';
 import { type MachineRecordRow, machineRecordColumns } from '../machines/machine-record.ts';
+import type { OverageStrategy } from '../policies/limits.ts';
 
 /** What a validation reads: the license's machine limit and count, and the fingerprint's machine. */
 export interface ValidationQuery {
@@ -11,15 +12,25 @@ export interface ValidationQuery {
   fingerprint: string | null;
 }
 
-export type ValidationRow = MachineRecordRow & { max_machines: number | null; machine_count: number };
+export type ValidationRow = MachineRecordRow & {
+  max_machines: number | null;
+  machine_count: number;
+  // Limits and overage (issue 18). `core_count` is a bigint, which the driver hands over as a string.
+  max_cores: number | null;
+  overage_strategy: OverageStrategy;
+  core_count: string | number;
+};
 
 /**
- * Any number of validations' reads, one statement: per query, in order, the policy's machine
- * limit, the license's machine count and the active machine with that fingerprint (if any).
+ * Any number of validations' reads, one statement: per query, in order, the policy's machine and
+ * core limits and overage strategy, the license's machine and core counts and the active machine
+ * with that fingerprint (if any).
  */
 export function validationStatement(queries: ValidationQuery[]): Sql {
   return sql`
-  select i.n, p.max_machines, ${machineCountSql('l')} as machine_count, ${machineRecordColumns('m', 'p')}
+  select i.n, p.max_machines, ${machineCountSql('l')} as machine_count,
+         p.max_cores, p.overage_strategy, ${coreCountSql('l')} as core_count,
+         ${machineRecordColumns('m', 'p')}
     from unnest(${arrayLiteral(queries.map((q) => q.licenseId))}::uuid[], ${arrayLiteral(queries.map((q) => q.fingerprint))}::text[])
          with ordinality as i(license_id, fingerprint, n)
     join licenses l on l.id = i.license_id

@@ -57,11 +57,11 @@ function cullBatch(after: string, now: Date, limit: number): Sql {
      -- The array lookup keeps the join on the primary key: on smaller tables the planner would
      -- otherwise hash-join each batch against a scan of every machine (bench/README.md).
      where m.id = c.id and m.id = any(array(select id from claimed))
-    returning m.id, m.license_id, c.strategy, c.died_at, ${machineJsonSql('m', 'p', now)} as machine
+    returning m.id, m.license_id, m.cores, c.strategy, c.died_at, ${machineJsonSql('m', 'p', now)} as machine
   ), counted as (
     -- The count trigger leaves culls to this: one delta per license and batch, not per machine.
-    insert into machine_count_deltas (license_id, delta)
-    select license_id, -count(*) from culled where strategy = 'DEACTIVATE_DEAD' group by license_id
+    insert into machine_count_deltas (license_id, delta, core_delta)
+    select license_id, -count(*), -sum(coalesce(cores, 1)) from culled where strategy = 'DEACTIVATE_DEAD' group by license_id
   ), logged as (
     insert into events (type, occurred_at, machine_id, license_id, data)
     select case when strategy = 'DEACTIVATE_DEAD' then ${MACHINE_EVENTS.deactivated} else ${MACHINE_EVENTS.heartbeatDead} end, ${now}, id, license_id,

@@ -9,6 +9,17 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, type Sql, sql } from '../db/sql.ts';
 
+/**
+ * The cores of the license row aliased `l`'s active machines, as an expression (a machine without
+ * `cores` counts one); kept by the same deltas, in their `core_delta`. A bigint: read it with
+ * `Number`.
+ */
+export function coreCountSql(l: string): Sql {
+  return sql.raw(
+    `(${l}.core_count + coalesce((select sum(d.core_delta) from machine_count_deltas d where d.license_id = ${l}.id), 0))::bigint`,
+  );
+}
+
 /** The count of the license row aliased `l`, as an expression. */
 export function machineCountSql(l: string): Sql {
   return sql.raw(
@@ -28,10 +39,10 @@ export async function foldMachineCounts(em: EntityManager): Promise<number> {
           select id from licenses where id in (select distinct license_id from machine_count_deltas)
              for no key update skip locked
         ), folded as (
-          delete from machine_count_deltas d using held where d.license_id = held.id returning d.license_id, d.delta
+          delete from machine_count_deltas d using held where d.license_id = held.id returning d.license_id, d.delta, d.core_delta
         ), applied as (
-          update licenses l set machine_count = l.machine_count + f.delta
-            from (select license_id, sum(delta)::int as delta from folded group by license_id) f
+          update licenses l set machine_count = l.machine_count + f.delta, core_count = l.core_count + f.core_delta
+            from (select license_id, sum(delta)::int as delta, sum(core_delta)::bigint as core_delta from folded group by license_id) f
            where l.id = f.license_id
           returning l.id
         )

@@ -2,11 +2,14 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
 import {
+  CoreLimitExceeded,
   FingerprintTaken,
+  FingerprintTakenElsewhere,
   LicenseNotFound,
   MachineHeartbeatDead,
   MachineLimitExceeded,
   MachineNotFound,
+  type UniquenessScope,
 } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import type { Page, PageQuery } from '../core/pagination.ts';
@@ -14,8 +17,15 @@ import { Checks } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
 import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
 import type { EventType } from '../events/types.ts';
+import { licenseJsonSql } from '../licenses/events.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
 import { assertLicenseUsable, licenseUnusable } from '../licenses/status.ts';
+import {
+  limitStanding,
+  type MachineUniquenessStrategy,
+  type OverageStrategy,
+  overageAllowance,
+} from '../policies/limits.ts';
 import { deactivateMachines } from './deactivation.ts';
 import { machineJsonSql } from './events.ts';
 import { type HeartbeatStatus, heartbeatSql, heartbeatStatus, nextHeartbeatAt } from './heartbeat.ts';
@@ -31,6 +41,24 @@ export interface ActivateMachineInput {
   cores?: number;
   metadata?: Record<string, unknown>;
 }
+
+/** What an activation reads of its license and policy, under the license row lock. */
+interface ActivationLicenseRow {
+  suspended_at: Date | null;
+  expires_at: Date | null;
+  policy_id: string;
+  product_id: string | null;
+  max_machines: number | null;
+  max_cores: number | null;
+  overage_strategy: OverageStrategy;
+  machine_uniqueness_strategy: MachineUniquenessStrategy;
+}
+
+/**
+ * The first key of the two-key advisory locks on fingerprints: a space of its own (two-key locks
+ * never meet the one-key locks of migrations and bootstrap).
+ */
+const FINGERPRINT_LOCK_CLASS = 0x46505254; // "FPRT"
 
 export interface ListMachinesQuery extends PageQuery {
   licenseId?: string;
@@ -60,8 +88,10 @@ export class MachinesService {
   /**
    * Activates a machine under a license. The license row is locked for the length of the
    * transaction, so concurrent activations of one license run one after another and each sees
-   * the count the previous one left: the limit and the fingerprint rule cannot be raced. The
-   * partial unique index on (license_id, fingerprint) backs the fingerprint rule in the database.
+   * the counts the previous one left: the machine and core limits and the fingerprint rule cannot
+   * be raced. The partial unique index on (license_id, fingerprint) backs the fingerprint rule in
+   * the database. Uniqueness beyond the license is decided under a transaction-scoped advisory
+   * lock on the fingerprint (`#assertUniqueBeyondLicense`).
    */
   async activate(licenseId: string, input: ActivateMachineInput): Promise<MachineRecord> {
     const checks = new Checks();
@@ -79,11 +109,10 @@ export class MachinesService {
       return await this.#em.transactional(async (em) => {
         const now = this.#clock.now();
         // Plain statements, no entities: every installed copy activates.
-        const [license] = await execute<
-          { suspended_at: Date | null; expires_at: Date | null; max_machines: number | null }[]
-        >(
+        const [license] = await execute<ActivationLicenseRow[]>(
           em,
-          sql`select l.suspended_at, l.expires_at, p.max_machines
+          sql`select l.suspended_at, l.expires_at, l.policy_id, p.product_id, p.max_machines,
+                     p.max_cores, p.overage_strategy, p.machine_uniqueness_strategy
                 from licenses l join policies p on p.id = l.policy_id
                where l.id = ${licenseId} and l.deleted_at is null
                  for update of l`,
@@ -96,19 +125,33 @@ export class MachinesService {
         );
 
         // A statement of its own, so it sees every activation committed before the lock was ours.
-        // This transaction holds the license row, so it folds the count's deltas
+        // This transaction holds the license row, so it folds the counts' deltas
         // (machines/machine-count.ts): O(1) at any fleet size, and the deltas stay few.
-        const [{ machine_count: active, holder }] = await execute<[{ machine_count: number; holder: string | null }]>(
+        const [counted] = await execute<
+          [{ machine_count: number; core_count: string; overage_at: Date | null; holder: string | null }]
+        >(
           em,
-          sql`with folded as (delete from machine_count_deltas where license_id = ${licenseId} returning delta)
-              update licenses set machine_count = machine_count + coalesce((select sum(delta) from folded), 0)::int
+          sql`with folded as (delete from machine_count_deltas where license_id = ${licenseId} returning delta, core_delta)
+              update licenses set machine_count = machine_count + coalesce((select sum(delta) from folded), 0)::int,
+                                  core_count = core_count + coalesce((select sum(core_delta) from folded), 0)::bigint
                where id = ${licenseId}
-              returning machine_count,
+              returning machine_count, core_count, overage_at,
                         (select id from machines where license_id = ${licenseId} and fingerprint = ${input.fingerprint} and deleted_at is null) as holder`,
         );
-        if (holder !== null) throw new FingerprintTaken(holder);
-        if (license.max_machines != null && active >= license.max_machines)
-          throw new MachineLimitExceeded(license.max_machines);
+        if (counted.holder !== null) throw new FingerprintTaken(counted.holder);
+        await this.#assertUniqueBeyondLicense(em, licenseId, license, input.fingerprint);
+
+        // Limits and overage (issue 18): the counts this activation would leave.
+        const machines = counted.machine_count + 1;
+        const cores = Number(counted.core_count) + (input.cores ?? 1);
+        const strategy = license.overage_strategy;
+        if (limitStanding(machines, license.max_machines, strategy) === 'BEYOND')
+          throw new MachineLimitExceeded(overageAllowance(license.max_machines, strategy));
+        if (limitStanding(cores, license.max_cores, strategy) === 'BEYOND')
+          throw new CoreLimitExceeded(cores, overageAllowance(license.max_cores, strategy));
+        const over =
+          limitStanding(machines, license.max_machines, strategy) === 'OVERAGE' ||
+          limitStanding(cores, license.max_cores, strategy) === 'OVERAGE';
 
         const [row] = await execute<MachineRecordRow[]>(
           em,
@@ -124,6 +167,20 @@ export class MachinesService {
                   from m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id)
               select ${machineRecordColumns('m', 'p')} from m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id`,
         );
+        // The first activation to take the license over a limit marks it, under the license lock,
+        // so however many race, one writes the event. A statement after the insert, so the
+        // event's license counts this machine.
+        if (over && counted.overage_at === null) {
+          await execute(
+            em,
+            sql`with marked as (
+                  update licenses l set overage_at = ${now} where l.id = ${licenseId} and l.overage_at is null returning l.*)
+                insert into events (type, occurred_at, machine_id, license_id, data)
+                select ${'license.overage' satisfies EventType}, ${now}, ${row!.m_id as string}, l.id,
+                       json_build_object('license', ${licenseJsonSql('l', now)}, 'maxMachines', p.max_machines, 'maxCores', p.max_cores)
+                  from marked l join policies p on p.id = l.policy_id`,
+          );
+        }
         return toMachineRecord(row!);
       });
     } catch (error) {
@@ -134,6 +191,47 @@ export class MachinesService {
       }
       throw error;
     }
+  }
+
+  /**
+   * Refuses a fingerprint active on another license within the policy's uniqueness scope. The
+   * check and the insert that follows are one decision only if no other activation of the same
+   * fingerprint decides between them, so every activation that looks beyond its license first
+   * takes a transaction-scoped advisory lock keyed by the fingerprint alone (whatever its scope:
+   * keys per scope would let a per-product and a per-instance activation pass each other). It is
+   * taken after the license row lock, as every activation takes them, so the two never deadlock;
+   * activations of different fingerprints share nothing. `UNIQUE_PER_LICENSE` activations take
+   * no lock: they never look beyond their license, and one racing a check ends as if it ran after.
+   */
+  async #assertUniqueBeyondLicense(
+    em: EntityManager,
+    licenseId: string,
+    license: ActivationLicenseRow,
+    fingerprint: string,
+  ): Promise<void> {
+    const strategy = license.machine_uniqueness_strategy;
+    if (strategy === 'UNIQUE_PER_LICENSE') return;
+    await execute(em, sql`select pg_advisory_xact_lock(${FINGERPRINT_LOCK_CLASS}, hashtext(${fingerprint}))`);
+    // A policy without a product is its own product: its licenses are the scope.
+    const scope: UniquenessScope =
+      strategy === 'UNIQUE_PER_INSTANCE'
+        ? 'instance'
+        : strategy === 'UNIQUE_PER_PRODUCT' && license.product_id !== null
+          ? 'product'
+          : 'policy';
+    const within =
+      scope === 'instance'
+        ? sql`true`
+        : scope === 'product'
+          ? sql`p.product_id = ${license.product_id}`
+          : sql`l.policy_id = ${license.policy_id}`;
+    const [taken] = await execute<{ id: string }[]>(
+      em,
+      sql`select m.id from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
+           where m.fingerprint = ${fingerprint} and m.deleted_at is null and m.license_id <> ${licenseId} and ${within}
+           limit 1`,
+    );
+    if (taken) throw new FingerprintTakenElsewhere(scope);
   }
 
   async #activeHolderOf(em: EntityManager, licenseId: string, fingerprint: string): Promise<string | null> {

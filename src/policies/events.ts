@@ -11,6 +11,8 @@ export function policyJsonSql(p: string): Sql {
     'requireHeartbeat', ${sql.raw(p)}.require_heartbeat, 'heartbeatDuration', ${sql.raw(p)}.heartbeat_duration,
     'heartbeatCullStrategy', ${sql.raw(p)}.heartbeat_cull_strategy,
     'heartbeatResurrectionWindow', ${sql.raw(p)}.heartbeat_resurrection_window,
+    'maxCores', ${sql.raw(p)}.max_cores, 'overageStrategy', ${sql.raw(p)}.overage_strategy,
+    'machineUniquenessStrategy', ${sql.raw(p)}.machine_uniqueness_strategy,
     'metadata', ${sql.raw(p)}.metadata, 'createdAt', ${iso(`${p}.created_at`)}, 'updatedAt', ${iso(`${p}.updated_at`)})`;
 }
 

@@ -10,6 +10,13 @@ import { execute, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from '../keys/license-key.ts';
 import { policySubject } from './events.ts';
+import {
+  type MachineUniquenessStrategy,
+  OVERAGE_STRATEGIES,
+  type OverageStrategy,
+  pointlessOverage,
+  UNIQUENESS_STRATEGIES,
+} from './limits.ts';
 import { CULL_STRATEGIES, type HeartbeatCullStrategy, Policy } from './policy.entity.ts';
 
 export interface PolicySettings {
@@ -21,6 +28,11 @@ export interface PolicySettings {
   heartbeatDuration: number;
   heartbeatCullStrategy: HeartbeatCullStrategy;
   heartbeatResurrectionWindow: number;
+  // Limits and overage (issue 18).
+  /** null: no limit. */
+  maxCores: number | null;
+  overageStrategy: OverageStrategy;
+  machineUniquenessStrategy: MachineUniquenessStrategy;
   metadata: Record<string, unknown>;
 }
 
@@ -34,6 +46,10 @@ export const POLICY_DEFAULTS = {
   heartbeatDuration: 600,
   heartbeatCullStrategy: 'DEACTIVATE_DEAD',
   heartbeatResurrectionWindow: 0,
+  // Limits and overage (issue 18).
+  maxCores: null,
+  overageStrategy: 'NO_OVERAGE',
+  machineUniquenessStrategy: 'UNIQUE_PER_LICENSE',
 } as const satisfies Partial<PolicySettings>;
 
 export const MIN_HEARTBEAT_DURATION = 60;
@@ -57,7 +73,34 @@ function check(settings: Partial<PolicySettings>): void {
   if (settings.heartbeatCullStrategy !== undefined && !CULL_STRATEGIES.includes(settings.heartbeatCullStrategy)) {
     checks.fail('/heartbeatCullStrategy', `must be one of ${CULL_STRATEGIES.join(', ')}`);
   }
+  // Limits and overage (issue 18).
+  checks.integer('/maxCores', settings.maxCores, { min: 1, max: 2_147_483_647 });
+  if (settings.overageStrategy !== undefined && !OVERAGE_STRATEGIES.includes(settings.overageStrategy)) {
+    checks.fail('/overageStrategy', `must be one of ${OVERAGE_STRATEGIES.join(', ')}`);
+  }
+  if (
+    settings.machineUniquenessStrategy !== undefined &&
+    !UNIQUENESS_STRATEGIES.includes(settings.machineUniquenessStrategy)
+  ) {
+    checks.fail('/machineUniquenessStrategy', `must be one of ${UNIQUENESS_STRATEGIES.join(', ')}`);
+  }
   checks.metadata('/metadata', settings.metadata);
+  checks.throwIfAny();
+}
+
+/**
+ * The overage strategy against the limits the policy will have: on an update, the patch over the
+ * stored policy, so lowering a limit under a strategy is refused as surely as the reverse.
+ */
+function checkOverage(policy: Pick<PolicySettings, 'maxMachines' | 'maxCores' | 'overageStrategy'>): void {
+  const checks = new Checks();
+  for (const limit of [policy.maxMachines, policy.maxCores]) {
+    const problem = pointlessOverage(limit, policy.overageStrategy);
+    if (problem !== null) {
+      checks.fail('/overageStrategy', problem);
+      break;
+    }
+  }
   checks.throwIfAny();
 }
 
@@ -73,6 +116,7 @@ export class PoliciesService {
   async create(input: CreatePolicyInput): Promise<Policy> {
     const settings: PolicySettings = { ...POLICY_DEFAULTS, metadata: {}, ...pick(input, SETTINGS), name: input.name };
     check(settings);
+    checkOverage(settings);
     const now = this.#clock.now();
     return this.#em.transactional(async (em) => {
       const policy = em.create(Policy, { id: uuidv7(), ...settings, createdAt: now, updatedAt: now, deletedAt: null });
@@ -99,6 +143,11 @@ export class PoliciesService {
     const policy = await this.get(id);
     const metadata = changes.metadata === undefined ? undefined : mergePatch(policy.metadata, changes.metadata);
     check({ ...changes, metadata });
+    checkOverage({
+      maxMachines: changes.maxMachines === undefined ? (policy.maxMachines ?? null) : changes.maxMachines,
+      maxCores: changes.maxCores === undefined ? (policy.maxCores ?? null) : changes.maxCores,
+      overageStrategy: changes.overageStrategy ?? policy.overageStrategy,
+    });
     const now = this.#clock.now();
     this.#em.assign(policy, { ...changes, ...(metadata ? { metadata } : {}), updatedAt: now });
     await this.#em.transactional(async (em) => {
@@ -143,5 +192,9 @@ const SETTINGS = [
   'heartbeatDuration',
   'heartbeatCullStrategy',
   'heartbeatResurrectionWindow',
+  // Limits and overage (issue 18).
+  'maxCores',
+  'overageStrategy',
+  'machineUniquenessStrategy',
   'metadata',
 ] as const satisfies readonly (keyof PolicySettings)[];

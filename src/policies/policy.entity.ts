@@ -1,4 +1,5 @@
 import { defineEntity, p } from '@mikro-orm/core';
+import { OVERAGE_STRATEGIES, UNIQUENESS_STRATEGIES } from './limits.ts';
 
 export const CULL_STRATEGIES = ['DEACTIVATE_DEAD', 'KEEP_DEAD'] as const;
 export type HeartbeatCullStrategy = (typeof CULL_STRATEGIES)[number];
@@ -19,6 +20,11 @@ const PolicySchema = defineEntity({
     heartbeatCullStrategy: p.enum(CULL_STRATEGIES),
     /** Seconds after death during which a heartbeat still revives the machine. */
     heartbeatResurrectionWindow: p.integer(),
+    // Limits and overage (issue 18).
+    /** null: no limit. */
+    maxCores: p.integer().nullable(),
+    overageStrategy: p.enum(OVERAGE_STRATEGIES),
+    machineUniquenessStrategy: p.enum(UNIQUENESS_STRATEGIES),
     metadata: p.json<Record<string, unknown>>().columnType('json'),
     createdAt: p.datetime(3),
     updatedAt: p.datetime(3),

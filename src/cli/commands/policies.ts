@@ -1,4 +1,10 @@
 import { presentPage, presentPolicy } from '../../http/presenters.ts';
+import {
+  type MachineUniquenessStrategy,
+  OVERAGE_STRATEGIES,
+  type OverageStrategy,
+  UNIQUENESS_STRATEGIES,
+} from '../../policies/limits.ts';
 import type { UpdatePolicyInput } from '../../policies/policies.service.ts';
 import { CULL_STRATEGIES, type HeartbeatCullStrategy } from '../../policies/policy.entity.ts';
 import {
@@ -23,6 +29,10 @@ const POLICY_OPTIONS: Options = {
   'heartbeat-duration': { type: 'string' },
   'heartbeat-cull-strategy': { type: 'string' },
   'heartbeat-resurrection-window': { type: 'string' },
+  // Limits and overage (issue 18).
+  'max-cores': { type: 'string' },
+  'overage-strategy': { type: 'string' },
+  'machine-uniqueness-strategy': { type: 'string' },
 };
 
 function policySettings(values: Values): UpdatePolicyInput {
@@ -34,13 +44,21 @@ function policySettings(values: Values): UpdatePolicyInput {
     heartbeatDuration: integerOption(values, 'heartbeat-duration') ?? undefined,
     heartbeatCullStrategy: oneOf<HeartbeatCullStrategy>(values, 'heartbeat-cull-strategy', CULL_STRATEGIES),
     heartbeatResurrectionWindow: integerOption(values, 'heartbeat-resurrection-window') ?? undefined,
+    // Limits and overage (issue 18).
+    maxCores: integerOption(values, 'max-cores', 'none'),
+    overageStrategy: oneOf<OverageStrategy>(values, 'overage-strategy', OVERAGE_STRATEGIES),
+    machineUniquenessStrategy: oneOf<MachineUniquenessStrategy>(
+      values,
+      'machine-uniqueness-strategy',
+      UNIQUENESS_STRATEGIES,
+    ),
   };
 }
 
 /** `licentric policies <verb>`. */
 export const POLICY_COMMANDS: Record<string, Command> = {
   'policies create': data({
-    usage: '--name NAME [--max-machines N] [--key-prefix PREFIX] [HEARTBEAT OPTIONS]',
+    usage: '--name NAME [--max-machines N] [--key-prefix PREFIX] [HEARTBEAT OPTIONS] [LIMIT OPTIONS]',
     options: POLICY_OPTIONS,
     async run({ values }, services) {
       const policy = await services.policies.create({ ...policySettings(values), name: required(values, 'name') });
@@ -85,7 +103,7 @@ export const POLICY_COMMANDS: Record<string, Command> = {
   }),
 
   'policies update': data({
-    usage: 'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [HEARTBEAT OPTIONS]',
+    usage: 'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [HEARTBEAT OPTIONS] [LIMIT OPTIONS]',
     options: POLICY_OPTIONS,
     takesId: true,
     async run({ values, id }, services) {
