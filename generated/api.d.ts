@@ -908,7 +908,7 @@ export interface components {
         };
         /**
          * @description What an event says: the object it is about, as the API showed it at that instant, under the
-         *     object's name (`machine`, `license`, `policy`, `apiKey` or `webhookEndpoint`), and the event's own facts beside
+         *     object's name (`machine`, `license`, `policy`, `product`, `apiKey` or `webhookEndpoint`), and the event's own facts beside
          *     it: a deactivation's `reason` (`MANUAL`, `HEARTBEAT_DEAD`, `LICENSE_DELETED`), a death's
          *     `diedAt`, a resurrection's `deadSince`.
          */
@@ -938,7 +938,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "policy.created" | "policy.updated" | "policy.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
+        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "policy.created" | "policy.updated" | "policy.deleted" | "product.created" | "product.updated" | "product.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
         /**
          * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
          *     entries: no more fit in a 64 KiB request body.

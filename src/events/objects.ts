@@ -14,7 +14,7 @@ const iso = (column: string): Sql => isoTimestampSql(sql.raw(column));
 /** A machine row aliased `m` with its policy's heartbeat settings under alias `p`, at `now` (an instant or a column). */
 export function machineJsonSql(m: string, p: string, now: Date | Sql): Sql {
   return sql`json_build_object(
-    'id', ${sql.raw(m)}.id, 'licenseId', ${sql.raw(m)}.license_id, 'fingerprint', ${sql.raw(m)}.fingerprint,
+    'id', ${sql.raw(m)}.id, 'licenseId', ${sql.raw(m)}.license_id, 'productId', ${sql.raw(p)}.product_id, 'fingerprint', ${sql.raw(m)}.fingerprint,
     'name', ${sql.raw(m)}.name, 'platform', ${sql.raw(m)}.platform, 'hostname', ${sql.raw(m)}.hostname, 'cores', ${sql.raw(m)}.cores,
     'lastHeartbeatAt', ${iso(`${m}.last_heartbeat_at`)}, 'createdAt', ${iso(`${m}.created_at`)},
     'updatedAt', ${iso(`${m}.updated_at`)}, 'deletedAt', ${iso(`${m}.deleted_at`)}, 'metadata', ${sql.raw(m)}.metadata,
@@ -26,7 +26,8 @@ export function machineJsonSql(m: string, p: string, now: Date | Sql): Sql {
 /** A license row aliased `l`, at `now`, with its count of active machines as the API reads it (machine-count.ts). */
 export function licenseJsonSql(l: string, now: Date): Sql {
   return sql`json_build_object(
-    'id', ${sql.raw(l)}.id, 'policyId', ${sql.raw(l)}.policy_id, 'name', ${sql.raw(l)}.name, 'keyHint', ${sql.raw(l)}.key_hint,
+    'id', ${sql.raw(l)}.id, 'policyId', ${sql.raw(l)}.policy_id,
+    'productId', (select product_id from policies where id = ${sql.raw(l)}.policy_id), 'name', ${sql.raw(l)}.name, 'keyHint', ${sql.raw(l)}.key_hint,
     'status', ${licenseStatusSql(l, now)}, 'expiresAt', ${iso(`${l}.expires_at`)}, 'suspendedAt', ${iso(`${l}.suspended_at`)},
     'machineCount', ${machineCountSql(l)},
     'metadata', ${sql.raw(l)}.metadata, 'createdAt', ${iso(`${l}.created_at`)}, 'updatedAt', ${iso(`${l}.updated_at`)})`;
@@ -39,13 +40,22 @@ export function policyJsonSql(p: string): Sql {
     'requireHeartbeat', ${sql.raw(p)}.require_heartbeat, 'heartbeatDuration', ${sql.raw(p)}.heartbeat_duration,
     'heartbeatCullStrategy', ${sql.raw(p)}.heartbeat_cull_strategy,
     'heartbeatResurrectionWindow', ${sql.raw(p)}.heartbeat_resurrection_window,
+    'productId', ${sql.raw(p)}.product_id,
     'metadata', ${sql.raw(p)}.metadata, 'createdAt', ${iso(`${p}.created_at`)}, 'updatedAt', ${iso(`${p}.updated_at`)})`;
+}
+
+/** A product row aliased `r`. */
+export function productJsonSql(r: string): Sql {
+  return sql`json_build_object(
+    'id', ${sql.raw(r)}.id, 'name', ${sql.raw(r)}.name, 'code', ${sql.raw(r)}.code, 'url', ${sql.raw(r)}.url,
+    'metadata', ${sql.raw(r)}.metadata, 'createdAt', ${iso(`${r}.created_at`)}, 'updatedAt', ${iso(`${r}.updated_at`)})`;
 }
 
 /** An API key row aliased `k`: never its token, which is not stored. */
 export function apiKeyJsonSql(k: string): Sql {
   return sql`json_build_object(
-    'id', ${sql.raw(k)}.id, 'name', ${sql.raw(k)}.name, 'scopes', to_json(${sql.raw(k)}.scopes), 'tokenHint', ${sql.raw(k)}.token_hint,
+    'id', ${sql.raw(k)}.id, 'name', ${sql.raw(k)}.name, 'scopes', to_json(${sql.raw(k)}.scopes),
+    'productId', ${sql.raw(k)}.product_id, 'tokenHint', ${sql.raw(k)}.token_hint,
     'expiresAt', ${iso(`${k}.expires_at`)}, 'revokedAt', ${iso(`${k}.revoked_at`)}, 'lastUsedAt', ${iso(`${k}.last_used_at`)},
     'createdAt', ${iso(`${k}.created_at`)})`;
 }

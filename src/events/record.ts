@@ -1,12 +1,20 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, type Sql, sql } from '../db/sql.ts';
-import { apiKeyJsonSql, licenseJsonSql, machineJsonSql, policyJsonSql, webhookEndpointJsonSql } from './objects.ts';
+import {
+  apiKeyJsonSql,
+  licenseJsonSql,
+  machineJsonSql,
+  policyJsonSql,
+  productJsonSql,
+  webhookEndpointJsonSql,
+} from './objects.ts';
 import type { EventType } from './types.ts';
 
 export type Subject =
   | { machine: string }
   | { license: string }
   | { policy: string }
+  | { product: string }
   | { apiKey: string }
   | { webhookEndpoint: string };
 
@@ -22,6 +30,9 @@ function subjectInsert(type: EventType, subject: Subject, now: Date, details: Sq
   }
   if ('policy' in subject) {
     return sql`${event(sql`null::uuid`, sql`null::uuid`, 'policy', policyJsonSql('p'))} from policies p where p.id = ${subject.policy}`;
+  }
+  if ('product' in subject) {
+    return sql`${event(sql`null::uuid`, sql`null::uuid`, 'product', productJsonSql('r'))} from products r where r.id = ${subject.product}`;
   }
   if ('apiKey' in subject) {
     return sql`${event(sql`null::uuid`, sql`null::uuid`, 'apiKey', apiKeyJsonSql('k'))} from api_keys k where k.id = ${subject.apiKey}`;

@@ -1,6 +1,12 @@
 import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
-import { ApiKeyNotFound, ExpiresInPast, LastAdminKey, ScopeNotGrantable } from '../core/errors.ts';
+import {
+  ApiKeyNotFound,
+  ExpiresInPast,
+  LastAdminKey,
+  ScopeNotForProductKey,
+  ScopeNotGrantable,
+} from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
@@ -10,12 +16,15 @@ import { ApiKey } from './api-key.entity.ts';
 import { apiTokenHint, generateApiToken, isWellFormedApiToken } from './api-token.ts';
 import type { AuthCache } from './auth-cache.ts';
 import { KeyHasher } from './hashing.ts';
-import { grants, isScope, type Scope } from './scopes.ts';
+import { ProductsService } from '../products/products.service.ts';
+import { grants, isScope, PRODUCT_KEY_SCOPES, type Scope } from './scopes.ts';
 
 export interface CreateApiKeyInput {
   name: string;
   scopes: string[];
   expiresAt?: Date | null;
+  /** The one product the key is limited to; null or absent: all. */
+  productId?: string | null;
 }
 
 export interface CreatedApiKey {
@@ -29,7 +38,7 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 
 /** An API key as authentication hands it out: a frozen plain record, never an entity. */
 export type ApiKeyRecord = Readonly<
-  Pick<ApiKey, 'id' | 'name' | 'tokenHash' | 'expiresAt' | 'revokedAt' | 'lastUsedAt'>
+  Pick<ApiKey, 'id' | 'name' | 'tokenHash' | 'expiresAt' | 'revokedAt' | 'lastUsedAt' | 'productId'>
 > & {
   readonly scopes: readonly Scope[];
 };
@@ -43,6 +52,8 @@ function toApiKeyRecord(row: Record<string, unknown>): ApiKeyRecord {
     expiresAt: maybeDate(row.expires_at),
     revokedAt: maybeDate(row.revoked_at),
     lastUsedAt: maybeDate(row.last_used_at),
+    // Read with the key, so a request's product limit costs no query of its own.
+    productId: (row.product_id as string | null) ?? null,
   });
 }
 
@@ -78,16 +89,23 @@ export class ApiKeysService {
       const beyond = input.scopes.filter((scope) => !grants(grantor, scope as Scope));
       if (beyond.length > 0) throw new ScopeNotGrantable(beyond);
     }
+    const productId = input.productId ?? null;
+    if (productId !== null) {
+      const spanning = [...new Set(input.scopes)].filter((scope) => !PRODUCT_KEY_SCOPES.includes(scope as Scope));
+      if (spanning.length > 0) throw new ScopeNotForProductKey(spanning);
+    }
 
     const token = generateApiToken();
     const now = this.#clock.now();
     return this.#em.transactional(async (em) => {
+      const product = productId === null ? null : await new ProductsService(em, this.#clock).lockForUse(em, productId);
       const apiKey = em.create(ApiKey, {
         id: uuidv7(),
         name: input.name,
         tokenHash: this.#hasher.hash('api-key', token),
         tokenHint: apiTokenHint(token),
         scopes: [...new Set(input.scopes as Scope[])],
+        productId: product?.id ?? null,
         expiresAt: input.expiresAt ?? null,
         revokedAt: null,
         lastUsedAt: null,

@@ -19,7 +19,7 @@ import { Policy } from '../policies/policy.entity.ts';
 import { License } from './license.entity.ts';
 import { type LicenseRecord, toLicenseRecord } from './license-record.ts';
 import { type LicenseStatus, licenseStatus, refusalFor } from './status.ts';
-import { lookupValidation, type ValidationLookups } from './validation-lookup.ts';
+import { lookupValidation, type ValidationLookups, type ValidationRow } from './validation-lookup.ts';
 
 // The CLI offers the statuses as filter values.
 export { LICENSE_STATUSES, type LicenseStatus } from './status.ts';
@@ -50,16 +50,26 @@ export interface LicenseView {
   status: LicenseStatus;
   /** Active (not deactivated) machines. */
   machineCount: number;
+  /** The product of the license's policy; null: none. */
+  productId: string | null;
 }
 
 export type ValidationCode =
   | 'VALID'
+  | 'PRODUCT_SCOPE_MISMATCH'
+  | 'POLICY_SCOPE_MISMATCH'
   | 'SUSPENDED'
   | 'EXPIRED'
   | 'NO_MACHINE'
   | 'FINGERPRINT_NOT_ACTIVATED'
   | 'HEARTBEAT_DEAD'
   | 'TOO_MANY_MACHINES';
+
+/** What the validating software says it is: a product (id or code) and/or a policy (id). */
+export interface ValidationScope {
+  product?: string;
+  policy?: string;
+}
 
 export interface Validation {
   valid: boolean;
@@ -86,26 +96,62 @@ function checkInput(input: {
   checks.throwIfAny();
 }
 
+/**
+ * Whether the license's product is the one a scope names, by id (a UUID, in any case) or by code
+ * (exact). Codes cannot look like UUIDs, so the two never mix; a license without a product
+ * matches no product.
+ */
+function productMatches(asked: string, row: Pick<ValidationRow, 'product_id' | 'product_code'>): boolean {
+  if (row.product_id == null) return false;
+  return isUuid(asked) ? asked.toLowerCase() === row.product_id : asked === row.product_code;
+}
+
 export class LicensesService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
   readonly #hasher: KeyHasher;
   readonly #authCache: AuthCache | undefined;
   readonly #validations: ValidationLookups | undefined;
+  readonly #limit: string | null;
 
-  /** `validations`: a server's grouped validation reads; without it each validation reads alone. */
+  /**
+   * `validations`: a server's grouped validation reads; without it each validation reads alone.
+   * `limit`: the one product an API key is limited to; other licenses are not found for it.
+   */
   constructor(
     em: EntityManager,
     clock: Clock,
     hasher: KeyHasher,
     authCache?: AuthCache,
     validations?: ValidationLookups,
+    limit: string | null = null,
   ) {
     this.#em = em;
     this.#clock = clock;
     this.#hasher = hasher;
     this.#authCache = authCache;
     this.#validations = validations;
+    this.#limit = limit;
+  }
+
+  /** `where`, narrowed to the licenses of the product these credentials are limited to. */
+  #where(where: FilterQuery<License>): FilterQuery<License> {
+    return this.#limit === null ? where : ({ $and: [where, { policy: { productId: this.#limit } }] } as FilterQuery<License>);
+  }
+
+  /**
+   * A live license these credentials may see, row-locked for the rest of the transaction. The
+   * product is checked after the lock, on the policy the license has then: locking through a
+   * join would lock the policy row too.
+   */
+  async #lockVisible(em: EntityManager, id: string): Promise<License> {
+    const license = isUuid(id)
+      ? await em.findOne(License, { id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE })
+      : null;
+    if (!license) throw new LicenseNotFound(id);
+    if (this.#limit !== null && (await em.count(Policy, { id: license.policy.id, productId: this.#limit })) === 0)
+      throw new LicenseNotFound(id);
+    return license;
   }
 
   /**
@@ -114,7 +160,11 @@ export class LicensesService {
    */
   async #livePolicy(em: EntityManager, policyId: string): Promise<Policy> {
     const policy = isUuid(policyId)
-      ? await em.findOne(Policy, { id: policyId, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_READ })
+      ? await em.findOne(
+          Policy,
+          { id: policyId, deletedAt: null, ...(this.#limit === null ? {} : { productId: this.#limit }) },
+          { lockMode: LockMode.PESSIMISTIC_READ },
+        )
       : null;
     if (!policy) throw new UnknownPolicy(policyId);
     return policy;
@@ -162,14 +212,14 @@ export class LicensesService {
     if (query.status === 'EXPIRED') Object.assign(where, { suspendedAt: null, expiresAt: { $lte: now } });
     if (query.status === 'ACTIVE')
       Object.assign(where, { suspendedAt: null, $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }] });
-    const page = await findPage(this.#em, License, where, query);
+    const page = await findPage(this.#em, License, this.#where(where), query);
     return { ...page, items: await this.views(page.items) };
   }
 
   /** A live (not deleted) license. */
   async get(id: string): Promise<License> {
     const license = isUuid(id)
-      ? await this.#em.findOne(License, { id, deletedAt: null }, { populate: ['policy'] })
+      ? await this.#em.findOne(License, this.#where({ id, deletedAt: null }), { populate: ['policy'] })
       : null;
     if (!license) throw new LicenseNotFound(id);
     return license;
@@ -186,18 +236,20 @@ export class LicensesService {
    */
   async views(licenses: LicenseRecord[]): Promise<LicenseView[]> {
     const now = this.#clock.now();
-    const counts = new Map<string, number>();
+    const read = new Map<string, { machine_count: number; product_id: string | null }>();
     if (licenses.length > 0) {
-      const rows = await execute<{ id: string; machine_count: number }[]>(
+      const rows = await execute<{ id: string; machine_count: number; product_id: string | null }[]>(
         this.#em,
-        sql`select l.id, ${machineCountSql('l')} as machine_count from licenses l where l.id in (${licenses.map((l) => l.id)})`,
+        sql`select l.id, ${machineCountSql('l')} as machine_count, p.product_id
+              from licenses l join policies p on p.id = l.policy_id where l.id in (${licenses.map((l) => l.id)})`,
       );
-      for (const row of rows) counts.set(row.id, row.machine_count);
+      for (const row of rows) read.set(row.id, row);
     }
     return licenses.map((license) => ({
       license,
       status: licenseStatus(license, now),
-      machineCount: counts.get(license.id) ?? 0,
+      machineCount: read.get(license.id)?.machine_count ?? 0,
+      productId: read.get(license.id)?.product_id ?? null,
     }));
   }
 
@@ -205,8 +257,7 @@ export class LicensesService {
   async update(id: string, patch: UpdateLicenseInput): Promise<LicenseView> {
     const changes = pick(patch, ['name', 'expiresAt', 'policyId', 'metadata'] as const);
     await this.#em.transactional(async (em) => {
-      const license = isUuid(id) ? await em.findOne(License, { id, deletedAt: null }) : null;
-      if (!license) throw new LicenseNotFound(id);
+      const license = await this.#lockVisible(em, id);
       const metadata = changes.metadata === undefined ? undefined : mergePatch(license.metadata, changes.metadata);
       checkInput({ ...changes, metadata });
       this.#refusePastExpiry(changes.expiresAt);
@@ -245,10 +296,7 @@ export class LicensesService {
    */
   async delete(id: string): Promise<void> {
     await this.#em.transactional(async (em) => {
-      const license = isUuid(id)
-        ? await em.findOne(License, { id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE })
-        : null;
-      if (!license) throw new LicenseNotFound(id);
+      const license = await this.#lockVisible(em, id);
       const now = this.#clock.now();
       await deactivateMachines(em, { licenseId: id }, 'LICENSE_DELETED', now);
       license.deletedAt = now;
@@ -287,11 +335,16 @@ export class LicensesService {
    * installed copy calls this: the policy, the machine count and the machine come in one
    * statement, as plain rows, shared with the validations that arrive beside it.
    */
-  async validate(license: LicenseRecord, fingerprint?: string): Promise<Validation> {
+  async validate(license: LicenseRecord, fingerprint?: string, scope: ValidationScope = {}): Promise<Validation> {
     const now = this.#clock.now();
     const query = { licenseId: license.id, fingerprint: fingerprint ?? null };
     const row = this.#validations ? await this.#validations.lookup(query) : await lookupValidation(this.#em, query);
-    const view: LicenseView = { license, status: licenseStatus(license, now), machineCount: row.machine_count };
+    const view: LicenseView = {
+      license,
+      status: licenseStatus(license, now),
+      machineCount: row.machine_count,
+      productId: row.product_id ?? null,
+    };
     const policy = { maxMachines: row.max_machines };
     const machine = row.m_id == null ? null : toMachineRecord(row);
     const verdict = (code: ValidationCode, detail: string, machine: MachineRecord | null = null): Validation => ({
@@ -302,6 +355,13 @@ export class LicensesService {
       machine,
     });
 
+    // Before anything else: a key for another product or policy learns nothing more about itself.
+    if (scope.product !== undefined && !productMatches(scope.product, row)) {
+      return verdict('PRODUCT_SCOPE_MISMATCH', 'The license is not for this product.');
+    }
+    if (scope.policy !== undefined && scope.policy.toLowerCase() !== row.policy_id) {
+      return verdict('POLICY_SCOPE_MISMATCH', 'The license does not follow this policy.');
+    }
     // A refused license is told the same words the machine operations refuse it with.
     if (view.status !== 'ACTIVE') return verdict(view.status, refusalFor(license, view.status)!.detail);
     if (policy.maxMachines != null && view.machineCount > policy.maxMachines) {

@@ -19,6 +19,9 @@ const PolicySchema = defineEntity({
     heartbeatCullStrategy: p.enum(CULL_STRATEGIES),
     /** Seconds after death during which a heartbeat still revives the machine. */
     heartbeatResurrectionWindow: p.integer(),
+    // Products (issue 18).
+    /** The product the policy belongs to; null: none. */
+    productId: p.uuid().nullable(),
     metadata: p.json<Record<string, unknown>>().columnType('json'),
     createdAt: p.datetime(3),
     updatedAt: p.datetime(3),

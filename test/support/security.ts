@@ -21,6 +21,8 @@ const WRONG_SCOPE: Record<Scope, Scope> = {
   'licenses:write': 'licenses:read',
   'policies:read': 'machines:read',
   'policies:write': 'policies:read',
+  'products:read': 'policies:read',
+  'products:write': 'products:read',
   'events:read': 'licenses:read',
   'webhooks:write': 'events:read',
   admin: 'policies:write',
