@@ -33,6 +33,7 @@ describe('policies', () => {
       heartbeatDuration: 600,
       heartbeatCullStrategy: 'DEACTIVATE_DEAD',
       heartbeatResurrectionWindow: 0,
+      productId: null,
       metadata: {},
       createdAt: '2026-01-10T09:00:00.000Z',
       updatedAt: '2026-01-10T09:00:00.000Z',

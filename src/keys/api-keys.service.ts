@@ -12,11 +12,11 @@ import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
 import { execute, maybeDate, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
+import { ProductsService } from '../products/products.service.ts';
 import { ApiKey } from './api-key.entity.ts';
 import { apiTokenHint, generateApiToken, isWellFormedApiToken } from './api-token.ts';
 import type { AuthCache } from './auth-cache.ts';
 import { KeyHasher } from './hashing.ts';
-import { ProductsService } from '../products/products.service.ts';
 import { grants, isScope, PRODUCT_KEY_SCOPES, type Scope } from './scopes.ts';
 
 export interface CreateApiKeyInput {

@@ -136,7 +136,9 @@ export class LicensesService {
 
   /** `where`, narrowed to the licenses of the product these credentials are limited to. */
   #where(where: FilterQuery<License>): FilterQuery<License> {
-    return this.#limit === null ? where : ({ $and: [where, { policy: { productId: this.#limit } }] } as FilterQuery<License>);
+    return this.#limit === null
+      ? where
+      : ({ $and: [where, { policy: { productId: this.#limit } }] } as FilterQuery<License>);
   }
 
   /**

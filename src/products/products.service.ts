@@ -7,7 +7,6 @@ import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
 import { recordEvent } from '../events/record.ts';
-import { Policy } from '../policies/policy.entity.ts';
 import { Product } from './product.entity.ts';
 
 export interface ProductSettings {
@@ -79,7 +78,13 @@ export class ProductsService {
     const now = this.#clock.now();
     try {
       return await this.#em.transactional(async (em) => {
-        const product = em.create(Product, { id: uuidv7(), ...settings, createdAt: now, updatedAt: now, deletedAt: null });
+        const product = em.create(Product, {
+          id: uuidv7(),
+          ...settings,
+          createdAt: now,
+          updatedAt: now,
+          deletedAt: null,
+        });
         await em.flush();
         await recordEvent(em, 'product.created', { product: product.id }, now);
         return product;
@@ -144,7 +149,11 @@ export class ProductsService {
       const where = this.#visible(id);
       const product = where ? await em.findOne(Product, where, { lockMode: LockMode.PESSIMISTIC_WRITE }) : null;
       if (!product) throw new ProductNotFound(id);
-      const policies = await em.count(Policy, { productId: product.id, deletedAt: null });
+      // Plain SQL: the policies module imports this one (a policy's product), not the reverse.
+      const [{ n: policies }] = await em.execute<[{ n: number }]>(
+        'select count(*)::int as n from policies where product_id = ? and deleted_at is null',
+        [product.id],
+      );
       if (policies > 0) throw new ProductInUse(policies);
       const now = this.#clock.now();
       product.deletedAt = now;

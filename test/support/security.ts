@@ -141,6 +141,13 @@ export async function freshPolicy(server: TestServer): Promise<string> {
   return (await server.services().policies.create({ name: 'security' })).id;
 }
 
+let products = 0;
+
+/** A fresh product, for operations on a product. */
+export async function freshProduct(server: TestServer): Promise<string> {
+  return (await server.services().products.create({ name: 'security', code: `SECURITY_${++products}` })).id;
+}
+
 /** A fresh API key (with a harmless scope), for operations on an API key. */
 export async function freshApiKeyId(server: TestServer): Promise<string> {
   return (await server.services().apiKeys.create({ name: 'security', scopes: ['machines:read'] })).apiKey.id;
