@@ -108,6 +108,12 @@ export class ProductsService {
     return product;
   }
 
+  /** The live product with this code, or null: for the CLI, where an operator types codes. */
+  async byCode(code: string): Promise<Product | null> {
+    const product = await this.#em.findOne(Product, { code, deletedAt: null });
+    return product && (this.#limit === null || product.id === this.#limit) ? product : null;
+  }
+
   /**
    * The live product a policy or an API key is to belong to, share-locked for the rest of the
    * transaction so that a concurrent deletion of the product waits for it (and then sees the

@@ -1,6 +1,7 @@
 import { presentPage, presentPolicy } from '../../http/presenters.ts';
 import type { UpdatePolicyInput } from '../../policies/policies.service.ts';
 import { CULL_STRATEGIES, type HeartbeatCullStrategy } from '../../policies/policy.entity.ts';
+import type { Services } from '../../services.ts';
 import {
   booleanOption,
   integerOption,
@@ -14,6 +15,7 @@ import {
 } from '../arguments.ts';
 import { type Command, data } from '../command.ts';
 import { output, pageFooter, table } from '../output.ts';
+import { productOption } from './products.ts';
 
 const POLICY_OPTIONS: Options = {
   name: { type: 'string' },
@@ -23,10 +25,14 @@ const POLICY_OPTIONS: Options = {
   'heartbeat-duration': { type: 'string' },
   'heartbeat-cull-strategy': { type: 'string' },
   'heartbeat-resurrection-window': { type: 'string' },
+  // Products (issue 18).
+  product: { type: 'string' },
 };
 
-function policySettings(values: Values): UpdatePolicyInput {
+async function policySettings(values: Values, services: Services): Promise<UpdatePolicyInput> {
   return {
+    // Products (issue 18).
+    productId: await productOption(values, services, 'none'),
     name: text(values, 'name'),
     maxMachines: integerOption(values, 'max-machines', 'none'),
     keyPrefix: text(values, 'key-prefix'),
@@ -40,10 +46,13 @@ function policySettings(values: Values): UpdatePolicyInput {
 /** `licentric policies <verb>`. */
 export const POLICY_COMMANDS: Record<string, Command> = {
   'policies create': data({
-    usage: '--name NAME [--max-machines N] [--key-prefix PREFIX] [HEARTBEAT OPTIONS]',
+    usage: '--name NAME [--max-machines N] [--key-prefix PREFIX] [--product ID|CODE] [HEARTBEAT OPTIONS]',
     options: POLICY_OPTIONS,
     async run({ values }, services) {
-      const policy = await services.policies.create({ ...policySettings(values), name: required(values, 'name') });
+      const policy = await services.policies.create({
+        ...(await policySettings(values, services)),
+        name: required(values, 'name'),
+      });
       output(
         values,
         presentPolicy(policy),
@@ -61,13 +70,14 @@ export const POLICY_COMMANDS: Record<string, Command> = {
         values,
         presentPage(page, presentPolicy),
         table([
-          ['ID', 'NAME', 'MAX MACHINES', 'KEY PREFIX', 'HEARTBEAT'],
+          ['ID', 'NAME', 'MAX MACHINES', 'KEY PREFIX', 'HEARTBEAT', 'PRODUCT'],
           ...page.items.map((p) => [
             p.id,
             p.name,
             String(p.maxMachines ?? 'none'),
             p.keyPrefix,
             p.requireHeartbeat ? `every ${p.heartbeatDuration}s, ${p.heartbeatCullStrategy}` : 'not required',
+            p.productId ?? '',
           ]),
         ]) + pageFooter(page),
       );
@@ -85,11 +95,12 @@ export const POLICY_COMMANDS: Record<string, Command> = {
   }),
 
   'policies update': data({
-    usage: 'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [HEARTBEAT OPTIONS]',
+    usage:
+      'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [--product ID|CODE|none] [HEARTBEAT OPTIONS]',
     options: POLICY_OPTIONS,
     takesId: true,
     async run({ values, id }, services) {
-      const policy = await services.policies.update(id!, policySettings(values));
+      const policy = await services.policies.update(id!, await policySettings(values, services));
       output(values, presentPolicy(policy), `Updated policy ${policy.id}.`);
     },
   }),
