@@ -1,5 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { describe, expect, inject, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
+import { uuidv7 } from '../src/core/ids.ts';
+import { initOrm, migrate } from '../src/db/orm.ts';
+import { generateApiToken } from '../src/keys/api-token.ts';
+import { KeyHasher } from '../src/keys/hashing.ts';
+import { toLicenseRecord } from '../src/licenses/license-record.ts';
+import { createLogger } from '../src/log.ts';
+import { Services } from '../src/services.ts';
 import {
   activate,
   bearer,
@@ -9,6 +18,7 @@ import {
   patch,
   patched,
   read,
+  TEST_SECRET,
   useApiKey,
   useTestServer,
 } from './support/harness.ts';
@@ -595,6 +605,63 @@ describe('validation scopes', () => {
         body: JSON.stringify(body),
       });
       await expectProblem(response, 400, 'VALIDATION_FAILED');
+    }
+  });
+});
+
+describe('the products migration', () => {
+  it('keeps every existing policy, license and API key meaning what it meant', async () => {
+    // A database as the release before products left it: every migration up to the products one.
+    const name = `${inject('databasePrefix')}premigration_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: inject('serverUrl') });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    const url = new URL(inject('serverUrl'));
+    url.pathname = `/${name}`;
+    const orm = await initOrm({ clientUrl: url.toString(), log: createLogger('warn', process.stderr), poolSize: 2 });
+    try {
+      await orm.migrator.up({ to: 'Migration20261129000000_hot_paths' });
+      const em = orm.em.fork();
+      const hasher = new KeyHasher(TEST_SECRET);
+      const now = new Date('2026-11-30T00:00:00.000Z');
+      const [policyId, licenseId, apiKeyId] = [uuidv7(), uuidv7(), uuidv7()];
+      const token = generateApiToken();
+      await em.execute(
+        `insert into policies (id, name, max_machines, key_prefix, require_heartbeat, heartbeat_duration,
+           heartbeat_cull_strategy, heartbeat_resurrection_window, metadata, created_at, updated_at)
+         values (?, 'old', 2, 'OLD', false, 600, 'DEACTIVATE_DEAD', 0, '{}', ?, ?)`,
+        [policyId, now, now],
+      );
+      await em.execute(
+        `insert into licenses (id, policy_id, key_hash, key_hint, metadata, created_at, updated_at)
+         values (?, ?, ?, 'OLD-…-AAAAA', '{}', ?, ?)`,
+        [licenseId, policyId, randomBytes(32), now, now],
+      );
+      await em.execute(
+        `insert into api_keys (id, name, token_hash, token_hint, scopes, created_at)
+         values (?, 'old', ?, 'lct_x…y', '{licenses:read}', ?)`,
+        [apiKeyId, hasher.hash('api-key', token), now],
+      );
+
+      expect(await migrate(orm)).toEqual(['Migration20261204000000_products']);
+
+      const services = new Services(orm.em.fork(), { now: () => now }, hasher);
+      expect((await services.policies.get(policyId)).productId).toBeNull();
+      const [row] = await services.em.execute('select * from licenses where id = ?', [licenseId]);
+      const license = toLicenseRecord(row as Record<string, unknown>);
+      expect((await services.licenses.view(licenseId)).productId).toBeNull();
+      expect(await services.licenses.validate(license)).toMatchObject({ valid: true, code: 'VALID' });
+      expect(await services.licenses.validate(license, undefined, { product: 'ANY' })).toMatchObject({
+        valid: false,
+        code: 'PRODUCT_SCOPE_MISMATCH',
+      });
+      const apiKey = await services.apiKeys.authenticate(token);
+      expect(apiKey).toMatchObject({ id: apiKeyId, productId: null, scopes: ['licenses:read'] });
+      // An unlimited key still sees the old policy.
+      expect((await services.policies.list({ limit: 10 })).items.map((p) => p.id)).toEqual([policyId]);
+    } finally {
+      await orm.close();
     }
   });
 });
