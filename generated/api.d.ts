@@ -1668,8 +1668,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -1865,8 +1863,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -2106,8 +2102,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -2309,8 +2303,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -2543,8 +2535,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -2727,8 +2717,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -2936,8 +2924,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -3133,8 +3119,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -3558,8 +3542,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -3761,8 +3743,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -3968,8 +3948,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -4221,8 +4199,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -4470,8 +4446,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -4718,8 +4692,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -5152,8 +5124,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -5355,8 +5325,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -5778,8 +5746,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -5975,8 +5941,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -6216,8 +6180,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -6419,8 +6381,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -6645,8 +6605,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -6888,8 +6846,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -7085,8 +7041,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -7322,8 +7276,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -7525,8 +7477,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -7751,8 +7701,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -7993,8 +7941,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -8190,8 +8136,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -8431,8 +8375,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -8634,8 +8576,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -8841,8 +8781,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -9094,8 +9032,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -9343,8 +9279,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -9585,8 +9519,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
@@ -9802,8 +9734,6 @@ export interface operations {
             /**
              * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
              *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
-             *     An API key limited to a product is never told `INSUFFICIENT_SCOPE` about another product's
-             *     objects: those are not found for it.
              */
             403: {
                 headers: {
