@@ -24,7 +24,9 @@ export interface paths {
          * Create an API key
          * @description Creates an API key and issues its token. The token is in this response only: the server
          *     keeps just a keyed hash of it. A key can only grant scopes it holds itself, and an expiry
-         *     that has already passed is `EXPIRES_IN_PAST`.
+         *     that has already passed is `EXPIRES_IN_PAST`. With `productId` the key is limited to that
+         *     product (`UNKNOWN_PRODUCT` if there is none) and may hold only the scopes that stay within it
+         *     (`SCOPE_NOT_FOR_PRODUCT_KEY`).
          *
          *     Requires an API key with the `admin` scope.
          */
@@ -159,9 +161,12 @@ export interface paths {
          *     now — and, given the fingerprint of the machine it runs on, whether that machine is activated
          *     and alive. Always 200 for a known key: the verdict is in `valid` and `code`.
          *
-         *     Codes are checked in the order of precedence `LicenseValidationCode` gives: the first that
-         *     applies is the answer. `valid` may be true with a warning code (`TOO_MANY_MACHINES`,
-         *     `TOO_MANY_CORES`) when the policy's overage strategy allows the license to be over its limits.
+         *     Software that names its `product` (id or code) or `policy` is told `PRODUCT_SCOPE_MISMATCH`
+         *     or `POLICY_SCOPE_MISMATCH` for a key that is not for it, before anything else: a key for one
+         *     product never validates as another. Codes are checked in the order of precedence
+         *     `LicenseValidationCode` gives: the first that applies is the answer. `valid` may be true with a
+         *     warning code (`TOO_MANY_MACHINES`, `TOO_MANY_CORES`) when the policy's overage strategy allows
+         *     the license to be over its limits.
          */
         post: operations["validateLicense"];
         delete?: never;
@@ -419,6 +424,72 @@ export interface paths {
         patch: operations["updatePolicy"];
         trace?: never;
     };
+    "/products": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List products
+         * @description Lists products, oldest first, in pages. An API key limited to a product sees only that one.
+         *
+         *     Requires an API key with the `products:read` scope.
+         */
+        get: operations["listProducts"];
+        put?: never;
+        /**
+         * Create a product
+         * @description Creates a product. Its `code` must be unique on this server: a taken one is
+         *     `PRODUCT_CODE_TAKEN`, also when two requests race for it.
+         *
+         *     Requires an API key with the `products:write` scope.
+         */
+        post: operations["createProduct"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/products/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a product
+         * @description Returns one product.
+         *
+         *     Requires an API key with the `products:read` scope.
+         */
+        get: operations["getProduct"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a product
+         * @description Deletes a product no live policy belongs to; one that still has policies is
+         *     `PRODUCT_IN_USE`. Its code is free again afterwards. API keys limited to it see nothing
+         *     from then on.
+         *
+         *     Requires an API key with the `products:write` scope.
+         */
+        delete: operations["deleteProduct"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a product
+         * @description Changes a product with a JSON merge patch (RFC 7396). A new `code` must be unique on this
+         *     server (`PRODUCT_CODE_TAKEN`).
+         *
+         *     Requires an API key with the `products:write` scope.
+         */
+        patch: operations["updateProduct"];
+        trace?: never;
+    };
     "/webhook-endpoints": {
         parameters: {
             query?: never;
@@ -605,6 +676,11 @@ export interface components {
             name: components["schemas"]["SingleLineText"];
             /** @description What the key may do, each scope once. */
             scopes: components["schemas"]["Scope"][];
+            /**
+             * @description The product the key is limited to, or null for all. A limited key sees and changes only that
+             *     product's policies, licenses and machines; anything else is not found for it.
+             */
+            productId: components["schemas"]["Uuid"] | null;
             /** @description The token's start and end, to recognise it by (e.g. `lct_3fK9aQ…x2Lp`). */
             tokenHint: string;
             /** @description When the key stops working, or null if it does not expire. */
@@ -649,6 +725,14 @@ export interface components {
             scopes: components["schemas"]["Scope"][];
             /** @description When the key stops working: not passed, and by 9999-12-31T23:59:59Z. Null or absent means never. */
             expiresAt?: string | null;
+            /**
+             * @description Limits the key to one product (an unknown one is `UNKNOWN_PRODUCT`): it sees and changes only
+             *     that product's policies, licenses and machines. Such a key may hold only `products:read`,
+             *     `policies:*`, `licenses:*` and `machines:*` (others are `SCOPE_NOT_FOR_PRODUCT_KEY`): what
+             *     spans every product (`admin`, `products:write`, `events:read`, `webhooks:write`) is refused.
+             *     Null or absent means all products.
+             */
+            productId?: components["schemas"]["Uuid"] | null;
         };
         /** @description What a vendor sends to create a license. */
         CreateLicenseRequest: {
@@ -708,6 +792,23 @@ export interface components {
              * @default UNIQUE_PER_LICENSE
              */
             machineUniquenessStrategy?: components["schemas"]["MachineUniquenessStrategy"];
+            /**
+             * @description The product the policy belongs to (an unknown one is `UNKNOWN_PRODUCT`). Null or absent means
+             *     none; for an API key limited to a product, absent means that product and any other value is
+             *     `UNKNOWN_PRODUCT`.
+             */
+            productId?: components["schemas"]["Uuid"] | null;
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
+            metadata?: components["schemas"]["Metadata"];
+        };
+        /** @description What a vendor sends to create a product. */
+        CreateProductRequest: {
+            /** @description A human-readable name. */
+            name: components["schemas"]["SingleLineText"];
+            /** @description The product's code, unique on this server: a taken one is `PRODUCT_CODE_TAKEN`. */
+            code: components["schemas"]["ProductCode"];
+            /** @description The product's web page; null or absent means none. */
+            url?: components["schemas"]["ProductUrl"] | null;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -730,6 +831,11 @@ export interface components {
             name: components["schemas"]["SingleLineText"];
             /** @description What the key may do, each scope once. */
             scopes: components["schemas"]["Scope"][];
+            /**
+             * @description The product the key is limited to, or null for all. A limited key sees and changes only that
+             *     product's policies, licenses and machines; anything else is not found for it.
+             */
+            productId: components["schemas"]["Uuid"] | null;
             /** @description The token's start and end, to recognise it by (e.g. `lct_3fK9aQ…x2Lp`). */
             tokenHint: string;
             /** @description When the key stops working, or null if it does not expire. */
@@ -756,6 +862,8 @@ export interface components {
             id: components["schemas"]["Uuid"];
             /** @description The policy whose rules the license follows. */
             policyId: components["schemas"]["Uuid"];
+            /** @description The product of the license's policy, or null if the policy belongs to none. */
+            productId: components["schemas"]["Uuid"] | null;
             /** @description A human-readable name, or null. */
             name: components["schemas"]["SingleLineText"] | null;
             /**
@@ -835,7 +943,7 @@ export interface components {
         };
         /**
          * @description What an event says: the object it is about, as the API showed it at that instant, under the
-         *     object's name (`machine`, `license`, `policy`, `apiKey` or `webhookEndpoint`), and the event's own facts beside
+         *     object's name (`machine`, `license`, `policy`, `product`, `apiKey` or `webhookEndpoint`), and the event's own facts beside
          *     it: a deactivation's `reason` (`MANUAL`, `HEARTBEAT_DEAD`, `LICENSE_DELETED`), a death's
          *     `diedAt`, a resurrection's `deadSince`, an overage's `maxMachines` and `maxCores` (the policy's
          *     limits the license went over, with its counts in `license`).
@@ -866,7 +974,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "policy.created" | "policy.updated" | "policy.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
+        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "policy.created" | "policy.updated" | "policy.deleted" | "product.created" | "product.updated" | "product.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
         /**
          * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
          *     entries: no more fit in a 64 KiB request body.
@@ -908,6 +1016,8 @@ export interface components {
             id: components["schemas"]["Uuid"];
             /** @description The policy whose rules the license follows. */
             policyId: components["schemas"]["Uuid"];
+            /** @description The product of the license's policy, or null if the policy belongs to none. */
+            productId: components["schemas"]["Uuid"] | null;
             /** @description A human-readable name, or null. */
             name: components["schemas"]["SingleLineText"] | null;
             /**
@@ -991,7 +1101,7 @@ export interface components {
          *     8. `VALID`.
          * @enum {string}
          */
-        LicenseValidationCode: "VALID" | "SUSPENDED" | "EXPIRED" | "NO_MACHINE" | "FINGERPRINT_NOT_ACTIVATED" | "HEARTBEAT_DEAD" | "TOO_MANY_MACHINES" | "TOO_MANY_CORES";
+        LicenseValidationCode: "VALID" | "PRODUCT_SCOPE_MISMATCH" | "POLICY_SCOPE_MISMATCH" | "SUSPENDED" | "EXPIRED" | "NO_MACHINE" | "FINGERPRINT_NOT_ACTIVATED" | "HEARTBEAT_DEAD" | "TOO_MANY_MACHINES" | "TOO_MANY_CORES";
         /** @description The body of a validation response. */
         LicenseValidationResponse: {
             data: components["schemas"]["LicenseValidation"];
@@ -1005,6 +1115,8 @@ export interface components {
              * @example c8f4e9a2-3b71-4d5e-9f12-8a6b3c7d4e5f
              */
             licenseId: components["schemas"]["Uuid"];
+            /** @description The product of the license's policy, or null if the policy belongs to none. */
+            productId: components["schemas"]["Uuid"] | null;
             /**
              * @description The machine's unique identifier, as the client computed it. Unique among the license's active machines.
              * @example hw-a1b2c3d4e5f6
@@ -1160,6 +1272,8 @@ export interface components {
             overageStrategy: components["schemas"]["OverageStrategy"];
             /** @description Where a machine's fingerprint must be unique among active machines. */
             machineUniquenessStrategy: components["schemas"]["MachineUniquenessStrategy"];
+            /** @description The product the policy belongs to, or null. Its licenses and machines belong to it too. */
+            productId: components["schemas"]["Uuid"] | null;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
@@ -1224,13 +1338,61 @@ export interface components {
             /** @description What is wrong there, for a human. */
             message: string;
         };
+        /** @description A product: what a vendor sells, with the policies (and so the licenses) that are for it. */
+        Product: {
+            /** @description The product's id, a UUIDv7. */
+            id: components["schemas"]["Uuid"];
+            /** @description A human-readable name. */
+            name: components["schemas"]["SingleLineText"];
+            /** @description The product's code, unique on this server; validation scopes accept it in place of the id. */
+            code: components["schemas"]["ProductCode"];
+            /** @description The product's web page, or null. */
+            url: components["schemas"]["ProductUrl"] | null;
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
+            metadata: components["schemas"]["Metadata"];
+            /**
+             * Format: date-time
+             * @description When the product was created.
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the product was last changed.
+             */
+            updatedAt: string;
+        };
+        /**
+         * @description A product's code: 1–64 of A–Z, 0–9 and `_`, starting with a letter, e.g. `DESKTOP_PRO`. Upper
+         *     snake case like entitlement codes; having no hyphen, a code can never be mistaken for an id.
+         * @example DESKTOP_PRO
+         */
+        ProductCode: string;
+        /** @description A page of products. */
+        ProductList: {
+            data: components["schemas"]["Product"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /** @description One product. */
+        ProductResponse: {
+            data: components["schemas"]["Product"];
+        };
+        /**
+         * @description A product as a validation scope names it: its id (a UUID) or its code (`DESKTOP_PRO`).
+         * @example DESKTOP_PRO
+         */
+        ProductScope: string;
+        /**
+         * @description An http or https URL, at most 2048 characters.
+         * @example https://example.com/desktop
+         */
+        ProductUrl: string;
         /** @description The start of an endpoint's response body: its first 1024 bytes, decoded as UTF-8. */
         ResponseExcerpt: string;
         /**
          * @description A permission an API key carries. `admin` implies every other scope.
          * @enum {string}
          */
-        Scope: "machines:read" | "machines:write" | "licenses:read" | "licenses:write" | "policies:read" | "policies:write" | "events:read" | "webhooks:write" | "admin";
+        Scope: "machines:read" | "machines:write" | "licenses:read" | "licenses:write" | "policies:read" | "policies:write" | "products:read" | "products:write" | "events:read" | "webhooks:write" | "admin";
         /**
          * @description A single-line piece of text: no control characters (U+0000–U+001F, U+007F), which no name,
          *     hostname or fingerprint needs and which PostgreSQL cannot store (U+0000). At most 256
@@ -1296,6 +1458,29 @@ export interface components {
              *     then on: machines already active are never deactivated by a change.
              */
             machineUniquenessStrategy?: components["schemas"]["MachineUniquenessStrategy"];
+            /**
+             * @description Moves the policy, with its licenses and machines, to another product (an unknown one is
+             *     `UNKNOWN_PRODUCT`); null means none. An API key limited to a product cannot move a policy out
+             *     of it (`UNKNOWN_PRODUCT`).
+             */
+            productId?: components["schemas"]["Uuid"] | null;
+            /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
+            metadata?: components["schemas"]["Metadata"];
+        };
+        /**
+         * @description A JSON merge patch (RFC 7396) of a product: absent fields are kept, `null` clears `url`, and
+         *     `metadata` is merged key by key (a `null` value removes that key).
+         */
+        UpdateProductRequest: {
+            /** @description A human-readable name. */
+            name?: components["schemas"]["SingleLineText"];
+            /**
+             * @description A new code, unique on this server (a taken one is `PRODUCT_CODE_TAKEN`). Software that
+             *     validates with the old code gets `PRODUCT_SCOPE_MISMATCH` from then on.
+             */
+            code?: components["schemas"]["ProductCode"];
+            /** @description The product's web page; null clears it. */
+            url?: components["schemas"]["ProductUrl"] | null;
             /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -1317,10 +1502,18 @@ export interface components {
          * @example f1a2b3c4-6e04-7081-c245-bd9e6f0a1b82
          */
         Uuid: string;
-        /** @description What the software may tell about the machine it runs on. */
+        /** @description What the software may tell about the machine it runs on, and what it must be licensed for. */
         ValidateLicenseRequest: {
             /** @description The fingerprint of the machine the software runs on: also check that it is activated. */
             fingerprint?: components["schemas"]["SingleLineText"];
+            /**
+             * @description The product the software is, by id or by code: a license whose policy belongs to another
+             *     product, or to none, is `PRODUCT_SCOPE_MISMATCH`, so a key for one product never unlocks
+             *     another.
+             */
+            product?: components["schemas"]["ProductScope"];
+            /** @description The policy the license must follow: a license under another one is `POLICY_SCOPE_MISMATCH`. */
+            policy?: components["schemas"]["Uuid"];
         };
         /** @description One attempt at delivering a message to an endpoint. */
         WebhookDelivery: {
@@ -1842,9 +2035,11 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
-             *     `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed) or `WEBHOOK_URL_REFUSED` (a
-             *     webhook URL the address rules refuse); or the `Idempotency-Key` was already used with a
+             *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
+             *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
+             *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
+             *     already passed) or `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse); or the
+             *     `Idempotency-Key` was already used with a
              *     different request: `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
@@ -2009,8 +2204,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -2209,8 +2405,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -2244,8 +2441,9 @@ export interface operations {
             };
             /**
              * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
-             *     `POLICY_IN_USE` (the policy still has licenses) or `LAST_ADMIN_KEY` (it is the last active
-             *     admin key).
+             *     `POLICY_IN_USE` (the policy still has licenses), `PRODUCT_IN_USE` (the product still has
+             *     policies), `PRODUCT_CODE_TAKEN` (another product has the code) or `LAST_ADMIN_KEY` (it is the
+             *     last active admin key).
              */
             409: {
                 headers: {
@@ -2621,8 +2819,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -3093,9 +3292,11 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
-             *     `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed) or `WEBHOOK_URL_REFUSED` (a
-             *     webhook URL the address rules refuse); or the `Idempotency-Key` was already used with a
+             *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
+             *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
+             *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
+             *     already passed) or `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse); or the
+             *     `Idempotency-Key` was already used with a
              *     different request: `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
@@ -3444,8 +3645,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -3644,8 +3846,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -3848,8 +4051,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -3920,7 +4124,8 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (the
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
+             *     names a product that does not exist or these credentials cannot see) or `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed).
              */
             422: {
@@ -4097,8 +4302,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -4343,8 +4549,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -4798,8 +5005,8 @@ export interface operations {
             /**
              * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`) or
              *     `FINGERPRINT_TAKEN_ELSEWHERE` (the fingerprint is active on another license within the policy's
-             *     `machineUniquenessStrategy`); or a request with the same `Idempotency-Key` is still being
-             *     processed: `IDEMPOTENCY_KEY_IN_USE`.
+             *     `machineUniquenessStrategy`), `PRODUCT_CODE_TAKEN` (another product has the code); or a request
+             *     with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
              */
             409: {
                 headers: {
@@ -4853,9 +5060,11 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
-             *     `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed) or `WEBHOOK_URL_REFUSED` (a
-             *     webhook URL the address rules refuse); or the `Idempotency-Key` was already used with a
+             *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
+             *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
+             *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
+             *     already passed) or `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse); or the
+             *     `Idempotency-Key` was already used with a
              *     different request: `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
@@ -5020,8 +5229,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -5220,8 +5430,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -5417,8 +5628,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -5471,7 +5683,8 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (the
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
+             *     names a product that does not exist or these credentials cannot see) or `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed).
              */
             422: {
@@ -5902,8 +6115,14 @@ export interface operations {
                 };
             };
             /**
-             * @description The `Idempotency-Key` was already used with a different request (another operation, path or
-             *     body): `IDEMPOTENCY_KEY_REUSED`. Use a new key for a new request.
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
+             *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
+             *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
+             *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
+             *     already passed) or `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse); or the
+             *     `Idempotency-Key` was already used with a
+             *     different request: `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
                 headers: {
@@ -6067,8 +6286,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -6267,8 +6487,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -6302,8 +6523,9 @@ export interface operations {
             };
             /**
              * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
-             *     `POLICY_IN_USE` (the policy still has licenses) or `LAST_ADMIN_KEY` (it is the last active
-             *     admin key).
+             *     `POLICY_IN_USE` (the policy still has licenses), `PRODUCT_IN_USE` (the product still has
+             *     policies), `PRODUCT_CODE_TAKEN` (another product has the code) or `LAST_ADMIN_KEY` (it is the
+             *     last active admin key).
              */
             409: {
                 headers: {
@@ -6489,8 +6711,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -6510,6 +6733,1122 @@ export interface operations {
              *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
              */
             408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
+             *     names a product that does not exist or these credentials cannot see) or `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed).
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listProducts: {
+        parameters: {
+            query?: {
+                /** @description The `nextCursor` of the previous page; the list continues after that product. */
+                cursor?: components["schemas"]["Uuid"];
+                /** @description How many products per page, 1–100. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of products. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProductList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createProduct: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique value the client generates for one logical request (a UUID is a good choice) and
+                 *     sends again on each retry of it. Within 24 hours and for the same credentials, a retry with
+                 *     the same key and the same request gets the first successful response replayed (marked with
+                 *     `Idempotent-Replayed: true`) instead of acting twice; the same key with a different request
+                 *     is `IDEMPOTENCY_KEY_REUSED`; a retry while the first request still runs is
+                 *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateProductRequest"];
+            };
+        };
+        responses: {
+            /** @description Product created. */
+            201: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProductResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`) or
+             *     `FINGERPRINT_TAKEN_ELSEWHERE` (the fingerprint is active on another license within the policy's
+             *     `machineUniquenessStrategy`), `PRODUCT_CODE_TAKEN` (another product has the code); or a request
+             *     with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
+             */
+            409: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The `Idempotency-Key` was already used with a different request (another operation, path or
+             *     body): `IDEMPOTENCY_KEY_REUSED`. Use a new key for a new request.
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getProduct: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The product's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The product. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProductResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteProduct: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The product's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Product deleted. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletionResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
+             *     `POLICY_IN_USE` (the policy still has licenses), `PRODUCT_IN_USE` (the product still has
+             *     policies), `PRODUCT_CODE_TAKEN` (another product has the code) or `LAST_ADMIN_KEY` (it is the
+             *     last active admin key).
+             */
+            409: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateProduct: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The product's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["UpdateProductRequest"];
+            };
+        };
+        responses: {
+            /** @description The product. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProductResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
+             *     `POLICY_IN_USE` (the policy still has licenses), `PRODUCT_IN_USE` (the product still has
+             *     policies), `PRODUCT_CODE_TAKEN` (another product has the code) or `LAST_ADMIN_KEY` (it is the
+             *     last active admin key).
+             */
+            409: {
                 headers: {
                     /**
                      * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
@@ -6975,9 +8314,11 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
-             *     `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed) or `WEBHOOK_URL_REFUSED` (a
-             *     webhook URL the address rules refuse); or the `Idempotency-Key` was already used with a
+             *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
+             *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
+             *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
+             *     already passed) or `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse); or the
+             *     `Idempotency-Key` was already used with a
              *     different request: `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
@@ -7142,8 +8483,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -7342,8 +8684,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -7546,8 +8889,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -7618,7 +8962,8 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (the
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
+             *     names a product that does not exist or these credentials cannot see) or `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed).
              */
             422: {
@@ -7795,8 +9140,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -8041,8 +9387,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -8280,8 +9627,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {
@@ -8494,8 +9842,9 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
-             *     deactivated machines are, by the operations that read them.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
              */
             404: {
                 headers: {

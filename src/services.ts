@@ -9,6 +9,7 @@ import type { ValidationLookups } from './licenses/validation-lookup.ts';
 import type { HeartbeatBatcher } from './machines/heartbeat-batch.ts';
 import { MachinesService } from './machines/machines.service.ts';
 import { PoliciesService } from './policies/policies.service.ts';
+import { ProductsService } from './products/products.service.ts';
 import type { AddressPolicy } from './webhooks/address.ts';
 import { WebhookEndpointsService } from './webhooks/endpoints.service.ts';
 
@@ -30,13 +31,24 @@ export class Services {
   readonly #heartbeats: HeartbeatBatcher | undefined;
   readonly #validations: ValidationLookups | undefined;
   readonly #webhookAddresses: AddressPolicy;
+  readonly #shared: SharedServices;
+  /** The one product an API key is limited to: the others' objects are not found. null: all. */
+  readonly productLimit: string | null;
 
   /**
    * `shared`, a server's own: its authentication cache (key lookups skip the database, its
    * changes clear it) and its heartbeat group commit; and which webhook URLs it accepts.
    */
-  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher, shared: SharedServices = {}) {
+  constructor(
+    em: EntityManager,
+    clock: Clock,
+    hasher: KeyHasher,
+    shared: SharedServices = {},
+    productLimit: string | null = null,
+  ) {
     this.em = em;
+    this.#shared = shared;
+    this.productLimit = productLimit;
     this.clock = clock;
     this.#hasher = hasher;
     this.#authCache = shared.authCache;
@@ -45,16 +57,32 @@ export class Services {
     this.#webhookAddresses = shared.webhookAddresses ?? { allowPrivate: false };
   }
 
+  /** The same unit of work, seeing only one product's policies, licenses and machines. */
+  limitedTo(productId: string): Services {
+    return new Services(this.em, this.clock, this.#hasher, this.#shared, productId);
+  }
+
   get machines(): MachinesService {
-    return new MachinesService(this.em, this.clock, this.#heartbeats);
+    return new MachinesService(this.em, this.clock, this.#heartbeats, this.productLimit);
   }
 
   get licenses(): LicensesService {
-    return new LicensesService(this.em, this.clock, this.#hasher, this.#authCache, this.#validations);
+    return new LicensesService(
+      this.em,
+      this.clock,
+      this.#hasher,
+      this.#authCache,
+      this.#validations,
+      this.productLimit,
+    );
   }
 
   get policies(): PoliciesService {
-    return new PoliciesService(this.em, this.clock);
+    return new PoliciesService(this.em, this.clock, this.productLimit);
+  }
+
+  get products(): ProductsService {
+    return new ProductsService(this.em, this.clock, this.productLimit);
   }
 
   get events(): EventsService {

@@ -18,6 +18,7 @@ describe('API keys', () => {
       id: expect.any(String),
       name: 'billing backend',
       scopes: ['licenses:read', 'licenses:write'],
+      productId: null,
       tokenHint: `${created.token.slice(0, 10)}…${created.token.slice(-4)}`,
       expiresAt: null,
       revokedAt: null,

@@ -73,6 +73,49 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
     expect(rows[0]!.key_hash.toString('latin1')).not.toContain(l.key);
   });
 
+  it('manages products, and puts policies and API keys under one by its code', async () => {
+    const created = await cli('products', 'create', '--name', 'Desktop', '--code', 'CLI_DESKTOP', '--json');
+    expect(created.code, created.stderr).toBe(0);
+    const product = JSON.parse(created.stdout);
+    expect(product).toMatchObject({ name: 'Desktop', code: 'CLI_DESKTOP', url: null });
+
+    const policy = JSON.parse(
+      (await cli('policies', 'create', '--name', 'P', '--product', 'CLI_DESKTOP', '--json')).stdout,
+    );
+    expect(policy.productId).toBe(product.id);
+    const unknown = await cli('policies', 'create', '--name', 'P', '--product', 'CLI_NOPE');
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('CLI_NOPE');
+
+    const key = await cli(
+      'api-keys',
+      'create',
+      '--name',
+      'k',
+      '--scopes',
+      'licenses:read',
+      '--product',
+      product.id,
+      '--json',
+    );
+    expect(key.code, key.stderr).toBe(0);
+    expect(JSON.parse(key.stdout).productId).toBe(product.id);
+    const refused = await cli('api-keys', 'create', '--name', 'k', '--scopes', 'admin', '--product', 'CLI_DESKTOP');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('admin');
+
+    const listed = await cli('products', 'list');
+    expect(listed.stdout).toContain('CLI_DESKTOP');
+    const inUse = await cli('products', 'delete', product.id);
+    expect(inUse.code).not.toBe(0);
+    expect(
+      JSON.parse((await cli('policies', 'update', policy.id, '--product', 'none', '--json')).stdout).productId,
+    ).toBeNull();
+    const updated = await cli('products', 'update', product.id, '--url', 'https://example.com', '--json');
+    expect(JSON.parse(updated.stdout).url).toBe('https://example.com');
+    expect((await cli('products', 'delete', product.id)).code).toBe(0);
+  });
+
   it('prints the key once in human form without --json', async () => {
     const policy = JSON.parse((await cli('policies', 'create', '--name', 'Plain', '--json')).stdout);
     const human = await cli('licenses', 'create', '--policy', policy.id);
@@ -95,7 +138,7 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
     [
       ['api-keys', 'create', '--name', 'x', '--scopes', 'machines:read,root'],
       2,
-      "'root' is not a scope. The scopes are machines:read, machines:write, licenses:read, licenses:write, policies:read, policies:write, events:read, webhooks:write, admin.",
+      "'root' is not a scope. The scopes are machines:read, machines:write, licenses:read, licenses:write, policies:read, policies:write, products:read, products:write, events:read, webhooks:write, admin.",
     ],
     [['api-keys', 'create', '--name', 'x'], 2, '--scopes is required'],
     [['frobnicate'], 2, "unknown command 'frobnicate'"],

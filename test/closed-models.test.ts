@@ -33,6 +33,7 @@ interface Case {
   typo: [string, string];
 }
 
+let patched = 0;
 const count = (table: string) => async () => (await server.sql(`select count(*)::int as n from ${table}`))[0];
 const row = (table: string, id: string) => async () =>
   (await server.sql(`select * from ${table} where id = $1`, [id]))[0];
@@ -75,6 +76,32 @@ const cases: Case[] = [
         contentType: 'application/merge-patch+json',
         body: { name: 'Renamed' },
         snapshot: row('policies', policyId),
+      };
+    },
+  },
+  {
+    operationId: 'createProduct',
+    typo: ['Code', 'code'],
+    prepare: async (s) => ({
+      method: 'POST',
+      path: '/products',
+      auth: bearer(await seedApiKey(s, ['admin'])),
+      body: { name: 'P', code: 'CLOSED' },
+      snapshot: count('products'),
+    }),
+  },
+  {
+    operationId: 'updateProduct',
+    typo: ['url_', 'url'],
+    prepare: async (s) => {
+      const { id } = await s.services().products.create({ name: 'P', code: `CLOSED_PATCH_${++patched}` });
+      return {
+        method: 'PATCH',
+        path: `/products/${id}`,
+        auth: bearer(await seedApiKey(s, ['admin'])),
+        contentType: 'application/merge-patch+json',
+        body: { name: 'Renamed' },
+        snapshot: row('products', id),
       };
     },
   },

@@ -52,6 +52,7 @@ async function snapshot(): Promise<unknown> {
     select (select count(*) from machines)::int as machines, (select count(*) from licenses)::int as licenses,
            (select count(*) from policies)::int as policies, (select count(*) from api_keys)::int as api_keys,
            (select count(*) from webhook_endpoints)::int as webhook_endpoints, (select count(*) from events)::int as events,
+           (select count(*) from products)::int as products, (select max(updated_at) from products) as products_updated,
            (select max(updated_at) from licenses) as licenses_updated, (select max(updated_at) from policies) as policies_updated,
            (select max(updated_at) from webhook_endpoints) as endpoints_updated`);
 }
@@ -113,12 +114,19 @@ const bodyOperations: BodyOperation[] = Object.entries(spec.paths).flatMap(([pat
 let admin: Record<string, string>;
 let seeded: SeededLicense;
 let endpointId: string;
+let productId: string;
 
 /** The credentials each operation needs, and the ids its path names. */
 function target(op: BodyOperation): { path: string; headers: Record<string, string> } {
   const path = op.path.replace(
     '{id}',
-    op.path.startsWith('/policies') ? seeded.policyId : op.path.startsWith('/licenses') ? seeded.licenseId : endpointId,
+    op.path.startsWith('/policies')
+      ? seeded.policyId
+      : op.path.startsWith('/licenses')
+        ? seeded.licenseId
+        : op.path.startsWith('/products')
+          ? productId
+          : endpointId,
   );
   const auth =
     op.operationId === 'activateMachine' || op.operationId === 'validateLicense' ? licenseAuth(seeded.key) : admin;
@@ -138,6 +146,7 @@ beforeAll(async () => {
     body: { url: 'http://127.0.0.1:1/hook' },
   });
   endpointId = endpoint.data!.data.id;
+  productId = (await server.services().products.create({ name: 'hostile', code: 'HOSTILE' })).id;
 });
 
 describe('hostile bodies, field by field, on every operation that takes one', () => {
@@ -147,9 +156,11 @@ describe('hostile bodies, field by field, on every operation that takes one', ()
       'createApiKey',
       'createLicense',
       'createPolicy',
+      'createProduct',
       'createWebhookEndpoint',
       'updateLicense',
       'updatePolicy',
+      'updateProduct',
       'updateWebhookEndpoint',
       'validateLicense',
     ]);

@@ -47,6 +47,7 @@ describe('licenses', () => {
     expect(created).toEqual({
       id: expect.any(String),
       policyId,
+      productId: null,
       name: 'Acme',
       keyHint: `LT-…-${created.key.slice(-5)}`,
       status: 'ACTIVE',

@@ -514,12 +514,14 @@ describe('machineUniquenessStrategy', () => {
   });
 });
 
-/**
- * Puts policies under one product. Products are their own part of the API; the uniqueness rule
- * reads only `policies.product_id`, which this sets directly.
- */
+/** Puts policies under one new product, through the API as a vendor would. */
 async function putUnderOneProduct(policyIds: string[]): Promise<void> {
-  await server.sql('update policies set product_id = $1 where id = any($2::uuid[])', [randomUUID(), policyIds]);
+  const code = `SCOPE_${randomUUID().slice(0, 8).toUpperCase()}`;
+  const created = await server.client.POST('/products', { headers: admin, body: { name: 'One product', code } });
+  expect(created.response.status, JSON.stringify(created.error)).toBe(201);
+  for (const id of policyIds) {
+    await patched(server, admin, '/policies/{id}', id, { productId: created.data!.data.id });
+  }
 }
 
 describe('the CLI', { timeout: 300_000 }, () => {

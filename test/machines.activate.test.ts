@@ -32,6 +32,7 @@ describe('POST /machines — activate a machine', () => {
       expect(data?.data).toEqual({
         id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
         licenseId,
+        productId: null,
         fingerprint: 'hw-a1b2c3d4e5f6',
         name: 'Dev Laptop',
         platform: 'macos',

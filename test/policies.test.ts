@@ -36,6 +36,7 @@ describe('policies', () => {
       maxCores: null,
       overageStrategy: 'NO_OVERAGE',
       machineUniquenessStrategy: 'UNIQUE_PER_LICENSE',
+      productId: null,
       metadata: {},
       createdAt: '2026-01-10T09:00:00.000Z',
       updatedAt: '2026-01-10T09:00:00.000Z',

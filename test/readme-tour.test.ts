@@ -66,7 +66,7 @@ describe("the README's tour", () => {
     expect(result.stdout).toContain(`"code":"FINGERPRINT_TAKEN"`);
     expect(result.stdout).toContain(`{"data":{"id":"${machineId}","deleted":true}}`);
     expect(result.stdout).toContain(
-      `{"data":{"id":"${machineId}","licenseId":"${licenseId}","fingerprint":"hw-a1b2c3d4e5f6"`,
+      `{"data":{"id":"${machineId}","licenseId":"${licenseId}","productId":null,"fingerprint":"hw-a1b2c3d4e5f6"`,
     );
 
     // And the database agrees: one machine, on the tour's license, deactivated by its owner.

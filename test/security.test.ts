@@ -10,6 +10,7 @@ import {
 import {
   freshApiKeyId,
   freshPolicy,
+  freshProduct,
   licenseWithMachine,
   type SecuredOperation,
   securityCases,
@@ -106,6 +107,58 @@ const operations: SecuredOperation[] = [
     prepare: async (s) => {
       const id = await freshPolicy(s);
       return (headers) => fetch(`${s.apiUrl}/policies/${id}`, { method: 'DELETE', headers });
+    },
+  },
+  {
+    name: 'createProduct',
+    accepts: ['Bearer'],
+    scope: 'products:write',
+    prepare: async (s) => {
+      let n = 0;
+      return (headers) =>
+        fetch(`${s.apiUrl}/products`, {
+          method: 'POST',
+          headers: { ...json, ...headers },
+          body: JSON.stringify({ name: 'p', code: `CREATED_${Date.now()}_${++n}` }),
+        });
+    },
+  },
+  {
+    name: 'listProducts',
+    accepts: ['Bearer'],
+    scope: 'products:read',
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/products`, { headers }),
+  },
+  {
+    name: 'getProduct',
+    accepts: ['Bearer'],
+    scope: 'products:read',
+    prepare: async (s) => {
+      const id = await freshProduct(s);
+      return (headers) => fetch(`${s.apiUrl}/products/${id}`, { headers });
+    },
+  },
+  {
+    name: 'updateProduct',
+    accepts: ['Bearer'],
+    scope: 'products:write',
+    prepare: async (s) => {
+      const id = await freshProduct(s);
+      return (headers) =>
+        fetch(`${s.apiUrl}/products/${id}`, {
+          method: 'PATCH',
+          headers: { ...mergePatch, ...headers },
+          body: '{"name":"renamed"}',
+        });
+    },
+  },
+  {
+    name: 'deleteProduct',
+    accepts: ['Bearer'],
+    scope: 'products:write',
+    prepare: async (s) => {
+      const id = await freshProduct(s);
+      return (headers) => fetch(`${s.apiUrl}/products/${id}`, { method: 'DELETE', headers });
     },
   },
   {

@@ -6,6 +6,7 @@ import { LICENSE_COMMANDS } from './commands/licenses.ts';
 import { MACHINE_COMMANDS } from './commands/machines.ts';
 import { POLICY_COMMANDS } from './commands/policies.ts';
 import { PROCESS_COMMANDS } from './commands/process.ts';
+import { PRODUCT_COMMANDS } from './commands/products.ts';
 
 /**
  * Every command, by its name: one word for the process commands, "<group> <verb>" for the rest.
@@ -14,6 +15,7 @@ import { PROCESS_COMMANDS } from './commands/process.ts';
  */
 export const COMMANDS: Record<string, Command> = {
   ...PROCESS_COMMANDS,
+  ...PRODUCT_COMMANDS,
   ...POLICY_COMMANDS,
   ...LICENSE_COMMANDS,
   ...MACHINE_COMMANDS,

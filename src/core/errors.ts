@@ -185,6 +185,53 @@ export class PolicyInUse extends DomainError {
   }
 }
 
+export class ProductNotFound extends DomainError {
+  readonly code = 'PRODUCT_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No product ${id} is visible to these credentials.`);
+  }
+}
+
+export class UnknownProduct extends DomainError {
+  readonly code = 'UNKNOWN_PRODUCT';
+
+  /** `id` null: no product, asked by credentials limited to one. */
+  constructor(id: string | null) {
+    super(
+      id === null
+        ? 'These credentials are limited to one product; what they create or move must belong to it.'
+        : `No product ${id} is visible to these credentials.`,
+    );
+  }
+}
+
+export class ProductInUse extends DomainError {
+  readonly code = 'PRODUCT_IN_USE';
+
+  constructor(policies: number) {
+    super(
+      `The product still has ${policies} polic${policies === 1 ? 'y' : 'ies'}; delete them or move them to another product first.`,
+    );
+  }
+}
+
+export class ProductCodeTaken extends DomainError {
+  readonly code = 'PRODUCT_CODE_TAKEN';
+
+  constructor(code: string) {
+    super(`Another product has the code ${code}.`);
+  }
+}
+
+export class ScopeNotForProductKey extends DomainError {
+  readonly code = 'SCOPE_NOT_FOR_PRODUCT_KEY';
+
+  constructor(scopes: string[]) {
+    super(`A key limited to one product cannot hold ${scopes.join(', ')}.`);
+  }
+}
+
 export class LastAdminKey extends DomainError {
   readonly code = 'LAST_ADMIN_KEY';
 
@@ -244,6 +291,11 @@ export type DomainErrorCode =
   | 'WEBHOOK_DELIVERY_NOT_FOUND'
   | 'UNKNOWN_POLICY'
   | 'POLICY_IN_USE'
+  | 'PRODUCT_NOT_FOUND'
+  | 'UNKNOWN_PRODUCT'
+  | 'PRODUCT_IN_USE'
+  | 'PRODUCT_CODE_TAKEN'
+  | 'SCOPE_NOT_FOR_PRODUCT_KEY'
   | 'LAST_ADMIN_KEY'
   | 'SCOPE_NOT_GRANTABLE'
   | 'MACHINE_HEARTBEAT_DEAD'

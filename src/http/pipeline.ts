@@ -8,6 +8,7 @@ import { eventHandlers } from './handlers/events.ts';
 import { licenseHandlers } from './handlers/licenses.ts';
 import { machineHandlers } from './handlers/machines.ts';
 import { policyHandlers } from './handlers/policies.ts';
+import { productHandlers } from './handlers/products.ts';
 import { webhookHandlers } from './handlers/webhooks.ts';
 import { IdempotencyKeys } from './idempotency.ts';
 import { forValidation } from './openapi-definition.ts';
@@ -22,6 +23,7 @@ import type { HandlerContext, Handlers, OperationId, SuccessResponse } from './t
 const handlers: Handlers = {
   ...machineHandlers,
   ...policyHandlers,
+  ...productHandlers,
   ...licenseHandlers,
   ...apiKeyHandlers,
   ...eventHandlers,
@@ -61,7 +63,11 @@ function operationHandler(
       query: context.request.query,
       path: context.request.params,
       principal,
-      services: state.services,
+      // A key limited to a product gets services that see nothing of the others.
+      services:
+        principal.kind === 'apiKey' && principal.apiKey.productId != null
+          ? state.services.limitedTo(principal.apiKey.productId)
+          : state.services,
       requestId: state.requestId,
       log: state.log,
     } as HandlerContext<typeof operationId>;

@@ -7,6 +7,7 @@ import { heartbeatStatus, nextHeartbeatAt } from '../machines/heartbeat.ts';
 import type { MachineRecord } from '../machines/machine-record.ts';
 import type { HeartbeatResult } from '../machines/machines.service.ts';
 import type { Policy } from '../policies/policy.entity.ts';
+import type { Product } from '../products/product.entity.ts';
 import type { WebhookAttemptRecord } from '../webhooks/attempt-record.ts';
 import type { WebhookEndpointRecord } from '../webhooks/endpoint-record.ts';
 import type { QueuedMessage } from '../webhooks/endpoints.service.ts';
@@ -32,6 +33,7 @@ export function presentMachine(machine: MachineRecord, now: Date): Schemas['Mach
   return {
     id: machine.id,
     licenseId: machine.license.id,
+    productId: machine.license.policy.productId ?? null,
     fingerprint: machine.fingerprint,
     name: machine.name ?? null,
     platform: machine.platform ?? null,
@@ -71,16 +73,37 @@ export function presentPolicy(policy: Policy): Schemas['Policy'] {
     maxCores: policy.maxCores ?? null,
     overageStrategy: policy.overageStrategy,
     machineUniquenessStrategy: policy.machineUniquenessStrategy,
+    // Products (issue 18).
+    productId: policy.productId ?? null,
     metadata: policy.metadata,
     createdAt: policy.createdAt.toISOString(),
     updatedAt: policy.updatedAt.toISOString(),
   };
 }
 
-export function presentLicense({ license, status, machineCount, coreCount }: LicenseView): Schemas['License'] {
+export function presentProduct(product: Product): Schemas['Product'] {
+  return {
+    id: product.id,
+    name: product.name,
+    code: product.code,
+    url: product.url ?? null,
+    metadata: product.metadata,
+    createdAt: product.createdAt.toISOString(),
+    updatedAt: product.updatedAt.toISOString(),
+  };
+}
+
+export function presentLicense({
+  license,
+  status,
+  machineCount,
+  coreCount,
+  productId,
+}: LicenseView): Schemas['License'] {
   return {
     id: license.id,
     policyId: license.policy.id,
+    productId,
     name: license.name ?? null,
     keyHint: license.keyHint,
     status,
@@ -100,6 +123,7 @@ export function presentApiKey(apiKey: ApiKey): Schemas['ApiKey'] {
     id: apiKey.id,
     name: apiKey.name,
     scopes: apiKey.scopes as Schemas['Scope'][],
+    productId: apiKey.productId ?? null,
     tokenHint: apiKey.tokenHint,
     expiresAt: apiKey.expiresAt?.toISOString() ?? null,
     revokedAt: apiKey.revokedAt?.toISOString() ?? null,

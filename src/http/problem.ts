@@ -60,6 +60,8 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 404, title: 'Machine not found' };
     case 'POLICY_NOT_FOUND':
       return { status: 404, title: 'Policy not found' };
+    case 'PRODUCT_NOT_FOUND':
+      return { status: 404, title: 'Product not found' };
     case 'LICENSE_NOT_FOUND':
       return { status: 404, title: 'License not found' };
     case 'API_KEY_NOT_FOUND':
@@ -78,6 +80,10 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 409, title: 'The fingerprint is already activated on another license' };
     case 'POLICY_IN_USE':
       return { status: 409, title: 'The policy still has licenses' };
+    case 'PRODUCT_IN_USE':
+      return { status: 409, title: 'The product still has policies' };
+    case 'PRODUCT_CODE_TAKEN':
+      return { status: 409, title: 'The product code is taken' };
     case 'LAST_ADMIN_KEY':
       return { status: 409, title: 'The last admin API key cannot be revoked' };
     case 'IDEMPOTENCY_KEY_IN_USE':
@@ -94,6 +100,10 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 422, title: 'The machine is dead' };
     case 'UNKNOWN_POLICY':
       return { status: 422, title: 'No such policy' };
+    case 'UNKNOWN_PRODUCT':
+      return { status: 422, title: 'No such product' };
+    case 'SCOPE_NOT_FOR_PRODUCT_KEY':
+      return { status: 422, title: 'The scope spans every product' };
     case 'WEBHOOK_URL_REFUSED':
       return { status: 422, title: 'The webhook URL is refused' };
     case 'EXPIRES_IN_PAST':

@@ -7,7 +7,7 @@ import type { Scope } from './scopes.ts';
  * cache can share between requests, where an entity belongs to one request's EntityManager.
  */
 export type ApiKeyRecord = Readonly<
-  Pick<ApiKey, 'id' | 'name' | 'tokenHash' | 'expiresAt' | 'revokedAt' | 'lastUsedAt'>
+  Pick<ApiKey, 'id' | 'name' | 'tokenHash' | 'expiresAt' | 'revokedAt' | 'lastUsedAt' | 'productId'>
 > & {
   readonly scopes: readonly Scope[];
 };
@@ -22,5 +22,7 @@ export function toApiKeyRecord(row: Record<string, unknown>): ApiKeyRecord {
     expiresAt: maybeDate(row.expires_at),
     revokedAt: maybeDate(row.revoked_at),
     lastUsedAt: maybeDate(row.last_used_at),
+    // Read with the key, so a request's product limit costs no query of its own.
+    productId: (row.product_id as string | null) ?? null,
   });
 }

@@ -11,6 +11,8 @@ const ApiKeySchema = defineEntity({
     /** What listings show of the token, e.g. `lct_3fK9aQ…x2Lp`. */
     tokenHint: p.text(),
     scopes: p.array().columnType('text[]'),
+    /** The product the key is limited to; null: all. */
+    productId: p.uuid().nullable(),
     expiresAt: p.datetime(3).nullable(),
     revokedAt: p.datetime(3).nullable(),
     lastUsedAt: p.datetime(3).nullable(),

@@ -1,23 +1,32 @@
 import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
-import { ApiKeyNotFound, ExpiresInPast, LastAdminKey, ScopeNotGrantable } from '../core/errors.ts';
+import {
+  ApiKeyNotFound,
+  ExpiresInPast,
+  LastAdminKey,
+  ScopeNotForProductKey,
+  ScopeNotGrantable,
+} from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
 import { execute, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
+import { ProductsService } from '../products/products.service.ts';
 import { ApiKey } from './api-key.entity.ts';
 import { type ApiKeyRecord, toApiKeyRecord } from './api-key-record.ts';
 import { apiTokenHint, generateApiToken, isWellFormedApiToken } from './api-token.ts';
 import type { AuthCache } from './auth-cache.ts';
 import { apiKeySubject } from './events.ts';
 import { KeyHasher } from './hashing.ts';
-import { grants, isScope, type Scope } from './scopes.ts';
+import { grants, isScope, PRODUCT_KEY_SCOPES, type Scope } from './scopes.ts';
 
 export interface CreateApiKeyInput {
   name: string;
   scopes: string[];
   expiresAt?: Date | null;
+  /** The one product the key is limited to; null or absent: all. */
+  productId?: string | null;
 }
 
 export interface CreatedApiKey {
@@ -61,16 +70,23 @@ export class ApiKeysService {
       const beyond = input.scopes.filter((scope) => !grants(grantor, scope as Scope));
       if (beyond.length > 0) throw new ScopeNotGrantable(beyond);
     }
+    const productId = input.productId ?? null;
+    if (productId !== null) {
+      const spanning = [...new Set(input.scopes)].filter((scope) => !PRODUCT_KEY_SCOPES.includes(scope as Scope));
+      if (spanning.length > 0) throw new ScopeNotForProductKey(spanning);
+    }
 
     const token = generateApiToken();
     const now = this.#clock.now();
     return this.#em.transactional(async (em) => {
+      const product = productId === null ? null : await new ProductsService(em, this.#clock).lockForUse(em, productId);
       const apiKey = em.create(ApiKey, {
         id: uuidv7(),
         name: input.name,
         tokenHash: this.#hasher.hash('api-key', token),
         tokenHint: apiTokenHint(token),
         scopes: [...new Set(input.scopes as Scope[])],
+        productId: product?.id ?? null,
         expiresAt: input.expiresAt ?? null,
         revokedAt: null,
         lastUsedAt: null,

@@ -13,7 +13,8 @@ const iso = (column: string): Sql => isoTimestampSql(sql.raw(column));
 /** A license row aliased `l`, at `now`, with its count of active machines as the API reads it (machine-count.ts). */
 export function licenseJsonSql(l: string, now: Date): Sql {
   return sql`json_build_object(
-    'id', ${sql.raw(l)}.id, 'policyId', ${sql.raw(l)}.policy_id, 'name', ${sql.raw(l)}.name, 'keyHint', ${sql.raw(l)}.key_hint,
+    'id', ${sql.raw(l)}.id, 'policyId', ${sql.raw(l)}.policy_id,
+    'productId', (select product_id from policies where id = ${sql.raw(l)}.policy_id), 'name', ${sql.raw(l)}.name, 'keyHint', ${sql.raw(l)}.key_hint,
     'status', ${licenseStatusSql(l, now)}, 'expiresAt', ${iso(`${l}.expires_at`)}, 'suspendedAt', ${iso(`${l}.suspended_at`)},
     'machineCount', ${machineCountSql(l)}, 'coreCount', ${coreCountSql(l)},
     'metadata', ${sql.raw(l)}.metadata, 'createdAt', ${iso(`${l}.created_at`)}, 'updatedAt', ${iso(`${l}.updated_at`)})`;

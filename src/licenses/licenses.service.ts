@@ -21,7 +21,7 @@ import { licenseSubject } from './events.ts';
 import { License } from './license.entity.ts';
 import { type LicenseRecord, toLicenseRecord } from './license-record.ts';
 import { type LicenseStatus, licenseStatus, refusalFor } from './status.ts';
-import { lookupValidation, type ValidationLookups } from './validation-lookup.ts';
+import { lookupValidation, type ValidationLookups, type ValidationRow } from './validation-lookup.ts';
 
 // The CLI offers the statuses as filter values.
 export { LICENSE_STATUSES, type LicenseStatus } from './status.ts';
@@ -54,10 +54,15 @@ export interface LicenseView {
   machineCount: number;
   /** The cores of the active machines; one for each machine that did not say. */
   coreCount: number;
+
+  /** The product of the license's policy; null: none. */
+  productId: string | null;
 }
 
 export type ValidationCode =
   | 'VALID'
+  | 'PRODUCT_SCOPE_MISMATCH'
+  | 'POLICY_SCOPE_MISMATCH'
   | 'SUSPENDED'
   | 'EXPIRED'
   | 'NO_MACHINE'
@@ -65,6 +70,12 @@ export type ValidationCode =
   | 'HEARTBEAT_DEAD'
   | 'TOO_MANY_MACHINES'
   | 'TOO_MANY_CORES';
+
+/** What the validating software says it is: a product (id or code) and/or a policy (id). */
+export interface ValidationScope {
+  product?: string;
+  policy?: string;
+}
 
 export interface Validation {
   valid: boolean;
@@ -91,26 +102,64 @@ function checkInput(input: {
   checks.throwIfAny();
 }
 
+/**
+ * Whether the license's product is the one a scope names, by id (a UUID, in any case) or by code
+ * (exact). Codes cannot look like UUIDs, so the two never mix; a license without a product
+ * matches no product.
+ */
+function productMatches(asked: string, row: Pick<ValidationRow, 'product_id' | 'product_code'>): boolean {
+  if (row.product_id == null) return false;
+  return isUuid(asked) ? asked.toLowerCase() === row.product_id : asked === row.product_code;
+}
+
 export class LicensesService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
   readonly #hasher: KeyHasher;
   readonly #authCache: AuthCache | undefined;
   readonly #validations: ValidationLookups | undefined;
+  readonly #limit: string | null;
 
-  /** `validations`: a server's grouped validation reads; without it each validation reads alone. */
+  /**
+   * `validations`: a server's grouped validation reads; without it each validation reads alone.
+   * `limit`: the one product an API key is limited to; other licenses are not found for it.
+   */
   constructor(
     em: EntityManager,
     clock: Clock,
     hasher: KeyHasher,
     authCache?: AuthCache,
     validations?: ValidationLookups,
+    limit: string | null = null,
   ) {
     this.#em = em;
     this.#clock = clock;
     this.#hasher = hasher;
     this.#authCache = authCache;
     this.#validations = validations;
+    this.#limit = limit;
+  }
+
+  /** `where`, narrowed to the licenses of the product these credentials are limited to. */
+  #where(where: FilterQuery<License>): FilterQuery<License> {
+    return this.#limit === null
+      ? where
+      : ({ $and: [where, { policy: { productId: this.#limit } }] } as FilterQuery<License>);
+  }
+
+  /**
+   * A live license these credentials may see, row-locked for the rest of the transaction. The
+   * product is checked after the lock, on the policy the license has then: locking through a
+   * join would lock the policy row too.
+   */
+  async #lockVisible(em: EntityManager, id: string): Promise<License> {
+    const license = isUuid(id)
+      ? await em.findOne(License, { id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE })
+      : null;
+    if (!license) throw new LicenseNotFound(id);
+    if (this.#limit !== null && (await em.count(Policy, { id: license.policy.id, productId: this.#limit })) === 0)
+      throw new LicenseNotFound(id);
+    return license;
   }
 
   /**
@@ -119,7 +168,11 @@ export class LicensesService {
    */
   async #livePolicy(em: EntityManager, policyId: string): Promise<Policy> {
     const policy = isUuid(policyId)
-      ? await em.findOne(Policy, { id: policyId, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_READ })
+      ? await em.findOne(
+          Policy,
+          { id: policyId, deletedAt: null, ...(this.#limit === null ? {} : { productId: this.#limit }) },
+          { lockMode: LockMode.PESSIMISTIC_READ },
+        )
       : null;
     if (!policy) throw new UnknownPolicy(policyId);
     return policy;
@@ -167,14 +220,14 @@ export class LicensesService {
     if (query.status === 'EXPIRED') Object.assign(where, { suspendedAt: null, expiresAt: { $lte: now } });
     if (query.status === 'ACTIVE')
       Object.assign(where, { suspendedAt: null, $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }] });
-    const page = await findPage(this.#em, License, where, query);
+    const page = await findPage(this.#em, License, this.#where(where), query);
     return { ...page, items: await this.views(page.items) };
   }
 
   /** A live (not deleted) license. */
   async get(id: string): Promise<License> {
     const license = isUuid(id)
-      ? await this.#em.findOne(License, { id, deletedAt: null }, { populate: ['policy'] })
+      ? await this.#em.findOne(License, this.#where({ id, deletedAt: null }), { populate: ['policy'] })
       : null;
     if (!license) throw new LicenseNotFound(id);
     return license;
@@ -191,20 +244,25 @@ export class LicensesService {
    */
   async views(licenses: LicenseRecord[]): Promise<LicenseView[]> {
     const now = this.#clock.now();
-    const counts = new Map<string, { machines: number; cores: number }>();
+    const counts = new Map<string, { machines: number; cores: number; productId: string | null }>();
     if (licenses.length > 0) {
-      const rows = await execute<{ id: string; machine_count: number; core_count: string | number }[]>(
+      const rows = await execute<
+        { id: string; machine_count: number; core_count: string | number; product_id: string | null }[]
+      >(
         this.#em,
-        sql`select l.id, ${machineCountSql('l')} as machine_count, ${coreCountSql('l')} as core_count
-              from licenses l where l.id in (${licenses.map((l) => l.id)})`,
+        sql`select l.id, ${machineCountSql('l')} as machine_count, ${coreCountSql('l')} as core_count, p.product_id
+              from licenses l join policies p on p.id = l.policy_id where l.id in (${licenses.map((l) => l.id)})`,
       );
-      for (const row of rows) counts.set(row.id, { machines: row.machine_count, cores: Number(row.core_count) });
+      for (const row of rows) {
+        counts.set(row.id, { machines: row.machine_count, cores: Number(row.core_count), productId: row.product_id });
+      }
     }
     return licenses.map((license) => ({
       license,
       status: licenseStatus(license, now),
       machineCount: counts.get(license.id)?.machines ?? 0,
       coreCount: counts.get(license.id)?.cores ?? 0,
+      productId: counts.get(license.id)?.productId ?? null,
     }));
   }
 
@@ -212,8 +270,7 @@ export class LicensesService {
   async update(id: string, patch: UpdateLicenseInput): Promise<LicenseView> {
     const changes = pick(patch, ['name', 'expiresAt', 'policyId', 'metadata'] as const);
     await this.#em.transactional(async (em) => {
-      const license = isUuid(id) ? await em.findOne(License, { id, deletedAt: null }) : null;
-      if (!license) throw new LicenseNotFound(id);
+      const license = await this.#lockVisible(em, id);
       const metadata = changes.metadata === undefined ? undefined : mergePatch(license.metadata, changes.metadata);
       checkInput({ ...changes, metadata });
       this.#refusePastExpiry(changes.expiresAt);
@@ -252,10 +309,7 @@ export class LicensesService {
    */
   async delete(id: string): Promise<void> {
     await this.#em.transactional(async (em) => {
-      const license = isUuid(id)
-        ? await em.findOne(License, { id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE })
-        : null;
-      if (!license) throw new LicenseNotFound(id);
+      const license = await this.#lockVisible(em, id);
       const now = this.#clock.now();
       await deactivateMachines(em, { licenseId: id }, 'LICENSE_DELETED', now);
       license.deletedAt = now;
@@ -294,7 +348,7 @@ export class LicensesService {
    * installed copy calls this: the policy, the machine count and the machine come in one
    * statement, as plain rows, shared with the validations that arrive beside it.
    */
-  async validate(license: LicenseRecord, fingerprint?: string): Promise<Validation> {
+  async validate(license: LicenseRecord, fingerprint?: string, scope: ValidationScope = {}): Promise<Validation> {
     const now = this.#clock.now();
     const query = { licenseId: license.id, fingerprint: fingerprint ?? null };
     const row = this.#validations ? await this.#validations.lookup(query) : await lookupValidation(this.#em, query);
@@ -303,6 +357,7 @@ export class LicensesService {
       status: licenseStatus(license, now),
       machineCount: row.machine_count,
       coreCount: Number(row.core_count),
+      productId: row.product_id ?? null,
     };
     const policy = { maxMachines: row.max_machines, maxCores: row.max_cores };
     const machine = row.m_id == null ? null : toMachineRecord(row);
@@ -313,6 +368,13 @@ export class LicensesService {
       valid = code === 'VALID',
     ): Validation => ({ valid, code, detail, license: view, machine });
 
+    // Before anything else: a key for another product or policy learns nothing more about itself.
+    if (scope.product !== undefined && !productMatches(scope.product, row)) {
+      return verdict('PRODUCT_SCOPE_MISMATCH', 'The license is not for this product.');
+    }
+    if (scope.policy !== undefined && scope.policy.toLowerCase() !== row.policy_id) {
+      return verdict('POLICY_SCOPE_MISMATCH', 'The license does not follow this policy.');
+    }
     // A refused license is told the same words the machine operations refuse it with.
     if (view.status !== 'ACTIVE') return verdict(view.status, refusalFor(license, view.status)!.detail);
     // Limits and overage (issue 18): beyond the allowance refuses; within it, only warns (below).

@@ -6,7 +6,10 @@ import { coreCountSql, machineCountSql } from '../machines/machine-count.ts';
 import { type MachineRecordRow, machineRecordColumns } from '../machines/machine-record.ts';
 import type { OverageStrategy } from '../policies/limits.ts';
 
-/** What a validation reads: the license's machine limit and count, and the fingerprint's machine. */
+/**
+ * What a validation reads: the license's machine limit and count, its policy and that policy's
+ * product (for the scopes), and the fingerprint's machine.
+ */
 export interface ValidationQuery {
   licenseId: string;
   fingerprint: string | null;
@@ -19,6 +22,10 @@ export type ValidationRow = MachineRecordRow & {
   max_cores: number | null;
   overage_strategy: OverageStrategy;
   core_count: string | number;
+
+  policy_id: string;
+  product_id: string | null;
+  product_code: string | null;
 };
 
 /**
@@ -30,11 +37,13 @@ export function validationStatement(queries: ValidationQuery[]): Sql {
   return sql`
   select i.n, p.max_machines, ${machineCountSql('l')} as machine_count,
          p.max_cores, p.overage_strategy, ${coreCountSql('l')} as core_count,
+         p.id as policy_id, p.product_id, pr.code as product_code,
          ${machineRecordColumns('m', 'p')}
     from unnest(${arrayLiteral(queries.map((q) => q.licenseId))}::uuid[], ${arrayLiteral(queries.map((q) => q.fingerprint))}::text[])
          with ordinality as i(license_id, fingerprint, n)
     join licenses l on l.id = i.license_id
     join policies p on p.id = l.policy_id
+    left join products pr on pr.id = p.product_id
     left join machines m on m.license_id = l.id and m.fingerprint = i.fingerprint and m.deleted_at is null`;
 }
 

@@ -8,6 +8,8 @@ export interface DeactivationTarget {
   id?: string;
   /** …and/or every active machine of one license. */
   licenseId?: string;
+  /** Only a machine whose license's policy belongs to this product (an API key's limit). */
+  productId?: string;
 }
 
 /**
@@ -32,6 +34,7 @@ export async function deactivateMachines(
        update machines m set deleted_at = ${now}, updated_at = ${now}, deactivation_reason = ${reason}
           from licenses l join policies p on p.id = l.policy_id
         where l.id = m.license_id and m.deleted_at is null and ${sql.join(conditions, ' and ')}
+          ${target.productId !== undefined ? sql`and p.product_id = ${target.productId}` : sql``}
         returning m.id, m.license_id, ${machineJsonSql('m', 'p', now)} as machine)
      insert into events (type, occurred_at, machine_id, license_id, data)
      select ${MACHINE_EVENTS.deactivated}, ${now}, id, license_id, json_build_object('machine', machine, 'reason', ${reason}::text) from deactivated

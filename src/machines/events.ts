@@ -23,7 +23,7 @@ const iso = (column: string): Sql => isoTimestampSql(sql.raw(column));
 /** A machine row aliased `m` with its policy's heartbeat settings under alias `p`, at `now` (an instant or a column). */
 export function machineJsonSql(m: string, p: string, now: Date | Sql): Sql {
   return sql`json_build_object(
-    'id', ${sql.raw(m)}.id, 'licenseId', ${sql.raw(m)}.license_id, 'fingerprint', ${sql.raw(m)}.fingerprint,
+    'id', ${sql.raw(m)}.id, 'licenseId', ${sql.raw(m)}.license_id, 'productId', ${sql.raw(p)}.product_id, 'fingerprint', ${sql.raw(m)}.fingerprint,
     'name', ${sql.raw(m)}.name, 'platform', ${sql.raw(m)}.platform, 'hostname', ${sql.raw(m)}.hostname, 'cores', ${sql.raw(m)}.cores,
     'lastHeartbeatAt', ${iso(`${m}.last_heartbeat_at`)}, 'createdAt', ${iso(`${m}.created_at`)},
     'updatedAt', ${iso(`${m}.updated_at`)}, 'deletedAt', ${iso(`${m}.deleted_at`)}, 'metadata', ${sql.raw(m)}.metadata,

@@ -36,7 +36,8 @@ export function heartbeatStatement(beats: Beat[]): Sql {
     select * from unnest(${arrayLiteral(beats.map((b) => b.id))}::uuid[], ${arrayLiteral(beats.map((b) => b.licenseId))}::uuid[],
                          ${arrayLiteral(beats.map((b) => b.now.toISOString()))}::timestamptz[]) as i(id, license_id, now)
   ), target as (
-    select m.id, m.license_id, m.last_heartbeat_at, i.now, p.require_heartbeat, p.heartbeat_duration, p.heartbeat_resurrection_window
+    select m.id, m.license_id, m.last_heartbeat_at, i.now, p.require_heartbeat, p.heartbeat_duration, p.heartbeat_resurrection_window,
+           p.product_id
       from input i join machines m on m.id = i.id and m.license_id = i.license_id
       join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
      where m.deleted_at is null

@@ -21,7 +21,7 @@ export type MachineRecord = Pick<
   | 'updatedAt'
   | 'deletedAt'
   | 'deactivationReason'
-> & { license: { id: string; policy: HeartbeatPolicy } };
+> & { license: { id: string; policy: HeartbeatPolicy & { productId?: string | null } } };
 
 /** The columns `toMachineRecord` reads, over a machine aliased `m` and its policy aliased `p`. */
 export function machineRecordColumns(m: string, p: string): Sql {
@@ -31,7 +31,7 @@ export function machineRecordColumns(m: string, p: string): Sql {
      ${m}.last_heartbeat_at as m_last_heartbeat_at, ${m}.created_at as m_created_at, ${m}.updated_at as m_updated_at,
      ${m}.deleted_at as m_deleted_at, ${m}.deactivation_reason as m_deactivation_reason,
      ${p}.require_heartbeat as p_require_heartbeat, ${p}.heartbeat_duration as p_heartbeat_duration,
-     ${p}.heartbeat_resurrection_window as p_heartbeat_resurrection_window`,
+     ${p}.heartbeat_resurrection_window as p_heartbeat_resurrection_window, ${p}.product_id as p_product_id`,
   );
 }
 
@@ -60,6 +60,7 @@ export function toMachineRecord(row: MachineRecordRow): MachineRecord {
         requireHeartbeat: row.p_require_heartbeat as boolean,
         heartbeatDuration: row.p_heartbeat_duration as number,
         heartbeatResurrectionWindow: row.p_heartbeat_resurrection_window as number,
+        productId: (row.p_product_id as string | null) ?? null,
       },
     },
   };

@@ -77,12 +77,17 @@ export class MachinesService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
   readonly #heartbeats: HeartbeatBatcher | undefined;
+  readonly #limit: string | null;
 
-  /** `heartbeats`: the server's group commit; without it each heartbeat is its own statement. */
-  constructor(em: EntityManager, clock: Clock, heartbeats?: HeartbeatBatcher) {
+  /**
+   * `heartbeats`: the server's group commit; without it each heartbeat is its own statement.
+   * `limit`: the one product an API key is limited to; other machines are not found for it.
+   */
+  constructor(em: EntityManager, clock: Clock, heartbeats?: HeartbeatBatcher, limit: string | null = null) {
     this.#em = em;
     this.#clock = clock;
     this.#heartbeats = heartbeats;
+    this.#limit = limit;
   }
 
   /**
@@ -249,6 +254,7 @@ export class MachinesService {
   async list(query: ListMachinesQuery): Promise<Page<MachineRecord>> {
     const where: Sql[] = [];
     if (query.licenseId !== undefined) where.push(sql`m.license_id = ${query.licenseId}`);
+    if (this.#limit !== null) where.push(sql`p.product_id = ${this.#limit}`);
     if (!query.includeDeactivated) where.push(sql`m.deleted_at is null`);
     if (query.heartbeatStatus !== undefined)
       where.push(sql`${heartbeatSql.status('m', 'p', this.#clock.now())} = ${query.heartbeatStatus}`);
@@ -267,7 +273,8 @@ export class MachinesService {
 
   /** One machine, deactivated or not. */
   async get(id: string): Promise<Machine> {
-    const machine = isUuid(id) ? await this.#em.findOne(Machine, { id }, { populate: ['license.policy'] }) : null;
+    const where = this.#limit === null ? { id } : { id, license: { policy: { productId: this.#limit } } };
+    const machine = isUuid(id) ? await this.#em.findOne(Machine, where, { populate: ['license.policy'] }) : null;
     if (!machine) throw new MachineNotFound(id);
     return machine;
   }
@@ -278,7 +285,8 @@ export class MachinesService {
    */
   async deactivate(id: string, licenseId?: string): Promise<void> {
     if (!isUuid(id)) throw new MachineNotFound(id);
-    const deactivated = await deactivateMachines(this.#em, { id, licenseId }, 'MANUAL', this.#clock.now());
+    const target = { id, licenseId, ...(this.#limit === null ? {} : { productId: this.#limit }) };
+    const deactivated = await deactivateMachines(this.#em, target, 'MANUAL', this.#clock.now());
     if (deactivated.length === 0) throw new MachineNotFound(id);
   }
 

@@ -13,6 +13,7 @@ export function policyJsonSql(p: string): Sql {
     'heartbeatResurrectionWindow', ${sql.raw(p)}.heartbeat_resurrection_window,
     'maxCores', ${sql.raw(p)}.max_cores, 'overageStrategy', ${sql.raw(p)}.overage_strategy,
     'machineUniquenessStrategy', ${sql.raw(p)}.machine_uniqueness_strategy,
+    'productId', ${sql.raw(p)}.product_id,
     'metadata', ${sql.raw(p)}.metadata, 'createdAt', ${iso(`${p}.created_at`)}, 'updatedAt', ${iso(`${p}.updated_at`)})`;
 }
 

@@ -1,7 +1,7 @@
 import { LockMode } from '@mikro-orm/core';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
-import { PolicyInUse, PolicyNotFound } from '../core/errors.ts';
+import { PolicyInUse, PolicyNotFound, UnknownProduct } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
@@ -9,6 +9,7 @@ import { Checks, pick } from '../core/validation.ts';
 import { execute, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from '../keys/license-key.ts';
+import { ProductsService } from '../products/products.service.ts';
 import { policySubject } from './events.ts';
 import {
   type MachineUniquenessStrategy,
@@ -33,6 +34,10 @@ export interface PolicySettings {
   maxCores: number | null;
   overageStrategy: OverageStrategy;
   machineUniquenessStrategy: MachineUniquenessStrategy;
+
+  // Products (issue 18).
+  /** null: no product. */
+  productId: string | null;
   metadata: Record<string, unknown>;
 }
 
@@ -50,6 +55,8 @@ export const POLICY_DEFAULTS = {
   maxCores: null,
   overageStrategy: 'NO_OVERAGE',
   machineUniquenessStrategy: 'UNIQUE_PER_LICENSE',
+  // Products (issue 18).
+  productId: null,
 } as const satisfies Partial<PolicySettings>;
 
 export const MIN_HEARTBEAT_DURATION = 60;
@@ -107,18 +114,40 @@ function checkOverage(policy: Pick<PolicySettings, 'maxMachines' | 'maxCores' | 
 export class PoliciesService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
+  readonly #limit: string | null;
 
-  constructor(em: EntityManager, clock: Clock) {
+  /** `limit`: the one product an API key is limited to; other policies are not found for it. */
+  constructor(em: EntityManager, clock: Clock, limit: string | null = null) {
     this.#em = em;
     this.#clock = clock;
+    this.#limit = limit;
+  }
+
+  /**
+   * The product a policy is to belong to, share-locked against its deletion: null for none, which
+   * credentials limited to a product may not ask for.
+   */
+  async #product(em: EntityManager, productId: string | null): Promise<string | null> {
+    if (productId === null) {
+      if (this.#limit !== null) throw new UnknownProduct(null);
+      return null;
+    }
+    return (await new ProductsService(em, this.#clock, this.#limit).lockForUse(em, productId)).id;
   }
 
   async create(input: CreatePolicyInput): Promise<Policy> {
-    const settings: PolicySettings = { ...POLICY_DEFAULTS, metadata: {}, ...pick(input, SETTINGS), name: input.name };
+    const settings: PolicySettings = {
+      ...POLICY_DEFAULTS,
+      productId: this.#limit,
+      metadata: {},
+      ...pick(input, SETTINGS),
+      name: input.name,
+    };
     check(settings);
     checkOverage(settings);
     const now = this.#clock.now();
     return this.#em.transactional(async (em) => {
+      settings.productId = await this.#product(em, settings.productId);
       const policy = em.create(Policy, { id: uuidv7(), ...settings, createdAt: now, updatedAt: now, deletedAt: null });
       await em.flush();
       await recordEvent(em, 'policy.created', policySubject(policy.id), now);
@@ -127,12 +156,17 @@ export class PoliciesService {
   }
 
   async list(query: PageQuery): Promise<Page<Policy>> {
-    return findPage(this.#em, Policy, { deletedAt: null }, query);
+    return findPage(this.#em, Policy, this.#where({ deletedAt: null }), query);
+  }
+
+  /** `where`, narrowed to the product these credentials are limited to. */
+  #where(where: FilterQuery<Policy>): FilterQuery<Policy> {
+    return this.#limit === null ? where : ({ $and: [where, { productId: this.#limit }] } as FilterQuery<Policy>);
   }
 
   /** A live (not deleted) policy. */
   async get(id: string): Promise<Policy> {
-    const policy = isUuid(id) ? await this.#em.findOne(Policy, { id, deletedAt: null }) : null;
+    const policy = isUuid(id) ? await this.#em.findOne(Policy, this.#where({ id, deletedAt: null })) : null;
     if (!policy) throw new PolicyNotFound(id);
     return policy;
   }
@@ -149,8 +183,9 @@ export class PoliciesService {
       overageStrategy: changes.overageStrategy ?? policy.overageStrategy,
     });
     const now = this.#clock.now();
-    this.#em.assign(policy, { ...changes, ...(metadata ? { metadata } : {}), updatedAt: now });
     await this.#em.transactional(async (em) => {
+      if (changes.productId !== undefined) changes.productId = await this.#product(em, changes.productId);
+      em.assign(policy, { ...changes, ...(metadata ? { metadata } : {}), updatedAt: now });
       await em.flush();
       await recordEvent(em, 'policy.updated', policySubject(id), now);
     });
@@ -166,7 +201,7 @@ export class PoliciesService {
   async delete(id: string): Promise<void> {
     await this.#em.transactional(async (em) => {
       const policy = isUuid(id)
-        ? await em.findOne(Policy, { id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE })
+        ? await em.findOne(Policy, this.#where({ id, deletedAt: null }), { lockMode: LockMode.PESSIMISTIC_WRITE })
         : null;
       if (!policy) throw new PolicyNotFound(id);
       // On the table, not the License entity: licenses sit above policies and point at them.
@@ -196,5 +231,7 @@ const SETTINGS = [
   'maxCores',
   'overageStrategy',
   'machineUniquenessStrategy',
+  // Products (issue 18).
+  'productId',
   'metadata',
 ] as const satisfies readonly (keyof PolicySettings)[];

@@ -25,6 +25,9 @@ const PolicySchema = defineEntity({
     maxCores: p.integer().nullable(),
     overageStrategy: p.enum(OVERAGE_STRATEGIES),
     machineUniquenessStrategy: p.enum(UNIQUENESS_STRATEGIES),
+    // Products (issue 18).
+    /** The product the policy belongs to; null: none. */
+    productId: p.uuid().nullable(),
     metadata: p.json<Record<string, unknown>>().columnType('json'),
     createdAt: p.datetime(3),
     updatedAt: p.datetime(3),

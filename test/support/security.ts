@@ -21,6 +21,8 @@ const WRONG_SCOPE: Record<Scope, Scope> = {
   'licenses:write': 'licenses:read',
   'policies:read': 'machines:read',
   'policies:write': 'policies:read',
+  'products:read': 'policies:read',
+  'products:write': 'products:read',
   'events:read': 'licenses:read',
   'webhooks:write': 'events:read',
   admin: 'policies:write',
@@ -137,6 +139,13 @@ export function securityCases(server: TestServer, op: SecuredOperation): void {
 /** A fresh policy made through the domain, for operations on a policy. */
 export async function freshPolicy(server: TestServer): Promise<string> {
   return (await server.services().policies.create({ name: 'security' })).id;
+}
+
+let products = 0;
+
+/** A fresh product, for operations on a product. */
+export async function freshProduct(server: TestServer): Promise<string> {
+  return (await server.services().products.create({ name: 'security', code: `SECURITY_${++products}` })).id;
 }
 
 /** A fresh API key (with a harmless scope), for operations on an API key. */

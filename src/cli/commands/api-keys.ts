@@ -2,23 +2,30 @@ import { presentApiKey, presentPage } from '../../http/presenters.ts';
 import { dateOption, PAGE_OPTIONS, pageOptions, required, scopesOption } from '../arguments.ts';
 import { type Command, data } from '../command.ts';
 import { output, pageFooter, table } from '../output.ts';
+import { productOption } from './products.ts';
 
 /** `licentric api-keys <verb>`. */
 export const API_KEY_COMMANDS: Record<string, Command> = {
   'api-keys create': data({
-    usage: '--name NAME --scopes SCOPE[,SCOPE...] [--expires-at ISO_DATE_TIME]',
-    summary: 'The token is printed once',
-    options: { name: { type: 'string' }, scopes: { type: 'string' }, 'expires-at': { type: 'string' } },
+    usage: '--name NAME --scopes SCOPE[,SCOPE...] [--expires-at ISO_DATE_TIME] [--product ID|CODE]',
+    summary: 'The token is printed once; --product limits the key to one product',
+    options: {
+      name: { type: 'string' },
+      scopes: { type: 'string' },
+      'expires-at': { type: 'string' },
+      product: { type: 'string' },
+    },
     async run({ values }, services) {
       const { apiKey, token } = await services.apiKeys.create({
         name: required(values, 'name'),
         scopes: scopesOption(values),
         expiresAt: dateOption(values, 'expires-at') ?? null,
+        productId: (await productOption(values, services)) ?? null,
       });
       output(
         values,
         { ...presentApiKey(apiKey), token },
-        `Created API key ${apiKey.id} with scopes ${apiKey.scopes.join(', ')}. Its token, shown only this once:\n\n  ${token}\n`,
+        `Created API key ${apiKey.id} with scopes ${apiKey.scopes.join(', ')}${apiKey.productId ? `, limited to product ${apiKey.productId}` : ''}. Its token, shown only this once:\n\n  ${token}\n`,
       );
     },
   }),

@@ -7,6 +7,7 @@ import {
 } from '../../policies/limits.ts';
 import type { UpdatePolicyInput } from '../../policies/policies.service.ts';
 import { CULL_STRATEGIES, type HeartbeatCullStrategy } from '../../policies/policy.entity.ts';
+import type { Services } from '../../services.ts';
 import {
   booleanOption,
   integerOption,
@@ -20,6 +21,7 @@ import {
 } from '../arguments.ts';
 import { type Command, data } from '../command.ts';
 import { output, pageFooter, table } from '../output.ts';
+import { productOption } from './products.ts';
 
 const POLICY_OPTIONS: Options = {
   name: { type: 'string' },
@@ -33,10 +35,14 @@ const POLICY_OPTIONS: Options = {
   'max-cores': { type: 'string' },
   'overage-strategy': { type: 'string' },
   'machine-uniqueness-strategy': { type: 'string' },
+  // Products (issue 18).
+  product: { type: 'string' },
 };
 
-function policySettings(values: Values): UpdatePolicyInput {
+async function policySettings(values: Values, services: Services): Promise<UpdatePolicyInput> {
   return {
+    // Products (issue 18).
+    productId: await productOption(values, services, 'none'),
     name: text(values, 'name'),
     maxMachines: integerOption(values, 'max-machines', 'none'),
     keyPrefix: text(values, 'key-prefix'),
@@ -58,10 +64,14 @@ function policySettings(values: Values): UpdatePolicyInput {
 /** `licentric policies <verb>`. */
 export const POLICY_COMMANDS: Record<string, Command> = {
   'policies create': data({
-    usage: '--name NAME [--max-machines N] [--key-prefix PREFIX] [HEARTBEAT OPTIONS] [LIMIT OPTIONS]',
+    usage:
+      '--name NAME [--max-machines N] [--key-prefix PREFIX] [--product ID|CODE] [HEARTBEAT OPTIONS] [LIMIT OPTIONS]',
     options: POLICY_OPTIONS,
     async run({ values }, services) {
-      const policy = await services.policies.create({ ...policySettings(values), name: required(values, 'name') });
+      const policy = await services.policies.create({
+        ...(await policySettings(values, services)),
+        name: required(values, 'name'),
+      });
       output(
         values,
         presentPolicy(policy),
@@ -79,13 +89,14 @@ export const POLICY_COMMANDS: Record<string, Command> = {
         values,
         presentPage(page, presentPolicy),
         table([
-          ['ID', 'NAME', 'MAX MACHINES', 'KEY PREFIX', 'HEARTBEAT'],
+          ['ID', 'NAME', 'MAX MACHINES', 'KEY PREFIX', 'HEARTBEAT', 'PRODUCT'],
           ...page.items.map((p) => [
             p.id,
             p.name,
             String(p.maxMachines ?? 'none'),
             p.keyPrefix,
             p.requireHeartbeat ? `every ${p.heartbeatDuration}s, ${p.heartbeatCullStrategy}` : 'not required',
+            p.productId ?? '',
           ]),
         ]) + pageFooter(page),
       );
@@ -103,11 +114,12 @@ export const POLICY_COMMANDS: Record<string, Command> = {
   }),
 
   'policies update': data({
-    usage: 'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [HEARTBEAT OPTIONS] [LIMIT OPTIONS]',
+    usage:
+      'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [--product ID|CODE|none] [HEARTBEAT OPTIONS] [LIMIT OPTIONS]',
     options: POLICY_OPTIONS,
     takesId: true,
     async run({ values, id }, services) {
-      const policy = await services.policies.update(id!, policySettings(values));
+      const policy = await services.policies.update(id!, await policySettings(values, services));
       output(values, presentPolicy(policy), `Updated policy ${policy.id}.`);
     },
   }),

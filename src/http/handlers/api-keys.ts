@@ -6,7 +6,12 @@ import type { Handlers } from '../types.ts';
 export const apiKeyHandlers = {
   async createApiKey({ body, principal, services }) {
     const { apiKey, token } = await services.apiKeys.create(
-      { name: body.name, scopes: body.scopes, expiresAt: body.expiresAt == null ? null : new Date(body.expiresAt) },
+      {
+        name: body.name,
+        scopes: body.scopes,
+        expiresAt: body.expiresAt == null ? null : new Date(body.expiresAt),
+        productId: body.productId ?? null,
+      },
       apiKeyOf(principal).scopes,
     );
     return { status: 201, body: { data: { ...presentApiKey(apiKey), token } } };

@@ -43,7 +43,10 @@ export const licenseHandlers = {
   },
 
   async validateLicense({ body, principal, services }) {
-    const validation = await services.licenses.validate(licenseOf(principal), body?.fingerprint);
+    const validation = await services.licenses.validate(licenseOf(principal), body?.fingerprint, {
+      product: body?.product,
+      policy: body?.policy,
+    });
     return { status: 200, body: { data: presentValidation(validation, services.clock.now()) } };
   },
 } satisfies Pick<
