@@ -159,8 +159,10 @@ export interface paths {
          *     now — and, given the fingerprint of the machine it runs on, whether that machine is activated
          *     and alive. Always 200 for a known key: the verdict is in `valid` and `code`.
          *
-         *     Codes are checked in this order: `SUSPENDED`, `EXPIRED`, `TOO_MANY_MACHINES`, then, with a
-         *     fingerprint, `NO_MACHINE`, `FINGERPRINT_NOT_ACTIVATED` and `HEARTBEAT_DEAD`; otherwise `VALID`.
+         *     When several codes apply, the order written in `LicenseValidationCode` decides. An expired
+         *     license's key works here under every expiration strategy, `REVOKE_ACCESS` included. Under a
+         *     policy whose `expirationBasis` is `FROM_FIRST_VALIDATION`, the first validation of a license
+         *     sets its `expiresAt` (once, whatever the concurrency).
          */
         post: operations["validateLicense"];
         delete?: never;
@@ -230,6 +232,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/licenses/{id}/actions/renew": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Renew a license
+         * @description Renews a license: extends its expiry by its policy's `duration`, counted as the policy's
+         *     `renewalBasis` says (by default from the current expiry, or from now if the license has
+         *     already expired). A license without an expiry (one that never expired, or one still waiting
+         *     for its first activation or validation) is renewed from now. A suspended license can be
+         *     renewed and stays suspended. Each renewal adds one `duration`: concurrent renewals add one
+         *     each, and a retry with the same `Idempotency-Key` adds nothing more. A policy without a
+         *     `duration` is `POLICY_HAS_NO_DURATION`; an expiry past 9999-12-31T23:59:59Z is
+         *     `EXPIRY_OUT_OF_RANGE`.
+         *
+         *     Requires an API key with the `licenses:write` scope.
+         */
+        post: operations["renewLicense"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/licenses/{id}/actions/suspend": {
         parameters: {
             query?: never;
@@ -275,10 +306,13 @@ export interface paths {
          *     heartbeat.
          *
          *     Rules, checked in this order: the license must not be suspended (`LICENSE_SUSPENDED`) or
-         *     expired (`LICENSE_EXPIRED`); the fingerprint must not belong to an active machine of the
+         *     expired (`LICENSE_EXPIRED`, whatever its policy's `expirationStrategy`); the fingerprint must not belong to an active machine of the
          *     license (`FINGERPRINT_TAKEN`, naming that machine in `machineId`); and the license must be
          *     below its policy's `maxMachines` (`MACHINE_LIMIT_EXCEEDED`). Deactivated machines neither
          *     count nor hold their fingerprint. The limits hold under any number of concurrent activations.
+         *
+         *     Under a policy with a `duration` and the `expirationBasis` `FROM_FIRST_ACTIVATION`, the
+         *     license's first activation sets its `expiresAt`, once, whatever the concurrency.
          */
         post: operations["activateMachine"];
         delete?: never;
@@ -310,7 +344,8 @@ export interface paths {
          *
          *     With a license key, only the license's own machines can be deactivated; any other id is
          *     `MACHINE_NOT_FOUND`. With an API key, requires the `machines:write` scope. A machine that is
-         *     already deactivated is `MACHINE_NOT_FOUND`.
+         *     already deactivated is `MACHINE_NOT_FOUND`. The key of an expired license may deactivate its
+         *     machines, unless its policy's `expirationStrategy` is `REVOKE_ACCESS` (`LICENSE_EXPIRED`).
          */
         delete: operations["deactivateMachine"];
         options?: never;
@@ -339,7 +374,7 @@ export interface paths {
          *
          *     Another license's machine, an unknown id or a deactivated machine is `MACHINE_NOT_FOUND`.
          *     A suspended or expired license cannot keep machines alive (`LICENSE_SUSPENDED`,
-         *     `LICENSE_EXPIRED`).
+         *     `LICENSE_EXPIRED`), except an expired one under a `MAINTAIN_ACCESS` policy.
          */
         post: operations["pingMachineHeartbeat"];
         delete?: never;
@@ -645,7 +680,12 @@ export interface components {
             policyId: components["schemas"]["Uuid"];
             /** @description A human-readable name, at most 255 characters. */
             name?: components["schemas"]["SingleLineText"];
-            /** @description When the license expires: not passed, and by 9999-12-31T23:59:59Z. Null or absent means never. */
+            /**
+             * @description When the license expires: not passed, and by 9999-12-31T23:59:59Z. Null means never, whatever
+             *     the policy's `duration`. Absent means by the policy: never if it has no `duration`; else
+             *     `duration` seconds from now (`FROM_CREATION`), or from the license's first activation or
+             *     first validation (`expiresAt` stays null until then).
+             */
             expiresAt?: string | null;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
@@ -680,6 +720,26 @@ export interface components {
              * @default 0
              */
             heartbeatResurrectionWindow?: number;
+            /**
+             * @description How long, in seconds, a license of this policy lasts (60 seconds to 50 years), counted from its
+             *     `expirationBasis`; null means licenses do not expire by policy.
+             */
+            duration?: components["schemas"]["PolicyDuration"] | null;
+            /**
+             * @description What a license's expiry counts from. Defaults to `FROM_CREATION`.
+             * @default FROM_CREATION
+             */
+            expirationBasis?: components["schemas"]["ExpirationBasis"];
+            /**
+             * @description What an expired license may still do. Defaults to `RESTRICT_ACCESS`.
+             * @default RESTRICT_ACCESS
+             */
+            expirationStrategy?: components["schemas"]["ExpirationStrategy"];
+            /**
+             * @description Where a renewal counts `duration` from. Defaults to `FROM_NOW_IF_EXPIRED`.
+             * @default FROM_NOW_IF_EXPIRED
+             */
+            renewalBasis?: components["schemas"]["RenewalBasis"];
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -831,7 +891,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "policy.created" | "policy.updated" | "policy.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
+        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.renewed" | "policy.created" | "policy.updated" | "policy.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
         /**
          * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
          *     entries: no more fit in a 64 KiB request body.
@@ -842,6 +902,16 @@ export interface components {
          *     entries: no more fit in a 64 KiB request body.
          */
         EventTypeSelectionItem: components["schemas"]["EventType"][];
+        /**
+         * @description What a license's expiry counts from, when its policy has a `duration`.
+         * @enum {string}
+         */
+        ExpirationBasis: "FROM_CREATION" | "FROM_FIRST_ACTIVATION" | "FROM_FIRST_VALIDATION";
+        /**
+         * @description What an expired license may still do. In every strategy an expired license activates no new machine.
+         * @enum {string}
+         */
+        ExpirationStrategy: "RESTRICT_ACCESS" | "REVOKE_ACCESS" | "MAINTAIN_ACCESS";
         /**
          * @description What happens to machines that miss their heartbeat window.
          * @enum {string}
@@ -920,7 +990,10 @@ export interface components {
         LicenseStatus: "ACTIVE" | "SUSPENDED" | "EXPIRED";
         /** @description The verdict on a license key, with what it resolved to. */
         LicenseValidation: {
-            /** @description Whether the software may run: true exactly when `code` is `VALID`. */
+            /**
+             * @description True when the software may run; `code` may then still carry a warning: `EXPIRED`,
+             *     `TOO_MANY_MACHINES`, `TOO_MANY_CORES`.
+             */
             valid: boolean;
             /** @description Why, as a stable code. */
             code: components["schemas"]["LicenseValidationCode"];
@@ -932,7 +1005,17 @@ export interface components {
             machine: components["schemas"]["Machine"] | null;
         };
         /**
-         * @description Why a license key is or is not good for use now.
+         * @description Why a license key is or is not good for use now. When several apply, the first of this order
+         *     wins:
+         *     1. `PRODUCT_SCOPE_MISMATCH`, `POLICY_SCOPE_MISMATCH`;
+         *     2. `SUSPENDED`;
+         *     3. `EXPIRED` with `valid: false` (expiration strategies `RESTRICT_ACCESS`, `REVOKE_ACCESS`);
+         *     4. `TOO_MANY_MACHINES`, then `TOO_MANY_CORES`, with `valid: false`;
+         *     5. `ENTITLEMENTS_MISSING`;
+         *     6. with a fingerprint: `NO_MACHINE`, `FINGERPRINT_NOT_ACTIVATED`, `HEARTBEAT_DEAD`;
+         *     7. warnings with `valid: true`: `EXPIRED` (`MAINTAIN_ACCESS`), then `TOO_MANY_MACHINES`, then
+         *     `TOO_MANY_CORES`;
+         *     8. `VALID`.
          * @enum {string}
          */
         LicenseValidationCode: "VALID" | "SUSPENDED" | "EXPIRED" | "NO_MACHINE" | "FINGERPRINT_NOT_ACTIVATED" | "HEARTBEAT_DEAD" | "TOO_MANY_MACHINES";
@@ -1079,6 +1162,17 @@ export interface components {
              *     with a heartbeat; 0 means a dead machine cannot be revived.
              */
             heartbeatResurrectionWindow: number;
+            /**
+             * @description How long, in seconds, a license of this policy lasts (60 seconds to 50 years), counted from its
+             *     `expirationBasis`; null means licenses do not expire by policy.
+             */
+            duration: components["schemas"]["PolicyDuration"] | null;
+            /** @description What a license's expiry counts from. */
+            expirationBasis: components["schemas"]["ExpirationBasis"];
+            /** @description What an expired license may still do. */
+            expirationStrategy: components["schemas"]["ExpirationStrategy"];
+            /** @description Where a renewal counts `duration` from. */
+            renewalBasis: components["schemas"]["RenewalBasis"];
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
@@ -1092,6 +1186,11 @@ export interface components {
              */
             updatedAt: string;
         };
+        /**
+         * Format: int32
+         * @description A policy's license duration in seconds: 60 seconds to 50 years (of 365.25 days).
+         */
+        PolicyDuration: number;
         /** @description A page of policies. */
         PolicyList: {
             data: components["schemas"]["Policy"][];
@@ -1143,6 +1242,11 @@ export interface components {
             /** @description What is wrong there, for a human. */
             message: string;
         };
+        /**
+         * @description Where a renewal counts the policy's `duration` from.
+         * @enum {string}
+         */
+        RenewalBasis: "FROM_EXPIRY" | "FROM_NOW" | "FROM_NOW_IF_EXPIRED";
         /** @description The start of an endpoint's response body: its first 1024 bytes, decoded as UTF-8. */
         ResponseExcerpt: string;
         /**
@@ -1163,7 +1267,10 @@ export interface components {
         UpdateLicenseRequest: {
             /** @description A human-readable name; null clears it. */
             name?: components["schemas"]["SingleLineText"] | null;
-            /** @description When the license expires: not passed, and by 9999-12-31T23:59:59Z. Null means never. */
+            /**
+             * @description When the license expires: not passed, and by 9999-12-31T23:59:59Z. Null means never. Setting
+             *     it ends a wait for a first activation or validation (see the policy's `expirationBasis`).
+             */
             expiresAt?: string | null;
             /**
              * @description Moves the license to another policy. Its machines stay; the new policy's limit applies to
@@ -1200,6 +1307,17 @@ export interface components {
              * @description How long, in seconds, a dead machine may still revive itself; 0 means never.
              */
             heartbeatResurrectionWindow?: number;
+            /**
+             * @description How long, in seconds, a license of this policy lasts (60 seconds to 50 years), counted from its
+             *     `expirationBasis`; null means licenses do not expire by policy. Changing it changes no existing expiry.
+             */
+            duration?: components["schemas"]["PolicyDuration"] | null;
+            /** @description What a license's expiry counts from. */
+            expirationBasis?: components["schemas"]["ExpirationBasis"];
+            /** @description What an expired license may still do. */
+            expirationStrategy?: components["schemas"]["ExpirationStrategy"];
+            /** @description Where a renewal counts `duration` from. */
+            renewalBasis?: components["schemas"]["RenewalBasis"];
             /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -1462,8 +1580,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -1657,8 +1777,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -1746,9 +1868,11 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed) or `WEBHOOK_URL_REFUSED` (a
-             *     webhook URL the address rules refuse); or the `Idempotency-Key` was already used with a
-             *     different request: `IDEMPOTENCY_KEY_REUSED`.
+             *     `expiresAt` given for an API key or a license has already passed), `WEBHOOK_URL_REFUSED` (a
+             *     webhook URL the address rules refuse), `POLICY_HAS_NO_DURATION` (a renewal of a license whose
+             *     policy has no `duration`) or `EXPIRY_OUT_OF_RANGE` (a renewal would end after
+             *     9999-12-31T23:59:59Z); or the `Idempotency-Key` was already used with a different request:
+             *     `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
                 headers: {
@@ -1894,8 +2018,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -2094,8 +2220,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -2324,8 +2452,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -2506,8 +2636,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -2712,8 +2844,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -2907,8 +3041,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -2996,9 +3132,11 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed) or `WEBHOOK_URL_REFUSED` (a
-             *     webhook URL the address rules refuse); or the `Idempotency-Key` was already used with a
-             *     different request: `IDEMPOTENCY_KEY_REUSED`.
+             *     `expiresAt` given for an API key or a license has already passed), `WEBHOOK_URL_REFUSED` (a
+             *     webhook URL the address rules refuse), `POLICY_HAS_NO_DURATION` (a renewal of a license whose
+             *     policy has no `duration`) or `EXPIRY_OUT_OF_RANGE` (a renewal would end after
+             *     9999-12-31T23:59:59Z); or the `Idempotency-Key` was already used with a different request:
+             *     `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
                 headers: {
@@ -3328,8 +3466,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -3528,8 +3668,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -3732,8 +3874,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -3981,8 +4125,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -4145,6 +4291,259 @@ export interface operations {
             };
         };
     };
+    renewLicense: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique value the client generates for one logical request (a UUID is a good choice) and
+                 *     sends again on each retry of it. Within 24 hours and for the same credentials, a retry with
+                 *     the same key and the same request gets the first successful response replayed (marked with
+                 *     `Idempotent-Replayed: true`) instead of acting twice; the same key with a different request
+                 *     is `IDEMPOTENCY_KEY_REUSED`; a retry while the first request still runs is
+                 *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+            };
+            path: {
+                /** @description The license's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The license, after the action. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
+             *     Retry with the same key once it has finished, to get its response.
+             */
+            409: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `WEBHOOK_URL_REFUSED` (a
+             *     webhook URL the address rules refuse), `POLICY_HAS_NO_DURATION` (a renewal of a license whose
+             *     policy has no `duration`) or `EXPIRY_OUT_OF_RANGE` (a renewal would end after
+             *     9999-12-31T23:59:59Z); or the `Idempotency-Key` was already used with a different request:
+             *     `IDEMPOTENCY_KEY_REUSED`.
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     suspendLicense: {
         parameters: {
             query?: never;
@@ -4227,8 +4626,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -4472,8 +4873,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -4666,7 +5069,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED`. */
+            /**
+             * @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED` (see the policy's
+             *     `expirationStrategy` for what an expired license may still do).
+             */
             403: {
                 headers: {
                     /**
@@ -4753,9 +5159,11 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed) or `WEBHOOK_URL_REFUSED` (a
-             *     webhook URL the address rules refuse); or the `Idempotency-Key` was already used with a
-             *     different request: `IDEMPOTENCY_KEY_REUSED`.
+             *     `expiresAt` given for an API key or a license has already passed), `WEBHOOK_URL_REFUSED` (a
+             *     webhook URL the address rules refuse), `POLICY_HAS_NO_DURATION` (a renewal of a license whose
+             *     policy has no `duration`) or `EXPIRY_OUT_OF_RANGE` (a renewal would end after
+             *     9999-12-31T23:59:59Z); or the `Idempotency-Key` was already used with a different request:
+             *     `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
                 headers: {
@@ -4901,8 +5309,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -5101,8 +5511,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -5300,7 +5712,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED`. */
+            /**
+             * @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED` (see the policy's
+             *     `expirationStrategy` for what an expired license may still do).
+             */
             403: {
                 headers: {
                     /**
@@ -5519,8 +5934,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -5714,8 +6131,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -5948,8 +6367,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -6148,8 +6569,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -6370,8 +6793,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -6590,8 +7015,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -6785,8 +7212,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -6874,9 +7303,11 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed) or `WEBHOOK_URL_REFUSED` (a
-             *     webhook URL the address rules refuse); or the `Idempotency-Key` was already used with a
-             *     different request: `IDEMPOTENCY_KEY_REUSED`.
+             *     `expiresAt` given for an API key or a license has already passed), `WEBHOOK_URL_REFUSED` (a
+             *     webhook URL the address rules refuse), `POLICY_HAS_NO_DURATION` (a renewal of a license whose
+             *     policy has no `duration`) or `EXPIRY_OUT_OF_RANGE` (a renewal would end after
+             *     9999-12-31T23:59:59Z); or the `Idempotency-Key` was already used with a different request:
+             *     `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
                 headers: {
@@ -7022,8 +7453,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -7222,8 +7655,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -7426,8 +7861,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -7675,8 +8112,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -7921,8 +8360,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -8160,8 +8601,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -8374,8 +8817,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {

@@ -46,7 +46,7 @@ export class Services {
   }
 
   get machines(): MachinesService {
-    return new MachinesService(this.em, this.clock, this.#heartbeats);
+    return new MachinesService(this.em, this.clock, this.#heartbeats, this.#authCache);
   }
 
   get licenses(): LicensesService {

@@ -33,6 +33,11 @@ describe('policies', () => {
       heartbeatDuration: 600,
       heartbeatCullStrategy: 'DEACTIVATE_DEAD',
       heartbeatResurrectionWindow: 0,
+      // Expiry, duration and renewal (issue 18).
+      duration: null,
+      expirationBasis: 'FROM_CREATION',
+      expirationStrategy: 'RESTRICT_ACCESS',
+      renewalBasis: 'FROM_NOW_IF_EXPIRED',
       metadata: {},
       createdAt: '2026-01-10T09:00:00.000Z',
       updatedAt: '2026-01-10T09:00:00.000Z',

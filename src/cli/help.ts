@@ -1,5 +1,5 @@
 import { SCOPES } from '../keys/scopes.ts';
-import { CULL_STRATEGIES } from '../policies/policy.entity.ts';
+import { CULL_STRATEGIES, EXPIRATION_BASES, EXPIRATION_STRATEGIES, RENEWAL_BASES } from '../policies/policy.entity.ts';
 import { COMMANDS, GROUPS } from './commands.ts';
 
 const GROUP_TITLES: Record<string, string> = {
@@ -13,7 +13,10 @@ const GROUP_TITLES: Record<string, string> = {
 const GROUP_NOTES: Record<string, string> = {
   policies: `HEARTBEAT OPTIONS: --require-heartbeat true|false  --heartbeat-duration SECONDS
                    --heartbeat-cull-strategy ${CULL_STRATEGIES.join('|')}
-                   --heartbeat-resurrection-window SECONDS`,
+                   --heartbeat-resurrection-window SECONDS
+EXPIRY OPTIONS: --duration SECONDS|none  --expiration-basis ${EXPIRATION_BASES.join('|')}
+                --expiration-strategy ${EXPIRATION_STRATEGIES.join('|')}
+                --renewal-basis ${RENEWAL_BASES.join('|')}`,
   'api-keys': `Scopes: ${SCOPES.join(', ')}`,
 };
 

@@ -12,6 +12,7 @@ import { Migration20261129000000_abuse } from './migrations/Migration20261129000
 import { Migration20261129000000_events } from './migrations/Migration20261129000000_events.ts';
 import { Migration20261129000000_hot_paths } from './migrations/Migration20261129000000_hot_paths.ts';
 import { Migration20261129010000_webhooks } from './migrations/Migration20261129010000_webhooks.ts';
+import { Migration20261204030000_expiry } from './migrations/Migration20261204030000_expiry.ts';
 import { execute, sql } from './sql.ts';
 
 export type Orm = MikroORM;
@@ -53,6 +54,7 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
         { name: 'Migration20261129000000_events', class: Migration20261129000000_events },
         { name: 'Migration20261129010000_webhooks', class: Migration20261129010000_webhooks },
         { name: 'Migration20261129000000_hot_paths', class: Migration20261129000000_hot_paths },
+        { name: 'Migration20261204030000_expiry', class: Migration20261204030000_expiry },
       ],
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.

@@ -39,6 +39,9 @@ export function policyJsonSql(p: string): Sql {
     'requireHeartbeat', ${sql.raw(p)}.require_heartbeat, 'heartbeatDuration', ${sql.raw(p)}.heartbeat_duration,
     'heartbeatCullStrategy', ${sql.raw(p)}.heartbeat_cull_strategy,
     'heartbeatResurrectionWindow', ${sql.raw(p)}.heartbeat_resurrection_window,
+    -- Expiry, duration and renewal (issue 18).
+    'duration', ${sql.raw(p)}.duration, 'expirationBasis', ${sql.raw(p)}.expiration_basis,
+    'expirationStrategy', ${sql.raw(p)}.expiration_strategy, 'renewalBasis', ${sql.raw(p)}.renewal_basis,
     'metadata', ${sql.raw(p)}.metadata, 'createdAt', ${iso(`${p}.created_at`)}, 'updatedAt', ${iso(`${p}.updated_at`)})`;
 }
 

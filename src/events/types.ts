@@ -14,6 +14,7 @@ export const EVENT_TYPES = [
   'license.reinstated',
   'license.deleted',
   'license.expired',
+  'license.renewed',
   'policy.created',
   'policy.updated',
   'policy.deleted',

@@ -65,6 +65,11 @@ export function presentPolicy(policy: Policy): Schemas['Policy'] {
     heartbeatDuration: policy.heartbeatDuration,
     heartbeatCullStrategy: policy.heartbeatCullStrategy,
     heartbeatResurrectionWindow: policy.heartbeatResurrectionWindow,
+    // Expiry, duration and renewal (issue 18).
+    duration: policy.duration ?? null,
+    expirationBasis: policy.expirationBasis,
+    expirationStrategy: policy.expirationStrategy,
+    renewalBasis: policy.renewalBasis,
     metadata: policy.metadata,
     createdAt: policy.createdAt.toISOString(),
     updatedAt: policy.updatedAt.toISOString(),

@@ -1,7 +1,13 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
-import { ExpiresInPast, LicenseNotFound, UnknownPolicy } from '../core/errors.ts';
+import {
+  ExpiresInPast,
+  ExpiryOutOfRange,
+  LicenseNotFound,
+  PolicyHasNoDuration,
+  UnknownPolicy,
+} from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
@@ -16,9 +22,10 @@ import { heartbeatStatus } from '../machines/heartbeat.ts';
 import { machineCountSql } from '../machines/machine-count.ts';
 import { type MachineRecord, toMachineRecord } from '../machines/machine-record.ts';
 import { Policy } from '../policies/policy.entity.ts';
+import { renewedExpiry, startExpiry } from './expiry.ts';
 import { License } from './license.entity.ts';
 import { type LicenseRecord, toLicenseRecord } from './license-record.ts';
-import { type LicenseStatus, licenseStatus, refusalFor } from './status.ts';
+import { type LicenseStatus, licenseStatus, refusalFor, validationRefusal } from './status.ts';
 import { lookupValidation, type ValidationLookups } from './validation-lookup.ts';
 
 // The CLI offers the statuses as filter values.
@@ -27,6 +34,7 @@ export { LICENSE_STATUSES, type LicenseStatus } from './status.ts';
 export interface CreateLicenseInput {
   policyId: string;
   name?: string | null;
+  /** null: never; absent: by the policy's duration and expiration basis. */
   expiresAt?: Date | null;
   metadata?: Record<string, unknown>;
 }
@@ -73,6 +81,9 @@ export interface Validation {
 function keyHint(key: string): string {
   return `${key.slice(0, key.indexOf('-'))}-…-${key.slice(key.lastIndexOf('-') + 1)}`;
 }
+
+/** The last instant an expiry may be (the spec's bound on every `expiresAt`). */
+const LATEST_EXPIRY = Date.parse('9999-12-31T23:59:59.999Z');
 
 function checkInput(input: {
   name?: string | null;
@@ -135,6 +146,8 @@ export class LicensesService {
       const policy = await this.#livePolicy(em, input.policyId);
       const key = generateLicenseKey(policy.keyPrefix);
       const now = this.#clock.now();
+      // An expiry the request gives (a date, or null for never) wins over the policy's.
+      const byPolicy = input.expiresAt === undefined && policy.duration != null;
       const license = em.create(License, {
         id: uuidv7(),
         policy,
@@ -142,7 +155,11 @@ export class LicensesService {
         keyHint: keyHint(key),
         name: input.name ?? null,
         metadata: input.metadata ?? {},
-        expiresAt: input.expiresAt ?? null,
+        expiresAt:
+          byPolicy && policy.expirationBasis === 'FROM_CREATION'
+            ? new Date(now.getTime() + policy.duration! * 1000)
+            : (input.expiresAt ?? null),
+        expiryPending: byPolicy && policy.expirationBasis !== 'FROM_CREATION',
         suspendedAt: null,
         createdAt: now,
         updatedAt: now,
@@ -213,7 +230,9 @@ export class LicensesService {
       const { policyId, ...fields } = changes;
       if (policyId !== undefined) license.policy = await this.#livePolicy(em, policyId);
       const now = this.#clock.now();
-      em.assign(license, { ...fields, ...(metadata ? { metadata } : {}), updatedAt: now });
+      // An expiry set by hand, even to never, is the vendor's word: a pending start no longer applies.
+      const started = fields.expiresAt === undefined ? {} : { expiryPending: false };
+      em.assign(license, { ...fields, ...started, ...(metadata ? { metadata } : {}), updatedAt: now });
       await em.flush();
       await recordEvent(em, 'license.updated', { license: id }, now);
     });
@@ -236,6 +255,31 @@ export class LicensesService {
       this.#authCache?.forget();
     }
     return (await this.views([license]))[0]!;
+  }
+
+  /**
+   * Extends a license's expiry by its policy's duration, counted as the policy's renewal basis
+   * says (expiry.ts), with a `license.renewed` event. The license row is locked first, so
+   * concurrent renewals each add one duration to what the previous one left. Suspension is left
+   * as it is: paying for a term and being let in are separate decisions.
+   */
+  async renew(id: string): Promise<LicenseView> {
+    await this.#em.transactional(async (em) => {
+      const license = isUuid(id)
+        ? await em.findOne(License, { id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE })
+        : null;
+      if (!license) throw new LicenseNotFound(id);
+      const policy = await em.findOneOrFail(Policy, { id: license.policy.id });
+      if (policy.duration == null) throw new PolicyHasNoDuration();
+      const now = this.#clock.now();
+      const expiresAt = renewedExpiry(license.expiresAt ?? null, policy.renewalBasis, policy.duration, now);
+      if (expiresAt.getTime() > LATEST_EXPIRY) throw new ExpiryOutOfRange(expiresAt);
+      em.assign(license, { expiresAt, expiryPending: false, updatedAt: now });
+      await em.flush();
+      await recordEvent(em, 'license.renewed', { license: id }, now);
+    });
+    this.#authCache?.forget();
+    return this.view(id);
   }
 
   /**
@@ -287,35 +331,70 @@ export class LicensesService {
    * installed copy calls this: the policy, the machine count and the machine come in one
    * statement, as plain rows, shared with the validations that arrive beside it.
    */
-  async validate(license: LicenseRecord, fingerprint?: string): Promise<Validation> {
+  async validate(authenticated: LicenseRecord, fingerprint?: string): Promise<Validation> {
+    let license = authenticated;
     const now = this.#clock.now();
     const query = { licenseId: license.id, fingerprint: fingerprint ?? null };
     const row = this.#validations ? await this.#validations.lookup(query) : await lookupValidation(this.#em, query);
+    // Once per license at most: the first validation under a first-validation basis starts the expiry.
+    if (row.expiry_pending && row.policy_duration !== null && row.expiration_basis === 'FROM_FIRST_VALIDATION') {
+      license = await this.#startExpiryOnValidation(license, now);
+    }
     const view: LicenseView = { license, status: licenseStatus(license, now), machineCount: row.machine_count };
     const policy = { maxMachines: row.max_machines };
     const machine = row.m_id == null ? null : toMachineRecord(row);
-    const verdict = (code: ValidationCode, detail: string, machine: MachineRecord | null = null): Validation => ({
-      valid: code === 'VALID',
-      code,
-      detail,
-      license: view,
-      machine,
-    });
+    const verdict = (
+      code: ValidationCode,
+      detail: string,
+      machine: MachineRecord | null = null,
+      valid = code === 'VALID',
+    ): Validation => ({ valid, code, detail, license: view, machine });
 
     // A refused license is told the same words the machine operations refuse it with.
-    if (view.status !== 'ACTIVE') return verdict(view.status, refusalFor(license, view.status)!.detail);
+    const refused = validationRefusal(view.status, row.expiration_strategy);
+    if (refused !== null) return verdict(refused.code, refusalFor(license, view.status)!.detail);
     if (policy.maxMachines != null && view.machineCount > policy.maxMachines) {
       return verdict(
         'TOO_MANY_MACHINES',
         `The license has ${view.machineCount} active machines; its policy now allows ${policy.maxMachines}.`,
       );
     }
-    if (fingerprint === undefined) return verdict('VALID', 'The license is valid.');
-    if (view.machineCount === 0) return verdict('NO_MACHINE', 'The license has no active machines.');
-    if (!machine) return verdict('FINGERPRINT_NOT_ACTIVATED', 'No active machine of the license has this fingerprint.');
-    if (heartbeatStatus(machine.lastHeartbeatAt, machine.license.policy, now) === 'DEAD') {
-      return verdict('HEARTBEAT_DEAD', 'The machine missed its heartbeat window and is dead.', machine);
+    if (fingerprint !== undefined) {
+      if (view.machineCount === 0) return verdict('NO_MACHINE', 'The license has no active machines.');
+      if (!machine)
+        return verdict('FINGERPRINT_NOT_ACTIVATED', 'No active machine of the license has this fingerprint.');
+      if (heartbeatStatus(machine.lastHeartbeatAt, machine.license.policy, now) === 'DEAD') {
+        return verdict('HEARTBEAT_DEAD', 'The machine missed its heartbeat window and is dead.', machine);
+      }
     }
-    return verdict('VALID', 'The license is valid and the machine is activated.', machine);
+    // MAINTAIN_ACCESS: the software keeps running; the code tells it the term is over.
+    if (view.status === 'EXPIRED') {
+      return verdict(
+        'EXPIRED',
+        `The license expired at ${license.expiresAt!.toISOString()}; its policy maintains access.`,
+        machine,
+        true,
+      );
+    }
+    return fingerprint === undefined
+      ? verdict('VALID', 'The license is valid.')
+      : verdict('VALID', 'The license is valid and the machine is activated.', machine);
+  }
+
+  /**
+   * The license with its expiry started by this validation, or by a concurrent one that got there
+   * first (then its row is read again: the conditional write found nothing to do).
+   */
+  async #startExpiryOnValidation(license: LicenseRecord, now: Date): Promise<LicenseRecord> {
+    const started = await startExpiry(this.#em, license.id, 'FROM_FIRST_VALIDATION', now);
+    if (started !== null) {
+      this.#authCache?.forget();
+      return toLicenseRecord(started);
+    }
+    const [row] = await execute<Record<string, unknown>[]>(
+      this.#em,
+      sql`select * from licenses where id = ${license.id}`,
+    );
+    return row ? toLicenseRecord(row) : license;
   }
 }

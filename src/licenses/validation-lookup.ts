@@ -4,6 +4,7 @@ import { GroupStatement } from '../db/group-statement.ts';
 import { arrayLiteral, execute, forDriver, type Sql, sql } from '../db/sql.ts';
 import { machineCountSql } from '../machines/machine-count.ts';
 import { type MachineRecordRow, machineRecordColumns } from '../machines/machine-record.ts';
+import type { ExpirationBasis, ExpirationStrategy } from '../policies/policy.entity.ts';
 
 /** What a validation reads: the license's machine limit and count, and the fingerprint's machine. */
 export interface ValidationQuery {
@@ -11,15 +12,26 @@ export interface ValidationQuery {
   fingerprint: string | null;
 }
 
-export type ValidationRow = MachineRecordRow & { max_machines: number | null; machine_count: number };
+export type ValidationRow = MachineRecordRow & {
+  max_machines: number | null;
+  machine_count: number;
+  expiration_strategy: ExpirationStrategy;
+  /** Whether the license's expiry waits for a first event, and the policy's duration and basis to start it. */
+  expiry_pending: boolean;
+  policy_duration: number | null;
+  expiration_basis: ExpirationBasis;
+};
 
 /**
  * Any number of validations' reads, one statement: per query, in order, the policy's machine
- * limit, the license's machine count and the active machine with that fingerprint (if any).
+ * limit and expiry rules, the license's machine count and whether its expiry waits for a first
+ * validation, and the active machine with that fingerprint (if any).
  */
 export function validationStatement(queries: ValidationQuery[]): Sql {
   return sql`
-  select i.n, p.max_machines, ${machineCountSql('l')} as machine_count, ${machineRecordColumns('m', 'p')}
+  select i.n, p.max_machines, ${machineCountSql('l')} as machine_count,
+         p.expiration_strategy, l.expiry_pending, p.duration as policy_duration, p.expiration_basis,
+         ${machineRecordColumns('m', 'p')}
     from unnest(${arrayLiteral(queries.map((q) => q.licenseId))}::uuid[], ${arrayLiteral(queries.map((q) => q.fingerprint))}::text[])
          with ordinality as i(license_id, fingerprint, n)
     join licenses l on l.id = i.license_id

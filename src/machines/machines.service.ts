@@ -14,8 +14,12 @@ import { Checks } from '../core/validation.ts';
 import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
 import { machineJsonSql } from '../events/objects.ts';
 import type { EventType } from '../events/types.ts';
+import type { AuthCache } from '../keys/auth-cache.ts';
+import { licenseRefusal } from '../licenses/access.ts';
+import { startExpiry } from '../licenses/expiry.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
-import { assertLicenseUsable, licenseUnusable } from '../licenses/status.ts';
+import { refusalOf } from '../licenses/status.ts';
+import type { ExpirationBasis, ExpirationStrategy } from '../policies/policy.entity.ts';
 import { deactivateMachines } from './deactivation.ts';
 import { type HeartbeatStatus, heartbeatSql, heartbeatStatus, nextHeartbeatAt } from './heartbeat.ts';
 import { type BeatRow, type HeartbeatBatcher, heartbeatStatement } from './heartbeat-batch.ts';
@@ -48,12 +52,17 @@ export class MachinesService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
   readonly #heartbeats: HeartbeatBatcher | undefined;
+  readonly #authCache: AuthCache | undefined;
 
-  /** `heartbeats`: the server's group commit; without it each heartbeat is its own statement. */
-  constructor(em: EntityManager, clock: Clock, heartbeats?: HeartbeatBatcher) {
+  /**
+   * `heartbeats`: the server's group commit; without it each heartbeat is its own statement.
+   * `authCache`: forgotten when an activation starts its license's expiry.
+   */
+  constructor(em: EntityManager, clock: Clock, heartbeats?: HeartbeatBatcher, authCache?: AuthCache) {
     this.#em = em;
     this.#clock = clock;
     this.#heartbeats = heartbeats;
+    this.#authCache = authCache;
   }
 
   /**
@@ -74,25 +83,37 @@ export class MachinesService {
     checks.metadata('/metadata', input.metadata);
     checks.throwIfAny();
 
+    let expiryStarted = false;
     try {
-      return await this.#em.transactional(async (em) => {
+      const machine = await this.#em.transactional(async (em) => {
         const now = this.#clock.now();
         // Plain statements, no entities: every installed copy activates.
         const [license] = await execute<
-          { suspended_at: Date | null; expires_at: Date | null; max_machines: number | null }[]
+          {
+            suspended_at: Date | null;
+            expires_at: Date | null;
+            max_machines: number | null;
+            expiry_pending: boolean;
+            duration: number | null;
+            expiration_basis: ExpirationBasis;
+            expiration_strategy: ExpirationStrategy;
+          }[]
         >(
           em,
-          sql`select l.suspended_at, l.expires_at, p.max_machines
+          sql`select l.suspended_at, l.expires_at, l.expiry_pending, p.max_machines, p.duration, p.expiration_basis, p.expiration_strategy
                 from licenses l join policies p on p.id = l.policy_id
                where l.id = ${licenseId} and l.deleted_at is null
                  for update of l`,
         );
         // Deleted after it authenticated this request: its key no longer counts.
         if (!license) throw new LicenseNotFound(licenseId);
-        assertLicenseUsable(
+        const refusal = refusalOf(
           { suspendedAt: maybeDate(license.suspended_at), expiresAt: maybeDate(license.expires_at) },
+          license.expiration_strategy,
+          'activate',
           now,
         );
+        if (refusal !== null) throw refusal;
 
         // A statement of its own, so it sees every activation committed before the lock was ours.
         // This transaction holds the license row, so it folds the count's deltas
@@ -123,8 +144,20 @@ export class MachinesService {
                   from m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id)
               select ${machineRecordColumns('m', 'p')} from m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id`,
         );
+        // The license row is ours until commit, so the first activation is the only one to see the
+        // expiry still pending, however many race.
+        if (
+          license.expiry_pending &&
+          license.duration !== null &&
+          license.expiration_basis === 'FROM_FIRST_ACTIVATION'
+        ) {
+          await startExpiry(em, licenseId, 'FROM_FIRST_ACTIVATION', now);
+          expiryStarted = true;
+        }
         return toMachineRecord(row!);
       });
+      if (expiryStarted) this.#authCache?.forget();
+      return machine;
     } catch (error) {
       // Only reachable if a writer bypassed the license lock; the index still holds the rule.
       if (error instanceof UniqueConstraintViolationException) {
@@ -191,7 +224,7 @@ export class MachinesService {
   async heartbeat(id: string, license: LicenseRecord): Promise<HeartbeatResult> {
     if (!isUuid(id)) throw new MachineNotFound(id);
     const now = this.#clock.now();
-    const refusal = licenseUnusable(license, now);
+    const refusal = await licenseRefusal(this.#em, license, 'heartbeat', now);
     if (refusal !== null) {
       // Another license's machine stays a 404 even to a suspended license: no hint it exists.
       if ((await this.#em.count(Machine, { id, license: license.id, deletedAt: null })) === 0)

@@ -9,7 +9,17 @@ import { Checks, pick } from '../core/validation.ts';
 import { recordEvent } from '../events/record.ts';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from '../keys/license-key.ts';
 import { License } from '../licenses/license.entity.ts';
-import { CULL_STRATEGIES, type HeartbeatCullStrategy, Policy } from './policy.entity.ts';
+import {
+  CULL_STRATEGIES,
+  EXPIRATION_BASES,
+  EXPIRATION_STRATEGIES,
+  type ExpirationBasis,
+  type ExpirationStrategy,
+  type HeartbeatCullStrategy,
+  Policy,
+  RENEWAL_BASES,
+  type RenewalBasis,
+} from './policy.entity.ts';
 
 export interface PolicySettings {
   name: string;
@@ -20,6 +30,12 @@ export interface PolicySettings {
   heartbeatDuration: number;
   heartbeatCullStrategy: HeartbeatCullStrategy;
   heartbeatResurrectionWindow: number;
+  // Expiry, duration and renewal (issue 18).
+  /** null: licenses do not expire by policy. */
+  duration: number | null;
+  expirationBasis: ExpirationBasis;
+  expirationStrategy: ExpirationStrategy;
+  renewalBasis: RenewalBasis;
   metadata: Record<string, unknown>;
 }
 
@@ -33,10 +49,22 @@ export const POLICY_DEFAULTS = {
   heartbeatDuration: 600,
   heartbeatCullStrategy: 'DEACTIVATE_DEAD',
   heartbeatResurrectionWindow: 0,
+  // Expiry, duration and renewal (issue 18).
+  duration: null,
+  expirationBasis: 'FROM_CREATION',
+  expirationStrategy: 'RESTRICT_ACCESS',
+  renewalBasis: 'FROM_NOW_IF_EXPIRED',
 } as const satisfies Partial<PolicySettings>;
 
 export const MIN_HEARTBEAT_DURATION = 60;
 export const MAX_HEARTBEAT_SECONDS = 30 * 24 * 3600;
+// Expiry, duration and renewal (issue 18): a minute to 50 years of 365.25 days, within int32.
+export const MIN_POLICY_DURATION = 60;
+export const MAX_POLICY_DURATION = 1_577_880_000;
+
+function oneOf(checks: Checks, pointer: string, value: string | undefined, allowed: readonly string[]): void {
+  if (value !== undefined && !allowed.includes(value)) checks.fail(pointer, `must be one of ${allowed.join(', ')}`);
+}
 
 function check(settings: Partial<PolicySettings>): void {
   const checks = new Checks();
@@ -56,6 +84,11 @@ function check(settings: Partial<PolicySettings>): void {
   if (settings.heartbeatCullStrategy !== undefined && !CULL_STRATEGIES.includes(settings.heartbeatCullStrategy)) {
     checks.fail('/heartbeatCullStrategy', `must be one of ${CULL_STRATEGIES.join(', ')}`);
   }
+  // Expiry, duration and renewal (issue 18).
+  checks.integer('/duration', settings.duration, { min: MIN_POLICY_DURATION, max: MAX_POLICY_DURATION });
+  oneOf(checks, '/expirationBasis', settings.expirationBasis, EXPIRATION_BASES);
+  oneOf(checks, '/expirationStrategy', settings.expirationStrategy, EXPIRATION_STRATEGIES);
+  oneOf(checks, '/renewalBasis', settings.renewalBasis, RENEWAL_BASES);
   checks.metadata('/metadata', settings.metadata);
   checks.throwIfAny();
 }
@@ -138,5 +171,10 @@ const SETTINGS = [
   'heartbeatDuration',
   'heartbeatCullStrategy',
   'heartbeatResurrectionWindow',
+  // Expiry, duration and renewal (issue 18).
+  'duration',
+  'expirationBasis',
+  'expirationStrategy',
+  'renewalBasis',
   'metadata',
 ] as const satisfies readonly (keyof PolicySettings)[];

@@ -1,6 +1,15 @@
 import { presentPage, presentPolicy } from '../../http/presenters.ts';
 import type { UpdatePolicyInput } from '../../policies/policies.service.ts';
-import { CULL_STRATEGIES, type HeartbeatCullStrategy } from '../../policies/policy.entity.ts';
+import {
+  CULL_STRATEGIES,
+  EXPIRATION_BASES,
+  EXPIRATION_STRATEGIES,
+  type ExpirationBasis,
+  type ExpirationStrategy,
+  type HeartbeatCullStrategy,
+  RENEWAL_BASES,
+  type RenewalBasis,
+} from '../../policies/policy.entity.ts';
 import {
   booleanOption,
   integerOption,
@@ -23,6 +32,11 @@ const POLICY_OPTIONS: Options = {
   'heartbeat-duration': { type: 'string' },
   'heartbeat-cull-strategy': { type: 'string' },
   'heartbeat-resurrection-window': { type: 'string' },
+  // Expiry, duration and renewal (issue 18).
+  duration: { type: 'string' },
+  'expiration-basis': { type: 'string' },
+  'expiration-strategy': { type: 'string' },
+  'renewal-basis': { type: 'string' },
 };
 
 function policySettings(values: Values): UpdatePolicyInput {
@@ -34,13 +48,18 @@ function policySettings(values: Values): UpdatePolicyInput {
     heartbeatDuration: integerOption(values, 'heartbeat-duration') ?? undefined,
     heartbeatCullStrategy: oneOf<HeartbeatCullStrategy>(values, 'heartbeat-cull-strategy', CULL_STRATEGIES),
     heartbeatResurrectionWindow: integerOption(values, 'heartbeat-resurrection-window') ?? undefined,
+    // Expiry, duration and renewal (issue 18).
+    duration: integerOption(values, 'duration', 'none'),
+    expirationBasis: oneOf<ExpirationBasis>(values, 'expiration-basis', EXPIRATION_BASES),
+    expirationStrategy: oneOf<ExpirationStrategy>(values, 'expiration-strategy', EXPIRATION_STRATEGIES),
+    renewalBasis: oneOf<RenewalBasis>(values, 'renewal-basis', RENEWAL_BASES),
   };
 }
 
 /** `licentric policies <verb>`. */
 export const POLICY_COMMANDS: Record<string, Command> = {
   'policies create': data({
-    usage: '--name NAME [--max-machines N] [--key-prefix PREFIX] [HEARTBEAT OPTIONS]',
+    usage: '--name NAME [--max-machines N] [--key-prefix PREFIX] [HEARTBEAT OPTIONS] [EXPIRY OPTIONS]',
     options: POLICY_OPTIONS,
     async run({ values }, services) {
       const policy = await services.policies.create({ ...policySettings(values), name: required(values, 'name') });
@@ -85,7 +104,7 @@ export const POLICY_COMMANDS: Record<string, Command> = {
   }),
 
   'policies update': data({
-    usage: 'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [HEARTBEAT OPTIONS]',
+    usage: 'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [HEARTBEAT OPTIONS] [EXPIRY OPTIONS]',
     options: POLICY_OPTIONS,
     takesId: true,
     async run({ values, id }, services) {
