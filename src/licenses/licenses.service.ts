@@ -12,7 +12,7 @@ import { isUuid, uuidv7 } from '../core/ids.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
-import { execute, sql } from '../db/sql.ts';
+import { execute, maybeDate, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
 import { KeyHasher } from '../keys/hashing.ts';
@@ -339,6 +339,10 @@ export class LicensesService {
     // Once per license at most: the first validation under a first-validation basis starts the expiry.
     if (row.expiry_pending && row.policy_duration !== null && row.expiration_basis === 'FROM_FIRST_VALIDATION') {
       license = await this.#startExpiryOnValidation(license, now);
+    } else {
+      // A concurrent first event may have started the expiry after this key was authenticated.
+      const expiresAt = maybeDate(row.license_expires_at);
+      if (expiresAt?.getTime() !== license.expiresAt?.getTime()) license = Object.freeze({ ...license, expiresAt });
     }
     const view: LicenseView = { license, status: licenseStatus(license, now), machineCount: row.machine_count };
     const policy = { maxMachines: row.max_machines };

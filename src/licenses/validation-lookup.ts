@@ -16,6 +16,8 @@ export type ValidationRow = MachineRecordRow & {
   max_machines: number | null;
   machine_count: number;
   expiration_strategy: ExpirationStrategy;
+  /** The license's expiry as it is now (the authenticated record may predate a first event's write). */
+  license_expires_at: Date | null;
   /** Whether the license's expiry waits for a first event, and the policy's duration and basis to start it. */
   expiry_pending: boolean;
   policy_duration: number | null;
@@ -30,7 +32,8 @@ export type ValidationRow = MachineRecordRow & {
 export function validationStatement(queries: ValidationQuery[]): Sql {
   return sql`
   select i.n, p.max_machines, ${machineCountSql('l')} as machine_count,
-         p.expiration_strategy, l.expiry_pending, p.duration as policy_duration, p.expiration_basis,
+         p.expiration_strategy, l.expires_at as license_expires_at, l.expiry_pending, p.duration as policy_duration,
+         p.expiration_basis,
          ${machineRecordColumns('m', 'p')}
     from unnest(${arrayLiteral(queries.map((q) => q.licenseId))}::uuid[], ${arrayLiteral(queries.map((q) => q.fingerprint))}::text[])
          with ordinality as i(license_id, fingerprint, n)
