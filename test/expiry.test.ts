@@ -1,7 +1,16 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { describe, expect, inject, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
+import { ManualClock } from '../src/core/clock.ts';
+import { initOrm, migrate } from '../src/db/orm.ts';
+import { execute, sql } from '../src/db/sql.ts';
+import { presentPolicy } from '../src/http/presenters.ts';
+import { KeyHasher } from '../src/keys/hashing.ts';
+import { generateLicenseKey } from '../src/keys/license-key.ts';
 import { announceExpiredLicenses } from '../src/licenses/expiry.ts';
+import { createLogger } from '../src/log.ts';
+import { Services } from '../src/services.ts';
 import {
   activate,
   type Credentials,
@@ -630,5 +639,71 @@ describe('the CLI', { timeout: 300_000 }, () => {
     const bad = await cli('policies', 'update', policy.id, '--expiration-strategy', 'REVOKE');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('--expiration-strategy must be one of');
+  });
+});
+
+describe('the migration', () => {
+  it('keeps every existing policy and license meaning what it meant', async () => {
+    // A database at the schema before this migration, with a policy and licenses made there.
+    const name = `${inject('databasePrefix')}premigration_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: inject('serverUrl') });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    const url = new URL(inject('serverUrl'));
+    url.pathname = `/${name}`;
+    const orm = await initOrm({ clientUrl: url.toString(), log: createLogger('silent'), poolSize: 2 });
+    try {
+      await orm.migrator.up({ to: 'Migration20261129000000_hot_paths' });
+      const em = orm.em.fork();
+      const policyId = '01a00000-0000-7000-8000-0000000000a1';
+      await execute(
+        em,
+        sql`insert into policies (id, name, max_machines, key_prefix, require_heartbeat, metadata, created_at, updated_at)
+            values (${policyId}, 'old', null, 'OLD', false, '{}', ${T0}, ${T0})`,
+      );
+      const hasher = new KeyHasher(TEST_SECRET);
+      const licenses = [
+        { id: '01a00000-0000-7000-8000-0000000000b1', key: generateLicenseKey('OLD'), expiresAt: null },
+        { id: '01a00000-0000-7000-8000-0000000000b2', key: generateLicenseKey('OLD'), expiresAt: T0 },
+      ];
+      for (const l of licenses) {
+        await execute(
+          em,
+          sql`insert into licenses (id, policy_id, key_hash, key_hint, metadata, expires_at, created_at, updated_at)
+              values (${l.id}, ${policyId}, ${hasher.hash('license-key', l.key)}, 'OLD-…', '{}', ${l.expiresAt}, ${T0}, ${T0})`,
+        );
+      }
+
+      expect(await migrate(orm)).toContain('Migration20261204030000_expiry');
+
+      const services = new Services(orm.em.fork(), new ManualClock(plus(T0, DAY)), hasher);
+      expect(presentPolicy(await services.policies.get(policyId))).toMatchObject({
+        duration: null,
+        expirationBasis: 'FROM_CREATION',
+        expirationStrategy: 'RESTRICT_ACCESS',
+        renewalBasis: 'FROM_NOW_IF_EXPIRED',
+      });
+      const [never, expired] = licenses.map((l) => l.id);
+      const machine = await services.machines.activate(never!, { fingerprint: 'fp-after-migration' });
+      expect(machine.license.id).toBe(never);
+      expect(await services.licenses.validate((await services.licenses.authenticate(licenses[0]!.key))!)).toMatchObject(
+        { valid: true, code: 'VALID', license: { license: { expiresAt: null } } },
+      );
+      expect(await services.licenses.validate((await services.licenses.authenticate(licenses[1]!.key))!)).toMatchObject(
+        { valid: false, code: 'EXPIRED' },
+      );
+      await expect(services.machines.activate(expired!, { fingerprint: 'fp-expired-license' })).rejects.toMatchObject({
+        code: 'LICENSE_EXPIRED',
+      });
+      await expect(services.licenses.renew(expired!)).rejects.toMatchObject({ code: 'POLICY_HAS_NO_DURATION' });
+      const rows = await execute<{ expiry_pending: boolean }[]>(
+        orm.em.fork(),
+        sql`select expiry_pending from licenses`,
+      );
+      expect(rows.map((r) => r.expiry_pending)).toEqual([false, false]);
+    } finally {
+      await orm.close();
+    }
   });
 });
