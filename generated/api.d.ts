@@ -165,8 +165,11 @@ export interface paths {
          *     or `POLICY_SCOPE_MISMATCH` for a key that is not for it, before anything else: a key for one
          *     product never validates as another. Codes are checked in the order of precedence
          *     `LicenseValidationCode` gives: the first that applies is the answer. `valid` may be true with a
-         *     warning code (`TOO_MANY_MACHINES`, `TOO_MANY_CORES`) when the policy's overage strategy allows
-         *     the license to be over its limits.
+         *     warning code (`EXPIRED` under `MAINTAIN_ACCESS`; `TOO_MANY_MACHINES`, `TOO_MANY_CORES` when the
+         *     policy's overage strategy allows the license to be over its limits). An expired license's key
+         *     works here under every expiration strategy, `REVOKE_ACCESS` included. Under a policy whose
+         *     `expirationBasis` is `FROM_FIRST_VALIDATION`, the first validation of a license sets its
+         *     `expiresAt` (once, whatever the concurrency).
          */
         post: operations["validateLicense"];
         delete?: never;
@@ -236,6 +239,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/licenses/{id}/actions/renew": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Renew a license
+         * @description Renews a license: extends its expiry by its policy's `duration`, counted as the policy's
+         *     `renewalBasis` says (by default from the current expiry, or from now if the license has
+         *     already expired). A license without an expiry (one that never expired, or one still waiting
+         *     for its first activation or validation) is renewed from now. A suspended license can be
+         *     renewed and stays suspended. Each renewal adds one `duration`: concurrent renewals add one
+         *     each, and a retry with the same `Idempotency-Key` adds nothing more. A policy without a
+         *     `duration` is `POLICY_HAS_NO_DURATION`; an expiry past 9999-12-31T23:59:59Z is
+         *     `EXPIRY_OUT_OF_RANGE`.
+         *
+         *     Requires an API key with the `licenses:write` scope.
+         */
+        post: operations["renewLicense"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/licenses/{id}/actions/suspend": {
         parameters: {
             query?: never;
@@ -281,15 +313,19 @@ export interface paths {
          *     heartbeat.
          *
          *     Rules, checked in this order: the license must not be suspended (`LICENSE_SUSPENDED`) or
-         *     expired (`LICENSE_EXPIRED`); the fingerprint must not belong to an active machine of the
-         *     license (`FINGERPRINT_TAKEN`, naming that machine in `machineId`), nor, as the policy's
-         *     `machineUniquenessStrategy` says, to an active machine of another license of the policy, of
-         *     its product or of this server (`FINGERPRINT_TAKEN_ELSEWHERE`, naming nothing of the other
-         *     license); the license must stay within its policy's `maxMachines` (`MACHINE_LIMIT_EXCEEDED`);
-         *     and the cores of its active machines with this one (a machine without `cores` counts as one)
-         *     within `maxCores` (`CORE_LIMIT_EXCEEDED`). The policy's `overageStrategy` raises both limits
-         *     to its allowance. Deactivated machines neither count nor hold their fingerprint. The limits
-         *     and the uniqueness hold under any number of concurrent activations.
+         *     expired (`LICENSE_EXPIRED`, whatever its policy's `expirationStrategy`); the fingerprint must
+         *     not belong to an active machine of the license (`FINGERPRINT_TAKEN`, naming that machine in
+         *     `machineId`), nor, as the policy's `machineUniquenessStrategy` says, to an active machine of
+         *     another license of the policy, of its product or of this server (`FINGERPRINT_TAKEN_ELSEWHERE`,
+         *     naming nothing of the other license); the license must stay within its policy's `maxMachines`
+         *     (`MACHINE_LIMIT_EXCEEDED`); and the cores of its active machines with this one (a machine
+         *     without `cores` counts as one) within `maxCores` (`CORE_LIMIT_EXCEEDED`). The policy's
+         *     `overageStrategy` raises both limits to its allowance. Deactivated machines neither count nor
+         *     hold their fingerprint. The limits and the uniqueness hold under any number of concurrent
+         *     activations.
+         *
+         *     Under a policy with a `duration` and the `expirationBasis` `FROM_FIRST_ACTIVATION`, the
+         *     license's first activation sets its `expiresAt`, once, whatever the concurrency.
          */
         post: operations["activateMachine"];
         delete?: never;
@@ -321,7 +357,8 @@ export interface paths {
          *
          *     With a license key, only the license's own machines can be deactivated; any other id is
          *     `MACHINE_NOT_FOUND`. With an API key, requires the `machines:write` scope. A machine that is
-         *     already deactivated is `MACHINE_NOT_FOUND`.
+         *     already deactivated is `MACHINE_NOT_FOUND`. The key of an expired license may deactivate its
+         *     machines, unless its policy's `expirationStrategy` is `REVOKE_ACCESS` (`LICENSE_EXPIRED`).
          */
         delete: operations["deactivateMachine"];
         options?: never;
@@ -350,7 +387,7 @@ export interface paths {
          *
          *     Another license's machine, an unknown id or a deactivated machine is `MACHINE_NOT_FOUND`.
          *     A suspended or expired license cannot keep machines alive (`LICENSE_SUSPENDED`,
-         *     `LICENSE_EXPIRED`).
+         *     `LICENSE_EXPIRED`), except an expired one under a `MAINTAIN_ACCESS` policy.
          */
         post: operations["pingMachineHeartbeat"];
         delete?: never;
@@ -740,7 +777,12 @@ export interface components {
             policyId: components["schemas"]["Uuid"];
             /** @description A human-readable name, at most 255 characters. */
             name?: components["schemas"]["SingleLineText"];
-            /** @description When the license expires: not passed, and by 9999-12-31T23:59:59Z. Null or absent means never. */
+            /**
+             * @description When the license expires: not passed, and by 9999-12-31T23:59:59Z. Null means never, whatever
+             *     the policy's `duration`. Absent means by the policy: never if it has no `duration`; else
+             *     `duration` seconds from now (`FROM_CREATION`), or from the license's first activation or
+             *     first validation (`expiresAt` stays null until then).
+             */
             expiresAt?: string | null;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
@@ -798,6 +840,26 @@ export interface components {
              *     `UNKNOWN_PRODUCT`.
              */
             productId?: components["schemas"]["Uuid"] | null;
+            /**
+             * @description How long, in seconds, a license of this policy lasts (60 seconds to 50 years), counted from its
+             *     `expirationBasis`; null means licenses do not expire by policy.
+             */
+            duration?: components["schemas"]["PolicyDuration"] | null;
+            /**
+             * @description What a license's expiry counts from. Defaults to `FROM_CREATION`.
+             * @default FROM_CREATION
+             */
+            expirationBasis?: components["schemas"]["ExpirationBasis"];
+            /**
+             * @description What an expired license may still do. Defaults to `RESTRICT_ACCESS`.
+             * @default RESTRICT_ACCESS
+             */
+            expirationStrategy?: components["schemas"]["ExpirationStrategy"];
+            /**
+             * @description Where a renewal counts `duration` from. Defaults to `FROM_NOW_IF_EXPIRED`.
+             * @default FROM_NOW_IF_EXPIRED
+             */
+            renewalBasis?: components["schemas"]["RenewalBasis"];
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -974,7 +1036,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "policy.created" | "policy.updated" | "policy.deleted" | "product.created" | "product.updated" | "product.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
+        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "license.renewed" | "policy.created" | "policy.updated" | "policy.deleted" | "product.created" | "product.updated" | "product.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
         /**
          * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
          *     entries: no more fit in a 64 KiB request body.
@@ -985,6 +1047,16 @@ export interface components {
          *     entries: no more fit in a 64 KiB request body.
          */
         EventTypeSelectionItem: components["schemas"]["EventType"][];
+        /**
+         * @description What a license's expiry counts from, when its policy has a `duration`.
+         * @enum {string}
+         */
+        ExpirationBasis: "FROM_CREATION" | "FROM_FIRST_ACTIVATION" | "FROM_FIRST_VALIDATION";
+        /**
+         * @description What an expired license may still do. In every strategy an expired license activates no new machine.
+         * @enum {string}
+         */
+        ExpirationStrategy: "RESTRICT_ACCESS" | "REVOKE_ACCESS" | "MAINTAIN_ACCESS";
         /**
          * @description What happens to machines that miss their heartbeat window.
          * @enum {string}
@@ -1072,8 +1144,8 @@ export interface components {
         /** @description The verdict on a license key, with what it resolved to. */
         LicenseValidation: {
             /**
-             * @description True when the software may run; `code` may then still carry a warning: EXPIRED,
-             *     TOO_MANY_MACHINES, TOO_MANY_CORES.
+             * @description True when the software may run; `code` may then still carry a warning: `EXPIRED`,
+             *     `TOO_MANY_MACHINES`, `TOO_MANY_CORES`.
              */
             valid: boolean;
             /** @description Why, as a stable code. */
@@ -1091,7 +1163,7 @@ export interface components {
          *
          *     1. `PRODUCT_SCOPE_MISMATCH`, `POLICY_SCOPE_MISMATCH`;
          *     2. `SUSPENDED`;
-         *     3. `EXPIRED` with `valid: false`;
+         *     3. `EXPIRED` with `valid: false` (expiration strategies `RESTRICT_ACCESS`, `REVOKE_ACCESS`);
          *     4. `TOO_MANY_MACHINES`, then `TOO_MANY_CORES`, with `valid: false` (over a limit beyond what the
          *     policy's `overageStrategy` allows);
          *     5. `ENTITLEMENTS_MISSING`;
@@ -1274,6 +1346,17 @@ export interface components {
             machineUniquenessStrategy: components["schemas"]["MachineUniquenessStrategy"];
             /** @description The product the policy belongs to, or null. Its licenses and machines belong to it too. */
             productId: components["schemas"]["Uuid"] | null;
+            /**
+             * @description How long, in seconds, a license of this policy lasts (60 seconds to 50 years), counted from its
+             *     `expirationBasis`; null means licenses do not expire by policy.
+             */
+            duration: components["schemas"]["PolicyDuration"] | null;
+            /** @description What a license's expiry counts from. */
+            expirationBasis: components["schemas"]["ExpirationBasis"];
+            /** @description What an expired license may still do. */
+            expirationStrategy: components["schemas"]["ExpirationStrategy"];
+            /** @description Where a renewal counts `duration` from. */
+            renewalBasis: components["schemas"]["RenewalBasis"];
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
@@ -1287,6 +1370,11 @@ export interface components {
              */
             updatedAt: string;
         };
+        /**
+         * Format: int32
+         * @description A policy's license duration in seconds: 60 seconds to 50 years (of 365.25 days).
+         */
+        PolicyDuration: number;
         /** @description A page of policies. */
         PolicyList: {
             data: components["schemas"]["Policy"][];
@@ -1386,6 +1474,11 @@ export interface components {
          * @example https://example.com/desktop
          */
         ProductUrl: string;
+        /**
+         * @description Where a renewal counts the policy's `duration` from.
+         * @enum {string}
+         */
+        RenewalBasis: "FROM_EXPIRY" | "FROM_NOW" | "FROM_NOW_IF_EXPIRED";
         /** @description The start of an endpoint's response body: its first 1024 bytes, decoded as UTF-8. */
         ResponseExcerpt: string;
         /**
@@ -1406,7 +1499,10 @@ export interface components {
         UpdateLicenseRequest: {
             /** @description A human-readable name; null clears it. */
             name?: components["schemas"]["SingleLineText"] | null;
-            /** @description When the license expires: not passed, and by 9999-12-31T23:59:59Z. Null means never. */
+            /**
+             * @description When the license expires: not passed, and by 9999-12-31T23:59:59Z. Null means never. Setting
+             *     it ends a wait for a first activation or validation (see the policy's `expirationBasis`).
+             */
             expiresAt?: string | null;
             /**
              * @description Moves the license to another policy. Its machines stay; the new policy's limit applies to
@@ -1464,6 +1560,17 @@ export interface components {
              *     of it (`UNKNOWN_PRODUCT`).
              */
             productId?: components["schemas"]["Uuid"] | null;
+            /**
+             * @description How long, in seconds, a license of this policy lasts (60 seconds to 50 years), counted from its
+             *     `expirationBasis`; null means licenses do not expire by policy. Changing it changes no existing expiry.
+             */
+            duration?: components["schemas"]["PolicyDuration"] | null;
+            /** @description What a license's expiry counts from. */
+            expirationBasis?: components["schemas"]["ExpirationBasis"];
+            /** @description What an expired license may still do. */
+            expirationStrategy?: components["schemas"]["ExpirationStrategy"];
+            /** @description Where a renewal counts `duration` from. */
+            renewalBasis?: components["schemas"]["RenewalBasis"];
             /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -1751,8 +1858,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -1946,8 +2055,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -2038,9 +2149,10 @@ export interface operations {
              *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
              *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
              *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
-             *     already passed) or `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse); or the
-             *     `Idempotency-Key` was already used with a
-             *     different request: `IDEMPOTENCY_KEY_REUSED`.
+             *     already passed), `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse),
+             *     `POLICY_HAS_NO_DURATION` (a renewal of a license whose policy has no `duration`) or
+             *     `EXPIRY_OUT_OF_RANGE` (a renewal would end after 9999-12-31T23:59:59Z); or the
+             *     `Idempotency-Key` was already used with a different request: `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
                 headers: {
@@ -2186,8 +2298,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -2387,8 +2501,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -2619,8 +2735,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -2801,8 +2919,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -3008,8 +3128,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -3203,8 +3325,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -3295,9 +3419,10 @@ export interface operations {
              *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
              *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
              *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
-             *     already passed) or `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse); or the
-             *     `Idempotency-Key` was already used with a
-             *     different request: `IDEMPOTENCY_KEY_REUSED`.
+             *     already passed), `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse),
+             *     `POLICY_HAS_NO_DURATION` (a renewal of a license whose policy has no `duration`) or
+             *     `EXPIRY_OUT_OF_RANGE` (a renewal would end after 9999-12-31T23:59:59Z); or the
+             *     `Idempotency-Key` was already used with a different request: `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
                 headers: {
@@ -3627,8 +3752,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -3828,8 +3955,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -4033,8 +4162,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -4284,8 +4415,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -4449,6 +4582,262 @@ export interface operations {
             };
         };
     };
+    renewLicense: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique value the client generates for one logical request (a UUID is a good choice) and
+                 *     sends again on each retry of it. Within 24 hours and for the same credentials, a retry with
+                 *     the same key and the same request gets the first successful response replayed (marked with
+                 *     `Idempotent-Replayed: true`) instead of acting twice; the same key with a different request
+                 *     is `IDEMPOTENCY_KEY_REUSED`; a retry while the first request still runs is
+                 *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+            };
+            path: {
+                /** @description The license's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The license, after the action. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
+             *     and licenses are not found; deactivated machines are, by the operations that read them. For
+             *     an API key limited to a product, another product's objects are not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
+             *     Retry with the same key once it has finished, to get its response.
+             */
+            409: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
+             *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
+             *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
+             *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
+             *     already passed), `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse),
+             *     `POLICY_HAS_NO_DURATION` (a renewal of a license whose policy has no `duration`) or
+             *     `EXPIRY_OUT_OF_RANGE` (a renewal would end after 9999-12-31T23:59:59Z); or the
+             *     `Idempotency-Key` was already used with a different request: `IDEMPOTENCY_KEY_REUSED`.
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     suspendLicense: {
         parameters: {
             query?: never;
@@ -4531,8 +4920,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -4777,8 +5168,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -4971,7 +5364,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED`. */
+            /**
+             * @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED` (see the policy's
+             *     `expirationStrategy` for what an expired license may still do).
+             */
             403: {
                 headers: {
                     /**
@@ -5063,9 +5459,10 @@ export interface operations {
              *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
              *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
              *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
-             *     already passed) or `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse); or the
-             *     `Idempotency-Key` was already used with a
-             *     different request: `IDEMPOTENCY_KEY_REUSED`.
+             *     already passed), `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse),
+             *     `POLICY_HAS_NO_DURATION` (a renewal of a license whose policy has no `duration`) or
+             *     `EXPIRY_OUT_OF_RANGE` (a renewal would end after 9999-12-31T23:59:59Z); or the
+             *     `Idempotency-Key` was already used with a different request: `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
                 headers: {
@@ -5211,8 +5608,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -5412,8 +5811,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -5612,7 +6013,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED`. */
+            /**
+             * @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED` (see the policy's
+             *     `expirationStrategy` for what an expired license may still do).
+             */
             403: {
                 headers: {
                     /**
@@ -5833,8 +6237,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -6028,8 +6434,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -6120,9 +6528,10 @@ export interface operations {
              *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
              *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
              *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
-             *     already passed) or `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse); or the
-             *     `Idempotency-Key` was already used with a
-             *     different request: `IDEMPOTENCY_KEY_REUSED`.
+             *     already passed), `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse),
+             *     `POLICY_HAS_NO_DURATION` (a renewal of a license whose policy has no `duration`) or
+             *     `EXPIRY_OUT_OF_RANGE` (a renewal would end after 9999-12-31T23:59:59Z); or the
+             *     `Idempotency-Key` was already used with a different request: `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
                 headers: {
@@ -6268,8 +6677,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -6469,8 +6880,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -6693,8 +7106,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -6934,8 +7349,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -7129,8 +7546,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -7365,8 +7784,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -7566,8 +7987,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -7790,8 +8213,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -8030,8 +8455,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -8225,8 +8652,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -8317,9 +8746,10 @@ export interface operations {
              *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
              *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
              *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
-             *     already passed) or `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse); or the
-             *     `Idempotency-Key` was already used with a
-             *     different request: `IDEMPOTENCY_KEY_REUSED`.
+             *     already passed), `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse),
+             *     `POLICY_HAS_NO_DURATION` (a renewal of a license whose policy has no `duration`) or
+             *     `EXPIRY_OUT_OF_RANGE` (a renewal would end after 9999-12-31T23:59:59Z); or the
+             *     `Idempotency-Key` was already used with a different request: `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
                 headers: {
@@ -8465,8 +8895,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -8666,8 +9098,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -8871,8 +9305,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -9122,8 +9558,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -9369,8 +9807,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -9609,8 +10049,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {
@@ -9824,8 +10266,10 @@ export interface operations {
                 };
             };
             /**
-             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
-             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
              */
             403: {
                 headers: {

@@ -63,7 +63,7 @@ export class Services {
   }
 
   get machines(): MachinesService {
-    return new MachinesService(this.em, this.clock, this.#heartbeats, this.productLimit);
+    return new MachinesService(this.em, this.clock, this.#heartbeats, this.productLimit, this.#authCache);
   }
 
   get licenses(): LicensesService {

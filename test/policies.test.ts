@@ -37,6 +37,11 @@ describe('policies', () => {
       overageStrategy: 'NO_OVERAGE',
       machineUniquenessStrategy: 'UNIQUE_PER_LICENSE',
       productId: null,
+      // Expiry, duration and renewal (issue 18).
+      duration: null,
+      expirationBasis: 'FROM_CREATION',
+      expirationStrategy: 'RESTRICT_ACCESS',
+      renewalBasis: 'FROM_NOW_IF_EXPIRED',
       metadata: {},
       createdAt: '2026-01-10T09:00:00.000Z',
       updatedAt: '2026-01-10T09:00:00.000Z',

@@ -200,6 +200,18 @@ const operations: SecuredOperation[] = [
     }),
   ),
   {
+    name: 'renewLicense',
+    accepts: ['Bearer'],
+    scope: 'licenses:write',
+    prepare: async (s) => {
+      // A renewal needs a policy with a duration to succeed.
+      const services = s.services();
+      const policy = await services.policies.create({ name: 'renewable', duration: 86_400 });
+      const { license } = await services.licenses.create({ policyId: policy.id });
+      return (headers) => fetch(`${s.apiUrl}/licenses/${license.id}/actions/renew`, { method: 'POST', headers });
+    },
+  },
+  {
     name: 'updateLicense',
     accepts: ['Bearer'],
     scope: 'licenses:write',

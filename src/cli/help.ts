@@ -1,6 +1,6 @@
 import { SCOPES } from '../keys/scopes.ts';
 import { OVERAGE_STRATEGIES, UNIQUENESS_STRATEGIES } from '../policies/limits.ts';
-import { CULL_STRATEGIES } from '../policies/policy.entity.ts';
+import { CULL_STRATEGIES, EXPIRATION_BASES, EXPIRATION_STRATEGIES, RENEWAL_BASES } from '../policies/policy.entity.ts';
 import { COMMANDS, GROUPS } from './commands.ts';
 
 const GROUP_TITLES: Record<string, string> = {
@@ -17,7 +17,10 @@ const GROUP_NOTES: Record<string, string> = {
                    --heartbeat-resurrection-window SECONDS
 LIMIT OPTIONS: --max-cores N|none
                --overage-strategy ${OVERAGE_STRATEGIES.join('|')}
-               --machine-uniqueness-strategy ${UNIQUENESS_STRATEGIES.join('|')}`,
+               --machine-uniqueness-strategy ${UNIQUENESS_STRATEGIES.join('|')}
+EXPIRY OPTIONS: --duration SECONDS|none  --expiration-basis ${EXPIRATION_BASES.join('|')}
+                --expiration-strategy ${EXPIRATION_STRATEGIES.join('|')}
+                --renewal-basis ${RENEWAL_BASES.join('|')}`,
   'api-keys': `Scopes: ${SCOPES.join(', ')}`,
 };
 

@@ -274,6 +274,23 @@ export class WebhookUrlRefused extends DomainError {
   }
 }
 
+// Expiry, duration and renewal (issue 18).
+export class PolicyHasNoDuration extends DomainError {
+  readonly code = 'POLICY_HAS_NO_DURATION';
+
+  constructor() {
+    super("The license's policy has no duration to renew it by.");
+  }
+}
+
+export class ExpiryOutOfRange extends DomainError {
+  readonly code = 'EXPIRY_OUT_OF_RANGE';
+
+  constructor(expiresAt: Date) {
+    super(`The renewed expiry ${expiresAt.toISOString()} would be after 9999-12-31T23:59:59Z.`);
+  }
+}
+
 export type DomainErrorCode =
   | 'VALIDATION_FAILED'
   | 'MACHINE_NOT_FOUND'
@@ -300,4 +317,7 @@ export type DomainErrorCode =
   | 'SCOPE_NOT_GRANTABLE'
   | 'MACHINE_HEARTBEAT_DEAD'
   | 'EXPIRES_IN_PAST'
-  | 'WEBHOOK_URL_REFUSED';
+  | 'WEBHOOK_URL_REFUSED'
+  // Expiry, duration and renewal (issue 18).
+  | 'POLICY_HAS_NO_DURATION'
+  | 'EXPIRY_OUT_OF_RANGE';

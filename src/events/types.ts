@@ -15,6 +15,7 @@ export const EVENT_TYPES = [
   'license.deleted',
   'license.expired',
   'license.overage',
+  'license.renewed',
   'policy.created',
   'policy.updated',
   'policy.deleted',

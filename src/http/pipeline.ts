@@ -17,7 +17,7 @@ import type { RateLimiter } from './rate-limit.ts';
 import { parseBody, readRawBody } from './request-body.ts';
 import type { RequestState } from './request-state.ts';
 import type { ApiResult } from './result.ts';
-import { assertScopes, principalOf, securityHandlers, unauthorized } from './security.ts';
+import { assertLicenseKeyAccess, assertScopes, principalOf, securityHandlers, unauthorized } from './security.ts';
 import type { HandlerContext, Handlers, OperationId, SuccessResponse } from './types.ts';
 
 const handlers: Handlers = {
@@ -145,6 +145,7 @@ export async function createPipeline(
       const principal = principalOf(context);
       if (principal) await limiter?.afterAuthentication(principal);
       if (principal) assertScopes(context, principal);
+      if (principal) await assertLicenseKeyAccess(context, principal, state.services);
 
       const declared = bodyMediaTypes.get(context.operation.operationId!);
       if (declared)

@@ -75,6 +75,11 @@ export function presentPolicy(policy: Policy): Schemas['Policy'] {
     machineUniquenessStrategy: policy.machineUniquenessStrategy,
     // Products (issue 18).
     productId: policy.productId ?? null,
+    // Expiry, duration and renewal (issue 18).
+    duration: policy.duration ?? null,
+    expirationBasis: policy.expirationBasis,
+    expirationStrategy: policy.expirationStrategy,
+    renewalBasis: policy.renewalBasis,
     metadata: policy.metadata,
     createdAt: policy.createdAt.toISOString(),
     updatedAt: policy.updatedAt.toISOString(),

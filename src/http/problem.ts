@@ -108,6 +108,10 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 422, title: 'The webhook URL is refused' };
     case 'EXPIRES_IN_PAST':
       return { status: 422, title: 'The expiry is in the past' };
+    case 'POLICY_HAS_NO_DURATION':
+      return { status: 422, title: "The license's policy has no duration" };
+    case 'EXPIRY_OUT_OF_RANGE':
+      return { status: 422, title: 'The expiry is out of range' };
     case 'IDEMPOTENCY_KEY_REUSED':
       return { status: 422, title: 'The idempotency key was used for a different request' };
     case 'RATE_LIMITED':

@@ -1,7 +1,10 @@
 import type { Context } from 'openapi-backend';
+import { LicenseNotFound } from '../core/errors.ts';
 import type { ApiKeyRecord } from '../keys/api-key-record.ts';
 import { grants, isScope } from '../keys/scopes.ts';
+import { licenseRefusal } from '../licenses/access.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
+import type { Services } from '../services.ts';
 import { HttpProblem } from './problem.ts';
 import type { RequestState } from './request-state.ts';
 import type { Principal } from './types.ts';
@@ -117,6 +120,30 @@ export function assertScopes(context: Context, principal: Principal): void {
       'INSUFFICIENT_SCOPE',
       `This operation requires the scope ${missing.join(', ')}; the API key holds ${principal.apiKey.scopes.join(', ')}.`,
     );
+  }
+}
+
+/** The one operation an expired license's key may always call, whatever its policy's expiration strategy. */
+const EXPIRED_KEY_OPERATION = 'validateLicense';
+
+/**
+ * A license key of an expired license under a `REVOKE_ACCESS` policy opens validation and
+ * nothing else (status.ts); every other operation refuses it here, before its handler, with the
+ * refusal the machine operations give an expired license. Costs a statement for expired
+ * licenses only.
+ */
+export async function assertLicenseKeyAccess(
+  context: Context,
+  principal: Principal,
+  services: Services,
+): Promise<void> {
+  if (principal.kind !== 'license' || context.operation.operationId === EXPIRED_KEY_OPERATION) return;
+  try {
+    const refusal = await licenseRefusal(services.em, principal.license, 'use', services.clock.now());
+    if (refusal !== null) throw refusal;
+  } catch (error) {
+    if (error instanceof LicenseNotFound) throw licenseGone();
+    throw error;
   }
 }
 

@@ -15,6 +15,8 @@ const LicenseSchema = defineEntity({
     name: p.text().nullable(),
     metadata: p.json<Record<string, unknown>>().columnType('json'),
     expiresAt: p.datetime(3).nullable(),
+    /** Waiting for the first activation or validation to set `expiresAt` (the policy's expiration basis). */
+    expiryPending: p.boolean(),
     suspendedAt: p.datetime(3).nullable(),
     createdAt: p.datetime(3),
     updatedAt: p.datetime(3),

@@ -1,12 +1,18 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
-import { ExpiresInPast, LicenseNotFound, UnknownPolicy } from '../core/errors.ts';
+import {
+  ExpiresInPast,
+  ExpiryOutOfRange,
+  LicenseNotFound,
+  PolicyHasNoDuration,
+  UnknownPolicy,
+} from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
-import { execute, sql } from '../db/sql.ts';
+import { execute, maybeDate, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
 import { KeyHasher } from '../keys/hashing.ts';
@@ -18,9 +24,10 @@ import { type MachineRecord, toMachineRecord } from '../machines/machine-record.
 import { limitStanding } from '../policies/limits.ts';
 import { Policy } from '../policies/policy.entity.ts';
 import { licenseSubject } from './events.ts';
+import { renewedExpiry, startExpiry } from './expiry.ts';
 import { License } from './license.entity.ts';
 import { type LicenseRecord, toLicenseRecord } from './license-record.ts';
-import { type LicenseStatus, licenseStatus, refusalFor } from './status.ts';
+import { type LicenseStatus, licenseStatus, refusalFor, validationRefusal } from './status.ts';
 import { lookupValidation, type ValidationLookups, type ValidationRow } from './validation-lookup.ts';
 
 // The CLI offers the statuses as filter values.
@@ -29,6 +36,7 @@ export { LICENSE_STATUSES, type LicenseStatus } from './status.ts';
 export interface CreateLicenseInput {
   policyId: string;
   name?: string | null;
+  /** null: never; absent: by the policy's duration and expiration basis. */
   expiresAt?: Date | null;
   metadata?: Record<string, unknown>;
 }
@@ -89,6 +97,9 @@ export interface Validation {
 function keyHint(key: string): string {
   return `${key.slice(0, key.indexOf('-'))}-…-${key.slice(key.lastIndexOf('-') + 1)}`;
 }
+
+/** The last instant an expiry may be (the spec's bound on every `expiresAt`). */
+const LATEST_EXPIRY = Date.parse('9999-12-31T23:59:59.999Z');
 
 function checkInput(input: {
   name?: string | null;
@@ -193,6 +204,8 @@ export class LicensesService {
       const policy = await this.#livePolicy(em, input.policyId);
       const key = generateLicenseKey(policy.keyPrefix);
       const now = this.#clock.now();
+      // An expiry the request gives (a date, or null for never) wins over the policy's.
+      const byPolicy = input.expiresAt === undefined && policy.duration != null;
       const license = em.create(License, {
         id: uuidv7(),
         policy,
@@ -200,7 +213,11 @@ export class LicensesService {
         keyHint: keyHint(key),
         name: input.name ?? null,
         metadata: input.metadata ?? {},
-        expiresAt: input.expiresAt ?? null,
+        expiresAt:
+          byPolicy && policy.expirationBasis === 'FROM_CREATION'
+            ? new Date(now.getTime() + policy.duration! * 1000)
+            : (input.expiresAt ?? null),
+        expiryPending: byPolicy && policy.expirationBasis !== 'FROM_CREATION',
         suspendedAt: null,
         createdAt: now,
         updatedAt: now,
@@ -277,7 +294,9 @@ export class LicensesService {
       const { policyId, ...fields } = changes;
       if (policyId !== undefined) license.policy = await this.#livePolicy(em, policyId);
       const now = this.#clock.now();
-      em.assign(license, { ...fields, ...(metadata ? { metadata } : {}), updatedAt: now });
+      // An expiry set by hand, even to never, is the vendor's word: a pending start no longer applies.
+      const started = fields.expiresAt === undefined ? {} : { expiryPending: false };
+      em.assign(license, { ...fields, ...started, ...(metadata ? { metadata } : {}), updatedAt: now });
       await em.flush();
       await recordEvent(em, 'license.updated', licenseSubject(id), now);
     });
@@ -300,6 +319,31 @@ export class LicensesService {
       this.#authCache?.forget();
     }
     return (await this.views([license]))[0]!;
+  }
+
+  /**
+   * Extends a license's expiry by its policy's duration, counted as the policy's renewal basis
+   * says (expiry.ts), with a `license.renewed` event. The license row is locked first, so
+   * concurrent renewals each add one duration to what the previous one left. Suspension is left
+   * as it is: paying for a term and being let in are separate decisions.
+   */
+  async renew(id: string): Promise<LicenseView> {
+    await this.#em.transactional(async (em) => {
+      const license = isUuid(id)
+        ? await em.findOne(License, { id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE })
+        : null;
+      if (!license) throw new LicenseNotFound(id);
+      const policy = await em.findOneOrFail(Policy, { id: license.policy.id });
+      if (policy.duration == null) throw new PolicyHasNoDuration();
+      const now = this.#clock.now();
+      const expiresAt = renewedExpiry(license.expiresAt ?? null, policy.renewalBasis, policy.duration, now);
+      if (expiresAt.getTime() > LATEST_EXPIRY) throw new ExpiryOutOfRange(expiresAt);
+      em.assign(license, { expiresAt, expiryPending: false, updatedAt: now });
+      await em.flush();
+      await recordEvent(em, 'license.renewed', licenseSubject(id), now);
+    });
+    this.#authCache?.forget();
+    return this.view(id);
   }
 
   /**
@@ -348,10 +392,32 @@ export class LicensesService {
    * installed copy calls this: the policy, the machine count and the machine come in one
    * statement, as plain rows, shared with the validations that arrive beside it.
    */
-  async validate(license: LicenseRecord, fingerprint?: string, scope: ValidationScope = {}): Promise<Validation> {
+  async validate(authenticated: LicenseRecord, fingerprint?: string, scope: ValidationScope = {}): Promise<Validation> {
+    let license = authenticated;
     const now = this.#clock.now();
     const query = { licenseId: license.id, fingerprint: fingerprint ?? null };
     const row = this.#validations ? await this.#validations.lookup(query) : await lookupValidation(this.#em, query);
+    // Before anything else: a key for another product or policy learns nothing more about itself,
+    // and a validation for something else does not start the license's term.
+    const mismatch =
+      scope.product !== undefined && !productMatches(scope.product, row)
+        ? ({ code: 'PRODUCT_SCOPE_MISMATCH', detail: 'The license is not for this product.' } as const)
+        : scope.policy !== undefined && scope.policy.toLowerCase() !== row.policy_id
+          ? ({ code: 'POLICY_SCOPE_MISMATCH', detail: 'The license does not follow this policy.' } as const)
+          : null;
+    // Once per license at most: the first validation under a first-validation basis starts the expiry.
+    if (
+      mismatch === null &&
+      row.expiry_pending &&
+      row.policy_duration !== null &&
+      row.expiration_basis === 'FROM_FIRST_VALIDATION'
+    ) {
+      license = await this.#startExpiryOnValidation(license, now);
+    } else {
+      // A concurrent first event may have started the expiry after this key was authenticated.
+      const expiresAt = maybeDate(row.license_expires_at);
+      if (expiresAt?.getTime() !== license.expiresAt?.getTime()) license = Object.freeze({ ...license, expiresAt });
+    }
     const view: LicenseView = {
       license,
       status: licenseStatus(license, now),
@@ -368,15 +434,10 @@ export class LicensesService {
       valid = code === 'VALID',
     ): Validation => ({ valid, code, detail, license: view, machine });
 
-    // Before anything else: a key for another product or policy learns nothing more about itself.
-    if (scope.product !== undefined && !productMatches(scope.product, row)) {
-      return verdict('PRODUCT_SCOPE_MISMATCH', 'The license is not for this product.');
-    }
-    if (scope.policy !== undefined && scope.policy.toLowerCase() !== row.policy_id) {
-      return verdict('POLICY_SCOPE_MISMATCH', 'The license does not follow this policy.');
-    }
+    if (mismatch !== null) return verdict(mismatch.code, mismatch.detail);
     // A refused license is told the same words the machine operations refuse it with.
-    if (view.status !== 'ACTIVE') return verdict(view.status, refusalFor(license, view.status)!.detail);
+    const refused = validationRefusal(view.status, row.expiration_strategy);
+    if (refused !== null) return verdict(refused.code, refusalFor(license, view.status)!.detail);
     // Limits and overage (issue 18): beyond the allowance refuses; within it, only warns (below).
     const machines = limitStanding(view.machineCount, policy.maxMachines, row.overage_strategy);
     const cores = limitStanding(view.coreCount, policy.maxCores, row.overage_strategy);
@@ -392,9 +453,35 @@ export class LicensesService {
     else if (heartbeatStatus(machine.lastHeartbeatAt, machine.license.policy, now) === 'DEAD') {
       return verdict('HEARTBEAT_DEAD', 'The machine missed its heartbeat window and is dead.', machine);
     } else ok = verdict('VALID', 'The license is valid and the machine is activated.', machine);
-    // Warnings: the software may run, and the vendor learns the license is over a limit.
+    // Warnings: the software may run. MAINTAIN_ACCESS: the code tells it the term is over; then
+    // the vendor learns the license is over a limit.
+    if (view.status === 'EXPIRED') {
+      return verdict(
+        'EXPIRED',
+        `The license expired at ${license.expiresAt!.toISOString()}; its policy maintains access.`,
+        ok.machine,
+        true,
+      );
+    }
     if (machines === 'OVERAGE') return verdict('TOO_MANY_MACHINES', tooManyMachines, ok.machine, true);
     if (cores === 'OVERAGE') return verdict('TOO_MANY_CORES', tooManyCores, ok.machine, true);
     return ok;
+  }
+
+  /**
+   * The license with its expiry started by this validation, or by a concurrent one that got there
+   * first (then its row is read again: the conditional write found nothing to do).
+   */
+  async #startExpiryOnValidation(license: LicenseRecord, now: Date): Promise<LicenseRecord> {
+    const started = await startExpiry(this.#em, license.id, 'FROM_FIRST_VALIDATION', now);
+    if (started !== null) {
+      this.#authCache?.forget();
+      return toLicenseRecord(started);
+    }
+    const [row] = await execute<Record<string, unknown>[]>(
+      this.#em,
+      sql`select * from licenses where id = ${license.id}`,
+    );
+    return row ? toLicenseRecord(row) : license;
   }
 }

@@ -1,10 +1,12 @@
 /**
  * The license status rule, in one place and pure (as machines/heartbeat.ts is for heartbeats):
- * what a license is at an instant, and the refusal that goes with a status that may not
- * activate or keep machines alive. Reads, validation and the machine operations all ask here.
+ * what a license is at an instant, what it may still do by its policy's expiration strategy, and
+ * the refusal that goes with what it may not. Reads, validation, authentication of license keys
+ * and the machine operations all ask here.
  */
 import { LicenseExpired, LicenseSuspended } from '../core/errors.ts';
 import { type Sql, sql } from '../db/sql.ts';
+import type { ExpirationStrategy } from '../policies/policy.entity.ts';
 import type { License } from './license.entity.ts';
 
 export const LICENSE_STATUSES = ['ACTIVE', 'SUSPENDED', 'EXPIRED'] as const;
@@ -32,17 +34,60 @@ export function refusalFor(
   }
 }
 
-/** Why a license may not activate or keep machines alive at `now`, or null when it may. */
-export function licenseUnusable(
+/**
+ * What a license key does beyond validation, which every license may do (and which tells what
+ * the others would be refused with): `activate` a machine, send a machine's `heartbeat`,
+ * `deactivate` one of its machines, or `use` the key for any other operation.
+ */
+export type LicenseAction = 'activate' | 'heartbeat' | 'deactivate' | 'use';
+
+/**
+ * What an expired license may still do, by its policy's expiration strategy. No strategy lets it
+ * activate: a new machine is a new use of a term that is over. `RESTRICT_ACCESS` is the rule
+ * from before strategies existed (machines cannot be kept alive, but can be let go).
+ */
+const EXPIRED_MAY: Record<ExpirationStrategy, ReadonlySet<LicenseAction>> = {
+  RESTRICT_ACCESS: new Set(['deactivate', 'use']),
+  MAINTAIN_ACCESS: new Set(['heartbeat', 'deactivate', 'use']),
+  REVOKE_ACCESS: new Set(),
+};
+
+/** A suspension stops what keeps machines running; letting one go stays possible. */
+const SUSPENDED_MAY: ReadonlySet<LicenseAction> = new Set(['deactivate', 'use']);
+
+/** Why the license may not do `action` at `now` under its policy's expiration strategy, or null when it may. */
+export function refusalOf(
   license: Pick<License, 'suspendedAt' | 'expiresAt'>,
+  strategy: ExpirationStrategy,
+  action: LicenseAction,
   now: Date,
 ): LicenseSuspended | LicenseExpired | null {
-  return refusalFor(license, licenseStatus(license, now));
+  const status = licenseStatus(license, now);
+  if (status === 'SUSPENDED' && SUSPENDED_MAY.has(action)) return null;
+  if (status === 'EXPIRED' && EXPIRED_MAY[strategy].has(action)) return null;
+  return refusalFor(license, status);
 }
 
-export function assertLicenseUsable(license: Pick<License, 'suspendedAt' | 'expiresAt'>, now: Date): void {
-  const refusal = licenseUnusable(license, now);
-  if (refusal !== null) throw refusal;
+/**
+ * Whether the answer to `action` needs the policy's expiration strategy: only an expired license's
+ * does, so the hot paths of a live license never read it.
+ */
+export function strategyMatters(license: Pick<License, 'suspendedAt' | 'expiresAt'>, now: Date): boolean {
+  return licenseStatus(license, now) === 'EXPIRED';
+}
+
+/**
+ * Validation's verdict from the status alone, or null when the license is usable and the other
+ * checks decide. An expired license under `MAINTAIN_ACCESS` is usable here: its `EXPIRED` is a
+ * warning that the other refusals outrank (the order in LicenseValidationCode).
+ */
+export function validationRefusal(
+  status: LicenseStatus,
+  strategy: ExpirationStrategy,
+): { code: 'SUSPENDED' | 'EXPIRED'; valid: false } | null {
+  if (status === 'SUSPENDED') return { code: 'SUSPENDED', valid: false };
+  if (status === 'EXPIRED' && strategy !== 'MAINTAIN_ACCESS') return { code: 'EXPIRED', valid: false };
+  return null;
 }
 
 /** `licenseStatus(…)` for PostgreSQL, over a license row aliased `l`: for the events' objects. */

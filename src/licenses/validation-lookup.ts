@@ -5,6 +5,7 @@ import { arrayLiteral, execute, forDriver, type Sql, sql } from '../db/sql.ts';
 import { coreCountSql, machineCountSql } from '../machines/machine-count.ts';
 import { type MachineRecordRow, machineRecordColumns } from '../machines/machine-record.ts';
 import type { OverageStrategy } from '../policies/limits.ts';
+import type { ExpirationBasis, ExpirationStrategy } from '../policies/policy.entity.ts';
 
 /**
  * What a validation reads: the license's machine limit and count, its policy and that policy's
@@ -26,18 +27,29 @@ export type ValidationRow = MachineRecordRow & {
   policy_id: string;
   product_id: string | null;
   product_code: string | null;
+
+  expiration_strategy: ExpirationStrategy;
+  /** The license's expiry as it is now (the authenticated record may predate a first event's write). */
+  license_expires_at: Date | null;
+  /** Whether the license's expiry waits for a first event, and the policy's duration and basis to start it. */
+  expiry_pending: boolean;
+  policy_duration: number | null;
+  expiration_basis: ExpirationBasis;
 };
 
 /**
  * Any number of validations' reads, one statement: per query, in order, the policy's machine and
- * core limits and overage strategy, the license's machine and core counts and the active machine
- * with that fingerprint (if any).
+ * core limits, overage strategy and expiry rules, the policy's product, the license's machine and
+ * core counts and whether its expiry waits for a first validation, and the active machine with
+ * that fingerprint (if any).
  */
 export function validationStatement(queries: ValidationQuery[]): Sql {
   return sql`
   select i.n, p.max_machines, ${machineCountSql('l')} as machine_count,
          p.max_cores, p.overage_strategy, ${coreCountSql('l')} as core_count,
          p.id as policy_id, p.product_id, pr.code as product_code,
+         p.expiration_strategy, l.expires_at as license_expires_at, l.expiry_pending, p.duration as policy_duration,
+         p.expiration_basis,
          ${machineRecordColumns('m', 'p')}
     from unnest(${arrayLiteral(queries.map((q) => q.licenseId))}::uuid[], ${arrayLiteral(queries.map((q) => q.fingerprint))}::text[])
          with ordinality as i(license_id, fingerprint, n)

@@ -17,15 +17,19 @@ import { Checks } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
 import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
 import type { EventType } from '../events/types.ts';
+import type { AuthCache } from '../keys/auth-cache.ts';
+import { licenseRefusal } from '../licenses/access.ts';
 import { licenseJsonSql } from '../licenses/events.ts';
+import { startExpiry } from '../licenses/expiry.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
-import { assertLicenseUsable, licenseUnusable } from '../licenses/status.ts';
+import { refusalOf } from '../licenses/status.ts';
 import {
   limitStanding,
   type MachineUniquenessStrategy,
   type OverageStrategy,
   overageAllowance,
 } from '../policies/limits.ts';
+import type { ExpirationBasis, ExpirationStrategy } from '../policies/policy.entity.ts';
 import { deactivateMachines } from './deactivation.ts';
 import { machineJsonSql } from './events.ts';
 import { type HeartbeatStatus, heartbeatSql, heartbeatStatus, nextHeartbeatAt } from './heartbeat.ts';
@@ -52,6 +56,10 @@ interface ActivationLicenseRow {
   max_cores: number | null;
   overage_strategy: OverageStrategy;
   machine_uniqueness_strategy: MachineUniquenessStrategy;
+  expiry_pending: boolean;
+  duration: number | null;
+  expiration_basis: ExpirationBasis;
+  expiration_strategy: ExpirationStrategy;
 }
 
 /**
@@ -78,16 +86,25 @@ export class MachinesService {
   readonly #clock: Clock;
   readonly #heartbeats: HeartbeatBatcher | undefined;
   readonly #limit: string | null;
+  readonly #authCache: AuthCache | undefined;
 
   /**
    * `heartbeats`: the server's group commit; without it each heartbeat is its own statement.
    * `limit`: the one product an API key is limited to; other machines are not found for it.
+   * `authCache`: forgotten when an activation starts its license's expiry.
    */
-  constructor(em: EntityManager, clock: Clock, heartbeats?: HeartbeatBatcher, limit: string | null = null) {
+  constructor(
+    em: EntityManager,
+    clock: Clock,
+    heartbeats?: HeartbeatBatcher,
+    limit: string | null = null,
+    authCache?: AuthCache,
+  ) {
     this.#em = em;
     this.#clock = clock;
     this.#heartbeats = heartbeats;
     this.#limit = limit;
+    this.#authCache = authCache;
   }
 
   /**
@@ -110,24 +127,29 @@ export class MachinesService {
     checks.metadata('/metadata', input.metadata);
     checks.throwIfAny();
 
+    let expiryStarted = false;
     try {
-      return await this.#em.transactional(async (em) => {
+      const machine = await this.#em.transactional(async (em) => {
         const now = this.#clock.now();
         // Plain statements, no entities: every installed copy activates.
         const [license] = await execute<ActivationLicenseRow[]>(
           em,
-          sql`select l.suspended_at, l.expires_at, l.policy_id, p.product_id, p.max_machines,
-                     p.max_cores, p.overage_strategy, p.machine_uniqueness_strategy
+          sql`select l.suspended_at, l.expires_at, l.expiry_pending, l.policy_id, p.product_id, p.max_machines,
+                     p.max_cores, p.overage_strategy, p.machine_uniqueness_strategy,
+                     p.duration, p.expiration_basis, p.expiration_strategy
                 from licenses l join policies p on p.id = l.policy_id
                where l.id = ${licenseId} and l.deleted_at is null
                  for update of l`,
         );
         // Deleted after it authenticated this request: its key no longer counts.
         if (!license) throw new LicenseNotFound(licenseId);
-        assertLicenseUsable(
+        const refusal = refusalOf(
           { suspendedAt: maybeDate(license.suspended_at), expiresAt: maybeDate(license.expires_at) },
+          license.expiration_strategy,
+          'activate',
           now,
         );
+        if (refusal !== null) throw refusal;
 
         // A statement of its own, so it sees every activation committed before the lock was ours.
         // This transaction holds the license row, so it folds the counts' deltas
@@ -186,8 +208,20 @@ export class MachinesService {
                   from marked l join policies p on p.id = l.policy_id`,
           );
         }
+        // The license row is ours until commit, so the first activation is the only one to see the
+        // expiry still pending, however many race.
+        if (
+          license.expiry_pending &&
+          license.duration !== null &&
+          license.expiration_basis === 'FROM_FIRST_ACTIVATION'
+        ) {
+          await startExpiry(em, licenseId, 'FROM_FIRST_ACTIVATION', now);
+          expiryStarted = true;
+        }
         return toMachineRecord(row!);
       });
+      if (expiryStarted) this.#authCache?.forget();
+      return machine;
     } catch (error) {
       // Only reachable if a writer bypassed the license lock; the index still holds the rule.
       if (error instanceof UniqueConstraintViolationException) {
@@ -298,7 +332,7 @@ export class MachinesService {
   async heartbeat(id: string, license: LicenseRecord): Promise<HeartbeatResult> {
     if (!isUuid(id)) throw new MachineNotFound(id);
     const now = this.#clock.now();
-    const refusal = licenseUnusable(license, now);
+    const refusal = await licenseRefusal(this.#em, license, 'heartbeat', now);
     if (refusal !== null) {
       // Another license's machine stays a 404 even to a suspended license: no hint it exists.
       if ((await this.#em.count(Machine, { id, license: license.id, deletedAt: null })) === 0)

@@ -14,6 +14,8 @@ export function policyJsonSql(p: string): Sql {
     'maxCores', ${sql.raw(p)}.max_cores, 'overageStrategy', ${sql.raw(p)}.overage_strategy,
     'machineUniquenessStrategy', ${sql.raw(p)}.machine_uniqueness_strategy,
     'productId', ${sql.raw(p)}.product_id,
+    'duration', ${sql.raw(p)}.duration, 'expirationBasis', ${sql.raw(p)}.expiration_basis,
+    'expirationStrategy', ${sql.raw(p)}.expiration_strategy, 'renewalBasis', ${sql.raw(p)}.renewal_basis,
     'metadata', ${sql.raw(p)}.metadata, 'createdAt', ${iso(`${p}.created_at`)}, 'updatedAt', ${iso(`${p}.updated_at`)})`;
 }
 

@@ -18,7 +18,17 @@ import {
   pointlessOverage,
   UNIQUENESS_STRATEGIES,
 } from './limits.ts';
-import { CULL_STRATEGIES, type HeartbeatCullStrategy, Policy } from './policy.entity.ts';
+import {
+  CULL_STRATEGIES,
+  EXPIRATION_BASES,
+  EXPIRATION_STRATEGIES,
+  type ExpirationBasis,
+  type ExpirationStrategy,
+  type HeartbeatCullStrategy,
+  Policy,
+  RENEWAL_BASES,
+  type RenewalBasis,
+} from './policy.entity.ts';
 
 export interface PolicySettings {
   name: string;
@@ -38,6 +48,12 @@ export interface PolicySettings {
   // Products (issue 18).
   /** null: no product. */
   productId: string | null;
+  // Expiry, duration and renewal (issue 18).
+  /** null: licenses do not expire by policy. */
+  duration: number | null;
+  expirationBasis: ExpirationBasis;
+  expirationStrategy: ExpirationStrategy;
+  renewalBasis: RenewalBasis;
   metadata: Record<string, unknown>;
 }
 
@@ -57,10 +73,22 @@ export const POLICY_DEFAULTS = {
   machineUniquenessStrategy: 'UNIQUE_PER_LICENSE',
   // Products (issue 18).
   productId: null,
+  // Expiry, duration and renewal (issue 18).
+  duration: null,
+  expirationBasis: 'FROM_CREATION',
+  expirationStrategy: 'RESTRICT_ACCESS',
+  renewalBasis: 'FROM_NOW_IF_EXPIRED',
 } as const satisfies Partial<PolicySettings>;
 
 export const MIN_HEARTBEAT_DURATION = 60;
 export const MAX_HEARTBEAT_SECONDS = 30 * 24 * 3600;
+// Expiry, duration and renewal (issue 18): a minute to 50 years of 365.25 days, within int32.
+export const MIN_POLICY_DURATION = 60;
+export const MAX_POLICY_DURATION = 1_577_880_000;
+
+function oneOf(checks: Checks, pointer: string, value: string | undefined, allowed: readonly string[]): void {
+  if (value !== undefined && !allowed.includes(value)) checks.fail(pointer, `must be one of ${allowed.join(', ')}`);
+}
 
 function check(settings: Partial<PolicySettings>): void {
   const checks = new Checks();
@@ -91,6 +119,11 @@ function check(settings: Partial<PolicySettings>): void {
   ) {
     checks.fail('/machineUniquenessStrategy', `must be one of ${UNIQUENESS_STRATEGIES.join(', ')}`);
   }
+  // Expiry, duration and renewal (issue 18).
+  checks.integer('/duration', settings.duration, { min: MIN_POLICY_DURATION, max: MAX_POLICY_DURATION });
+  oneOf(checks, '/expirationBasis', settings.expirationBasis, EXPIRATION_BASES);
+  oneOf(checks, '/expirationStrategy', settings.expirationStrategy, EXPIRATION_STRATEGIES);
+  oneOf(checks, '/renewalBasis', settings.renewalBasis, RENEWAL_BASES);
   checks.metadata('/metadata', settings.metadata);
   checks.throwIfAny();
 }
@@ -233,5 +266,10 @@ const SETTINGS = [
   'machineUniquenessStrategy',
   // Products (issue 18).
   'productId',
+  // Expiry, duration and renewal (issue 18).
+  'duration',
+  'expirationBasis',
+  'expirationStrategy',
+  'renewalBasis',
   'metadata',
 ] as const satisfies readonly (keyof PolicySettings)[];

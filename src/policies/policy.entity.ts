@@ -4,6 +4,14 @@ import { OVERAGE_STRATEGIES, UNIQUENESS_STRATEGIES } from './limits.ts';
 export const CULL_STRATEGIES = ['DEACTIVATE_DEAD', 'KEEP_DEAD'] as const;
 export type HeartbeatCullStrategy = (typeof CULL_STRATEGIES)[number];
 
+// Expiry, duration and renewal (issue 18).
+export const EXPIRATION_BASES = ['FROM_CREATION', 'FROM_FIRST_ACTIVATION', 'FROM_FIRST_VALIDATION'] as const;
+export type ExpirationBasis = (typeof EXPIRATION_BASES)[number];
+export const EXPIRATION_STRATEGIES = ['RESTRICT_ACCESS', 'REVOKE_ACCESS', 'MAINTAIN_ACCESS'] as const;
+export type ExpirationStrategy = (typeof EXPIRATION_STRATEGIES)[number];
+export const RENEWAL_BASES = ['FROM_EXPIRY', 'FROM_NOW', 'FROM_NOW_IF_EXPIRED'] as const;
+export type RenewalBasis = (typeof RENEWAL_BASES)[number];
+
 /** A policy: the rules a family of licenses share (machine limit, key prefix, heartbeats). */
 const PolicySchema = defineEntity({
   name: 'Policy',
@@ -28,6 +36,12 @@ const PolicySchema = defineEntity({
     // Products (issue 18).
     /** The product the policy belongs to; null: none. */
     productId: p.uuid().nullable(),
+    // Expiry, duration and renewal (issue 18).
+    /** Seconds a license lasts from its expiration basis; null: licenses do not expire by policy. */
+    duration: p.integer().nullable(),
+    expirationBasis: p.enum(EXPIRATION_BASES),
+    expirationStrategy: p.enum(EXPIRATION_STRATEGIES),
+    renewalBasis: p.enum(RENEWAL_BASES),
     metadata: p.json<Record<string, unknown>>().columnType('json'),
     createdAt: p.datetime(3),
     updatedAt: p.datetime(3),

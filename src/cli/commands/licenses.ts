@@ -7,14 +7,15 @@ import { output, pageFooter, table } from '../output.ts';
 /** `licentric licenses <verb>`. */
 export const LICENSE_COMMANDS: Record<string, Command> = {
   'licenses create': data({
-    usage: '--policy POLICY_ID [--name NAME] [--expires-at ISO_DATE_TIME]',
-    summary: 'The expiry must not have passed (EXPIRES_IN_PAST); the key is printed once',
+    usage: '--policy POLICY_ID [--name NAME] [--expires-at ISO_DATE_TIME|never]',
+    summary:
+      "The expiry must not have passed (EXPIRES_IN_PAST); without one, the policy's duration decides; the key is printed once",
     options: { policy: { type: 'string' }, name: { type: 'string' }, 'expires-at': { type: 'string' } },
     async run({ values }, services) {
       const { license, key } = await services.licenses.create({
         policyId: required(values, 'policy'),
         name: text(values, 'name') ?? null,
-        expiresAt: dateOption(values, 'expires-at') ?? null,
+        expiresAt: dateOption(values, 'expires-at', 'never'),
       });
       const [view] = await services.licenses.views([license]);
       output(
@@ -94,6 +95,21 @@ export const LICENSE_COMMANDS: Record<string, Command> = {
     async run({ values, id }, services) {
       const view = await services.licenses.setSuspended(id!, false);
       output(values, presentLicense(view), `License ${view.license.id} is ${view.status}.`);
+    },
+  }),
+
+  'licenses renew': data({
+    usage: 'ID',
+    summary: "Extends the expiry by the policy's duration (POLICY_HAS_NO_DURATION without one)",
+    options: {},
+    takesId: true,
+    async run({ values, id }, services) {
+      const view = await services.licenses.renew(id!);
+      output(
+        values,
+        presentLicense(view),
+        `Renewed license ${view.license.id}: it expires at ${view.license.expiresAt!.toISOString()}.`,
+      );
     },
   }),
 

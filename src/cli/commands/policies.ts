@@ -6,7 +6,16 @@ import {
   UNIQUENESS_STRATEGIES,
 } from '../../policies/limits.ts';
 import type { UpdatePolicyInput } from '../../policies/policies.service.ts';
-import { CULL_STRATEGIES, type HeartbeatCullStrategy } from '../../policies/policy.entity.ts';
+import {
+  CULL_STRATEGIES,
+  EXPIRATION_BASES,
+  EXPIRATION_STRATEGIES,
+  type ExpirationBasis,
+  type ExpirationStrategy,
+  type HeartbeatCullStrategy,
+  RENEWAL_BASES,
+  type RenewalBasis,
+} from '../../policies/policy.entity.ts';
 import type { Services } from '../../services.ts';
 import {
   booleanOption,
@@ -37,6 +46,11 @@ const POLICY_OPTIONS: Options = {
   'machine-uniqueness-strategy': { type: 'string' },
   // Products (issue 18).
   product: { type: 'string' },
+  // Expiry, duration and renewal (issue 18).
+  duration: { type: 'string' },
+  'expiration-basis': { type: 'string' },
+  'expiration-strategy': { type: 'string' },
+  'renewal-basis': { type: 'string' },
 };
 
 async function policySettings(values: Values, services: Services): Promise<UpdatePolicyInput> {
@@ -58,6 +72,11 @@ async function policySettings(values: Values, services: Services): Promise<Updat
       'machine-uniqueness-strategy',
       UNIQUENESS_STRATEGIES,
     ),
+    // Expiry, duration and renewal (issue 18).
+    duration: integerOption(values, 'duration', 'none'),
+    expirationBasis: oneOf<ExpirationBasis>(values, 'expiration-basis', EXPIRATION_BASES),
+    expirationStrategy: oneOf<ExpirationStrategy>(values, 'expiration-strategy', EXPIRATION_STRATEGIES),
+    renewalBasis: oneOf<RenewalBasis>(values, 'renewal-basis', RENEWAL_BASES),
   };
 }
 
@@ -65,7 +84,7 @@ async function policySettings(values: Values, services: Services): Promise<Updat
 export const POLICY_COMMANDS: Record<string, Command> = {
   'policies create': data({
     usage:
-      '--name NAME [--max-machines N] [--key-prefix PREFIX] [--product ID|CODE] [HEARTBEAT OPTIONS] [LIMIT OPTIONS]',
+      '--name NAME [--max-machines N] [--key-prefix PREFIX] [--product ID|CODE] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS]',
     options: POLICY_OPTIONS,
     async run({ values }, services) {
       const policy = await services.policies.create({
@@ -115,7 +134,7 @@ export const POLICY_COMMANDS: Record<string, Command> = {
 
   'policies update': data({
     usage:
-      'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [--product ID|CODE|none] [HEARTBEAT OPTIONS] [LIMIT OPTIONS]',
+      'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [--product ID|CODE|none] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS]',
     options: POLICY_OPTIONS,
     takesId: true,
     async run({ values, id }, services) {

@@ -37,6 +37,10 @@ export const licenseHandlers = {
     return { status: 200, body: { data: presentLicense(await services.licenses.setSuspended(path.id, false)) } };
   },
 
+  async renewLicense({ path, services }) {
+    return { status: 200, body: { data: presentLicense(await services.licenses.renew(path.id)) } };
+  },
+
   async deleteLicense({ path, services }) {
     await services.licenses.delete(path.id);
     return { status: 200, body: { data: { id: path.id.toLowerCase(), deleted: true } } };
@@ -57,6 +61,7 @@ export const licenseHandlers = {
   | 'updateLicense'
   | 'suspendLicense'
   | 'reinstateLicense'
+  | 'renewLicense'
   | 'deleteLicense'
   | 'validateLicense'
 >;

@@ -1,0 +1,26 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { LicenseNotFound } from '../core/errors.ts';
+import { execute, sql } from '../db/sql.ts';
+import type { ExpirationStrategy } from '../policies/policy.entity.ts';
+import type { LicenseRecord } from './license-record.ts';
+import { type LicenseAction, refusalOf, strategyMatters } from './status.ts';
+
+/**
+ * Why the license may not do `action` now, or null. The policy's expiration strategy is read only
+ * for an expired license (strategyMatters): a live license's heartbeat or deactivation costs no
+ * statement more than before strategies existed.
+ */
+export async function licenseRefusal(
+  em: EntityManager,
+  license: Pick<LicenseRecord, 'id' | 'suspendedAt' | 'expiresAt'>,
+  action: LicenseAction,
+  now: Date,
+): Promise<Error | null> {
+  if (!strategyMatters(license, now)) return refusalOf(license, 'RESTRICT_ACCESS', action, now);
+  const [row] = await execute<{ expiration_strategy: ExpirationStrategy }[]>(
+    em,
+    sql`select p.expiration_strategy from licenses l join policies p on p.id = l.policy_id where l.id = ${license.id}`,
+  );
+  if (!row) throw new LicenseNotFound(license.id);
+  return refusalOf(license, row.expiration_strategy, action, now);
+}
