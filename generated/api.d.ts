@@ -65,6 +65,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/entitlements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List entitlements
+         * @description Lists entitlements, oldest first, in pages.
+         *
+         *     Requires an API key with the `entitlements:read` scope.
+         */
+        get: operations["listEntitlements"];
+        put?: never;
+        /**
+         * Create an entitlement
+         * @description Creates an entitlement. Its code is unique on the instance; a taken one is
+         *     `ENTITLEMENT_CODE_TAKEN`.
+         *
+         *     Requires an API key with the `entitlements:write` scope.
+         */
+        post: operations["createEntitlement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/entitlements/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an entitlement
+         * @description Returns one entitlement.
+         *
+         *     Requires an API key with the `entitlements:read` scope.
+         */
+        get: operations["getEntitlement"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an entitlement
+         * @description Deletes an entitlement and detaches it from every policy and license, in one transaction:
+         *     from then on no validation reports it, and a validation that asks for it says
+         *     `ENTITLEMENTS_MISSING`. Its code becomes free again.
+         *
+         *     Requires an API key with the `entitlements:write` scope.
+         */
+        delete: operations["deleteEntitlement"];
+        options?: never;
+        head?: never;
+        /**
+         * Update an entitlement
+         * @description Changes an entitlement with a JSON merge patch (RFC 7396). A new `code` applies at once to
+         *     every policy and license that has the entitlement; a taken one is `ENTITLEMENT_CODE_TAKEN`.
+         *
+         *     Requires an API key with the `entitlements:write` scope.
+         */
+        patch: operations["updateEntitlement"];
+        trace?: never;
+    };
     "/events": {
         parameters: {
             query?: never;
@@ -159,8 +225,18 @@ export interface paths {
          *     now — and, given the fingerprint of the machine it runs on, whether that machine is activated
          *     and alive. Always 200 for a known key: the verdict is in `valid` and `code`.
          *
-         *     Codes are checked in this order: `SUSPENDED`, `EXPIRED`, `TOO_MANY_MACHINES`, then, with a
-         *     fingerprint, `NO_MACHINE`, `FINGERPRINT_NOT_ACTIVATED` and `HEARTBEAT_DEAD`; otherwise `VALID`.
+         *     Codes are checked in this order: `SUSPENDED`, `EXPIRED`, `TOO_MANY_MACHINES`, then, with
+         *     `entitlements`, `ENTITLEMENTS_MISSING`, then, with a fingerprint, `NO_MACHINE`,
+         *     `FINGERPRINT_NOT_ACTIVATED` and `HEARTBEAT_DEAD`; otherwise `VALID`. The answer always lists
+         *     the license's effective entitlements.
+         *
+         *     `fingerprints` (several fingerprints of one machine, e.g. its disks and network cards) are
+         *     judged by the policy's `machineMatchingStrategy`: `MATCH_ANY` needs one of them to belong to
+         *     an active machine of the license, `MATCH_MOST` more than half, `MATCH_ALL` every one. None
+         *     matching is `FINGERPRINT_NOT_ACTIVATED` (`NO_MACHINE` if the license has no machines), as
+         *     is too few; enough matching but every matched machine dead is `HEARTBEAT_DEAD`. `machine`
+         *     is then the first matched machine, in the order given, that is alive. Sending both
+         *     `fingerprint` and `fingerprints` is `VALIDATION_FAILED`.
          */
         post: operations["validateLicense"];
         delete?: never;
@@ -248,6 +324,45 @@ export interface paths {
          */
         post: operations["suspendLicense"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/licenses/{id}/entitlements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a license's entitlements
+         * @description Lists a license's effective entitlements (its policy's and its own), by code, each with the
+         *     `sources` it comes from: what a validation of its key reports.
+         *
+         *     Requires an API key with the `licenses:read` scope.
+         */
+        get: operations["listLicenseEntitlements"];
+        put?: never;
+        /**
+         * Attach entitlements to a license
+         * @description Attaches entitlements to the license itself, beside its policy's. Idempotent; all or nothing
+         *     (`UNKNOWN_ENTITLEMENTS`); at most 100 on a license (`ENTITLEMENT_LIMIT_EXCEEDED`). Answers
+         *     with the license's effective entitlements.
+         *
+         *     Requires an API key with the `licenses:write` scope.
+         */
+        post: operations["attachLicenseEntitlements"];
+        /**
+         * Detach entitlements from a license
+         * @description Detaches entitlements from the license itself. Idempotent; all or nothing
+         *     (`UNKNOWN_ENTITLEMENTS`). Its policy's entitlements stay effective: detach those from the
+         *     policy. Answers with the license's effective entitlements.
+         *
+         *     Requires an API key with the `licenses:write` scope.
+         */
+        delete: operations["detachLicenseEntitlements"];
         options?: never;
         head?: never;
         patch?: never;
@@ -411,6 +526,45 @@ export interface paths {
          *     Requires an API key with the `policies:write` scope.
          */
         patch: operations["updatePolicy"];
+        trace?: never;
+    };
+    "/policies/{id}/entitlements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a policy's entitlements
+         * @description Lists the entitlements attached to a policy, by code.
+         *
+         *     Requires an API key with the `policies:read` scope.
+         */
+        get: operations["listPolicyEntitlements"];
+        put?: never;
+        /**
+         * Attach entitlements to a policy
+         * @description Attaches entitlements to a policy, so every license of the policy has them. Idempotent: one
+         *     already attached stays attached once. All or nothing: any unknown code or id is
+         *     `UNKNOWN_ENTITLEMENTS` (listing them) and nothing changes; a policy has at most 100
+         *     (`ENTITLEMENT_LIMIT_EXCEEDED`). Answers with the policy's entitlements.
+         *
+         *     Requires an API key with the `policies:write` scope.
+         */
+        post: operations["attachPolicyEntitlements"];
+        /**
+         * Detach entitlements from a policy
+         * @description Detaches entitlements from a policy. Idempotent: one not attached is no error. All or
+         *     nothing: any unknown code or id is `UNKNOWN_ENTITLEMENTS` and nothing changes. Licenses that
+         *     have an entitlement themselves keep it. Answers with the policy's entitlements.
+         *
+         *     Requires an API key with the `policies:write` scope.
+         */
+        delete: operations["detachPolicyEntitlements"];
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/webhook-endpoints": {
@@ -639,6 +793,15 @@ export interface components {
             /** @description When the key stops working: not passed, and by 9999-12-31T23:59:59Z. Null or absent means never. */
             expiresAt?: string | null;
         };
+        /** @description What a vendor sends to create an entitlement. */
+        CreateEntitlementRequest: {
+            /** @description The code the software asks for; unique on this instance. */
+            code: components["schemas"]["EntitlementCode"];
+            /** @description A human-readable name. */
+            name: components["schemas"]["SingleLineText"];
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
+            metadata?: components["schemas"]["Metadata"];
+        };
         /** @description What a vendor sends to create a license. */
         CreateLicenseRequest: {
             /** @description The policy the license follows. */
@@ -680,6 +843,11 @@ export interface components {
              * @default 0
              */
             heartbeatResurrectionWindow?: number;
+            /**
+             * @description How a validation with several `fingerprints` decides that the machine is activated.
+             * @default MATCH_ANY
+             */
+            machineMatchingStrategy?: components["schemas"]["MachineMatchingStrategy"];
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -781,6 +949,62 @@ export interface components {
         DeletionResponse: {
             data: components["schemas"]["Deletion"];
         };
+        /** @description A feature a policy or a license grants, which the shipped software checks for by its code. */
+        Entitlement: {
+            /** @description The entitlement's id, a UUIDv7. */
+            id: components["schemas"]["Uuid"];
+            /** @description The code the software asks for; unique on this instance. */
+            code: components["schemas"]["EntitlementCode"];
+            /** @description A human-readable name. */
+            name: components["schemas"]["SingleLineText"];
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
+            metadata: components["schemas"]["Metadata"];
+            /**
+             * Format: date-time
+             * @description When the entitlement was created.
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the entitlement was last changed.
+             */
+            updatedAt: string;
+        };
+        /**
+         * @description An entitlement's code: what the shipped software asks for, e.g. `PRO_EXPORT`. An upper-case
+         *     letter, then up to 63 of A–Z, 0–9 and `_`: the same in every language's constants, and never
+         *     mistaken for an entitlement's id (a UUID).
+         * @example PRO_EXPORT
+         */
+        EntitlementCode: string;
+        /** @description A page of entitlements. */
+        EntitlementList: {
+            data: components["schemas"]["Entitlement"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * @description An entitlement named by its code or by its id: `PRO_EXPORT` or a UUID. A code can never look
+         *     like a UUID (it has no `-`), so one list may mix both.
+         * @example PRO_EXPORT
+         */
+        EntitlementRef: string;
+        /**
+         * @description The entitlements to attach or detach: 1–100 codes or ids, which may be mixed. Naming one twice
+         *     counts once. All or nothing: if any is unknown, nothing changes (`UNKNOWN_ENTITLEMENTS`).
+         */
+        EntitlementRefsRequest: {
+            /** @description Codes (`PRO_EXPORT`) or ids of entitlements. */
+            entitlements: components["schemas"]["EntitlementRef"][];
+        };
+        /** @description One entitlement. */
+        EntitlementResponse: {
+            data: components["schemas"]["Entitlement"];
+        };
+        /**
+         * @description Where a license's entitlement comes from.
+         * @enum {string}
+         */
+        EntitlementSource: "POLICY" | "LICENSE";
         /** @description One thing that happened, in the order it was recorded. */
         Event: {
             /** @description The event's id. */
@@ -801,9 +1025,10 @@ export interface components {
         };
         /**
          * @description What an event says: the object it is about, as the API showed it at that instant, under the
-         *     object's name (`machine`, `license`, `policy`, `apiKey` or `webhookEndpoint`), and the event's own facts beside
+         *     object's name (`machine`, `license`, `policy`, `entitlement`, `apiKey` or `webhookEndpoint`), and the event's own facts beside
          *     it: a deactivation's `reason` (`MANUAL`, `HEARTBEAT_DEAD`, `LICENSE_DELETED`), a death's
-         *     `diedAt`, a resurrection's `deadSince`.
+         *     `diedAt`, a resurrection's `deadSince`, an attach's or detach's `entitlements` (the codes it
+         *     really changed, sorted).
          */
         EventData: Record<string, unknown>;
         /**
@@ -831,7 +1056,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "policy.created" | "policy.updated" | "policy.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
+        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "policy.created" | "policy.updated" | "policy.deleted" | "policy.entitlements.attached" | "policy.entitlements.detached" | "license.entitlements.attached" | "license.entitlements.detached" | "entitlement.created" | "entitlement.updated" | "entitlement.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
         /**
          * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
          *     entries: no more fit in a 64 KiB request body.
@@ -904,6 +1129,36 @@ export interface components {
              */
             updatedAt: string;
         };
+        /** @description One of a license's effective entitlements, with where it comes from. */
+        LicenseEntitlement: {
+            /** @description The entitlement's id, a UUIDv7. */
+            id: components["schemas"]["Uuid"];
+            /** @description The code the software asks for; unique on this instance. */
+            code: components["schemas"]["EntitlementCode"];
+            /** @description A human-readable name. */
+            name: components["schemas"]["SingleLineText"];
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
+            metadata: components["schemas"]["Metadata"];
+            /**
+             * Format: date-time
+             * @description When the entitlement was created.
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the entitlement was last changed.
+             */
+            updatedAt: string;
+            /** @description Where the license gets it: its policy, itself, or both (each at most once, `POLICY` first). */
+            sources: components["schemas"]["EntitlementSource"][];
+        };
+        /**
+         * @description A license's effective entitlements: its policy's and its own, by code, each once. At most 200
+         *     (100 on the policy and 100 on the license).
+         */
+        LicenseEntitlementList: {
+            data: components["schemas"]["LicenseEntitlement"][];
+        };
         /** @description A page of licenses. */
         LicenseList: {
             data: components["schemas"]["License"][];
@@ -928,14 +1183,20 @@ export interface components {
             detail: string;
             /** @description The license the key belongs to. */
             license: components["schemas"]["License"];
-            /** @description The active machine with the given fingerprint, or null (no fingerprint, or none found). */
+            /** @description The active machine with the given fingerprint (with `fingerprints`: the first matched one alive), or null (no fingerprint, or none found). */
             machine: components["schemas"]["Machine"] | null;
+            /** @description The license's effective entitlements (its policy's and its own), by code, sorted. */
+            entitlements: components["schemas"]["EntitlementCode"][];
+            /** @description Of the `entitlements` asked for, those the license lacks, sorted; empty when none were asked or all are there. */
+            missingEntitlements: components["schemas"]["EntitlementCode"][];
         };
         /**
-         * @description Why a license key is or is not good for use now.
+         * @description Why a license key is or is not good for use now. When several apply, the first of this order
+         *     wins: `SUSPENDED`; `EXPIRED`; `TOO_MANY_MACHINES`; `ENTITLEMENTS_MISSING`; the fingerprint
+         *     codes (`NO_MACHINE`, `FINGERPRINT_NOT_ACTIVATED`, `HEARTBEAT_DEAD`); `VALID`.
          * @enum {string}
          */
-        LicenseValidationCode: "VALID" | "SUSPENDED" | "EXPIRED" | "NO_MACHINE" | "FINGERPRINT_NOT_ACTIVATED" | "HEARTBEAT_DEAD" | "TOO_MANY_MACHINES";
+        LicenseValidationCode: "VALID" | "SUSPENDED" | "EXPIRED" | "NO_MACHINE" | "FINGERPRINT_NOT_ACTIVATED" | "HEARTBEAT_DEAD" | "TOO_MANY_MACHINES" | "ENTITLEMENTS_MISSING";
         /** @description The body of a validation response. */
         LicenseValidationResponse: {
             data: components["schemas"]["LicenseValidation"];
@@ -999,6 +1260,8 @@ export interface components {
         MachineDeactivationResponse: {
             data: components["schemas"]["MachineDeactivation"];
         };
+        /** @description A machine fingerprint as a validation names it: 8–256 characters on one line. */
+        MachineFingerprint: string;
         /** @description The state of a machine after a heartbeat. */
         MachineHeartbeat: {
             /** @description The machine's id. */
@@ -1027,6 +1290,12 @@ export interface components {
             data: components["schemas"]["Machine"][];
             pagination: components["schemas"]["Pagination"];
         };
+        /**
+         * @description How a validation with several `fingerprints` (a machine's disks, MACs, boards) decides that the
+         *     machine is activated. One fingerprint matches the same way under every strategy.
+         * @enum {string}
+         */
+        MachineMatchingStrategy: "MATCH_ANY" | "MATCH_MOST" | "MATCH_ALL";
         /** @description One machine. */
         MachineResponse: {
             data: components["schemas"]["Machine"];
@@ -1079,6 +1348,8 @@ export interface components {
              *     with a heartbeat; 0 means a dead machine cannot be revived.
              */
             heartbeatResurrectionWindow: number;
+            /** @description How a validation with several `fingerprints` decides that the machine is activated. */
+            machineMatchingStrategy: components["schemas"]["MachineMatchingStrategy"];
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
@@ -1091,6 +1362,10 @@ export interface components {
              * @description When the policy was last changed.
              */
             updatedAt: string;
+        };
+        /** @description The entitlements attached to a policy, by code. At most 100. */
+        PolicyEntitlementList: {
+            data: components["schemas"]["Entitlement"][];
         };
         /** @description A page of policies. */
         PolicyList: {
@@ -1132,6 +1407,8 @@ export interface components {
             errors?: components["schemas"]["ProblemFieldError"][];
             /** @description For `FINGERPRINT_TAKEN`: the id of the active machine that already holds the fingerprint. */
             machineId?: components["schemas"]["Uuid"];
+            /** @description For `UNKNOWN_ENTITLEMENTS`: the codes and ids named that no entitlement has, as given. */
+            unknownEntitlements?: components["schemas"]["EntitlementRef"][];
         };
         /** @description One schema violation in a request: where it is and what is wrong. */
         ProblemFieldError: {
@@ -1149,13 +1426,26 @@ export interface components {
          * @description A permission an API key carries. `admin` implies every other scope.
          * @enum {string}
          */
-        Scope: "machines:read" | "machines:write" | "licenses:read" | "licenses:write" | "policies:read" | "policies:write" | "events:read" | "webhooks:write" | "admin";
+        Scope: "machines:read" | "machines:write" | "licenses:read" | "licenses:write" | "policies:read" | "policies:write" | "entitlements:read" | "entitlements:write" | "events:read" | "webhooks:write" | "admin";
         /**
          * @description A single-line piece of text: no control characters (U+0000–U+001F, U+007F), which no name,
          *     hostname or fingerprint needs and which PostgreSQL cannot store (U+0000). At most 256
          *     characters, the longest any field allows; each field states its own, tighter or equal, limit.
          */
         SingleLineText: string;
+        /**
+         * @description A JSON merge patch (RFC 7396) of an entitlement: absent fields are kept, and `metadata` is
+         *     merged key by key (a `null` value removes that key). A new `code` applies at once to every
+         *     policy and license the entitlement is attached to.
+         */
+        UpdateEntitlementRequest: {
+            /** @description The code the software asks for; unique on this instance. */
+            code?: components["schemas"]["EntitlementCode"];
+            /** @description A human-readable name. */
+            name?: components["schemas"]["SingleLineText"];
+            /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
+            metadata?: components["schemas"]["Metadata"];
+        };
         /**
          * @description A JSON merge patch (RFC 7396) of a license: absent fields are kept, `null` clears a nullable
          *     field, and `metadata` is merged key by key (a `null` value removes that key).
@@ -1200,6 +1490,8 @@ export interface components {
              * @description How long, in seconds, a dead machine may still revive itself; 0 means never.
              */
             heartbeatResurrectionWindow?: number;
+            /** @description How a validation with several `fingerprints` decides that the machine is activated. */
+            machineMatchingStrategy?: components["schemas"]["MachineMatchingStrategy"];
             /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -1221,10 +1513,21 @@ export interface components {
          * @example f1a2b3c4-6e04-7081-c245-bd9e6f0a1b82
          */
         Uuid: string;
-        /** @description What the software may tell about the machine it runs on. */
+        /** @description What the software may tell about the machine it runs on, and what it needs. */
         ValidateLicenseRequest: {
-            /** @description The fingerprint of the machine the software runs on: also check that it is activated. */
+            /** @description The fingerprint of the machine the software runs on: also check that it is activated. Not with `fingerprints`. */
             fingerprint?: components["schemas"]["SingleLineText"];
+            /**
+             * @description Several fingerprints of the machine the software runs on (its disks, MACs, boards), 1–20,
+             *     each like `fingerprint`: also check that it is activated, by the policy's
+             *     `machineMatchingStrategy`. Not with `fingerprint`.
+             */
+            fingerprints?: components["schemas"]["MachineFingerprint"][];
+            /**
+             * @description Entitlement codes the software needs, 1–100: if the license lacks any of them the answer is
+             *     `ENTITLEMENTS_MISSING`, listing them in `missingEntitlements`.
+             */
+            entitlements?: components["schemas"]["EntitlementCode"][];
         };
         /** @description One attempt at delivering a message to an endpoint. */
         WebhookDelivery: {
@@ -1912,7 +2215,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -2112,7 +2415,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -2147,8 +2450,8 @@ export interface operations {
             };
             /**
              * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
-             *     `POLICY_IN_USE` (the policy still has licenses) or `LAST_ADMIN_KEY` (it is the last active
-             *     admin key).
+             *     `POLICY_IN_USE` (the policy still has licenses), `LAST_ADMIN_KEY` (it is the last active
+             *     admin key) or `ENTITLEMENT_CODE_TAKEN` (another entitlement has the code).
              */
             409: {
                 headers: {
@@ -2169,6 +2472,1077 @@ export interface operations {
              *     closed after this answer.
              */
             413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEntitlements: {
+        parameters: {
+            query?: {
+                /** @description The `nextCursor` of the previous page; the list continues after that entitlement. */
+                cursor?: components["schemas"]["Uuid"];
+                /** @description How many entitlements per page, 1–100. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of entitlements. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntitlementList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createEntitlement: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique value the client generates for one logical request (a UUID is a good choice) and
+                 *     sends again on each retry of it. Within 24 hours and for the same credentials, a retry with
+                 *     the same key and the same request gets the first successful response replayed (marked with
+                 *     `Idempotent-Replayed: true`) instead of acting twice; the same key with a different request
+                 *     is `IDEMPOTENCY_KEY_REUSED`; a retry while the first request still runs is
+                 *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateEntitlementRequest"];
+            };
+        };
+        responses: {
+            /** @description Entitlement created. */
+            201: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntitlementResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`) or
+             *     `ENTITLEMENT_CODE_TAKEN` (another entitlement has the code); or a request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
+             */
+            409: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The `Idempotency-Key` was already used with a different request (another operation, path or
+             *     body): `IDEMPOTENCY_KEY_REUSED`. Use a new key for a new request.
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEntitlement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The entitlement's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entitlement. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntitlementResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteEntitlement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The entitlement's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Entitlement deleted and detached from every policy and license. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletionResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateEntitlement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The entitlement's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["UpdateEntitlementRequest"];
+            };
+        };
+        responses: {
+            /** @description The entitlement. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntitlementResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
+             *     `POLICY_IN_USE` (the policy still has licenses), `LAST_ADMIN_KEY` (it is the last active
+             *     admin key) or `ENTITLEMENT_CODE_TAKEN` (another entitlement has the code).
+             */
+            409: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
                 headers: {
                     /**
                      * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
@@ -2524,7 +3898,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -3346,7 +4720,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -3546,7 +4920,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -3750,7 +5124,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -3822,8 +5196,9 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed).
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
              */
             422: {
                 headers: {
@@ -3999,7 +5374,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -4245,7 +5620,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -4316,6 +5691,690 @@ export interface operations {
             /**
              * @description The `Idempotency-Key` was already used with a different request (another operation, path or
              *     body): `IDEMPOTENCY_KEY_REUSED`. Use a new key for a new request.
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listLicenseEntitlements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The license's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The license's effective entitlements. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseEntitlementList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    attachLicenseEntitlements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The license's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntitlementRefsRequest"];
+            };
+        };
+        responses: {
+            /** @description The license's effective entitlements. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseEntitlementList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    detachLicenseEntitlements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The license's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntitlementRefsRequest"];
+            };
+        };
+        responses: {
+            /** @description The license's effective entitlements. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseEntitlementList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
              */
             422: {
                 headers: {
@@ -4698,8 +6757,8 @@ export interface operations {
                 };
             };
             /**
-             * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`); or a
-             *     request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
+             * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`) or
+             *     `ENTITLEMENT_CODE_TAKEN` (another entitlement has the code); or a request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
              */
             409: {
                 headers: {
@@ -4919,7 +6978,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -5119,7 +7178,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -5316,7 +7375,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -5370,8 +7429,9 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed).
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
              */
             422: {
                 headers: {
@@ -5966,7 +8026,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -6166,7 +8226,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -6201,8 +8261,8 @@ export interface operations {
             };
             /**
              * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
-             *     `POLICY_IN_USE` (the policy still has licenses) or `LAST_ADMIN_KEY` (it is the last active
-             *     admin key).
+             *     `POLICY_IN_USE` (the policy still has licenses), `LAST_ADMIN_KEY` (it is the last active
+             *     admin key) or `ENTITLEMENT_CODE_TAKEN` (another entitlement has the code).
              */
             409: {
                 headers: {
@@ -6388,7 +8448,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -6445,6 +8505,690 @@ export interface operations {
              *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPolicyEntitlements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The policy's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policy's entitlements. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyEntitlementList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    attachPolicyEntitlements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The policy's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntitlementRefsRequest"];
+            };
+        };
+        responses: {
+            /** @description The policy's entitlements. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyEntitlementList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    detachPolicyEntitlements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The policy's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntitlementRefsRequest"];
+            };
+        };
+        responses: {
+            /** @description The policy's entitlements. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyEntitlementList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires) or
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     deactivated machines are, by the operations that read them.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             */
+            422: {
                 headers: {
                     /**
                      * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
@@ -7040,7 +9784,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -7240,7 +9984,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -7444,7 +10188,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -7516,8 +10260,9 @@ export interface operations {
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
-             *     `UNKNOWN_POLICY` (the body names a policy that does not exist) or `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed).
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
              */
             422: {
                 headers: {
@@ -7693,7 +10438,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -7939,7 +10684,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -8178,7 +10923,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {
@@ -8392,7 +11137,7 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted policies and licenses are not found;
+             *     `LICENSE_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`. Deleted policies and licenses are not found;
              *     deactivated machines are, by the operations that read them.
              */
             404: {

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from './core/clock.ts';
+import { EntitlementsService } from './entitlements/entitlements.service.ts';
 import { EventsService } from './events/events.service.ts';
 import { ApiKeysService } from './keys/api-keys.service.ts';
 import type { AuthCache } from './keys/auth-cache.ts';
@@ -55,6 +56,10 @@ export class Services {
 
   get policies(): PoliciesService {
     return new PoliciesService(this.em, this.clock);
+  }
+
+  get entitlements(): EntitlementsService {
+    return new EntitlementsService(this.em, this.clock);
   }
 
   get events(): EventsService {

@@ -1,6 +1,7 @@
 import { Migrator } from '@mikro-orm/migrations';
 import { type EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
+import { Entitlement } from '../entitlements/entitlement.entity.ts';
 import { ApiKey } from '../keys/api-key.entity.ts';
 import { License } from '../licenses/license.entity.ts';
 import { Machine } from '../machines/machine.entity.ts';
@@ -12,6 +13,7 @@ import { Migration20261129000000_abuse } from './migrations/Migration20261129000
 import { Migration20261129000000_events } from './migrations/Migration20261129000000_events.ts';
 import { Migration20261129000000_hot_paths } from './migrations/Migration20261129000000_hot_paths.ts';
 import { Migration20261129010000_webhooks } from './migrations/Migration20261129010000_webhooks.ts';
+import { Migration20261204010000_entitlements } from './migrations/Migration20261204010000_entitlements.ts';
 import { execute, sql } from './sql.ts';
 
 export type Orm = MikroORM;
@@ -39,7 +41,7 @@ export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
 export async function initOrm(options: OrmOptions): Promise<Orm> {
   return MikroORM.init({
     clientUrl: options.clientUrl,
-    entities: [Policy, License, ApiKey, Machine],
+    entities: [Policy, License, ApiKey, Machine, Entitlement],
     extensions: [Migrator],
     migrations: {
       tableName: 'mikro_orm_migrations',
@@ -53,6 +55,7 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
         { name: 'Migration20261129000000_events', class: Migration20261129000000_events },
         { name: 'Migration20261129010000_webhooks', class: Migration20261129010000_webhooks },
         { name: 'Migration20261129000000_hot_paths', class: Migration20261129000000_hot_paths },
+        { name: 'Migration20261204010000_entitlements', class: Migration20261204010000_entitlements },
       ],
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.

@@ -39,7 +39,15 @@ export function policyJsonSql(p: string): Sql {
     'requireHeartbeat', ${sql.raw(p)}.require_heartbeat, 'heartbeatDuration', ${sql.raw(p)}.heartbeat_duration,
     'heartbeatCullStrategy', ${sql.raw(p)}.heartbeat_cull_strategy,
     'heartbeatResurrectionWindow', ${sql.raw(p)}.heartbeat_resurrection_window,
+    'machineMatchingStrategy', ${sql.raw(p)}.machine_matching_strategy,
     'metadata', ${sql.raw(p)}.metadata, 'createdAt', ${iso(`${p}.created_at`)}, 'updatedAt', ${iso(`${p}.updated_at`)})`;
+}
+
+/** An entitlement row aliased `e`. */
+export function entitlementJsonSql(e: string): Sql {
+  return sql`json_build_object(
+    'id', ${sql.raw(e)}.id, 'code', ${sql.raw(e)}.code, 'name', ${sql.raw(e)}.name, 'metadata', ${sql.raw(e)}.metadata,
+    'createdAt', ${iso(`${e}.created_at`)}, 'updatedAt', ${iso(`${e}.updated_at`)})`;
 }
 
 /** An API key row aliased `k`: never its token, which is not stored. */

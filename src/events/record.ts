@@ -1,12 +1,20 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, type Sql, sql } from '../db/sql.ts';
-import { apiKeyJsonSql, licenseJsonSql, machineJsonSql, policyJsonSql, webhookEndpointJsonSql } from './objects.ts';
+import { arrayLiteral, execute, type Sql, sql } from '../db/sql.ts';
+import {
+  apiKeyJsonSql,
+  entitlementJsonSql,
+  licenseJsonSql,
+  machineJsonSql,
+  policyJsonSql,
+  webhookEndpointJsonSql,
+} from './objects.ts';
 import type { EventType } from './types.ts';
 
 export type Subject =
   | { machine: string }
   | { license: string }
   | { policy: string }
+  | { entitlement: string }
   | { apiKey: string }
   | { webhookEndpoint: string };
 
@@ -22,6 +30,9 @@ function subjectInsert(type: EventType, subject: Subject, now: Date, details: Sq
   }
   if ('policy' in subject) {
     return sql`${event(sql`null::uuid`, sql`null::uuid`, 'policy', policyJsonSql('p'))} from policies p where p.id = ${subject.policy}`;
+  }
+  if ('entitlement' in subject) {
+    return sql`${event(sql`null::uuid`, sql`null::uuid`, 'entitlement', entitlementJsonSql('e'))} from entitlements e where e.id = ${subject.entitlement}`;
   }
   if ('apiKey' in subject) {
     return sql`${event(sql`null::uuid`, sql`null::uuid`, 'apiKey', apiKeyJsonSql('k'))} from api_keys k where k.id = ${subject.apiKey}`;
@@ -40,9 +51,13 @@ export async function recordEvent(
   type: EventType,
   subject: Subject,
   now: Date,
-  details: Record<string, string> = {},
+  details: Record<string, string | readonly string[]> = {},
 ): Promise<void> {
-  const extra = Object.entries(details).map(([key, value]) => sql`, ${key}::text, ${value}::text`);
+  const extra = Object.entries(details).map(([key, value]) =>
+    typeof value === 'string'
+      ? sql`, ${key}::text, ${value}::text`
+      : sql`, ${key}::text, to_json(${arrayLiteral(value)}::text[])`,
+  );
   await execute(
     em,
     sql`insert into events (type, occurred_at, machine_id, license_id, data) ${subjectInsert(type, subject, now, sql.join(extra, ''))}`,

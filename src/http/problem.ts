@@ -70,12 +70,16 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 404, title: 'Webhook endpoint not found' };
     case 'WEBHOOK_DELIVERY_NOT_FOUND':
       return { status: 404, title: 'Webhook delivery not found' };
+    case 'ENTITLEMENT_NOT_FOUND':
+      return { status: 404, title: 'Entitlement not found' };
     case 'METHOD_NOT_ALLOWED':
       return { status: 405, title: 'Method not allowed' };
     case 'FINGERPRINT_TAKEN':
       return { status: 409, title: 'The fingerprint is already activated on this license' };
     case 'POLICY_IN_USE':
       return { status: 409, title: 'The policy still has licenses' };
+    case 'ENTITLEMENT_CODE_TAKEN':
+      return { status: 409, title: 'The entitlement code is taken' };
     case 'LAST_ADMIN_KEY':
       return { status: 409, title: 'The last admin API key cannot be revoked' };
     case 'IDEMPOTENCY_KEY_IN_USE':
@@ -92,6 +96,10 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 422, title: 'No such policy' };
     case 'WEBHOOK_URL_REFUSED':
       return { status: 422, title: 'The webhook URL is refused' };
+    case 'UNKNOWN_ENTITLEMENTS':
+      return { status: 422, title: 'No such entitlements' };
+    case 'ENTITLEMENT_LIMIT_EXCEEDED':
+      return { status: 422, title: 'Too many entitlements' };
     case 'EXPIRES_IN_PAST':
       return { status: 422, title: 'The expiry is in the past' };
     case 'IDEMPOTENCY_KEY_REUSED':
@@ -109,7 +117,7 @@ export function describe(code: ErrorCode): { status: number; title: string } {
 export type Problem = components['schemas']['Problem'] & { code: ErrorCode };
 
 // A domain error's own fields must be fields the spec declares on Problem.
-type DeclaredProblemFields = Pick<Problem, 'errors' | 'machineId'>;
+type DeclaredProblemFields = Pick<Problem, 'errors' | 'machineId' | 'unknownEntitlements'>;
 
 export function problemBody(
   code: ErrorCode,

@@ -6,6 +6,8 @@ export const SCOPES = [
   'licenses:write',
   'policies:read',
   'policies:write',
+  'entitlements:read',
+  'entitlements:write',
   'events:read',
   'webhooks:write',
   'admin',

@@ -15,7 +15,7 @@ import { deactivateMachines } from '../machines/deactivation.ts';
 import { heartbeatStatus } from '../machines/heartbeat.ts';
 import { machineCountSql } from '../machines/machine-count.ts';
 import { type MachineRecord, toMachineRecord } from '../machines/machine-record.ts';
-import { Policy } from '../policies/policy.entity.ts';
+import { type MachineMatchingStrategy, Policy } from '../policies/policy.entity.ts';
 import { License } from './license.entity.ts';
 import { type LicenseRecord, toLicenseRecord } from './license-record.ts';
 import { type LicenseStatus, licenseStatus, refusalFor } from './status.ts';
@@ -59,7 +59,8 @@ export type ValidationCode =
   | 'NO_MACHINE'
   | 'FINGERPRINT_NOT_ACTIVATED'
   | 'HEARTBEAT_DEAD'
-  | 'TOO_MANY_MACHINES';
+  | 'TOO_MANY_MACHINES'
+  | 'ENTITLEMENTS_MISSING';
 
 export interface Validation {
   valid: boolean;
@@ -67,6 +68,30 @@ export interface Validation {
   detail: string;
   license: LicenseView;
   machine: MachineRecord | null;
+  /** The license's effective entitlement codes, sorted. */
+  entitlements: string[];
+  /** Of the codes asked for, those the license lacks, sorted. */
+  missingEntitlements: string[];
+}
+
+/** What the software asks a validation to check besides the license itself. */
+export interface ValidationScope {
+  /** Fingerprints of the machine it runs on, judged by the policy's matching strategy. */
+  fingerprints?: string[];
+  /** Entitlement codes it needs. */
+  entitlements?: string[];
+}
+
+/** Whether `matched` of `given` fingerprints are enough under a matching strategy. */
+export function fingerprintsMatch(strategy: MachineMatchingStrategy, matched: number, given: number): boolean {
+  switch (strategy) {
+    case 'MATCH_ANY':
+      return matched >= 1;
+    case 'MATCH_MOST':
+      return matched * 2 > given;
+    case 'MATCH_ALL':
+      return matched === given;
+  }
 }
 
 /** What a license listing shows of the key: its prefix and last group. */
@@ -283,23 +308,30 @@ export class LicensesService {
   }
 
   /**
-   * Whether a license is good for use now, and with a fingerprint, whether that machine is. Every
-   * installed copy calls this: the policy, the machine count and the machine come in one
-   * statement, as plain rows, shared with the validations that arrive beside it.
+   * Whether a license is good for use now; with fingerprints, whether that machine is; with
+   * entitlements, whether the license has them. Every installed copy calls this: the policy, the
+   * machine count, the entitlements and the machine come in one statement, as plain rows, shared
+   * with the validations that arrive beside it.
    */
-  async validate(license: LicenseRecord, fingerprint?: string): Promise<Validation> {
+  async validate(license: LicenseRecord, scope: ValidationScope = {}): Promise<Validation> {
     const now = this.#clock.now();
-    const query = { licenseId: license.id, fingerprint: fingerprint ?? null };
+    const fingerprints = scope.fingerprints === undefined ? null : [...new Set(scope.fingerprints)];
+    const query = { licenseId: license.id, fingerprints, now };
     const row = this.#validations ? await this.#validations.lookup(query) : await lookupValidation(this.#em, query);
     const view: LicenseView = { license, status: licenseStatus(license, now), machineCount: row.machine_count };
     const policy = { maxMachines: row.max_machines };
     const machine = row.m_id == null ? null : toMachineRecord(row);
+    const entitlements = row.entitlements;
+    const held = new Set(entitlements);
+    const missingEntitlements = [...new Set(scope.entitlements ?? [])].filter((code) => !held.has(code)).sort();
     const verdict = (code: ValidationCode, detail: string, machine: MachineRecord | null = null): Validation => ({
       valid: code === 'VALID',
       code,
       detail,
       license: view,
       machine,
+      entitlements,
+      missingEntitlements,
     });
 
     // A refused license is told the same words the machine operations refuse it with.
@@ -310,12 +342,39 @@ export class LicensesService {
         `The license has ${view.machineCount} active machines; its policy now allows ${policy.maxMachines}.`,
       );
     }
-    if (fingerprint === undefined) return verdict('VALID', 'The license is valid.');
+    if (missingEntitlements.length > 0) {
+      const n = missingEntitlements.length;
+      return verdict(
+        'ENTITLEMENTS_MISSING',
+        truncate(`The license lacks ${n} of the entitlements asked for: ${missingEntitlements.join(', ')}.`),
+      );
+    }
+    if (fingerprints === null) return verdict('VALID', 'The license is valid.');
     if (view.machineCount === 0) return verdict('NO_MACHINE', 'The license has no active machines.');
-    if (!machine) return verdict('FINGERPRINT_NOT_ACTIVATED', 'No active machine of the license has this fingerprint.');
-    if (heartbeatStatus(machine.lastHeartbeatAt, machine.license.policy, now) === 'DEAD') {
-      return verdict('HEARTBEAT_DEAD', 'The machine missed its heartbeat window and is dead.', machine);
+    const one = fingerprints.length === 1;
+    if (!fingerprintsMatch(row.machine_matching_strategy, row.fingerprint_matches, fingerprints.length)) {
+      return verdict(
+        'FINGERPRINT_NOT_ACTIVATED',
+        one
+          ? 'No active machine of the license has this fingerprint.'
+          : `${row.fingerprint_matches} of the ${fingerprints.length} fingerprints belong to active machines of the license; its policy's ${row.machine_matching_strategy} needs more.`,
+      );
+    }
+    // The statement put an alive match first: this one being dead means all matches are.
+    if (machine && heartbeatStatus(machine.lastHeartbeatAt, machine.license.policy, now) === 'DEAD') {
+      return verdict(
+        'HEARTBEAT_DEAD',
+        one
+          ? 'The machine missed its heartbeat window and is dead.'
+          : 'Every matched machine missed its heartbeat window and is dead.',
+        machine,
+      );
     }
     return verdict('VALID', 'The license is valid and the machine is activated.', machine);
   }
+}
+
+/** A detail within the 256 characters the spec allows. */
+function truncate(detail: string): string {
+  return detail.length <= 256 ? detail : `${detail.slice(0, 255)}…`;
 }

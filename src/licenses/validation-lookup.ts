@@ -2,29 +2,65 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Pool } from 'pg';
 import { GroupStatement } from '../db/group-statement.ts';
 import { arrayLiteral, execute, forDriver, type Sql, sql } from '../db/sql.ts';
+import { heartbeatSql } from '../machines/heartbeat.ts';
 import { machineCountSql } from '../machines/machine-count.ts';
 import { type MachineRecordRow, machineRecordColumns } from '../machines/machine-record.ts';
+import type { MachineMatchingStrategy } from '../policies/policy.entity.ts';
 
-/** What a validation reads: the license's machine limit and count, and the fingerprint's machine. */
+/**
+ * What a validation reads: the license's machine limit and count, its effective entitlements,
+ * and, given fingerprints, how many of them active machines hold and which machine answers.
+ */
 export interface ValidationQuery {
   licenseId: string;
-  fingerprint: string | null;
+  /** Distinct fingerprints, in the order given; null: none given. */
+  fingerprints: string[] | null;
+  /** The validation's instant: which matched machines are alive. */
+  now: Date;
 }
 
-export type ValidationRow = MachineRecordRow & { max_machines: number | null; machine_count: number };
+export type ValidationRow = MachineRecordRow & {
+  max_machines: number | null;
+  machine_count: number;
+  machine_matching_strategy: MachineMatchingStrategy;
+  /** The effective entitlement codes (the policy's and the license's), sorted, each once. */
+  entitlements: string[];
+  /** How many of the fingerprints active machines of the license hold. */
+  fingerprint_matches: number;
+};
 
 /**
  * Any number of validations' reads, one statement: per query, in order, the policy's machine
- * limit, the license's machine count and the active machine with that fingerprint (if any).
+ * limit and matching strategy, the license's machine count, its effective entitlement codes,
+ * how many of the fingerprints its active machines hold, and the first of those machines in
+ * the order given that is alive at the query's instant (else the first dead one). Each query's
+ * fingerprints travel as one JSON array, so the statement's text and its three array
+ * parameters stay the same whatever the lists hold.
  */
 export function validationStatement(queries: ValidationQuery[]): Sql {
+  const fingerprints = queries.map((q) => (q.fingerprints === null ? null : JSON.stringify(q.fingerprints)));
   return sql`
-  select i.n, p.max_machines, ${machineCountSql('l')} as machine_count, ${machineRecordColumns('m', 'p')}
-    from unnest(${arrayLiteral(queries.map((q) => q.licenseId))}::uuid[], ${arrayLiteral(queries.map((q) => q.fingerprint))}::text[])
-         with ordinality as i(license_id, fingerprint, n)
+  select i.n, p.max_machines, p.machine_matching_strategy, ${machineCountSql('l')} as machine_count,
+         array(select e.code from entitlements e
+                where e.id in (select pe.entitlement_id from policy_entitlements pe where pe.policy_id = p.id
+                               union all
+                               select le.entitlement_id from license_entitlements le where le.license_id = l.id)
+                order by e.code)::text[] as entitlements,
+         (select count(*) from jsonb_array_elements_text(i.fingerprints) as f(fp)
+           where exists (select 1 from machines fm
+                          where fm.license_id = l.id and fm.fingerprint = f.fp and fm.deleted_at is null))::int
+           as fingerprint_matches,
+         ${machineRecordColumns('m', 'p')}
+    from unnest(${arrayLiteral(queries.map((q) => q.licenseId))}::uuid[], ${arrayLiteral(fingerprints)}::jsonb[],
+                ${arrayLiteral(queries.map((q) => q.now.toISOString()))}::timestamptz[])
+         with ordinality as i(license_id, fingerprints, now, n)
     join licenses l on l.id = i.license_id
     join policies p on p.id = l.policy_id
-    left join machines m on m.license_id = l.id and m.fingerprint = i.fingerprint and m.deleted_at is null`;
+    left join lateral (
+      select mm.* from jsonb_array_elements_text(i.fingerprints) with ordinality as g(fp, ord)
+        join machines mm on mm.license_id = l.id and mm.fingerprint = g.fp and mm.deleted_at is null
+       order by ${heartbeatSql.status('mm', 'p', sql.raw('i.now'))} = 'DEAD', g.ord
+       limit 1) m on true`;
 }
 
 function inOrder(queries: ValidationQuery[], rows: (ValidationRow & { n: string | number })[]): ValidationRow[] {
@@ -46,7 +82,7 @@ export async function lookupValidation(em: EntityManager, query: ValidationQuery
  * Validation reads of concurrent requests, grouped into one statement while another is in flight
  * (group-statement.ts). Validate is the call every installed copy makes at start-up and on a
  * schedule; grouped, N of them cost one round trip and one plan instead of N. The statement is
- * prepared once per connection (the text never changes; the inputs are two array parameters).
+ * prepared once per connection (the text never changes; the inputs are three array parameters).
  */
 export class ValidationLookups {
   readonly #group: GroupStatement<ValidationQuery, ValidationRow>;

@@ -9,7 +9,13 @@ import { Checks, pick } from '../core/validation.ts';
 import { recordEvent } from '../events/record.ts';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from '../keys/license-key.ts';
 import { License } from '../licenses/license.entity.ts';
-import { CULL_STRATEGIES, type HeartbeatCullStrategy, Policy } from './policy.entity.ts';
+import {
+  CULL_STRATEGIES,
+  type HeartbeatCullStrategy,
+  MATCHING_STRATEGIES,
+  type MachineMatchingStrategy,
+  Policy,
+} from './policy.entity.ts';
 
 export interface PolicySettings {
   name: string;
@@ -20,6 +26,8 @@ export interface PolicySettings {
   heartbeatDuration: number;
   heartbeatCullStrategy: HeartbeatCullStrategy;
   heartbeatResurrectionWindow: number;
+  // Entitlements and machine matching (issue 18).
+  machineMatchingStrategy: MachineMatchingStrategy;
   metadata: Record<string, unknown>;
 }
 
@@ -33,6 +41,8 @@ export const POLICY_DEFAULTS = {
   heartbeatDuration: 600,
   heartbeatCullStrategy: 'DEACTIVATE_DEAD',
   heartbeatResurrectionWindow: 0,
+  // Entitlements and machine matching (issue 18).
+  machineMatchingStrategy: 'MATCH_ANY',
 } as const satisfies Partial<PolicySettings>;
 
 export const MIN_HEARTBEAT_DURATION = 60;
@@ -55,6 +65,13 @@ function check(settings: Partial<PolicySettings>): void {
   });
   if (settings.heartbeatCullStrategy !== undefined && !CULL_STRATEGIES.includes(settings.heartbeatCullStrategy)) {
     checks.fail('/heartbeatCullStrategy', `must be one of ${CULL_STRATEGIES.join(', ')}`);
+  }
+  // Entitlements and machine matching (issue 18).
+  if (
+    settings.machineMatchingStrategy !== undefined &&
+    !MATCHING_STRATEGIES.includes(settings.machineMatchingStrategy)
+  ) {
+    checks.fail('/machineMatchingStrategy', `must be one of ${MATCHING_STRATEGIES.join(', ')}`);
   }
   checks.metadata('/metadata', settings.metadata);
   checks.throwIfAny();
@@ -138,5 +155,7 @@ const SETTINGS = [
   'heartbeatDuration',
   'heartbeatCullStrategy',
   'heartbeatResurrectionWindow',
+  // Entitlements and machine matching (issue 18).
+  'machineMatchingStrategy',
   'metadata',
 ] as const satisfies readonly (keyof PolicySettings)[];

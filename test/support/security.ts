@@ -21,6 +21,8 @@ const WRONG_SCOPE: Record<Scope, Scope> = {
   'licenses:write': 'licenses:read',
   'policies:read': 'machines:read',
   'policies:write': 'policies:read',
+  'entitlements:read': 'policies:read',
+  'entitlements:write': 'entitlements:read',
   'events:read': 'licenses:read',
   'webhooks:write': 'events:read',
   admin: 'policies:write',
