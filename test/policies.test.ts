@@ -33,6 +33,8 @@ describe('policies', () => {
       heartbeatDuration: 600,
       heartbeatCullStrategy: 'DEACTIVATE_DEAD',
       heartbeatResurrectionWindow: 0,
+      // Entitlements and machine matching (issue 18).
+      machineMatchingStrategy: 'MATCH_ANY',
       metadata: {},
       createdAt: '2026-01-10T09:00:00.000Z',
       updatedAt: '2026-01-10T09:00:00.000Z',
