@@ -6,9 +6,11 @@ import {
   patch,
   type SeededLicense,
   seedPolicyAndLicense,
+  TEST_SECRET,
   useApiKey,
   useTestServer,
 } from './support/harness.ts';
+import { runCli } from './support/processes.ts';
 
 type Validation = components['schemas']['LicenseValidation'];
 
@@ -399,5 +401,29 @@ describe('validation with entitlements', () => {
       });
       expect(response.status).toBe(400);
     }
+  });
+});
+
+describe('the CLI', { timeout: 300_000 }, () => {
+  it('manages entitlements, attaches them and sets the matching strategy, in the API shapes', async () => {
+    const json = async (...args: string[]) => {
+      const result = await runCli([...args, '--json'], {
+        DATABASE_URL: server.databaseUrl,
+        LICENTRIC_SECRET: TEST_SECRET,
+        LOG_LEVEL: 'warn',
+      });
+      expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
+      return JSON.parse(result.stdout);
+    };
+    const c = code('CLI_EXPORT');
+    const entitlement = await json('entitlements', 'create', '--code', c, '--name', 'Export');
+    expect(entitlement).toMatchObject({ code: c, name: 'Export', metadata: {} });
+    const policy = await json('policies', 'create', '--name', 'CLI', '--matching-strategy', 'MATCH_MOST');
+    expect(policy.machineMatchingStrategy).toBe('MATCH_MOST');
+    expect(await json('policies', 'attach-entitlements', policy.id, '--entitlements', c)).toEqual([entitlement]);
+    const { data } = await server.client.POST('/licenses', { headers: admin, body: { policyId: policy.id } });
+    expect(await json('licenses', 'entitlements', data!.data.id)).toEqual([{ ...entitlement, sources: ['POLICY'] }]);
+    expect((await validate(data!.data.key)).entitlements).toEqual([c]);
+    expect(await json('policies', 'detach-entitlements', policy.id, '--entitlements', entitlement.id)).toEqual([]);
   });
 });

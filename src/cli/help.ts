@@ -1,5 +1,5 @@
 import { SCOPES } from '../keys/scopes.ts';
-import { CULL_STRATEGIES } from '../policies/policy.entity.ts';
+import { CULL_STRATEGIES, MATCHING_STRATEGIES } from '../policies/policy.entity.ts';
 import { COMMANDS, GROUPS } from './commands.ts';
 
 const GROUP_TITLES: Record<string, string> = {
@@ -7,13 +7,15 @@ const GROUP_TITLES: Record<string, string> = {
   licenses: 'Licenses',
   machines: 'Machines',
   'api-keys': 'API keys',
+  entitlements: 'Entitlements',
 };
 
 /** Extra lines of a group's help. */
 const GROUP_NOTES: Record<string, string> = {
   policies: `HEARTBEAT OPTIONS: --require-heartbeat true|false  --heartbeat-duration SECONDS
                    --heartbeat-cull-strategy ${CULL_STRATEGIES.join('|')}
-                   --heartbeat-resurrection-window SECONDS`,
+                   --heartbeat-resurrection-window SECONDS
+MATCHING: --matching-strategy ${MATCHING_STRATEGIES.join('|')} (how validate judges several fingerprints)`,
   'api-keys': `Scopes: ${SCOPES.join(', ')}`,
 };
 

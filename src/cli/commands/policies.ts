@@ -1,6 +1,11 @@
 import { presentPage, presentPolicy } from '../../http/presenters.ts';
 import type { UpdatePolicyInput } from '../../policies/policies.service.ts';
-import { CULL_STRATEGIES, type HeartbeatCullStrategy } from '../../policies/policy.entity.ts';
+import {
+  CULL_STRATEGIES,
+  type HeartbeatCullStrategy,
+  MATCHING_STRATEGIES,
+  type MachineMatchingStrategy,
+} from '../../policies/policy.entity.ts';
 import {
   booleanOption,
   integerOption,
@@ -23,6 +28,8 @@ const POLICY_OPTIONS: Options = {
   'heartbeat-duration': { type: 'string' },
   'heartbeat-cull-strategy': { type: 'string' },
   'heartbeat-resurrection-window': { type: 'string' },
+  // Entitlements and machine matching (issue 18).
+  'matching-strategy': { type: 'string' },
 };
 
 function policySettings(values: Values): UpdatePolicyInput {
@@ -34,13 +41,15 @@ function policySettings(values: Values): UpdatePolicyInput {
     heartbeatDuration: integerOption(values, 'heartbeat-duration') ?? undefined,
     heartbeatCullStrategy: oneOf<HeartbeatCullStrategy>(values, 'heartbeat-cull-strategy', CULL_STRATEGIES),
     heartbeatResurrectionWindow: integerOption(values, 'heartbeat-resurrection-window') ?? undefined,
+    // Entitlements and machine matching (issue 18).
+    machineMatchingStrategy: oneOf<MachineMatchingStrategy>(values, 'matching-strategy', MATCHING_STRATEGIES),
   };
 }
 
 /** `licentric policies <verb>`. */
 export const POLICY_COMMANDS: Record<string, Command> = {
   'policies create': data({
-    usage: '--name NAME [--max-machines N] [--key-prefix PREFIX] [HEARTBEAT OPTIONS]',
+    usage: '--name NAME [--max-machines N] [--key-prefix PREFIX] [HEARTBEAT OPTIONS] [--matching-strategy S]',
     options: POLICY_OPTIONS,
     async run({ values }, services) {
       const policy = await services.policies.create({ ...policySettings(values), name: required(values, 'name') });
@@ -85,7 +94,7 @@ export const POLICY_COMMANDS: Record<string, Command> = {
   }),
 
   'policies update': data({
-    usage: 'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [HEARTBEAT OPTIONS]',
+    usage: 'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [HEARTBEAT OPTIONS] [--matching-strategy S]',
     options: POLICY_OPTIONS,
     takesId: true,
     async run({ values, id }, services) {
