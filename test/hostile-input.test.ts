@@ -53,7 +53,9 @@ async function snapshot(): Promise<unknown> {
            (select count(*) from policies)::int as policies, (select count(*) from api_keys)::int as api_keys,
            (select count(*) from webhook_endpoints)::int as webhook_endpoints, (select count(*) from events)::int as events,
            (select max(updated_at) from licenses) as licenses_updated, (select max(updated_at) from policies) as policies_updated,
-           (select max(updated_at) from webhook_endpoints) as endpoints_updated`);
+           (select max(updated_at) from webhook_endpoints) as endpoints_updated,
+           (select count(*) from entitlements)::int as entitlements, (select max(updated_at) from entitlements) as entitlements_updated,
+           (select count(*) from policy_entitlements)::int + (select count(*) from license_entitlements)::int as attached`);
 }
 
 // --- The operations that take a body, and their fields, from the spec ---------------------------
@@ -113,12 +115,19 @@ const bodyOperations: BodyOperation[] = Object.entries(spec.paths).flatMap(([pat
 let admin: Record<string, string>;
 let seeded: SeededLicense;
 let endpointId: string;
+let entitlementId: string;
 
 /** The credentials each operation needs, and the ids its path names. */
 function target(op: BodyOperation): { path: string; headers: Record<string, string> } {
   const path = op.path.replace(
     '{id}',
-    op.path.startsWith('/policies') ? seeded.policyId : op.path.startsWith('/licenses') ? seeded.licenseId : endpointId,
+    op.path.startsWith('/policies')
+      ? seeded.policyId
+      : op.path.startsWith('/licenses')
+        ? seeded.licenseId
+        : op.path.startsWith('/entitlements')
+          ? entitlementId
+          : endpointId,
   );
   const auth =
     op.operationId === 'activateMachine' || op.operationId === 'validateLicense' ? licenseAuth(seeded.key) : admin;
@@ -138,16 +147,23 @@ beforeAll(async () => {
     body: { url: 'http://127.0.0.1:1/hook' },
   });
   endpointId = endpoint.data!.data.id;
+  entitlementId = (await server.services().entitlements.create({ code: 'HOSTILE', name: 'e' })).id;
 });
 
 describe('hostile bodies, field by field, on every operation that takes one', () => {
   it('the spec lists the operations this corpus covers', () => {
     expect(bodyOperations.map((op) => op.operationId).sort()).toEqual([
       'activateMachine',
+      'attachLicenseEntitlements',
+      'attachPolicyEntitlements',
       'createApiKey',
+      'createEntitlement',
       'createLicense',
       'createPolicy',
       'createWebhookEndpoint',
+      'detachLicenseEntitlements',
+      'detachPolicyEntitlements',
+      'updateEntitlement',
       'updateLicense',
       'updatePolicy',
       'updateWebhookEndpoint',

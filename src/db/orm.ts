@@ -1,7 +1,6 @@
 import { Migrator } from '@mikro-orm/migrations';
 import { type EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import { Entitlement } from '../entitlements/entitlement.entity.ts';
 import { ApiKey } from '../keys/api-key.entity.ts';
 import { License } from '../licenses/license.entity.ts';
 import { Machine } from '../machines/machine.entity.ts';
@@ -41,7 +40,7 @@ export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
 export async function initOrm(options: OrmOptions): Promise<Orm> {
   return MikroORM.init({
     clientUrl: options.clientUrl,
-    entities: [Policy, License, ApiKey, Machine, Entitlement],
+    entities: [Policy, License, ApiKey, Machine],
     extensions: [Migrator],
     migrations: {
       tableName: 'mikro_orm_migrations',

@@ -11,11 +11,13 @@ import {
 } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { mergePatch } from '../core/merge-patch.ts';
-import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
+import { type Page, type PageQuery, pageOf, pageWindow } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
-import { arrayLiteral, asDate, execute, sql } from '../db/sql.ts';
+import { arrayLiteral, execute, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
-import { Entitlement } from './entitlement.entity.ts';
+import { type Entitlement, toEntitlement } from './entitlement-record.ts';
+
+export type { Entitlement } from './entitlement-record.ts';
 
 /** An entitlement code: an upper-case letter, then up to 63 of A–Z, 0–9 and `_` (never a UUID). */
 export const ENTITLEMENT_CODE_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;
@@ -64,15 +66,6 @@ const OWNERS = {
   license: { table: 'licenses', joinTable: 'license_entitlements', column: 'license_id' },
 } as const;
 
-type EntitlementRow = {
-  id: string;
-  code: string;
-  name: string;
-  metadata: unknown;
-  created_at: unknown;
-  updated_at: unknown;
-};
-
 export class EntitlementsService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
@@ -83,51 +76,82 @@ export class EntitlementsService {
   }
 
   async create(input: EntitlementInput): Promise<Entitlement> {
-    const fields = { metadata: {}, ...pick(input, ['code', 'name', 'metadata'] as const) } as EntitlementInput;
+    const fields = {
+      metadata: {},
+      ...pick(input, ['code', 'name', 'metadata'] as const),
+    } as Required<EntitlementInput>;
     check(fields);
     const now = this.#clock.now();
-    try {
-      return await this.#em.transactional(async (em) => {
-        const entitlement = em.create(Entitlement, { id: uuidv7(), ...fields, createdAt: now, updatedAt: now });
-        await em.flush();
+    return this.#unique(fields.code, () =>
+      this.#em.transactional(async (em) => {
+        const [row] = await execute<Record<string, unknown>[]>(
+          em,
+          sql`insert into entitlements (id, code, name, metadata, created_at, updated_at)
+              values (${uuidv7()}, ${fields.code}, ${fields.name}, ${JSON.stringify(fields.metadata)}::json, ${now}, ${now})
+              returning *`,
+        );
+        const entitlement = toEntitlement(row!);
         await recordEvent(em, 'entitlement.created', { entitlement: entitlement.id }, now);
         return entitlement;
-      });
-    } catch (error) {
-      // The unique index decides between racing creations; the loser is told, not given a 500.
-      if (error instanceof UniqueConstraintViolationException) throw new EntitlementCodeTaken(fields.code);
-      throw error;
-    }
+      }),
+    );
   }
 
   async list(query: PageQuery): Promise<Page<Entitlement>> {
-    return findPage(this.#em, Entitlement, {}, query);
+    const { limit, after } = pageWindow(query);
+    const rows = await execute<Record<string, unknown>[]>(
+      this.#em,
+      after === undefined
+        ? sql`select * from entitlements order by id limit ${limit + 1}`
+        : sql`select * from entitlements where id > ${after} order by id limit ${limit + 1}`,
+    );
+    return pageOf(rows.map(toEntitlement), limit);
   }
 
   async get(id: string): Promise<Entitlement> {
-    const entitlement = isUuid(id) ? await this.#em.findOne(Entitlement, { id }) : null;
-    if (!entitlement) throw new EntitlementNotFound(id);
-    return entitlement;
+    const [row] = isUuid(id)
+      ? await execute<Record<string, unknown>[]>(this.#em, sql`select * from entitlements where id = ${id}`)
+      : [];
+    if (!row) throw new EntitlementNotFound(id);
+    return toEntitlement(row);
   }
 
-  /** Applies a merge patch; `metadata` merges key by key. */
+  /** Applies a merge patch; `metadata` merges key by key, under the row's lock. */
   async update(id: string, patch: Partial<EntitlementInput>): Promise<Entitlement> {
     const changes = pick(patch, ['code', 'name', 'metadata'] as const);
-    const entitlement = await this.get(id);
-    const metadata = changes.metadata === undefined ? undefined : mergePatch(entitlement.metadata, changes.metadata);
-    check({ ...changes, metadata });
-    const now = this.#clock.now();
-    this.#em.assign(entitlement, { ...changes, ...(metadata ? { metadata } : {}), updatedAt: now });
+    return this.#unique(changes.code, () =>
+      this.#em.transactional(async (em) => {
+        const [row] = isUuid(id)
+          ? await execute<Record<string, unknown>[]>(em, sql`select * from entitlements where id = ${id} for update`)
+          : [];
+        if (!row) throw new EntitlementNotFound(id);
+        const current = toEntitlement(row);
+        const metadata = changes.metadata === undefined ? undefined : mergePatch(current.metadata, changes.metadata);
+        check({ ...changes, metadata });
+        const now = this.#clock.now();
+        const next = { ...current, ...changes, ...(metadata ? { metadata } : {}) };
+        const [updated] = await execute<Record<string, unknown>[]>(
+          em,
+          sql`update entitlements set code = ${next.code}, name = ${next.name},
+                     metadata = ${JSON.stringify(next.metadata)}::json, updated_at = ${now}
+               where id = ${current.id} returning *`,
+        );
+        await recordEvent(em, 'entitlement.updated', { entitlement: current.id }, now);
+        return toEntitlement(updated!);
+      }),
+    );
+  }
+
+  /** Runs a write that may take a code; the unique index decides races, and the loser is told. */
+  async #unique<T>(code: string | undefined, write: () => Promise<T>): Promise<T> {
     try {
-      await this.#em.transactional(async (em) => {
-        await em.flush();
-        await recordEvent(em, 'entitlement.updated', { entitlement: entitlement.id }, now);
-      });
+      return await write();
     } catch (error) {
-      if (error instanceof UniqueConstraintViolationException) throw new EntitlementCodeTaken(changes.code ?? '');
+      if (error instanceof UniqueConstraintViolationException && code !== undefined) {
+        throw new EntitlementCodeTaken(code);
+      }
       throw error;
     }
-    return entitlement;
   }
 
   /**
@@ -144,7 +168,6 @@ export class EntitlementsService {
       await recordEvent(em, 'entitlement.deleted', { entitlement: row.id }, this.#clock.now());
       await execute(em, sql`delete from entitlements where id = ${row.id}`);
     });
-    this.#em.clear();
   }
 
   /** The entitlements attached to a live policy, by code. */
@@ -156,7 +179,7 @@ export class EntitlementsService {
   /** A live license's effective entitlements (its policy's and its own), by code, with their sources. */
   async ofLicense(licenseId: string): Promise<LicenseEntitlement[]> {
     await this.#liveOwner(this.#em, { kind: 'license', id: licenseId }, false);
-    const rows = await execute<(EntitlementRow & { sources: EntitlementSource[] })[]>(
+    const rows = await execute<(Record<string, unknown> & { sources: EntitlementSource[] })[]>(
       this.#em,
       sql`select e.*, array_remove(array[
                 case when exists (select 1 from policy_entitlements pe where pe.policy_id = l.policy_id and pe.entitlement_id = e.id) then 'POLICY' end,
@@ -277,22 +300,11 @@ export class EntitlementsService {
 
   async #attached(em: EntityManager, owner: Owner): Promise<Entitlement[]> {
     const { joinTable, column } = OWNERS[owner.kind];
-    const rows = await execute<EntitlementRow[]>(
+    const rows = await execute<Record<string, unknown>[]>(
       em,
       sql`select e.* from ${sql.raw(joinTable)} j join entitlements e on e.id = j.entitlement_id
            where j.${sql.raw(column)} = ${owner.id} order by e.code`,
     );
     return rows.map(toEntitlement);
   }
-}
-
-function toEntitlement(row: EntitlementRow): Entitlement {
-  return {
-    id: row.id,
-    code: row.code,
-    name: row.name,
-    metadata: (typeof row.metadata === 'string' ? JSON.parse(row.metadata) : row.metadata) as Record<string, unknown>,
-    createdAt: asDate(row.created_at),
-    updatedAt: asDate(row.updated_at),
-  } as Entitlement;
 }

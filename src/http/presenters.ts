@@ -1,7 +1,6 @@
 import type { components } from '../../generated/api.d.ts';
 import type { Page } from '../core/pagination.ts';
-import type { Entitlement } from '../entitlements/entitlement.entity.ts';
-import type { LicenseEntitlement } from '../entitlements/entitlements.service.ts';
+import type { Entitlement, LicenseEntitlement } from '../entitlements/entitlements.service.ts';
 import type { EventRecord } from '../events/events.service.ts';
 import type { ApiKey } from '../keys/api-key.entity.ts';
 import type { LicenseView, Validation } from '../licenses/licenses.service.ts';
