@@ -1520,7 +1520,7 @@ export interface components {
             /**
              * @description Several fingerprints of the machine the software runs on (its disks, MACs, boards), 1–20,
              *     each like `fingerprint`: also check that it is activated, by the policy's
-             *     `machineMatchingStrategy`. Not with `fingerprint`.
+             *     `machineMatchingStrategy`; one named twice counts once. Not with `fingerprint`.
              */
             fingerprints?: components["schemas"]["MachineFingerprint"][];
             /**
