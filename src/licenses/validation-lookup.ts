@@ -34,31 +34,35 @@ export type ValidationRow = MachineRecordRow & {
  * limit and matching strategy, the license's machine count, its effective entitlement codes,
  * how many of the fingerprints its active machines hold, and the first of those machines in
  * the order given that is alive at the query's instant (else the first dead one). Each query's
- * fingerprints travel as one JSON array, so the statement's text and its three array
- * parameters stay the same whatever the lists hold.
+ * fingerprints travel as one array literal in a text array (PostgreSQL arrays must be
+ * rectangular), so the statement's text and its three array parameters stay the same whatever
+ * the lists hold.
  */
 export function validationStatement(queries: ValidationQuery[]): Sql {
-  const fingerprints = queries.map((q) => (q.fingerprints === null ? null : JSON.stringify(q.fingerprints)));
+  const fingerprints = queries.map((q) => (q.fingerprints === null ? null : arrayLiteral(q.fingerprints)));
   return sql`
   select i.n, p.max_machines, p.machine_matching_strategy, ${machineCountSql('l')} as machine_count,
-         array(select e.code from entitlements e
-                where e.id in (select pe.entitlement_id from policy_entitlements pe where pe.policy_id = p.id
-                               union all
-                               select le.entitlement_id from license_entitlements le where le.license_id = l.id)
+         array(select e.code
+                 from (select pe.entitlement_id from policy_entitlements pe where pe.policy_id = p.id
+                       union
+                       select le.entitlement_id from license_entitlements le where le.license_id = l.id) a
+                 join entitlements e on e.id = a.entitlement_id
                 order by e.code)::text[] as entitlements,
-         (select count(*) from jsonb_array_elements_text(i.fingerprints) as f(fp)
-           where exists (select 1 from machines fm
-                          where fm.license_id = l.id and fm.fingerprint = f.fp and fm.deleted_at is null))::int
-           as fingerprint_matches,
+         coalesce(m.matches, 0)::int as fingerprint_matches,
          ${machineRecordColumns('m', 'p')}
-    from unnest(${arrayLiteral(queries.map((q) => q.licenseId))}::uuid[], ${arrayLiteral(fingerprints)}::jsonb[],
+    from unnest(${arrayLiteral(queries.map((q) => q.licenseId))}::uuid[], ${arrayLiteral(fingerprints)}::text[],
                 ${arrayLiteral(queries.map((q) => q.now.toISOString()))}::timestamptz[])
          with ordinality as i(license_id, fingerprints, now, n)
     join licenses l on l.id = i.license_id
     join policies p on p.id = l.policy_id
     left join lateral (
-      select mm.* from jsonb_array_elements_text(i.fingerprints) with ordinality as g(fp, ord)
-        join machines mm on mm.license_id = l.id and mm.fingerprint = g.fp and mm.deleted_at is null
+      -- One index probe per fingerprint (the limit keeps the planner from reading all of a large
+      -- license's machines); the window counts the matches before the limit keeps the first.
+      select mm.*, count(*) over () as matches
+        from unnest(i.fingerprints::text[]) with ordinality as g(fp, ord)
+        join lateral (select * from machines x
+                       where x.license_id = l.id and x.fingerprint = g.fp and x.deleted_at is null
+                       limit 1) mm on true
        order by ${heartbeatSql.status('mm', 'p', sql.raw('i.now'))} = 'DEAD', g.ord
        limit 1) m on true`;
 }
