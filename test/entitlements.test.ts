@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
 import {
+  activate,
   licenseAuth,
   type Problem,
   patch,
@@ -321,6 +322,21 @@ describe('attaching and detaching', () => {
     expect(await server.sql('select * from policy_entitlements where policy_id = $1', [l.policyId])).toHaveLength(100);
   });
 
+  it('lets exactly 10 of 50 concurrent attaches into the last 10 places of a policy', async () => {
+    const l = await license();
+    const codes = Array.from({ length: 140 }, () => code('CROWD'));
+    await server.sql(
+      "insert into entitlements (id, code, name, metadata, created_at, updated_at) select gen_random_uuid(), c, 'x', '{}', now(), now() from unnest($1::text[]) c",
+      [codes],
+    );
+    expect((await attachToPolicy(l.policyId, codes.slice(0, 90))).response.status).toBe(200);
+    const results = await Promise.all(codes.slice(90).map((c) => attachToPolicy(l.policyId, [c])));
+    const statuses = results.map((r) => r.response.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 422)).toHaveLength(40);
+    expect(await server.sql('select * from policy_entitlements where policy_id = $1', [l.policyId])).toHaveLength(100);
+  });
+
   it('guards attaching with the owner write scope, not entitlements:write', async () => {
     const l = await license();
     const e = await createEntitlement(code('GUARDED'));
@@ -375,9 +391,18 @@ describe('validation with entitlements', () => {
   });
 
   it('ranks SUSPENDED and TOO_MANY_MACHINES before ENTITLEMENTS_MISSING, and that before the fingerprint', async () => {
-    const l = await license();
+    const l = await seedPolicyAndLicense(server, admin, { name: 'Two seats', maxMachines: 2 });
     expect(await validate(l.key, { entitlements: ['ABSENT'], fingerprint: 'fp-not-activated' })).toMatchObject({
       code: 'ENTITLEMENTS_MISSING',
+      missingEntitlements: ['ABSENT'],
+    });
+    await activate(server, l.key);
+    await activate(server, l.key);
+    const lowered = await patch(server, admin, '/policies/{id}', l.policyId, { maxMachines: 1 });
+    expect(lowered.status).toBe(200);
+    expect(await validate(l.key, { entitlements: ['ABSENT'] })).toMatchObject({
+      valid: false,
+      code: 'TOO_MANY_MACHINES',
       missingEntitlements: ['ABSENT'],
     });
     await server.client.POST('/licenses/{id}/actions/suspend', {
