@@ -67,6 +67,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/entitlements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List entitlements
+         * @description Lists entitlements, oldest first, in pages.
+         *
+         *     Requires an API key with the `entitlements:read` scope.
+         */
+        get: operations["listEntitlements"];
+        put?: never;
+        /**
+         * Create an entitlement
+         * @description Creates an entitlement. Its code is unique on the instance; a taken one is
+         *     `ENTITLEMENT_CODE_TAKEN`.
+         *
+         *     Requires an API key with the `entitlements:write` scope.
+         */
+        post: operations["createEntitlement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/entitlements/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an entitlement
+         * @description Returns one entitlement.
+         *
+         *     Requires an API key with the `entitlements:read` scope.
+         */
+        get: operations["getEntitlement"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an entitlement
+         * @description Deletes an entitlement and detaches it from every policy and license, in one transaction:
+         *     from then on no validation reports it, and a validation that asks for it says
+         *     `ENTITLEMENTS_MISSING`. Its code becomes free again.
+         *
+         *     Requires an API key with the `entitlements:write` scope.
+         */
+        delete: operations["deleteEntitlement"];
+        options?: never;
+        head?: never;
+        /**
+         * Update an entitlement
+         * @description Changes an entitlement with a JSON merge patch (RFC 7396). A new `code` applies at once to
+         *     every policy and license that has the entitlement; a taken one is `ENTITLEMENT_CODE_TAKEN`.
+         *
+         *     Requires an API key with the `entitlements:write` scope.
+         */
+        patch: operations["updateEntitlement"];
+        trace?: never;
+    };
     "/events": {
         parameters: {
             query?: never;
@@ -169,7 +235,16 @@ export interface paths {
          *     policy's overage strategy allows the license to be over its limits). An expired license's key
          *     works here under every expiration strategy, `REVOKE_ACCESS` included. Under a policy whose
          *     `expirationBasis` is `FROM_FIRST_VALIDATION`, the first validation of a license sets its
-         *     `expiresAt` (once, whatever the concurrency).
+         *     `expiresAt` (once, whatever the concurrency). The answer always lists the license's effective
+         *     entitlements.
+         *
+         *     `fingerprints` (several fingerprints of one machine, e.g. its disks and network cards) are
+         *     judged by the policy's `machineMatchingStrategy`: `MATCH_ANY` needs one of them to belong to
+         *     an active machine of the license, `MATCH_MOST` more than half, `MATCH_ALL` every one. None
+         *     matching is `FINGERPRINT_NOT_ACTIVATED` (`NO_MACHINE` if the license has no machines), as
+         *     is too few; enough matching but every matched machine dead is `HEARTBEAT_DEAD`. `machine`
+         *     is then the first matched machine, in the order given, that is alive. Sending both
+         *     `fingerprint` and `fingerprints` is `VALIDATION_FAILED`.
          */
         post: operations["validateLicense"];
         delete?: never;
@@ -286,6 +361,45 @@ export interface paths {
          */
         post: operations["suspendLicense"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/licenses/{id}/entitlements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a license's entitlements
+         * @description Lists a license's effective entitlements (its policy's and its own), by code, each with the
+         *     `sources` it comes from: what a validation of its key reports.
+         *
+         *     Requires an API key with the `licenses:read` scope.
+         */
+        get: operations["listLicenseEntitlements"];
+        put?: never;
+        /**
+         * Attach entitlements to a license
+         * @description Attaches entitlements to the license itself, beside its policy's. Idempotent; all or nothing
+         *     (`UNKNOWN_ENTITLEMENTS`); at most 100 on a license (`ENTITLEMENT_LIMIT_EXCEEDED`). Answers
+         *     with the license's effective entitlements.
+         *
+         *     Requires an API key with the `licenses:write` scope.
+         */
+        post: operations["attachLicenseEntitlements"];
+        /**
+         * Detach entitlements from a license
+         * @description Detaches entitlements from the license itself. Idempotent; all or nothing
+         *     (`UNKNOWN_ENTITLEMENTS`). Its policy's entitlements stay effective: detach those from the
+         *     policy. Answers with the license's effective entitlements.
+         *
+         *     Requires an API key with the `licenses:write` scope.
+         */
+        delete: operations["detachLicenseEntitlements"];
         options?: never;
         head?: never;
         patch?: never;
@@ -459,6 +573,45 @@ export interface paths {
          *     Requires an API key with the `policies:write` scope.
          */
         patch: operations["updatePolicy"];
+        trace?: never;
+    };
+    "/policies/{id}/entitlements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a policy's entitlements
+         * @description Lists the entitlements attached to a policy, by code.
+         *
+         *     Requires an API key with the `policies:read` scope.
+         */
+        get: operations["listPolicyEntitlements"];
+        put?: never;
+        /**
+         * Attach entitlements to a policy
+         * @description Attaches entitlements to a policy, so every license of the policy has them. Idempotent: one
+         *     already attached stays attached once. All or nothing: any unknown code or id is
+         *     `UNKNOWN_ENTITLEMENTS` (listing them) and nothing changes; a policy has at most 100
+         *     (`ENTITLEMENT_LIMIT_EXCEEDED`). Answers with the policy's entitlements.
+         *
+         *     Requires an API key with the `policies:write` scope.
+         */
+        post: operations["attachPolicyEntitlements"];
+        /**
+         * Detach entitlements from a policy
+         * @description Detaches entitlements from a policy. Idempotent: one not attached is no error. All or
+         *     nothing: any unknown code or id is `UNKNOWN_ENTITLEMENTS` and nothing changes. Licenses that
+         *     have an entitlement themselves keep it. Answers with the policy's entitlements.
+         *
+         *     Requires an API key with the `policies:write` scope.
+         */
+        delete: operations["detachPolicyEntitlements"];
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/products": {
@@ -771,6 +924,15 @@ export interface components {
              */
             productId?: components["schemas"]["Uuid"] | null;
         };
+        /** @description What a vendor sends to create an entitlement. */
+        CreateEntitlementRequest: {
+            /** @description The code the software asks for; unique on this instance. */
+            code: components["schemas"]["EntitlementCode"];
+            /** @description A human-readable name. */
+            name: components["schemas"]["SingleLineText"];
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
+            metadata?: components["schemas"]["Metadata"];
+        };
         /** @description What a vendor sends to create a license. */
         CreateLicenseRequest: {
             /** @description The policy the license follows. */
@@ -860,6 +1022,11 @@ export interface components {
              * @default FROM_NOW_IF_EXPIRED
              */
             renewalBasis?: components["schemas"]["RenewalBasis"];
+            /**
+             * @description How a validation with several `fingerprints` decides that the machine is activated.
+             * @default MATCH_ANY
+             */
+            machineMatchingStrategy?: components["schemas"]["MachineMatchingStrategy"];
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -985,6 +1152,62 @@ export interface components {
         DeletionResponse: {
             data: components["schemas"]["Deletion"];
         };
+        /** @description A feature a policy or a license grants, which the shipped software checks for by its code. */
+        Entitlement: {
+            /** @description The entitlement's id, a UUIDv7. */
+            id: components["schemas"]["Uuid"];
+            /** @description The code the software asks for; unique on this instance. */
+            code: components["schemas"]["EntitlementCode"];
+            /** @description A human-readable name. */
+            name: components["schemas"]["SingleLineText"];
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
+            metadata: components["schemas"]["Metadata"];
+            /**
+             * Format: date-time
+             * @description When the entitlement was created.
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the entitlement was last changed.
+             */
+            updatedAt: string;
+        };
+        /**
+         * @description An entitlement's code: what the shipped software asks for, e.g. `PRO_EXPORT`. An upper-case
+         *     letter, then up to 63 of A–Z, 0–9 and `_`: the same in every language's constants, and never
+         *     mistaken for an entitlement's id (a UUID).
+         * @example PRO_EXPORT
+         */
+        EntitlementCode: string;
+        /** @description A page of entitlements. */
+        EntitlementList: {
+            data: components["schemas"]["Entitlement"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * @description An entitlement named by its code or by its id: `PRO_EXPORT` or a UUID. A code can never look
+         *     like a UUID (it has no `-`), so one list may mix both.
+         * @example PRO_EXPORT
+         */
+        EntitlementRef: string;
+        /**
+         * @description The entitlements to attach or detach: 1–100 codes or ids, which may be mixed. Naming one twice
+         *     counts once. All or nothing: if any is unknown, nothing changes (`UNKNOWN_ENTITLEMENTS`).
+         */
+        EntitlementRefsRequest: {
+            /** @description Codes (`PRO_EXPORT`) or ids of entitlements. */
+            entitlements: components["schemas"]["EntitlementRef"][];
+        };
+        /** @description One entitlement. */
+        EntitlementResponse: {
+            data: components["schemas"]["Entitlement"];
+        };
+        /**
+         * @description Where a license's entitlement comes from.
+         * @enum {string}
+         */
+        EntitlementSource: "POLICY" | "LICENSE";
         /** @description One thing that happened, in the order it was recorded. */
         Event: {
             /** @description The event's id. */
@@ -1005,10 +1228,12 @@ export interface components {
         };
         /**
          * @description What an event says: the object it is about, as the API showed it at that instant, under the
-         *     object's name (`machine`, `license`, `policy`, `product`, `apiKey` or `webhookEndpoint`), and the event's own facts beside
-         *     it: a deactivation's `reason` (`MANUAL`, `HEARTBEAT_DEAD`, `LICENSE_DELETED`), a death's
-         *     `diedAt`, a resurrection's `deadSince`, an overage's `maxMachines` and `maxCores` (the policy's
-         *     limits the license went over, with its counts in `license`).
+         *     object's name (`machine`, `license`, `policy`, `product`, `entitlement`, `apiKey` or
+         *     `webhookEndpoint`), and the event's own facts beside it: a deactivation's `reason` (`MANUAL`,
+         *     `HEARTBEAT_DEAD`, `LICENSE_DELETED`), a death's `diedAt`, a resurrection's `deadSince`, an
+         *     overage's `maxMachines` and `maxCores` (the policy's limits the license went over, with its
+         *     counts in `license`), an attach's or detach's `entitlements` (the codes it really changed,
+         *     sorted).
          */
         EventData: Record<string, unknown>;
         /**
@@ -1036,7 +1261,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "license.renewed" | "policy.created" | "policy.updated" | "policy.deleted" | "product.created" | "product.updated" | "product.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
+        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "license.renewed" | "policy.created" | "policy.updated" | "policy.deleted" | "product.created" | "product.updated" | "product.deleted" | "policy.entitlements.attached" | "policy.entitlements.detached" | "license.entitlements.attached" | "license.entitlements.detached" | "entitlement.created" | "entitlement.updated" | "entitlement.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
         /**
          * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
          *     entries: no more fit in a 64 KiB request body.
@@ -1127,6 +1352,36 @@ export interface components {
              */
             updatedAt: string;
         };
+        /** @description One of a license's effective entitlements, with where it comes from. */
+        LicenseEntitlement: {
+            /** @description The entitlement's id, a UUIDv7. */
+            id: components["schemas"]["Uuid"];
+            /** @description The code the software asks for; unique on this instance. */
+            code: components["schemas"]["EntitlementCode"];
+            /** @description A human-readable name. */
+            name: components["schemas"]["SingleLineText"];
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
+            metadata: components["schemas"]["Metadata"];
+            /**
+             * Format: date-time
+             * @description When the entitlement was created.
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the entitlement was last changed.
+             */
+            updatedAt: string;
+            /** @description Where the license gets it: its policy, itself, or both (each at most once, `POLICY` first). */
+            sources: components["schemas"]["EntitlementSource"][];
+        };
+        /**
+         * @description A license's effective entitlements: its policy's and its own, by code, each once. At most 200
+         *     (100 on the policy and 100 on the license).
+         */
+        LicenseEntitlementList: {
+            data: components["schemas"]["LicenseEntitlement"][];
+        };
         /** @description A page of licenses. */
         LicenseList: {
             data: components["schemas"]["License"][];
@@ -1154,8 +1409,12 @@ export interface components {
             detail: string;
             /** @description The license the key belongs to. */
             license: components["schemas"]["License"];
-            /** @description The active machine with the given fingerprint, or null (no fingerprint, or none found). */
+            /** @description The active machine with the given fingerprint (with `fingerprints`: the first matched one alive), or null (no fingerprint, or none found). */
             machine: components["schemas"]["Machine"] | null;
+            /** @description The license's effective entitlements (its policy's and its own), by code, sorted. */
+            entitlements: components["schemas"]["EntitlementCode"][];
+            /** @description Of the `entitlements` asked for, those the license lacks, sorted; empty when none were asked or all are there. */
+            missingEntitlements: components["schemas"]["EntitlementCode"][];
         };
         /**
          * @description Why a license key is or is not good for use now. When several apply, the first in this order of
@@ -1173,7 +1432,7 @@ export interface components {
          *     8. `VALID`.
          * @enum {string}
          */
-        LicenseValidationCode: "VALID" | "PRODUCT_SCOPE_MISMATCH" | "POLICY_SCOPE_MISMATCH" | "SUSPENDED" | "EXPIRED" | "NO_MACHINE" | "FINGERPRINT_NOT_ACTIVATED" | "HEARTBEAT_DEAD" | "TOO_MANY_MACHINES" | "TOO_MANY_CORES";
+        LicenseValidationCode: "VALID" | "PRODUCT_SCOPE_MISMATCH" | "POLICY_SCOPE_MISMATCH" | "SUSPENDED" | "EXPIRED" | "NO_MACHINE" | "FINGERPRINT_NOT_ACTIVATED" | "HEARTBEAT_DEAD" | "TOO_MANY_MACHINES" | "TOO_MANY_CORES" | "ENTITLEMENTS_MISSING";
         /** @description The body of a validation response. */
         LicenseValidationResponse: {
             data: components["schemas"]["LicenseValidation"];
@@ -1239,6 +1498,8 @@ export interface components {
         MachineDeactivationResponse: {
             data: components["schemas"]["MachineDeactivation"];
         };
+        /** @description A machine fingerprint as a validation names it: 8–256 characters on one line. */
+        MachineFingerprint: string;
         /** @description The state of a machine after a heartbeat. */
         MachineHeartbeat: {
             /** @description The machine's id. */
@@ -1267,6 +1528,12 @@ export interface components {
             data: components["schemas"]["Machine"][];
             pagination: components["schemas"]["Pagination"];
         };
+        /**
+         * @description How a validation with several `fingerprints` (a machine's disks, MACs, boards) decides that the
+         *     machine is activated. One fingerprint matches the same way under every strategy.
+         * @enum {string}
+         */
+        MachineMatchingStrategy: "MATCH_ANY" | "MATCH_MOST" | "MATCH_ALL";
         /** @description One machine. */
         MachineResponse: {
             data: components["schemas"]["Machine"];
@@ -1357,6 +1624,8 @@ export interface components {
             expirationStrategy: components["schemas"]["ExpirationStrategy"];
             /** @description Where a renewal counts `duration` from. */
             renewalBasis: components["schemas"]["RenewalBasis"];
+            /** @description How a validation with several `fingerprints` decides that the machine is activated. */
+            machineMatchingStrategy: components["schemas"]["MachineMatchingStrategy"];
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
@@ -1375,6 +1644,10 @@ export interface components {
          * @description A policy's license duration in seconds: 60 seconds to 50 years (of 365.25 days).
          */
         PolicyDuration: number;
+        /** @description The entitlements attached to a policy, by code. At most 100. */
+        PolicyEntitlementList: {
+            data: components["schemas"]["Entitlement"][];
+        };
         /** @description A page of policies. */
         PolicyList: {
             data: components["schemas"]["Policy"][];
@@ -1415,6 +1688,8 @@ export interface components {
             errors?: components["schemas"]["ProblemFieldError"][];
             /** @description For `FINGERPRINT_TAKEN`: the id of the active machine that already holds the fingerprint. */
             machineId?: components["schemas"]["Uuid"];
+            /** @description For `UNKNOWN_ENTITLEMENTS`: the codes and ids named that no entitlement has, as given. */
+            unknownEntitlements?: components["schemas"]["EntitlementRef"][];
         };
         /** @description One schema violation in a request: where it is and what is wrong. */
         ProblemFieldError: {
@@ -1485,13 +1760,26 @@ export interface components {
          * @description A permission an API key carries. `admin` implies every other scope.
          * @enum {string}
          */
-        Scope: "machines:read" | "machines:write" | "licenses:read" | "licenses:write" | "policies:read" | "policies:write" | "products:read" | "products:write" | "events:read" | "webhooks:write" | "admin";
+        Scope: "machines:read" | "machines:write" | "licenses:read" | "licenses:write" | "policies:read" | "policies:write" | "products:read" | "products:write" | "entitlements:read" | "entitlements:write" | "events:read" | "webhooks:write" | "admin";
         /**
          * @description A single-line piece of text: no control characters (U+0000–U+001F, U+007F), which no name,
          *     hostname or fingerprint needs and which PostgreSQL cannot store (U+0000). At most 256
          *     characters, the longest any field allows; each field states its own, tighter or equal, limit.
          */
         SingleLineText: string;
+        /**
+         * @description A JSON merge patch (RFC 7396) of an entitlement: absent fields are kept, and `metadata` is
+         *     merged key by key (a `null` value removes that key). A new `code` applies at once to every
+         *     policy and license the entitlement is attached to.
+         */
+        UpdateEntitlementRequest: {
+            /** @description The code the software asks for; unique on this instance. */
+            code?: components["schemas"]["EntitlementCode"];
+            /** @description A human-readable name. */
+            name?: components["schemas"]["SingleLineText"];
+            /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
+            metadata?: components["schemas"]["Metadata"];
+        };
         /**
          * @description A JSON merge patch (RFC 7396) of a license: absent fields are kept, `null` clears a nullable
          *     field, and `metadata` is merged key by key (a `null` value removes that key).
@@ -1571,6 +1859,8 @@ export interface components {
             expirationStrategy?: components["schemas"]["ExpirationStrategy"];
             /** @description Where a renewal counts `duration` from. */
             renewalBasis?: components["schemas"]["RenewalBasis"];
+            /** @description How a validation with several `fingerprints` decides that the machine is activated. */
+            machineMatchingStrategy?: components["schemas"]["MachineMatchingStrategy"];
             /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -1609,9 +1899,9 @@ export interface components {
          * @example f1a2b3c4-6e04-7081-c245-bd9e6f0a1b82
          */
         Uuid: string;
-        /** @description What the software may tell about the machine it runs on, and what it must be licensed for. */
+        /** @description What the software may tell about the machine it runs on, what it is and what it needs. */
         ValidateLicenseRequest: {
-            /** @description The fingerprint of the machine the software runs on: also check that it is activated. */
+            /** @description The fingerprint of the machine the software runs on: also check that it is activated. Not with `fingerprints`. */
             fingerprint?: components["schemas"]["SingleLineText"];
             /**
              * @description The product the software is, by id or by code: a license whose policy belongs to another
@@ -1621,6 +1911,17 @@ export interface components {
             product?: components["schemas"]["ProductScope"];
             /** @description The policy the license must follow: a license under another one is `POLICY_SCOPE_MISMATCH`. */
             policy?: components["schemas"]["Uuid"];
+            /**
+             * @description Several fingerprints of the machine the software runs on (its disks, MACs, boards), 1–20,
+             *     each like `fingerprint`: also check that it is activated, by the policy's
+             *     `machineMatchingStrategy`; one named twice counts once. Not with `fingerprint`.
+             */
+            fingerprints?: components["schemas"]["MachineFingerprint"][];
+            /**
+             * @description Entitlement codes the software needs, 1–100: if the license lacks any of them the answer is
+             *     `ENTITLEMENTS_MISSING`, listing them in `missingEntitlements`.
+             */
+            entitlements?: components["schemas"]["EntitlementCode"][];
         };
         /** @description One attempt at delivering a message to an endpoint. */
         WebhookDelivery: {
@@ -2318,9 +2619,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -2521,9 +2823,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -2558,8 +2861,8 @@ export interface operations {
             /**
              * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
              *     `POLICY_IN_USE` (the policy still has licenses), `PRODUCT_IN_USE` (the product still has
-             *     policies), `PRODUCT_CODE_TAKEN` (another product has the code) or `LAST_ADMIN_KEY` (it is the
-             *     last active admin key).
+             *     policies), `PRODUCT_CODE_TAKEN` (another product has the code), `LAST_ADMIN_KEY` (it is the
+             *     last active admin key) or `ENTITLEMENT_CODE_TAKEN` (another entitlement has the code).
              */
             409: {
                 headers: {
@@ -2580,6 +2883,1097 @@ export interface operations {
              *     closed after this answer.
              */
             413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEntitlements: {
+        parameters: {
+            query?: {
+                /** @description The `nextCursor` of the previous page; the list continues after that entitlement. */
+                cursor?: components["schemas"]["Uuid"];
+                /** @description How many entitlements per page, 1–100. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of entitlements. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntitlementList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createEntitlement: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique value the client generates for one logical request (a UUID is a good choice) and
+                 *     sends again on each retry of it. Within 24 hours and for the same credentials, a retry with
+                 *     the same key and the same request gets the first successful response replayed (marked with
+                 *     `Idempotent-Replayed: true`) instead of acting twice; the same key with a different request
+                 *     is `IDEMPOTENCY_KEY_REUSED`; a retry while the first request still runs is
+                 *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateEntitlementRequest"];
+            };
+        };
+        responses: {
+            /** @description Entitlement created. */
+            201: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntitlementResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`) or
+             *     `FINGERPRINT_TAKEN_ELSEWHERE` (the fingerprint is active on another license within the policy's
+             *     `machineUniquenessStrategy`), `PRODUCT_CODE_TAKEN` (another product has the code),
+             *     `ENTITLEMENT_CODE_TAKEN` (another entitlement has the code); or a request with the same
+             *     `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
+             */
+            409: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The `Idempotency-Key` was already used with a different request (another operation, path or
+             *     body): `IDEMPOTENCY_KEY_REUSED`. Use a new key for a new request.
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEntitlement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The entitlement's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entitlement. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntitlementResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteEntitlement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The entitlement's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Entitlement deleted and detached from every policy and license. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletionResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateEntitlement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The entitlement's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["UpdateEntitlementRequest"];
+            };
+        };
+        responses: {
+            /** @description The entitlement. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntitlementResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
+             *     `POLICY_IN_USE` (the policy still has licenses), `PRODUCT_IN_USE` (the product still has
+             *     policies), `PRODUCT_CODE_TAKEN` (another product has the code), `LAST_ADMIN_KEY` (it is the
+             *     last active admin key) or `ENTITLEMENT_CODE_TAKEN` (another entitlement has the code).
+             */
+            409: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
                 headers: {
                     /**
                      * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
@@ -2939,9 +4333,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -3772,9 +5167,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -3975,9 +5371,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -4182,9 +5579,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -4256,8 +5654,9 @@ export interface operations {
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
-             *     names a product that does not exist or these credentials cannot see) or `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed).
+             *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
              */
             422: {
                 headers: {
@@ -4435,9 +5834,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -4684,9 +6084,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -4940,9 +6341,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -5012,6 +6414,704 @@ export interface operations {
             /**
              * @description The `Idempotency-Key` was already used with a different request (another operation, path or
              *     body): `IDEMPOTENCY_KEY_REUSED`. Use a new key for a new request.
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listLicenseEntitlements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The license's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The license's effective entitlements. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseEntitlementList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    attachLicenseEntitlements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The license's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntitlementRefsRequest"];
+            };
+        };
+        responses: {
+            /** @description The license's effective entitlements. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseEntitlementList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
+             *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    detachLicenseEntitlements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The license's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntitlementRefsRequest"];
+            };
+        };
+        responses: {
+            /** @description The license's effective entitlements. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseEntitlementList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
+             *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
              */
             422: {
                 headers: {
@@ -5401,8 +7501,9 @@ export interface operations {
             /**
              * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`) or
              *     `FINGERPRINT_TAKEN_ELSEWHERE` (the fingerprint is active on another license within the policy's
-             *     `machineUniquenessStrategy`), `PRODUCT_CODE_TAKEN` (another product has the code); or a request
-             *     with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
+             *     `machineUniquenessStrategy`), `PRODUCT_CODE_TAKEN` (another product has the code),
+             *     `ENTITLEMENT_CODE_TAKEN` (another entitlement has the code); or a request with the same
+             *     `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
              */
             409: {
                 headers: {
@@ -5628,9 +7729,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -5831,9 +7933,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -6032,9 +8135,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -6088,8 +8192,9 @@ export interface operations {
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
-             *     names a product that does not exist or these credentials cannot see) or `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed).
+             *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
              */
             422: {
                 headers: {
@@ -6697,9 +8802,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -6900,9 +9006,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -6937,8 +9044,8 @@ export interface operations {
             /**
              * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
              *     `POLICY_IN_USE` (the policy still has licenses), `PRODUCT_IN_USE` (the product still has
-             *     policies), `PRODUCT_CODE_TAKEN` (another product has the code) or `LAST_ADMIN_KEY` (it is the
-             *     last active admin key).
+             *     policies), `PRODUCT_CODE_TAKEN` (another product has the code), `LAST_ADMIN_KEY` (it is the
+             *     last active admin key) or `ENTITLEMENT_CODE_TAKEN` (another entitlement has the code).
              */
             409: {
                 headers: {
@@ -7126,9 +9233,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -7200,8 +9308,707 @@ export interface operations {
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
-             *     names a product that does not exist or these credentials cannot see) or `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed).
+             *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPolicyEntitlements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The policy's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policy's entitlements. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyEntitlementList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    attachPolicyEntitlements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The policy's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntitlementRefsRequest"];
+            };
+        };
+        responses: {
+            /** @description The policy's entitlements. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyEntitlementList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
+             *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    detachPolicyEntitlements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The policy's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntitlementRefsRequest"];
+            };
+        };
+        responses: {
+            /** @description The policy's entitlements. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyEntitlementList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
+             *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
              */
             422: {
                 headers: {
@@ -7584,8 +10391,9 @@ export interface operations {
             /**
              * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`) or
              *     `FINGERPRINT_TAKEN_ELSEWHERE` (the fingerprint is active on another license within the policy's
-             *     `machineUniquenessStrategy`), `PRODUCT_CODE_TAKEN` (another product has the code); or a request
-             *     with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
+             *     `machineUniquenessStrategy`), `PRODUCT_CODE_TAKEN` (another product has the code),
+             *     `ENTITLEMENT_CODE_TAKEN` (another entitlement has the code); or a request with the same
+             *     `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
              */
             409: {
                 headers: {
@@ -7804,9 +10612,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -8007,9 +10816,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -8044,8 +10854,8 @@ export interface operations {
             /**
              * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
              *     `POLICY_IN_USE` (the policy still has licenses), `PRODUCT_IN_USE` (the product still has
-             *     policies), `PRODUCT_CODE_TAKEN` (another product has the code) or `LAST_ADMIN_KEY` (it is the
-             *     last active admin key).
+             *     policies), `PRODUCT_CODE_TAKEN` (another product has the code), `LAST_ADMIN_KEY` (it is the
+             *     last active admin key) or `ENTITLEMENT_CODE_TAKEN` (another entitlement has the code).
              */
             409: {
                 headers: {
@@ -8233,9 +11043,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -8270,8 +11081,8 @@ export interface operations {
             /**
              * @description The request conflicts with the current state: `FINGERPRINT_TAKEN` (see `machineId`),
              *     `POLICY_IN_USE` (the policy still has licenses), `PRODUCT_IN_USE` (the product still has
-             *     policies), `PRODUCT_CODE_TAKEN` (another product has the code) or `LAST_ADMIN_KEY` (it is the
-             *     last active admin key).
+             *     policies), `PRODUCT_CODE_TAKEN` (another product has the code), `LAST_ADMIN_KEY` (it is the
+             *     last active admin key) or `ENTITLEMENT_CODE_TAKEN` (another entitlement has the code).
              */
             409: {
                 headers: {
@@ -8915,9 +11726,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -9118,9 +11930,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -9325,9 +12138,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -9399,8 +12213,9 @@ export interface operations {
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
              *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
-             *     names a product that does not exist or these credentials cannot see) or `EXPIRES_IN_PAST` (the
-             *     `expiresAt` given for an API key or a license has already passed).
+             *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
              */
             422: {
                 headers: {
@@ -9578,9 +12393,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -9827,9 +12643,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -10069,9 +12886,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {
@@ -10286,9 +13104,10 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND` or `API_KEY_NOT_FOUND`. Deleted products, policies
-             *     and licenses are not found; deactivated machines are, by the operations that read them. For
-             *     an API key limited to a product, another product's objects are not found either.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
              */
             404: {
                 headers: {

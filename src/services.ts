@@ -1,13 +1,16 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from './core/clock.ts';
+import { EntitlementsService } from './entitlements/entitlements.service.ts';
 import { EventsService } from './events/events.service.ts';
 import { ApiKeysService } from './keys/api-keys.service.ts';
 import type { AuthCache } from './keys/auth-cache.ts';
 import type { KeyHasher } from './keys/hashing.ts';
+import { licenseSubject } from './licenses/events.ts';
 import { LicensesService } from './licenses/licenses.service.ts';
 import type { ValidationLookups } from './licenses/validation-lookup.ts';
 import type { HeartbeatBatcher } from './machines/heartbeat-batch.ts';
 import { MachinesService } from './machines/machines.service.ts';
+import { policySubject } from './policies/events.ts';
 import { PoliciesService } from './policies/policies.service.ts';
 import { ProductsService } from './products/products.service.ts';
 import type { AddressPolicy } from './webhooks/address.ts';
@@ -83,6 +86,15 @@ export class Services {
 
   get products(): ProductsService {
     return new ProductsService(this.em, this.clock, this.productLimit);
+  }
+
+  get entitlements(): EntitlementsService {
+    return new EntitlementsService(
+      this.em,
+      this.clock,
+      { policy: policySubject, license: licenseSubject },
+      this.productLimit,
+    );
   }
 
   get events(): EventsService {

@@ -34,11 +34,70 @@ interface Case {
 }
 
 let patched = 0;
+let closed = 0;
 const count = (table: string) => async () => (await server.sql(`select count(*)::int as n from ${table}`))[0];
 const row = (table: string, id: string) => async () =>
   (await server.sql(`select * from ${table} where id = $1`, [id]))[0];
 
 const cases: Case[] = [
+  {
+    operationId: 'createEntitlement',
+    typo: ['metdata', 'metadata'],
+    prepare: async (s) => ({
+      method: 'POST',
+      path: '/entitlements',
+      auth: bearer(await seedApiKey(s, ['admin'])),
+      body: { code: 'CLOSED_CREATE', name: 'e' },
+      snapshot: count('entitlements'),
+    }),
+  },
+  {
+    operationId: 'updateEntitlement',
+    typo: ['nmae', 'name'],
+    prepare: async (s) => {
+      const { id } = await s.services().entitlements.create({ code: `CLOSED_${++closed}`, name: 'e' });
+      return {
+        method: 'PATCH',
+        path: `/entitlements/${id}`,
+        auth: bearer(await seedApiKey(s, ['admin'])),
+        contentType: 'application/merge-patch+json',
+        body: { name: 'Renamed' },
+        snapshot: row('entitlements', id),
+      };
+    },
+  },
+  ...(
+    [
+      ['attachPolicyEntitlements', 'POST', 'policies'],
+      ['detachPolicyEntitlements', 'DELETE', 'policies'],
+      ['attachLicenseEntitlements', 'POST', 'licenses'],
+      ['detachLicenseEntitlements', 'DELETE', 'licenses'],
+    ] as const
+  ).map(
+    ([operationId, method, owner]): Case => ({
+      operationId,
+      typo: ['entitlement', 'entitlements'],
+      prepare: async (s) => {
+        const { policyId, licenseId } = await seedLicense(s);
+        const { code } = await s.services().entitlements.create({ code: `CLOSED_${++closed}`, name: 'e' });
+        if (method === 'DELETE') {
+          await s
+            .services()
+            .entitlements.attach(
+              { kind: owner === 'policies' ? 'policy' : 'license', id: owner === 'policies' ? policyId : licenseId },
+              [code],
+            );
+        }
+        return {
+          method,
+          path: `/${owner}/${owner === 'policies' ? policyId : licenseId}/entitlements`,
+          auth: bearer(await seedApiKey(s, ['admin'])),
+          body: { entitlements: [code] },
+          snapshot: count(owner === 'policies' ? 'policy_entitlements' : 'license_entitlements'),
+        };
+      },
+    }),
+  ),
   {
     operationId: 'activateMachine',
     typo: ['finger_print', 'fingerprint'],

@@ -54,7 +54,9 @@ async function snapshot(): Promise<unknown> {
            (select count(*) from webhook_endpoints)::int as webhook_endpoints, (select count(*) from events)::int as events,
            (select count(*) from products)::int as products, (select max(updated_at) from products) as products_updated,
            (select max(updated_at) from licenses) as licenses_updated, (select max(updated_at) from policies) as policies_updated,
-           (select max(updated_at) from webhook_endpoints) as endpoints_updated`);
+           (select max(updated_at) from webhook_endpoints) as endpoints_updated,
+           (select count(*) from entitlements)::int as entitlements, (select max(updated_at) from entitlements) as entitlements_updated,
+           (select count(*) from policy_entitlements)::int + (select count(*) from license_entitlements)::int as attached`);
 }
 
 // --- The operations that take a body, and their fields, from the spec ---------------------------
@@ -116,6 +118,8 @@ let seeded: SeededLicense;
 let endpointId: string;
 let productId: string;
 
+let entitlementId: string;
+
 /** The credentials each operation needs, and the ids its path names. */
 function target(op: BodyOperation): { path: string; headers: Record<string, string> } {
   const path = op.path.replace(
@@ -126,7 +130,9 @@ function target(op: BodyOperation): { path: string; headers: Record<string, stri
         ? seeded.licenseId
         : op.path.startsWith('/products')
           ? productId
-          : endpointId,
+          : op.path.startsWith('/entitlements')
+            ? entitlementId
+            : endpointId,
   );
   const auth =
     op.operationId === 'activateMachine' || op.operationId === 'validateLicense' ? licenseAuth(seeded.key) : admin;
@@ -147,17 +153,25 @@ beforeAll(async () => {
   });
   endpointId = endpoint.data!.data.id;
   productId = (await server.services().products.create({ name: 'hostile', code: 'HOSTILE' })).id;
+
+  entitlementId = (await server.services().entitlements.create({ code: 'HOSTILE', name: 'e' })).id;
 });
 
 describe('hostile bodies, field by field, on every operation that takes one', () => {
   it('the spec lists the operations this corpus covers', () => {
     expect(bodyOperations.map((op) => op.operationId).sort()).toEqual([
       'activateMachine',
+      'attachLicenseEntitlements',
+      'attachPolicyEntitlements',
       'createApiKey',
+      'createEntitlement',
       'createLicense',
       'createPolicy',
       'createProduct',
       'createWebhookEndpoint',
+      'detachLicenseEntitlements',
+      'detachPolicyEntitlements',
+      'updateEntitlement',
       'updateLicense',
       'updatePolicy',
       'updateProduct',

@@ -69,7 +69,7 @@ describe('the limits migration over a database made before it', () => {
       machine_uniqueness_strategy: 'UNIQUE_PER_LICENSE',
       product_id: null,
     });
-    const row = await lookupValidation(orm.em.fork(), { licenseId: license, fingerprint: null });
+    const row = await lookupValidation(orm.em.fork(), { licenseId: license, fingerprints: null, now: new Date() });
     expect({ machines: row.machine_count, cores: Number(row.core_count), max: row.max_machines }).toEqual({
       machines: 2,
       cores: 5,
@@ -80,7 +80,7 @@ describe('the limits migration over a database made before it', () => {
       `update machines set deleted_at = now(), deactivation_reason = 'MANUAL' where license_id = ? and cores = 4`,
       [license],
     );
-    const after = await lookupValidation(orm.em.fork(), { licenseId: license, fingerprint: null });
+    const after = await lookupValidation(orm.em.fork(), { licenseId: license, fingerprints: null, now: new Date() });
     expect({ machines: after.machine_count, cores: Number(after.core_count) }).toEqual({ machines: 1, cores: 1 });
   });
 });

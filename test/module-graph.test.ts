@@ -93,6 +93,7 @@ describe('how the modules of src/ depend on each other', () => {
     // The CLI's commands print what the API's presenters make.
     expect(importers).toEqual([
       'cli/commands/api-keys.ts',
+      'cli/commands/entitlements.ts',
       'cli/commands/licenses.ts',
       'cli/commands/machines.ts',
       'cli/commands/policies.ts',

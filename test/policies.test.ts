@@ -42,6 +42,8 @@ describe('policies', () => {
       expirationBasis: 'FROM_CREATION',
       expirationStrategy: 'RESTRICT_ACCESS',
       renewalBasis: 'FROM_NOW_IF_EXPIRED',
+      // Entitlements and machine matching (issue 18).
+      machineMatchingStrategy: 'MATCH_ANY',
       metadata: {},
       createdAt: '2026-01-10T09:00:00.000Z',
       updatedAt: '2026-01-10T09:00:00.000Z',

@@ -662,7 +662,7 @@ describe('the products migration', () => {
       const license = toLicenseRecord(row as Record<string, unknown>);
       expect((await services.licenses.view(licenseId)).productId).toBeNull();
       expect(await services.licenses.validate(license)).toMatchObject({ valid: true, code: 'VALID' });
-      expect(await services.licenses.validate(license, undefined, { product: 'ANY' })).toMatchObject({
+      expect(await services.licenses.validate(license, { product: 'ANY' })).toMatchObject({
         valid: false,
         code: 'PRODUCT_SCOPE_MISMATCH',
       });

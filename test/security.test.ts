@@ -18,6 +18,11 @@ import {
 
 const server = useTestServer();
 
+let entitlements = 0;
+/** An entitlement with a code of its own. */
+const freshEntitlement = (s: TestServer) =>
+  s.services().entitlements.create({ code: `SECURED_${++entitlements}`, name: 'e' });
+
 const json = { 'Content-Type': 'application/json' };
 const mergePatch = { 'Content-Type': 'application/merge-patch+json' };
 
@@ -161,6 +166,72 @@ const operations: SecuredOperation[] = [
       return (headers) => fetch(`${s.apiUrl}/products/${id}`, { method: 'DELETE', headers });
     },
   },
+  {
+    name: 'createEntitlement',
+    accepts: ['Bearer'],
+    scope: 'entitlements:write',
+    prepare: async (s) => (headers) =>
+      fetch(`${s.apiUrl}/entitlements`, {
+        method: 'POST',
+        headers: { ...json, ...headers },
+        body: JSON.stringify({ code: `SEC_${Math.random().toString(36).slice(2, 10).toUpperCase()}`, name: 'e' }),
+      }),
+  },
+  {
+    name: 'listEntitlements',
+    accepts: ['Bearer'],
+    scope: 'entitlements:read',
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/entitlements`, { headers }),
+  },
+  ...(
+    [
+      ['getEntitlement', 'entitlements:read', 'GET', undefined],
+      ['updateEntitlement', 'entitlements:write', 'PATCH', '{"name":"renamed"}'],
+      ['deleteEntitlement', 'entitlements:write', 'DELETE', undefined],
+    ] as const
+  ).map(
+    ([name, scope, method, body]): SecuredOperation => ({
+      name,
+      accepts: ['Bearer'],
+      scope,
+      prepare: async (s) => {
+        const { id } = await freshEntitlement(s);
+        return (headers) =>
+          fetch(`${s.apiUrl}/entitlements/${id}`, {
+            method,
+            headers: body === undefined ? headers : { ...mergePatch, ...headers },
+            body,
+          });
+      },
+    }),
+  ),
+  ...(
+    [
+      ['listPolicyEntitlements', 'policies:read', 'GET', 'policies'],
+      ['attachPolicyEntitlements', 'policies:write', 'POST', 'policies'],
+      ['detachPolicyEntitlements', 'policies:write', 'DELETE', 'policies'],
+      ['listLicenseEntitlements', 'licenses:read', 'GET', 'licenses'],
+      ['attachLicenseEntitlements', 'licenses:write', 'POST', 'licenses'],
+      ['detachLicenseEntitlements', 'licenses:write', 'DELETE', 'licenses'],
+    ] as const
+  ).map(
+    ([name, scope, method, owner]): SecuredOperation => ({
+      name,
+      accepts: ['Bearer'],
+      scope,
+      prepare: async (s) => {
+        const { policyId, licenseId } = await seedLicense(s);
+        const { code } = await freshEntitlement(s);
+        const id = owner === 'policies' ? policyId : licenseId;
+        return (headers) =>
+          fetch(`${s.apiUrl}/${owner}/${id}/entitlements`, {
+            method,
+            headers: method === 'GET' ? headers : { ...json, ...headers },
+            body: method === 'GET' ? undefined : JSON.stringify({ entitlements: [code] }),
+          });
+      },
+    }),
+  ),
   {
     name: 'createLicense',
     accepts: ['Bearer'],

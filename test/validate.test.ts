@@ -209,7 +209,8 @@ describe('validations read together', () => {
     );
     const queries = Array.from({ length: 30 }, (_, i) => ({
       licenseId: ls[i % 3]!.licenseId,
-      fingerprint: i % 2 === 0 ? fingerprints[i % 3]! : null,
+      fingerprints: i % 2 === 0 ? [fingerprints[i % 3]!] : null,
+      now: new Date(),
     }));
     const rows = await Promise.all(queries.map((q) => lookups.lookup(q)));
     // The first goes alone, at once; the other 29 wait for it and go together.
@@ -217,7 +218,7 @@ describe('validations read together', () => {
     rows.forEach((row, i) => {
       const q = queries[i]!;
       expect(row.machine_count).toBe(1);
-      expect(row.m_id).toBe(q.fingerprint === null ? null : ids.find((m) => m.license_id === q.licenseId)!.id);
+      expect(row.m_id).toBe(q.fingerprints === null ? null : ids.find((m) => m.license_id === q.licenseId)!.id);
     });
   });
 });

@@ -2,6 +2,11 @@ import { closest } from '../core/suggest.ts';
 import { guess, HelpRequest, UsageError } from './arguments.ts';
 import type { Command } from './command.ts';
 import { API_KEY_COMMANDS } from './commands/api-keys.ts';
+import {
+  ENTITLEMENT_COMMANDS,
+  LICENSE_ENTITLEMENT_COMMANDS,
+  POLICY_ENTITLEMENT_COMMANDS,
+} from './commands/entitlements.ts';
 import { LICENSE_COMMANDS } from './commands/licenses.ts';
 import { MACHINE_COMMANDS } from './commands/machines.ts';
 import { POLICY_COMMANDS } from './commands/policies.ts';
@@ -17,8 +22,11 @@ export const COMMANDS: Record<string, Command> = {
   ...PROCESS_COMMANDS,
   ...PRODUCT_COMMANDS,
   ...POLICY_COMMANDS,
+  ...POLICY_ENTITLEMENT_COMMANDS,
   ...LICENSE_COMMANDS,
+  ...LICENSE_ENTITLEMENT_COMMANDS,
   ...MACHINE_COMMANDS,
+  ...ENTITLEMENT_COMMANDS,
   ...API_KEY_COMMANDS,
 };
 

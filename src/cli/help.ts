@@ -1,6 +1,12 @@
 import { SCOPES } from '../keys/scopes.ts';
 import { OVERAGE_STRATEGIES, UNIQUENESS_STRATEGIES } from '../policies/limits.ts';
-import { CULL_STRATEGIES, EXPIRATION_BASES, EXPIRATION_STRATEGIES, RENEWAL_BASES } from '../policies/policy.entity.ts';
+import {
+  CULL_STRATEGIES,
+  EXPIRATION_BASES,
+  EXPIRATION_STRATEGIES,
+  MATCHING_STRATEGIES,
+  RENEWAL_BASES,
+} from '../policies/policy.entity.ts';
 import { COMMANDS, GROUPS } from './commands.ts';
 
 const GROUP_TITLES: Record<string, string> = {
@@ -8,6 +14,7 @@ const GROUP_TITLES: Record<string, string> = {
   licenses: 'Licenses',
   machines: 'Machines',
   'api-keys': 'API keys',
+  entitlements: 'Entitlements',
 };
 
 /** Extra lines of a group's help. */
@@ -20,7 +27,8 @@ LIMIT OPTIONS: --max-cores N|none
                --machine-uniqueness-strategy ${UNIQUENESS_STRATEGIES.join('|')}
 EXPIRY OPTIONS: --duration SECONDS|none  --expiration-basis ${EXPIRATION_BASES.join('|')}
                 --expiration-strategy ${EXPIRATION_STRATEGIES.join('|')}
-                --renewal-basis ${RENEWAL_BASES.join('|')}`,
+                --renewal-basis ${RENEWAL_BASES.join('|')}
+MATCHING: --matching-strategy ${MATCHING_STRATEGIES.join('|')} (how validate judges several fingerprints)`,
   'api-keys': `Scopes: ${SCOPES.join(', ')}`,
 };
 

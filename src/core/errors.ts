@@ -14,6 +14,7 @@ export interface FieldError {
 export interface ProblemFields {
   errors?: FieldError[];
   machineId?: string;
+  unknownEntitlements?: string[];
 }
 
 export abstract class DomainError extends Error {
@@ -291,6 +292,44 @@ export class ExpiryOutOfRange extends DomainError {
   }
 }
 
+export class EntitlementNotFound extends DomainError {
+  readonly code = 'ENTITLEMENT_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No entitlement ${id}.`);
+  }
+}
+
+export class EntitlementCodeTaken extends DomainError {
+  readonly code = 'ENTITLEMENT_CODE_TAKEN';
+
+  constructor(code: string) {
+    super(`Another entitlement already has the code ${code}.`);
+  }
+}
+
+export class UnknownEntitlements extends DomainError {
+  readonly code = 'UNKNOWN_ENTITLEMENTS';
+  readonly unknown: string[];
+
+  constructor(unknown: string[]) {
+    super(`No entitlements ${unknown.join(', ')}; nothing was changed.`);
+    this.unknown = unknown;
+  }
+
+  override get problemFields(): ProblemFields {
+    return { unknownEntitlements: this.unknown };
+  }
+}
+
+export class EntitlementLimitExceeded extends DomainError {
+  readonly code = 'ENTITLEMENT_LIMIT_EXCEEDED';
+
+  constructor(limit: number, count: number) {
+    super(`A policy or license has at most ${limit} entitlements; this would make ${count}.`);
+  }
+}
+
 export type DomainErrorCode =
   | 'VALIDATION_FAILED'
   | 'MACHINE_NOT_FOUND'
@@ -320,4 +359,8 @@ export type DomainErrorCode =
   | 'WEBHOOK_URL_REFUSED'
   // Expiry, duration and renewal (issue 18).
   | 'POLICY_HAS_NO_DURATION'
-  | 'EXPIRY_OUT_OF_RANGE';
+  | 'EXPIRY_OUT_OF_RANGE'
+  | 'ENTITLEMENT_NOT_FOUND'
+  | 'ENTITLEMENT_CODE_TAKEN'
+  | 'UNKNOWN_ENTITLEMENTS'
+  | 'ENTITLEMENT_LIMIT_EXCEEDED';

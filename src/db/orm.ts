@@ -9,6 +9,7 @@ import { Migration20261129000100_events } from './migrations/Migration2026112900
 import { Migration20261129010000_webhooks } from './migrations/Migration20261129010000_webhooks.ts';
 import { Migration20261129020000_hot_paths } from './migrations/Migration20261129020000_hot_paths.ts';
 import { Migration20261204000000_products } from './migrations/Migration20261204000000_products.ts';
+import { Migration20261204010000_entitlements } from './migrations/Migration20261204010000_entitlements.ts';
 import { Migration20261204020000_limits } from './migrations/Migration20261204020000_limits.ts';
 import { Migration20261204030000_expiry } from './migrations/Migration20261204030000_expiry.ts';
 import { execute, sql } from './sql.ts';
@@ -71,6 +72,7 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
         { name: 'Migration20261129010000_webhooks', class: Migration20261129010000_webhooks },
         { name: 'Migration20261129020000_hot_paths', class: Migration20261129020000_hot_paths },
         { name: 'Migration20261204000000_products', class: Migration20261204000000_products },
+        { name: 'Migration20261204010000_entitlements', class: Migration20261204010000_entitlements },
         { name: 'Migration20261204020000_limits', class: Migration20261204020000_limits },
         { name: 'Migration20261204030000_expiry', class: Migration20261204030000_expiry },
       ],

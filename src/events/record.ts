@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, type Sql, sql } from '../db/sql.ts';
+import { arrayLiteral, execute, type Sql, sql } from '../db/sql.ts';
 import type { EventType } from './types.ts';
 
 /**
@@ -29,9 +29,13 @@ export async function recordEvent(
   type: EventType,
   subject: Subject,
   now: Date,
-  details: Record<string, string> = {},
+  details: Record<string, string | readonly string[]> = {},
 ): Promise<void> {
-  const extra = Object.entries(details).map(([key, value]) => sql`, ${key}::text, ${value}::text`);
+  const extra = Object.entries(details).map(([key, value]) =>
+    typeof value === 'string'
+      ? sql`, ${key}::text, ${value}::text`
+      : sql`, ${key}::text, to_json(${arrayLiteral(value)}::text[])`,
+  );
   await execute(
     em,
     sql`insert into events (type, occurred_at, machine_id, license_id, data)

@@ -4,6 +4,7 @@ import { InvalidInput } from '../core/errors.ts';
 import { createAjv } from './ajv.ts';
 import { fieldErrors } from './field-errors.ts';
 import { apiKeyHandlers } from './handlers/api-keys.ts';
+import { entitlementHandlers } from './handlers/entitlements.ts';
 import { eventHandlers } from './handlers/events.ts';
 import { licenseHandlers } from './handlers/licenses.ts';
 import { machineHandlers } from './handlers/machines.ts';
@@ -28,6 +29,7 @@ const handlers: Handlers = {
   ...apiKeyHandlers,
   ...eventHandlers,
   ...webhookHandlers,
+  ...entitlementHandlers,
 };
 
 /** What a request brings into the pipeline from the Express shell. */

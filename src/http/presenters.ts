@@ -1,5 +1,6 @@
 import type { components } from '../../generated/api.d.ts';
 import type { Page } from '../core/pagination.ts';
+import type { Entitlement, LicenseEntitlement } from '../entitlements/entitlements.service.ts';
 import type { EventRecord } from '../events/event-record.ts';
 import type { ApiKey } from '../keys/api-key.entity.ts';
 import type { LicenseView, Validation } from '../licenses/licenses.service.ts';
@@ -80,6 +81,8 @@ export function presentPolicy(policy: Policy): Schemas['Policy'] {
     expirationBasis: policy.expirationBasis,
     expirationStrategy: policy.expirationStrategy,
     renewalBasis: policy.renewalBasis,
+    // Entitlements and machine matching (issue 18).
+    machineMatchingStrategy: policy.machineMatchingStrategy,
     metadata: policy.metadata,
     createdAt: policy.createdAt.toISOString(),
     updatedAt: policy.updatedAt.toISOString(),
@@ -144,7 +147,24 @@ export function presentValidation(validation: Validation, now: Date): Schemas['L
     detail: validation.detail,
     license: presentLicense(validation.license),
     machine: validation.machine ? presentMachine(validation.machine, now) : null,
+    entitlements: validation.entitlements,
+    missingEntitlements: validation.missingEntitlements,
   };
+}
+
+export function presentEntitlement(entitlement: Entitlement): Schemas['Entitlement'] {
+  return {
+    id: entitlement.id,
+    code: entitlement.code,
+    name: entitlement.name,
+    metadata: entitlement.metadata,
+    createdAt: entitlement.createdAt.toISOString(),
+    updatedAt: entitlement.updatedAt.toISOString(),
+  };
+}
+
+export function presentLicenseEntitlement({ entitlement, sources }: LicenseEntitlement): Schemas['LicenseEntitlement'] {
+  return { ...presentEntitlement(entitlement), sources };
 }
 
 export function presentEvent(event: EventRecord): Schemas['Event'] {

@@ -72,6 +72,8 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 404, title: 'Webhook endpoint not found' };
     case 'WEBHOOK_DELIVERY_NOT_FOUND':
       return { status: 404, title: 'Webhook delivery not found' };
+    case 'ENTITLEMENT_NOT_FOUND':
+      return { status: 404, title: 'Entitlement not found' };
     case 'METHOD_NOT_ALLOWED':
       return { status: 405, title: 'Method not allowed' };
     case 'FINGERPRINT_TAKEN':
@@ -84,6 +86,9 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 409, title: 'The product still has policies' };
     case 'PRODUCT_CODE_TAKEN':
       return { status: 409, title: 'The product code is taken' };
+
+    case 'ENTITLEMENT_CODE_TAKEN':
+      return { status: 409, title: 'The entitlement code is taken' };
     case 'LAST_ADMIN_KEY':
       return { status: 409, title: 'The last admin API key cannot be revoked' };
     case 'IDEMPOTENCY_KEY_IN_USE':
@@ -106,6 +111,10 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 422, title: 'The scope spans every product' };
     case 'WEBHOOK_URL_REFUSED':
       return { status: 422, title: 'The webhook URL is refused' };
+    case 'UNKNOWN_ENTITLEMENTS':
+      return { status: 422, title: 'No such entitlements' };
+    case 'ENTITLEMENT_LIMIT_EXCEEDED':
+      return { status: 422, title: 'Too many entitlements' };
     case 'EXPIRES_IN_PAST':
       return { status: 422, title: 'The expiry is in the past' };
     case 'POLICY_HAS_NO_DURATION':
@@ -127,7 +136,7 @@ export function describe(code: ErrorCode): { status: number; title: string } {
 export type Problem = components['schemas']['Problem'] & { code: ErrorCode };
 
 // A domain error's own fields must be fields the spec declares on Problem.
-type DeclaredProblemFields = Pick<Problem, 'errors' | 'machineId'>;
+type DeclaredProblemFields = Pick<Problem, 'errors' | 'machineId' | 'unknownEntitlements'>;
 
 export function problemBody(
   code: ErrorCode,

@@ -8,6 +8,8 @@ export const SCOPES = [
   'policies:write',
   'products:read',
   'products:write',
+  'entitlements:read',
+  'entitlements:write',
   'events:read',
   'webhooks:write',
   'admin',
@@ -29,6 +31,7 @@ export const PRODUCT_KEY_SCOPES: readonly Scope[] = [
   'policies:read',
   'policies:write',
   'products:read',
+  'entitlements:read',
 ];
 
 export function isScope(value: string): value is Scope {

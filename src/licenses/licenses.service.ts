@@ -22,7 +22,7 @@ import { heartbeatStatus } from '../machines/heartbeat.ts';
 import { coreCountSql, machineCountSql } from '../machines/machine-count.ts';
 import { type MachineRecord, toMachineRecord } from '../machines/machine-record.ts';
 import { limitStanding } from '../policies/limits.ts';
-import { Policy } from '../policies/policy.entity.ts';
+import { type MachineMatchingStrategy, Policy } from '../policies/policy.entity.ts';
 import { licenseSubject } from './events.ts';
 import { renewedExpiry, startExpiry } from './expiry.ts';
 import { License } from './license.entity.ts';
@@ -77,12 +77,19 @@ export type ValidationCode =
   | 'FINGERPRINT_NOT_ACTIVATED'
   | 'HEARTBEAT_DEAD'
   | 'TOO_MANY_MACHINES'
-  | 'TOO_MANY_CORES';
+  | 'TOO_MANY_CORES'
+  | 'ENTITLEMENTS_MISSING';
 
-/** What the validating software says it is: a product (id or code) and/or a policy (id). */
+/**
+ * What the validating software says it is and needs: a product (id or code) and/or a policy (id),
+ * fingerprints of the machine it runs on (judged by the policy's matching strategy), and
+ * entitlement codes.
+ */
 export interface ValidationScope {
   product?: string;
   policy?: string;
+  fingerprints?: string[];
+  entitlements?: string[];
 }
 
 export interface Validation {
@@ -91,6 +98,22 @@ export interface Validation {
   detail: string;
   license: LicenseView;
   machine: MachineRecord | null;
+  /** The license's effective entitlement codes, sorted. */
+  entitlements: string[];
+  /** Of the codes asked for, those the license lacks, sorted. */
+  missingEntitlements: string[];
+}
+
+/** Whether `matched` of `given` fingerprints are enough under a matching strategy. */
+export function fingerprintsMatch(strategy: MachineMatchingStrategy, matched: number, given: number): boolean {
+  switch (strategy) {
+    case 'MATCH_ANY':
+      return matched >= 1;
+    case 'MATCH_MOST':
+      return matched * 2 > given;
+    case 'MATCH_ALL':
+      return matched === given;
+  }
 }
 
 /** What a license listing shows of the key: its prefix and last group. */
@@ -388,14 +411,17 @@ export class LicensesService {
   }
 
   /**
-   * Whether a license is good for use now, and with a fingerprint, whether that machine is. Every
-   * installed copy calls this: the policy, the machine count and the machine come in one
-   * statement, as plain rows, shared with the validations that arrive beside it.
+   * Whether a license is good for use now; with fingerprints, whether that machine is; with
+   * entitlements, whether the license has them; with a product or policy, whether the license is
+   * for it. Every installed copy calls this: the policy, the counts, the entitlements and the
+   * machine come in one statement, as plain rows, shared with the validations that arrive beside
+   * it. The order in which codes win is the spec's (`LicenseValidationCode`).
    */
-  async validate(authenticated: LicenseRecord, fingerprint?: string, scope: ValidationScope = {}): Promise<Validation> {
+  async validate(authenticated: LicenseRecord, scope: ValidationScope = {}): Promise<Validation> {
     let license = authenticated;
     const now = this.#clock.now();
-    const query = { licenseId: license.id, fingerprint: fingerprint ?? null };
+    const fingerprints = scope.fingerprints === undefined ? null : [...new Set(scope.fingerprints)];
+    const query = { licenseId: license.id, fingerprints, now };
     const row = this.#validations ? await this.#validations.lookup(query) : await lookupValidation(this.#em, query);
     // Before anything else: a key for another product or policy learns nothing more about itself,
     // and a validation for something else does not start the license's term.
@@ -427,12 +453,17 @@ export class LicensesService {
     };
     const policy = { maxMachines: row.max_machines, maxCores: row.max_cores };
     const machine = row.m_id == null ? null : toMachineRecord(row);
+    // A mismatched scope is told nothing of the license's entitlements.
+    const entitlements = mismatch === null ? row.entitlements : [];
+    const held = new Set(row.entitlements);
+    const missingEntitlements =
+      mismatch === null ? [...new Set(scope.entitlements ?? [])].filter((code) => !held.has(code)).sort() : [];
     const verdict = (
       code: ValidationCode,
       detail: string,
       machine: MachineRecord | null = null,
       valid = code === 'VALID',
-    ): Validation => ({ valid, code, detail, license: view, machine });
+    ): Validation => ({ valid, code, detail, license: view, machine, entitlements, missingEntitlements });
 
     if (mismatch !== null) return verdict(mismatch.code, mismatch.detail);
     // A refused license is told the same words the machine operations refuse it with.
@@ -445,14 +476,38 @@ export class LicensesService {
     const tooManyCores = `The license's active machines have ${view.coreCount} cores; its policy allows ${policy.maxCores}.`;
     if (machines === 'BEYOND') return verdict('TOO_MANY_MACHINES', tooManyMachines);
     if (cores === 'BEYOND') return verdict('TOO_MANY_CORES', tooManyCores);
+    if (missingEntitlements.length > 0) {
+      const n = missingEntitlements.length;
+      return verdict(
+        'ENTITLEMENTS_MISSING',
+        truncate(`The license lacks ${n} of the entitlements asked for: ${missingEntitlements.join(', ')}.`),
+      );
+    }
     let ok: Validation;
-    if (fingerprint === undefined) ok = verdict('VALID', 'The license is valid.');
-    else if (view.machineCount === 0) return verdict('NO_MACHINE', 'The license has no active machines.');
-    else if (!machine)
-      return verdict('FINGERPRINT_NOT_ACTIVATED', 'No active machine of the license has this fingerprint.');
-    else if (heartbeatStatus(machine.lastHeartbeatAt, machine.license.policy, now) === 'DEAD') {
-      return verdict('HEARTBEAT_DEAD', 'The machine missed its heartbeat window and is dead.', machine);
-    } else ok = verdict('VALID', 'The license is valid and the machine is activated.', machine);
+    if (fingerprints === null) ok = verdict('VALID', 'The license is valid.');
+    else {
+      if (view.machineCount === 0) return verdict('NO_MACHINE', 'The license has no active machines.');
+      const one = fingerprints.length === 1;
+      if (!fingerprintsMatch(row.machine_matching_strategy, row.fingerprint_matches, fingerprints.length)) {
+        return verdict(
+          'FINGERPRINT_NOT_ACTIVATED',
+          one
+            ? 'No active machine of the license has this fingerprint.'
+            : `${row.fingerprint_matches} of the ${fingerprints.length} fingerprints belong to active machines of the license; its policy's ${row.machine_matching_strategy} needs more.`,
+        );
+      }
+      // The statement put an alive match first: this one being dead means all matches are.
+      if (machine && heartbeatStatus(machine.lastHeartbeatAt, machine.license.policy, now) === 'DEAD') {
+        return verdict(
+          'HEARTBEAT_DEAD',
+          one
+            ? 'The machine missed its heartbeat window and is dead.'
+            : 'Every matched machine missed its heartbeat window and is dead.',
+          machine,
+        );
+      }
+      ok = verdict('VALID', 'The license is valid and the machine is activated.', machine);
+    }
     // Warnings: the software may run. MAINTAIN_ACCESS: the code tells it the term is over; then
     // the vendor learns the license is over a limit.
     if (view.status === 'EXPIRED') {
@@ -484,4 +539,9 @@ export class LicensesService {
     );
     return row ? toLicenseRecord(row) : license;
   }
+}
+
+/** A detail within the 256 characters the spec allows. */
+function truncate(detail: string): string {
+  return detail.length <= 256 ? detail : `${detail.slice(0, 255)}…`;
 }

@@ -2,18 +2,23 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Pool } from 'pg';
 import { GroupStatement } from '../db/group-statement.ts';
 import { arrayLiteral, execute, forDriver, type Sql, sql } from '../db/sql.ts';
+import { heartbeatSql } from '../machines/heartbeat.ts';
 import { coreCountSql, machineCountSql } from '../machines/machine-count.ts';
 import { type MachineRecordRow, machineRecordColumns } from '../machines/machine-record.ts';
 import type { OverageStrategy } from '../policies/limits.ts';
-import type { ExpirationBasis, ExpirationStrategy } from '../policies/policy.entity.ts';
+import type { ExpirationBasis, ExpirationStrategy, MachineMatchingStrategy } from '../policies/policy.entity.ts';
 
 /**
- * What a validation reads: the license's machine limit and count, its policy and that policy's
- * product (for the scopes), and the fingerprint's machine.
+ * What a validation reads: the license's limits and counts, its expiry rules, its policy and that
+ * policy's product (for the scopes), its effective entitlements, and, given fingerprints, how many
+ * of them active machines hold and which machine answers.
  */
 export interface ValidationQuery {
   licenseId: string;
-  fingerprint: string | null;
+  /** Distinct fingerprints, in the order given; null: none given. */
+  fingerprints: string[] | null;
+  /** The validation's instant: which matched machines are alive. */
+  now: Date;
 }
 
 export type ValidationRow = MachineRecordRow & {
@@ -35,28 +40,56 @@ export type ValidationRow = MachineRecordRow & {
   expiry_pending: boolean;
   policy_duration: number | null;
   expiration_basis: ExpirationBasis;
+
+  machine_matching_strategy: MachineMatchingStrategy;
+  /** The effective entitlement codes (the policy's and the license's), sorted, each once. */
+  entitlements: string[];
+  /** How many of the fingerprints active machines of the license hold. */
+  fingerprint_matches: number;
 };
 
 /**
  * Any number of validations' reads, one statement: per query, in order, the policy's machine and
- * core limits, overage strategy and expiry rules, the policy's product, the license's machine and
- * core counts and whether its expiry waits for a first validation, and the active machine with
- * that fingerprint (if any).
+ * core limits, overage strategy, expiry rules, matching strategy and product, the license's
+ * machine and core counts, whether its expiry waits for a first validation, its effective
+ * entitlement codes, how many of the fingerprints its active machines hold, and the first of
+ * those machines in the order given that is alive at the query's instant (else the first dead
+ * one). Each query's fingerprints travel as one array literal in a text array (PostgreSQL arrays
+ * must be rectangular), so the statement's text and its three array parameters stay the same
+ * whatever the lists hold.
  */
 export function validationStatement(queries: ValidationQuery[]): Sql {
+  const fingerprints = queries.map((q) => (q.fingerprints === null ? null : arrayLiteral(q.fingerprints)));
   return sql`
-  select i.n, p.max_machines, ${machineCountSql('l')} as machine_count,
+  select i.n, p.max_machines, p.machine_matching_strategy, ${machineCountSql('l')} as machine_count,
          p.max_cores, p.overage_strategy, ${coreCountSql('l')} as core_count,
          p.id as policy_id, p.product_id, pr.code as product_code,
          p.expiration_strategy, l.expires_at as license_expires_at, l.expiry_pending, p.duration as policy_duration,
          p.expiration_basis,
+         array(select e.code
+                 from (select pe.entitlement_id from policy_entitlements pe where pe.policy_id = p.id
+                       union
+                       select le.entitlement_id from license_entitlements le where le.license_id = l.id) a
+                 join entitlements e on e.id = a.entitlement_id
+                order by e.code)::text[] as entitlements,
+         coalesce(m.matches, 0)::int as fingerprint_matches,
          ${machineRecordColumns('m', 'p')}
-    from unnest(${arrayLiteral(queries.map((q) => q.licenseId))}::uuid[], ${arrayLiteral(queries.map((q) => q.fingerprint))}::text[])
-         with ordinality as i(license_id, fingerprint, n)
+    from unnest(${arrayLiteral(queries.map((q) => q.licenseId))}::uuid[], ${arrayLiteral(fingerprints)}::text[],
+                ${arrayLiteral(queries.map((q) => q.now.toISOString()))}::timestamptz[])
+         with ordinality as i(license_id, fingerprints, now, n)
     join licenses l on l.id = i.license_id
     join policies p on p.id = l.policy_id
     left join products pr on pr.id = p.product_id
-    left join machines m on m.license_id = l.id and m.fingerprint = i.fingerprint and m.deleted_at is null`;
+    left join lateral (
+      -- One index probe per fingerprint (the limit keeps the planner from reading all of a large
+      -- license's machines); the window counts the matches before the limit keeps the first.
+      select mm.*, count(*) over () as matches
+        from unnest(i.fingerprints::text[]) with ordinality as g(fp, ord)
+        join lateral (select * from machines x
+                       where x.license_id = l.id and x.fingerprint = g.fp and x.deleted_at is null
+                       limit 1) mm on true
+       order by ${heartbeatSql.status('mm', 'p', sql.raw('i.now'))} = 'DEAD', g.ord
+       limit 1) m on true`;
 }
 
 function inOrder(queries: ValidationQuery[], rows: (ValidationRow & { n: string | number })[]): ValidationRow[] {
@@ -78,7 +111,7 @@ export async function lookupValidation(em: EntityManager, query: ValidationQuery
  * Validation reads of concurrent requests, grouped into one statement while another is in flight
  * (group-statement.ts). Validate is the call every installed copy makes at start-up and on a
  * schedule; grouped, N of them cost one round trip and one plan instead of N. The statement is
- * prepared once per connection (the text never changes; the inputs are two array parameters).
+ * prepared once per connection (the text never changes; the inputs are three array parameters).
  */
 export class ValidationLookups {
   readonly #group: GroupStatement<ValidationQuery, ValidationRow>;

@@ -16,6 +16,7 @@ export function policyJsonSql(p: string): Sql {
     'productId', ${sql.raw(p)}.product_id,
     'duration', ${sql.raw(p)}.duration, 'expirationBasis', ${sql.raw(p)}.expiration_basis,
     'expirationStrategy', ${sql.raw(p)}.expiration_strategy, 'renewalBasis', ${sql.raw(p)}.renewal_basis,
+    'machineMatchingStrategy', ${sql.raw(p)}.machine_matching_strategy,
     'metadata', ${sql.raw(p)}.metadata, 'createdAt', ${iso(`${p}.created_at`)}, 'updatedAt', ${iso(`${p}.updated_at`)})`;
 }
 

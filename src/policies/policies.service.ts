@@ -25,6 +25,8 @@ import {
   type ExpirationBasis,
   type ExpirationStrategy,
   type HeartbeatCullStrategy,
+  MATCHING_STRATEGIES,
+  type MachineMatchingStrategy,
   Policy,
   RENEWAL_BASES,
   type RenewalBasis,
@@ -54,6 +56,8 @@ export interface PolicySettings {
   expirationBasis: ExpirationBasis;
   expirationStrategy: ExpirationStrategy;
   renewalBasis: RenewalBasis;
+  // Entitlements and machine matching (issue 18).
+  machineMatchingStrategy: MachineMatchingStrategy;
   metadata: Record<string, unknown>;
 }
 
@@ -78,6 +82,8 @@ export const POLICY_DEFAULTS = {
   expirationBasis: 'FROM_CREATION',
   expirationStrategy: 'RESTRICT_ACCESS',
   renewalBasis: 'FROM_NOW_IF_EXPIRED',
+  // Entitlements and machine matching (issue 18).
+  machineMatchingStrategy: 'MATCH_ANY',
 } as const satisfies Partial<PolicySettings>;
 
 export const MIN_HEARTBEAT_DURATION = 60;
@@ -124,6 +130,13 @@ function check(settings: Partial<PolicySettings>): void {
   oneOf(checks, '/expirationBasis', settings.expirationBasis, EXPIRATION_BASES);
   oneOf(checks, '/expirationStrategy', settings.expirationStrategy, EXPIRATION_STRATEGIES);
   oneOf(checks, '/renewalBasis', settings.renewalBasis, RENEWAL_BASES);
+  // Entitlements and machine matching (issue 18).
+  if (
+    settings.machineMatchingStrategy !== undefined &&
+    !MATCHING_STRATEGIES.includes(settings.machineMatchingStrategy)
+  ) {
+    checks.fail('/machineMatchingStrategy', `must be one of ${MATCHING_STRATEGIES.join(', ')}`);
+  }
   checks.metadata('/metadata', settings.metadata);
   checks.throwIfAny();
 }
@@ -271,5 +284,7 @@ const SETTINGS = [
   'expirationBasis',
   'expirationStrategy',
   'renewalBasis',
+  // Entitlements and machine matching (issue 18).
+  'machineMatchingStrategy',
   'metadata',
 ] as const satisfies readonly (keyof PolicySettings)[];

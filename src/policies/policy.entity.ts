@@ -12,6 +12,10 @@ export type ExpirationStrategy = (typeof EXPIRATION_STRATEGIES)[number];
 export const RENEWAL_BASES = ['FROM_EXPIRY', 'FROM_NOW', 'FROM_NOW_IF_EXPIRED'] as const;
 export type RenewalBasis = (typeof RENEWAL_BASES)[number];
 
+// Entitlements and machine matching (issue 18).
+export const MATCHING_STRATEGIES = ['MATCH_ANY', 'MATCH_MOST', 'MATCH_ALL'] as const;
+export type MachineMatchingStrategy = (typeof MATCHING_STRATEGIES)[number];
+
 /** A policy: the rules a family of licenses share (machine limit, key prefix, heartbeats). */
 const PolicySchema = defineEntity({
   name: 'Policy',
@@ -42,6 +46,9 @@ const PolicySchema = defineEntity({
     expirationBasis: p.enum(EXPIRATION_BASES),
     expirationStrategy: p.enum(EXPIRATION_STRATEGIES),
     renewalBasis: p.enum(RENEWAL_BASES),
+    // Entitlements and machine matching (issue 18).
+    /** How a validation with several fingerprints decides that the machine is activated. */
+    machineMatchingStrategy: p.enum(MATCHING_STRATEGIES),
     metadata: p.json<Record<string, unknown>>().columnType('json'),
     createdAt: p.datetime(3),
     updatedAt: p.datetime(3),

@@ -23,6 +23,8 @@ const WRONG_SCOPE: Record<Scope, Scope> = {
   'policies:write': 'policies:read',
   'products:read': 'policies:read',
   'products:write': 'products:read',
+  'entitlements:read': 'policies:read',
+  'entitlements:write': 'entitlements:read',
   'events:read': 'licenses:read',
   'webhooks:write': 'events:read',
   admin: 'policies:write',

@@ -13,6 +13,8 @@ import {
   type ExpirationBasis,
   type ExpirationStrategy,
   type HeartbeatCullStrategy,
+  MATCHING_STRATEGIES,
+  type MachineMatchingStrategy,
   RENEWAL_BASES,
   type RenewalBasis,
 } from '../../policies/policy.entity.ts';
@@ -51,6 +53,8 @@ const POLICY_OPTIONS: Options = {
   'expiration-basis': { type: 'string' },
   'expiration-strategy': { type: 'string' },
   'renewal-basis': { type: 'string' },
+  // Entitlements and machine matching (issue 18).
+  'matching-strategy': { type: 'string' },
 };
 
 async function policySettings(values: Values, services: Services): Promise<UpdatePolicyInput> {
@@ -77,6 +81,8 @@ async function policySettings(values: Values, services: Services): Promise<Updat
     expirationBasis: oneOf<ExpirationBasis>(values, 'expiration-basis', EXPIRATION_BASES),
     expirationStrategy: oneOf<ExpirationStrategy>(values, 'expiration-strategy', EXPIRATION_STRATEGIES),
     renewalBasis: oneOf<RenewalBasis>(values, 'renewal-basis', RENEWAL_BASES),
+    // Entitlements and machine matching (issue 18).
+    machineMatchingStrategy: oneOf<MachineMatchingStrategy>(values, 'matching-strategy', MATCHING_STRATEGIES),
   };
 }
 
@@ -84,7 +90,7 @@ async function policySettings(values: Values, services: Services): Promise<Updat
 export const POLICY_COMMANDS: Record<string, Command> = {
   'policies create': data({
     usage:
-      '--name NAME [--max-machines N] [--key-prefix PREFIX] [--product ID|CODE] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS]',
+      '--name NAME [--max-machines N] [--key-prefix PREFIX] [--product ID|CODE] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS] [--matching-strategy S]',
     options: POLICY_OPTIONS,
     async run({ values }, services) {
       const policy = await services.policies.create({
@@ -134,7 +140,7 @@ export const POLICY_COMMANDS: Record<string, Command> = {
 
   'policies update': data({
     usage:
-      'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [--product ID|CODE|none] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS]',
+      'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [--product ID|CODE|none] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS] [--matching-strategy S]',
     options: POLICY_OPTIONS,
     takesId: true,
     async run({ values, id }, services) {

@@ -1,3 +1,4 @@
+import { InvalidInput } from '../../core/errors.ts';
 import { pageQuery } from '../../core/pagination.ts';
 import { presentLicense, presentPage, presentValidation } from '../presenters.ts';
 import { licenseOf } from '../security.ts';
@@ -47,7 +48,13 @@ export const licenseHandlers = {
   },
 
   async validateLicense({ body, principal, services }) {
-    const validation = await services.licenses.validate(licenseOf(principal), body?.fingerprint, {
+    if (body?.fingerprint !== undefined && body.fingerprints !== undefined) {
+      throw new InvalidInput([{ pointer: '/fingerprints', message: 'must not be sent with fingerprint' }]);
+    }
+    const fingerprints = body?.fingerprints ?? (body?.fingerprint === undefined ? undefined : [body.fingerprint]);
+    const validation = await services.licenses.validate(licenseOf(principal), {
+      fingerprints,
+      entitlements: body?.entitlements,
       product: body?.product,
       policy: body?.policy,
     });
