@@ -2,7 +2,7 @@ import type { Server, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createMetrics, startBackground } from './background.ts';
 import type { Config } from './config.ts';
-import { type Clock, systemClock } from './core/clock.ts';
+import { systemClock } from './core/clock.ts';
 import { createApp } from './http/app.ts';
 import { createHttpServer } from './http/transport.ts';
 import { AuthCache, type AuthListener, listenForAuthChanges } from './keys/auth-cache.ts';
@@ -23,7 +23,8 @@ export interface RunningServer {
 }
 
 /** Opens the database (embedded or external), migrates it, and serves the API until stopped. */
-export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const clock = systemClock;
   const runtime = await openRuntime(config, log, { embeddedRole: 'server' });
   // What a failed start has already opened, so the catch below closes it: a listening socket or
   // a listener's connection would keep the process alive (and in a library caller, leak).

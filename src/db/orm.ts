@@ -43,7 +43,7 @@ const MIGRATIONS_TABLE = 'mikro_orm_migrations';
  * still hold its old name.
  */
 export const RENAMED_MIGRATIONS: Readonly<Record<string, string>> = {
-  // Three migrations shared one timestamp and ran in an order their names did not show.
+  // Renamed so that their names sort in the order the list runs them.
   Migration20261129000000_events: 'Migration20261129000100_events',
   Migration20261129000000_hot_paths: 'Migration20261129020000_hot_paths',
 };

@@ -75,12 +75,13 @@ function brokenEscape(path: string): string | null {
   }
 }
 
-/** The Express shell: request ids and access log, health, the contract and its docs, the API. */
+/** A heartbeat's outcome for its metric: the status it answered, or the refusal's code. */
 function heartbeatOutcome(result: ApiResult): string {
   const body = result.body as { data?: { heartbeatStatus?: string }; code?: string };
   return body.data?.heartbeatStatus ?? body.code ?? String(result.status);
 }
 
+/** The Express shell: request ids and access log, health, the contract and its docs, the API. */
 export async function createApp(deps: AppDeps): Promise<App> {
   const contract = deps.checkResponses ? new ContractChecker(loadOpenApiDocument()) : undefined;
   const contractViolations: string[] = [];
@@ -121,7 +122,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   });
   mountHealth(app, deps.orm, deps.stopping);
 
-  // Straight from the generated files: the text of both is ~1 MB the server need not hold.
+  // Straight from the generated files: their text is large, and the server need not hold it.
   app.get('/openapi.yaml', (_req, res) => {
     res.setHeader('Content-Type', 'application/yaml; charset=utf-8').sendFile(openApiFile('yaml'));
   });

@@ -72,7 +72,7 @@ function licenseSchemeValues(document: Record<string, unknown>): Record<string, 
 /** `GET /docs`: the interactive reference of /openapi.json, with everything it loads served here. */
 export function mountDocs(app: express.Express, document: Record<string, unknown>, title: string): void {
   const bundle = scalarBundle();
-  // The version is in the path so a browser may cache the 5 MB bundle for good.
+  // The version is in the path so a browser may cache the (large) bundle for good.
   const bundlePath = `/docs/assets/scalar-api-reference-${bundle.version}.js`;
   const configuration = {
     url: '/docs/openapi.json',

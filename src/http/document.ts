@@ -24,7 +24,8 @@ export function openApiFile(format: 'json' | 'yaml'): string {
 /**
  * The generated OpenAPI document, parsed afresh on every call, so whoever asks owns (and may
  * change) its copy and nothing keeps it alive after its last user. The JSON form, never the
- * YAML: a YAML parser grows the process by 25–35 MiB to read it, JSON.parse by 1–2 MiB.
+ * YAML: a YAML parser grows the process many times more than JSON.parse does to read it
+ * (bench/README.md, "Memory").
  */
 export function loadOpenApiDocument(): Record<string, unknown> {
   return JSON.parse(readFileSync(openApiFile('json'), 'utf8')) as Record<string, unknown>;

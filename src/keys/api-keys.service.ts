@@ -101,7 +101,7 @@ export class ApiKeysService {
   /**
    * The live (not revoked, not expired) key a presented token belongs to, or null. Every
    * API-key request starts here: plain SQL and a frozen plain record, as for license keys (mapping
-   * the cached row into an entity on every request cost more than the lookup it saved).
+   * the cached row into an entity on every request would cost more than the lookup saves).
    */
   async authenticate(presented: string): Promise<ApiKeyRecord | null> {
     if (!isWellFormedApiToken(presented)) return null;

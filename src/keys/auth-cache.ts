@@ -4,11 +4,10 @@ import type { Logger } from '../log.ts';
 /** The channel the hot-paths migration's triggers notify on, from the changing transaction. */
 export const AUTH_CHANNEL = 'licentric_auth';
 
-export interface AuthCacheOptions {
-  /** The safety net: how long an entry may serve without a word from the database. */
-  ttlMs?: number;
-  maxEntries?: number;
-}
+/** The safety net: how long an entry may serve without a word from the database. */
+const TTL_MS = 10_000;
+/** Past it, the oldest entry makes room. */
+const MAX_ENTRIES = 10_000;
 
 /**
  * Key hash → the row authentication read for it (a live license, or an API key), so a
@@ -23,18 +22,11 @@ export interface AuthCacheOptions {
  * created on another replica works at once. While no listener is connected, nothing is cached.
  */
 export class AuthCache {
-  readonly #ttlMs: number;
-  readonly #maxEntries: number;
   readonly #entries = new Map<string, { row: object; until: number }>();
   #generation = 0;
   #listening = false;
 
-  constructor(options: AuthCacheOptions = {}) {
-    this.#ttlMs = options.ttlMs ?? 10_000;
-    this.#maxEntries = options.maxEntries ?? 10_000;
-  }
-
-  lookup<T extends object>(key: string): T | undefined {
+  #lookup<T extends object>(key: string): T | undefined {
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
     if (entry.until <= performance.now()) {
@@ -47,8 +39,8 @@ export class AuthCache {
   #remember(key: string, row: object, generation: number): void {
     if (!this.#listening || generation !== this.#generation) return;
     // Oldest first out: a Map iterates in insertion order.
-    if (this.#entries.size >= this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
-    this.#entries.set(key, { row, until: performance.now() + this.#ttlMs });
+    if (this.#entries.size >= MAX_ENTRIES) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(key, { row, until: performance.now() + TTL_MS });
   }
 
   /**
@@ -56,7 +48,7 @@ export class AuthCache {
    * exists (with the generation taken before the read, so a change during it is not cached over).
    */
   async through<T extends object>(key: string, load: () => Promise<T | null>): Promise<T | null> {
-    const cached = this.lookup<T>(key);
+    const cached = this.#lookup<T>(key);
     if (cached !== undefined) return cached;
     const generation = this.#generation;
     const loaded = await load();

@@ -5,8 +5,8 @@ import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'no
  * reveal a usable key, and without the server secret it cannot be brute-forced offline.
  */
 export class KeyHasher {
-  // A KeyObject, prepared once: from a Buffer, every hash would prepare the key again (a CPU
-  // profile of heartbeats put half of the hashing's time there).
+  // A KeyObject, prepared once: from a Buffer, every hash would prepare the key again, a large
+  // share of the hashing's time on a heartbeat (bench/README.md).
   readonly #secret: KeyObject;
 
   constructor(secret: string) {

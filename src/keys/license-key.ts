@@ -47,7 +47,7 @@ function checkCharacter(prefix: string, body: string): string {
   return ALPHABET[gfMultiply(2, interim)]!;
 }
 
-export function generateLicenseKey(prefix: string = DEFAULT_KEY_PREFIX): string {
+export function generateLicenseKey(prefix: string): string {
   if (!KEY_PREFIX_PATTERN.test(prefix)) throw new Error(`invalid license key prefix "${prefix}"`);
   // 256 is a multiple of 32, so the low five bits of each random byte are uniform.
   const body = [...randomBytes(RANDOM_CHARS)].map((b) => ALPHABET[b & 31]).join('');

@@ -4,7 +4,7 @@ import type { License } from './license.entity.ts';
 /**
  * A license as authentication finds it: a plain, frozen record that the authentication cache can
  * hand to any number of requests, where an entity belongs to one request's EntityManager (and
- * mapping one cost a heartbeat more CPU than the cache saved; bench/README.md).
+ * mapping one on every request would cost more CPU than the cache saves; bench/README.md).
  */
 export type LicenseRecord = Readonly<
   Pick<

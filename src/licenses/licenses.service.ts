@@ -279,8 +279,8 @@ export class LicensesService {
 
   /**
    * Status and machine counts for licenses, one query for all of them. The count is kept beside
-   * the license (machines/machine-count.ts) and read fresh here: counting the machines cost a
-   * license of 200 000 a scan per read.
+   * the license (machines/machine-count.ts) and read fresh here: counting the machines would
+   * scan every machine of a large license on every read.
    */
   async views(licenses: LicenseRecord[]): Promise<LicenseView[]> {
     const now = this.#clock.now();
@@ -396,7 +396,7 @@ export class LicensesService {
     if (canonical === null) return null;
     const hash = this.#hasher.hash('license-key', canonical);
     // Every license-key request starts here, so this is plain SQL and a plain record: the query
-    // builder, and then mapping an entity, cost more than the query (bench/README.md).
+    // builder, and then mapping an entity, would cost more than the query (bench/README.md).
     const load = async () => {
       const [row] = await execute<Record<string, unknown>[]>(
         this.#em,

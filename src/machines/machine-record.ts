@@ -1,7 +1,7 @@
 /**
  * A machine as the hot reads return it: a plain row with its policy's heartbeat settings, what
- * a presenter needs, without the ORM's entity hydration and identity map (a page of 100
- * machines with their licenses and policies cost ~17 ms of CPU as entities; bench/README.md).
+ * a presenter needs, without the ORM's entity hydration and identity map, which cost a page of
+ * machines far more CPU than the statement (bench/README.md).
  */
 import { asDate, maybeDate, type Sql, sql } from '../db/sql.ts';
 import type { HeartbeatPolicy } from './heartbeat.ts';

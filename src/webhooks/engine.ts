@@ -17,11 +17,6 @@ export interface WebhookEngineOptions {
   orm: Orm;
   /** Decides when attempts are due; the tests' clock. */
   clock: Clock;
-  /**
-   * The `webhook-timestamp` a receiver checks against its own clock to refuse replays, so it is
-   * always real time, whatever `clock` says.
-   */
-  signingClock?: Clock;
   log: Logger;
   policy: AddressPolicy;
   /** Per attempt, connection to response headers: 10 s. */
@@ -59,7 +54,6 @@ export const DEFAULT_FAILURE_THRESHOLD = 15;
  */
 export function createWebhookEngine(options: WebhookEngineOptions): WebhookEngine {
   const { orm, clock, log, policy } = options;
-  const signingClock = options.signingClock ?? systemClock;
   const timeoutMs = options.timeoutMs ?? 10_000;
   const threshold = options.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD;
   const random = options.random ?? Math.random;
@@ -115,7 +109,9 @@ export function createWebhookEngine(options: WebhookEngineOptions): WebhookEngin
       secrets.push(target.previous_secret);
     }
     const webhookId = webhookIdOf(job.messageId);
-    const timestamp = Math.floor(signingClock.now().getTime() / 1000);
+    // A receiver checks `webhook-timestamp` against its own clock to refuse replays: real time,
+    // whatever `clock` says.
+    const timestamp = Math.floor(systemClock.now().getTime() / 1000);
     const result = await post(
       target.url,
       target.payload,
