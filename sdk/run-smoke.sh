@@ -26,7 +26,10 @@ json_field() { node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on
 
 policy_id=$(cli policies create --name "SDK smoke" --key-prefix SDK --json | json_field id)
 license_key=$(cli licenses create --policy "$policy_id" --json | json_field key)
-api_key=$(cli api-keys create --name "SDK smoke" --scopes machines:read,machines:write,events:read --json | json_field token)
+# The flows also make and delete their own products, entitlements, policies and licenses.
+scopes=machines:read,machines:write,events:read,products:read,products:write,entitlements:read,entitlements:write
+scopes+=,policies:read,policies:write,licenses:read,licenses:write
+api_key=$(cli api-keys create --name "SDK smoke" --scopes "$scopes" --json | json_field token)
 
 PORT=$port node src/cli.ts serve >"$data_dir/server.log" 2>&1 &
 server_pid=$!

@@ -7,14 +7,42 @@ import os
 import secrets
 
 from licentric_client import AuthenticatedClient
+from licentric_client.api.entitlements import create_entitlement, delete_entitlement
 from licentric_client.api.events import list_events
+from licentric_client.api.licenses import create_license, delete_license, validate_license
 from licentric_client.api.machines import (
     activate_machine,
     deactivate_machine,
     list_machines,
     ping_machine_heartbeat,
 )
-from licentric_client.models import ActivateMachineRequest, MachineResponse, Platform, Problem
+from licentric_client.api.policies import (
+    attach_policy_entitlements,
+    create_policy,
+    delete_policy,
+    detach_policy_entitlements,
+    list_policy_entitlements,
+)
+from licentric_client.api.products import create_product, delete_product, get_product
+from licentric_client.models import (
+    ActivateMachineRequest,
+    CreatedLicenseResponse,
+    CreateEntitlementRequest,
+    CreateLicenseRequest,
+    CreatePolicyRequest,
+    CreateProductRequest,
+    DeletionResponse,
+    EntitlementRefsRequest,
+    EntitlementResponse,
+    LicenseValidationResponse,
+    MachineResponse,
+    Platform,
+    PolicyEntitlementList,
+    PolicyResponse,
+    Problem,
+    ProductResponse,
+    ValidateLicenseRequest,
+)
 
 
 def check(condition: bool, message: str) -> None:
@@ -75,7 +103,109 @@ def main() -> None:
     print(f"second activation refused: {problem.code} (machine {problem.machine_id})")
 
     deactivate_machine.sync(client=as_license, id=again.data.id)
+    products_and_entitlements(base_url, as_api_key)
     print("python smoke: ok")
+
+
+def products_and_entitlements(base_url: str, as_api_key: AuthenticatedClient) -> None:
+    """A license of a product's policy, validated for its product and features."""
+    # Codes are unique per server, so each run makes its own.
+    suffix = secrets.token_hex(4).upper()
+    created_product = create_product.sync(
+        client=as_api_key, body=CreateProductRequest(name="Python smoke", code=f"SDK_PY_{suffix}")
+    )
+    check(isinstance(created_product, ProductResponse), f"create product: {created_product}")
+    assert isinstance(created_product, ProductResponse)
+    product = created_product.data
+    print(f"created product {product.code}")
+
+    created_entitlement = create_entitlement.sync(
+        client=as_api_key, body=CreateEntitlementRequest(code=f"SDK_PY_EXPORT_{suffix}", name="Python smoke export")
+    )
+    check(isinstance(created_entitlement, EntitlementResponse), f"create entitlement: {created_entitlement}")
+    assert isinstance(created_entitlement, EntitlementResponse)
+    entitlement = created_entitlement.data
+    print(f"created entitlement {entitlement.code}")
+
+    created_policy = create_policy.sync(
+        client=as_api_key, body=CreatePolicyRequest(name="Python smoke", product_id=product.id)
+    )
+    check(isinstance(created_policy, PolicyResponse), f"create policy: {created_policy}")
+    assert isinstance(created_policy, PolicyResponse)
+    policy = created_policy.data
+    check(policy.product_id == product.id, "the policy belongs to the product")
+    attached = attach_policy_entitlements.sync(
+        client=as_api_key, id=policy.id, body=EntitlementRefsRequest(entitlements=[entitlement.code])
+    )
+    check(isinstance(attached, PolicyEntitlementList), f"attach: {attached}")
+    listed = list_policy_entitlements.sync(client=as_api_key, id=policy.id)
+    check(
+        isinstance(listed, PolicyEntitlementList) and [e.code for e in listed.data] == [entitlement.code],
+        f"the policy's entitlements: {listed}",
+    )
+    print(f"policy {policy.id} grants {entitlement.code}")
+
+    created_license = create_license.sync(client=as_api_key, body=CreateLicenseRequest(policy_id=policy.id))
+    check(isinstance(created_license, CreatedLicenseResponse), f"create license: {created_license}")
+    assert isinstance(created_license, CreatedLicenseResponse)
+    license_ = created_license.data
+    check(license_.product_id == product.id, "the license says which product")
+    as_product_license = AuthenticatedClient(base_url=base_url, token=license_.key, prefix="License")
+    print(f"created license {license_.id}")
+
+    entitled = validate_license.sync(
+        client=as_product_license, body=ValidateLicenseRequest(product=product.code, entitlements=[entitlement.code])
+    )
+    check(isinstance(entitled, LicenseValidationResponse), f"validate: {entitled}")
+    assert isinstance(entitled, LicenseValidationResponse)
+    check(
+        entitled.data.valid and entitled.data.code.value == "VALID",
+        f"validate for the product and its entitlement: {entitled.data.code.value}",
+    )
+    check(entitlement.code in entitled.data.entitlements, "validate lists the entitlement")
+    print(f"validated: {entitled.data.code.value} with {', '.join(entitled.data.entitlements)}")
+
+    lacking = f"SDK_PY_ABSENT_{suffix}"
+    missing = validate_license.sync(
+        client=as_product_license,
+        body=ValidateLicenseRequest(product=product.code, entitlements=[entitlement.code, lacking]),
+    )
+    check(isinstance(missing, LicenseValidationResponse), f"validate: {missing}")
+    assert isinstance(missing, LicenseValidationResponse)
+    check(
+        not missing.data.valid and missing.data.code.value == "ENTITLEMENTS_MISSING",
+        f"validate for a lacking entitlement: {missing.data.code.value}",
+    )
+    missing_codes = missing.data.missing_entitlements
+    check(missing_codes == [lacking], f"missing entitlements are {missing_codes}")
+    print(f"validated: {missing.data.code.value} ({', '.join(missing_codes)})")
+
+    elsewhere = validate_license.sync(
+        client=as_product_license, body=ValidateLicenseRequest(product=f"SDK_PY_OTHER_{suffix}")
+    )
+    check(isinstance(elsewhere, LicenseValidationResponse), f"validate: {elsewhere}")
+    assert isinstance(elsewhere, LicenseValidationResponse)
+    check(
+        not elsewhere.data.valid and elsewhere.data.code.value == "PRODUCT_SCOPE_MISMATCH",
+        f"validate for another product: {elsewhere.data.code.value}",
+    )
+    print(f"validated for another product: {elsewhere.data.code.value}")
+
+    detached = detach_policy_entitlements.sync(
+        client=as_api_key, id=policy.id, body=EntitlementRefsRequest(entitlements=[entitlement.code])
+    )
+    check(isinstance(detached, PolicyEntitlementList) and detached.data == [], f"detach: {detached}")
+    # In this order: a policy with licenses, or a product with policies, is refused (409).
+    for what, deleted in (
+        ("license", delete_license.sync(client=as_api_key, id=license_.id)),
+        ("policy", delete_policy.sync(client=as_api_key, id=policy.id)),
+        ("product", delete_product.sync(client=as_api_key, id=product.id)),
+        ("entitlement", delete_entitlement.sync(client=as_api_key, id=entitlement.id)),
+    ):
+        check(isinstance(deleted, DeletionResponse) and deleted.data.deleted, f"delete {what}: {deleted}")
+    gone = get_product.sync_detailed(client=as_api_key, id=product.id)
+    check(gone.status_code == 404, f"a deleted product must be 404, got {gone.status_code}")
+    print("deleted the license, the policy, the product and the entitlement")
 
 
 if __name__ == "__main__":

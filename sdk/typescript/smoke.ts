@@ -78,4 +78,123 @@ check(problem.machineId === again.data.data.id, 'the problem names the machine h
 console.log(`second activation refused: ${problem.code} (machine ${problem.machineId})`);
 
 await client.DELETE('/machines/{id}', { headers: asLicense, params: { path: { id: again.data.data.id } } });
+
+// Products and entitlements: a license of a product's policy, validated for its product and features.
+// Codes are unique per server, so each run makes its own.
+const suffix = randomBytes(4).toString('hex').toUpperCase();
+const createdProduct = await client.POST('/products', {
+  headers: asApiKey,
+  body: { name: 'TypeScript smoke', code: `SDK_TS_${suffix}` },
+});
+check(createdProduct.data !== undefined, `create product: ${JSON.stringify(createdProduct.error)}`);
+const product = createdProduct.data.data;
+console.log(`created product ${product.code}`);
+
+const createdEntitlement = await client.POST('/entitlements', {
+  headers: asApiKey,
+  body: { code: `SDK_TS_EXPORT_${suffix}`, name: 'TypeScript smoke export' },
+});
+check(createdEntitlement.data !== undefined, `create entitlement: ${JSON.stringify(createdEntitlement.error)}`);
+const entitlement = createdEntitlement.data.data;
+console.log(`created entitlement ${entitlement.code}`);
+
+const createdPolicy = await client.POST('/policies', {
+  headers: asApiKey,
+  body: { name: 'TypeScript smoke', productId: product.id },
+});
+check(createdPolicy.data !== undefined, `create policy: ${JSON.stringify(createdPolicy.error)}`);
+const policy = createdPolicy.data.data;
+check(policy.productId === product.id, 'the policy belongs to the product');
+const attached = await client.POST('/policies/{id}/entitlements', {
+  headers: asApiKey,
+  params: { path: { id: policy.id } },
+  body: { entitlements: [entitlement.code] },
+});
+check(attached.data !== undefined, `attach: ${JSON.stringify(attached.error)}`);
+const policyEntitlements = await client.GET('/policies/{id}/entitlements', {
+  headers: asApiKey,
+  params: { path: { id: policy.id } },
+});
+check(
+  JSON.stringify(policyEntitlements.data?.data.map((e) => e.code)) === JSON.stringify([entitlement.code]),
+  `the policy's entitlements: ${JSON.stringify(policyEntitlements.data ?? policyEntitlements.error)}`,
+);
+console.log(`policy ${policy.id} grants ${entitlement.code}`);
+
+const createdLicense = await client.POST('/licenses', { headers: asApiKey, body: { policyId: policy.id } });
+check(createdLicense.data !== undefined, `create license: ${JSON.stringify(createdLicense.error)}`);
+const license = createdLicense.data.data;
+check(license.productId === product.id, 'the license says which product');
+const asProductLicense = { Authorization: `License ${license.key}` };
+console.log(`created license ${license.id}`);
+
+const entitled = await client.POST('/licenses/actions/validate', {
+  headers: asProductLicense,
+  body: { product: product.code, entitlements: [entitlement.code] },
+});
+check(entitled.data !== undefined, `validate: ${JSON.stringify(entitled.error)}`);
+check(
+  entitled.data.data.valid && entitled.data.data.code === 'VALID',
+  `validate for the product and its entitlement: ${entitled.data.data.code}`,
+);
+check(entitled.data.data.entitlements.includes(entitlement.code), 'validate lists the entitlement');
+console.log(`validated: ${entitled.data.data.code} with ${entitled.data.data.entitlements.join(', ')}`);
+
+const lacking = `SDK_TS_ABSENT_${suffix}`;
+const missing = await client.POST('/licenses/actions/validate', {
+  headers: asProductLicense,
+  body: { product: product.code, entitlements: [entitlement.code, lacking] },
+});
+check(missing.data !== undefined, `validate: ${JSON.stringify(missing.error)}`);
+check(
+  !missing.data.data.valid && missing.data.data.code === 'ENTITLEMENTS_MISSING',
+  `validate for a lacking entitlement: ${missing.data.data.code}`,
+);
+check(
+  JSON.stringify(missing.data.data.missingEntitlements) === JSON.stringify([lacking]),
+  `missing entitlements are ${missing.data.data.missingEntitlements}`,
+);
+console.log(`validated: ${missing.data.data.code} (${missing.data.data.missingEntitlements.join(', ')})`);
+
+const elsewhere = await client.POST('/licenses/actions/validate', {
+  headers: asProductLicense,
+  body: { product: `SDK_TS_OTHER_${suffix}` },
+});
+check(elsewhere.data !== undefined, `validate: ${JSON.stringify(elsewhere.error)}`);
+check(
+  !elsewhere.data.data.valid && elsewhere.data.data.code === 'PRODUCT_SCOPE_MISMATCH',
+  `validate for another product: ${elsewhere.data.data.code}`,
+);
+console.log(`validated for another product: ${elsewhere.data.data.code}`);
+
+const detached = await client.DELETE('/policies/{id}/entitlements', {
+  headers: asApiKey,
+  params: { path: { id: policy.id } },
+  body: { entitlements: [entitlement.code] },
+});
+check(detached.data?.data.length === 0, `detach: ${JSON.stringify(detached.data ?? detached.error)}`);
+// In this order: a policy with licenses, or a product with policies, is refused (409).
+const licenseDeleted = await client.DELETE('/licenses/{id}', {
+  headers: asApiKey,
+  params: { path: { id: license.id } },
+});
+check(licenseDeleted.data?.data.deleted === true, `delete license: ${JSON.stringify(licenseDeleted.error)}`);
+const policyDeleted = await client.DELETE('/policies/{id}', { headers: asApiKey, params: { path: { id: policy.id } } });
+check(policyDeleted.data?.data.deleted === true, `delete policy: ${JSON.stringify(policyDeleted.error)}`);
+const productDeleted = await client.DELETE('/products/{id}', {
+  headers: asApiKey,
+  params: { path: { id: product.id } },
+});
+check(productDeleted.data?.data.deleted === true, `delete product: ${JSON.stringify(productDeleted.error)}`);
+const entitlementDeleted = await client.DELETE('/entitlements/{id}', {
+  headers: asApiKey,
+  params: { path: { id: entitlement.id } },
+});
+check(
+  entitlementDeleted.data?.data.deleted === true,
+  `delete entitlement: ${JSON.stringify(entitlementDeleted.error)}`,
+);
+const gone = await client.GET('/products/{id}', { headers: asApiKey, params: { path: { id: product.id } } });
+check(gone.response.status === 404, `a deleted product must be 404, got ${gone.response.status}`);
+console.log('deleted the license, the policy, the product and the entitlement');
 console.log('typescript smoke: ok');

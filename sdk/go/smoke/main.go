@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 
 	licentric "licentric/sdk-smoke/generated"
 )
@@ -102,5 +104,80 @@ func main() {
 	fmt.Printf("second activation refused: %s (machine %s)\n", problem.Code, *problem.MachineId)
 
 	_, _ = asLicense.DeactivateMachineWithResponse(ctx, again.JSON201.Data.Id)
+	productsAndEntitlements(ctx, baseURL, asAPIKey)
 	fmt.Println("go smoke: ok")
+}
+
+// productsAndEntitlements: a license of a product's policy, validated for its product and features.
+func productsAndEntitlements(ctx context.Context, baseURL string, asAPIKey *licentric.ClientWithResponses) {
+	// Codes are unique per server, so each run makes its own.
+	random := make([]byte, 4)
+	_, _ = rand.Read(random)
+	suffix := strings.ToUpper(hex.EncodeToString(random))
+
+	createdProduct, err := asAPIKey.CreateProductWithResponse(ctx, nil, licentric.CreateProductRequest{Name: "Go smoke", Code: "SDK_GO_" + suffix})
+	check(err == nil && createdProduct.JSON201 != nil, "create product: %v %s", err, createdProduct.Body)
+	product := createdProduct.JSON201.Data
+	fmt.Println("created product", product.Code)
+
+	createdEntitlement, err := asAPIKey.CreateEntitlementWithResponse(ctx, nil, licentric.CreateEntitlementRequest{Code: "SDK_GO_EXPORT_" + suffix, Name: "Go smoke export"})
+	check(err == nil && createdEntitlement.JSON201 != nil, "create entitlement: %v %s", err, createdEntitlement.Body)
+	entitlement := createdEntitlement.JSON201.Data
+	fmt.Println("created entitlement", entitlement.Code)
+
+	createdPolicy, err := asAPIKey.CreatePolicyWithResponse(ctx, nil, licentric.CreatePolicyRequest{Name: "Go smoke", ProductId: &product.Id})
+	check(err == nil && createdPolicy.JSON201 != nil, "create policy: %v %s", err, createdPolicy.Body)
+	policy := createdPolicy.JSON201.Data
+	check(policy.ProductId != nil && *policy.ProductId == product.Id, "the policy belongs to the product")
+	codes := licentric.EntitlementRefsRequest{Entitlements: []licentric.EntitlementRef{entitlement.Code}}
+	attached, err := asAPIKey.AttachPolicyEntitlementsWithResponse(ctx, policy.Id, codes)
+	check(err == nil && attached.JSON200 != nil, "attach: %v %s", err, attached.Body)
+	listed, err := asAPIKey.ListPolicyEntitlementsWithResponse(ctx, policy.Id)
+	check(err == nil && listed.JSON200 != nil && len(listed.JSON200.Data) == 1 && listed.JSON200.Data[0].Code == entitlement.Code,
+		"the policy's entitlements: %v %s", err, listed.Body)
+	fmt.Println("policy", policy.Id, "grants", entitlement.Code)
+
+	createdLicense, err := asAPIKey.CreateLicenseWithResponse(ctx, nil, licentric.CreateLicenseRequest{PolicyId: policy.Id})
+	check(err == nil && createdLicense.JSON201 != nil, "create license: %v %s", err, createdLicense.Body)
+	license := createdLicense.JSON201.Data
+	check(license.ProductId != nil && *license.ProductId == product.Id, "the license says which product")
+	asProductLicense, err := licentric.NewClientWithResponses(baseURL, authorization("License "+license.Key))
+	check(err == nil, "client: %v", err)
+	fmt.Println("created license", license.Id)
+
+	validate := func(body licentric.ValidateLicenseRequest) licentric.LicenseValidation {
+		answer, err := asProductLicense.ValidateLicenseWithResponse(ctx, body)
+		check(err == nil && answer.JSON200 != nil, "validate: %v %s", err, answer.Body)
+		return answer.JSON200.Data
+	}
+	entitled := validate(licentric.ValidateLicenseRequest{Product: &product.Code, Entitlements: &[]licentric.EntitlementCode{entitlement.Code}})
+	check(entitled.Valid && entitled.Code == licentric.LicenseValidationCodeVALID, "validate for the product and its entitlement: %s", entitled.Code)
+	check(slices.Contains(entitled.Entitlements, entitlement.Code), "validate lists the entitlement")
+	fmt.Printf("validated: %s with %v\n", entitled.Code, entitled.Entitlements)
+
+	lacking := "SDK_GO_ABSENT_" + suffix
+	missing := validate(licentric.ValidateLicenseRequest{Product: &product.Code, Entitlements: &[]licentric.EntitlementCode{entitlement.Code, lacking}})
+	check(!missing.Valid && missing.Code == licentric.LicenseValidationCodeENTITLEMENTSMISSING, "validate for a lacking entitlement: %s", missing.Code)
+	check(slices.Equal(missing.MissingEntitlements, []licentric.EntitlementCode{lacking}), "missing entitlements are %v", missing.MissingEntitlements)
+	fmt.Printf("validated: %s %v\n", missing.Code, missing.MissingEntitlements)
+
+	other := "SDK_GO_OTHER_" + suffix
+	elsewhere := validate(licentric.ValidateLicenseRequest{Product: &other})
+	check(!elsewhere.Valid && elsewhere.Code == licentric.LicenseValidationCodePRODUCTSCOPEMISMATCH, "validate for another product: %s", elsewhere.Code)
+	fmt.Println("validated for another product:", elsewhere.Code)
+
+	detached, err := asAPIKey.DetachPolicyEntitlementsWithResponse(ctx, policy.Id, codes)
+	check(err == nil && detached.JSON200 != nil && len(detached.JSON200.Data) == 0, "detach: %v %s", err, detached.Body)
+	// In this order: a policy with licenses, or a product with policies, is refused (409).
+	licenseDeleted, err := asAPIKey.DeleteLicenseWithResponse(ctx, license.Id)
+	check(err == nil && licenseDeleted.JSON200 != nil && licenseDeleted.JSON200.Data.Deleted, "delete license: %v %s", err, licenseDeleted.Body)
+	policyDeleted, err := asAPIKey.DeletePolicyWithResponse(ctx, policy.Id)
+	check(err == nil && policyDeleted.JSON200 != nil && policyDeleted.JSON200.Data.Deleted, "delete policy: %v %s", err, policyDeleted.Body)
+	productDeleted, err := asAPIKey.DeleteProductWithResponse(ctx, product.Id)
+	check(err == nil && productDeleted.JSON200 != nil && productDeleted.JSON200.Data.Deleted, "delete product: %v %s", err, productDeleted.Body)
+	entitlementDeleted, err := asAPIKey.DeleteEntitlementWithResponse(ctx, entitlement.Id)
+	check(err == nil && entitlementDeleted.JSON200 != nil && entitlementDeleted.JSON200.Data.Deleted, "delete entitlement: %v %s", err, entitlementDeleted.Body)
+	gone, err := asAPIKey.GetProductWithResponse(ctx, product.Id)
+	check(err == nil && gone.StatusCode() == http.StatusNotFound, "a deleted product must be 404, got %d", gone.StatusCode())
+	fmt.Println("deleted the license, the policy, the product and the entitlement")
 }

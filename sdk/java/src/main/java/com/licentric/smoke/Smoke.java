@@ -2,15 +2,31 @@ package com.licentric.smoke;
 
 import com.licentric.client.ApiClient;
 import com.licentric.client.ApiException;
+import com.licentric.client.api.EntitlementsApi;
 import com.licentric.client.api.EventsApi;
+import com.licentric.client.api.LicensesApi;
 import com.licentric.client.api.MachinesApi;
-import com.licentric.client.model.EventList;
+import com.licentric.client.api.PoliciesApi;
+import com.licentric.client.api.ProductsApi;
 import com.licentric.client.model.ActivateMachineRequest;
+import com.licentric.client.model.CreateEntitlementRequest;
+import com.licentric.client.model.CreateLicenseRequest;
+import com.licentric.client.model.CreatePolicyRequest;
+import com.licentric.client.model.CreateProductRequest;
+import com.licentric.client.model.CreatedLicense;
+import com.licentric.client.model.Entitlement;
+import com.licentric.client.model.EntitlementRefsRequest;
+import com.licentric.client.model.EventList;
+import com.licentric.client.model.LicenseValidation;
+import com.licentric.client.model.LicenseValidationCode;
 import com.licentric.client.model.Machine;
 import com.licentric.client.model.MachineHeartbeatResponse;
 import com.licentric.client.model.MachineList;
 import com.licentric.client.model.Platform;
+import com.licentric.client.model.Policy;
 import com.licentric.client.model.Problem;
+import com.licentric.client.model.Product;
+import com.licentric.client.model.ValidateLicenseRequest;
 import java.security.SecureRandom;
 import java.util.HexFormat;
 import java.util.List;
@@ -89,6 +105,91 @@ public final class Smoke {
     }
 
     machines.deactivateMachine(again.getId(), asLicense);
+    productsAndEntitlements(client, asApiKey);
     System.out.println("java smoke: ok");
+  }
+
+  /** A license of a product's policy, validated for its product and features. */
+  private static void productsAndEntitlements(ApiClient client, Map<String, String> asApiKey) throws Exception {
+    ProductsApi products = new ProductsApi(client);
+    EntitlementsApi entitlements = new EntitlementsApi(client);
+    PoliciesApi policies = new PoliciesApi(client);
+    LicensesApi licenses = new LicensesApi(client);
+    // Codes are unique per server, so each run makes its own.
+    byte[] random = new byte[4];
+    new SecureRandom().nextBytes(random);
+    String suffix = HexFormat.of().withUpperCase().formatHex(random);
+
+    Product product = products
+        .createProduct(new CreateProductRequest().name("Java smoke").code("SDK_JAVA_" + suffix), null, asApiKey)
+        .getData();
+    System.out.println("created product " + product.getCode());
+
+    Entitlement entitlement = entitlements
+        .createEntitlement(
+            new CreateEntitlementRequest().code("SDK_JAVA_EXPORT_" + suffix).name("Java smoke export"), null, asApiKey)
+        .getData();
+    System.out.println("created entitlement " + entitlement.getCode());
+
+    Policy policy = policies
+        .createPolicy(new CreatePolicyRequest().name("Java smoke").productId(product.getId()), null, asApiKey)
+        .getData();
+    check(product.getId().equals(policy.getProductId()), "the policy belongs to the product");
+    EntitlementRefsRequest codes = new EntitlementRefsRequest().entitlements(List.of(entitlement.getCode()));
+    policies.attachPolicyEntitlements(policy.getId(), codes, asApiKey);
+    List<String> granted =
+        policies.listPolicyEntitlements(policy.getId(), asApiKey).getData().stream().map(Entitlement::getCode).toList();
+    check(granted.equals(List.of(entitlement.getCode())), "the policy's entitlements are " + granted);
+    System.out.println("policy " + policy.getId() + " grants " + entitlement.getCode());
+
+    CreatedLicense license =
+        licenses.createLicense(new CreateLicenseRequest().policyId(policy.getId()), null, asApiKey).getData();
+    check(product.getId().equals(license.getProductId()), "the license says which product");
+    Map<String, String> asProductLicense = Map.of("Authorization", "License " + license.getKey());
+    System.out.println("created license " + license.getId());
+
+    ValidateLicenseRequest forProduct = new ValidateLicenseRequest().product(product.getCode());
+    LicenseValidation entitled = licenses
+        .validateLicense(forProduct.entitlements(List.of(entitlement.getCode())), asProductLicense)
+        .getData();
+    check(
+        entitled.getValid() && entitled.getCode() == LicenseValidationCode.VALID,
+        "validate for the product and its entitlement: " + entitled.getCode());
+    check(entitled.getEntitlements().contains(entitlement.getCode()), "validate lists the entitlement");
+    System.out.println("validated: " + entitled.getCode() + " with " + entitled.getEntitlements());
+
+    String lacking = "SDK_JAVA_ABSENT_" + suffix;
+    LicenseValidation missing = licenses
+        .validateLicense(forProduct.entitlements(List.of(entitlement.getCode(), lacking)), asProductLicense)
+        .getData();
+    check(
+        !missing.getValid() && missing.getCode() == LicenseValidationCode.ENTITLEMENTS_MISSING,
+        "validate for a lacking entitlement: " + missing.getCode());
+    check(missing.getMissingEntitlements().equals(List.of(lacking)), "missing entitlements are " + missing.getMissingEntitlements());
+    System.out.println("validated: " + missing.getCode() + " " + missing.getMissingEntitlements());
+
+    LicenseValidation elsewhere = licenses
+        .validateLicense(new ValidateLicenseRequest().product("SDK_JAVA_OTHER_" + suffix), asProductLicense)
+        .getData();
+    check(
+        !elsewhere.getValid() && elsewhere.getCode() == LicenseValidationCode.PRODUCT_SCOPE_MISMATCH,
+        "validate for another product: " + elsewhere.getCode());
+    System.out.println("validated for another product: " + elsewhere.getCode());
+
+    check(policies.detachPolicyEntitlements(policy.getId(), codes, asApiKey).getData().isEmpty(), "detach");
+    // In this order: a policy with licenses, or a product with policies, is refused (409).
+    check(Boolean.TRUE.equals(licenses.deleteLicense(license.getId(), asApiKey).getData().getDeleted()), "delete license");
+    check(Boolean.TRUE.equals(policies.deletePolicy(policy.getId(), asApiKey).getData().getDeleted()), "delete policy");
+    check(Boolean.TRUE.equals(products.deleteProduct(product.getId(), asApiKey).getData().getDeleted()), "delete product");
+    check(
+        Boolean.TRUE.equals(entitlements.deleteEntitlement(entitlement.getId(), asApiKey).getData().getDeleted()),
+        "delete entitlement");
+    try {
+      products.getProduct(product.getId(), asApiKey);
+      throw new AssertionError("smoke check failed: a deleted product must be 404");
+    } catch (ApiException gone) {
+      check(gone.getCode() == 404, "a deleted product must be 404, got " + gone.getCode());
+    }
+    System.out.println("deleted the license, the policy, the product and the entitlement");
   }
 }
