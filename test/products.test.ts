@@ -478,6 +478,21 @@ describe('API keys limited to a product', () => {
       expect((await read(server, key, '/licenses/{id}', mine.license.id)).id).toBe(mine.license.id);
     });
 
+    it('licenses: renews only its own, and changes nothing elsewhere', async () => {
+      const { mine, theirs, unowned, unownedLicense, key } = await setup();
+      const year = 365 * 24 * 3600;
+      for (const policy of [mine.policy.id, theirs.policy.id, unowned.id])
+        await patched(server, admin, '/policies/{id}', policy, { duration: year });
+      for (const other of [theirs.license.id, unownedLicense.id]) {
+        const before = await read(server, admin, '/licenses/{id}', other);
+        await expectProblem(await call('POST', `/licenses/${other}/actions/renew`, key), 404, 'LICENSE_NOT_FOUND');
+        expect(await read(server, admin, '/licenses/{id}', other)).toEqual(before);
+      }
+      const renewed = await call('POST', `/licenses/${mine.license.id}/actions/renew`, key);
+      expect(renewed.status).toBe(200);
+      expect(((await renewed.json()) as { data: { expiresAt: string | null } }).data.expiresAt).not.toBeNull();
+    });
+
     it('licenses: creates them under its own policies only, and cannot move one out', async () => {
       const { mine, theirs, unowned, key } = await setup();
       for (const policyId of [theirs.policy.id, unowned.id]) {
