@@ -210,7 +210,8 @@ def _known_references(case) -> None:
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).digest()
     if digest[0] % 2:
         return
-    if operation == "createLicense" and SEED_POLICY_ID and _positive_body(case) and isinstance(body.get("policyId"), str):
+    names_policy = isinstance(body.get("policyId"), str)
+    if operation == "createLicense" and SEED_POLICY_ID and names_policy and _positive_body(case):
         case.body = {**body, "policyId": SEED_POLICY_ID}
     elif operation in ENTITLEMENT_CHANGES and SEED_ENTITLEMENTS and _valid_references(body.get("entitlements")):
         # Judged on the list itself: the bodies of these DELETEs do not always say how they were made.
