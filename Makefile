@@ -196,10 +196,11 @@ FUZZ_SEED ?= 1
 #   test/fuzz/hooks.py's SoftDeletion check asserts that contract instead, and 404 for a
 #   heartbeat or a second deactivation.
 FUZZ_EXCLUDE_CHECKS := use_after_free
-# And one widening, in test/fuzz/schemathesis.toml: positive_data_acceptance also takes 422 from
-# createLicense, updateLicense and createApiKey, whose specs declare 422 for well-formed input a
-# licensing rule refuses (UNKNOWN_POLICY, EXPIRES_IN_PAST); the generator cannot know which
-# policy ids exist or what time the server's clock says.
+# And widenings, in test/fuzz/schemathesis.toml, each with its reason: positive_data_acceptance
+# also takes the 422 (or 409) that an operation's spec declares for well-formed input a
+# licensing rule refuses (UNKNOWN_POLICY, EXPIRES_IN_PAST, UNKNOWN_ENTITLEMENTS,
+# POLICY_HAS_NO_DURATION, a taken code, …); the generator cannot know which ids and codes exist
+# or what time the server's clock says.
 
 # Reinstalls only when the pins change.
 $(FUZZ_STAMP): test/fuzz/requirements.txt

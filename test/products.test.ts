@@ -478,6 +478,21 @@ describe('API keys limited to a product', () => {
       expect((await read(server, key, '/licenses/{id}', mine.license.id)).id).toBe(mine.license.id);
     });
 
+    it('licenses: renews only its own, and changes nothing elsewhere', async () => {
+      const { mine, theirs, unowned, unownedLicense, key } = await setup();
+      const year = 365 * 24 * 3600;
+      for (const policy of [mine.policy.id, theirs.policy.id, unowned.id])
+        await patched(server, admin, '/policies/{id}', policy, { duration: year });
+      for (const other of [theirs.license.id, unownedLicense.id]) {
+        const before = await read(server, admin, '/licenses/{id}', other);
+        await expectProblem(await call('POST', `/licenses/${other}/actions/renew`, key), 404, 'LICENSE_NOT_FOUND');
+        expect(await read(server, admin, '/licenses/{id}', other)).toEqual(before);
+      }
+      const renewed = await call('POST', `/licenses/${mine.license.id}/actions/renew`, key);
+      expect(renewed.status).toBe(200);
+      expect(((await renewed.json()) as { data: { expiresAt: string | null } }).data.expiresAt).not.toBeNull();
+    });
+
     it('licenses: creates them under its own policies only, and cannot move one out', async () => {
       const { mine, theirs, unowned, key } = await setup();
       for (const policyId of [theirs.policy.id, unowned.id]) {
@@ -506,6 +521,38 @@ describe('API keys limited to a product', () => {
       expect((await read(server, admin, '/machines/{id}', theirs.machine.id)).deletedAt).toBeNull();
       expect((await read(server, key, '/machines/{id}', mine.machine.id)).id).toBe(mine.machine.id);
       expect((await call('DELETE', `/machines/${mine.machine.id}`, key)).status).toBe(200);
+    });
+
+    it('entitlements: lists, attaches and detaches only on its own policies and licenses', async () => {
+      const { mine, theirs, unowned, unownedLicense, key } = await setup();
+      const feature = code('FEAT');
+      const created = await call('POST', '/entitlements', admin, { code: feature, name: 'Feature' });
+      expect(created.status).toBe(201);
+      const body = { entitlements: [feature] };
+      for (const [kind, other, notFound] of [
+        ['policies', theirs.policy.id, 'POLICY_NOT_FOUND'],
+        ['policies', unowned.id, 'POLICY_NOT_FOUND'],
+        ['licenses', theirs.license.id, 'LICENSE_NOT_FOUND'],
+        ['licenses', unownedLicense.id, 'LICENSE_NOT_FOUND'],
+      ] as const) {
+        await expectProblem(await call('GET', `/${kind}/${other}/entitlements`, key), 404, notFound);
+        await expectProblem(await call('POST', `/${kind}/${other}/entitlements`, key, body), 404, notFound);
+        const attached = await call('POST', `/${kind}/${other}/entitlements`, admin, body);
+        expect(attached.status).toBe(200);
+        await expectProblem(await call('DELETE', `/${kind}/${other}/entitlements`, key, body), 404, notFound);
+        const left = (await (await call('GET', `/${kind}/${other}/entitlements`, admin)).json()) as {
+          data: { code: string }[];
+        };
+        expect(left.data.map((e) => e.code)).toEqual([feature]);
+      }
+      for (const [kind, own] of [
+        ['policies', mine.policy.id],
+        ['licenses', mine.license.id],
+      ] as const) {
+        expect((await call('POST', `/${kind}/${own}/entitlements`, key, body)).status).toBe(200);
+        expect((await call('GET', `/${kind}/${own}/entitlements`, key)).status).toBe(200);
+        expect((await call('DELETE', `/${kind}/${own}/entitlements`, key, body)).status).toBe(200);
+      }
     });
 
     it('sees nothing once a policy moves out of its product', async () => {

@@ -101,6 +101,11 @@ describe('a database made by the 2026-12-04 release', () => {
   const licenseId = uuidv7();
   const machineIds = [uuidv7(), uuidv7()];
   const endpointId = uuidv7();
+  const apiKeyId = uuidv7();
+  const policyId = uuidv7();
+  /** A term that ends long after the test: the license stays valid, and keeps this expiry. */
+  const expiresAt = new Date(Date.now() + 365 * 24 * 3_600_000);
+  expiresAt.setUTCMilliseconds(0);
   let eventId: string;
   let server: RunningServer | undefined;
   const logLines: { msg?: string; migrations?: string[] }[] = [];
@@ -136,11 +141,10 @@ describe('a database made by the 2026-12-04 release', () => {
     const before = await recorded();
 
     // Rows of every kind, as that release's schema holds them.
-    const policyId = uuidv7();
     await db.query(
       `insert into api_keys (id, name, token_hash, token_hint, scopes, created_at)
        values ($1, 'made before the upgrade', $2, $3, '{admin}', now())`,
-      [uuidv7(), hasher.hash('api-key', token), apiTokenHint(token)],
+      [apiKeyId, hasher.hash('api-key', token), apiTokenHint(token)],
     );
     await db.query(
       `insert into policies (id, name, max_machines, key_prefix, metadata, require_heartbeat, heartbeat_duration,
@@ -149,15 +153,16 @@ describe('a database made by the 2026-12-04 release', () => {
       [policyId],
     );
     await db.query(
-      `insert into licenses (id, policy_id, key_hash, key_hint, name, metadata, created_at, updated_at)
-       values ($1, $2, $3, $4, 'old', '{"seat":"a"}', now(), now())`,
-      [licenseId, policyId, hasher.hash('license-key', key), `OLD-…-${key.slice(-5)}`],
+      `insert into licenses (id, policy_id, key_hash, key_hint, name, metadata, expires_at, created_at, updated_at)
+       values ($1, $2, $3, $4, 'old', '{"seat":"a"}', $5, now(), now())`,
+      [licenseId, policyId, hasher.hash('license-key', key), `OLD-…-${key.slice(-5)}`, expiresAt],
     );
+    // One machine says its cores, the other does not (it counts as one).
     for (const [i, id] of machineIds.entries())
       await db.query(
-        `insert into machines (id, license_id, fingerprint, metadata, last_heartbeat_at, created_at, updated_at)
-         values ($1, $2, $3, '{}', now(), now(), now())`,
-        [id, licenseId, `old-machine-${i}`],
+        `insert into machines (id, license_id, fingerprint, cores, metadata, last_heartbeat_at, created_at, updated_at)
+         values ($1, $2, $3, $4, '{}', now(), now(), now())`,
+        [id, licenseId, `old-machine-${i}`, i === 0 ? 4 : null],
       );
     await db.query(
       `insert into webhook_endpoints (id, url, description, event_types, enabled, secret, created_at, updated_at)
@@ -189,14 +194,52 @@ describe('a database made by the 2026-12-04 release', () => {
 
     const validation = await api.POST('/licenses/actions/validate', { headers: licenseAuth(key) });
     expect(validation.response.status).toBe(200);
-    expect(validation.data!.data).toMatchObject({ valid: true, code: 'VALID', license: { id: licenseId } });
+    expect(validation.data!.data).toMatchObject({
+      valid: true,
+      code: 'VALID',
+      license: { id: licenseId, productId: null, expiresAt: expiresAt.toISOString() },
+      entitlements: [],
+      missingEntitlements: [],
+    });
+
+    // Every setting added since reads as the behaviour the policy had: no product, no core limit,
+    // no overage, machines unique per license, no duration, and an expiry that restricts.
+    const policy = await api.GET('/policies/{id}', { headers: admin, params: { path: { id: policyId } } });
+    expect(policy.response.status).toBe(200);
+    expect(policy.data!.data).toMatchObject({
+      maxMachines: 2,
+      productId: null,
+      maxCores: null,
+      overageStrategy: 'NO_OVERAGE',
+      machineUniquenessStrategy: 'UNIQUE_PER_LICENSE',
+      duration: null,
+      expirationBasis: 'FROM_CREATION',
+      expirationStrategy: 'RESTRICT_ACCESS',
+      renewalBasis: 'FROM_NOW_IF_EXPIRED',
+      machineMatchingStrategy: 'MATCH_ANY',
+    });
+    const entitlements = await api.GET('/licenses/{id}/entitlements', {
+      headers: admin,
+      params: { path: { id: licenseId } },
+    });
+    expect(entitlements.data!.data).toEqual([]);
+
+    const apiKey = await api.GET('/api-keys/{id}', { headers: admin, params: { path: { id: apiKeyId } } });
+    expect(apiKey.response.status).toBe(200);
+    expect(apiKey.data!.data).toMatchObject({ id: apiKeyId, productId: null, scopes: ['admin'] });
 
     const listed = await api.GET('/machines', { headers: admin, params: { query: { licenseId } } });
     expect(listed.response.status).toBe(200);
     expect(listed.data!.data.map((m) => m.id)).toEqual(machineIds);
 
     const license = await api.GET('/licenses/{id}', { headers: admin, params: { path: { id: licenseId } } });
-    expect(license.data!.data).toMatchObject({ machineCount: 2, metadata: { seat: 'a' } });
+    expect(license.data!.data).toMatchObject({
+      machineCount: 2,
+      coreCount: 5,
+      productId: null,
+      expiresAt: expiresAt.toISOString(),
+      metadata: { seat: 'a' },
+    });
 
     const third = await api.POST('/machines', { headers: licenseAuth(key), body: machineBody() });
     expect(third.response.status).toBe(422);

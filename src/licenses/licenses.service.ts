@@ -352,10 +352,7 @@ export class LicensesService {
    */
   async renew(id: string): Promise<LicenseView> {
     await this.#em.transactional(async (em) => {
-      const license = isUuid(id)
-        ? await em.findOne(License, { id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE })
-        : null;
-      if (!license) throw new LicenseNotFound(id);
+      const license = await this.#lockVisible(em, id);
       const policy = await em.findOneOrFail(Policy, { id: license.policy.id });
       if (policy.duration == null) throw new PolicyHasNoDuration();
       const now = this.#clock.now();

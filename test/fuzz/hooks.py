@@ -9,6 +9,9 @@ What the generic run cannot know about this API:
 - Fingerprints stay taken across scenarios, which the stateful phase cannot tell from flaky
   data generation (see `_fresh_fingerprint`).
 - An `Idempotency-Key` stays bound to its first request for 24 hours (see `_fresh_idempotency_key`).
+- Validation takes `fingerprint` or `fingerprints`, not both, which the spec says only in words
+  (see `_one_fingerprint_scope`).
+- Which policies and entitlements exist (see `_known_references`).
 - Deactivation is a soft delete, by contract: a deactivated machine stays readable with
   `deletedAt` set. `SoftDeletion` checks exactly that, in place of the built-in
   `use_after_free`, which expects a 404 after any successful DELETE and is excluded in the
@@ -17,8 +20,11 @@ What the generic run cannot know about this API:
   spec change that breaks link inference cannot quietly shrink the run to unrelated requests.
 """
 
+import hashlib
 import itertools
+import json
 import os
+import re
 import threading
 import uuid
 
@@ -30,8 +36,19 @@ LICENSE_KEY = os.environ["LICENTRIC_FUZZ_LICENSE_KEY"]
 API_TOKEN = os.environ["LICENTRIC_FUZZ_API_TOKEN"]
 # Set by run.sh for its machine-only stateful run, where the whole flow must show up.
 REQUIRE_MACHINE_FLOW = os.environ.get("LICENTRIC_FUZZ_REQUIRE_MACHINE_FLOW") == "1"
-# The policy, license and API key the run authenticates with (see `before_call`).
+# The policy, license and API key the run authenticates with, and the seeds these hooks name
+# (see `before_call`).
 FIXTURE_IDS = frozenset(filter(None, os.environ.get("LICENTRIC_FUZZ_FIXTURE_IDS", "").split(",")))
+# A policy and entitlements run.sh made for the run to name (see `_known_references`).
+SEED_POLICY_ID = os.environ.get("LICENTRIC_FUZZ_SEED_POLICY_ID", "")
+SEED_ENTITLEMENTS = [code for code in os.environ.get("LICENTRIC_FUZZ_SEED_ENTITLEMENTS", "").split(",") if code]
+# The operations whose body names entitlements by code or id.
+ENTITLEMENT_CHANGES = frozenset(
+    {"attachPolicyEntitlements", "detachPolicyEntitlements", "attachLicenseEntitlements", "detachLicenseEntitlements"}
+)
+# An entitlement code and a UUID, as the spec's patterns have them.
+CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # A well-formed id that names nothing.
 UNKNOWN_ID = "00000000-0000-7000-8000-000000000000"
 # ActivateMachineRequest.fingerprint's maxLength.
@@ -82,6 +99,8 @@ def before_call(context, case, kwargs):
     _spare_fixtures(case)
     _fresh_fingerprint(case)
     _fresh_idempotency_key(case)
+    _one_fingerprint_scope(case)
+    _known_references(case)
 
 
 def _name_null_link_ids(case) -> None:
@@ -155,6 +174,58 @@ def _fresh_idempotency_key(case) -> None:
     # Random rather than counted: run.sh runs schemathesis more than once against one server.
     suffix = f"~{uuid.uuid4().hex}"
     case.headers = {**headers, name: key[: IDEMPOTENCY_KEY_MAX_LENGTH - len(suffix)] + suffix}
+
+
+def _one_fingerprint_scope(case) -> None:
+    """Keeps only `fingerprints` in a valid validation body that carries `fingerprint` too.
+
+    ValidateLicenseRequest says in words that the two do not go together (one machine is named
+    one way), and the server refuses both with 400 VALIDATION_FAILED on `/fingerprints`. JSON
+    Schema could say it (`not: {required: [fingerprint, fingerprints]}`), but TypeSpec emits no
+    `not`, so the generator draws bodies with both, which positive_data_acceptance would take
+    for valid data being rejected. test/validate-scopes.test.ts holds the 400; invalid bodies
+    are left as they are.
+    """
+    if case.operation.definition.raw.get("operationId") != "validateLicense" or not _positive_body(case):
+        return
+    body = case.body
+    if isinstance(body, dict) and "fingerprint" in body and "fingerprints" in body:
+        case.body = {name: value for name, value in body.items() if name != "fingerprint"}
+
+
+def _known_references(case) -> None:
+    """Makes half of the valid bodies that name a policy or entitlements name ones that exist.
+
+    A license is created under a policy, and entitlements are attached and detached by code or
+    id; generated ones name nothing, so nearly every such request is the 422 the spec declares
+    for it (UNKNOWN_POLICY, UNKNOWN_ENTITLEMENTS) and the operation's real work is never done,
+    which schemathesis reports as a validation mismatch. Half of the valid bodies, chosen by a
+    hash of the body so that a replayed step is the same request, name run.sh's seeded policy
+    or entitlements instead; the other half keep their generated references and their 422.
+    """
+    operation = case.operation.definition.raw.get("operationId")
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).digest()
+    if digest[0] % 2:
+        return
+    names_policy = isinstance(body.get("policyId"), str)
+    if operation == "createLicense" and SEED_POLICY_ID and names_policy and _positive_body(case):
+        case.body = {**body, "policyId": SEED_POLICY_ID}
+    elif operation in ENTITLEMENT_CHANGES and SEED_ENTITLEMENTS and _valid_references(body.get("entitlements")):
+        # Judged on the list itself: the bodies of these DELETEs do not always say how they were made.
+        count = min(len(body["entitlements"]), len(SEED_ENTITLEMENTS))
+        case.body = {**body, "entitlements": SEED_ENTITLEMENTS[:count]}
+
+
+def _valid_references(refs) -> bool:
+    """Whether `refs` is a list of entitlement codes or ids as the spec allows them (1–100)."""
+    return (
+        isinstance(refs, list)
+        and 1 <= len(refs) <= 100
+        and all(isinstance(ref, str) and (CODE.fullmatch(ref) or UUID.fullmatch(ref)) for ref in refs)
+    )
 
 
 # The flow every machine of a shipped client goes through, as (operationId, status).

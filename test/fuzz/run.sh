@@ -127,11 +127,41 @@ for n in range(10):
     with urllib.request.urlopen(test) as response:
         assert response.status == 202, response.status
 PY
+# Licenses for the stateful phase to find in list pages and change: the run's own license is
+# spared (hooks.py), and generated policy ids rarely name a policy, so without these nearly every
+# suspension, renewal or entitlement change would be a 404, which schemathesis reports as missing
+# test data. Their policy has a duration, so a renewal can succeed. And entitlements for
+# hooks.py to name (`_known_references`).
+seeds=$(python3 - "$base/api/v1" "$api_token" <<'PY'
+import json, sys, urllib.request
+
+api, token = sys.argv[1:]
+headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def post(path, body):
+    request = urllib.request.Request(f"{api}{path}", json.dumps(body).encode(), headers, method="POST")
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 201, response.status
+        return json.load(response)["data"]
+
+
+policy = post("/policies", {"name": "fuzz renewable", "keyPrefix": "SEED", "duration": 31536000})
+for n in range(10):
+    post("/licenses", {"policyId": policy["id"], "name": f"seed {n}"})
+entitlements = [post("/entitlements", {"code": f"FUZZ_SEED_{n}", "name": f"seed {n}"}) for n in range(5)]
+print(policy["id"], ",".join(e["id"] for e in entitlements), ",".join(e["code"] for e in entitlements))
+PY
+)
+read -r seed_policy_id seed_entitlement_ids seed_entitlement_codes <<<"$seeds"
 LICENTRIC_WEBHOOKS_ALLOW_PRIVATE=true node src/cli.ts worker --once >"$work/worker.log" 2>&1 \
   || { cat "$work/worker.log" >&2; echo "fuzz: the seeding worker pass failed" >&2; exit 1; }
 
 export LICENTRIC_FUZZ_LICENSE_KEY=$license_key LICENTRIC_FUZZ_API_TOKEN=$api_token
-export LICENTRIC_FUZZ_FIXTURE_IDS=$fixture_ids
+# The seeded policy and entitlements are named by hooks.py, so they are spared like the fixtures:
+# a renamed code or a policy without its duration would turn those requests back into 422s.
+export LICENTRIC_FUZZ_FIXTURE_IDS=$fixture_ids,$seed_policy_id,$seed_entitlement_ids
+export LICENTRIC_FUZZ_SEED_POLICY_ID=$seed_policy_id LICENTRIC_FUZZ_SEED_ENTITLEMENTS=$seed_entitlement_codes
 export SCHEMATHESIS_HOOKS="$root/test/fuzz/hooks.py"
 # Hypothesis keeps caches in ./.hypothesis unless told otherwise; they belong to this run only,
 # and so does the bytecode of hooks.py.

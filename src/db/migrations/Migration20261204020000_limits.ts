@@ -1,7 +1,7 @@
 import { Migration } from '@mikro-orm/migrations';
 
 /**
- * Core limits, overage and machine uniqueness beyond the license (docs/licensing-models/limits.md).
+ * Core limits, overage and machine uniqueness beyond the license (docs/licensing-models.md).
  * Every existing policy keeps meaning what it meant: no core limit, no overage, fingerprints
  * unique per license.
  *
