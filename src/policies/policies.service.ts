@@ -111,32 +111,18 @@ function check(settings: Partial<PolicySettings>): void {
     min: 0,
     max: MAX_HEARTBEAT_SECONDS,
   });
-  if (settings.heartbeatCullStrategy !== undefined && !CULL_STRATEGIES.includes(settings.heartbeatCullStrategy)) {
-    checks.fail('/heartbeatCullStrategy', `must be one of ${CULL_STRATEGIES.join(', ')}`);
-  }
+  oneOf(checks, '/heartbeatCullStrategy', settings.heartbeatCullStrategy, CULL_STRATEGIES);
   // Limits and overage (issue 18).
   checks.integer('/maxCores', settings.maxCores, { min: 1, max: 2_147_483_647 });
-  if (settings.overageStrategy !== undefined && !OVERAGE_STRATEGIES.includes(settings.overageStrategy)) {
-    checks.fail('/overageStrategy', `must be one of ${OVERAGE_STRATEGIES.join(', ')}`);
-  }
-  if (
-    settings.machineUniquenessStrategy !== undefined &&
-    !UNIQUENESS_STRATEGIES.includes(settings.machineUniquenessStrategy)
-  ) {
-    checks.fail('/machineUniquenessStrategy', `must be one of ${UNIQUENESS_STRATEGIES.join(', ')}`);
-  }
+  oneOf(checks, '/overageStrategy', settings.overageStrategy, OVERAGE_STRATEGIES);
+  oneOf(checks, '/machineUniquenessStrategy', settings.machineUniquenessStrategy, UNIQUENESS_STRATEGIES);
   // Expiry, duration and renewal (issue 18).
   checks.integer('/duration', settings.duration, { min: MIN_POLICY_DURATION, max: MAX_POLICY_DURATION });
   oneOf(checks, '/expirationBasis', settings.expirationBasis, EXPIRATION_BASES);
   oneOf(checks, '/expirationStrategy', settings.expirationStrategy, EXPIRATION_STRATEGIES);
   oneOf(checks, '/renewalBasis', settings.renewalBasis, RENEWAL_BASES);
   // Entitlements and machine matching (issue 18).
-  if (
-    settings.machineMatchingStrategy !== undefined &&
-    !MATCHING_STRATEGIES.includes(settings.machineMatchingStrategy)
-  ) {
-    checks.fail('/machineMatchingStrategy', `must be one of ${MATCHING_STRATEGIES.join(', ')}`);
-  }
+  oneOf(checks, '/machineMatchingStrategy', settings.machineMatchingStrategy, MATCHING_STRATEGIES);
   checks.metadata('/metadata', settings.metadata);
   checks.throwIfAny();
 }
