@@ -1,6 +1,7 @@
 import { randomBytes, sign, verify } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
 import { type EntityManager, initOrm, migrate, type Orm } from '../src/db/orm.ts';
 import { ENTITIES } from '../src/entities.ts';
 import { createLogger } from '../src/log.ts';
@@ -13,6 +14,7 @@ import {
   openPrivateKey,
   signingPublicKey,
 } from '../src/offline/signing-keys.ts';
+import { openRuntime } from '../src/runtime.ts';
 
 const log = createLogger('warn', process.stderr);
 const SECRET = 'signing-keys-test-secret-0123456789abcdef';
@@ -68,6 +70,20 @@ describe('the first signing key', () => {
     // A later start keeps it.
     await migrate(replicas[1]!, ensureSigningKey(SECRET));
     expect((await storedRows(replicas[1]!)).map((row) => row.id)).toEqual([rows[0]!.id]);
+  });
+
+  it('is made by the first start of a process, sealed under LICENTRIC_SECRET', async () => {
+    const url = await emptyDatabase();
+    const runtime = await openRuntime(loadConfig({ DATABASE_URL: url, LICENTRIC_SECRET: SECRET }), log, {
+      poolSize: 2,
+    });
+    try {
+      const em = runtime.orm.em.fork();
+      expect(await listSigningKeys(em)).toHaveLength(1);
+      expect((await activeSigningKey(em, SECRET))?.key.status).toBe('active');
+    } finally {
+      await runtime.close();
+    }
   });
 
   it('is made under the migration lock: replicas reaching it together take turns', async () => {
