@@ -1,4 +1,4 @@
-import { randomBytes, sign, verify } from 'node:crypto';
+import { createPublicKey, randomBytes, sign, verify } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
@@ -12,6 +12,8 @@ import {
   ensureSigningKey,
   listSigningKeys,
   openPrivateKey,
+  publicKeyForms,
+  rotateSigningKey,
   signingPublicKey,
 } from '../src/offline/signing-keys.ts';
 import { openRuntime } from '../src/runtime.ts';
@@ -181,5 +183,67 @@ describe('the first signing key', () => {
     expect(
       verifyFile({ kind: 'machine', certificate, publicKey: publicKeyHex, licenseKey: 'LIC-KEY', fingerprint: 'fp-1' }),
     ).toMatchObject({ ok: true, payload: { data: { id: machine.id } } });
+  });
+});
+
+describe('rotation', () => {
+  it('makes a new active key and keeps the old one published, so what it signed still verifies', async () => {
+    const orm = await open(await emptyDatabase());
+    await migrate(orm, ensureSigningKey(SECRET));
+    const em = orm.em.fork();
+    const before = (await activeSigningKey(em, SECRET))!;
+    const message = Buffer.from('license/signed-before-the-rotation');
+    const signature = sign(null, message, before.privateKey);
+
+    const now = new Date('2026-12-05T10:00:00.000Z');
+    const rotated = await rotateSigningKey(orm.em.fork(), SECRET, now);
+    expect(rotated).toMatchObject({ status: 'active', activatedAt: now, retiredAt: null });
+    expect(rotated.id).not.toBe(before.key.id);
+
+    const published = await listSigningKeys(orm.em.fork());
+    expect(published.map((key) => [key.id, key.status])).toEqual([
+      [rotated.id, 'active'],
+      [before.key.id, 'retired'],
+    ]);
+    expect(published[1]!.retiredAt).toEqual(now);
+    expect(verify(null, message, signingPublicKey(published[1]!), signature)).toBe(true);
+    expect((await activeSigningKey(orm.em.fork(), SECRET))!.key.id).toBe(rotated.id);
+  });
+
+  it('leaves exactly one active key when rotations run at once', async () => {
+    const orm = await open(await emptyDatabase());
+    await migrate(orm, ensureSigningKey(SECRET));
+    const now = new Date();
+    await Promise.all(Array.from({ length: 4 }, () => rotateSigningKey(orm.em.fork(), SECRET, now)));
+    const published = await listSigningKeys(orm.em.fork());
+    expect(published).toHaveLength(5);
+    expect(published.filter((key) => key.status === 'active')).toHaveLength(1);
+  });
+});
+
+describe('the published forms of a key', () => {
+  it('are the same key as 64 hex characters, SPKI PEM and an RFC 8037 JWK with the kid', async () => {
+    const orm = await open(await emptyDatabase());
+    await migrate(orm, ensureSigningKey(SECRET));
+    const em = orm.em.fork();
+    const { key, privateKey } = (await activeSigningKey(em, SECRET))!;
+    const forms = publicKeyForms(key);
+    expect(forms.hex).toMatch(/^[0-9a-f]{64}$/);
+    expect(forms.pem).toMatch(/^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n$/);
+    expect(forms.jwk).toMatchObject({ kty: 'OKP', crv: 'Ed25519', kid: key.id });
+
+    const message = Buffer.from('machine/any');
+    const signature = sign(null, message, privateKey);
+    for (const publicKey of [
+      createPublicKey(forms.pem),
+      createPublicKey({ key: forms.jwk, format: 'jwk' }),
+      createPublicKey({
+        key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(forms.hex, 'hex')]),
+        format: 'der',
+        type: 'spki',
+      }),
+    ]) {
+      expect(verify(null, message, publicKey, signature)).toBe(true);
+    }
   });
 });

@@ -124,6 +124,8 @@ export function ensureSigningKey(
   now: () => Date = () => new Date(),
 ): (em: EntityManager) => Promise<void> {
   return async (em) => {
+    // Orders this against a rotation, which does not take the migration lock.
+    await execute(em, sql`lock table signing_keys in share row exclusive mode`);
     const [existing] = await execute<{ id: string }[]>(em, sql`select id from signing_keys limit 1`);
     if (existing) return;
     const at = now();
@@ -140,4 +142,43 @@ export function ensureSigningKey(
 /** The public key of a stored key as a KeyObject, for verifying what it signed. */
 export function signingPublicKey(key: SigningKey): KeyObject {
   return ed25519PublicKeyFromHex(key.publicKey.toString('hex'));
+}
+
+/**
+ * The forms a published key is offered in: 64 hex characters (what Keygen's SDKs take), SPKI
+ * PEM (what OpenSSL, Python's `cryptography` and Java read), and an RFC 8037 JWK carrying the
+ * `kid` (what RFC 9421 libraries and JOSE tooling read).
+ */
+export function publicKeyForms(key: SigningKey): {
+  hex: string;
+  pem: string;
+  jwk: { kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; alg: 'EdDSA'; use: 'sig' };
+} {
+  const publicKey = signingPublicKey(key);
+  return {
+    hex: key.publicKey.toString('hex'),
+    pem: publicKey.export({ format: 'pem', type: 'spki' }) as string,
+    jwk: { kty: 'OKP', crv: 'Ed25519', x: key.publicKey.toString('base64url'), kid: key.id, alg: 'EdDSA', use: 'sig' },
+  };
+}
+
+/**
+ * Makes a new key the active one and retires the one it replaces, which stays published so that
+ * files it signed still verify. The table lock orders concurrent rotations (and a first start's
+ * seed): each sees the key the one before it made, so there is always exactly one active key.
+ */
+export async function rotateSigningKey(em: EntityManager, secret: string, now: Date): Promise<SigningKey> {
+  return em.transactional(async (tx) => {
+    await execute(tx, sql`lock table signing_keys in share row exclusive mode`);
+    await execute(tx, sql`update signing_keys set status = 'retired', retired_at = ${now} where status = 'active'`);
+    const id = uuidv7(now.getTime());
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const [row] = await execute<SigningKeyRow[]>(
+      tx,
+      sql`insert into signing_keys (id, algorithm, public_key, private_key_encrypted, status, created_at, activated_at)
+          values (${id}, 'ed25519', ${rawPublicKey(publicKey)}, ${sealPrivateKey(privateKey, id, secret)}, 'active', ${now}, ${now})
+          returning id, algorithm, public_key, status, created_at, activated_at, retired_at`,
+    );
+    return toSigningKey(row!);
+  });
 }
