@@ -171,6 +171,28 @@ function changeCharacter(certificate: string, at: number): string {
   return certificate.slice(0, at) + replacement + certificate.slice(at + 1);
 }
 
+/** The certificate's {enc, sig, alg}, keys lower-cased when folded (as Go's encoding/json matches them), or null. */
+function envelopeOf(certificate: string, { foldKeys = false } = {}): Record<string, unknown> | null {
+  const body = certificate.split('\n').slice(1, -2).join('');
+  try {
+    const parsed = JSON.parse(Buffer.from(body, 'base64').toString('utf8')) as Record<string, unknown>;
+    const entries = Object.entries(parsed).map(([key, value]) => [foldKeys ? key.toLowerCase() : key, value] as const);
+    const envelope = Object.fromEntries(entries);
+    return { enc: envelope.enc, sig: envelope.sig, alg: envelope.alg };
+  } catch {
+    return null;
+  }
+}
+
+/** Whether keygen-go reads the same envelope: the same enc and alg, and a sig of the same bytes. */
+function sameForGo(changed: Record<string, unknown> | null, original: Record<string, unknown>): boolean {
+  if (!changed || changed.enc !== original.enc || changed.alg !== original.alg || typeof changed.sig !== 'string') {
+    return false;
+  }
+  const sameBytes = Buffer.from(changed.sig, 'base64').equals(Buffer.from(original.sig as string, 'base64'));
+  return sameBytes && /^[A-Za-z0-9+/]+=*$/.test(changed.sig);
+}
+
 /** Indexes of the base64 characters of the body, the last (padded) quantum left out. */
 function bodyIndexes(certificate: string): number[] {
   const begin = certificate.indexOf('\n') + 1;
@@ -308,11 +330,40 @@ describe('files both verifiers refuse', () => {
           .ok,
       ).toBe(false);
     }
-    // Every 23rd position reaches the enc, the sig and the alg of the envelope alike.
+    // Every 23rd position reaches the enc, the sig and the alg of the envelope alike. Two changes
+    // leave what keygen-go reads the same, and it accepts them: the case of an envelope key (Go's
+    // encoding/json matches keys case-insensitively) and the unused low bits before the sig's
+    // padding (Go's StdEncoding ignores them). Neither changes a signed byte; ours refuses both.
     const sampled = indexes.filter((_, i) => i % 23 === 0);
     expect(sampled.length).toBeGreaterThan(20);
+    const original = envelopeOf(certificate)!;
     for (const at of sampled) {
-      expect(goVerify('machine', changeCharacter(certificate, at), keys.hex, secret)).toMatchObject({ ok: false });
+      const changed = changeCharacter(certificate, at);
+      expect(goVerify('machine', changed, keys.hex, secret).ok).toBe(
+        sameForGo(envelopeOf(changed, { foldKeys: true }), original),
+      );
+    }
+  });
+
+  it('what keygen-go reads as the same envelope: ours refuses it, keygen-go accepts it', () => {
+    const keys = keyPair();
+    const certificate = machineFile(keys, { encrypt: false });
+    const json = Buffer.from(certificate.split('\n').slice(1, -2).join(''), 'base64').toString('utf8');
+    const armored = (text: string) => {
+      const body = Buffer.from(text, 'utf8').toString('base64');
+      return `-----BEGIN MACHINE FILE-----\n${body.match(/.{1,60}/g)!.join('\n')}\n-----END MACHINE FILE-----\n`;
+    };
+    // A 64-byte signature ends in two characters and "==": the second holds four unused bits.
+    const { sig } = JSON.parse(json) as { sig: string };
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const last = sig.at(-3)!;
+    const loose = `${sig.slice(0, -3)}${alphabet[alphabet.indexOf(last) ^ 1]}==`;
+    expect(Buffer.from(loose, 'base64').equals(Buffer.from(sig, 'base64'))).toBe(true);
+
+    for (const changed of [armored(json.replace('"sig":', '"SIG":')), armored(json.replace(sig, loose))]) {
+      expect(changed).not.toBe(certificate);
+      expect(verifyFile({ kind: 'machine', certificate: changed, publicKey: keys.hex }).ok).toBe(false);
+      expect(goVerify('machine', changed, keys.hex)).toMatchObject({ ok: true, result: { id: machine.id } });
     }
   });
 
@@ -370,6 +421,17 @@ describe('files both verifiers refuse', () => {
       reason: 'CLOCK_BEHIND',
     });
     expect(goVerify('machine', ahead, keys.hex, secret)).toEqual({ ok: false, error: 'system clock is out of sync' });
+  });
+
+  it('a license whose policy linkage is null, which keygen-go would panic on', () => {
+    const keys = keyPair();
+    const payload = licenseFileDocument({ license, terms: { issued: new Date(), ttl: 3600 } });
+    payload.data.relationships.policy = { data: null };
+    const certificate = encodeFile({ kind: 'license', payload, privateKey: keys.privateKey, encrypt: false });
+    expect(goVerify('license', certificate, keys.hex)).toEqual({
+      ok: false,
+      error: 'license has a null policy linkage',
+    });
   });
 
   it("a payload whose attribute types differ from keygen-go's structs (the Go side can tell)", () => {

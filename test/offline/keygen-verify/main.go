@@ -29,6 +29,9 @@ import (
 // keygen-go's MaxClockDrift default.
 const maxClockDrift = 5 * time.Minute
 
+// ISO 8601 in UTC with milliseconds, as the files write their dates.
+const isoMillis = "2006-01-02T15:04:05.000Z07:00"
+
 type certificate struct {
 	Enc string `json:"enc"`
 	Sig string `json:"sig"`
@@ -182,6 +185,24 @@ func decrypt(cert *certificate, secret string) ([]byte, error) {
 	return plaintext, nil
 }
 
+// keygen-go's License.SetRelationships type-asserts the policy linkage whenever the key is
+// present, so a license whose policy linkage is null would panic there: refuse it here.
+func checkLicense(res resource) error {
+	var attrs licenseAttributes
+	if err := json.Unmarshal(res.Attributes, &attrs); err != nil {
+		return fmt.Errorf("license is invalid: %w", err)
+	}
+	if raw, ok := res.Relationships["policy"]; ok {
+		var policy struct {
+			Data *identifier `json:"data"`
+		}
+		if err := json.Unmarshal(raw, &policy); err != nil || policy.Data == nil {
+			return errors.New("license has a null policy linkage")
+		}
+	}
+	return nil
+}
+
 func run() (*result, error) {
 	kind := flag.String("kind", "machine", "machine or license")
 	file := flag.String("file", "", "the file")
@@ -238,9 +259,8 @@ func run() (*result, error) {
 		}
 		out.LicenseID = license.Data.ID
 	case *kind == "license" && doc.Data.Type == "licenses":
-		var attrs licenseAttributes
-		if err := json.Unmarshal(doc.Data.Attributes, &attrs); err != nil {
-			return nil, fmt.Errorf("license is invalid: %w", err)
+		if err := checkLicense(doc.Data); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("a %s file holds %q", *kind, doc.Data.Type)
@@ -248,9 +268,8 @@ func run() (*result, error) {
 	for _, included := range doc.Included {
 		switch included.Type {
 		case "licenses":
-			var attrs licenseAttributes
-			if err := json.Unmarshal(included.Attributes, &attrs); err != nil {
-				return nil, fmt.Errorf("included license is invalid: %w", err)
+			if err := checkLicense(included); err != nil {
+				return nil, fmt.Errorf("included %w", err)
 			}
 		case "entitlements":
 			var attrs entitlementAttributes
@@ -267,10 +286,10 @@ func run() (*result, error) {
 	if doc.Meta.TTL != 0 && time.Now().After(doc.Meta.Expiry) {
 		return nil, errors.New("file is expired")
 	}
-	out.Issued = doc.Meta.Issued.UTC().Format(time.RFC3339Nano)
+	out.Issued = doc.Meta.Issued.UTC().Format(isoMillis)
 	out.TTL = doc.Meta.TTL
 	if doc.Meta.TTL != 0 {
-		expiry := doc.Meta.Expiry.UTC().Format(time.RFC3339Nano)
+		expiry := doc.Meta.Expiry.UTC().Format(isoMillis)
 		out.Expiry = &expiry
 	}
 	return out, nil
