@@ -5,6 +5,7 @@ import { ENTITIES } from './entities.ts';
 import { KeyHasher } from './keys/hashing.ts';
 import { loadOrCreateSecret } from './keys/secret.ts';
 import type { Logger } from './log.ts';
+import { ensureSigningKey } from './offline/signing-keys.ts';
 
 /** What every entry point (server, worker, CLI) needs: a migrated database and the key hasher. */
 export interface Runtime {
@@ -37,7 +38,8 @@ export async function openRuntime(
       statementTimeoutMs: config.dbStatementTimeoutMs,
     });
     try {
-      const applied = await migrate(orm);
+      // The first signing key is sealed under the secret, so it is made here, under the migration lock.
+      const applied = await migrate(orm, ensureSigningKey(secret));
       if (applied.length > 0) log.info({ migrations: applied }, 'migrations applied');
     } catch (error) {
       await orm.close();

@@ -12,6 +12,7 @@ import { Migration20261204000000_products } from './migrations/Migration20261204
 import { Migration20261204010000_entitlements } from './migrations/Migration20261204010000_entitlements.ts';
 import { Migration20261204020000_limits } from './migrations/Migration20261204020000_limits.ts';
 import { Migration20261204030000_expiry } from './migrations/Migration20261204030000_expiry.ts';
+import { Migration20261205000000_signing_keys } from './migrations/Migration20261205000000_signing_keys.ts';
 import { execute, sql } from './sql.ts';
 
 export type Orm = MikroORM;
@@ -75,6 +76,7 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
         { name: 'Migration20261204010000_entitlements', class: Migration20261204010000_entitlements },
         { name: 'Migration20261204020000_limits', class: Migration20261204020000_limits },
         { name: 'Migration20261204030000_expiry', class: Migration20261204030000_expiry },
+        { name: 'Migration20261205000000_signing_keys', class: Migration20261205000000_signing_keys },
       ],
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.
@@ -99,15 +101,18 @@ const MIGRATION_LOCK = 0x4c4943454e5452n; // "LICENTR"
 /**
  * Brings the schema up to date. Several processes may start at once (API replicas, a worker);
  * a transaction-level advisory lock makes the second wait for the first and then find nothing
- * left to do.
+ * left to do. `seed` runs last in the same transaction, under the same lock: rows SQL alone
+ * cannot make (the first signing key, encrypted under the server secret) are made there
+ * exactly once however many processes start together.
  */
-export async function migrate(orm: Orm): Promise<string[]> {
+export async function migrate(orm: Orm, seed?: (em: EntityManager) => Promise<void>): Promise<string[]> {
   return orm.em.fork().transactional(async (em) => {
     // A migration may rewrite a large table: the per-request statement bound does not apply.
     await execute(em, sql`set local statement_timeout = 0`);
     await execute(em, sql`select pg_advisory_xact_lock(${MIGRATION_LOCK.toString()})`);
     await renameRecordedMigrations(em);
     const applied = await orm.migrator.up({ transaction: em.getTransactionContext() });
+    await seed?.(em);
     return applied.map((m) => m.name);
   });
 }

@@ -1,0 +1,3 @@
+module licentric/keygen-verify
+
+go 1.26.0
