@@ -219,7 +219,7 @@ fuzz: install $(FUZZ_STAMP)
 # its figures. Sizes and durations come from the environment, e.g.
 # `BENCH_MACHINES=100000 make bench-cull` or `BENCH_DURATION=5 make bench-heartbeat`.
 
-.PHONY: bench bench-cull bench-heartbeat
+.PHONY: bench bench-cull bench-heartbeat bench-plans
 
 # Every hot-path benchmark against its naive baseline, in alternating order, with the ratios
 # (bench/hot/main.ts; ~10 min). BENCH_ONLY=heartbeat,validate,… runs some of them.
@@ -231,3 +231,7 @@ bench-cull: install
 
 bench-heartbeat: install
 	node bench/heartbeat/main.ts
+
+# What planning costs the grouped statements: PostgreSQL's own choice against one reused plan.
+bench-plans: install
+	node bench/plans/main.ts

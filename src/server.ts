@@ -115,9 +115,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         );
         listening.closeAllConnections();
       }
-      // Beats still queued are written before the pool goes (within the grace: past it, nothing
+      // Beats still queued are written before the pools go (within the grace: past it, nothing
       // waits); then the cache listener's own connection, which would keep the process alive.
       await Promise.race([app.heartbeats.flush(), grace]);
+      await Promise.race([app.close(), grace]);
       await authListener!.close();
       const drainMs = Math.round(performance.now() - started);
       await runtime.close();

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import type { RateLimits } from '../core/rate-limits.ts';
 import type { Orm } from '../db/orm.ts';
+import { openStatementPool } from '../db/statement-pool.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
 import { ValidationLookups } from '../licenses/validation-lookup.ts';
@@ -52,6 +53,8 @@ export interface App {
   contractViolations: string[];
   /** The heartbeat group commit: a stopping server flushes it before it closes the pool. */
   heartbeats: HeartbeatBatcher;
+  /** Closes the connections of the grouped statements; after the heartbeats are flushed. */
+  close(): Promise<void>;
 }
 
 /**
@@ -98,8 +101,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   // keeps only its own dereferenced copy, and the docs read a few fields before it goes.
   const document = loadOpenApiDocument();
   const pipeline = await createPipeline(document, { limiter, idempotency });
-  const heartbeats = new HeartbeatBatcher(pool);
-  const validations = new ValidationLookups(pool);
+  const statements = openStatementPool(deps.orm, deps.log);
+  const heartbeats = new HeartbeatBatcher(statements);
+  const validations = new ValidationLookups(statements);
   const shared: SharedServices = {
     authCache: deps.authCache,
     heartbeats,
@@ -160,5 +164,5 @@ export async function createApp(deps: AppDeps): Promise<App> {
     );
   });
 
-  return { express: app, contractViolations, heartbeats };
+  return { express: app, contractViolations, heartbeats, close: () => statements.end() };
 }

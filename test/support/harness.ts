@@ -9,7 +9,7 @@ import { DEFAULT_TRANSPORT_TIMEOUTS } from '../../src/config.ts';
 import { ManualClock } from '../../src/core/clock.ts';
 import { initOrm, type Orm } from '../../src/db/orm.ts';
 import { ENTITIES } from '../../src/entities.ts';
-import { type AppDeps, createApp } from '../../src/http/app.ts';
+import { type App, type AppDeps, createApp } from '../../src/http/app.ts';
 import { createHttpServer, type TransportTimeouts } from '../../src/http/transport.ts';
 import { AuthCache, type AuthListener, listenForAuthChanges } from '../../src/keys/auth-cache.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
@@ -95,6 +95,7 @@ export function useTestServer(
   let http: Server;
   let pool: pg.Pool;
   let authListener: AuthListener;
+  let app: App;
 
   beforeAll(async () => {
     const databaseUrl = await createDatabase();
@@ -108,7 +109,7 @@ export function useTestServer(
     const webhookAddresses = options.webhookAddresses ?? { allowPrivate: false, resolve: offlineResolver };
     const authCache = new AuthCache();
     authListener = await listenForAuthChanges(databaseUrl, authCache, log);
-    const app = await createApp({
+    app = await createApp({
       orm,
       clock,
       hasher,
@@ -151,6 +152,7 @@ export function useTestServer(
   afterAll(async () => {
     http?.closeAllConnections();
     await new Promise((resolve) => http?.close(resolve));
+    await app?.close();
     await authListener?.close();
     await server.orm?.close();
     await pool?.end();
