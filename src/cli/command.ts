@@ -12,7 +12,8 @@ export interface Command {
   /** For the help, when the usage line does not say enough. */
   summary?: string;
   options: Options;
-  takesId?: boolean;
+  /** One positional argument: an ID, or what the string names (`FILE`). */
+  takesId?: boolean | string;
   run(parsed: Parsed, config: Config): Promise<number>;
 }
 
