@@ -10,6 +10,7 @@ import { LicensesService } from './licenses/licenses.service.ts';
 import type { ValidationLookups } from './licenses/validation-lookup.ts';
 import type { HeartbeatBatcher } from './machines/heartbeat-batch.ts';
 import { MachinesService } from './machines/machines.service.ts';
+import { SigningKeysService } from './offline/signing-keys.ts';
 import { policySubject } from './policies/events.ts';
 import { PoliciesService } from './policies/policies.service.ts';
 import { ProductsService } from './products/products.service.ts';
@@ -23,6 +24,8 @@ export interface SharedServices {
   validations?: ValidationLookups;
   /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
   webhookAddresses?: AddressPolicy;
+  /** The server secret, which seals the private keys of new signing keys. */
+  secret?: string;
 }
 
 /** The domain services bound to one unit of work (a request, a CLI command, a worker pass). */
@@ -103,6 +106,10 @@ export class Services {
 
   get webhookEndpoints(): WebhookEndpointsService {
     return new WebhookEndpointsService(this.em, this.clock, this.#webhookAddresses);
+  }
+
+  get signingKeys(): SigningKeysService {
+    return new SigningKeysService(this.em, this.clock, this.#shared.secret);
   }
 
   get apiKeys(): ApiKeysService {

@@ -330,6 +330,31 @@ export class EntitlementLimitExceeded extends DomainError {
   }
 }
 
+// Signing keys (issue 19).
+export class SigningKeyNotFound extends DomainError {
+  readonly code = 'SIGNING_KEY_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No signing key ${id}.`);
+  }
+}
+
+export class SigningKeyActive extends DomainError {
+  readonly code = 'SIGNING_KEY_ACTIVE';
+
+  constructor(id: string) {
+    super(`The signing key ${id} is the active one; rotate first, then revoke it.`);
+  }
+}
+
+export class SigningKeyRevoked extends DomainError {
+  readonly code = 'SIGNING_KEY_REVOKED';
+
+  constructor(id: string) {
+    super(`The signing key ${id} is revoked.`);
+  }
+}
+
 export type DomainErrorCode =
   | 'VALIDATION_FAILED'
   | 'MACHINE_NOT_FOUND'
@@ -363,4 +388,8 @@ export type DomainErrorCode =
   | 'ENTITLEMENT_NOT_FOUND'
   | 'ENTITLEMENT_CODE_TAKEN'
   | 'UNKNOWN_ENTITLEMENTS'
-  | 'ENTITLEMENT_LIMIT_EXCEEDED';
+  | 'ENTITLEMENT_LIMIT_EXCEEDED'
+  // Signing keys (issue 19).
+  | 'SIGNING_KEY_NOT_FOUND'
+  | 'SIGNING_KEY_ACTIVE'
+  | 'SIGNING_KEY_REVOKED';

@@ -46,6 +46,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
   webhookAddresses?: AddressPolicy;
+  /** The server secret, which seals new signing keys (rotation). */
+  secret?: string;
 }
 
 export interface App {
@@ -109,6 +111,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     heartbeats,
     validations,
     webhookAddresses: deps.webhookAddresses,
+    secret: deps.secret,
   };
 
   const app = express();

@@ -7,7 +7,11 @@ import type { Services } from '../services.ts';
 export type OperationId = keyof operations;
 
 /** Who made the request, as the security handlers established it. */
-export type Principal = { kind: 'license'; license: LicenseRecord } | { kind: 'apiKey'; apiKey: ApiKeyRecord };
+export type Principal =
+  | { kind: 'license'; license: LicenseRecord }
+  | { kind: 'apiKey'; apiKey: ApiKeyRecord }
+  // An operation that needs no credentials (the published signing keys).
+  | { kind: 'anonymous' };
 
 type Op<K extends OperationId> = operations[K];
 
