@@ -1433,9 +1433,16 @@ export interface components {
          * @enum {string}
          */
         LicenseValidationCode: "VALID" | "PRODUCT_SCOPE_MISMATCH" | "POLICY_SCOPE_MISMATCH" | "SUSPENDED" | "EXPIRED" | "NO_MACHINE" | "FINGERPRINT_NOT_ACTIVATED" | "HEARTBEAT_DEAD" | "TOO_MANY_MACHINES" | "TOO_MANY_CORES" | "ENTITLEMENTS_MISSING";
+        /** @description What a validation answer echoes of its request. */
+        LicenseValidationMeta: {
+            /** @description The request's `nonce`, exactly as sent. */
+            nonce: components["schemas"]["ValidationNonce"];
+        };
         /** @description The body of a validation response. */
         LicenseValidationResponse: {
             data: components["schemas"]["LicenseValidation"];
+            /** @description Present when the request sent a `nonce`. */
+            meta?: components["schemas"]["LicenseValidationMeta"];
         };
         /** @description A device activated under a license. */
         Machine: {
@@ -1553,6 +1560,17 @@ export interface components {
          *     refused, not stored as `null`).
          */
         Metadata: Record<string, unknown>;
+        /**
+         * Format: int64
+         * @description An integer nonce, within the range a double holds exactly (±(2⁵³ − 1)), so every client reads back the same number.
+         * @example 4190735521
+         */
+        NonceInteger: number;
+        /**
+         * @description A string nonce: 1–64 characters on one line.
+         * @example f3a9c2e1b7d04a68
+         */
+        NonceText: string;
         /**
          * @description How far a license may go over its policy's limits (`maxMachines` and `maxCores`). Within the
          *     allowance an activation succeeds and validation answers `valid: true` with the warning code
@@ -1922,7 +1940,16 @@ export interface components {
              *     `ENTITLEMENTS_MISSING`, listing them in `missingEntitlements`.
              */
             entitlements?: components["schemas"]["EntitlementCode"][];
+            /**
+             * @description A value the software chose for this request (a random number, or a random string of 1–64
+             *     characters), echoed as `meta.nonce` in the answer. With a signed answer (`Accept-Signature`)
+             *     the nonce is covered by the signature through `Content-Digest`, so an answer recorded for
+             *     another request (a `valid: true` replayed by a fake server) does not carry it.
+             */
+            nonce?: components["schemas"]["ValidationNonce"];
         };
+        /** @description A validation's nonce: an integer, or a string of 1–64 characters on one line. */
+        ValidationNonce: components["schemas"]["NonceInteger"] | components["schemas"]["NonceText"];
         /** @description One attempt at delivering a message to an endpoint. */
         WebhookDelivery: {
             /** @description The attempt's id, a UUIDv7. */
@@ -2070,6 +2097,17 @@ export interface components {
     responses: never;
     parameters: {
         /**
+         * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+         *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+         *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+         *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+         *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+         *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+         *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+         *     asking for `ed25519`, nothing is signed.
+         */
+        AcceptSignatureHeader: string;
+        /**
          * @description A unique value the client generates for one logical request (a UUID is a good choice) and
          *     sends again on each retry of it. Within 24 hours and for the same credentials, a retry with
          *     the same key and the same request gets the first successful response replayed (marked with
@@ -2095,7 +2133,19 @@ export interface operations {
                 /** @description How many keys per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2109,6 +2159,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2133,6 +2189,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2150,6 +2212,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -2171,6 +2239,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2188,6 +2262,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2206,6 +2286,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2224,6 +2310,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -2244,6 +2336,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2263,6 +2361,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -2286,6 +2390,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -2304,6 +2419,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -2330,6 +2451,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2347,6 +2474,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -2368,6 +2501,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2385,6 +2524,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2402,6 +2547,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2420,6 +2571,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2438,6 +2595,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2462,6 +2625,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2480,6 +2649,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -2500,6 +2675,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2519,6 +2700,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -2532,7 +2719,19 @@ export interface operations {
     getApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The API key's id. */
                 id: components["schemas"]["Uuid"];
@@ -2549,6 +2748,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2573,6 +2778,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2590,6 +2801,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -2611,6 +2828,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2631,6 +2854,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2648,6 +2877,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2666,6 +2901,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2684,6 +2925,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -2704,6 +2951,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2723,6 +2976,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -2736,7 +2995,19 @@ export interface operations {
     revokeApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The API key's id. */
                 id: components["schemas"]["Uuid"];
@@ -2753,6 +3024,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2777,6 +3054,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2794,6 +3077,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -2815,6 +3104,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2835,6 +3130,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2852,6 +3153,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2871,6 +3178,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2889,6 +3202,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2907,6 +3226,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -2927,6 +3252,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2946,6 +3277,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -2964,7 +3301,19 @@ export interface operations {
                 /** @description How many entitlements per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2978,6 +3327,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3002,6 +3357,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3019,6 +3380,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3040,6 +3407,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3057,6 +3430,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3075,6 +3454,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3093,6 +3478,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -3113,6 +3504,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3132,6 +3529,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -3155,6 +3558,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -3173,6 +3587,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -3199,6 +3619,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3216,6 +3642,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3237,6 +3669,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3254,6 +3692,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3274,6 +3718,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3292,6 +3742,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3310,6 +3766,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3327,6 +3789,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3345,6 +3813,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -3365,6 +3839,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3384,6 +3864,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -3397,7 +3883,19 @@ export interface operations {
     getEntitlement: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The entitlement's id. */
                 id: components["schemas"]["Uuid"];
@@ -3414,6 +3912,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3438,6 +3942,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3455,6 +3965,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3476,6 +3992,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3496,6 +4018,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3513,6 +4041,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3531,6 +4065,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3549,6 +4089,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -3569,6 +4115,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3588,6 +4140,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -3601,7 +4159,19 @@ export interface operations {
     deleteEntitlement: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The entitlement's id. */
                 id: components["schemas"]["Uuid"];
@@ -3618,6 +4188,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3642,6 +4218,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3659,6 +4241,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3680,6 +4268,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3700,6 +4294,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3717,6 +4317,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3735,6 +4341,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3753,6 +4365,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -3773,6 +4391,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3792,6 +4416,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -3805,7 +4435,19 @@ export interface operations {
     updateEntitlement: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The entitlement's id. */
                 id: components["schemas"]["Uuid"];
@@ -3826,6 +4468,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3850,6 +4498,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3867,6 +4521,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3888,6 +4548,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3908,6 +4574,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3925,6 +4597,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3944,6 +4622,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3962,6 +4646,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3980,6 +4670,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3998,6 +4694,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -4018,6 +4720,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4037,6 +4745,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -4065,7 +4779,19 @@ export interface operations {
                 /** @description How many events per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4079,6 +4805,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4103,6 +4835,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4120,6 +4858,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4141,6 +4885,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4158,6 +4908,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4176,6 +4932,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4194,6 +4956,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -4214,6 +4982,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4233,6 +5007,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -4246,7 +5026,19 @@ export interface operations {
     getEvent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The event's id. */
                 id: components["schemas"]["EventId"];
@@ -4263,6 +5055,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4287,6 +5085,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4304,6 +5108,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4325,6 +5135,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4345,6 +5161,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4362,6 +5184,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4380,6 +5208,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4398,6 +5232,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -4418,6 +5258,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4437,6 +5283,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -4459,7 +5311,19 @@ export interface operations {
                 /** @description How many licenses per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4473,6 +5337,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4497,6 +5367,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4514,6 +5390,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4535,6 +5417,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4552,6 +5440,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4570,6 +5464,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4588,6 +5488,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -4608,6 +5514,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4627,6 +5539,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -4650,6 +5568,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -4668,6 +5597,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -4694,6 +5629,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4711,6 +5652,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4732,6 +5679,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4749,6 +5702,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4766,6 +5725,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4784,6 +5749,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4802,6 +5773,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4826,6 +5803,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4844,6 +5827,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -4864,6 +5853,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4883,6 +5878,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -4896,7 +5897,19 @@ export interface operations {
     validateLicense: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4914,6 +5927,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4938,6 +5957,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4955,6 +5980,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4974,6 +6005,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4992,6 +6029,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5010,6 +6053,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5028,6 +6077,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -5048,6 +6103,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5067,6 +6128,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -5080,7 +6147,19 @@ export interface operations {
     getLicense: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The license's id. */
                 id: components["schemas"]["Uuid"];
@@ -5097,6 +6176,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5121,6 +6206,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5138,6 +6229,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5159,6 +6256,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5179,6 +6282,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5196,6 +6305,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5214,6 +6329,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5232,6 +6353,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -5252,6 +6379,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5271,6 +6404,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -5284,7 +6423,19 @@ export interface operations {
     deleteLicense: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The license's id. */
                 id: components["schemas"]["Uuid"];
@@ -5301,6 +6452,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5325,6 +6482,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5342,6 +6505,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5363,6 +6532,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5383,6 +6558,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5400,6 +6581,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5418,6 +6605,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5436,6 +6629,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -5456,6 +6655,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5475,6 +6680,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -5488,7 +6699,19 @@ export interface operations {
     updateLicense: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The license's id. */
                 id: components["schemas"]["Uuid"];
@@ -5509,6 +6732,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5533,6 +6762,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5550,6 +6785,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5571,6 +6812,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5591,6 +6838,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5608,6 +6861,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5626,6 +6885,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5644,6 +6909,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5665,6 +6936,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5683,6 +6960,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -5703,6 +6986,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5722,6 +7011,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -5745,6 +7040,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path: {
                 /** @description The license's id. */
@@ -5762,6 +7068,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -5788,6 +7100,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5805,6 +7123,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5826,6 +7150,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5846,6 +7176,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5863,6 +7199,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5880,6 +7222,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5898,6 +7246,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5915,6 +7269,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5933,6 +7293,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -5953,6 +7319,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5972,6 +7344,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -5995,6 +7373,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path: {
                 /** @description The license's id. */
@@ -6012,6 +7401,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -6038,6 +7433,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6055,6 +7456,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6076,6 +7483,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6096,6 +7509,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6113,6 +7532,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6130,6 +7555,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6148,6 +7579,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6172,6 +7609,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6190,6 +7633,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -6210,6 +7659,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6229,6 +7684,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -6252,6 +7713,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path: {
                 /** @description The license's id. */
@@ -6269,6 +7741,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -6295,6 +7773,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6312,6 +7796,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6333,6 +7823,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6353,6 +7849,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6370,6 +7872,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6387,6 +7895,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6405,6 +7919,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6422,6 +7942,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6440,6 +7966,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -6460,6 +7992,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6479,6 +8017,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -6492,7 +8036,19 @@ export interface operations {
     listLicenseEntitlements: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The license's id. */
                 id: components["schemas"]["Uuid"];
@@ -6509,6 +8065,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6533,6 +8095,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6550,6 +8118,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6571,6 +8145,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6591,6 +8171,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6608,6 +8194,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6626,6 +8218,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6644,6 +8242,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -6664,6 +8268,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6683,6 +8293,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -6696,7 +8312,19 @@ export interface operations {
     attachLicenseEntitlements: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The license's id. */
                 id: components["schemas"]["Uuid"];
@@ -6717,6 +8345,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6741,6 +8375,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6758,6 +8398,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6779,6 +8425,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6799,6 +8451,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6816,6 +8474,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6834,6 +8498,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6852,6 +8522,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6873,6 +8549,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6891,6 +8573,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -6911,6 +8599,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6930,6 +8624,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -6943,7 +8643,19 @@ export interface operations {
     detachLicenseEntitlements: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The license's id. */
                 id: components["schemas"]["Uuid"];
@@ -6964,6 +8676,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6988,6 +8706,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7005,6 +8729,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7026,6 +8756,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7046,6 +8782,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7063,6 +8805,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7081,6 +8829,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7099,6 +8853,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7120,6 +8880,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7138,6 +8904,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -7158,6 +8930,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7177,6 +8955,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -7204,7 +8988,19 @@ export interface operations {
                  */
                 heartbeatStatus?: components["schemas"]["HeartbeatStatus"];
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7218,6 +9014,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7242,6 +9044,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7259,6 +9067,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7280,6 +9094,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7297,6 +9117,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7315,6 +9141,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7333,6 +9165,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -7353,6 +9191,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7372,6 +9216,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -7395,6 +9245,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -7413,6 +9274,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -7439,6 +9306,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7456,6 +9329,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7475,6 +9354,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7492,6 +9377,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7512,6 +9403,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7530,6 +9427,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7548,6 +9451,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7572,6 +9481,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7590,6 +9505,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -7610,6 +9531,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7629,6 +9556,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -7642,7 +9575,19 @@ export interface operations {
     getMachine: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The machine's id. */
                 id: components["schemas"]["Uuid"];
@@ -7659,6 +9604,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7683,6 +9634,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7700,6 +9657,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7721,6 +9684,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7741,6 +9710,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7758,6 +9733,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7776,6 +9757,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7794,6 +9781,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -7814,6 +9807,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7833,6 +9832,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -7846,7 +9851,19 @@ export interface operations {
     deactivateMachine: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The machine's id. */
                 id: components["schemas"]["Uuid"];
@@ -7863,6 +9880,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7887,6 +9910,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7904,6 +9933,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7925,6 +9960,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7945,6 +9986,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7962,6 +10009,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7980,6 +10033,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7998,6 +10057,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -8018,6 +10083,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8037,6 +10108,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -8050,7 +10127,19 @@ export interface operations {
     pingMachineHeartbeat: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The machine's id. */
                 id: components["schemas"]["Uuid"];
@@ -8067,6 +10156,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8091,6 +10186,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8108,6 +10209,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8127,6 +10234,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8147,6 +10260,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8164,6 +10283,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8182,6 +10307,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8203,6 +10334,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8221,6 +10358,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -8241,6 +10384,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8260,6 +10409,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -8278,7 +10433,19 @@ export interface operations {
                 /** @description How many policies per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8292,6 +10459,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8316,6 +10489,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8333,6 +10512,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8354,6 +10539,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8371,6 +10562,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8389,6 +10586,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8407,6 +10610,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -8427,6 +10636,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8446,6 +10661,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -8469,6 +10690,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -8487,6 +10719,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -8513,6 +10751,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8530,6 +10774,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8551,6 +10801,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8568,6 +10824,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8585,6 +10847,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8603,6 +10871,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8621,6 +10895,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8645,6 +10925,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8663,6 +10949,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -8683,6 +10975,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8702,6 +11000,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -8715,7 +11019,19 @@ export interface operations {
     getPolicy: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The policy's id. */
                 id: components["schemas"]["Uuid"];
@@ -8732,6 +11048,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8756,6 +11078,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8773,6 +11101,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8794,6 +11128,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8814,6 +11154,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8831,6 +11177,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8849,6 +11201,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8867,6 +11225,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -8887,6 +11251,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8906,6 +11276,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -8919,7 +11295,19 @@ export interface operations {
     deletePolicy: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The policy's id. */
                 id: components["schemas"]["Uuid"];
@@ -8936,6 +11324,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8960,6 +11354,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8977,6 +11377,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8998,6 +11404,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9018,6 +11430,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9035,6 +11453,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9054,6 +11478,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9072,6 +11502,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9090,6 +11526,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -9110,6 +11552,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9129,6 +11577,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -9142,7 +11596,19 @@ export interface operations {
     updatePolicy: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The policy's id. */
                 id: components["schemas"]["Uuid"];
@@ -9163,6 +11629,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9187,6 +11659,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9204,6 +11682,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -9225,6 +11709,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9245,6 +11735,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9262,6 +11758,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9280,6 +11782,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9298,6 +11806,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9319,6 +11833,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9337,6 +11857,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -9357,6 +11883,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9376,6 +11908,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -9389,7 +11927,19 @@ export interface operations {
     listPolicyEntitlements: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The policy's id. */
                 id: components["schemas"]["Uuid"];
@@ -9406,6 +11956,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9430,6 +11986,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9447,6 +12009,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -9468,6 +12036,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9488,6 +12062,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9505,6 +12085,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9523,6 +12109,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9541,6 +12133,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -9561,6 +12159,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9580,6 +12184,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -9593,7 +12203,19 @@ export interface operations {
     attachPolicyEntitlements: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The policy's id. */
                 id: components["schemas"]["Uuid"];
@@ -9614,6 +12236,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9638,6 +12266,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9655,6 +12289,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -9676,6 +12316,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9696,6 +12342,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9713,6 +12365,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9731,6 +12389,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9749,6 +12413,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9770,6 +12440,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9788,6 +12464,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -9808,6 +12490,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9827,6 +12515,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -9840,7 +12534,19 @@ export interface operations {
     detachPolicyEntitlements: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The policy's id. */
                 id: components["schemas"]["Uuid"];
@@ -9861,6 +12567,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9885,6 +12597,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9902,6 +12620,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -9923,6 +12647,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9943,6 +12673,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9960,6 +12696,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9978,6 +12720,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9996,6 +12744,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10017,6 +12771,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10035,6 +12795,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -10055,6 +12821,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10074,6 +12846,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -10092,7 +12870,19 @@ export interface operations {
                 /** @description How many products per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -10106,6 +12896,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10130,6 +12926,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10147,6 +12949,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -10168,6 +12976,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10185,6 +12999,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10203,6 +13023,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10221,6 +13047,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -10241,6 +13073,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10260,6 +13098,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -10283,6 +13127,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -10301,6 +13156,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -10327,6 +13188,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10344,6 +13211,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -10365,6 +13238,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10382,6 +13261,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10402,6 +13287,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10420,6 +13311,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10438,6 +13335,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10455,6 +13358,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10473,6 +13382,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -10493,6 +13408,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10512,6 +13433,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -10525,7 +13452,19 @@ export interface operations {
     getProduct: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The product's id. */
                 id: components["schemas"]["Uuid"];
@@ -10542,6 +13481,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10566,6 +13511,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10583,6 +13534,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -10604,6 +13561,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10624,6 +13587,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10641,6 +13610,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10659,6 +13634,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10677,6 +13658,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -10697,6 +13684,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10716,6 +13709,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -10729,7 +13728,19 @@ export interface operations {
     deleteProduct: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The product's id. */
                 id: components["schemas"]["Uuid"];
@@ -10746,6 +13757,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10770,6 +13787,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10787,6 +13810,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -10808,6 +13837,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10828,6 +13863,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10845,6 +13886,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10864,6 +13911,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10882,6 +13935,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10900,6 +13959,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -10920,6 +13985,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10939,6 +14010,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -10952,7 +14029,19 @@ export interface operations {
     updateProduct: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The product's id. */
                 id: components["schemas"]["Uuid"];
@@ -10973,6 +14062,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10997,6 +14092,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11014,6 +14115,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -11035,6 +14142,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11055,6 +14168,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11072,6 +14191,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11091,6 +14216,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11109,6 +14240,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11127,6 +14264,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11145,6 +14288,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -11165,6 +14314,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11184,6 +14339,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -11202,7 +14363,19 @@ export interface operations {
                 /** @description How many endpoints per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -11216,6 +14389,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11240,6 +14419,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11257,6 +14442,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -11278,6 +14469,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11295,6 +14492,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11313,6 +14516,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11331,6 +14540,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -11351,6 +14566,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11370,6 +14591,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -11393,6 +14620,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -11411,6 +14649,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -11437,6 +14681,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11454,6 +14704,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -11475,6 +14731,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11492,6 +14754,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11509,6 +14777,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11527,6 +14801,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11545,6 +14825,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11569,6 +14855,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11587,6 +14879,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -11607,6 +14905,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11626,6 +14930,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -11639,7 +14949,19 @@ export interface operations {
     getWebhookEndpoint: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The endpoint's id. */
                 id: components["schemas"]["Uuid"];
@@ -11656,6 +14978,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11680,6 +15008,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11697,6 +15031,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -11718,6 +15058,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11738,6 +15084,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11755,6 +15107,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11773,6 +15131,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11791,6 +15155,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -11811,6 +15181,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11830,6 +15206,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -11843,7 +15225,19 @@ export interface operations {
     deleteWebhookEndpoint: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The endpoint's id. */
                 id: components["schemas"]["Uuid"];
@@ -11860,6 +15254,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11884,6 +15284,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11901,6 +15307,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -11922,6 +15334,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11942,6 +15360,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11959,6 +15383,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11977,6 +15407,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11995,6 +15431,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -12015,6 +15457,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12034,6 +15482,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -12047,7 +15501,19 @@ export interface operations {
     updateWebhookEndpoint: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The endpoint's id. */
                 id: components["schemas"]["Uuid"];
@@ -12068,6 +15534,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12092,6 +15564,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12109,6 +15587,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -12130,6 +15614,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12150,6 +15640,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12167,6 +15663,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12185,6 +15687,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12203,6 +15711,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12224,6 +15738,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12242,6 +15762,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -12262,6 +15788,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12281,6 +15813,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -12304,6 +15842,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path: {
                 /** @description The endpoint's id. */
@@ -12321,6 +15870,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -12347,6 +15902,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12364,6 +15925,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -12385,6 +15952,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12405,6 +15978,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12422,6 +16001,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12439,6 +16024,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12457,6 +16048,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12474,6 +16071,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12492,6 +16095,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -12512,6 +16121,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12531,6 +16146,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -12554,6 +16175,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path: {
                 /** @description The endpoint's id. */
@@ -12571,6 +16203,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -12597,6 +16235,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12614,6 +16258,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -12635,6 +16285,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12655,6 +16311,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12672,6 +16334,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12689,6 +16357,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12707,6 +16381,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12724,6 +16404,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12742,6 +16428,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -12762,6 +16454,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12781,6 +16479,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -12799,7 +16503,19 @@ export interface operations {
                 /** @description How many attempts per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The endpoint's id. */
                 id: components["schemas"]["Uuid"];
@@ -12816,6 +16532,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12840,6 +16562,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12857,6 +16585,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -12878,6 +16612,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12898,6 +16638,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12915,6 +16661,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12933,6 +16685,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12951,6 +16709,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -12971,6 +16735,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12990,6 +16760,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -13013,6 +16789,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path: {
                 /** @description The endpoint's id. */
@@ -13032,6 +16819,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -13058,6 +16851,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13075,6 +16874,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -13096,6 +16901,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13116,6 +16927,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13133,6 +16950,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13150,6 +16973,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13168,6 +16997,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13185,6 +17020,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13203,6 +17044,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -13223,6 +17070,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13242,6 +17095,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;

@@ -49,6 +49,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       orm: runtime.orm,
       clock,
       hasher: runtime.hasher,
+      secret: runtime.secret,
       log,
       stopping: () => stopping,
       rateLimits: config.rateLimits,
@@ -58,7 +59,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       authCache,
     });
     server = await new Promise<Server>((resolve, reject) => {
-      const s = createHttpServer(app.express, config.transportTimeouts, log);
+      const s = createHttpServer(app.express, config.transportTimeouts, log, app.responseSigner);
       s.once('error', reject);
       s.listen(config.port, config.host, () => {
         s.off('error', reject);
