@@ -49,6 +49,8 @@ export class ResponseSigner {
   #key: ResponseSigningKey | null = null;
   #nextReadAt = Number.NEGATIVE_INFINITY;
   #reading: Promise<void> | undefined;
+  #lastHeader: string | undefined;
+  #lastLabel: string | null = null;
 
   constructor(options: ResponseSignerOptions) {
     this.#load = options.load;
@@ -86,6 +88,15 @@ export class ResponseSigner {
     }
   }
 
+  /** A client sends the same `Accept-Signature` every time: the last one's label is kept. */
+  #labelFor(header: string | undefined): string | null {
+    if (header !== this.#lastHeader) {
+      this.#lastLabel = requestedSignatureLabel(header);
+      this.#lastHeader = header;
+    }
+    return this.#lastLabel;
+  }
+
   /** The key to sign with now, or null; starts a read in the background once it is due. */
   current(): ResponseSigningKey | null {
     if (this.#monotonic() >= this.#nextReadAt && this.#reading === undefined) void this.refresh();
@@ -110,7 +121,7 @@ export class ResponseSigner {
   ): Record<string, string> | undefined {
     // Node joins repeated lines of a header it does not know into one string; the array is typing's.
     const accept = request.headers['accept-signature'];
-    const label = requestedSignatureLabel(Array.isArray(accept) ? accept.join(', ') : accept);
+    const label = this.#labelFor(Array.isArray(accept) ? accept.join(', ') : accept);
     if (label === null || label.length > MAX_LABEL_LENGTH) return undefined;
     const key = this.current();
     if (key === null) return undefined;
