@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
+import { isDatabaseUnavailable } from '../db/failure.ts';
 import { contentDigest, requestedSignatureLabel, signResponse } from '../offline/http-signature.ts';
 
 /** The key responses are signed with: the active signing key, its private half opened. */
@@ -79,11 +80,15 @@ export class ResponseSigner {
       this.#key = key;
       this.#nextReadAt = this.#monotonic() + (key === null ? RETRY_AFTER_FAILURE_MS : this.#ttlMs);
     } catch (error) {
-      // The key held so far keeps signing: it stays published after a rotation.
-      this.#log.error(
-        { err: error },
-        'could not read the active signing key (is LICENTRIC_SECRET the one it was sealed with?)',
-      );
+      // The key held so far keeps signing: it stays published after a rotation. A database that
+      // is away is the outage's own news; a key that does not open is a misconfiguration.
+      if (isDatabaseUnavailable(error))
+        this.#log.warn({ err: error }, 'could not read the active signing key: the database is unavailable');
+      else
+        this.#log.error(
+          { err: error },
+          'could not open the active signing key (is LICENTRIC_SECRET the one it was sealed with?)',
+        );
       this.#nextReadAt = this.#monotonic() + RETRY_AFTER_FAILURE_MS;
     }
   }
