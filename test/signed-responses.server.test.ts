@@ -328,6 +328,38 @@ describe('the signing key a replica holds', () => {
     const published = await publishedKeys(server);
     expect(published.find((k) => k.id === before)?.status).toBe('retired');
   });
+  it('answers unsigned while no key could be read, and retries the read after 5 s', async () => {
+    let now = 0;
+    let failing = true;
+    const signer = new ResponseSigner({
+      load: async () => {
+        if (failing) throw new Error('connection refused');
+        const active = await activeSigningKey(server.orm.em.fork(), TEST_SECRET);
+        return active && { id: active.key.id, privateKey: active.privateKey };
+      },
+      clock: server.clock,
+      log: createLogger('silent'),
+      monotonic: () => now,
+    });
+    await signer.refresh();
+    const request = {
+      method: 'GET',
+      url: '/api/v1/machines',
+      headers: { 'accept-signature': ASK['Accept-Signature'] },
+    };
+    expect(signer.headersFor(request, 200, 'application/json', Buffer.from('{}'))).toBeUndefined();
+    failing = false;
+    now += 4_999;
+    expect(signer.current()).toBeNull();
+    now += 1;
+    signer.current();
+    await signer.refresh();
+    expect(Object.keys(signer.headersFor(request, 200, 'application/json', Buffer.from('{}')) ?? {})).toEqual([
+      'Content-Digest',
+      'Signature-Input',
+      'Signature',
+    ]);
+  });
 });
 
 describe('the spec', () => {
