@@ -1538,9 +1538,16 @@ export interface components {
          * @enum {string}
          */
         LicenseValidationCode: "VALID" | "PRODUCT_SCOPE_MISMATCH" | "POLICY_SCOPE_MISMATCH" | "SUSPENDED" | "EXPIRED" | "NO_MACHINE" | "FINGERPRINT_NOT_ACTIVATED" | "HEARTBEAT_DEAD" | "TOO_MANY_MACHINES" | "TOO_MANY_CORES" | "ENTITLEMENTS_MISSING";
+        /** @description What a validation answer echoes of its request. */
+        LicenseValidationMeta: {
+            /** @description The request's `nonce`, exactly as sent. */
+            nonce: components["schemas"]["ValidationNonce"];
+        };
         /** @description The body of a validation response. */
         LicenseValidationResponse: {
             data: components["schemas"]["LicenseValidation"];
+            /** @description Present when the request sent a `nonce`. */
+            meta?: components["schemas"]["LicenseValidationMeta"];
         };
         /** @description A device activated under a license. */
         Machine: {
@@ -1658,6 +1665,17 @@ export interface components {
          *     refused, not stored as `null`).
          */
         Metadata: Record<string, unknown>;
+        /**
+         * Format: int64
+         * @description An integer nonce, within the range a double holds exactly (±(2⁵³ − 1)), so every client reads back the same number.
+         * @example 4190735521
+         */
+        NonceInteger: number;
+        /**
+         * @description A string nonce: 1–64 characters on one line.
+         * @example f3a9c2e1b7d04a68
+         */
+        NonceText: string;
         /**
          * @description How far a license may go over its policy's limits (`maxMachines` and `maxCores`). Within the
          *     allowance an activation succeeds and validation answers `valid: true` with the warning code
@@ -2106,7 +2124,16 @@ export interface components {
              *     `ENTITLEMENTS_MISSING`, listing them in `missingEntitlements`.
              */
             entitlements?: components["schemas"]["EntitlementCode"][];
+            /**
+             * @description A value the software chose for this request (a random number, or a random string of 1–64
+             *     characters), echoed as `meta.nonce` in the answer. With a signed answer (`Accept-Signature`)
+             *     the nonce is covered by the signature through `Content-Digest`, so an answer recorded for
+             *     another request (a `valid: true` replayed by a fake server) does not carry it.
+             */
+            nonce?: components["schemas"]["ValidationNonce"];
         };
+        /** @description A validation's nonce: an integer, or a string of 1–64 characters on one line. */
+        ValidationNonce: components["schemas"]["NonceInteger"] | components["schemas"]["NonceText"];
         /** @description One attempt at delivering a message to an endpoint. */
         WebhookDelivery: {
             /** @description The attempt's id, a UUIDv7. */
@@ -2254,6 +2281,17 @@ export interface components {
     responses: never;
     parameters: {
         /**
+         * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+         *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+         *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+         *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+         *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+         *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+         *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+         *     asking for `ed25519`, nothing is signed.
+         */
+        AcceptSignatureHeader: string;
+        /**
          * @description A unique value the client generates for one logical request (a UUID is a good choice) and
          *     sends again on each retry of it. Within 24 hours and for the same credentials, a retry with
          *     the same key and the same request gets the first successful response replayed (marked with
@@ -2279,7 +2317,19 @@ export interface operations {
                 /** @description How many keys per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2293,6 +2343,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2317,6 +2373,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2334,6 +2396,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -2355,6 +2423,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2372,6 +2446,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2390,6 +2470,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2408,6 +2494,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -2428,6 +2520,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2447,6 +2545,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -2470,6 +2574,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -2488,6 +2603,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -2514,6 +2635,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2531,6 +2658,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -2552,6 +2685,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2569,6 +2708,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2586,6 +2731,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2604,6 +2755,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2622,6 +2779,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2646,6 +2809,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2664,6 +2833,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -2684,6 +2859,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2703,6 +2884,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -2716,7 +2903,19 @@ export interface operations {
     getApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The API key's id. */
                 id: components["schemas"]["Uuid"];
@@ -2733,6 +2932,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2757,6 +2962,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2774,6 +2985,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -2795,6 +3012,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2815,6 +3038,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2832,6 +3061,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2850,6 +3085,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2868,6 +3109,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -2888,6 +3135,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2907,6 +3160,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -2920,7 +3179,19 @@ export interface operations {
     revokeApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The API key's id. */
                 id: components["schemas"]["Uuid"];
@@ -2937,6 +3208,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2961,6 +3238,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2978,6 +3261,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -2999,6 +3288,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3019,6 +3314,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3036,6 +3337,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3055,6 +3362,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3073,6 +3386,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3091,6 +3410,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -3111,6 +3436,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3130,6 +3461,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -3148,7 +3485,19 @@ export interface operations {
                 /** @description How many entitlements per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3162,6 +3511,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3186,6 +3541,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3203,6 +3564,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3224,6 +3591,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3241,6 +3614,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3259,6 +3638,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3277,6 +3662,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -3297,6 +3688,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3316,6 +3713,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -3339,6 +3742,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -3357,6 +3771,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -3383,6 +3803,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3400,6 +3826,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3421,6 +3853,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3438,6 +3876,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3458,6 +3902,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3476,6 +3926,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3494,6 +3950,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3511,6 +3973,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3529,6 +3997,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -3549,6 +4023,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3568,6 +4048,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -3581,7 +4067,19 @@ export interface operations {
     getEntitlement: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The entitlement's id. */
                 id: components["schemas"]["Uuid"];
@@ -3598,6 +4096,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3622,6 +4126,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3639,6 +4149,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3660,6 +4176,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3680,6 +4202,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3697,6 +4225,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3715,6 +4249,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3733,6 +4273,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -3753,6 +4299,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3772,6 +4324,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -3785,7 +4343,19 @@ export interface operations {
     deleteEntitlement: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The entitlement's id. */
                 id: components["schemas"]["Uuid"];
@@ -3802,6 +4372,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3826,6 +4402,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3843,6 +4425,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3864,6 +4452,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3884,6 +4478,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3901,6 +4501,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3919,6 +4525,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3937,6 +4549,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -3957,6 +4575,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3976,6 +4600,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -3989,7 +4619,19 @@ export interface operations {
     updateEntitlement: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The entitlement's id. */
                 id: components["schemas"]["Uuid"];
@@ -4010,6 +4652,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4034,6 +4682,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4051,6 +4705,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4072,6 +4732,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4092,6 +4758,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4109,6 +4781,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4128,6 +4806,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4146,6 +4830,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4164,6 +4854,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4182,6 +4878,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -4202,6 +4904,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4221,6 +4929,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -4249,7 +4963,19 @@ export interface operations {
                 /** @description How many events per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4263,6 +4989,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4287,6 +5019,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4304,6 +5042,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4325,6 +5069,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4342,6 +5092,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4360,6 +5116,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4378,6 +5140,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -4398,6 +5166,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4417,6 +5191,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -4430,7 +5210,19 @@ export interface operations {
     getEvent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The event's id. */
                 id: components["schemas"]["EventId"];
@@ -4447,6 +5239,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4471,6 +5269,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4488,6 +5292,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4509,6 +5319,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4529,6 +5345,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4546,6 +5368,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4564,6 +5392,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4582,6 +5416,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -4602,6 +5442,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4621,6 +5467,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -4643,7 +5495,19 @@ export interface operations {
                 /** @description How many licenses per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4657,6 +5521,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4681,6 +5551,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4698,6 +5574,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4719,6 +5601,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4736,6 +5624,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4754,6 +5648,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4772,6 +5672,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -4792,6 +5698,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4811,6 +5723,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -4834,6 +5752,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -4852,6 +5781,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -4878,6 +5813,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4895,6 +5836,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4916,6 +5863,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4933,6 +5886,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4950,6 +5909,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4968,6 +5933,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4986,6 +5957,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5010,6 +5987,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5028,6 +6011,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -5048,6 +6037,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5067,6 +6062,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -5080,7 +6081,19 @@ export interface operations {
     validateLicense: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5098,6 +6111,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5122,6 +6141,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5139,6 +6164,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5158,6 +6189,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5176,6 +6213,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5194,6 +6237,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5212,6 +6261,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -5232,6 +6287,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5251,6 +6312,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -5264,7 +6331,19 @@ export interface operations {
     getLicense: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The license's id. */
                 id: components["schemas"]["Uuid"];
@@ -5281,6 +6360,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5305,6 +6390,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5322,6 +6413,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5343,6 +6440,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5363,6 +6466,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5380,6 +6489,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5398,6 +6513,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5416,6 +6537,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -5436,6 +6563,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5455,6 +6588,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -5468,7 +6607,19 @@ export interface operations {
     deleteLicense: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The license's id. */
                 id: components["schemas"]["Uuid"];
@@ -5485,6 +6636,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5509,6 +6666,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5526,6 +6689,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5547,6 +6716,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5567,6 +6742,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5584,6 +6765,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5602,6 +6789,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5620,6 +6813,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -5640,6 +6839,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5659,6 +6864,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -5672,7 +6883,19 @@ export interface operations {
     updateLicense: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The license's id. */
                 id: components["schemas"]["Uuid"];
@@ -5693,6 +6916,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5717,6 +6946,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5734,6 +6969,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5755,6 +6996,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5775,6 +7022,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5792,6 +7045,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5810,6 +7069,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5828,6 +7093,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5849,6 +7120,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5867,6 +7144,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -5887,6 +7170,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5906,6 +7195,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -5929,6 +7224,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path: {
                 /** @description The license's id. */
@@ -5946,6 +7252,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -5972,6 +7284,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5989,6 +7307,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6010,6 +7334,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6030,6 +7360,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6047,6 +7383,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6064,6 +7406,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6082,6 +7430,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6099,6 +7453,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6117,6 +7477,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -6137,6 +7503,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6156,6 +7528,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -6179,6 +7557,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path: {
                 /** @description The license's id. */
@@ -6196,6 +7585,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -6222,6 +7617,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6239,6 +7640,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6260,6 +7667,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6280,6 +7693,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6297,6 +7716,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6314,6 +7739,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6332,6 +7763,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6356,6 +7793,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6374,6 +7817,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -6394,6 +7843,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6413,6 +7868,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -6436,6 +7897,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path: {
                 /** @description The license's id. */
@@ -6453,6 +7925,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -6479,6 +7957,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6496,6 +7980,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6517,6 +8007,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6537,6 +8033,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6554,6 +8056,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6571,6 +8079,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6589,6 +8103,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6606,6 +8126,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6624,6 +8150,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -6644,6 +8176,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6663,6 +8201,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -6676,7 +8220,19 @@ export interface operations {
     listLicenseEntitlements: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The license's id. */
                 id: components["schemas"]["Uuid"];
@@ -6693,6 +8249,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6717,6 +8279,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6734,6 +8302,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6755,6 +8329,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6775,6 +8355,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6792,6 +8378,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6810,6 +8402,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6828,6 +8426,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -6848,6 +8452,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6867,6 +8477,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -6880,7 +8496,19 @@ export interface operations {
     attachLicenseEntitlements: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The license's id. */
                 id: components["schemas"]["Uuid"];
@@ -6901,6 +8529,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6925,6 +8559,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6942,6 +8582,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6963,6 +8609,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6983,6 +8635,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7000,6 +8658,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7018,6 +8682,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7036,6 +8706,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7057,6 +8733,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7075,6 +8757,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -7095,6 +8783,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7114,6 +8808,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -7127,7 +8827,19 @@ export interface operations {
     detachLicenseEntitlements: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The license's id. */
                 id: components["schemas"]["Uuid"];
@@ -7148,6 +8860,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7172,6 +8890,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7189,6 +8913,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7210,6 +8940,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7230,6 +8966,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7247,6 +8989,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7265,6 +9013,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7283,6 +9037,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7304,6 +9064,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7322,6 +9088,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -7342,6 +9114,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7361,6 +9139,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -7388,7 +9172,19 @@ export interface operations {
                  */
                 heartbeatStatus?: components["schemas"]["HeartbeatStatus"];
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7402,6 +9198,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7426,6 +9228,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7443,6 +9251,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7464,6 +9278,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7481,6 +9301,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7499,6 +9325,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7517,6 +9349,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -7537,6 +9375,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7556,6 +9400,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -7579,6 +9429,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -7597,6 +9458,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -7623,6 +9490,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7640,6 +9513,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7659,6 +9538,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7676,6 +9561,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7696,6 +9587,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7714,6 +9611,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7732,6 +9635,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7756,6 +9665,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7774,6 +9689,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -7794,6 +9715,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7813,6 +9740,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -7826,7 +9759,19 @@ export interface operations {
     getMachine: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The machine's id. */
                 id: components["schemas"]["Uuid"];
@@ -7843,6 +9788,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7867,6 +9818,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7884,6 +9841,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7905,6 +9868,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7925,6 +9894,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7942,6 +9917,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7960,6 +9941,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7978,6 +9965,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -7998,6 +9991,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8017,6 +10016,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -8030,7 +10035,19 @@ export interface operations {
     deactivateMachine: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The machine's id. */
                 id: components["schemas"]["Uuid"];
@@ -8047,6 +10064,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8071,6 +10094,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8088,6 +10117,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8109,6 +10144,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8129,6 +10170,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8146,6 +10193,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8164,6 +10217,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8182,6 +10241,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -8202,6 +10267,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8221,6 +10292,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -8234,7 +10311,19 @@ export interface operations {
     pingMachineHeartbeat: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The machine's id. */
                 id: components["schemas"]["Uuid"];
@@ -8251,6 +10340,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8275,6 +10370,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8292,6 +10393,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8311,6 +10418,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8331,6 +10444,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8348,6 +10467,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8366,6 +10491,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8387,6 +10518,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8405,6 +10542,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -8425,6 +10568,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8444,6 +10593,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -8462,7 +10617,19 @@ export interface operations {
                 /** @description How many policies per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8476,6 +10643,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8500,6 +10673,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8517,6 +10696,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8538,6 +10723,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8555,6 +10746,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8573,6 +10770,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8591,6 +10794,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -8611,6 +10820,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8630,6 +10845,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -8653,6 +10874,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -8671,6 +10903,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -8697,6 +10935,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8714,6 +10958,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8735,6 +10985,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8752,6 +11008,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8769,6 +11031,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8787,6 +11055,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8805,6 +11079,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8829,6 +11109,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8847,6 +11133,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -8867,6 +11159,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8886,6 +11184,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -8899,7 +11203,19 @@ export interface operations {
     getPolicy: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The policy's id. */
                 id: components["schemas"]["Uuid"];
@@ -8916,6 +11232,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8940,6 +11262,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8957,6 +11285,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8978,6 +11312,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8998,6 +11338,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9015,6 +11361,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9033,6 +11385,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9051,6 +11409,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -9071,6 +11435,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9090,6 +11460,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -9103,7 +11479,19 @@ export interface operations {
     deletePolicy: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The policy's id. */
                 id: components["schemas"]["Uuid"];
@@ -9120,6 +11508,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9144,6 +11538,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9161,6 +11561,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -9182,6 +11588,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9202,6 +11614,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9219,6 +11637,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9238,6 +11662,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9256,6 +11686,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9274,6 +11710,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -9294,6 +11736,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9313,6 +11761,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -9326,7 +11780,19 @@ export interface operations {
     updatePolicy: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The policy's id. */
                 id: components["schemas"]["Uuid"];
@@ -9347,6 +11813,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9371,6 +11843,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9388,6 +11866,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -9409,6 +11893,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9429,6 +11919,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9446,6 +11942,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9464,6 +11966,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9482,6 +11990,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9503,6 +12017,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9521,6 +12041,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -9541,6 +12067,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9560,6 +12092,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -9573,7 +12111,19 @@ export interface operations {
     listPolicyEntitlements: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The policy's id. */
                 id: components["schemas"]["Uuid"];
@@ -9590,6 +12140,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9614,6 +12170,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9631,6 +12193,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -9652,6 +12220,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9672,6 +12246,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9689,6 +12269,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9707,6 +12293,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9725,6 +12317,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -9745,6 +12343,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9764,6 +12368,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -9777,7 +12387,19 @@ export interface operations {
     attachPolicyEntitlements: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The policy's id. */
                 id: components["schemas"]["Uuid"];
@@ -9798,6 +12420,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9822,6 +12450,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9839,6 +12473,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -9860,6 +12500,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9880,6 +12526,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9897,6 +12549,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9915,6 +12573,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9933,6 +12597,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9954,6 +12624,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9972,6 +12648,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -9992,6 +12674,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10011,6 +12699,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -10024,7 +12718,19 @@ export interface operations {
     detachPolicyEntitlements: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The policy's id. */
                 id: components["schemas"]["Uuid"];
@@ -10045,6 +12751,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10069,6 +12781,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10086,6 +12804,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -10107,6 +12831,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10127,6 +12857,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10144,6 +12880,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10162,6 +12904,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10180,6 +12928,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10201,6 +12955,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10219,6 +12979,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -10239,6 +13005,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10258,6 +13030,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -10276,7 +13054,19 @@ export interface operations {
                 /** @description How many products per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -10290,6 +13080,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10314,6 +13110,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10331,6 +13133,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -10352,6 +13160,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10369,6 +13183,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10387,6 +13207,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10405,6 +13231,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -10425,6 +13257,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10444,6 +13282,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -10467,6 +13311,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -10485,6 +13340,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -10511,6 +13372,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10528,6 +13395,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -10549,6 +13422,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10566,6 +13445,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10586,6 +13471,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10604,6 +13495,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10622,6 +13519,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10639,6 +13542,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10657,6 +13566,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -10677,6 +13592,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10696,6 +13617,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -10709,7 +13636,19 @@ export interface operations {
     getProduct: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The product's id. */
                 id: components["schemas"]["Uuid"];
@@ -10726,6 +13665,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10750,6 +13695,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10767,6 +13718,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -10788,6 +13745,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10808,6 +13771,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10825,6 +13794,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10843,6 +13818,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10861,6 +13842,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -10881,6 +13868,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10900,6 +13893,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -10913,7 +13912,19 @@ export interface operations {
     deleteProduct: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The product's id. */
                 id: components["schemas"]["Uuid"];
@@ -10930,6 +13941,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10954,6 +13971,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10971,6 +13994,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -10992,6 +14021,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11012,6 +14047,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11029,6 +14070,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11048,6 +14095,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11066,6 +14119,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11084,6 +14143,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -11104,6 +14169,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11123,6 +14194,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -11136,7 +14213,19 @@ export interface operations {
     updateProduct: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The product's id. */
                 id: components["schemas"]["Uuid"];
@@ -11157,6 +14246,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11181,6 +14276,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11198,6 +14299,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -11219,6 +14326,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11239,6 +14352,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11256,6 +14375,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11275,6 +14400,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11293,6 +14424,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11311,6 +14448,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11329,6 +14472,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -11349,6 +14498,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11368,6 +14523,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -11395,6 +14556,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11419,6 +14586,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11436,6 +14609,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11454,6 +14633,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11472,6 +14657,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -11492,6 +14683,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11511,6 +14708,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -11548,6 +14751,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -11574,6 +14783,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11591,6 +14806,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -11612,6 +14833,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11629,6 +14856,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11646,6 +14879,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11664,6 +14903,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11681,6 +14926,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11699,6 +14950,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -11719,6 +14976,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11738,6 +15001,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -11778,6 +15047,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -11804,6 +15079,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11821,6 +15102,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -11842,6 +15129,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11856,6 +15149,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11873,6 +15172,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11892,6 +15197,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11910,6 +15221,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11927,6 +15244,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11945,6 +15268,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -11965,6 +15294,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11984,6 +15319,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -12024,6 +15365,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -12050,6 +15397,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12067,6 +15420,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -12088,6 +15447,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12102,6 +15467,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12119,6 +15490,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12138,6 +15515,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12156,6 +15539,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12173,6 +15562,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12191,6 +15586,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -12211,6 +15612,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12230,6 +15637,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -12248,7 +15661,19 @@ export interface operations {
                 /** @description How many endpoints per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -12262,6 +15687,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12286,6 +15717,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12303,6 +15740,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -12324,6 +15767,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12341,6 +15790,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12359,6 +15814,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12377,6 +15838,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -12397,6 +15864,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12416,6 +15889,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -12439,6 +15918,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -12457,6 +15947,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -12483,6 +15979,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12500,6 +16002,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -12521,6 +16029,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12538,6 +16052,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12555,6 +16075,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12573,6 +16099,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12591,6 +16123,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12615,6 +16153,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12633,6 +16177,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -12653,6 +16203,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12672,6 +16228,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -12685,7 +16247,19 @@ export interface operations {
     getWebhookEndpoint: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The endpoint's id. */
                 id: components["schemas"]["Uuid"];
@@ -12702,6 +16276,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12726,6 +16306,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12743,6 +16329,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -12764,6 +16356,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12784,6 +16382,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12801,6 +16405,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12819,6 +16429,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12837,6 +16453,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -12857,6 +16479,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12876,6 +16504,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -12889,7 +16523,19 @@ export interface operations {
     deleteWebhookEndpoint: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The endpoint's id. */
                 id: components["schemas"]["Uuid"];
@@ -12906,6 +16552,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12930,6 +16582,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12947,6 +16605,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -12968,6 +16632,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12988,6 +16658,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13005,6 +16681,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13023,6 +16705,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13041,6 +16729,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -13061,6 +16755,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13080,6 +16780,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -13093,7 +16799,19 @@ export interface operations {
     updateWebhookEndpoint: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The endpoint's id. */
                 id: components["schemas"]["Uuid"];
@@ -13114,6 +16832,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13138,6 +16862,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13155,6 +16885,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -13176,6 +16912,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13196,6 +16938,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13213,6 +16961,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13231,6 +16985,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13249,6 +17009,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13270,6 +17036,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13288,6 +17060,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -13308,6 +17086,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13327,6 +17111,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -13350,6 +17140,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path: {
                 /** @description The endpoint's id. */
@@ -13367,6 +17168,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -13393,6 +17200,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13410,6 +17223,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -13431,6 +17250,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13451,6 +17276,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13468,6 +17299,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13485,6 +17322,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13503,6 +17346,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13520,6 +17369,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13538,6 +17393,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -13558,6 +17419,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13577,6 +17444,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -13600,6 +17473,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path: {
                 /** @description The endpoint's id. */
@@ -13617,6 +17501,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -13643,6 +17533,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13660,6 +17556,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -13681,6 +17583,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13701,6 +17609,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13718,6 +17632,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13735,6 +17655,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13753,6 +17679,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13770,6 +17702,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13788,6 +17726,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -13808,6 +17752,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13827,6 +17777,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -13845,7 +17801,19 @@ export interface operations {
                 /** @description How many attempts per page, 1–100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path: {
                 /** @description The endpoint's id. */
                 id: components["schemas"]["Uuid"];
@@ -13862,6 +17830,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13886,6 +17860,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13903,6 +17883,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -13924,6 +17910,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13944,6 +17936,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13961,6 +17959,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13979,6 +17983,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13997,6 +18007,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -14017,6 +18033,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14036,6 +18058,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -14059,6 +18087,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path: {
                 /** @description The endpoint's id. */
@@ -14078,6 +18117,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
@@ -14104,6 +18149,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14121,6 +18172,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -14142,6 +18199,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14162,6 +18225,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14179,6 +18248,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14196,6 +18271,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14214,6 +18295,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14231,6 +18318,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14249,6 +18342,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before the next request. */
                     "Retry-After": string;
                     /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
@@ -14269,6 +18368,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14288,6 +18393,12 @@ export interface operations {
                      *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
                      */
                     "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": string;
                     [name: string]: unknown;

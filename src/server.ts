@@ -49,6 +49,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       orm: runtime.orm,
       clock,
       hasher: runtime.hasher,
+      secret: runtime.secret,
       log,
       stopping: () => stopping,
       rateLimits: config.rateLimits,
@@ -56,10 +57,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       metrics,
       webhookAddresses,
       authCache,
-      secret: runtime.secret,
     });
     server = await new Promise<Server>((resolve, reject) => {
-      const s = createHttpServer(app.express, config.transportTimeouts, log);
+      const s = createHttpServer(app.express, config.transportTimeouts, log, app.responseSigner);
       s.once('error', reject);
       s.listen(config.port, config.host, () => {
         s.off('error', reject);

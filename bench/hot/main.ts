@@ -6,6 +6,7 @@
  * - heartbeat      POST /machines/{id}/heartbeat            licentric serve vs baseline
  * - validate       POST /licenses/actions/validate, 5-machine licenses, with a fingerprint
  * - validate-big   the same on a license of BENCH_BIG_LICENSE machines (200 000), vs validate
+ * - validate-signed  validate asking for a signed answer (Accept-Signature, ed25519), vs validate
  * - activate       POST /machines, new fingerprints            licentric serve vs baseline
  * - list           GET /machines?limit=100 (pages/s)
  * - dead           GET /machines?heartbeatStatus=DEAD&limit=100, one at a time (ms)
@@ -49,7 +50,7 @@ const WARMUP = envInteger('BENCH_WARMUP', 3);
 const DURATION = envInteger('BENCH_DURATION', 10);
 const ROUNDS = envInteger('BENCH_ROUNDS', 2);
 const SERVE_ROOT = process.env.BENCH_SERVE_ROOT?.trim() || ROOT;
-const ALL = ['heartbeat', 'validate', 'validate-big', 'activate', 'list', 'dead', 'memory'] as const;
+const ALL = ['heartbeat', 'validate', 'validate-big', 'validate-signed', 'activate', 'list', 'dead', 'memory'] as const;
 const ONLY = new Set((process.env.BENCH_ONLY?.trim() || ALL.join(',')).split(',').map((s) => s.trim()));
 for (const name of ONLY)
   if (!(ALL as readonly string[]).includes(name))
@@ -147,8 +148,11 @@ async function seed(db: pg.Client, hasher: KeyHasher): Promise<Seeded> {
 
 const license = (key: string) => ({ authorization: `License ${key}` });
 
+/** What a client sends to get a signed answer (RFC 9421 §5.1). */
+const ACCEPT_SIGNATURE = { 'accept-signature': 'sig1=("@status" "content-digest");alg="ed25519"' };
+
 function requestsOf(
-  bench: 'heartbeat' | 'validate' | 'validate-big' | 'activate' | 'list',
+  bench: 'heartbeat' | 'validate' | 'validate-big' | 'validate-signed' | 'activate' | 'list',
   s: Seeded,
 ): PlannedRequest[] {
   switch (bench) {
@@ -165,6 +169,8 @@ function requestsOf(
         headers: license(v.key),
         body: JSON.stringify({ fingerprint: v.fingerprint }),
       }));
+    case 'validate-signed':
+      return requestsOf('validate', s).map((r) => ({ ...r, headers: { ...r.headers, ...ACCEPT_SIGNATURE } }));
     case 'validate-big':
       return [
         {
@@ -219,6 +225,18 @@ function assertAllOk(label: string, ...results: Result[]): void {
     throw new Error(`${label}: ${failed} requests failed: ${JSON.stringify(results.map((r) => r.statusCodeStats))}`);
 }
 
+/** A signed run that measured unsigned answers would say nothing: one request is checked first. */
+async function assertSigned(url: string, request: PlannedRequest): Promise<void> {
+  const response = await fetch(`${url}${request.path}`, {
+    method: request.method,
+    headers: { ...request.headers, 'content-type': 'application/json' },
+    body: request.body,
+  });
+  await response.arrayBuffer();
+  if (response.status !== 200 || !response.headers.get('signature')?.startsWith('sig1=:'))
+    throw new Error(`validate-signed: the answer is not signed (${response.status})`);
+}
+
 async function throughput(
   cluster: BenchCluster,
   seedUrl: string,
@@ -236,6 +254,7 @@ async function throughput(
     const server = await start(target, url, secret);
     try {
       const requests = requestsOf(bench, seeded);
+      if (bench === 'validate-signed') await assertSigned(server.url, requests[0]!);
       const warmup = await load(server.url, requests, WARMUP);
       const cpu = server.cpuSeconds();
       const result = await load(server.url, requests, DURATION);
@@ -358,7 +377,9 @@ async function main(): Promise<void> {
       if (ONLY.has(bench)) pairs.push([bench, 'licentric serve'], [bench, 'baseline']);
     }
     if (ONLY.has('validate-big')) pairs.push(['validate-big', 'licentric serve']);
-    if (ONLY.has('validate-big') && !ONLY.has('validate')) pairs.push(['validate', 'licentric serve']);
+    if (ONLY.has('validate-signed')) pairs.push(['validate-signed', 'licentric serve']);
+    if ((ONLY.has('validate-big') || ONLY.has('validate-signed')) && !ONLY.has('validate'))
+      pairs.push(['validate', 'licentric serve']);
     if (ONLY.has('list')) pairs.push(['list', 'licentric serve']);
 
     const outcomes: Outcome[] = [];
@@ -402,6 +423,12 @@ async function main(): Promise<void> {
     if (big && small)
       console.log(
         `validate on ${BIG_LICENSE} machines / on 5 machines: ${(big.rps / small.rps).toFixed(2)}× the throughput`,
+      );
+    const signed = mean('validate-signed', 'licentric serve');
+    if (signed && small)
+      console.log(
+        `validate signed / unsigned: ${(signed.rps / small.rps).toFixed(2)}× the throughput, ` +
+          `p99 ${signed.p99.toFixed(1)} vs ${small.p99.toFixed(1)} ms, server CPU ${signed.cpuMs.toFixed(2)} vs ${small.cpuMs.toFixed(2)} ms/request`,
       );
     const list = mean('list', 'licentric serve');
     if (list) console.log(`list: ${list.rps.toFixed(0)} pages/s of 100, server CPU ${list.cpuMs.toFixed(2)} ms/page`);

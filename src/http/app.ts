@@ -9,6 +9,7 @@ import type { KeyHasher } from '../keys/hashing.ts';
 import { ValidationLookups } from '../licenses/validation-lookup.ts';
 import { HeartbeatBatcher } from '../machines/heartbeat-batch.ts';
 import type { Metrics } from '../metrics.ts';
+import { activeSigningKey } from '../offline/signing-keys.ts';
 import { Services, type SharedServices } from '../services.ts';
 import type { AddressPolicy } from '../webhooks/address.ts';
 import { requestContext } from './access-log.ts';
@@ -21,6 +22,7 @@ import { mountLanding } from './landing.ts';
 import { createPipeline } from './pipeline.ts';
 import { problemBody, problemResult } from './problem.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { ResponseSigner } from './response-signing.ts';
 import { type ApiResult, send } from './result.ts';
 
 export const API_BASE = '/api/v1';
@@ -29,6 +31,8 @@ export interface AppDeps {
   orm: Orm;
   clock: Clock;
   hasher: KeyHasher;
+  /** The server secret: opens the active signing key (signed responses) and seals new ones (rotation). */
+  secret: string;
   log: Logger;
   /** Key lookups served from memory; only with a listener keeping it current (auth-cache.ts). */
   authCache?: AuthCache;
@@ -46,8 +50,6 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
   webhookAddresses?: AddressPolicy;
-  /** The server secret, which seals new signing keys (rotation). */
-  secret?: string;
 }
 
 export interface App {
@@ -57,6 +59,8 @@ export interface App {
   heartbeats: HeartbeatBatcher;
   /** Closes the connections of the grouped statements; after the heartbeats are flushed. */
   close(): Promise<void>;
+  /** Signs responses for clients that ask; the transport's own refusals use it too. */
+  responseSigner: ResponseSigner;
 }
 
 /**
@@ -105,6 +109,16 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const pipeline = await createPipeline(document, { limiter, idempotency });
   const statements = openStatementPool(deps.orm, deps.log);
   const heartbeats = new HeartbeatBatcher(statements);
+  const responseSigner = new ResponseSigner({
+    load: async () => {
+      const active = await activeSigningKey(deps.orm.em.fork(), deps.secret);
+      return active && { id: active.key.id, privateKey: active.privateKey };
+    },
+    clock: deps.clock,
+    log: deps.log,
+  });
+  // Read once now, so no signed response waits for it.
+  await responseSigner.refresh();
   const validations = new ValidationLookups(statements);
   const shared: SharedServices = {
     authCache: deps.authCache,
@@ -125,9 +139,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
     const broken = brokenEscape(req.path);
     if (broken === null) return next();
     const detail = `The path holds ${JSON.stringify(broken)}, which is not a percent-encoded UTF-8 character; encode "%" itself as %25.`;
-    send(res, problemResult(problemBody('MALFORMED_REQUEST', detail, res.locals.requestId as string)));
+    send(res, problemResult(problemBody('MALFORMED_REQUEST', detail, res.locals.requestId as string)), responseSigner);
   });
-  mountHealth(app, deps.orm, deps.stopping);
+  mountHealth(app, deps.orm, responseSigner, deps.stopping);
 
   // Straight from the generated files: their text is large, and the server need not hold it.
   app.get('/openapi.yaml', (_req, res) => {
@@ -151,7 +165,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     res.locals.operationId = state.operationId;
     if (state.operationId === 'pingMachineHeartbeat')
       deps.metrics?.heartbeats.inc({ outcome: heartbeatOutcome(result) });
-    send(res, result);
+    send(res, result, responseSigner);
   });
 
   app.use((req, res) => {
@@ -164,8 +178,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
           res.locals.requestId as string,
         ),
       ),
+      responseSigner,
     );
   });
 
-  return { express: app, contractViolations, heartbeats, close: () => statements.end() };
+  return { express: app, contractViolations, heartbeats, responseSigner, close: () => statements.end() };
 }

@@ -2,6 +2,7 @@ import type { Express } from 'express';
 import type { Logger } from 'pino';
 import type { Orm } from '../db/orm.ts';
 import { problemBody, problemResult } from './problem.ts';
+import type { ResponseSigner } from './response-signing.ts';
 import { send } from './result.ts';
 import { readiness } from './unavailable.ts';
 
@@ -9,9 +10,10 @@ import { readiness } from './unavailable.ts';
  * `/healthz` answers while the process runs (for restarts); `/readyz` also reaches the database
  * (for load balancers), and says 503 when it cannot or when the server is stopping.
  */
-export function mountHealth(app: Express, orm: Orm, stopping?: () => boolean): void {
+export function mountHealth(app: Express, orm: Orm, signer: ResponseSigner, stopping?: () => boolean): void {
+  const ok = { status: 200, body: { status: 'ok' }, contentType: 'application/json' };
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+    send(res, ok, signer);
   });
 
   app.get('/readyz', async (_req, res) => {
@@ -23,7 +25,8 @@ export function mountHealth(app: Express, orm: Orm, stopping?: () => boolean): v
           problemBody('SERVICE_UNAVAILABLE', problem.detail, res.locals.requestId as string),
           problem.headers,
         ),
+        signer,
       );
-    else res.json({ status: 'ok' });
+    else send(res, ok, signer);
   });
 }

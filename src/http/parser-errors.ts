@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { type Server, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type HttpErrorCode, problemBody } from './problem.ts';
+import type { ResponseSigner } from './response-signing.ts';
 
 type ClientError = Error & { code?: string };
 
@@ -40,6 +41,9 @@ function problemFor(error: ClientError): { code: HttpErrorCode; detail: string }
  * of a body it did not stop) is read and dropped until it closes its side or the linger runs out.
  * Closing a socket with unread input makes the kernel reset the connection, and the client would
  * lose the answer.
+ *
+ * A request that was parsed (its headers read) is signed when it asked (`signedFor`); one the
+ * parser refused has no method or target to sign for, nor an `Accept-Signature` anyone read.
  */
 export function refuseOnSocket(
   socket: Duplex,
@@ -48,17 +52,23 @@ export function refuseOnSocket(
   log: Logger,
   reason: string,
   requestId: string = randomUUID(),
+  signedFor?: { signer: ResponseSigner; request: IncomingMessage },
 ): void {
   const problem = problemBody(code, detail, requestId);
-  const body = JSON.stringify(problem);
-  socket.end(
+  const body = Buffer.from(JSON.stringify(problem), 'utf8');
+  const contentType = 'application/problem+json; charset=utf-8';
+  const signature = signedFor?.signer.headersFor(signedFor.request, problem.status, contentType, body);
+  const signatureLines = Object.entries(signature ?? {})
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  const head =
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\n` +
-      'Content-Type: application/problem+json; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      `X-Request-Id: ${requestId}\r\n` +
-      'Connection: close\r\n\r\n' +
-      body,
-  );
+    `Content-Type: ${contentType}\r\n` +
+    `Content-Length: ${body.length}\r\n` +
+    `X-Request-Id: ${requestId}\r\n` +
+    signatureLines +
+    'Connection: close\r\n\r\n';
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
   socket.resume();
   const linger = setTimeout(() => socket.destroy(), LINGER_MS).unref();
   socket.once('close', () => clearTimeout(linger));

@@ -1,4 +1,5 @@
 import type { Response } from 'express';
+import type { ResponseSigner } from './response-signing.ts';
 
 /** A response on its way out: what the pipeline answers and the contract checker reads. */
 export interface ApiResult {
@@ -8,9 +9,33 @@ export interface ApiResult {
   headers?: Record<string, string>;
 }
 
-export function send(res: Response, result: ApiResult): void {
+export function send(res: Response, result: ApiResult, signer?: ResponseSigner): void {
   res.status(result.status);
   for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, value);
   res.type(result.contentType);
-  res.send(JSON.stringify(result.body));
+  // Only a request that asks for a signature pays for one (response-signing.ts).
+  if (signer !== undefined && res.req.headers['accept-signature'] !== undefined) sendSigned(res, result, signer);
+  else res.send(JSON.stringify(result.body));
+}
+
+/**
+ * The response with its signature headers, over exactly the bytes and the `Content-Type` that
+ * go out: the body is sent as bytes, so Express changes neither (a string would get its
+ * `charset` added after the signature was made; it is added here first, as Express would).
+ */
+function sendSigned(res: Response, result: ApiResult, signer: ResponseSigner): void {
+  let contentType = String(res.get('Content-Type'));
+  if (!/;\s*charset=/i.test(contentType)) contentType = `${contentType}; charset=utf-8`;
+  res.setHeader('Content-Type', contentType);
+  const body = Buffer.from(JSON.stringify(result.body), 'utf8');
+  // originalUrl: a router mounted under a path (the API's) sees the rest of it as `url`.
+  const { method, originalUrl, headers: requestHeaders } = res.req;
+  const headers = signer.headersFor(
+    { method, url: originalUrl, headers: requestHeaders },
+    result.status,
+    contentType,
+    body,
+  );
+  for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
+  res.send(body);
 }

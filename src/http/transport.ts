@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { requestIdOf } from './access-log.ts';
 import { answerParserErrors, refuseOnSocket } from './parser-errors.ts';
 import { BODY_LIMIT_BYTES, BODY_TOO_LARGE } from './request-body.ts';
+import type { ResponseSigner } from './response-signing.ts';
 
 /** How long a request may take to arrive: Node's own timers, which answer 408 (parser-errors.ts). */
 export interface TransportTimeouts {
@@ -17,7 +18,7 @@ export interface TransportTimeouts {
  * declared body over the limit, and an HTTP/1.1 request without `Host` (Node's own refusal of
  * that is a bare 400). Returns whether it answered.
  */
-function refusedBeforeRouting(req: IncomingMessage, log: Logger): boolean {
+function refusedBeforeRouting(req: IncomingMessage, log: Logger, signer: ResponseSigner | undefined): boolean {
   if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && req.headers.host === undefined) {
     req.resume();
     refuseOnSocket(
@@ -27,6 +28,7 @@ function refusedBeforeRouting(req: IncomingMessage, log: Logger): boolean {
       log,
       'no Host header',
       requestIdOf(req.headers),
+      signer && { signer, request: req },
     );
     return true;
   }
@@ -41,6 +43,7 @@ function refusedBeforeRouting(req: IncomingMessage, log: Logger): boolean {
       log,
       'Content-Length over the limit',
       requestIdOf(req.headers),
+      signer && { signer, request: req },
     );
     return true;
   }
@@ -49,9 +52,15 @@ function refusedBeforeRouting(req: IncomingMessage, log: Logger): boolean {
 
 /**
  * The node:http server the API listens with: its request timeouts, and the refusals above, each
- * a problem+json answer with a request id whose connection then closes.
+ * a problem+json answer with a request id whose connection then closes, signed like every
+ * other answer for a request that asks (`signer`, the app's).
  */
-export function createHttpServer(handler: RequestListener, timeouts: TransportTimeouts, log: Logger): Server {
+export function createHttpServer(
+  handler: RequestListener,
+  timeouts: TransportTimeouts,
+  log: Logger,
+  signer?: ResponseSigner,
+): Server {
   const server = createServer(
     {
       headersTimeout: timeouts.headersTimeoutMs,
@@ -62,12 +71,12 @@ export function createHttpServer(handler: RequestListener, timeouts: TransportTi
       requireHostHeader: false,
     },
     (req: IncomingMessage, res: ServerResponse) => {
-      if (!refusedBeforeRouting(req, log)) handler(req, res);
+      if (!refusedBeforeRouting(req, log, signer)) handler(req, res);
     },
   );
   // With a listener, Node leaves `100 Continue` to us: only a request that may go on gets it.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    if (refusedBeforeRouting(req, log)) return;
+    if (refusedBeforeRouting(req, log, signer)) return;
     res.writeContinue();
     server.emit('request', req, res);
   });

@@ -12,6 +12,8 @@ What the generic run cannot know about this API:
 - Validation takes `fingerprint` or `fingerprints`, not both, which the spec says only in words
   (see `_one_fingerprint_scope`).
 - Which policies and entitlements exist (see `_known_references`).
+- What a signed answer needs: an `Accept-Signature` asking for `ed25519`, which the generator
+  all but never writes (see `_ask_for_signature`); `SignedAnswers` checks what comes back.
 - Deactivation is a soft delete, by contract: a deactivated machine stays readable with
   `deletedAt` set. `SoftDeletion` checks exactly that, in place of the built-in
   `use_after_free`, which expects a 404 after any successful DELETE and is excluded in the
@@ -20,6 +22,7 @@ What the generic run cannot know about this API:
   spec change that breaks link inference cannot quietly shrink the run to unrelated requests.
 """
 
+import base64
 import hashlib
 import itertools
 import json
@@ -101,6 +104,7 @@ def before_call(context, case, kwargs):
     _fresh_idempotency_key(case)
     _one_fingerprint_scope(case)
     _known_references(case)
+    _ask_for_signature(case)
 
 
 def _name_null_link_ids(case) -> None:
@@ -219,6 +223,26 @@ def _known_references(case) -> None:
         case.body = {**body, "entitlements": SEED_ENTITLEMENTS[:count]}
 
 
+ASK_FOR_SIGNATURE = 'sig1=("@status" "content-digest");alg="ed25519"'
+
+
+def _ask_for_signature(case) -> None:
+    """Asks for a signed answer on half of the requests that do not send `Accept-Signature`.
+
+    A generated header is a random string, never a dictionary asking for `ed25519`, so without
+    this no answer of the run would be signed, and the signature headers every response declares
+    would never be checked against their schemas. Chosen by a hash of the request, so that a
+    replayed step is the same request.
+    """
+    headers = case.headers or {}
+    if any(name.lower() == "accept-signature" for name in headers):
+        return
+    request = [case.operation.label, case.path_parameters, case.query, case.body]
+    digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).digest()
+    if digest[0] % 2 == 0:
+        case.headers = {**headers, "Accept-Signature": ASK_FOR_SIGNATURE}
+
+
 def _valid_references(refs) -> bool:
     """Whether `refs` is a list of entitlement codes or ids as the spec allows them (1–100)."""
     return (
@@ -317,3 +341,21 @@ class SoftDeletion:
                 "the stateful phase never took one machine through the whole flow "
                 f"({' -> '.join(f'{op} {status}' for op, status in FLOW)}); the furthest it got: {reached}"
             )
+
+
+@schemathesis.check
+def signed_answers(ctx, response, case):
+    """An answer to a request asking for an ed25519 signature is signed, over the body it carries."""
+    asked = next((v for n, v in (case.headers or {}).items() if n.lower() == "accept-signature"), None)
+    if asked != ASK_FOR_SIGNATURE:
+        return None
+    headers = {name.lower(): value for name, value in response.headers.items()}
+    for name in ("content-digest", "signature-input", "signature"):
+        assert name in headers, f"asked for a signature, but the {response.status_code} answer has no {name}"
+    if len(response.content) != response.content_size:
+        return None  # a body schemathesis kept only part of cannot be digested here
+    value = headers["content-digest"]
+    digest = value[0] if isinstance(value, list) else value
+    expected = "sha-256=:" + base64.b64encode(hashlib.sha256(response.content).digest()).decode() + ":"
+    assert digest == expected, f"Content-Digest {digest} is not the body's ({expected})"
+    return None

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
 import type { components, paths } from '../../generated/api.d.ts';
 import { DEFAULT_TRANSPORT_TIMEOUTS } from '../../src/config.ts';
 import { ManualClock } from '../../src/core/clock.ts';
-import { initOrm, type Orm } from '../../src/db/orm.ts';
+import { initOrm, migrate, type Orm } from '../../src/db/orm.ts';
 import { ENTITIES } from '../../src/entities.ts';
 import { type App, type AppDeps, createApp } from '../../src/http/app.ts';
 import { createHttpServer, type TransportTimeouts } from '../../src/http/transport.ts';
@@ -15,6 +15,7 @@ import { AuthCache, type AuthListener, listenForAuthChanges } from '../../src/ke
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import type { Scope } from '../../src/keys/scopes.ts';
 import { createLogger } from '../../src/log.ts';
+import { ensureSigningKey } from '../../src/offline/signing-keys.ts';
 import { Services } from '../../src/services.ts';
 import type { AddressPolicy, Resolver } from '../../src/webhooks/address.ts';
 
@@ -104,6 +105,8 @@ export function useTestServer(
       : createLogger((process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent');
     const clock = new ManualClock('2026-03-01T14:00:00.000Z');
     const orm = await initOrm({ clientUrl: databaseUrl, entities: ENTITIES, log, poolSize: 20 });
+    // What a server's start does on a migrated database: its first signing key, under the secret.
+    await migrate(orm, ensureSigningKey(TEST_SECRET));
     const hasher = new KeyHasher(TEST_SECRET);
     const { rateLimits, trustProxy, metrics } = options;
     const webhookAddresses = options.webhookAddresses ?? { allowPrivate: false, resolve: offlineResolver };
@@ -113,6 +116,7 @@ export function useTestServer(
       orm,
       clock,
       hasher,
+      secret: TEST_SECRET,
       log,
       authCache,
       checkResponses: true,
@@ -120,10 +124,14 @@ export function useTestServer(
       trustProxy,
       metrics,
       webhookAddresses,
-      secret: TEST_SECRET,
     });
     // The node:http server `serve` listens with: its timeouts and refusals before routing.
-    http = createHttpServer(app.express, options.transportTimeouts ?? DEFAULT_TRANSPORT_TIMEOUTS, log);
+    http = createHttpServer(
+      app.express,
+      options.transportTimeouts ?? DEFAULT_TRANSPORT_TIMEOUTS,
+      log,
+      app.responseSigner,
+    );
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const { port } = http.address() as AddressInfo;
     pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });

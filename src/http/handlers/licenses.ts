@@ -58,7 +58,9 @@ export const licenseHandlers = {
       product: body?.product,
       policy: body?.policy,
     });
-    return { status: 200, body: { data: presentValidation(validation, services.clock.now()) } };
+    const data = presentValidation(validation, services.clock.now());
+    // Echoed so that a signed answer is bound to this request (a replayed one carries another nonce).
+    return { status: 200, body: body?.nonce === undefined ? { data } : { data, meta: { nonce: body.nonce } } };
   },
 } satisfies Pick<
   Handlers,
