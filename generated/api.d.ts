@@ -14542,7 +14542,19 @@ export interface operations {
     listSigningKeys: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -14737,6 +14749,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path?: never;
             cookie?: never;
@@ -15030,6 +15053,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path: {
                 /** @description The signing key's id. */
@@ -15348,6 +15382,17 @@ export interface operations {
                  *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
             };
             path: {
                 /** @description The signing key's id. */
