@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import {
   useApiKey,
   useTestServer,
 } from './support/harness.ts';
+import { runCli } from './support/processes.ts';
 
 /**
  * Machine and license files through the API: what a check-out issues is verified by the
@@ -637,5 +638,58 @@ describe('policy file settings', () => {
       problemOf(refused, 400, 'VALIDATION_FAILED');
       expect((refused.error as Problem).errors![0]!.pointer).toBe('/checkOutTtl');
     }
+  });
+});
+
+describe('licentric machines check-out', { timeout: 300_000 }, () => {
+  const cli = (...args: string[]) =>
+    runCli(args, { DATABASE_URL: server.databaseUrl, LICENTRIC_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+
+  it('writes a file the Go verifier accepts, prints one on stdout, and refuses what the API refuses', async () => {
+    const l = await seedLicense(server);
+    const m = await activate(server, l.key);
+    const out = path.join(workDir, 'cli.lic');
+    const written = await cli('machines', 'check-out', m.id, '--ttl', '3600', '--out', out, '--license-key', l.key);
+    expect(written.code, written.stderr).toBe(0);
+    expect(written.stdout).toMatch(
+      /^Wrote machine file \S+ to .*cli\.lic \(aes-256-gcm\+ed25519, signed by \S+, expires /,
+    );
+    expect(statSync(out).mode & 0o077).toBe(0);
+    const certificate = readFileSync(out, 'utf8');
+    expect(
+      goVerify('machine', certificate, await publicKeyHex(), { licenseKey: l.key, fingerprint: m.fingerprint }),
+    ).toMatchObject({ ok: true, result: { id: m.id, ttl: 3600 } });
+
+    const printed = await cli('machines', 'check-out', m.id);
+    expect(printed.code, printed.stderr).toBe(0);
+    expect(printed.stdout).toMatch(/^-----BEGIN MACHINE FILE-----\n[\s\S]+-----END MACHINE FILE-----\n$/);
+    expect(goVerify('machine', printed.stdout, await publicKeyHex())).toMatchObject({
+      ok: true,
+      result: { ttl: 2592000 },
+    });
+
+    const json = await cli('machines', 'check-out', m.id, '--json');
+    expect(JSON.parse(json.stdout)).toMatchObject({ machineId: m.id, algorithm: 'base64+ed25519', ttl: 2592000 });
+
+    const never = await cli('machines', 'check-out', m.id, '--ttl', 'never');
+    expect(never.code).toBe(1);
+    expect(never.stderr).toContain('NON_EXPIRING_FILE_NOT_ALLOWED');
+    const policy = await cli(
+      'policies',
+      'update',
+      l.policyId,
+      '--check-out-ttl',
+      '7200',
+      '--allow-non-expiring-files',
+      'true',
+      '--json',
+    );
+    expect(JSON.parse(policy.stdout)).toMatchObject({ checkOutTtl: 7200, allowNonExpiringFiles: true });
+    const forever = await cli('machines', 'check-out', m.id, '--ttl', 'never', '--json');
+    expect(JSON.parse(forever.stdout)).toMatchObject({ ttl: null, expiry: null });
+    expect(JSON.parse((await cli('machines', 'check-out', m.id, '--json')).stdout)).toMatchObject({ ttl: 7200 });
+    const wrongKey = await cli('machines', 'check-out', m.id, '--license-key', 'TST-00000-00000-00000-00000');
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stderr).toContain('LICENSE_KEY_MISMATCH');
   });
 });
