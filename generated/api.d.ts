@@ -1397,7 +1397,8 @@ export interface components {
          *     `HEARTBEAT_DEAD`, `LICENSE_DELETED`), a death's `diedAt`, a resurrection's `deadSince`, an
          *     overage's `maxMachines` and `maxCores` (the policy's limits the license went over, with its
          *     counts in `license`), an attach's or detach's `entitlements` (the codes it really changed,
-         *     sorted).
+         *     sorted), a check-out's `file` (`id`, `keyId`, `algorithm`, `issued`, `expiry`, `ttl`: never the
+         *     certificate or the license key).
          */
         EventData: Record<string, unknown>;
         /**
@@ -1425,7 +1426,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "license.renewed" | "policy.created" | "policy.updated" | "policy.deleted" | "product.created" | "product.updated" | "product.deleted" | "policy.entitlements.attached" | "policy.entitlements.detached" | "license.entitlements.attached" | "license.entitlements.detached" | "entitlement.created" | "entitlement.updated" | "entitlement.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
+        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "license.renewed" | "machine.checked-out" | "license.checked-out" | "policy.created" | "policy.updated" | "policy.deleted" | "product.created" | "product.updated" | "product.deleted" | "policy.entitlements.attached" | "policy.entitlements.detached" | "license.entitlements.attached" | "license.entitlements.detached" | "entitlement.created" | "entitlement.updated" | "entitlement.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
         /**
          * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
          *     entries: no more fit in a 64 KiB request body.

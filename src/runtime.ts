@@ -13,6 +13,8 @@ export interface Runtime {
   /** The database's URL, for what opens connections of its own (the webhook job queue). */
   databaseUrl: string;
   hasher: KeyHasher;
+  /** The server secret: the signing keys are sealed under it. */
+  secret: string;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export async function openRuntime(
       orm,
       databaseUrl: clientUrl,
       hasher: new KeyHasher(secret),
+      secret,
       close: async () => {
         await orm.close();
         await embedded?.stop();

@@ -49,6 +49,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       orm: runtime.orm,
       clock,
       hasher: runtime.hasher,
+      signingSecret: runtime.secret,
       log,
       stopping: () => stopping,
       rateLimits: config.rateLimits,

@@ -5,6 +5,7 @@ import { EventsService } from './events/events.service.ts';
 import { ApiKeysService } from './keys/api-keys.service.ts';
 import type { AuthCache } from './keys/auth-cache.ts';
 import type { KeyHasher } from './keys/hashing.ts';
+import { CheckOutService } from './licenses/check-out.ts';
 import { licenseSubject } from './licenses/events.ts';
 import { LicensesService } from './licenses/licenses.service.ts';
 import type { ValidationLookups } from './licenses/validation-lookup.ts';
@@ -23,6 +24,8 @@ export interface SharedServices {
   validations?: ValidationLookups;
   /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
   webhookAddresses?: AddressPolicy;
+  /** The server secret the signing keys are sealed under; without it nothing can be signed. */
+  signingSecret?: string;
 }
 
 /** The domain services bound to one unit of work (a request, a CLI command, a worker pass). */
@@ -95,6 +98,12 @@ export class Services {
       { policy: policySubject, license: licenseSubject },
       this.productLimit,
     );
+  }
+
+  get checkOuts(): CheckOutService {
+    const secret = this.#shared.signingSecret;
+    if (secret === undefined) throw new Error('these services were made without the signing secret');
+    return new CheckOutService(this.em, this.clock, this.#hasher, secret, this.entitlements, this.productLimit);
   }
 
   get events(): EventsService {

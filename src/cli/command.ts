@@ -39,7 +39,7 @@ export async function withServices(
 ): Promise<void> {
   const runtime = await openRuntime(config, log, { poolSize: 2 });
   try {
-    await work(new Services(runtime.orm.em.fork(), systemClock, runtime.hasher));
+    await work(new Services(runtime.orm.em.fork(), systemClock, runtime.hasher, { signingSecret: runtime.secret }));
   } finally {
     await runtime.close();
   }

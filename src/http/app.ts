@@ -45,6 +45,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
   webhookAddresses?: AddressPolicy;
+  /** The server secret the signing keys are sealed under, for machine and license files. */
+  signingSecret?: string;
 }
 
 export interface App {
@@ -105,6 +107,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     heartbeats,
     validations,
     webhookAddresses: deps.webhookAddresses,
+    signingSecret: deps.signingSecret,
   };
 
   const app = express();

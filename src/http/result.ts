@@ -12,5 +12,10 @@ export function send(res: Response, result: ApiResult): void {
   res.status(result.status);
   for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, value);
   res.type(result.contentType);
-  res.send(JSON.stringify(result.body));
+  // A download (a machine file) goes out as its bytes; a Buffer keeps Express from adding a charset.
+  res.send(
+    result.contentType === 'application/octet-stream' && typeof result.body === 'string'
+      ? Buffer.from(result.body, 'utf8')
+      : JSON.stringify(result.body),
+  );
 }

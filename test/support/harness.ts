@@ -112,6 +112,7 @@ export function useTestServer(
       orm,
       clock,
       hasher,
+      signingSecret: TEST_SECRET,
       log,
       authCache,
       checkResponses: true,
@@ -138,7 +139,8 @@ export function useTestServer(
         return rows;
       },
       authCache,
-      services: () => new Services(orm.em.fork(), clock, hasher, { authCache, webhookAddresses }),
+      services: () =>
+        new Services(orm.em.fork(), clock, hasher, { authCache, webhookAddresses, signingSecret: TEST_SECRET }),
       contractViolations: app.contractViolations,
     } satisfies TestServer);
   });
