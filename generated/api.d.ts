@@ -766,6 +766,105 @@ export interface paths {
         patch: operations["updateProduct"];
         trace?: never;
     };
+    "/signing-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the signing keys
+         * @description Lists every published signing key: the active one and the retired ones, which still verify
+         *     what they signed before a rotation. Revoked keys are not listed. Each key's public key is
+         *     given as 64 hex characters (what Keygen's SDKs take), as a SPKI PEM and as an RFC 8037 JWK.
+         *
+         *     Needs no authentication: the keys are public.
+         */
+        get: operations["listSigningKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/signing-keys/actions/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate the signing key
+         * @description Makes a new key the active one. The key it replaces becomes `retired`: it signs nothing new
+         *     and stays published, so files it signed still verify. Concurrent rotations are serialised:
+         *     there is always exactly one active key. Software that verifies offline needs the new public
+         *     key (or the list of published keys) before it meets files the new key signed.
+         *
+         *     Requires an API key with the `signing-keys:write` scope.
+         */
+        post: operations["rotateSigningKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/signing-keys/{id}/actions/retire": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retire a signing key
+         * @description Retires a key: it signs nothing new and stays published. Retiring the active key rotates
+         *     away from it (a new key becomes active, in the same transaction); retiring a retired key
+         *     changes nothing; a revoked key is `SIGNING_KEY_REVOKED`. Answers with the retired key.
+         *
+         *     Requires an API key with the `signing-keys:write` scope.
+         */
+        post: operations["retireSigningKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/signing-keys/{id}/actions/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke a signing key
+         * @description Revokes a retired key, e.g. after its private key was exposed: it is no longer published,
+         *     and what it signed should no longer be trusted (verifiers that take the published list drop
+         *     it). The active key cannot be revoked (`SIGNING_KEY_ACTIVE`): rotate first, so that there is
+         *     always a key to sign with. Revoking a revoked key changes nothing. Revocation is final.
+         *     Answers with the revoked key.
+         *
+         *     Requires an API key with the `signing-keys:write` scope.
+         */
+        post: operations["revokeSigningKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/webhook-endpoints": {
         parameters: {
             query?: never;
@@ -1072,7 +1171,8 @@ export interface components {
              * @description Limits the key to one product (an unknown one is `UNKNOWN_PRODUCT`): it sees and changes only
              *     that product's policies, licenses and machines. Such a key may hold only `products:read`,
              *     `policies:*`, `licenses:*` and `machines:*` (others are `SCOPE_NOT_FOR_PRODUCT_KEY`): what
-             *     spans every product (`admin`, `products:write`, `events:read`, `webhooks:write`) is refused.
+             *     spans every product (`admin`, `products:write`, `events:read`, `webhooks:write`,
+             *     `signing-keys:write`) is refused.
              *     Null or absent means all products.
              */
             productId?: components["schemas"]["Uuid"] | null;
@@ -1316,6 +1416,11 @@ export interface components {
         DeletionResponse: {
             data: components["schemas"]["Deletion"];
         };
+        /**
+         * @description 32 raw bytes of an Ed25519 public key as 64 lowercase hexadecimal characters.
+         * @example 7408dbd60adbd8f6d2b6c5b1d853fc5ca58e55beb4b88c89ee30c43400baa244
+         */
+        Ed25519PublicKeyHex: string;
         /** @description A feature a policy or a license grants, which the shipped software checks for by its code. */
         Entitlement: {
             /** @description The entitlement's id, a UUIDv7. */
@@ -1392,13 +1497,13 @@ export interface components {
         };
         /**
          * @description What an event says: the object it is about, as the API showed it at that instant, under the
-         *     object's name (`machine`, `license`, `policy`, `product`, `entitlement`, `apiKey` or
-         *     `webhookEndpoint`), and the event's own facts beside it: a deactivation's `reason` (`MANUAL`,
+         *     object's name (`machine`, `license`, `policy`, `product`, `entitlement`, `apiKey`,
+         *     `webhookEndpoint` or `signingKey`), and the event's own facts beside it: a deactivation's `reason` (`MANUAL`,
          *     `HEARTBEAT_DEAD`, `LICENSE_DELETED`), a death's `diedAt`, a resurrection's `deadSince`, an
          *     overage's `maxMachines` and `maxCores` (the policy's limits the license went over, with its
          *     counts in `license`), an attach's or detach's `entitlements` (the codes it really changed,
          *     sorted), a check-out's `file` (`id`, `keyId`, `algorithm`, `issued`, `expiry`, `ttl`: never the
-         *     certificate or the license key).
+         *     certificate or the license key), a rotation's `retiredKeyId` (the key it replaced, or null).
          */
         EventData: Record<string, unknown>;
         /**
@@ -1426,7 +1531,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "license.renewed" | "machine.checked-out" | "license.checked-out" | "policy.created" | "policy.updated" | "policy.deleted" | "product.created" | "product.updated" | "product.deleted" | "policy.entitlements.attached" | "policy.entitlements.detached" | "license.entitlements.attached" | "license.entitlements.detached" | "entitlement.created" | "entitlement.updated" | "entitlement.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled";
+        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "license.renewed" | "machine.checked-out" | "license.checked-out" | "policy.created" | "policy.updated" | "policy.deleted" | "product.created" | "product.updated" | "product.deleted" | "policy.entitlements.attached" | "policy.entitlements.detached" | "license.entitlements.attached" | "license.entitlements.detached" | "entitlement.created" | "entitlement.updated" | "entitlement.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled" | "signing-key.rotated" | "signing-key.retired" | "signing-key.revoked";
         /**
          * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
          *     entries: no more fit in a 64 KiB request body.
@@ -1933,7 +2038,86 @@ export interface components {
          * @description A permission an API key carries. `admin` implies every other scope.
          * @enum {string}
          */
-        Scope: "machines:read" | "machines:write" | "licenses:read" | "licenses:write" | "policies:read" | "policies:write" | "products:read" | "products:write" | "entitlements:read" | "entitlements:write" | "events:read" | "webhooks:write" | "admin";
+        Scope: "machines:read" | "machines:write" | "licenses:read" | "licenses:write" | "policies:read" | "policies:write" | "products:read" | "products:write" | "entitlements:read" | "entitlements:write" | "events:read" | "webhooks:write" | "signing-keys:write" | "admin";
+        /**
+         * @description An Ed25519 key pair the server signs machine files, license files and signed responses with,
+         *     as published: only the public key, in three forms of the same 32 bytes. The private key never
+         *     leaves the server (it is stored encrypted under the server secret).
+         */
+        SigningKey: {
+            /** @description The key's id, a UUIDv7: the `keyId` of what it signed and the `keyid` of response signatures. */
+            id: components["schemas"]["Uuid"];
+            /**
+             * @description The signature algorithm.
+             * @enum {string}
+             */
+            algorithm: "ed25519";
+            /** @description The public key as 64 hex characters, the form Keygen's SDKs take (`ed25519PublicKeyHex`). */
+            publicKey: components["schemas"]["Ed25519PublicKeyHex"];
+            /** @description The public key as a PEM `PUBLIC KEY` (SPKI), the form OpenSSL, Python's `cryptography` and Java read. */
+            publicKeyPem: string;
+            /** @description The public key as an RFC 8037 JWK carrying the `kid`, the form JOSE and RFC 9421 libraries read. */
+            jwk: components["schemas"]["SigningKeyJwk"];
+            /** @description Where the key is in its life. */
+            status: components["schemas"]["SigningKeyStatus"];
+            /**
+             * Format: date-time
+             * @description When the key was made.
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the key became the active one.
+             */
+            activatedAt: string;
+            /** @description When the key stopped signing (a rotation replaced it), or null while it is active. */
+            retiredAt: string | null;
+            /** @description When the key was revoked, or null. */
+            revokedAt: string | null;
+        };
+        /** @description An RFC 8037 JSON Web Key of an Ed25519 public key. */
+        SigningKeyJwk: {
+            /**
+             * @description The key type: octet key pair.
+             * @enum {string}
+             */
+            kty: "OKP";
+            /**
+             * @description The curve.
+             * @enum {string}
+             */
+            crv: "Ed25519";
+            /** @description The 32 raw bytes of the public key, base64url without padding (43 characters). */
+            x: string;
+            /** @description The key's id, the same as the signing key's `id`. */
+            kid: components["schemas"]["Uuid"];
+            /**
+             * @description The JOSE algorithm the key is for.
+             * @enum {string}
+             */
+            alg: "EdDSA";
+            /**
+             * @description What the key is for: signatures.
+             * @enum {string}
+             */
+            use: "sig";
+        };
+        /** @description Every published signing key: the active one first, then the retired ones, newest first. */
+        SigningKeyList: {
+            data: components["schemas"]["SigningKey"][];
+        };
+        /** @description One signing key. */
+        SigningKeyResponse: {
+            data: components["schemas"]["SigningKey"];
+        };
+        /**
+         * @description Where a signing key is in its life: `active` (the one key that signs new machine and license
+         *     files and signed responses), `retired` (signs nothing new, still published so that what it
+         *     signed still verifies), `revoked` (withdrawn, e.g. after a compromise: no longer published,
+         *     and what it signed should no longer be trusted).
+         * @enum {string}
+         */
+        SigningKeyStatus: "active" | "retired" | "revoked";
         /**
          * @description A single-line piece of text: no control characters (U+0000–U+001F, U+007F), which no name,
          *     hostname or fingerprint needs and which PostgreSQL cannot store (U+0000). At most 256
@@ -12028,6 +12212,868 @@ export interface operations {
              *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
              */
             415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSigningKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every published signing key. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeyList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateSigningKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique value the client generates for one logical request (a UUID is a good choice) and
+                 *     sends again on each retry of it. Within 24 hours and for the same credentials, a retry with
+                 *     the same key and the same request gets the first successful response replayed (marked with
+                 *     `Idempotent-Replayed: true`) instead of acting twice; the same key with a different request
+                 *     is `IDEMPOTENCY_KEY_REUSED`; a retry while the first request still runs is
+                 *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new active signing key. */
+            201: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeyResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
+             *     Retry with the same key once it has finished, to get its response.
+             */
+            409: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The `Idempotency-Key` was already used with a different request (another operation, path or
+             *     body): `IDEMPOTENCY_KEY_REUSED`. Use a new key for a new request.
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    retireSigningKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique value the client generates for one logical request (a UUID is a good choice) and
+                 *     sends again on each retry of it. Within 24 hours and for the same credentials, a retry with
+                 *     the same key and the same request gets the first successful response replayed (marked with
+                 *     `Idempotent-Replayed: true`) instead of acting twice; the same key with a different request
+                 *     is `IDEMPOTENCY_KEY_REUSED`; a retry while the first request still runs is
+                 *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+            };
+            path: {
+                /** @description The signing key's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The signing key after the action. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeyResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No signing key with that id: `SIGNING_KEY_NOT_FOUND`. */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The key's status does not allow this: `SIGNING_KEY_ACTIVE` (the active key cannot be revoked:
+             *     rotate first, so that there is always a key to sign with) or `SIGNING_KEY_REVOKED` (a revoked
+             *     key stays revoked); or a request with the same `Idempotency-Key` is still being processed:
+             *     `IDEMPOTENCY_KEY_IN_USE`.
+             */
+            409: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The `Idempotency-Key` was already used with a different request (another operation, path or
+             *     body): `IDEMPOTENCY_KEY_REUSED`. Use a new key for a new request.
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeSigningKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique value the client generates for one logical request (a UUID is a good choice) and
+                 *     sends again on each retry of it. Within 24 hours and for the same credentials, a retry with
+                 *     the same key and the same request gets the first successful response replayed (marked with
+                 *     `Idempotent-Replayed: true`) instead of acting twice; the same key with a different request
+                 *     is `IDEMPOTENCY_KEY_REUSED`; a retry while the first request still runs is
+                 *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+            };
+            path: {
+                /** @description The signing key's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The signing key after the action. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeyResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No signing key with that id: `SIGNING_KEY_NOT_FOUND`. */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The key's status does not allow this: `SIGNING_KEY_ACTIVE` (the active key cannot be revoked:
+             *     rotate first, so that there is always a key to sign with) or `SIGNING_KEY_REVOKED` (a revoked
+             *     key stays revoked); or a request with the same `Idempotency-Key` is still being processed:
+             *     `IDEMPOTENCY_KEY_IN_USE`.
+             */
+            409: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The `Idempotency-Key` was already used with a different request (another operation, path or
+             *     body): `IDEMPOTENCY_KEY_REUSED`. Use a new key for a new request.
+             */
+            422: {
                 headers: {
                     /**
                      * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,

@@ -5,7 +5,8 @@ import { ENTITIES } from './entities.ts';
 import { KeyHasher } from './keys/hashing.ts';
 import { loadOrCreateSecret } from './keys/secret.ts';
 import type { Logger } from './log.ts';
-import { ensureSigningKey } from './offline/signing-keys.ts';
+import { ensureSigningKey, unopenableActiveKey } from './offline/signing-keys.ts';
+import { StartupError } from './startup.ts';
 
 /** What every entry point (server, worker, CLI) needs: a migrated database and the key hasher. */
 export interface Runtime {
@@ -13,9 +14,19 @@ export interface Runtime {
   /** The database's URL, for what opens connections of its own (the webhook job queue). */
   databaseUrl: string;
   hasher: KeyHasher;
-  /** The server secret: the signing keys are sealed under it. */
+  /** The server secret (LICENTRIC_SECRET or the data folder's), which seals the signing keys. */
   secret: string;
   close(): Promise<void>;
+}
+
+/** The one line for a server secret that does not open the active signing key. */
+function secretMismatch(keyId: string, fromEnvironment: boolean): string {
+  const source = fromEnvironment ? 'LICENTRIC_SECRET' : 'the secret file in the data folder (LICENTRIC_DATA_DIR)';
+  return (
+    `the server secret cannot open the active signing key ${keyId}: ${source} is not the secret the ` +
+    'signing keys were sealed under. It was changed or replaced; start with the previous secret ' +
+    '(signing keys cannot be recovered without it)'
+  );
 }
 
 export async function openRuntime(
@@ -43,6 +54,9 @@ export async function openRuntime(
       // The first signing key is sealed under the secret, so it is made here, under the migration lock.
       const applied = await migrate(orm, ensureSigningKey(secret));
       if (applied.length > 0) log.info({ migrations: applied }, 'migrations applied');
+      // A changed secret leaves every sealed key unreadable: say so now, not at the first check-out.
+      const unopenable = await unopenableActiveKey(orm.em.fork(), secret);
+      if (unopenable !== null) throw new StartupError(secretMismatch(unopenable, config.secret !== undefined));
     } catch (error) {
       await orm.close();
       throw error;

@@ -49,7 +49,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       orm: runtime.orm,
       clock,
       hasher: runtime.hasher,
-      signingSecret: runtime.secret,
       log,
       stopping: () => stopping,
       rateLimits: config.rateLimits,
@@ -57,6 +56,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       metrics,
       webhookAddresses,
       authCache,
+      secret: runtime.secret,
     });
     server = await new Promise<Server>((resolve, reject) => {
       const s = createHttpServer(app.express, config.transportTimeouts, log);

@@ -11,6 +11,7 @@ import { LicensesService } from './licenses/licenses.service.ts';
 import type { ValidationLookups } from './licenses/validation-lookup.ts';
 import type { HeartbeatBatcher } from './machines/heartbeat-batch.ts';
 import { MachinesService } from './machines/machines.service.ts';
+import { SigningKeysService } from './offline/signing-keys.ts';
 import { policySubject } from './policies/events.ts';
 import { PoliciesService } from './policies/policies.service.ts';
 import { ProductsService } from './products/products.service.ts';
@@ -24,8 +25,8 @@ export interface SharedServices {
   validations?: ValidationLookups;
   /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
   webhookAddresses?: AddressPolicy;
-  /** The server secret the signing keys are sealed under; without it nothing can be signed. */
-  signingSecret?: string;
+  /** The server secret the signing keys are sealed under; without it nothing can be signed or rotated. */
+  secret?: string;
 }
 
 /** The domain services bound to one unit of work (a request, a CLI command, a worker pass). */
@@ -101,7 +102,7 @@ export class Services {
   }
 
   get checkOuts(): CheckOutService {
-    const secret = this.#shared.signingSecret;
+    const secret = this.#shared.secret;
     if (secret === undefined) throw new Error('these services were made without the signing secret');
     return new CheckOutService(this.em, this.clock, this.#hasher, secret, this.entitlements, this.productLimit);
   }
@@ -112,6 +113,10 @@ export class Services {
 
   get webhookEndpoints(): WebhookEndpointsService {
     return new WebhookEndpointsService(this.em, this.clock, this.#webhookAddresses);
+  }
+
+  get signingKeys(): SigningKeysService {
+    return new SigningKeysService(this.em, this.clock, this.#shared.secret);
   }
 
   get apiKeys(): ApiKeysService {

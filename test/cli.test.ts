@@ -138,7 +138,7 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
     [
       ['api-keys', 'create', '--name', 'x', '--scopes', 'machines:read,root'],
       2,
-      "'root' is not a scope. The scopes are machines:read, machines:write, licenses:read, licenses:write, policies:read, policies:write, products:read, products:write, entitlements:read, entitlements:write, events:read, webhooks:write, admin.",
+      "'root' is not a scope. The scopes are machines:read, machines:write, licenses:read, licenses:write, policies:read, policies:write, products:read, products:write, entitlements:read, entitlements:write, events:read, webhooks:write, signing-keys:write, admin.",
     ],
     [['api-keys', 'create', '--name', 'x'], 2, '--scopes is required'],
     [['frobnicate'], 2, "unknown command 'frobnicate'"],

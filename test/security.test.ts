@@ -414,6 +414,44 @@ async function oneDelivery(s: TestServer, endpointId: string, attemptId: string)
   );
 }
 
+/** The id of the active signing key, after a rotation made it. */
+async function rotatedKey(s: TestServer): Promise<string> {
+  return (await s.services().signingKeys.rotate()).id;
+}
+
+operations.push(
+  {
+    name: 'listSigningKeys',
+    accepts: [],
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/signing-keys`, { headers }),
+  },
+  {
+    name: 'rotateSigningKey',
+    accepts: ['Bearer'],
+    scope: 'signing-keys:write',
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/signing-keys/actions/rotate`, { method: 'POST', headers }),
+  },
+  {
+    name: 'retireSigningKey',
+    accepts: ['Bearer'],
+    scope: 'signing-keys:write',
+    prepare: async (s) => {
+      const id = await rotatedKey(s);
+      return (headers) => fetch(`${s.apiUrl}/signing-keys/${id}/actions/retire`, { method: 'POST', headers });
+    },
+  },
+  {
+    name: 'revokeSigningKey',
+    accepts: ['Bearer'],
+    scope: 'signing-keys:write',
+    prepare: async (s) => {
+      const id = await rotatedKey(s);
+      await rotatedKey(s);
+      return (headers) => fetch(`${s.apiUrl}/signing-keys/${id}/actions/revoke`, { method: 'POST', headers });
+    },
+  },
+);
+
 describe('security, for every operation', () => {
   it('covers every operation of the spec', async () => {
     const spec = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as {

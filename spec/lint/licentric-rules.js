@@ -172,7 +172,7 @@ function scopesStatedOnce() {
         const acceptsApiKey = (operation.security ?? globalSecurity).some((requirement) => 'ApiKey' in requirement);
         const declared = [...new Set(operation['x-required-scopes'] ?? [])].sort();
         const described = [
-          ...new Set([...(operation.description ?? '').matchAll(/`([a-z]+(?::[a-z]+)?)` scope\b/g)].map((m) => m[1])),
+          ...new Set([...(operation.description ?? '').matchAll(/`([a-z-]+(?::[a-z]+)?)` scope\b/g)].map((m) => m[1])),
         ].sort();
         if (acceptsApiKey && declared.length === 0) {
           report({

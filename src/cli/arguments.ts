@@ -50,19 +50,21 @@ function usageOf(error: Error & { code?: string }, options: Options): string {
   return error.message.replace(/^Option '([^ ']+)[^']*' argument missing$/, '$1 needs a value');
 }
 
-export function parse(args: string[], options: Options, takesId = false): Parsed {
+/** `takesId`: the command takes one positional argument, an ID unless named otherwise (`FILE`). */
+export function parse(args: string[], options: Options, takesId: boolean | string = false): Parsed {
   const all: Options = { ...options, json: { type: 'boolean' }, help: { type: 'boolean' } };
   let parsed: ReturnType<
     typeof parseArgs<{ args: string[]; options: Options; allowPositionals: boolean; strict: true }>
   >;
   try {
-    parsed = parseArgs({ args, options: all, allowPositionals: takesId, strict: true });
+    parsed = parseArgs({ args, options: all, allowPositionals: takesId !== false, strict: true });
   } catch (error) {
     throw new UsageError(usageOf(error as Error, all));
   }
-  if (takesId) {
+  if (takesId !== false) {
+    const name = typeof takesId === 'string' ? takesId : 'ID';
     if (parsed.positionals.length !== 1)
-      throw new UsageError(parsed.positionals.length === 0 ? 'the ID is missing' : 'expected exactly one ID');
+      throw new UsageError(parsed.positionals.length === 0 ? `the ${name} is missing` : `expected exactly one ${name}`);
     return { values: parsed.values as Values, id: parsed.positionals[0] };
   }
   return { values: parsed.values as Values };

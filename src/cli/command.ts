@@ -12,7 +12,8 @@ export interface Command {
   /** For the help, when the usage line does not say enough. */
   summary?: string;
   options: Options;
-  takesId?: boolean;
+  /** One positional argument: an ID, or what the string names (`FILE`). */
+  takesId?: boolean | string;
   run(parsed: Parsed, config: Config): Promise<number>;
 }
 
@@ -39,7 +40,7 @@ export async function withServices(
 ): Promise<void> {
   const runtime = await openRuntime(config, log, { poolSize: 2 });
   try {
-    await work(new Services(runtime.orm.em.fork(), systemClock, runtime.hasher, { signingSecret: runtime.secret }));
+    await work(new Services(runtime.orm.em.fork(), systemClock, runtime.hasher, { secret: runtime.secret }));
   } finally {
     await runtime.close();
   }

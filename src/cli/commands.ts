@@ -12,6 +12,8 @@ import { MACHINE_COMMANDS } from './commands/machines.ts';
 import { POLICY_COMMANDS } from './commands/policies.ts';
 import { PROCESS_COMMANDS } from './commands/process.ts';
 import { PRODUCT_COMMANDS } from './commands/products.ts';
+import { SIGNING_KEY_COMMANDS } from './commands/signing-keys.ts';
+import { FILE_COMMANDS } from './commands/verify.ts';
 
 /**
  * Every command, by its name: one word for the process commands, "<group> <verb>" for the rest.
@@ -28,6 +30,8 @@ export const COMMANDS: Record<string, Command> = {
   ...MACHINE_COMMANDS,
   ...ENTITLEMENT_COMMANDS,
   ...API_KEY_COMMANDS,
+  ...SIGNING_KEY_COMMANDS,
+  ...FILE_COMMANDS,
 };
 
 export const GROUPS = [

@@ -7,6 +7,7 @@ import {
   MATCHING_STRATEGIES,
   RENEWAL_BASES,
 } from '../policies/policy.entity.ts';
+import { FILE_COMMANDS } from './commands/verify.ts';
 import { COMMANDS, GROUPS } from './commands.ts';
 
 const GROUP_TITLES: Record<string, string> = {
@@ -14,6 +15,7 @@ const GROUP_TITLES: Record<string, string> = {
   licenses: 'Licenses',
   machines: 'Machines',
   'api-keys': 'API keys',
+  'signing-keys': 'Signing keys',
   entitlements: 'Entitlements',
 };
 
@@ -54,7 +56,7 @@ export function groupHelp(group: string): string {
 }
 
 export function fullHelp(): string {
-  const server = Object.keys(COMMANDS).filter((name) => !name.includes(' '));
+  const server = Object.keys(COMMANDS).filter((name) => !name.includes(' ') && !(name in FILE_COMMANDS));
   const groups = GROUPS.map(
     (group) =>
       `${GROUP_TITLES[group] ?? group}:\n${helpLines(Object.keys(COMMANDS).filter((n) => n.startsWith(`${group} `)))}`,
@@ -65,6 +67,9 @@ Server:
 ${helpLines(server)}
 
 ${groups.join('\n\n')}
+
+Offline files:
+${helpLines(Object.keys(FILE_COMMANDS))}
 
 ${GROUP_NOTES.policies}
 

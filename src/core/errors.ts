@@ -363,6 +363,31 @@ export class LicenseKeyMismatch extends DomainError {
   }
 }
 
+// Signing keys (issue 19).
+export class SigningKeyNotFound extends DomainError {
+  readonly code = 'SIGNING_KEY_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No signing key ${id}.`);
+  }
+}
+
+export class SigningKeyActive extends DomainError {
+  readonly code = 'SIGNING_KEY_ACTIVE';
+
+  constructor(id: string) {
+    super(`The signing key ${id} is the active one; rotate first, then revoke it.`);
+  }
+}
+
+export class SigningKeyRevoked extends DomainError {
+  readonly code = 'SIGNING_KEY_REVOKED';
+
+  constructor(id: string) {
+    super(`The signing key ${id} is revoked.`);
+  }
+}
+
 export type DomainErrorCode =
   | 'VALIDATION_FAILED'
   | 'MACHINE_NOT_FOUND'
@@ -401,4 +426,8 @@ export type DomainErrorCode =
   | 'TTL_OUT_OF_RANGE'
   | 'NON_EXPIRING_FILE_NOT_ALLOWED'
   | 'ENCRYPTION_NEEDS_LICENSE_KEY'
-  | 'LICENSE_KEY_MISMATCH';
+  | 'LICENSE_KEY_MISMATCH'
+  // Signing keys (issue 19).
+  | 'SIGNING_KEY_NOT_FOUND'
+  | 'SIGNING_KEY_ACTIVE'
+  | 'SIGNING_KEY_REVOKED';

@@ -13,6 +13,7 @@ import { Migration20261204010000_entitlements } from './migrations/Migration2026
 import { Migration20261204020000_limits } from './migrations/Migration20261204020000_limits.ts';
 import { Migration20261204030000_expiry } from './migrations/Migration20261204030000_expiry.ts';
 import { Migration20261205000000_signing_keys } from './migrations/Migration20261205000000_signing_keys.ts';
+import { Migration20261206000000_signing_key_revocation } from './migrations/Migration20261206000000_signing_key_revocation.ts';
 import { Migration20261206010000_check_out } from './migrations/Migration20261206010000_check_out.ts';
 import { execute, sql } from './sql.ts';
 
@@ -78,6 +79,10 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
         { name: 'Migration20261204020000_limits', class: Migration20261204020000_limits },
         { name: 'Migration20261204030000_expiry', class: Migration20261204030000_expiry },
         { name: 'Migration20261205000000_signing_keys', class: Migration20261205000000_signing_keys },
+        {
+          name: 'Migration20261206000000_signing_key_revocation',
+          class: Migration20261206000000_signing_key_revocation,
+        },
         { name: 'Migration20261206010000_check_out', class: Migration20261206010000_check_out },
       ],
     },

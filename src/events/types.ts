@@ -34,6 +34,9 @@ export const EVENT_TYPES = [
   'api-key.created',
   'api-key.revoked',
   'webhook-endpoint.disabled',
+  'signing-key.rotated',
+  'signing-key.retired',
+  'signing-key.revoked',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -45,8 +45,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
   webhookAddresses?: AddressPolicy;
-  /** The server secret the signing keys are sealed under, for machine and license files. */
-  signingSecret?: string;
+  /** The server secret: it seals the signing keys, which sign files and rotate. */
+  secret?: string;
 }
 
 export interface App {
@@ -107,7 +107,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     heartbeats,
     validations,
     webhookAddresses: deps.webhookAddresses,
-    signingSecret: deps.signingSecret,
+    secret: deps.secret,
   };
 
   const app = express();

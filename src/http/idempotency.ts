@@ -58,7 +58,10 @@ export class IdempotencyKeys {
   }
 
   static scopeOf(principal: Principal): string {
-    return principal.kind === 'license' ? `license:${principal.license.id}` : `api-key:${principal.apiKey.id}`;
+    if (principal.kind === 'license') return `license:${principal.license.id}`;
+    if (principal.kind === 'apiKey') return `api-key:${principal.apiKey.id}`;
+    // The public operations are reads, which take no Idempotency-Key; one shared scope otherwise.
+    return 'anonymous';
   }
 
   static fingerprint(operationId: string, request: { path: unknown; query: unknown; body: unknown }): string {

@@ -11,6 +11,7 @@ import { licenseHandlers } from './handlers/licenses.ts';
 import { machineHandlers } from './handlers/machines.ts';
 import { policyHandlers } from './handlers/policies.ts';
 import { productHandlers } from './handlers/products.ts';
+import { signingKeyHandlers } from './handlers/signing-keys.ts';
 import { webhookHandlers } from './handlers/webhooks.ts';
 import { IdempotencyKeys } from './idempotency.ts';
 import { forValidation } from './openapi-definition.ts';
@@ -20,7 +21,7 @@ import { parseBody, readRawBody } from './request-body.ts';
 import type { RequestState } from './request-state.ts';
 import type { ApiResult } from './result.ts';
 import { assertLicenseKeyAccess, assertScopes, principalOf, securityHandlers, unauthorized } from './security.ts';
-import type { HandlerContext, Handlers, OperationId, SuccessResponse } from './types.ts';
+import type { HandlerContext, Handlers, OperationId, Principal, SuccessResponse } from './types.ts';
 
 const handlers: Handlers = {
   ...machineHandlers,
@@ -32,6 +33,7 @@ const handlers: Handlers = {
   ...webhookHandlers,
   ...entitlementHandlers,
   ...checkOutHandlers,
+  ...signingKeyHandlers,
 };
 
 /** What a request brings into the pipeline from the Express shell. */
@@ -43,6 +45,14 @@ export interface PipelineGuards {
   limiter?: RateLimiter;
   /** Replays of creating and acting POSTs that carry an `Idempotency-Key`. */
   idempotency?: IdempotencyKeys;
+}
+
+const ANONYMOUS: Principal = { kind: 'anonymous' };
+
+/** Whether the operation needs no credentials (`security: [{}]`: the public signing keys). */
+function isPublic(context: Context): boolean {
+  const requirements = (context.operation.security ?? []) as Record<string, string[]>[];
+  return requirements.some((requirement) => Object.keys(requirement).length === 0);
 }
 
 /** Whether the operation declares the `Idempotency-Key` header: creating and acting POSTs. */
@@ -60,7 +70,7 @@ function operationHandler(
   idempotency: IdempotencyKeys | undefined,
 ) {
   return async (context: Context, state: RequestState): Promise<ApiResult> => {
-    const principal = principalOf(context);
+    const principal = principalOf(context) ?? (isPublic(context) ? ANONYMOUS : undefined);
     if (!principal) throw new HttpProblem('INTERNAL_ERROR', 'authorized without a principal');
     const ctx = {
       body: context.request.requestBody,

@@ -7,6 +7,7 @@ import type { LicenseView, Validation } from '../licenses/licenses.service.ts';
 import { heartbeatStatus, nextHeartbeatAt } from '../machines/heartbeat.ts';
 import type { MachineRecord } from '../machines/machine-record.ts';
 import type { HeartbeatResult } from '../machines/machines.service.ts';
+import { publicKeyForms, type SigningKey } from '../offline/signing-keys.ts';
 import type { Policy } from '../policies/policy.entity.ts';
 import type { Product } from '../products/product.entity.ts';
 import type { WebhookAttemptRecord } from '../webhooks/attempt-record.ts';
@@ -215,4 +216,21 @@ export function presentWebhookDelivery(attempt: WebhookAttemptRecord): Schemas['
 
 export function presentWebhookDispatch(message: QueuedMessage): Schemas['WebhookDispatch'] {
   return { webhookId: message.webhookId, type: message.type, queuedAt: message.queuedAt.toISOString() };
+}
+
+/** A signing key as published: its public key in three forms, never anything private. */
+export function presentSigningKey(key: SigningKey): Schemas['SigningKey'] {
+  const { hex, pem, jwk } = publicKeyForms(key);
+  return {
+    id: key.id,
+    algorithm: key.algorithm,
+    publicKey: hex,
+    publicKeyPem: pem,
+    jwk,
+    status: key.status,
+    createdAt: key.createdAt.toISOString(),
+    activatedAt: key.activatedAt.toISOString(),
+    retiredAt: key.retiredAt?.toISOString() ?? null,
+    revokedAt: key.revokedAt?.toISOString() ?? null,
+  };
 }

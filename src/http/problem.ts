@@ -74,6 +74,8 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 404, title: 'Webhook delivery not found' };
     case 'ENTITLEMENT_NOT_FOUND':
       return { status: 404, title: 'Entitlement not found' };
+    case 'SIGNING_KEY_NOT_FOUND':
+      return { status: 404, title: 'Signing key not found' };
     case 'METHOD_NOT_ALLOWED':
       return { status: 405, title: 'Method not allowed' };
     case 'FINGERPRINT_TAKEN':
@@ -89,6 +91,10 @@ export function describe(code: ErrorCode): { status: number; title: string } {
 
     case 'ENTITLEMENT_CODE_TAKEN':
       return { status: 409, title: 'The entitlement code is taken' };
+    case 'SIGNING_KEY_ACTIVE':
+      return { status: 409, title: 'The active signing key cannot be revoked' };
+    case 'SIGNING_KEY_REVOKED':
+      return { status: 409, title: 'The signing key is revoked' };
     case 'LAST_ADMIN_KEY':
       return { status: 409, title: 'The last admin API key cannot be revoked' };
     case 'IDEMPOTENCY_KEY_IN_USE':

@@ -9,7 +9,10 @@ export type OperationId = keyof operations;
 /** Who made the request, as the security handlers established it. */
 export type Principal =
   /** `key`: the license key as issued (canonical), which only the request itself brings. */
-  { kind: 'license'; license: LicenseRecord; key: string } | { kind: 'apiKey'; apiKey: ApiKeyRecord };
+  | { kind: 'license'; license: LicenseRecord; key: string }
+  | { kind: 'apiKey'; apiKey: ApiKeyRecord }
+  // An operation that needs no credentials (the published signing keys).
+  | { kind: 'anonymous' };
 
 type Op<K extends OperationId> = operations[K];
 

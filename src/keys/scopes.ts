@@ -12,6 +12,7 @@ export const SCOPES = [
   'entitlements:write',
   'events:read',
   'webhooks:write',
+  'signing-keys:write',
   'admin',
 ] as const;
 export type Scope = (typeof SCOPES)[number];

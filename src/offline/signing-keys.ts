@@ -7,9 +7,13 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
-import { uuidv7 } from '../core/ids.ts';
+import type { Clock } from '../core/clock.ts';
+import { SigningKeyActive, SigningKeyNotFound, SigningKeyRevoked } from '../core/errors.ts';
+import { isUuid, uuidv7 } from '../core/ids.ts';
 import type { EntityManager } from '../db/orm.ts';
 import { asDate, execute, maybeDate, sql } from '../db/sql.ts';
+import { recordEvent } from '../events/record.ts';
+import { signingKeySubject } from './events.ts';
 import { ed25519PublicKeyFromHex } from './file.ts';
 
 /**
@@ -19,7 +23,12 @@ import { ed25519PublicKeyFromHex } from './file.ts';
  * another row does not open.
  */
 
-export type SigningKeyStatus = 'active' | 'retired';
+/**
+ * `active`: the one key that signs. `retired`: signs nothing new, still published so that what it
+ * signed verifies. `revoked`: withdrawn (a compromise): no longer published, what it signed is
+ * no longer to be trusted.
+ */
+export type SigningKeyStatus = 'active' | 'retired' | 'revoked';
 
 export interface SigningKey {
   /** The `kid`: a UUIDv7. */
@@ -31,6 +40,7 @@ export interface SigningKey {
   createdAt: Date;
   activatedAt: Date;
   retiredAt: Date | null;
+  revokedAt: Date | null;
 }
 
 const IV_BYTES = 12;
@@ -76,7 +86,10 @@ interface SigningKeyRow {
   created_at: unknown;
   activated_at: unknown;
   retired_at: unknown;
+  revoked_at: unknown;
 }
+
+const COLUMNS = sql.raw('id, algorithm, public_key, status, created_at, activated_at, retired_at, revoked_at');
 
 function toSigningKey(row: SigningKeyRow): SigningKey {
   return {
@@ -87,15 +100,23 @@ function toSigningKey(row: SigningKeyRow): SigningKey {
     createdAt: asDate(row.created_at),
     activatedAt: asDate(row.activated_at),
     retiredAt: maybeDate(row.retired_at),
+    revokedAt: maybeDate(row.revoked_at),
   };
 }
 
-/** Every published key, newest first. */
-export async function listSigningKeys(em: EntityManager): Promise<SigningKey[]> {
+/**
+ * Every published key (revoked ones too with `includeRevoked`): the active key first, then the
+ * others, the most recently activated first.
+ */
+export async function listSigningKeys(
+  em: EntityManager,
+  options: { includeRevoked?: boolean } = {},
+): Promise<SigningKey[]> {
   const rows = await execute<SigningKeyRow[]>(
     em,
-    sql`select id, algorithm, public_key, status, created_at, activated_at, retired_at
-          from signing_keys order by id desc`,
+    sql`select ${COLUMNS} from signing_keys
+         where ${options.includeRevoked ? sql`true` : sql`status <> 'revoked'`}
+         order by status = 'active' desc, activated_at desc, id desc`,
   );
   return rows.map(toSigningKey);
 }
@@ -107,8 +128,7 @@ export async function activeSigningKey(
 ): Promise<{ key: SigningKey; privateKey: KeyObject } | null> {
   const [row] = await execute<(SigningKeyRow & { private_key_encrypted: Buffer })[]>(
     em,
-    sql`select id, algorithm, public_key, private_key_encrypted, status, created_at, activated_at, retired_at
-          from signing_keys where status = 'active'`,
+    sql`select ${COLUMNS}, private_key_encrypted from signing_keys where status = 'active'`,
   );
   if (!row) return null;
   return { key: toSigningKey(row), privateKey: openPrivateKey(row.private_key_encrypted, row.id, secret) };
@@ -162,23 +182,140 @@ export function publicKeyForms(key: SigningKey): {
   };
 }
 
+/** Orders every change of the keys' statuses (and a first start's seed) one after the other. */
+async function lockSigningKeys(tx: EntityManager): Promise<void> {
+  await execute(tx, sql`lock table signing_keys in share row exclusive mode`);
+}
+
+/** Inside the lock: the active key (if any) becomes retired and a new key becomes active. */
+async function rotateLocked(tx: EntityManager, secret: string, now: Date): Promise<SigningKey> {
+  const retired = await execute<{ id: string }[]>(
+    tx,
+    sql`update signing_keys set status = 'retired', retired_at = ${now} where status = 'active' returning id`,
+  );
+  const id = uuidv7(now.getTime());
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const [row] = await execute<SigningKeyRow[]>(
+    tx,
+    sql`insert into signing_keys (id, algorithm, public_key, private_key_encrypted, status, created_at, activated_at)
+        values (${id}, 'ed25519', ${rawPublicKey(publicKey)}, ${sealPrivateKey(privateKey, id, secret)}, 'active', ${now}, ${now})
+        returning ${COLUMNS}`,
+  );
+  for (const { id: retiredId } of retired)
+    await recordEvent(tx, 'signing-key.retired', signingKeySubject(retiredId), now);
+  await recordEvent(tx, 'signing-key.rotated', signingKeySubject(id), now);
+  return toSigningKey(row!);
+}
+
+/** Inside the lock: the key by its id, or SIGNING_KEY_NOT_FOUND. */
+async function lockedKey(tx: EntityManager, id: string): Promise<SigningKey> {
+  if (!isUuid(id)) throw new SigningKeyNotFound(id);
+  const [row] = await execute<SigningKeyRow[]>(tx, sql`select ${COLUMNS} from signing_keys where id = ${id}`);
+  if (!row) throw new SigningKeyNotFound(id);
+  return toSigningKey(row);
+}
+
 /**
  * Makes a new key the active one and retires the one it replaces, which stays published so that
- * files it signed still verify. The table lock orders concurrent rotations (and a first start's
- * seed): each sees the key the one before it made, so there is always exactly one active key.
+ * files it signed still verify. The table lock orders concurrent rotations, retirements,
+ * revocations (and a first start's seed): each sees the keys the one before it left, so there is
+ * always exactly one active key.
  */
 export async function rotateSigningKey(em: EntityManager, secret: string, now: Date): Promise<SigningKey> {
   return em.transactional(async (tx) => {
-    await execute(tx, sql`lock table signing_keys in share row exclusive mode`);
-    await execute(tx, sql`update signing_keys set status = 'retired', retired_at = ${now} where status = 'active'`);
-    const id = uuidv7(now.getTime());
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    await lockSigningKeys(tx);
+    return rotateLocked(tx, secret, now);
+  });
+}
+
+/**
+ * Retires a key. The active key is rotated away from (a new key becomes active in the same
+ * transaction, so there is never none); a retired key is left as it is; a revoked key stays
+ * revoked (SIGNING_KEY_REVOKED). Returns the key as it is afterwards.
+ */
+export async function retireSigningKey(em: EntityManager, secret: string, id: string, now: Date): Promise<SigningKey> {
+  return em.transactional(async (tx) => {
+    await lockSigningKeys(tx);
+    const key = await lockedKey(tx, id);
+    if (key.status === 'revoked') throw new SigningKeyRevoked(key.id);
+    if (key.status === 'retired') return key;
+    await rotateLocked(tx, secret, now);
+    return lockedKey(tx, key.id);
+  });
+}
+
+/**
+ * Revokes a retired key: it is no longer published. The active key is refused
+ * (SIGNING_KEY_ACTIVE): rotating first keeps a key to sign with. Revoking a revoked key changes
+ * nothing. Returns the key as it is afterwards.
+ */
+export async function revokeSigningKey(em: EntityManager, id: string, now: Date): Promise<SigningKey> {
+  return em.transactional(async (tx) => {
+    await lockSigningKeys(tx);
+    const key = await lockedKey(tx, id);
+    if (key.status === 'active') throw new SigningKeyActive(key.id);
+    if (key.status === 'revoked') return key;
     const [row] = await execute<SigningKeyRow[]>(
       tx,
-      sql`insert into signing_keys (id, algorithm, public_key, private_key_encrypted, status, created_at, activated_at)
-          values (${id}, 'ed25519', ${rawPublicKey(publicKey)}, ${sealPrivateKey(privateKey, id, secret)}, 'active', ${now}, ${now})
-          returning id, algorithm, public_key, status, created_at, activated_at, retired_at`,
+      sql`update signing_keys set status = 'revoked', revoked_at = ${now} where id = ${key.id} returning ${COLUMNS}`,
     );
+    await recordEvent(tx, 'signing-key.revoked', signingKeySubject(key.id), now);
     return toSigningKey(row!);
   });
+}
+
+/**
+ * Whether `secret` opens the active key: a changed LICENTRIC_SECRET (or a replaced secret file)
+ * leaves every sealed key unreadable, which start-up must say at once rather than the first
+ * check-out. Returns the active key's id when it does not open, null when it does (or when
+ * there is no key yet).
+ */
+export async function unopenableActiveKey(em: EntityManager, secret: string): Promise<string | null> {
+  const [row] = await execute<{ id: string; private_key_encrypted: Buffer }[]>(
+    em,
+    sql`select id, private_key_encrypted from signing_keys where status = 'active'`,
+  );
+  if (!row) return null;
+  try {
+    openPrivateKey(row.private_key_encrypted, row.id, secret);
+    return null;
+  } catch {
+    return row.id;
+  }
+}
+
+/** The signing keys for one unit of work, as the API and the CLI manage them. */
+export class SigningKeysService {
+  readonly #em: EntityManager;
+  readonly #clock: Clock;
+  readonly #secret: string | undefined;
+
+  /** `secret`: the server secret, needed only to make a key (rotation, retiring the active key). */
+  constructor(em: EntityManager, clock: Clock, secret: string | undefined) {
+    this.#em = em;
+    this.#clock = clock;
+    this.#secret = secret;
+  }
+
+  #sealingSecret(): string {
+    // A wiring fault, not a client's: every entry point passes the secret it opened the database with.
+    if (this.#secret === undefined) throw new Error('signing keys: no server secret to seal a new key with');
+    return this.#secret;
+  }
+
+  list(options: { includeRevoked?: boolean } = {}): Promise<SigningKey[]> {
+    return listSigningKeys(this.#em, options);
+  }
+
+  rotate(): Promise<SigningKey> {
+    return rotateSigningKey(this.#em, this.#sealingSecret(), this.#clock.now());
+  }
+
+  retire(id: string): Promise<SigningKey> {
+    return retireSigningKey(this.#em, this.#sealingSecret(), id, this.#clock.now());
+  }
+
+  revoke(id: string): Promise<SigningKey> {
+    return revokeSigningKey(this.#em, id, this.#clock.now());
+  }
 }

@@ -112,7 +112,6 @@ export function useTestServer(
       orm,
       clock,
       hasher,
-      signingSecret: TEST_SECRET,
       log,
       authCache,
       checkResponses: true,
@@ -120,6 +119,7 @@ export function useTestServer(
       trustProxy,
       metrics,
       webhookAddresses,
+      secret: TEST_SECRET,
     });
     // The node:http server `serve` listens with: its timeouts and refusals before routing.
     http = createHttpServer(app.express, options.transportTimeouts ?? DEFAULT_TRANSPORT_TIMEOUTS, log);
@@ -139,8 +139,7 @@ export function useTestServer(
         return rows;
       },
       authCache,
-      services: () =>
-        new Services(orm.em.fork(), clock, hasher, { authCache, webhookAddresses, signingSecret: TEST_SECRET }),
+      services: () => new Services(orm.em.fork(), clock, hasher, { authCache, webhookAddresses, secret: TEST_SECRET }),
       contractViolations: app.contractViolations,
     } satisfies TestServer);
   });

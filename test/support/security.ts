@@ -5,7 +5,7 @@ import { activate, bearer, licenseAuth, type Problem, seedApiKey, seedLicense, t
 /** How an operation is called, given the Authorization header (or none). */
 export interface SecuredOperation {
   name: string;
-  /** Which credentials the operation accepts. */
+  /** Which credentials the operation accepts; none: it is public. */
   accepts: ('License' | 'Bearer')[];
   /** For Bearer operations: the scope it needs. */
   scope?: Scope;
@@ -27,6 +27,7 @@ const WRONG_SCOPE: Record<Scope, Scope> = {
   'entitlements:write': 'entitlements:read',
   'events:read': 'licenses:read',
   'webhooks:write': 'events:read',
+  'signing-keys:write': 'webhooks:write',
   admin: 'policies:write',
 };
 
@@ -35,6 +36,23 @@ const WRONG_SCOPE: Record<Scope, Scope> = {
  * problem body and a WWW-Authenticate challenge, and never data.
  */
 export function securityCases(server: TestServer, op: SecuredOperation): void {
+  if (op.accepts.length === 0) {
+    it(`${op.name}: needs no credentials, and any sent are neither checked nor refused`, async () => {
+      const call = await op.prepare(server);
+      for (const headers of [
+        {} as Record<string, string>,
+        { Authorization: 'Basic dXNlcjpwYXNz' },
+        { Authorization: 'Bearer lct_0000000000000000000000000000000000000000000000000' },
+        { Authorization: 'License DSK-AAAAA-AAAAA-AAAAA-AAAAA' },
+      ]) {
+        const response = await call(headers);
+        expect(response.status, JSON.stringify(headers)).toBe(200);
+        expect(response.headers.get('www-authenticate')).toBeNull();
+      }
+    });
+    return;
+  }
+
   async function expectRefused(response: Response, status: number, code: string) {
     expect(response.status).toBe(status);
     expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
