@@ -9,13 +9,27 @@ import base64
 import binascii
 import hashlib
 import json
+import secrets
+import shutil
+import tempfile
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from licentric_client import AuthenticatedClient
+from licentric_client.api.machines import activate_machine, check_out_machine, deactivate_machine
+from licentric_client.api.signing_keys import list_signing_keys
+from licentric_client.models import (
+    ActivateMachineRequest,
+    CheckedOutFileResponse,
+    CheckOutRequest,
+    MachineResponse,
+    Problem,
+)
 
 BEGIN = "-----BEGIN MACHINE FILE-----"
 END = "-----END MACHINE FILE-----"
@@ -97,3 +111,64 @@ def with_one_byte_changed(certificate: str) -> str:
     first = lines[1]
     lines[1] = first[:15] + alphabet[alphabet.index(first[15]) ^ 1] + first[16:]
     return "\n".join(lines)
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise SystemExit(f"smoke check failed: {message}")
+
+
+def offline_machine_file(base_url: str, license_key: str) -> None:
+    """Checks out a machine file through the client, saves it, and reads it back offline.
+
+    Offline means with only the public key fetched before, the license key and the fingerprint.
+    """
+    as_license = AuthenticatedClient(base_url=base_url, token=license_key, prefix="License")
+    fingerprint = f"sdk-python-offline-{secrets.token_hex(6)}"
+    activated = activate_machine.sync(client=as_license, body=ActivateMachineRequest(fingerprint=fingerprint))
+    check(isinstance(activated, MachineResponse), f"activate: {activated}")
+    assert isinstance(activated, MachineResponse)
+    machine = activated.data
+
+    # Fetched while online, as shipped software bakes the key in. The operation is public
+    # (`security: [{}]`), but openapi-python-client asks an AuthenticatedClient for every
+    # operation of a document with a global requirement: the license key's client serves.
+    keys = list_signing_keys.sync(client=as_license)
+    check(keys is not None and not isinstance(keys, Problem), f"signing keys: {keys}")
+    assert keys is not None and not isinstance(keys, Problem)
+    ttl = 86_400
+    checked_out = check_out_machine.sync(client=as_license, id=machine.id, body=CheckOutRequest(ttl=ttl))
+    check(isinstance(checked_out, CheckedOutFileResponse), f"check out: {checked_out}")
+    assert isinstance(checked_out, CheckedOutFileResponse)
+    file = checked_out.data
+    check(file.algorithm == "aes-256-gcm+ed25519", f"a machine file checked out with the license key is encrypted: {file.algorithm}")
+    public_key = next((key.public_key for key in keys.data if key.id == file.key_id), None)
+    check(public_key is not None, f"the file's key {file.key_id} is published")
+    assert public_key is not None
+    folder = Path(tempfile.mkdtemp(prefix="licentric-smoke-"))
+    path = folder / f"{machine.id}.lic"
+    path.write_text(file.certificate)
+    print(f"checked out {path} (key {file.key_id}, expires {file.expiry})")
+
+    # Offline from here: the file, the public key, the license key and the fingerprint.
+    saved = path.read_text()
+    document = verify_machine_file(saved, public_key, license_key, fingerprint)
+    data, meta = document["data"], document["meta"]
+    check(data["type"] == "machines" and data["id"] == str(machine.id), f"the file is machine {data['id']}")
+    check(data["attributes"]["fingerprint"] == fingerprint, "the file names the fingerprint")
+    check(meta["ttl"] == ttl, f"the file's ttl is {meta['ttl']}")
+    check(
+        file.expiry is not None and datetime.fromisoformat(meta["expiry"]) == file.expiry,
+        f"the file expires at {meta['expiry']}, the check-out said {file.expiry}",
+    )
+    print(f"verified offline: machine {data['id']}, expires {meta['expiry']}")
+
+    changed = refusal(with_one_byte_changed(saved), public_key, license_key, fingerprint)
+    check(changed is not None and changed.step == "signature", f"a copy with one byte changed must fail its signature: {changed}")
+    elsewhere = refusal(saved, public_key, license_key, f"{fingerprint}-other")
+    check(elsewhere is not None and elsewhere.step == "decryption", f"another fingerprint must not decrypt it: {elsewhere}")
+    print(f"refused: one byte changed ({changed}); another fingerprint ({elsewhere})")
+
+    shutil.rmtree(folder)
+    deactivated = deactivate_machine.sync(client=as_license, id=machine.id)
+    check(deactivated is not None and not isinstance(deactivated, Problem) and deactivated.data.deleted, f"deactivate: {deactivated}")

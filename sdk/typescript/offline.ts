@@ -2,7 +2,12 @@
 // the public key (64 hex characters), the license key and the machine's fingerprint. The steps
 // and their order are Keygen's verifiers' (docs/offline-design.md): armor and envelope, the
 // signature over "machine/" + enc, then decryption, then the dates.
-import { createDecipheriv, createHash, createPublicKey, verify } from 'node:crypto';
+import { createDecipheriv, createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type createClient from 'openapi-fetch';
+import type { paths } from '../../generated/api.d.ts';
 
 /** Why a file was refused: the step that refused it. */
 export class FileRefused extends Error {
@@ -98,4 +103,75 @@ export function withOneByteChanged(certificate: string): string {
   const changed = alphabet[alphabet.indexOf(first[15]!) ^ 1]!;
   lines[1] = first.slice(0, 15) + changed + first.slice(16);
   return lines.join('\n');
+}
+
+type Client = ReturnType<typeof createClient<paths>>;
+
+function check(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`smoke check failed: ${message}`);
+}
+
+/**
+ * Checks out a machine file through the client, saves it, and reads it back offline: with only
+ * the public key fetched before going offline, the license key and the fingerprint.
+ */
+export async function offlineMachineFile(client: Client, licenseKey: string): Promise<void> {
+  const asLicense = { Authorization: `License ${licenseKey}` };
+  const fingerprint = `sdk-typescript-offline-${randomBytes(6).toString('hex')}`;
+  const activated = await client.POST('/machines', { headers: asLicense, body: { fingerprint } });
+  check(activated.data !== undefined, `activate: ${JSON.stringify(activated.error)}`);
+  const machine = activated.data.data;
+
+  // Fetched while online, as shipped software bakes the key in: no authentication needed.
+  const keys = await client.GET('/signing-keys');
+  check(keys.data !== undefined, `signing keys: ${JSON.stringify(keys.error)}`);
+  const ttl = 86_400;
+  const checkedOut = await client.POST('/machines/{id}/actions/check-out', {
+    // The JSON answer; `Accept: application/octet-stream` would give the bare file instead.
+    headers: { ...asLicense, Accept: 'application/json' },
+    params: { path: { id: machine.id } },
+    body: { ttl },
+  });
+  check(typeof checkedOut.data === 'object', `check out: ${JSON.stringify(checkedOut.data ?? checkedOut.error)}`);
+  const file = checkedOut.data.data;
+  check(
+    file.algorithm === 'aes-256-gcm+ed25519',
+    `a machine file checked out with the license key is encrypted: ${file.algorithm}`,
+  );
+  const signingKey = keys.data.data.find((key) => key.id === file.keyId);
+  check(signingKey !== undefined, `the file's key ${file.keyId} is published`);
+  const dir = mkdtempSync(join(tmpdir(), 'licentric-smoke-'));
+  const path = join(dir, `${machine.id}.lic`);
+  writeFileSync(path, file.certificate);
+  console.log(`checked out ${path} (key ${file.keyId}, expires ${file.expiry})`);
+
+  // Offline from here: the file, the public key, the license key and the fingerprint.
+  const saved = readFileSync(path, 'utf8');
+  const document = verifyMachineFile(saved, signingKey.publicKey, licenseKey, fingerprint);
+  check(
+    document.data.type === 'machines' && document.data.id === machine.id,
+    `the file is machine ${document.data.id}`,
+  );
+  check(document.data.attributes.fingerprint === fingerprint, 'the file names the fingerprint');
+  check(document.meta.ttl === ttl, `the file's ttl is ${document.meta.ttl}`);
+  check(
+    document.meta.expiry !== null && Date.parse(document.meta.expiry) === Date.parse(file.expiry!),
+    `the file expires at ${document.meta.expiry}, the check-out said ${file.expiry}`,
+  );
+  console.log(`verified offline: machine ${document.data.id}, expires ${document.meta.expiry}`);
+
+  const changed = refusal(() =>
+    verifyMachineFile(withOneByteChanged(saved), signingKey.publicKey, licenseKey, fingerprint),
+  );
+  check(changed?.step === 'signature', `a copy with one byte changed must fail its signature: ${changed?.message}`);
+  const elsewhere = refusal(() => verifyMachineFile(saved, signingKey.publicKey, licenseKey, `${fingerprint}-other`));
+  check(elsewhere?.step === 'decryption', `another fingerprint must not decrypt it: ${elsewhere?.message}`);
+  console.log(`refused: one byte changed (${changed.message}); another fingerprint (${elsewhere.message})`);
+
+  rmSync(dir, { recursive: true, force: true });
+  const deactivated = await client.DELETE('/machines/{id}', {
+    headers: asLicense,
+    params: { path: { id: machine.id } },
+  });
+  check(deactivated.data?.data.deleted === true, `deactivate: ${JSON.stringify(deactivated.error)}`);
 }

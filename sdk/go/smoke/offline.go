@@ -7,16 +7,22 @@ package main
 // then decryption, then the dates.
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	licentric "licentric/sdk-smoke/generated"
 )
 
 // fileRefused says which check refused a file.
@@ -136,4 +142,62 @@ func withOneByteChanged(certificate string) string {
 	first[15] = alphabet[strings.IndexByte(alphabet, first[15])^1]
 	lines[1] = string(first)
 	return strings.Join(lines, "\n")
+}
+
+// offlineMachineFile checks out a machine file through the client, saves it, and reads it back
+// offline: with only the public key fetched before, the license key and the fingerprint.
+func offlineMachineFile(ctx context.Context, baseURL, licenseKey string) {
+	asLicense, err := licentric.NewClientWithResponses(baseURL, authorization("License "+licenseKey))
+	check(err == nil, "client: %v", err)
+	random := make([]byte, 6)
+	_, _ = rand.Read(random)
+	fingerprint := "sdk-go-offline-" + hex.EncodeToString(random)
+	activated, err := asLicense.ActivateMachineWithResponse(ctx, nil, licentric.ActivateMachineRequest{Fingerprint: fingerprint})
+	check(err == nil && activated.JSON201 != nil, "activate: %v %s", err, activated.Body)
+	machine := activated.JSON201.Data
+
+	// Fetched while online, as shipped software bakes the key in: no authentication needed.
+	anonymous, err := licentric.NewClientWithResponses(baseURL)
+	check(err == nil, "client: %v", err)
+	keys, err := anonymous.ListSigningKeysWithResponse(ctx)
+	check(err == nil && keys.JSON200 != nil, "signing keys: %v %s", err, keys.Body)
+	ttl := int32(86400)
+	checkedOut, err := asLicense.CheckOutMachineWithResponse(ctx, machine.Id, licentric.CheckOutRequest{Ttl: &ttl})
+	check(err == nil && checkedOut.JSON200 != nil, "check out: %v %s", err, checkedOut.Body)
+	file := checkedOut.JSON200.Data
+	check(file.Algorithm == "aes-256-gcm+ed25519", "a machine file checked out with the license key is encrypted: %s", file.Algorithm)
+	publicKey := ""
+	for _, key := range keys.JSON200.Data {
+		if key.Id == file.KeyId {
+			publicKey = key.PublicKey
+		}
+	}
+	check(publicKey != "", "the file's key %s is published", file.KeyId)
+	dir, err := os.MkdirTemp("", "licentric-smoke-")
+	check(err == nil, "temporary folder: %v", err)
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, machine.Id.String()+".lic")
+	check(os.WriteFile(path, []byte(file.Certificate), 0o600) == nil, "save %s", path)
+	fmt.Printf("checked out %s (key %s, expires %v)\n", path, file.KeyId, file.Expiry)
+
+	// Offline from here: the file, the public key, the license key and the fingerprint.
+	saved, err := os.ReadFile(path)
+	check(err == nil, "read %s: %v", path, err)
+	document, err := verifyMachineFile(string(saved), publicKey, licenseKey, fingerprint, time.Now())
+	check(err == nil, "verify offline: %v", err)
+	check(document.Data.Type == "machines" && document.Data.ID == machine.Id.String(), "the file is machine %s", document.Data.ID)
+	check(document.Data.Attributes.Fingerprint == fingerprint, "the file names the fingerprint")
+	check(document.Meta.TTL != nil && *document.Meta.TTL == int64(ttl), "the file's ttl is %v", document.Meta.TTL)
+	check(document.Meta.Expiry != nil && file.Expiry != nil && document.Meta.Expiry.Equal(*file.Expiry),
+		"the file expires at %v, the check-out said %v", document.Meta.Expiry, file.Expiry)
+	fmt.Println("verified offline: machine", document.Data.ID, "expires", document.Meta.Expiry.Format(time.RFC3339))
+
+	_, changed := verifyMachineFile(withOneByteChanged(string(saved)), publicKey, licenseKey, fingerprint, time.Now())
+	check(refusalStep(changed) == "signature", "a copy with one byte changed must fail its signature: %v", changed)
+	_, elsewhere := verifyMachineFile(string(saved), publicKey, licenseKey, fingerprint+"-other", time.Now())
+	check(refusalStep(elsewhere) == "decryption", "another fingerprint must not decrypt it: %v", elsewhere)
+	fmt.Printf("refused: one byte changed (%v); another fingerprint (%v)\n", changed, elsewhere)
+
+	deactivated, err := asLicense.DeactivateMachineWithResponse(ctx, machine.Id)
+	check(err == nil && deactivated.JSON200 != nil && deactivated.JSON200.Data.Deleted, "deactivate: %v %s", err, deactivated.Body)
 }

@@ -2,17 +2,30 @@ package com.licentric.smoke;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.licentric.client.ApiClient;
+import com.licentric.client.api.MachinesApi;
+import com.licentric.client.api.SigningKeysApi;
+import com.licentric.client.model.ActivateMachineRequest;
+import com.licentric.client.model.CheckOutRequest;
+import com.licentric.client.model.CheckedOutFile;
+import com.licentric.client.model.Machine;
+import com.licentric.client.model.SigningKey;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
 import java.security.MessageDigest;
 import java.security.PublicKey;
+import java.security.SecureRandom;
 import java.security.Signature;
 import java.security.spec.X509EncodedKeySpec;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Base64;
 import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
 import javax.crypto.AEADBadTagException;
 import javax.crypto.Cipher;
 import javax.crypto.spec.GCMParameterSpec;
@@ -34,6 +47,63 @@ final class OfflineMachineFile {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private OfflineMachineFile() {}
+
+  private static void check(boolean condition, String message) {
+    if (!condition) throw new AssertionError("smoke check failed: " + message);
+  }
+
+  /**
+   * Checks out a machine file through the client, saves it, and reads it back offline: with only
+   * the public key fetched before, the license key and the fingerprint.
+   */
+  static void smoke(ApiClient client, String licenseKey) throws Exception {
+    MachinesApi machines = new MachinesApi(client);
+    Map<String, String> asLicense = Map.of("Authorization", "License " + licenseKey);
+    byte[] random = new byte[6];
+    new SecureRandom().nextBytes(random);
+    String fingerprint = "sdk-java-offline-" + HexFormat.of().formatHex(random);
+    Machine machine = machines.activateMachine(new ActivateMachineRequest().fingerprint(fingerprint), null, asLicense).getData();
+
+    // Fetched while online, as shipped software bakes the key in: no authentication needed.
+    List<SigningKey> keys = new SigningKeysApi(client).listSigningKeys().getData();
+    int ttl = 86_400;
+    CheckedOutFile file = machines.checkOutMachine(machine.getId(), new CheckOutRequest().ttl(ttl), asLicense).getData();
+    check("aes-256-gcm+ed25519".equals(file.getAlgorithm()), "a machine file checked out with the license key is encrypted: " + file.getAlgorithm());
+    String publicKey = keys.stream()
+        .filter(key -> key.getId().equals(file.getKeyId()))
+        .map(SigningKey::getPublicKey)
+        .findFirst()
+        .orElseThrow(() -> new AssertionError("smoke check failed: the file's key " + file.getKeyId() + " is published"));
+    Path folder = Files.createTempDirectory("licentric-smoke-");
+    Path path = folder.resolve(machine.getId() + ".lic");
+    Files.writeString(path, file.getCertificate());
+    System.out.println("checked out " + path + " (key " + file.getKeyId() + ", expires " + file.getExpiry() + ")");
+
+    // Offline from here: the file, the public key, the license key and the fingerprint.
+    String saved = Files.readString(path);
+    JsonNode document = verify(saved, publicKey, licenseKey, fingerprint, Instant.now());
+    JsonNode data = document.path("data");
+    JsonNode meta = document.path("meta");
+    check(
+        "machines".equals(data.path("type").asText()) && machine.getId().toString().equals(data.path("id").asText()),
+        "the file is machine " + data.path("id"));
+    check(fingerprint.equals(data.path("attributes").path("fingerprint").asText()), "the file names the fingerprint");
+    check(meta.path("ttl").asInt() == ttl, "the file's ttl is " + meta.path("ttl"));
+    check(
+        file.getExpiry() != null && Instant.parse(meta.path("expiry").asText()).equals(file.getExpiry().toInstant()),
+        "the file expires at " + meta.path("expiry") + ", the check-out said " + file.getExpiry());
+    System.out.println("verified offline: machine " + data.path("id").asText() + ", expires " + meta.path("expiry").asText());
+
+    String changed = refusalStep(withOneByteChanged(saved), publicKey, licenseKey, fingerprint);
+    check("signature".equals(changed), "a copy with one byte changed must fail its signature, failed at " + changed);
+    String elsewhere = refusalStep(saved, publicKey, licenseKey, fingerprint + "-other");
+    check("decryption".equals(elsewhere), "another fingerprint must not decrypt it, failed at " + elsewhere);
+    System.out.println("refused: one byte changed (" + changed + "); another fingerprint (" + elsewhere + ")");
+
+    Files.delete(path);
+    Files.delete(folder);
+    check(Boolean.TRUE.equals(machines.deactivateMachine(machine.getId(), asLicense).getData().getDeleted()), "deactivate");
+  }
 
   /** Why a file was refused: {@code step} is the check that refused it. */
   static final class Refused extends Exception {
