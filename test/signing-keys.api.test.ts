@@ -1,12 +1,20 @@
 import { createPublicKey, sign, verify } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
-import { activeSigningKey } from '../src/offline/signing-keys.ts';
+import { activeSigningKey, openPrivateKey } from '../src/offline/signing-keys.ts';
 import { type Problem, seedApiKey, TEST_SECRET, useApiKey, useTestServer } from './support/harness.ts';
 
 type SigningKey = components['schemas']['SigningKey'];
 
-const server = useTestServer();
+/** Everything the server logs, at debug level: no private key material may be in it. */
+let logged = '';
+const logStream = new PassThrough();
+logStream.on('data', (chunk: Buffer) => {
+  logged += chunk.toString('utf8');
+});
+
+const server = useTestServer({ logTo: logStream });
 const admin = useApiKey(server, ['admin']);
 const keyAdmin = useApiKey(server, ['signing-keys:write']);
 
@@ -271,5 +279,33 @@ describe('concurrent changes', () => {
       `select count(*) from signing_keys where status = 'active'`,
     )) as [{ count: string }];
     expect(count).toBe('1');
+  });
+});
+
+describe('the server log', () => {
+  it('holds no private key material, sealed or open, after every kind of change', async () => {
+    const old = await activeKey();
+    await rotate();
+    await act('retire', (await activeKey()).id);
+    await act('revoke', old.id);
+    await act('revoke', (await activeKey()).id);
+    // The requests were logged, so the log is where private material would be if it leaked.
+    expect(logged).toContain('/signing-keys/actions/rotate');
+    expect(logged).toContain(`/signing-keys/${old.id}/actions/revoke`);
+
+    const rows = await server.sql<{ id: string; private_key_encrypted: Buffer }>(
+      'select id, private_key_encrypted from signing_keys',
+    );
+    expect(rows.length).toBeGreaterThan(3);
+    for (const row of rows) {
+      const privateKey = openPrivateKey(row.private_key_encrypted, row.id, TEST_SECRET);
+      const seed = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
+      const der = privateKey.export({ format: 'der', type: 'pkcs8' }) as Buffer;
+      for (const secret of [seed, der, row.private_key_encrypted]) {
+        for (const encoding of ['hex', 'base64', 'base64url'] as const) {
+          expect(logged).not.toContain(secret.toString(encoding).slice(0, 20));
+        }
+      }
+    }
   });
 });
