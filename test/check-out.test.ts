@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FileKind, verifyFile } from '../src/offline/file.ts';
-import { listSigningKeys, publicKeyForms, rotateSigningKey } from '../src/offline/signing-keys.ts';
+import { ensureSigningKey, listSigningKeys, publicKeyForms, rotateSigningKey } from '../src/offline/signing-keys.ts';
 import {
   activate,
   bearer,
@@ -122,6 +122,14 @@ function problemOf(result: { error?: unknown; response: Response }, status: numb
   expect((result.error as Problem).code).toBe(code);
 }
 
+/**
+ * The first signing key, as migrate makes it on a real start (runtime.ts); the tests' template
+ * database has none. Each group below asks for it, so any one of them runs alone.
+ */
+function withSigningKey(): void {
+  beforeAll(() => server.orm.em.fork().transactional((em) => ensureSigningKey(TEST_SECRET)(em)));
+}
+
 async function setPolicy(policyId: string, patch: Record<string, unknown>): Promise<void> {
   await server.services().policies.update(policyId, patch);
 }
@@ -139,12 +147,12 @@ describe('before the first signing key exists', () => {
 });
 
 describe('machine files', () => {
+  withSigningKey();
+
   let license: SeededLicense;
   let machine: { id: string; fingerprint: string };
 
   beforeAll(async () => {
-    // What migrate does on a real start (runtime.ts); the tests' template database has none.
-    await rotateSigningKey(server.orm.em.fork(), TEST_SECRET, server.clock.now());
     license = await seedLicense(server);
     machine = await activate(server, license.key);
     const services = server.services();
@@ -410,6 +418,8 @@ describe('machine files', () => {
 });
 
 describe('refusals', () => {
+  withSigningKey();
+
   it('a suspended license gets no file, by its key or by an API key', async () => {
     const l = await seedLicense(server);
     const m = await activate(server, l.key);
@@ -528,6 +538,8 @@ describe('refusals', () => {
 });
 
 describe('license files', () => {
+  withSigningKey();
+
   it('with the license key: encrypted with it, carrying it, read by the Go verifier as a license file', async () => {
     const l = await seedLicense(server);
     await server.services().entitlements.create({ code: 'LICENSE_FILE_FEATURE', name: 'f' });
@@ -595,6 +607,8 @@ describe('license files', () => {
 });
 
 describe('rotation', () => {
+  withSigningKey();
+
   it('a file signed before a rotation still verifies with the old published key; new files carry the new key', async () => {
     const l = await seedLicense(server);
     const m = await activate(server, l.key);
@@ -642,6 +656,8 @@ describe('policy file settings', () => {
 });
 
 describe('licentric machines check-out', { timeout: 300_000 }, () => {
+  withSigningKey();
+
   const cli = (...args: string[]) =>
     runCli(args, { DATABASE_URL: server.databaseUrl, LICENTRIC_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
 
