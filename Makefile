@@ -124,6 +124,10 @@ $(PYTHON_STAMP): sdk/python/requirements.txt
 	$(PYTHON_VENV)/bin/pip install -q --disable-pip-version-check -r sdk/python/requirements.txt
 	@touch $@
 
+# The README's Python recipe for machine files runs in the vitest suite with this venv's
+# `cryptography` (test/readme-offline.test.ts).
+unit: $(PYTHON_STAMP)
+
 # /docs in headless Chromium: every operation of the live /openapi.json, screenshots in artifacts/docs/.
 docs-check: install $(CHROMIUM)
 	CHROMIUM_PATH=$(CHROMIUM) vitest run --config vitest.browser.config.ts

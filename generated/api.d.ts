@@ -212,6 +212,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/licenses/actions/check-out": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check out a license file
+         * @description Checks out a license file for the authenticated license: the license (and, as `include`
+         *     asks, its policy and entitlements) signed with the active signing key, in Keygen's published
+         *     license-file format. Encrypted (the default), the file opens only with the license key, and
+         *     carries it. The answer is JSON, or the bare file as a download for a request whose `Accept`
+         *     prefers `application/octet-stream`. Each check-out issues a new file and records a
+         *     `license.checked-out` event.
+         *
+         *     A suspended license gets no file (`LICENSE_SUSPENDED`), nor an expired one under a
+         *     `RESTRICT_ACCESS` or `REVOKE_ACCESS` policy (`LICENSE_EXPIRED`); under `MAINTAIN_ACCESS` an
+         *     expired license still gets files, which carry its past `expiry` and status `EXPIRED`.
+         */
+        post: operations["checkOutLicense"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/licenses/actions/validate": {
         parameters: {
             query?: never;
@@ -290,6 +319,31 @@ export interface paths {
          *     Requires an API key with the `licenses:write` scope.
          */
         patch: operations["updateLicense"];
+        trace?: never;
+    };
+    "/licenses/{id}/actions/check-out": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check out a license file by id
+         * @description Checks out a license file for any license, as `checkOutLicense` does for a license key. The
+         *     server keeps only a keyed hash of license keys: to get an encrypted file, or one that carries
+         *     `key`, send the key as `licenseKey`. Without it the file is encoded only and its `key` is
+         *     null. A deleted license is `LICENSE_NOT_FOUND`. Records a `license.checked-out` event.
+         *
+         *     Requires an API key with the `licenses:read` scope.
+         */
+        post: operations["checkOutLicenseById"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/licenses/{id}/actions/reinstate": {
@@ -475,6 +529,38 @@ export interface paths {
          *     machines, unless its policy's `expirationStrategy` is `REVOKE_ACCESS` (`LICENSE_EXPIRED`).
          */
         delete: operations["deactivateMachine"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/machines/{id}/actions/check-out": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check out a machine file
+         * @description Checks out a machine file: the machine (and, as `include` asks, its license, policy and
+         *     entitlements) signed with the active signing key, in Keygen's published machine-file format,
+         *     so verifiers written for Keygen accept it. Encrypted, the file opens only with the license key
+         *     followed by the machine's fingerprint. The answer is JSON, or the bare file as a download for
+         *     a request whose `Accept` prefers `application/octet-stream`. Each check-out issues a new file
+         *     and records a `machine.checked-out` event.
+         *
+         *     With a license key, only the license's own machines; any other id is `MACHINE_NOT_FOUND`.
+         *     With an API key, requires the `machines:read` scope. A deactivated machine, or one whose
+         *     license was deleted, is `MACHINE_NOT_FOUND`. A suspended license gets no file
+         *     (`LICENSE_SUSPENDED`), nor an expired one under a `RESTRICT_ACCESS` or `REVOKE_ACCESS` policy
+         *     (`LICENSE_EXPIRED`); under `MAINTAIN_ACCESS` an expired license still gets files, which carry
+         *     its past `expiry` and status `EXPIRED` for the software to judge offline.
+         */
+        post: operations["checkOutMachine"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -994,6 +1080,73 @@ export interface components {
             data: components["schemas"]["ApiKey"];
         };
         /**
+         * @description What a machine or license file carries besides the machine or license itself.
+         * @enum {string}
+         */
+        CheckOutInclude: "license" | "policy" | "entitlements";
+        /** @description How to check out a machine or license file. Every field is optional; the body may be left out. */
+        CheckOutRequest: {
+            /**
+             * @description How long, in seconds, the file is good for: 3600 (1 hour) to 315360000 (10 years of 365
+             *     days), else `TTL_OUT_OF_RANGE`. Absent means the policy's `checkOutTtl`. `null` asks for a
+             *     file that never expires, which only a policy with `allowNonExpiringFiles` issues (else
+             *     `NON_EXPIRING_FILE_NOT_ALLOWED`).
+             */
+            ttl?: number | null;
+            /**
+             * @description Whether to encrypt the payload (`aes-256-gcm+ed25519`) with the license key (a license
+             *     file) or the license key followed by the machine's fingerprint (a machine file), or only
+             *     encode it (`base64+ed25519`). Both are signed. Absent means true when the license key is at
+             *     hand (a license-key request, or an API-key request with `licenseKey`), false otherwise. An
+             *     API-key request asking for `true` without `licenseKey` is `ENCRYPTION_NEEDS_LICENSE_KEY`.
+             */
+            encrypt?: boolean;
+            /**
+             * @description What the file's `included` carries, in this order: `license`, `policy`, `entitlements`.
+             *     Absent means `license` and `entitlements` for a machine file, `entitlements` for a license
+             *     file; `[]` means nothing.
+             */
+            include?: components["schemas"]["CheckOutInclude"][];
+            /**
+             * @description The license's key, for an API-key request that wants the file encrypted or the key inside
+             *     it (the server keeps only a keyed hash of each key, so it cannot add the key itself). Checked
+             *     against that hash: another key is `LICENSE_KEY_MISMATCH`. Without it, an API-key request's
+             *     file carries `key: null`.
+             */
+            licenseKey?: string;
+        };
+        /** @description A checked-out machine or license file. */
+        CheckedOutFile: {
+            /** @description The file's own id (a UUIDv7), named by the `machine.checked-out` or `license.checked-out` event. */
+            id: components["schemas"]["Uuid"];
+            /**
+             * @description The file, in Keygen's published format: `-----BEGIN MACHINE FILE-----` (or `LICENSE FILE`),
+             *     the base64 of `{"enc", "sig", "alg"}` in lines of 60 characters, the closing armor line.
+             *     Verify it with the signing key `keyId` of `GET /signing-keys`.
+             */
+            certificate: string;
+            /**
+             * @description `aes-256-gcm+ed25519` (encrypted) or `base64+ed25519` (encoded only).
+             * @example aes-256-gcm+ed25519
+             */
+            algorithm: string;
+            /**
+             * Format: date-time
+             * @description When the file was issued (its `meta.issued`).
+             */
+            issued: string;
+            /** @description When the file stops being good (`issued` + `ttl`), or null for a file that never expires. */
+            expiry: string | null;
+            /** @description How long, in seconds, the file is good for, or null for a file that never expires. */
+            ttl: number | null;
+            /** @description The id (`kid`) of the signing key that signed it. */
+            keyId: components["schemas"]["Uuid"];
+        };
+        /** @description The body of a check-out. */
+        CheckedOutFileResponse: {
+            data: components["schemas"]["CheckedOutFile"];
+        };
+        /**
          * Format: int32
          * @description A number of CPU cores: a positive 32-bit integer.
          */
@@ -1127,6 +1280,17 @@ export interface components {
              * @default MATCH_ANY
              */
             machineMatchingStrategy?: components["schemas"]["MachineMatchingStrategy"];
+            /**
+             * Format: int32
+             * @description How long, in seconds, a file checked out without a `ttl` is good for (1 hour to 10 years).
+             * @default 2592000
+             */
+            checkOutTtl?: number;
+            /**
+             * @description Whether a check-out may ask for a file that never expires (`ttl: null`).
+             * @default false
+             */
+            allowNonExpiringFiles?: boolean;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -1338,7 +1502,8 @@ export interface components {
          *     `HEARTBEAT_DEAD`, `LICENSE_DELETED`), a death's `diedAt`, a resurrection's `deadSince`, an
          *     overage's `maxMachines` and `maxCores` (the policy's limits the license went over, with its
          *     counts in `license`), an attach's or detach's `entitlements` (the codes it really changed,
-         *     sorted), a rotation's `retiredKeyId` (the key it replaced, or null).
+         *     sorted), a check-out's `file` (`id`, `keyId`, `algorithm`, `issued`, `expiry`, `ttl`: never the
+         *     certificate or the license key), a rotation's `retiredKeyId` (the key it replaced, or null).
          */
         EventData: Record<string, unknown>;
         /**
@@ -1366,7 +1531,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "license.renewed" | "policy.created" | "policy.updated" | "policy.deleted" | "product.created" | "product.updated" | "product.deleted" | "policy.entitlements.attached" | "policy.entitlements.detached" | "license.entitlements.attached" | "license.entitlements.detached" | "entitlement.created" | "entitlement.updated" | "entitlement.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled" | "signing-key.rotated" | "signing-key.retired" | "signing-key.revoked";
+        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "license.renewed" | "machine.checked-out" | "license.checked-out" | "policy.created" | "policy.updated" | "policy.deleted" | "product.created" | "product.updated" | "product.deleted" | "policy.entitlements.attached" | "policy.entitlements.detached" | "license.entitlements.attached" | "license.entitlements.detached" | "entitlement.created" | "entitlement.updated" | "entitlement.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled" | "signing-key.rotated" | "signing-key.retired" | "signing-key.revoked";
         /**
          * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
          *     entries: no more fit in a 64 KiB request body.
@@ -1749,6 +1914,14 @@ export interface components {
             renewalBasis: components["schemas"]["RenewalBasis"];
             /** @description How a validation with several `fingerprints` decides that the machine is activated. */
             machineMatchingStrategy: components["schemas"]["MachineMatchingStrategy"];
+            /**
+             * Format: int32
+             * @description How long, in seconds, a machine or license file checked out without a `ttl` is good for
+             *     (1 hour to 10 years of 365 days).
+             */
+            checkOutTtl: number;
+            /** @description Whether a check-out may ask for a file that never expires (`ttl: null`). */
+            allowNonExpiringFiles: boolean;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
@@ -2063,6 +2236,14 @@ export interface components {
             renewalBasis?: components["schemas"]["RenewalBasis"];
             /** @description How a validation with several `fingerprints` decides that the machine is activated. */
             machineMatchingStrategy?: components["schemas"]["MachineMatchingStrategy"];
+            /**
+             * Format: int32
+             * @description How long, in seconds, a file checked out without a `ttl` is good for (1 hour to 10 years).
+             *     Files already issued keep their expiry.
+             */
+            checkOutTtl?: number;
+            /** @description Whether a check-out may ask for a file that never expires (`ttl: null`). */
+            allowNonExpiringFiles?: boolean;
             /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -6078,6 +6259,310 @@ export interface operations {
             };
         };
     };
+    checkOutLicense: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CheckOutRequest"];
+            };
+        };
+        responses: {
+            /** @description The file as JSON, with its id, dates and signing key. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /**
+                     * @description On a download only: `attachment; filename="<machine or license id>.lic"`, the name Keygen's
+                     *     tools and documentation use.
+                     */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckedOutFileResponse"];
+                    "application/octet-stream": string;
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED` (see the policy's
+             *     `expirationStrategy` for what an expired license may still do).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The file cannot be issued as asked: `TTL_OUT_OF_RANGE` (`ttl` under 3600 or over 315360000),
+             *     `NON_EXPIRING_FILE_NOT_ALLOWED` (`ttl: null` under a policy without `allowNonExpiringFiles`),
+             *     `ENCRYPTION_NEEDS_LICENSE_KEY` (an API-key request for an encrypted file without
+             *     `licenseKey`) or `LICENSE_KEY_MISMATCH` (`licenseKey` is not this license's key).
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     validateLicense: {
         parameters: {
             query?: never;
@@ -7112,6 +7597,340 @@ export interface operations {
              *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
              *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    checkOutLicenseById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
+            path: {
+                /** @description The license's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CheckOutRequest"];
+            };
+        };
+        responses: {
+            /** @description The file as JSON, with its id, dates and signing key. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /**
+                     * @description On a download only: `attachment; filename="<machine or license id>.lic"`, the name Keygen's
+                     *     tools and documentation use.
+                     */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckedOutFileResponse"];
+                    "application/octet-stream": string;
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks the scope the operation requires),
+             *     `LICENSE_SUSPENDED` (a suspended license gets no file) or `LICENSE_EXPIRED` (an expired license
+             *     under a `RESTRICT_ACCESS` or `REVOKE_ACCESS` policy gets no file).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The file cannot be issued as asked: `TTL_OUT_OF_RANGE` (`ttl` under 3600 or over 315360000),
+             *     `NON_EXPIRING_FILE_NOT_ALLOWED` (`ttl: null` under a policy without `allowNonExpiringFiles`),
+             *     `ENCRYPTION_NEEDS_LICENSE_KEY` (an API-key request for an encrypted file without
+             *     `licenseKey`) or `LICENSE_KEY_MISMATCH` (`licenseKey` is not this license's key).
              */
             422: {
                 headers: {
@@ -10211,6 +11030,340 @@ export interface operations {
              *     closed after this answer.
              */
             413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    checkOutMachine: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
+            path: {
+                /** @description The machine's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CheckOutRequest"];
+            };
+        };
+        responses: {
+            /** @description The file as JSON, with its id, dates and signing key. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /**
+                     * @description On a download only: `attachment; filename="<machine or license id>.lic"`, the name Keygen's
+                     *     tools and documentation use.
+                     */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckedOutFileResponse"];
+                    "application/octet-stream": string;
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks the scope the operation requires),
+             *     `LICENSE_SUSPENDED` (a suspended license gets no file) or `LICENSE_EXPIRED` (an expired license
+             *     under a `RESTRICT_ACCESS` or `REVOKE_ACCESS` policy gets no file).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The file cannot be issued as asked: `TTL_OUT_OF_RANGE` (`ttl` under 3600 or over 315360000),
+             *     `NON_EXPIRING_FILE_NOT_ALLOWED` (`ttl: null` under a policy without `allowNonExpiringFiles`),
+             *     `ENCRYPTION_NEEDS_LICENSE_KEY` (an API-key request for an encrypted file without
+             *     `licenseKey`) or `LICENSE_KEY_MISMATCH` (`licenseKey` is not this license's key).
+             */
+            422: {
                 headers: {
                     /**
                      * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,

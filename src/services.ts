@@ -5,6 +5,7 @@ import { EventsService } from './events/events.service.ts';
 import { ApiKeysService } from './keys/api-keys.service.ts';
 import type { AuthCache } from './keys/auth-cache.ts';
 import type { KeyHasher } from './keys/hashing.ts';
+import { CheckOutService } from './licenses/check-out.ts';
 import { licenseSubject } from './licenses/events.ts';
 import { LicensesService } from './licenses/licenses.service.ts';
 import type { ValidationLookups } from './licenses/validation-lookup.ts';
@@ -24,7 +25,7 @@ export interface SharedServices {
   validations?: ValidationLookups;
   /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
   webhookAddresses?: AddressPolicy;
-  /** The server secret, which seals the private keys of new signing keys. */
+  /** The server secret the signing keys are sealed under; without it nothing can be signed or rotated. */
   secret?: string;
 }
 
@@ -98,6 +99,12 @@ export class Services {
       { policy: policySubject, license: licenseSubject },
       this.productLimit,
     );
+  }
+
+  get checkOuts(): CheckOutService {
+    const secret = this.#shared.secret;
+    if (secret === undefined) throw new Error('these services were made without the signing secret');
+    return new CheckOutService(this.em, this.clock, this.#hasher, secret, this.entitlements, this.productLimit);
   }
 
   get events(): EventsService {

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { ensureSigningKey } from '../src/offline/signing-keys.ts';
 import {
   bearer,
   licenseAuth,
   type Problem,
   seedApiKey,
   seedLicense,
+  TEST_SECRET,
   type TestServer,
   useTestServer,
 } from './support/harness.ts';
@@ -207,6 +209,37 @@ const cases: Case[] = [
       };
     },
   },
+  ...(
+    [
+      ['checkOutMachine', 'encrpyt', 'encrypt'],
+      ['checkOutLicense', 'tll', 'ttl'],
+      ['checkOutLicenseById', 'includes', 'include'],
+    ] as const
+  ).map(
+    ([operationId, typo, meant]): Case => ({
+      operationId,
+      typo: [typo, meant],
+      prepare: async (s) => {
+        // What a real start's migration makes (runtime.ts); the template database has no key.
+        await s.orm.em.fork().transactional((em) => ensureSigningKey(TEST_SECRET)(em));
+        const { key, licenseId } = await seedLicense(s);
+        const machine = await s.services().machines.activate(licenseId, { fingerprint: `hw-closed-${++closed}` });
+        const path = {
+          checkOutMachine: `/machines/${machine.id}/actions/check-out`,
+          checkOutLicense: '/licenses/actions/check-out',
+          checkOutLicenseById: `/licenses/${licenseId}/actions/check-out`,
+        }[operationId];
+        return {
+          method: 'POST',
+          path,
+          auth: operationId === 'checkOutLicenseById' ? bearer(await seedApiKey(s, ['admin'])) : licenseAuth(key),
+          body: { ttl: 3600 },
+          // A refused check-out issues nothing, so it records nothing.
+          snapshot: count('events'),
+        };
+      },
+    }),
+  ),
   {
     operationId: 'createApiKey',
     typo: ['scope', 'scopes'],

@@ -44,6 +44,9 @@ describe('policies', () => {
       renewalBasis: 'FROM_NOW_IF_EXPIRED',
       // Entitlements and machine matching (issue 18).
       machineMatchingStrategy: 'MATCH_ANY',
+      // Machine and license files (issue 19).
+      checkOutTtl: 2592000,
+      allowNonExpiringFiles: false,
       metadata: {},
       createdAt: '2026-01-10T09:00:00.000Z',
       updatedAt: '2026-01-10T09:00:00.000Z',

@@ -203,7 +203,8 @@ describe('a database made by the 2026-12-04 release', () => {
     });
 
     // Every setting added since reads as the behaviour the policy had: no product, no core limit,
-    // no overage, machines unique per license, no duration, and an expiry that restricts.
+    // no overage, machines unique per license, no duration, an expiry that restricts, and files
+    // of a month that always expire.
     const policy = await api.GET('/policies/{id}', { headers: admin, params: { path: { id: policyId } } });
     expect(policy.response.status).toBe(200);
     expect(policy.data!.data).toMatchObject({
@@ -217,7 +218,16 @@ describe('a database made by the 2026-12-04 release', () => {
       expirationStrategy: 'RESTRICT_ACCESS',
       renewalBasis: 'FROM_NOW_IF_EXPIRED',
       machineMatchingStrategy: 'MATCH_ANY',
+      checkOutTtl: 2592000,
+      allowNonExpiringFiles: false,
     });
+    // The first signing key was made by the upgrade: an old machine checks out a file at once.
+    const file = await api.POST('/machines/{id}/actions/check-out', {
+      headers: licenseAuth(key),
+      params: { path: { id: machineIds[0]! } },
+    });
+    expect(file.response.status, JSON.stringify(file.error)).toBe(200);
+    expect(file.data).toMatchObject({ data: { ttl: 2592000, algorithm: 'aes-256-gcm+ed25519' } });
     const entitlements = await api.GET('/licenses/{id}/entitlements', {
       headers: admin,
       params: { path: { id: licenseId } },

@@ -43,6 +43,7 @@ from licentric_client.models import (
     ProductResponse,
     ValidateLicenseRequest,
 )
+from offline_file import offline_machine_file
 
 
 def check(condition: bool, message: str) -> None:
@@ -104,6 +105,8 @@ def main() -> None:
 
     deactivate_machine.sync(client=as_license, id=again.data.id)
     products_and_entitlements(base_url, as_api_key)
+    # A machine file checked out, saved and verified offline with `cryptography` alone.
+    offline_machine_file(base_url, os.environ["LICENTRIC_LICENSE_KEY"])
     print("python smoke: ok")
 
 

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import createClient from 'openapi-fetch';
 import type { components, paths } from '../../generated/api.d.ts';
+import { offlineMachineFile } from './offline.ts';
 
 type Problem = components['schemas']['Problem'];
 
@@ -197,4 +198,7 @@ check(
 const gone = await client.GET('/products/{id}', { headers: asApiKey, params: { path: { id: product.id } } });
 check(gone.response.status === 404, `a deleted product must be 404, got ${gone.response.status}`);
 console.log('deleted the license, the policy, the product and the entitlement');
+
+// A machine file checked out, saved and verified offline with node:crypto alone (offline.ts).
+await offlineMachineFile(client, env('LICENTRIC_LICENSE_KEY'));
 console.log('typescript smoke: ok');

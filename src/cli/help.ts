@@ -30,7 +30,9 @@ LIMIT OPTIONS: --max-cores N|none
 EXPIRY OPTIONS: --duration SECONDS|none  --expiration-basis ${EXPIRATION_BASES.join('|')}
                 --expiration-strategy ${EXPIRATION_STRATEGIES.join('|')}
                 --renewal-basis ${RENEWAL_BASES.join('|')}
-MATCHING: --matching-strategy ${MATCHING_STRATEGIES.join('|')} (how validate judges several fingerprints)`,
+MATCHING: --matching-strategy ${MATCHING_STRATEGIES.join('|')} (how validate judges several fingerprints)
+FILE OPTIONS: --check-out-ttl SECONDS (a machine or license file's default lifetime, 3600 to 315360000)
+              --allow-non-expiring-files true|false`,
   'api-keys': `Scopes: ${SCOPES.join(', ')}`,
 };
 

@@ -330,6 +330,39 @@ export class EntitlementLimitExceeded extends DomainError {
   }
 }
 
+export class TtlOutOfRange extends DomainError {
+  readonly code = 'TTL_OUT_OF_RANGE';
+
+  constructor(min: number, max: number, ttl: number) {
+    super(`ttl must be between ${min} and ${max} seconds; got ${ttl}.`);
+  }
+}
+
+export class NonExpiringFileNotAllowed extends DomainError {
+  readonly code = 'NON_EXPIRING_FILE_NOT_ALLOWED';
+
+  constructor() {
+    super("The license's policy does not allow files that never expire (allowNonExpiringFiles is false).");
+  }
+}
+
+/** The server keeps only a keyed hash of a license key, so it cannot encrypt with it unasked. */
+export class EncryptionNeedsLicenseKey extends DomainError {
+  readonly code = 'ENCRYPTION_NEEDS_LICENSE_KEY';
+
+  constructor() {
+    super('An encrypted file needs the license key: send it as licenseKey, or ask for encrypt: false.');
+  }
+}
+
+export class LicenseKeyMismatch extends DomainError {
+  readonly code = 'LICENSE_KEY_MISMATCH';
+
+  constructor() {
+    super("licenseKey is not this license's key.");
+  }
+}
+
 // Signing keys (issue 19).
 export class SigningKeyNotFound extends DomainError {
   readonly code = 'SIGNING_KEY_NOT_FOUND';
@@ -389,6 +422,11 @@ export type DomainErrorCode =
   | 'ENTITLEMENT_CODE_TAKEN'
   | 'UNKNOWN_ENTITLEMENTS'
   | 'ENTITLEMENT_LIMIT_EXCEEDED'
+  // Machine and license files (issue 19).
+  | 'TTL_OUT_OF_RANGE'
+  | 'NON_EXPIRING_FILE_NOT_ALLOWED'
+  | 'ENCRYPTION_NEEDS_LICENSE_KEY'
+  | 'LICENSE_KEY_MISMATCH'
   // Signing keys (issue 19).
   | 'SIGNING_KEY_NOT_FOUND'
   | 'SIGNING_KEY_ACTIVE'

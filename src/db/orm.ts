@@ -14,6 +14,7 @@ import { Migration20261204020000_limits } from './migrations/Migration2026120402
 import { Migration20261204030000_expiry } from './migrations/Migration20261204030000_expiry.ts';
 import { Migration20261205000000_signing_keys } from './migrations/Migration20261205000000_signing_keys.ts';
 import { Migration20261206000000_signing_key_revocation } from './migrations/Migration20261206000000_signing_key_revocation.ts';
+import { Migration20261206010000_check_out } from './migrations/Migration20261206010000_check_out.ts';
 import { execute, sql } from './sql.ts';
 
 export type Orm = MikroORM;
@@ -82,6 +83,7 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
           name: 'Migration20261206000000_signing_key_revocation',
           class: Migration20261206000000_signing_key_revocation,
         },
+        { name: 'Migration20261206010000_check_out', class: Migration20261206010000_check_out },
       ],
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.

@@ -22,19 +22,21 @@ export interface Subject {
 /**
  * Writes one event about one object, rendered from its row as it stands in this transaction:
  * call it inside the transaction of the change, after the change is flushed. `details` are
- * further fields of `data` beside the object (a deactivation's reason).
+ * further fields of `data` beside the object (a deactivation's reason, a check-out's file).
  */
 export async function recordEvent(
   em: EntityManager,
   type: EventType,
   subject: Subject,
   now: Date,
-  details: Record<string, string | readonly string[]> = {},
+  details: Record<string, string | readonly string[] | Record<string, string | number | null>> = {},
 ): Promise<void> {
   const extra = Object.entries(details).map(([key, value]) =>
     typeof value === 'string'
       ? sql`, ${key}::text, ${value}::text`
-      : sql`, ${key}::text, to_json(${arrayLiteral(value)}::text[])`,
+      : Array.isArray(value)
+        ? sql`, ${key}::text, to_json(${arrayLiteral(value)}::text[])`
+        : sql`, ${key}::text, ${JSON.stringify(value)}::json`,
   );
   await execute(
     em,

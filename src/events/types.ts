@@ -16,6 +16,8 @@ export const EVENT_TYPES = [
   'license.expired',
   'license.overage',
   'license.renewed',
+  'machine.checked-out',
+  'license.checked-out',
   'policy.created',
   'policy.updated',
   'policy.deleted',

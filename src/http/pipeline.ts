@@ -4,6 +4,7 @@ import { InvalidInput } from '../core/errors.ts';
 import { createAjv } from './ajv.ts';
 import { fieldErrors } from './field-errors.ts';
 import { apiKeyHandlers } from './handlers/api-keys.ts';
+import { checkOutHandlers } from './handlers/check-out.ts';
 import { entitlementHandlers } from './handlers/entitlements.ts';
 import { eventHandlers } from './handlers/events.ts';
 import { licenseHandlers } from './handlers/licenses.ts';
@@ -31,6 +32,7 @@ const handlers: Handlers = {
   ...eventHandlers,
   ...webhookHandlers,
   ...entitlementHandlers,
+  ...checkOutHandlers,
   ...signingKeyHandlers,
 };
 
@@ -74,6 +76,7 @@ function operationHandler(
       body: context.request.requestBody,
       query: context.request.query,
       path: context.request.params,
+      headers: state.request.headers,
       principal,
       // A key limited to a product gets services that see nothing of the others.
       services:
@@ -87,8 +90,15 @@ function operationHandler(
       const result = (await (handler as (c: typeof ctx) => Promise<SuccessResponse<typeof operationId>>)(ctx)) as {
         status: number;
         body: unknown;
+        contentType?: string;
+        headers?: Record<string, string>;
       };
-      return { status: result.status, body: result.body, contentType: 'application/json' };
+      return {
+        status: result.status,
+        body: result.body,
+        contentType: result.contentType ?? 'application/json',
+        ...(result.headers ? { headers: result.headers } : {}),
+      };
     };
     const key = state.request.headers['idempotency-key'];
     if (!idempotency || typeof key !== 'string' || !takesIdempotencyKey(state.operation)) return execute();

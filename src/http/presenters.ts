@@ -84,6 +84,9 @@ export function presentPolicy(policy: Policy): Schemas['Policy'] {
     renewalBasis: policy.renewalBasis,
     // Entitlements and machine matching (issue 18).
     machineMatchingStrategy: policy.machineMatchingStrategy,
+    // Machine and license files (issue 19).
+    checkOutTtl: policy.checkOutTtl,
+    allowNonExpiringFiles: policy.allowNonExpiringFiles,
     metadata: policy.metadata,
     createdAt: policy.createdAt.toISOString(),
     updatedAt: policy.updatedAt.toISOString(),

@@ -127,6 +127,14 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 422, title: "The license's policy has no duration" };
     case 'EXPIRY_OUT_OF_RANGE':
       return { status: 422, title: 'The expiry is out of range' };
+    case 'TTL_OUT_OF_RANGE':
+      return { status: 422, title: 'The ttl is out of range' };
+    case 'NON_EXPIRING_FILE_NOT_ALLOWED':
+      return { status: 422, title: 'The policy does not allow files that never expire' };
+    case 'ENCRYPTION_NEEDS_LICENSE_KEY':
+      return { status: 422, title: 'Encrypting the file needs the license key' };
+    case 'LICENSE_KEY_MISMATCH':
+      return { status: 422, title: "The license key is not this license's" };
     case 'IDEMPOTENCY_KEY_REUSED':
       return { status: 422, title: 'The idempotency key was used for a different request' };
     case 'RATE_LIMITED':

@@ -9,25 +9,30 @@ export interface ApiResult {
   headers?: Record<string, string>;
 }
 
+/** A download (a machine file) goes out as its text; every other answer as JSON. */
+const isDownload = (result: ApiResult): result is ApiResult & { body: string } =>
+  result.contentType === 'application/octet-stream' && typeof result.body === 'string';
+
 export function send(res: Response, result: ApiResult, signer?: ResponseSigner): void {
   res.status(result.status);
   for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, value);
   res.type(result.contentType);
   // Only a request that asks for a signature pays for one (response-signing.ts).
   if (signer !== undefined && res.req.headers['accept-signature'] !== undefined) sendSigned(res, result, signer);
-  else res.send(JSON.stringify(result.body));
+  // A Buffer keeps Express from adding a charset to the download.
+  else res.send(isDownload(result) ? Buffer.from(result.body, 'utf8') : JSON.stringify(result.body));
 }
 
 /**
  * The response with its signature headers, over exactly the bytes and the `Content-Type` that
- * go out: the body is sent as bytes, so Express changes neither (a string would get its
+ * go out: the body is sent as bytes, so Express changes neither (a JSON string would get its
  * `charset` added after the signature was made; it is added here first, as Express would).
  */
 function sendSigned(res: Response, result: ApiResult, signer: ResponseSigner): void {
   let contentType = String(res.get('Content-Type'));
-  if (!/;\s*charset=/i.test(contentType)) contentType = `${contentType}; charset=utf-8`;
+  if (!isDownload(result) && !/;\s*charset=/i.test(contentType)) contentType = `${contentType}; charset=utf-8`;
   res.setHeader('Content-Type', contentType);
-  const body = Buffer.from(JSON.stringify(result.body), 'utf8');
+  const body = Buffer.from(isDownload(result) ? result.body : JSON.stringify(result.body), 'utf8');
   // originalUrl: a router mounted under a path (the API's) sees the rest of it as `url`.
   const { method, originalUrl, headers: requestHeaders } = res.req;
   const headers = signer.headersFor(

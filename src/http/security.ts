@@ -1,6 +1,7 @@
 import type { Context } from 'openapi-backend';
 import { LicenseNotFound } from '../core/errors.ts';
 import type { ApiKeyRecord } from '../keys/api-key-record.ts';
+import { parseLicenseKey } from '../keys/license-key.ts';
 import { grants, isScope } from '../keys/scopes.ts';
 import { licenseRefusal } from '../licenses/access.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
@@ -40,7 +41,8 @@ export const securityHandlers: Record<SchemeName, (c: Context, state: RequestSta
       state.invalidCredentials = true;
       return false;
     }
-    return { kind: 'license', license };
+    // authenticate() accepted it, so it parses: the key as issued, whatever case it came in.
+    return { kind: 'license', license, key: parseLicenseKey(presented)! };
   },
 
   async ApiKey(context, state) {

@@ -8,7 +8,8 @@ export type OperationId = keyof operations;
 
 /** Who made the request, as the security handlers established it. */
 export type Principal =
-  | { kind: 'license'; license: LicenseRecord }
+  /** `key`: the license key as issued (canonical), which only the request itself brings. */
+  | { kind: 'license'; license: LicenseRecord; key: string }
   | { kind: 'apiKey'; apiKey: ApiKeyRecord }
   // An operation that needs no credentials (the published signing keys).
   | { kind: 'anonymous' };
@@ -16,6 +17,13 @@ export type Principal =
 type Op<K extends OperationId> = operations[K];
 
 type JsonContent<T> = T extends { content: { 'application/json': infer B } } ? B : never;
+
+type OctetContent<T> = T extends { content: { 'application/octet-stream': infer B } } ? B : never;
+
+/** The bare download an operation may declare beside its JSON answer (a machine file). */
+type Download<R> = [OctetContent<R>] extends [never]
+  ? never
+  : { body: OctetContent<R>; contentType: 'application/octet-stream'; headers: Record<string, string> };
 
 type AnyContent<T> = T extends { content: infer C } ? C[keyof C] : never;
 
@@ -38,7 +46,7 @@ type Params<K extends OperationId, Where extends 'query' | 'path'> = Op<K>['para
 /** The success responses an operation declares, each a status with its typed body. */
 export type SuccessResponse<K extends OperationId> = {
   [S in keyof Op<K>['responses'] & number]: S extends 200 | 201 | 202 | 204
-    ? { status: S; body: JsonContent<Op<K>['responses'][S]> }
+    ? { status: S; body: JsonContent<Op<K>['responses'][S]> } | ({ status: S } & Download<Op<K>['responses'][S]>)
     : never;
 }[keyof Op<K>['responses'] & number];
 
@@ -46,6 +54,8 @@ export interface HandlerContext<K extends OperationId> {
   body: RequestBody<K>;
   query: Params<K, 'query'>;
   path: Params<K, 'path'>;
+  /** The request's headers, lower-cased, for the operations that negotiate (`Accept`). */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
   principal: Principal;
   services: Services;
   requestId: string;

@@ -37,18 +37,21 @@ export function refusalFor(
 /**
  * What a license key does beyond validation, which every license may do (and which tells what
  * the others would be refused with): `activate` a machine, send a machine's `heartbeat`,
- * `deactivate` one of its machines, or `use` the key for any other operation.
+ * `deactivate` one of its machines, `checkOut` a machine or license file (by key or by API key),
+ * or `use` the key for any other operation.
  */
-export type LicenseAction = 'activate' | 'heartbeat' | 'deactivate' | 'use';
+export type LicenseAction = 'activate' | 'heartbeat' | 'deactivate' | 'checkOut' | 'use';
 
 /**
  * What an expired license may still do, by its policy's expiration strategy. No strategy lets it
  * activate: a new machine is a new use of a term that is over. `RESTRICT_ACCESS` is the rule
- * from before strategies existed (machines cannot be kept alive, but can be let go).
+ * from before strategies existed (machines cannot be kept alive, but can be let go). A file is
+ * offline access ahead of time, so it goes where heartbeats go: only `MAINTAIN_ACCESS` keeps
+ * issuing them, and the file carries the past expiry for the software to judge.
  */
 const EXPIRED_MAY: Record<ExpirationStrategy, ReadonlySet<LicenseAction>> = {
   RESTRICT_ACCESS: new Set(['deactivate', 'use']),
-  MAINTAIN_ACCESS: new Set(['heartbeat', 'deactivate', 'use']),
+  MAINTAIN_ACCESS: new Set(['heartbeat', 'deactivate', 'checkOut', 'use']),
   REVOKE_ACCESS: new Set(),
 };
 

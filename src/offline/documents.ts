@@ -48,6 +48,23 @@ export interface FileEntitlement {
   updated: Date;
 }
 
+export interface FilePolicy {
+  id: string;
+  productId: string | null;
+  name: string;
+  /** Seconds a license lasts, or null. */
+  duration: number | null;
+  maxMachines: number | null;
+  maxCores: number | null;
+  requireHeartbeat: boolean;
+  heartbeatDuration: number;
+  expirationStrategy: string;
+  overageStrategy: string;
+  metadata: Record<string, unknown>;
+  created: Date;
+  updated: Date;
+}
+
 export interface FileTerms {
   issued: Date;
   /** Seconds the file is good for, or null for a file that never expires. */
@@ -108,10 +125,32 @@ export function entitlementResource(entitlement: FileEntitlement): Resource {
   };
 }
 
-/** A machine file's document: the machine, with its license and entitlements when included. */
+export function policyResource(policy: FilePolicy): Resource {
+  return {
+    type: 'policies',
+    id: policy.id,
+    attributes: {
+      name: policy.name,
+      duration: policy.duration,
+      maxMachines: policy.maxMachines,
+      maxCores: policy.maxCores,
+      requireHeartbeat: policy.requireHeartbeat,
+      heartbeatDuration: policy.heartbeatDuration,
+      expirationStrategy: policy.expirationStrategy,
+      overageStrategy: policy.overageStrategy,
+      metadata: policy.metadata,
+      created: policy.created.toISOString(),
+      updated: policy.updated.toISOString(),
+    },
+    relationships: { product: linkage('products', policy.productId) },
+  };
+}
+
+/** A machine file's document: the machine, with its license, policy and entitlements when included. */
 export function machineFileDocument(input: {
   machine: FileMachine;
   license?: FileLicense;
+  policy?: FilePolicy;
   entitlements?: FileEntitlement[];
   terms: FileTerms;
 }): FileDocument {
@@ -137,21 +176,26 @@ export function machineFileDocument(input: {
     },
     included: [
       ...(input.license ? [licenseResource(input.license)] : []),
+      ...(input.policy ? [policyResource(input.policy)] : []),
       ...(input.entitlements ?? []).map(entitlementResource),
     ],
     meta: meta(input.terms),
   };
 }
 
-/** A license file's document: the license, with its entitlements when included. */
+/** A license file's document: the license, with its policy and entitlements when included. */
 export function licenseFileDocument(input: {
   license: FileLicense;
+  policy?: FilePolicy;
   entitlements?: FileEntitlement[];
   terms: FileTerms;
 }): FileDocument {
   return {
     data: licenseResource(input.license),
-    included: (input.entitlements ?? []).map(entitlementResource),
+    included: [
+      ...(input.policy ? [policyResource(input.policy)] : []),
+      ...(input.entitlements ?? []).map(entitlementResource),
+    ],
     meta: meta(input.terms),
   };
 }

@@ -17,6 +17,7 @@ export function policyJsonSql(p: string): Sql {
     'duration', ${sql.raw(p)}.duration, 'expirationBasis', ${sql.raw(p)}.expiration_basis,
     'expirationStrategy', ${sql.raw(p)}.expiration_strategy, 'renewalBasis', ${sql.raw(p)}.renewal_basis,
     'machineMatchingStrategy', ${sql.raw(p)}.machine_matching_strategy,
+    'checkOutTtl', ${sql.raw(p)}.check_out_ttl, 'allowNonExpiringFiles', ${sql.raw(p)}.allow_non_expiring_files,
     'metadata', ${sql.raw(p)}.metadata, 'createdAt', ${iso(`${p}.created_at`)}, 'updatedAt', ${iso(`${p}.updated_at`)})`;
 }
 

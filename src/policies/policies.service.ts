@@ -58,6 +58,9 @@ export interface PolicySettings {
   renewalBasis: RenewalBasis;
   // Entitlements and machine matching (issue 18).
   machineMatchingStrategy: MachineMatchingStrategy;
+  // Machine and license files (issue 19).
+  checkOutTtl: number;
+  allowNonExpiringFiles: boolean;
   metadata: Record<string, unknown>;
 }
 
@@ -84,6 +87,9 @@ export const POLICY_DEFAULTS = {
   renewalBasis: 'FROM_NOW_IF_EXPIRED',
   // Entitlements and machine matching (issue 18).
   machineMatchingStrategy: 'MATCH_ANY',
+  // Machine and license files (issue 19): Keygen's default of a month.
+  checkOutTtl: 2_592_000,
+  allowNonExpiringFiles: false,
 } as const satisfies Partial<PolicySettings>;
 
 export const MIN_HEARTBEAT_DURATION = 60;
@@ -91,6 +97,9 @@ export const MAX_HEARTBEAT_SECONDS = 30 * 24 * 3600;
 // Expiry, duration and renewal (issue 18): a minute to 50 years of 365.25 days, within int32.
 export const MIN_POLICY_DURATION = 60;
 export const MAX_POLICY_DURATION = 1_577_880_000;
+// Machine and license files (issue 19): an hour (Keygen's least) to 10 years of 365 days.
+export const MIN_CHECK_OUT_TTL = 3600;
+export const MAX_CHECK_OUT_TTL = 315_360_000;
 
 function oneOf(checks: Checks, pointer: string, value: string | undefined, allowed: readonly string[]): void {
   if (value !== undefined && !allowed.includes(value)) checks.fail(pointer, `must be one of ${allowed.join(', ')}`);
@@ -123,6 +132,8 @@ function check(settings: Partial<PolicySettings>): void {
   oneOf(checks, '/renewalBasis', settings.renewalBasis, RENEWAL_BASES);
   // Entitlements and machine matching (issue 18).
   oneOf(checks, '/machineMatchingStrategy', settings.machineMatchingStrategy, MATCHING_STRATEGIES);
+  // Machine and license files (issue 19).
+  checks.integer('/checkOutTtl', settings.checkOutTtl, { min: MIN_CHECK_OUT_TTL, max: MAX_CHECK_OUT_TTL });
   checks.metadata('/metadata', settings.metadata);
   checks.throwIfAny();
 }
@@ -272,5 +283,8 @@ const SETTINGS = [
   'renewalBasis',
   // Entitlements and machine matching (issue 18).
   'machineMatchingStrategy',
+  // Machine and license files (issue 19).
+  'checkOutTtl',
+  'allowNonExpiringFiles',
   'metadata',
 ] as const satisfies readonly (keyof PolicySettings)[];

@@ -49,6 +49,11 @@ const PolicySchema = defineEntity({
     // Entitlements and machine matching (issue 18).
     /** How a validation with several fingerprints decides that the machine is activated. */
     machineMatchingStrategy: p.enum(MATCHING_STRATEGIES),
+    // Machine and license files (issue 19).
+    /** Seconds a file checked out without a ttl is good for. */
+    checkOutTtl: p.integer(),
+    /** Whether a check-out may ask for a file that never expires. */
+    allowNonExpiringFiles: p.boolean(),
     metadata: p.json<Record<string, unknown>>().columnType('json'),
     createdAt: p.datetime(3),
     updatedAt: p.datetime(3),

@@ -14,6 +14,7 @@ What the generic run cannot know about this API:
 - Which policies and entitlements exist (see `_known_references`).
 - What a signed answer needs: an `Accept-Signature` asking for `ed25519`, which the generator
   all but never writes (see `_ask_for_signature`); `SignedAnswers` checks what comes back.
+- Which license key opens the run's machines and what ttl a check-out takes (see `_check_out_terms`).
 - Deactivation is a soft delete, by contract: a deactivated machine stays readable with
   `deletedAt` set. `SoftDeletion` checks exactly that, in place of the built-in
   `use_after_free`, which expects a 404 after any successful DELETE and is excluded in the
@@ -105,6 +106,7 @@ def before_call(context, case, kwargs):
     _one_fingerprint_scope(case)
     _known_references(case)
     _ask_for_signature(case)
+    _check_out_terms(case)
 
 
 def _name_null_link_ids(case) -> None:
@@ -241,6 +243,35 @@ def _ask_for_signature(case) -> None:
     digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).digest()
     if digest[0] % 2 == 0:
         case.headers = {**headers, "Accept-Signature": ASK_FOR_SIGNATURE}
+# The operations that issue machine and license files, and the ttl bounds the server holds them to.
+CHECK_OUTS = frozenset({"checkOutMachine", "checkOutLicense", "checkOutLicenseById"})
+MIN_TTL, MAX_TTL = 3600, 315360000
+
+
+def _check_out_terms(case) -> None:
+    """Makes half of the valid check-out bodies ones the server can issue a file for.
+
+    A generated `licenseKey` is never the license's (LICENSE_KEY_MISMATCH), a generated `ttl` is
+    mostly outside the bounds the server checks (TTL_OUT_OF_RANGE), and `ttl: null` needs a
+    policy the run does not have: all 422s the spec declares, after which no file is ever signed.
+    Half of the valid bodies, chosen by a hash of the body so that a replayed step is the same
+    request, carry the run's license key (which opens its license and the machines run.sh
+    activated), a ttl within the bounds, and no null ttl; the other half keep their 422s.
+    """
+    if case.operation.definition.raw.get("operationId") not in CHECK_OUTS or not _positive_body(case):
+        return
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).digest()
+    if digest[0] % 2:
+        return
+    terms = {name: value for name, value in body.items() if not (name == "ttl" and value is None)}
+    if isinstance(terms.get("ttl"), int):
+        terms["ttl"] = min(max(terms["ttl"], MIN_TTL), MAX_TTL)
+    if "licenseKey" in terms or terms.get("encrypt") is True:
+        terms["licenseKey"] = LICENSE_KEY
+    case.body = terms
 
 
 def _valid_references(refs) -> bool:

@@ -105,6 +105,8 @@ func main() {
 
 	_, _ = asLicense.DeactivateMachineWithResponse(ctx, again.JSON201.Data.Id)
 	productsAndEntitlements(ctx, baseURL, asAPIKey)
+	// A machine file checked out, saved and verified offline with the standard library alone.
+	offlineMachineFile(ctx, baseURL, env("LICENTRIC_LICENSE_KEY"))
 	fmt.Println("go smoke: ok")
 }
 

@@ -55,6 +55,9 @@ const POLICY_OPTIONS: Options = {
   'renewal-basis': { type: 'string' },
   // Entitlements and machine matching (issue 18).
   'matching-strategy': { type: 'string' },
+  // Machine and license files (issue 19).
+  'check-out-ttl': { type: 'string' },
+  'allow-non-expiring-files': { type: 'string' },
 };
 
 async function policySettings(values: Values, services: Services): Promise<UpdatePolicyInput> {
@@ -83,6 +86,9 @@ async function policySettings(values: Values, services: Services): Promise<Updat
     renewalBasis: oneOf<RenewalBasis>(values, 'renewal-basis', RENEWAL_BASES),
     // Entitlements and machine matching (issue 18).
     machineMatchingStrategy: oneOf<MachineMatchingStrategy>(values, 'matching-strategy', MATCHING_STRATEGIES),
+    // Machine and license files (issue 19).
+    checkOutTtl: integerOption(values, 'check-out-ttl') ?? undefined,
+    allowNonExpiringFiles: booleanOption(values, 'allow-non-expiring-files'),
   };
 }
 
@@ -90,7 +96,7 @@ async function policySettings(values: Values, services: Services): Promise<Updat
 export const POLICY_COMMANDS: Record<string, Command> = {
   'policies create': data({
     usage:
-      '--name NAME [--max-machines N] [--key-prefix PREFIX] [--product ID|CODE] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS] [--matching-strategy S]',
+      '--name NAME [--max-machines N] [--key-prefix PREFIX] [--product ID|CODE] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS] [--matching-strategy S] [FILE OPTIONS]',
     options: POLICY_OPTIONS,
     async run({ values }, services) {
       const policy = await services.policies.create({
@@ -140,7 +146,7 @@ export const POLICY_COMMANDS: Record<string, Command> = {
 
   'policies update': data({
     usage:
-      'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [--product ID|CODE|none] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS] [--matching-strategy S]',
+      'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [--product ID|CODE|none] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS] [--matching-strategy S] [FILE OPTIONS]',
     options: POLICY_OPTIONS,
     takesId: true,
     async run({ values, id }, services) {

@@ -106,6 +106,8 @@ public final class Smoke {
 
     machines.deactivateMachine(again.getId(), asLicense);
     productsAndEntitlements(client, asApiKey);
+    // A machine file checked out, saved and verified offline with the JDK's crypto alone.
+    OfflineMachineFile.smoke(client, env("LICENTRIC_LICENSE_KEY"));
     System.out.println("java smoke: ok");
   }
 
