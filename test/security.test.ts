@@ -414,6 +414,32 @@ async function oneDelivery(s: TestServer, endpointId: string, attemptId: string)
   );
 }
 
+operations.push(
+  {
+    name: 'checkOutMachine',
+    accepts: ['License', 'Bearer'],
+    scope: 'machines:read',
+    prepare: async (s) => {
+      const { machineId } = await licenseWithMachine(s);
+      return (headers) => fetch(`${s.apiUrl}/machines/${machineId}/actions/check-out`, { method: 'POST', headers });
+    },
+  },
+  {
+    name: 'checkOutLicense',
+    accepts: ['License'],
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/licenses/actions/check-out`, { method: 'POST', headers }),
+  },
+  {
+    name: 'checkOutLicenseById',
+    accepts: ['Bearer'],
+    scope: 'licenses:read',
+    prepare: async (s) => {
+      const { licenseId } = await seedLicense(s);
+      return (headers) => fetch(`${s.apiUrl}/licenses/${licenseId}/actions/check-out`, { method: 'POST', headers });
+    },
+  },
+);
+
 /** The id of the active signing key, after a rotation made it. */
 async function rotatedKey(s: TestServer): Promise<string> {
   return (await s.services().signingKeys.rotate()).id;
