@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bearer, licenseAuth, type SeededLicense, seedApiKey, seedLicense, useTestServer } from './support/harness.ts';
+import {
+  activate as activateMachine,
+  bearer,
+  licenseAuth,
+  type SeededLicense,
+  seedApiKey,
+  seedLicense,
+  useTestServer,
+} from './support/harness.ts';
 
 /**
  * A corpus of hostile bodies and query values, against the live server: each gets a 4xx
@@ -117,6 +125,7 @@ let admin: Record<string, string>;
 let seeded: SeededLicense;
 let endpointId: string;
 let productId: string;
+let machineId: string;
 
 let entitlementId: string;
 
@@ -126,16 +135,19 @@ function target(op: BodyOperation): { path: string; headers: Record<string, stri
     '{id}',
     op.path.startsWith('/policies')
       ? seeded.policyId
-      : op.path.startsWith('/licenses')
-        ? seeded.licenseId
-        : op.path.startsWith('/products')
-          ? productId
-          : op.path.startsWith('/entitlements')
-            ? entitlementId
-            : endpointId,
+      : op.path.startsWith('/machines')
+        ? machineId
+        : op.path.startsWith('/licenses')
+          ? seeded.licenseId
+          : op.path.startsWith('/products')
+            ? productId
+            : op.path.startsWith('/entitlements')
+              ? entitlementId
+              : endpointId,
   );
-  const auth =
-    op.operationId === 'activateMachine' || op.operationId === 'validateLicense' ? licenseAuth(seeded.key) : admin;
+  const auth = ['activateMachine', 'validateLicense', 'checkOutLicense'].includes(op.operationId)
+    ? licenseAuth(seeded.key)
+    : admin;
   return { path, headers: { ...auth, 'Content-Type': op.contentType } };
 }
 
@@ -155,6 +167,7 @@ beforeAll(async () => {
   productId = (await server.services().products.create({ name: 'hostile', code: 'HOSTILE' })).id;
 
   entitlementId = (await server.services().entitlements.create({ code: 'HOSTILE', name: 'e' })).id;
+  machineId = (await activateMachine(server, seeded.key)).id;
 });
 
 describe('hostile bodies, field by field, on every operation that takes one', () => {
@@ -163,6 +176,9 @@ describe('hostile bodies, field by field, on every operation that takes one', ()
       'activateMachine',
       'attachLicenseEntitlements',
       'attachPolicyEntitlements',
+      'checkOutLicense',
+      'checkOutLicenseById',
+      'checkOutMachine',
       'createApiKey',
       'createEntitlement',
       'createLicense',
