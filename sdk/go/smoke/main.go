@@ -65,7 +65,7 @@ func main() {
 	check(machine.Fingerprint == fingerprint && machine.DeletedAt == nil, "activate returns the active machine")
 	fmt.Println("activated", machine.Id)
 
-	ping, err := asLicense.PingMachineHeartbeatWithResponse(ctx, machine.Id)
+	ping, err := asLicense.PingMachineHeartbeatWithResponse(ctx, machine.Id, nil)
 	check(err == nil && ping.JSON200 != nil && ping.JSON200.Data.Id == machine.Id, "heartbeat: %v %s", err, ping.Body)
 	fmt.Println("heartbeat at", ping.JSON200.Data.LastHeartbeatAt)
 
@@ -79,7 +79,7 @@ func main() {
 	check(found, "list shows the machine")
 	fmt.Printf("listed %d machine(s)\n", len(listed.JSON200.Data))
 
-	deactivated, err := asLicense.DeactivateMachineWithResponse(ctx, machine.Id)
+	deactivated, err := asLicense.DeactivateMachineWithResponse(ctx, machine.Id, nil)
 	check(err == nil && deactivated.JSON200 != nil && deactivated.JSON200.Data.Deleted, "deactivate: %v %s", err, deactivated.Body)
 	fmt.Println("deactivated", machine.Id)
 
@@ -103,7 +103,7 @@ func main() {
 	check(problem.MachineId != nil && *problem.MachineId == again.JSON201.Data.Id, "the problem names the machine holding the fingerprint")
 	fmt.Printf("second activation refused: %s (machine %s)\n", problem.Code, *problem.MachineId)
 
-	_, _ = asLicense.DeactivateMachineWithResponse(ctx, again.JSON201.Data.Id)
+	_, _ = asLicense.DeactivateMachineWithResponse(ctx, again.JSON201.Data.Id, nil)
 	productsAndEntitlements(ctx, baseURL, asAPIKey)
 	// A machine file checked out, saved and verified offline with the standard library alone.
 	offlineMachineFile(ctx, baseURL, env("LICENTRIC_LICENSE_KEY"))
@@ -132,9 +132,9 @@ func productsAndEntitlements(ctx context.Context, baseURL string, asAPIKey *lice
 	policy := createdPolicy.JSON201.Data
 	check(policy.ProductId != nil && *policy.ProductId == product.Id, "the policy belongs to the product")
 	codes := licentric.EntitlementRefsRequest{Entitlements: []licentric.EntitlementRef{entitlement.Code}}
-	attached, err := asAPIKey.AttachPolicyEntitlementsWithResponse(ctx, policy.Id, codes)
+	attached, err := asAPIKey.AttachPolicyEntitlementsWithResponse(ctx, policy.Id, nil, codes)
 	check(err == nil && attached.JSON200 != nil, "attach: %v %s", err, attached.Body)
-	listed, err := asAPIKey.ListPolicyEntitlementsWithResponse(ctx, policy.Id)
+	listed, err := asAPIKey.ListPolicyEntitlementsWithResponse(ctx, policy.Id, nil)
 	check(err == nil && listed.JSON200 != nil && len(listed.JSON200.Data) == 1 && listed.JSON200.Data[0].Code == entitlement.Code,
 		"the policy's entitlements: %v %s", err, listed.Body)
 	fmt.Println("policy", policy.Id, "grants", entitlement.Code)
@@ -148,7 +148,7 @@ func productsAndEntitlements(ctx context.Context, baseURL string, asAPIKey *lice
 	fmt.Println("created license", license.Id)
 
 	validate := func(body licentric.ValidateLicenseRequest) licentric.LicenseValidation {
-		answer, err := asProductLicense.ValidateLicenseWithResponse(ctx, body)
+		answer, err := asProductLicense.ValidateLicenseWithResponse(ctx, nil, body)
 		check(err == nil && answer.JSON200 != nil, "validate: %v %s", err, answer.Body)
 		return answer.JSON200.Data
 	}
@@ -168,18 +168,18 @@ func productsAndEntitlements(ctx context.Context, baseURL string, asAPIKey *lice
 	check(!elsewhere.Valid && elsewhere.Code == licentric.LicenseValidationCodePRODUCTSCOPEMISMATCH, "validate for another product: %s", elsewhere.Code)
 	fmt.Println("validated for another product:", elsewhere.Code)
 
-	detached, err := asAPIKey.DetachPolicyEntitlementsWithResponse(ctx, policy.Id, codes)
+	detached, err := asAPIKey.DetachPolicyEntitlementsWithResponse(ctx, policy.Id, nil, codes)
 	check(err == nil && detached.JSON200 != nil && len(detached.JSON200.Data) == 0, "detach: %v %s", err, detached.Body)
 	// In this order: a policy with licenses, or a product with policies, is refused (409).
-	licenseDeleted, err := asAPIKey.DeleteLicenseWithResponse(ctx, license.Id)
+	licenseDeleted, err := asAPIKey.DeleteLicenseWithResponse(ctx, license.Id, nil)
 	check(err == nil && licenseDeleted.JSON200 != nil && licenseDeleted.JSON200.Data.Deleted, "delete license: %v %s", err, licenseDeleted.Body)
-	policyDeleted, err := asAPIKey.DeletePolicyWithResponse(ctx, policy.Id)
+	policyDeleted, err := asAPIKey.DeletePolicyWithResponse(ctx, policy.Id, nil)
 	check(err == nil && policyDeleted.JSON200 != nil && policyDeleted.JSON200.Data.Deleted, "delete policy: %v %s", err, policyDeleted.Body)
-	productDeleted, err := asAPIKey.DeleteProductWithResponse(ctx, product.Id)
+	productDeleted, err := asAPIKey.DeleteProductWithResponse(ctx, product.Id, nil)
 	check(err == nil && productDeleted.JSON200 != nil && productDeleted.JSON200.Data.Deleted, "delete product: %v %s", err, productDeleted.Body)
-	entitlementDeleted, err := asAPIKey.DeleteEntitlementWithResponse(ctx, entitlement.Id)
+	entitlementDeleted, err := asAPIKey.DeleteEntitlementWithResponse(ctx, entitlement.Id, nil)
 	check(err == nil && entitlementDeleted.JSON200 != nil && entitlementDeleted.JSON200.Data.Deleted, "delete entitlement: %v %s", err, entitlementDeleted.Body)
-	gone, err := asAPIKey.GetProductWithResponse(ctx, product.Id)
+	gone, err := asAPIKey.GetProductWithResponse(ctx, product.Id, nil)
 	check(err == nil && gone.StatusCode() == http.StatusNotFound, "a deleted product must be 404, got %d", gone.StatusCode())
 	fmt.Println("deleted the license, the policy, the product and the entitlement")
 }

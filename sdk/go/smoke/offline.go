@@ -159,10 +159,10 @@ func offlineMachineFile(ctx context.Context, baseURL, licenseKey string) {
 	// Fetched while online, as shipped software bakes the key in: no authentication needed.
 	anonymous, err := licentric.NewClientWithResponses(baseURL)
 	check(err == nil, "client: %v", err)
-	keys, err := anonymous.ListSigningKeysWithResponse(ctx)
+	keys, err := anonymous.ListSigningKeysWithResponse(ctx, nil)
 	check(err == nil && keys.JSON200 != nil, "signing keys: %v %s", err, keys.Body)
 	ttl := int32(86400)
-	checkedOut, err := asLicense.CheckOutMachineWithResponse(ctx, machine.Id, licentric.CheckOutRequest{Ttl: &ttl})
+	checkedOut, err := asLicense.CheckOutMachineWithResponse(ctx, machine.Id, nil, licentric.CheckOutRequest{Ttl: &ttl})
 	check(err == nil && checkedOut.JSON200 != nil, "check out: %v %s", err, checkedOut.Body)
 	file := checkedOut.JSON200.Data
 	check(file.Algorithm == "aes-256-gcm+ed25519", "a machine file checked out with the license key is encrypted: %s", file.Algorithm)
@@ -198,6 +198,6 @@ func offlineMachineFile(ctx context.Context, baseURL, licenseKey string) {
 	check(refusalStep(elsewhere) == "decryption", "another fingerprint must not decrypt it: %v", elsewhere)
 	fmt.Printf("refused: one byte changed (%v); another fingerprint (%v)\n", changed, elsewhere)
 
-	deactivated, err := asLicense.DeactivateMachineWithResponse(ctx, machine.Id)
+	deactivated, err := asLicense.DeactivateMachineWithResponse(ctx, machine.Id, nil)
 	check(err == nil && deactivated.JSON200 != nil && deactivated.JSON200.Data.Deleted, "deactivate: %v %s", err, deactivated.Body)
 }
