@@ -107,6 +107,8 @@ func main() {
 	productsAndEntitlements(ctx, baseURL, asAPIKey)
 	// A machine file checked out, saved and verified offline with the standard library alone.
 	offlineMachineFile(ctx, baseURL, env("LICENTRIC_LICENSE_KEY"))
+	// An answer signed for this request (RFC 9421), so a fake server's recorded "valid" is useless.
+	signedValidation(ctx, baseURL, env("LICENTRIC_LICENSE_KEY"))
 	fmt.Println("go smoke: ok")
 }
 
