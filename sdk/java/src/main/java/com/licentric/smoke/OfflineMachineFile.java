@@ -62,12 +62,12 @@ final class OfflineMachineFile {
     byte[] random = new byte[6];
     new SecureRandom().nextBytes(random);
     String fingerprint = "sdk-java-offline-" + HexFormat.of().formatHex(random);
-    Machine machine = machines.activateMachine(new ActivateMachineRequest().fingerprint(fingerprint), null, asLicense).getData();
+    Machine machine = machines.activateMachine(new ActivateMachineRequest().fingerprint(fingerprint), null, null, asLicense).getData();
 
     // Fetched while online, as shipped software bakes the key in: no authentication needed.
-    List<SigningKey> keys = new SigningKeysApi(client).listSigningKeys().getData();
+    List<SigningKey> keys = new SigningKeysApi(client).listSigningKeys(null).getData();
     int ttl = 86_400;
-    CheckedOutFile file = machines.checkOutMachine(machine.getId(), new CheckOutRequest().ttl(ttl), asLicense).getData();
+    CheckedOutFile file = machines.checkOutMachine(machine.getId(), null, new CheckOutRequest().ttl(ttl), asLicense).getData();
     check("aes-256-gcm+ed25519".equals(file.getAlgorithm()), "a machine file checked out with the license key is encrypted: " + file.getAlgorithm());
     String publicKey = keys.stream()
         .filter(key -> key.getId().equals(file.getKeyId()))
@@ -102,7 +102,7 @@ final class OfflineMachineFile {
 
     Files.delete(path);
     Files.delete(folder);
-    check(Boolean.TRUE.equals(machines.deactivateMachine(machine.getId(), asLicense).getData().getDeleted()), "deactivate");
+    check(Boolean.TRUE.equals(machines.deactivateMachine(machine.getId(), null, asLicense).getData().getDeleted()), "deactivate");
   }
 
   /** Why a file was refused: {@code step} is the check that refused it. */

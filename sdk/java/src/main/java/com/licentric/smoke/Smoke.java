@@ -68,23 +68,24 @@ public final class Smoke {
             new ActivateMachineRequest().fingerprint(fingerprint).name("Java smoke").platform(Platform.LINUX).cores(4),
             // A retry with the same Idempotency-Key would get this answer replayed.
             "sdk-java-activate-" + HexFormat.of().formatHex(random),
+            null,
             asLicense)
         .getData();
     check(fingerprint.equals(machine.getFingerprint()) && machine.getDeletedAt() == null, "activate returns the active machine");
     System.out.println("activated " + machine.getId());
 
-    MachineHeartbeatResponse ping = machines.pingMachineHeartbeat(machine.getId(), asLicense);
+    MachineHeartbeatResponse ping = machines.pingMachineHeartbeat(machine.getId(), null, asLicense);
     check(machine.getId().equals(ping.getData().getId()), "heartbeat answers for the machine");
     System.out.println("heartbeat at " + ping.getData().getLastHeartbeatAt());
 
-    MachineList listed = machines.listMachines(machine.getLicenseId(), null, 100, null, null, asApiKey);
+    MachineList listed = machines.listMachines(machine.getLicenseId(), null, 100, null, null, null, asApiKey);
     check(listed.getData().stream().anyMatch(m -> m.getId().equals(machine.getId())), "list shows the machine");
     System.out.println("listed " + listed.getData().size() + " machine(s)");
 
-    check(Boolean.TRUE.equals(machines.deactivateMachine(machine.getId(), asLicense).getData().getDeleted()), "deactivate");
+    check(Boolean.TRUE.equals(machines.deactivateMachine(machine.getId(), null, asLicense).getData().getDeleted()), "deactivate");
     System.out.println("deactivated " + machine.getId());
 
-    EventList events = new EventsApi(client).listEvents(null, null, machine.getId(), null, null, null, 100, asApiKey);
+    EventList events = new EventsApi(client).listEvents(null, null, machine.getId(), null, null, null, 100, null, asApiKey);
     List<String> types = events.getData().stream().map(e -> e.getType().getValue()).toList();
     check(types.equals(List.of("machine.activated", "machine.deactivated")), "the machine's events are " + types);
     // `data` is an open object (its shape depends on the type): the generator makes it a plain Object.
@@ -92,9 +93,9 @@ public final class Smoke {
     check("MANUAL".equals(deactivation.get("reason")), "the deactivation says why");
     System.out.println("events: " + types);
 
-    Machine again = machines.activateMachine(new ActivateMachineRequest().fingerprint(fingerprint), null, asLicense).getData();
+    Machine again = machines.activateMachine(new ActivateMachineRequest().fingerprint(fingerprint), null, null, asLicense).getData();
     try {
-      machines.activateMachine(new ActivateMachineRequest().fingerprint(fingerprint), null, asLicense);
+      machines.activateMachine(new ActivateMachineRequest().fingerprint(fingerprint), null, null, asLicense);
       throw new AssertionError("smoke check failed: a second activation of one fingerprint must be refused");
     } catch (ApiException refused) {
       check(refused.getCode() == 409, "second activation must be 409, got " + refused.getCode());
@@ -104,7 +105,7 @@ public final class Smoke {
       System.out.println("second activation refused: " + problem.getCode() + " (machine " + problem.getMachineId() + ")");
     }
 
-    machines.deactivateMachine(again.getId(), asLicense);
+    machines.deactivateMachine(again.getId(), null, asLicense);
     productsAndEntitlements(client, asApiKey);
     // A machine file checked out, saved and verified offline with the JDK's crypto alone.
     OfflineMachineFile.smoke(client, env("LICENTRIC_LICENSE_KEY"));
@@ -123,36 +124,36 @@ public final class Smoke {
     String suffix = HexFormat.of().withUpperCase().formatHex(random);
 
     Product product = products
-        .createProduct(new CreateProductRequest().name("Java smoke").code("SDK_JAVA_" + suffix), null, asApiKey)
+        .createProduct(new CreateProductRequest().name("Java smoke").code("SDK_JAVA_" + suffix), null, null, asApiKey)
         .getData();
     System.out.println("created product " + product.getCode());
 
     Entitlement entitlement = entitlements
         .createEntitlement(
-            new CreateEntitlementRequest().code("SDK_JAVA_EXPORT_" + suffix).name("Java smoke export"), null, asApiKey)
+            new CreateEntitlementRequest().code("SDK_JAVA_EXPORT_" + suffix).name("Java smoke export"), null, null, asApiKey)
         .getData();
     System.out.println("created entitlement " + entitlement.getCode());
 
     Policy policy = policies
-        .createPolicy(new CreatePolicyRequest().name("Java smoke").productId(product.getId()), null, asApiKey)
+        .createPolicy(new CreatePolicyRequest().name("Java smoke").productId(product.getId()), null, null, asApiKey)
         .getData();
     check(product.getId().equals(policy.getProductId()), "the policy belongs to the product");
     EntitlementRefsRequest codes = new EntitlementRefsRequest().entitlements(List.of(entitlement.getCode()));
-    policies.attachPolicyEntitlements(policy.getId(), codes, asApiKey);
+    policies.attachPolicyEntitlements(policy.getId(), codes, null, asApiKey);
     List<String> granted =
-        policies.listPolicyEntitlements(policy.getId(), asApiKey).getData().stream().map(Entitlement::getCode).toList();
+        policies.listPolicyEntitlements(policy.getId(), null, asApiKey).getData().stream().map(Entitlement::getCode).toList();
     check(granted.equals(List.of(entitlement.getCode())), "the policy's entitlements are " + granted);
     System.out.println("policy " + policy.getId() + " grants " + entitlement.getCode());
 
     CreatedLicense license =
-        licenses.createLicense(new CreateLicenseRequest().policyId(policy.getId()), null, asApiKey).getData();
+        licenses.createLicense(new CreateLicenseRequest().policyId(policy.getId()), null, null, asApiKey).getData();
     check(product.getId().equals(license.getProductId()), "the license says which product");
     Map<String, String> asProductLicense = Map.of("Authorization", "License " + license.getKey());
     System.out.println("created license " + license.getId());
 
     ValidateLicenseRequest forProduct = new ValidateLicenseRequest().product(product.getCode());
     LicenseValidation entitled = licenses
-        .validateLicense(forProduct.entitlements(List.of(entitlement.getCode())), asProductLicense)
+        .validateLicense(null, forProduct.entitlements(List.of(entitlement.getCode())), asProductLicense)
         .getData();
     check(
         entitled.getValid() && entitled.getCode() == LicenseValidationCode.VALID,
@@ -162,7 +163,7 @@ public final class Smoke {
 
     String lacking = "SDK_JAVA_ABSENT_" + suffix;
     LicenseValidation missing = licenses
-        .validateLicense(forProduct.entitlements(List.of(entitlement.getCode(), lacking)), asProductLicense)
+        .validateLicense(null, forProduct.entitlements(List.of(entitlement.getCode(), lacking)), asProductLicense)
         .getData();
     check(
         !missing.getValid() && missing.getCode() == LicenseValidationCode.ENTITLEMENTS_MISSING,
@@ -171,23 +172,23 @@ public final class Smoke {
     System.out.println("validated: " + missing.getCode() + " " + missing.getMissingEntitlements());
 
     LicenseValidation elsewhere = licenses
-        .validateLicense(new ValidateLicenseRequest().product("SDK_JAVA_OTHER_" + suffix), asProductLicense)
+        .validateLicense(null, new ValidateLicenseRequest().product("SDK_JAVA_OTHER_" + suffix), asProductLicense)
         .getData();
     check(
         !elsewhere.getValid() && elsewhere.getCode() == LicenseValidationCode.PRODUCT_SCOPE_MISMATCH,
         "validate for another product: " + elsewhere.getCode());
     System.out.println("validated for another product: " + elsewhere.getCode());
 
-    check(policies.detachPolicyEntitlements(policy.getId(), codes, asApiKey).getData().isEmpty(), "detach");
+    check(policies.detachPolicyEntitlements(policy.getId(), codes, null, asApiKey).getData().isEmpty(), "detach");
     // In this order: a policy with licenses, or a product with policies, is refused (409).
-    check(Boolean.TRUE.equals(licenses.deleteLicense(license.getId(), asApiKey).getData().getDeleted()), "delete license");
-    check(Boolean.TRUE.equals(policies.deletePolicy(policy.getId(), asApiKey).getData().getDeleted()), "delete policy");
-    check(Boolean.TRUE.equals(products.deleteProduct(product.getId(), asApiKey).getData().getDeleted()), "delete product");
+    check(Boolean.TRUE.equals(licenses.deleteLicense(license.getId(), null, asApiKey).getData().getDeleted()), "delete license");
+    check(Boolean.TRUE.equals(policies.deletePolicy(policy.getId(), null, asApiKey).getData().getDeleted()), "delete policy");
+    check(Boolean.TRUE.equals(products.deleteProduct(product.getId(), null, asApiKey).getData().getDeleted()), "delete product");
     check(
-        Boolean.TRUE.equals(entitlements.deleteEntitlement(entitlement.getId(), asApiKey).getData().getDeleted()),
+        Boolean.TRUE.equals(entitlements.deleteEntitlement(entitlement.getId(), null, asApiKey).getData().getDeleted()),
         "delete entitlement");
     try {
-      products.getProduct(product.getId(), asApiKey);
+      products.getProduct(product.getId(), null, asApiKey);
       throw new AssertionError("smoke check failed: a deleted product must be 404");
     } catch (ApiException gone) {
       check(gone.getCode() == 404, "a deleted product must be 404, got " + gone.getCode());
