@@ -109,6 +109,8 @@ public final class Smoke {
     productsAndEntitlements(client, asApiKey);
     // A machine file checked out, saved and verified offline with the JDK's crypto alone.
     OfflineMachineFile.smoke(client, env("LICENTRIC_LICENSE_KEY"));
+    // An answer signed for this request (RFC 9421), so a fake server's recorded "valid" is useless.
+    SignedValidation.smoke(env("LICENTRIC_BASE_URL"), env("LICENTRIC_LICENSE_KEY"));
     System.out.println("java smoke: ok");
   }
 
