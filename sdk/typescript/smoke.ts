@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import createClient from 'openapi-fetch';
 import type { components, paths } from '../../generated/api.d.ts';
 import { offlineMachineFile } from './offline.ts';
+import { signedValidation } from './signed.ts';
 
 type Problem = components['schemas']['Problem'];
 
@@ -201,4 +202,6 @@ console.log('deleted the license, the policy, the product and the entitlement');
 
 // A machine file checked out, saved and verified offline with node:crypto alone (offline.ts).
 await offlineMachineFile(client, env('LICENTRIC_LICENSE_KEY'));
+// An answer signed for this request (RFC 9421), so a fake server's recorded "valid" is useless.
+await signedValidation(client, env('LICENTRIC_LICENSE_KEY'));
 console.log('typescript smoke: ok');
