@@ -44,6 +44,7 @@ from licentric_client.models import (
     ValidateLicenseRequest,
 )
 from offline_file import offline_machine_file
+from signed_answer import signed_validation
 
 
 def check(condition: bool, message: str) -> None:
@@ -107,6 +108,8 @@ def main() -> None:
     products_and_entitlements(base_url, as_api_key)
     # A machine file checked out, saved and verified offline with `cryptography` alone.
     offline_machine_file(base_url, os.environ["LICENTRIC_LICENSE_KEY"])
+    # An answer signed for this request (RFC 9421), so a fake server's recorded "valid" is useless.
+    signed_validation(base_url, os.environ["LICENTRIC_LICENSE_KEY"])
     print("python smoke: ok")
 
 
