@@ -13,6 +13,7 @@ import { Migration20261204010000_entitlements } from './migrations/Migration2026
 import { Migration20261204020000_limits } from './migrations/Migration20261204020000_limits.ts';
 import { Migration20261204030000_expiry } from './migrations/Migration20261204030000_expiry.ts';
 import { Migration20261205000000_signing_keys } from './migrations/Migration20261205000000_signing_keys.ts';
+import { Migration20261206020000_processes } from './migrations/Migration20261206020000_processes.ts';
 import { execute, sql } from './sql.ts';
 
 export type Orm = MikroORM;
@@ -77,6 +78,7 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
         { name: 'Migration20261204020000_limits', class: Migration20261204020000_limits },
         { name: 'Migration20261204030000_expiry', class: Migration20261204030000_expiry },
         { name: 'Migration20261205000000_signing_keys', class: Migration20261205000000_signing_keys },
+        { name: 'Migration20261206020000_processes', class: Migration20261206020000_processes },
       ],
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.

@@ -17,6 +17,8 @@ export function policyJsonSql(p: string): Sql {
     'duration', ${sql.raw(p)}.duration, 'expirationBasis', ${sql.raw(p)}.expiration_basis,
     'expirationStrategy', ${sql.raw(p)}.expiration_strategy, 'renewalBasis', ${sql.raw(p)}.renewal_basis,
     'machineMatchingStrategy', ${sql.raw(p)}.machine_matching_strategy,
+    'maxProcesses', ${sql.raw(p)}.max_processes, 'processLeasingStrategy', ${sql.raw(p)}.process_leasing_strategy,
+    'processHeartbeatDuration', ${sql.raw(p)}.process_heartbeat_duration,
     'metadata', ${sql.raw(p)}.metadata, 'createdAt', ${iso(`${p}.created_at`)}, 'updatedAt', ${iso(`${p}.updated_at`)})`;
 }
 

@@ -27,7 +27,9 @@ import {
   type HeartbeatCullStrategy,
   MATCHING_STRATEGIES,
   type MachineMatchingStrategy,
+  PROCESS_LEASING_STRATEGIES,
   Policy,
+  type ProcessLeasingStrategy,
   RENEWAL_BASES,
   type RenewalBasis,
 } from './policy.entity.ts';
@@ -58,6 +60,11 @@ export interface PolicySettings {
   renewalBasis: RenewalBasis;
   // Entitlements and machine matching (issue 18).
   machineMatchingStrategy: MachineMatchingStrategy;
+  // Processes: concurrent seats (issue 20).
+  /** null: no limit. */
+  maxProcesses: number | null;
+  processLeasingStrategy: ProcessLeasingStrategy;
+  processHeartbeatDuration: number;
   metadata: Record<string, unknown>;
 }
 
@@ -84,6 +91,10 @@ export const POLICY_DEFAULTS = {
   renewalBasis: 'FROM_NOW_IF_EXPIRED',
   // Entitlements and machine matching (issue 18).
   machineMatchingStrategy: 'MATCH_ANY',
+  // Processes: concurrent seats (issue 20).
+  maxProcesses: null,
+  processLeasingStrategy: 'PER_MACHINE',
+  processHeartbeatDuration: 600,
 } as const satisfies Partial<PolicySettings>;
 
 export const MIN_HEARTBEAT_DURATION = 60;
@@ -123,6 +134,13 @@ function check(settings: Partial<PolicySettings>): void {
   oneOf(checks, '/renewalBasis', settings.renewalBasis, RENEWAL_BASES);
   // Entitlements and machine matching (issue 18).
   oneOf(checks, '/machineMatchingStrategy', settings.machineMatchingStrategy, MATCHING_STRATEGIES);
+  // Processes: concurrent seats (issue 20).
+  checks.integer('/maxProcesses', settings.maxProcesses, { min: 1, max: 2_147_483_647 });
+  oneOf(checks, '/processLeasingStrategy', settings.processLeasingStrategy, PROCESS_LEASING_STRATEGIES);
+  checks.integer('/processHeartbeatDuration', settings.processHeartbeatDuration, {
+    min: MIN_HEARTBEAT_DURATION,
+    max: MAX_HEARTBEAT_SECONDS,
+  });
   checks.metadata('/metadata', settings.metadata);
   checks.throwIfAny();
 }
@@ -272,5 +290,9 @@ const SETTINGS = [
   'renewalBasis',
   // Entitlements and machine matching (issue 18).
   'machineMatchingStrategy',
+  // Processes: concurrent seats (issue 20).
+  'maxProcesses',
+  'processLeasingStrategy',
+  'processHeartbeatDuration',
   'metadata',
 ] as const satisfies readonly (keyof PolicySettings)[];
