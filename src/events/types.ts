@@ -32,6 +32,8 @@ export const EVENT_TYPES = [
   'api-key.created',
   'api-key.revoked',
   'webhook-endpoint.disabled',
+  'process.spawned',
+  'process.released',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

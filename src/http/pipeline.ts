@@ -9,6 +9,7 @@ import { eventHandlers } from './handlers/events.ts';
 import { licenseHandlers } from './handlers/licenses.ts';
 import { machineHandlers } from './handlers/machines.ts';
 import { policyHandlers } from './handlers/policies.ts';
+import { processHandlers } from './handlers/processes.ts';
 import { productHandlers } from './handlers/products.ts';
 import { webhookHandlers } from './handlers/webhooks.ts';
 import { IdempotencyKeys } from './idempotency.ts';
@@ -30,6 +31,7 @@ const handlers: Handlers = {
   ...eventHandlers,
   ...webhookHandlers,
   ...entitlementHandlers,
+  ...processHandlers,
 };
 
 /** What a request brings into the pipeline from the Express shell. */
