@@ -3,6 +3,7 @@ import type { components } from '../generated/api.d.ts';
 import { ManualClock } from '../src/core/clock.ts';
 import { createLogger } from '../src/log.ts';
 import { cullPass } from '../src/machines/cull.ts';
+import { HeartbeatBatcher } from '../src/machines/heartbeat-batch.ts';
 import { cullProcessesPass } from '../src/machines/process-cull.ts';
 import { leaseExpiresAt, processHeartbeatStatus } from '../src/machines/process-lease.ts';
 import {
@@ -10,6 +11,7 @@ import {
   activated,
   bearer,
   type Credentials,
+  countingPool,
   licenseAuth,
   type Problem,
   read,
@@ -266,7 +268,9 @@ describe('processes', () => {
       const { key, licenseId } = await license({ maxProcesses: 7, processLeasingStrategy: strategy });
       const machines = await activated(server, key, 3);
       const targets = strategy === 'PER_MACHINE' ? [machines[0]!] : machines;
-      const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => rawSpawn(key, targets[i % targets.length]!)));
+      const responses = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => rawSpawn(key, targets[i % targets.length]!)),
+      );
       const statuses = responses.map((r) => r.status);
       expect(statuses.filter((s) => s === 201)).toHaveLength(7);
       expect(statuses.filter((s) => s === 422)).toHaveLength(43);
@@ -292,7 +296,9 @@ describe('processes', () => {
     for (let i = 0; i < 2; i++) work.push(cullProcessesPass(server.orm.em.fork(), later, silent, { batchSize: 3 }));
     const settled = await Promise.allSettled(work);
     expect(settled.filter((s) => s.status === 'rejected')).toEqual([]);
-    const statuses = settled.flatMap((s) => (s.status === 'fulfilled' && s.value instanceof Response ? [s.value.status] : []));
+    const statuses = settled.flatMap((s) =>
+      s.status === 'fulfilled' && s.value instanceof Response ? [s.value.status] : [],
+    );
     expect(statuses.filter((s) => ![201, 200, 404, 422].includes(s))).toEqual([]);
     expect(await drift()).toEqual([]);
     await cullProcessesPass(server.orm.em.fork(), later, silent);
@@ -376,7 +382,11 @@ describe('processes', () => {
       licenseCount: 3,
       freeSeats: 1,
     });
-    expect((await validate(perMachine.key)).processes).toEqual({ machineCount: null, licenseCount: 3, freeSeats: null });
+    expect((await validate(perMachine.key)).processes).toEqual({
+      machineCount: null,
+      licenseCount: 3,
+      freeSeats: null,
+    });
 
     const floating = await license({ maxProcesses: 10, processLeasingStrategy: 'PER_LICENSE' });
     const node = await activate(server, floating.key);
@@ -403,7 +413,10 @@ describe('processes', () => {
     const [a, b] = await activated(server, key, 2);
     const onA = [await spawn(key, a!), await spawn(key, a!), await spawn(key, a!)];
     const onB = await spawn(key, b!);
-    const page1 = await server.client.GET('/processes', { headers: admin, params: { query: { machineId: a!, limit: 2 } } });
+    const page1 = await server.client.GET('/processes', {
+      headers: admin,
+      params: { query: { machineId: a!, limit: 2 } },
+    });
     expect(page1.data!.data.map((p) => p.id)).toEqual(onA.slice(0, 2).map((p) => p.id));
     expect(page1.data!.pagination.hasMore).toBe(true);
     const page2 = await server.client.GET('/processes', {
@@ -433,7 +446,10 @@ describe('processes', () => {
     expect(beat.error?.code).toBe('PROCESS_NOT_FOUND');
 
     // A key limited to another product sees 404 for the process, and an empty list.
-    const product = await server.client.POST('/products', { headers: admin, body: { name: 'Other', code: 'OTHER_PROC' } });
+    const product = await server.client.POST('/products', {
+      headers: admin,
+      body: { name: 'Other', code: 'OTHER_PROC' },
+    });
     const limited = await server.client.POST('/api-keys', {
       headers: admin,
       body: { name: 'other product', scopes: ['machines:read', 'machines:write'], productId: product.data!.data.id },
@@ -442,7 +458,10 @@ describe('processes', () => {
     const got = await server.client.GET('/processes/{id}', { headers: other, params: { path: { id: process.id } } });
     expect(got.response.status).toBe(404);
     expect(await release(other, process.id)).toBe(404);
-    const list = await server.client.GET('/processes', { headers: other, params: { query: { licenseId: mine.licenseId } } });
+    const list = await server.client.GET('/processes', {
+      headers: other,
+      params: { query: { licenseId: mine.licenseId } },
+    });
     expect(list.data!.data).toEqual([]);
     // A read-only key may not release.
     expect(await release(bearer(await seedApiKey(server, ['machines:read'])), process.id)).toBe(403);
@@ -479,5 +498,26 @@ describe('processes', () => {
     });
     expect(beat.response.status).toBe(403);
     expect(await rows(licenseId)).toBe(1);
+  });
+
+  it('writes concurrent process heartbeats as one statement, each with its own outcome', async () => {
+    const { key, licenseId } = await license({ processHeartbeatDuration: 60 });
+    const machine = await activate(server, key);
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push((await spawn(key, machine.id)).id);
+    // One lease expired before the batch: in the same statement it is refused, the others extended.
+    await server.sql(`update processes set last_heartbeat_at = last_heartbeat_at - interval '1 hour' where id = $1`, [
+      ids[0],
+    ]);
+    const { pool, statements } = await countingPool(server);
+    const batcher = new HeartbeatBatcher(pool);
+    const now = new Date(server.clock.now().getTime() + 30_000);
+    const rows = await Promise.all(ids.map((id) => batcher.beatProcess({ id, licenseId, now })));
+    expect(rows.map((row) => row?.beaten)).toEqual([false, ...Array(19).fill(true)]);
+    // The first goes alone, at once; the other 19 wait for it and go together.
+    expect(statements()).toBe(2);
+    const other = await license({});
+    expect(await batcher.beatProcess({ id: ids[1]!, licenseId: other.licenseId, now })).toBeUndefined();
+    await batcher.flush();
   });
 });

@@ -13,7 +13,11 @@ export function leaseExpiresAt(lastHeartbeatAt: Date, durationSeconds: number): 
   return new Date(lastHeartbeatAt.getTime() + durationSeconds * 1000);
 }
 
-export function processHeartbeatStatus(lastHeartbeatAt: Date, durationSeconds: number, now: Date): ProcessHeartbeatStatus {
+export function processHeartbeatStatus(
+  lastHeartbeatAt: Date,
+  durationSeconds: number,
+  now: Date,
+): ProcessHeartbeatStatus {
   return now.getTime() < leaseExpiresAt(lastHeartbeatAt, durationSeconds).getTime() ? 'ALIVE' : 'DEAD';
 }
 

@@ -229,7 +229,8 @@ export class ProcessesService {
       ? await this.#heartbeats.beatProcess(beat)
       : (await execute<ProcessBeatRow[]>(this.#em, processHeartbeatStatement([beat])))[0];
     if (row === undefined) throw new ProcessNotFound(id);
-    if (!row.beaten) throw new ProcessHeartbeatDead(leaseExpiresAt(new Date(row.previous), row.process_heartbeat_duration));
+    if (!row.beaten)
+      throw new ProcessHeartbeatDead(leaseExpiresAt(new Date(row.previous), row.process_heartbeat_duration));
     return {
       id: id.toLowerCase(),
       lastHeartbeatAt: now,
