@@ -2192,7 +2192,8 @@ export interface components {
         };
         /**
          * @description Processes as a validation sees them, at its instant: a process whose lease expired (no
-         *     heartbeat within the policy's `processHeartbeatDuration`) never counts.
+         *     heartbeat within the policy's `processHeartbeatDuration`) never counts. A key told
+         *     `PRODUCT_SCOPE_MISMATCH` or `POLICY_SCOPE_MISMATCH` learns nothing of them: 0 and nulls.
          */
         ValidationProcesses: {
             /** @description The live processes of the answering `machine`; null when no machine answers. */
