@@ -1891,8 +1891,13 @@ export interface components {
              */
             createdAt: string;
         };
-        /** @description The state of a process after a heartbeat. */
-        ProcessHeartbeat: {
+        /**
+         * @description Whether a process keeps its lease, as of the read.
+         * @enum {string}
+         */
+        ProcessHeartbeatStatus: "ALIVE" | "DEAD";
+        /** @description The state of a process's lease after a heartbeat. */
+        ProcessLease: {
             /** @description The process's id. */
             id: components["schemas"]["Uuid"];
             /**
@@ -1909,14 +1914,9 @@ export interface components {
             nextHeartbeatAt: string;
         };
         /** @description The body of a process heartbeat response. */
-        ProcessHeartbeatResponse: {
-            data: components["schemas"]["ProcessHeartbeat"];
+        ProcessLeaseResponse: {
+            data: components["schemas"]["ProcessLease"];
         };
-        /**
-         * @description Whether a process keeps its lease, as of the read.
-         * @enum {string}
-         */
-        ProcessHeartbeatStatus: "ALIVE" | "DEAD";
         /**
          * @description How `maxProcesses` counts a license's processes (leases held by running copies of the
          *     software).
@@ -11316,7 +11316,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ProcessHeartbeatResponse"];
+                    "application/json": components["schemas"]["ProcessLeaseResponse"];
                 };
             };
             /**

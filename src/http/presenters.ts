@@ -175,7 +175,7 @@ export function presentProcess(process: ProcessRecord, now: Date): Schemas['Proc
   };
 }
 
-export function presentProcessHeartbeat(beat: ProcessHeartbeatResult): Schemas['ProcessHeartbeat'] {
+export function presentProcessHeartbeat(beat: ProcessHeartbeatResult): Schemas['ProcessLease'] {
   return {
     id: beat.id,
     lastHeartbeatAt: beat.lastHeartbeatAt.toISOString(),
