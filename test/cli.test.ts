@@ -276,7 +276,28 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
     const admin = bearer(
       JSON.parse((await cli('api-keys', 'create', '--name', 'p', '--scopes', 'admin', '--json')).stdout).token,
     );
-    const policy = JSON.parse((await cli('policies', 'create', '--name', 'Farm', '--json')).stdout);
+    const policy = JSON.parse(
+      (
+        await cli(
+          'policies',
+          'create',
+          '--name',
+          'Farm',
+          '--max-processes',
+          '2',
+          '--process-leasing-strategy',
+          'PER_LICENSE',
+          '--process-heartbeat-duration',
+          '300',
+          '--json',
+        )
+      ).stdout,
+    );
+    expect(policy).toMatchObject({
+      maxProcesses: 2,
+      processLeasingStrategy: 'PER_LICENSE',
+      processHeartbeatDuration: 300,
+    });
     const license = JSON.parse((await cli('licenses', 'create', '--policy', policy.id, '--json')).stdout);
     const machine = (await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() }))
       .data!.data;

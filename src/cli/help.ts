@@ -5,6 +5,7 @@ import {
   EXPIRATION_BASES,
   EXPIRATION_STRATEGIES,
   MATCHING_STRATEGIES,
+  PROCESS_LEASING_STRATEGIES,
   RENEWAL_BASES,
 } from '../policies/policy.entity.ts';
 import { COMMANDS, GROUPS } from './commands.ts';
@@ -15,6 +16,7 @@ const GROUP_TITLES: Record<string, string> = {
   machines: 'Machines',
   'api-keys': 'API keys',
   entitlements: 'Entitlements',
+  processes: 'Processes',
 };
 
 /** Extra lines of a group's help. */
@@ -28,7 +30,9 @@ LIMIT OPTIONS: --max-cores N|none
 EXPIRY OPTIONS: --duration SECONDS|none  --expiration-basis ${EXPIRATION_BASES.join('|')}
                 --expiration-strategy ${EXPIRATION_STRATEGIES.join('|')}
                 --renewal-basis ${RENEWAL_BASES.join('|')}
-MATCHING: --matching-strategy ${MATCHING_STRATEGIES.join('|')} (how validate judges several fingerprints)`,
+MATCHING: --matching-strategy ${MATCHING_STRATEGIES.join('|')} (how validate judges several fingerprints)
+PROCESS OPTIONS: --max-processes N|none  --process-leasing-strategy ${PROCESS_LEASING_STRATEGIES.join('|')}
+                 --process-heartbeat-duration SECONDS (concurrent seats: how many copies run at once)`,
   'api-keys': `Scopes: ${SCOPES.join(', ')}`,
 };
 

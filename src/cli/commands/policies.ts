@@ -15,6 +15,8 @@ import {
   type HeartbeatCullStrategy,
   MATCHING_STRATEGIES,
   type MachineMatchingStrategy,
+  PROCESS_LEASING_STRATEGIES,
+  type ProcessLeasingStrategy,
   RENEWAL_BASES,
   type RenewalBasis,
 } from '../../policies/policy.entity.ts';
@@ -55,6 +57,10 @@ const POLICY_OPTIONS: Options = {
   'renewal-basis': { type: 'string' },
   // Entitlements and machine matching (issue 18).
   'matching-strategy': { type: 'string' },
+  // Processes: concurrent seats (issue 20).
+  'max-processes': { type: 'string' },
+  'process-leasing-strategy': { type: 'string' },
+  'process-heartbeat-duration': { type: 'string' },
 };
 
 async function policySettings(values: Values, services: Services): Promise<UpdatePolicyInput> {
@@ -83,6 +89,14 @@ async function policySettings(values: Values, services: Services): Promise<Updat
     renewalBasis: oneOf<RenewalBasis>(values, 'renewal-basis', RENEWAL_BASES),
     // Entitlements and machine matching (issue 18).
     machineMatchingStrategy: oneOf<MachineMatchingStrategy>(values, 'matching-strategy', MATCHING_STRATEGIES),
+    // Processes: concurrent seats (issue 20).
+    maxProcesses: integerOption(values, 'max-processes', 'none'),
+    processLeasingStrategy: oneOf<ProcessLeasingStrategy>(
+      values,
+      'process-leasing-strategy',
+      PROCESS_LEASING_STRATEGIES,
+    ),
+    processHeartbeatDuration: integerOption(values, 'process-heartbeat-duration') ?? undefined,
   };
 }
 
@@ -90,7 +104,7 @@ async function policySettings(values: Values, services: Services): Promise<Updat
 export const POLICY_COMMANDS: Record<string, Command> = {
   'policies create': data({
     usage:
-      '--name NAME [--max-machines N] [--key-prefix PREFIX] [--product ID|CODE] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS] [--matching-strategy S]',
+      '--name NAME [--max-machines N] [--key-prefix PREFIX] [--product ID|CODE] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS] [--matching-strategy S] [PROCESS OPTIONS]',
     options: POLICY_OPTIONS,
     async run({ values }, services) {
       const policy = await services.policies.create({
@@ -140,7 +154,7 @@ export const POLICY_COMMANDS: Record<string, Command> = {
 
   'policies update': data({
     usage:
-      'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [--product ID|CODE|none] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS] [--matching-strategy S]',
+      'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [--product ID|CODE|none] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS] [--matching-strategy S] [PROCESS OPTIONS]',
     options: POLICY_OPTIONS,
     takesId: true,
     async run({ values, id }, services) {
