@@ -75,10 +75,14 @@ export class ProcessesService {
    * Spawns a process on an active machine of the license. The license row is locked for the
    * length of the transaction, so concurrent spawns of one license (on any of its machines) run
    * one after another and each sees the count the previous one left: the limit cannot be raced,
-   * under either strategy. The machine row is held `for share`, so a deactivation of it waits for
+   * under either strategy. `for no key update`, not activation's `for update`: it still excludes
+   * other spawns and activations, but not the key-share locks that the count triggers' inserts
+   * take on the license, so a deactivation or cull holding machine rows this spawn's fold updates
+   * never waits for the spawn (that wait closed a deadlock). The machine row is held `for share`, so a deactivation of it waits for
    * the spawn and then releases the new process with the others, or runs first and the spawn finds
    * no machine. A lease that has expired holds no seat: when the count reaches the limit, the
    * expired leases in its scope are released (`HEARTBEAT_DEAD`) before the count is taken again.
+   * Locks are taken license, machine, processes, the order of every other writer.
    */
   async spawn(licenseId: string, machineId: string, input: SpawnProcessInput): Promise<ProcessRecord> {
     if (!isUuid(machineId)) throw new MachineNotFound(machineId);
@@ -96,7 +100,7 @@ export class ProcessesService {
                    p.process_heartbeat_duration, p.expiration_strategy
               from licenses l join policies p on p.id = l.policy_id
              where l.id = ${licenseId} and l.deleted_at is null
-               for update of l`,
+               for no key update of l`,
       );
       if (!license) throw new LicenseNotFound(licenseId);
       // Another license's machine stays a 404 even to a suspended license: no hint it exists.
@@ -122,9 +126,17 @@ export class ProcessesService {
         const scope = perLicense ? sql`pr.license_id = ${licenseId}` : sql`pr.machine_id = ${machine}`;
         const count = () => (perLicense ? counts.license : counts.machine);
         if (count() >= max) {
+          // SKIP LOCKED: a lease another transaction holds is being released or beaten by it
+          // (a deactivation, a cull, a release, a heartbeat). Waiting for it could close a
+          // cycle with one that waits for a row this statement took; skipping only leaves that
+          // seat counted until its transaction ends: a refusal, never an overshoot.
+          const expired = sql`pr.id in (select x.id from processes x
+                                         where ${perLicense ? sql`x.license_id = ${licenseId}` : sql`x.machine_id = ${machine}`}
+                                           and x.last_heartbeat_at <= ${now}::timestamptz - make_interval(secs => ${license.process_heartbeat_duration}::int)
+                                           for update skip locked)`;
           const [reaped] = await execute<{ released: number }[]>(
             em,
-            sql`with ${releaseProcessesSql('reaped', null, sql`${scope} and rp.id = ${license.policy_id} and ${processLeaseSql.expired('pr', 'rp', now)}`, 'HEARTBEAT_DEAD', now)}
+            sql`with ${releaseProcessesSql('reaped', null, sql`${expired} and ${processLeaseSql.expired('pr', 'rp', now)}`, 'HEARTBEAT_DEAD', now)}
                 select count(*)::int as released from reaped_logged`,
           );
           if (reaped!.released > 0) counts = await foldLicenseProcesses(em, licenseId, machine);
