@@ -307,6 +307,30 @@ describe('processes', () => {
     expect(await server.sql('select * from process_count_deltas where license_id = $1', [licenseId])).toEqual([]);
   });
 
+  it('releases an expired lease once when a spawn needing its seat races its machine deactivation', async () => {
+    for (let round = 0; round < 8; round++) {
+      const { key, licenseId } = await license({
+        maxProcesses: 4,
+        processLeasingStrategy: 'PER_LICENSE',
+        processHeartbeatDuration: 60,
+      });
+      const [a, b] = await activated(server, key, 2);
+      const expiring = [await spawn(key, b!), await spawn(key, b!), await spawn(key, b!), await spawn(key, b!)];
+      server.clock.advance(61_000);
+      const [spawned, deactivated] = await Promise.all([
+        rawSpawn(key, a!),
+        fetch(`${server.apiUrl}/machines/${b}`, { method: 'DELETE', headers: licenseAuth(key) }),
+      ]);
+      expect(deactivated.status).toBe(200);
+      // The spawn either reaped the leases or found them released with their machine: a seat either way.
+      expect(spawned.status, await spawned.text()).toBe(201);
+      const released = await eventsOf('process.released', licenseId);
+      expect(released.map((e) => e.data.process.id).sort()).toEqual(expiring.map((p) => p.id).sort());
+      expect(await rows(licenseId)).toBe(1);
+    }
+    expect(await drift()).toEqual([]);
+  });
+
   it('culls each dead process exactly once with two workers, never one that just beat', async () => {
     const { key, licenseId } = await license({ processHeartbeatDuration: 60 });
     const machines = await activated(server, key, 3);

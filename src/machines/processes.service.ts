@@ -18,7 +18,7 @@ import { refusalOf } from '../licenses/status.ts';
 import type { ExpirationStrategy, ProcessLeasingStrategy } from '../policies/policy.entity.ts';
 import { PROCESS_EVENTS, processJsonSql, releaseProcessesSql } from './events.ts';
 import { type HeartbeatBatcher, type ProcessBeatRow, processHeartbeatStatement } from './heartbeat-batch.ts';
-import { foldLicenseProcesses } from './process-count.ts';
+import { foldLicenseProcesses, licenseProcessCountSql, machineProcessCountSql } from './process-count.ts';
 import { leaseExpiresAt, processLeaseSql } from './process-lease.ts';
 import { type ProcessRecord, type ProcessRecordRow, processRecordColumns, toProcessRecord } from './process-record.ts';
 
@@ -81,7 +81,7 @@ export class ProcessesService {
    * never waits for the spawn (that wait closed a deadlock). The machine row is held `for share`, so a deactivation of it waits for
    * the spawn and then releases the new process with the others, or runs first and the spawn finds
    * no machine. A lease that has expired holds no seat: when the count reaches the limit, the
-   * expired leases in its scope are released (`HEARTBEAT_DEAD`) before the count is taken again.
+   * expired leases in its scope are released (`HEARTBEAT_DEAD`) and none is counted.
    * Locks are taken license, machine, processes, the order of every other writer.
    */
   async spawn(licenseId: string, machineId: string, input: SpawnProcessInput): Promise<ProcessRecord> {
@@ -119,29 +119,36 @@ export class ProcessesService {
       );
       if (refusal !== null) throw refusal;
 
-      let counts = await foldLicenseProcesses(em, licenseId, machine);
+      const counts = await foldLicenseProcesses(em, licenseId, machine);
       const max = license.max_processes;
       if (max !== null) {
         const perLicense = license.process_leasing_strategy === 'PER_LICENSE';
         const scope = perLicense ? sql`pr.license_id = ${licenseId}` : sql`pr.machine_id = ${machine}`;
-        const count = () => (perLicense ? counts.license : counts.machine);
-        if (count() >= max) {
-          // SKIP LOCKED: a lease another transaction holds is being released or beaten by it
-          // (a deactivation, a cull, a release, a heartbeat). Waiting for it could close a
-          // cycle with one that waits for a row this statement took; skipping only leaves that
-          // seat counted until its transaction ends: a refusal, never an overshoot.
-          const expired = sql`pr.id in (select x.id from processes x
-                                         where ${perLicense ? sql`x.license_id = ${licenseId}` : sql`x.machine_id = ${machine}`}
-                                           and x.last_heartbeat_at <= ${now}::timestamptz - make_interval(secs => ${license.process_heartbeat_duration}::int)
-                                           for update skip locked)`;
-          const [reaped] = await execute<{ released: number }[]>(
+        let held = perLicense ? counts.license : counts.machine;
+        if (held >= max) {
+          // SKIP LOCKED: a lease another transaction holds is being released by it (a
+          // deactivation, a cull, a release) or refused a heartbeat; waiting for it could close a
+          // cycle with one that waits for a row this statement took. It is not counted either:
+          // no heartbeat extends an expired lease, so it can only go.
+          const inScope = perLicense ? sql`x.license_id = ${licenseId}` : sql`x.machine_id = ${machine}`;
+          const lapsed = sql`x.last_heartbeat_at <= ${now}::timestamptz - make_interval(secs => ${license.process_heartbeat_duration}::int)`;
+          const expired = sql`pr.id in (select x.id from processes x where ${inScope} and ${lapsed} for update skip locked)`;
+          // The count and the expired leases read in this statement's snapshot, which agree: a
+          // release committed while the fold waited for a machine row is in both. Not a second
+          // fold: that would update machine rows after taking process rows, the reverse of a
+          // deactivation's order.
+          const current = perLicense
+            ? sql`(select ${licenseProcessCountSql('l')} from licenses l where l.id = ${licenseId})`
+            : sql`(select ${machineProcessCountSql('m')} from machines m where m.id = ${machine})`;
+          const [reaped] = await execute<{ held: number }[]>(
             em,
             sql`with ${releaseProcessesSql('reaped', null, sql`${expired} and ${processLeaseSql.expired('pr', 'rp', now)}`, 'HEARTBEAT_DEAD', now)}
-                select count(*)::int as released from reaped_logged`,
+                select (select count(*) from reaped_logged) as released,
+                       (${current} - (select count(*) from processes x where ${inScope} and ${lapsed}))::int as held`,
           );
-          if (reaped!.released > 0) counts = await foldLicenseProcesses(em, licenseId, machine);
+          held = reaped!.held;
         }
-        if (count() >= max) {
+        if (held >= max) {
           const [oldest] = await execute<{ at: Date | string | null }[]>(
             em,
             sql`select min(pr.last_heartbeat_at) as at from processes pr where ${scope}`,
@@ -149,7 +156,7 @@ export class ProcessesService {
           const since = maybeDate(oldest?.at) ?? now;
           throw new ProcessLimitExceeded(
             perLicense ? 'license' : 'machine',
-            count(),
+            held,
             max,
             leaseExpiresAt(since, license.process_heartbeat_duration),
           );
