@@ -223,12 +223,16 @@ fuzz: install $(FUZZ_STAMP)
 # its figures. Sizes and durations come from the environment, e.g.
 # `BENCH_MACHINES=100000 make bench-cull` or `BENCH_DURATION=5 make bench-heartbeat`.
 
-.PHONY: bench bench-cull bench-heartbeat bench-plans
+.PHONY: bench bench-cull bench-heartbeat bench-plans bench-processes
 
 # Every hot-path benchmark against its naive baseline, in alternating order, with the ratios
 # (bench/hot/main.ts; ~10 min). BENCH_ONLY=heartbeat,validate,… runs some of them.
 bench: install
 	node bench/hot/main.ts
+	node bench/processes/main.ts
+
+bench-processes: install
+	node bench/processes/main.ts
 
 bench-cull: install
 	node bench/cull/main.ts

@@ -274,6 +274,10 @@ export interface paths {
          *     is too few; enough matching but every matched machine dead is `HEARTBEAT_DEAD`. `machine`
          *     is then the first matched machine, in the order given, that is alive. Sending both
          *     `fingerprint` and `fingerprints` is `VALIDATION_FAILED`.
+         *
+         *     `processes` counts the running processes (concurrent seats) of `machine` and of the license,
+         *     and how many more may be spawned now under the policy's `maxProcesses`; a process whose lease
+         *     expired never counts. The counts inform; they never change `valid` or `code`.
          */
         post: operations["validateLicense"];
         delete?: never;
@@ -596,6 +600,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/machines/{id}/processes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Spawn a process
+         * @description Spawns a process on one of the authenticated license's active machines: it takes a seat
+         *     until it is released, or until its lease expires (`processHeartbeatDuration` after its last
+         *     heartbeat; spawning counts as the first).
+         *
+         *     The license must not be suspended (`LICENSE_SUSPENDED`) or expired (`LICENSE_EXPIRED`, except
+         *     under `MAINTAIN_ACCESS`, which keeps the software running where it is installed). Another
+         *     license's machine, an unknown id or a deactivated machine is `MACHINE_NOT_FOUND`. With the
+         *     policy's `maxProcesses` held (by the machine's live processes under `PER_MACHINE`, by the
+         *     license's under `PER_LICENSE`) the spawn is `PROCESS_LIMIT_EXCEEDED`, with `processCount`
+         *     and `oldestLeaseExpiresAt`. A process whose lease expired never holds a seat: the spawn that
+         *     needs it releases it (`process.released`, reason `HEARTBEAT_DEAD`). The limit holds under any
+         *     number of concurrent spawns.
+         */
+        post: operations["spawnProcess"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/policies": {
         parameters: {
             query?: never;
@@ -695,6 +730,84 @@ export interface paths {
          *     Requires an API key with the `policies:write` scope.
          */
         delete: operations["detachPolicyEntitlements"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/processes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List processes
+         * @description Lists processes, oldest first, in pages; released processes are gone. Requires an API key
+         *     with the `machines:read` scope.
+         */
+        get: operations["listProcesses"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/processes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a process
+         * @description Returns one process by id. Requires an API key with the `machines:read` scope.
+         */
+        get: operations["getProcess"];
+        put?: never;
+        post?: never;
+        /**
+         * Release a process
+         * @description Releases a process at once: its seat is free for the next spawn, and `process.released`
+         *     (reason `DEACTIVATED`) is written.
+         *
+         *     With a license key, only the license's own processes can be released; any other id is
+         *     `PROCESS_NOT_FOUND`, as is a process already released. With an API key, requires the
+         *     `machines:write` scope. The key of an expired license may release its processes, unless its
+         *     policy's `expirationStrategy` is `REVOKE_ACCESS` (`LICENSE_EXPIRED`).
+         */
+        delete: operations["releaseProcess"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/processes/{id}/heartbeat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a process heartbeat
+         * @description Records a heartbeat for one of the authenticated license's processes: it keeps its lease
+         *     until `nextHeartbeatAt`. Heartbeats of many processes are written together, one statement
+         *     per batch.
+         *
+         *     A process whose lease expired is `PROCESS_HEARTBEAT_DEAD` (its seat may already be another's:
+         *     spawn a new one). Another license's process, an unknown id or a released process is
+         *     `PROCESS_NOT_FOUND`. A suspended or expired license cannot keep processes alive
+         *     (`LICENSE_SUSPENDED`, `LICENSE_EXPIRED`), except an expired one under `MAINTAIN_ACCESS`.
+         */
+        post: operations["processHeartbeat"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1291,6 +1404,19 @@ export interface components {
              * @default false
              */
             allowNonExpiringFiles?: boolean;
+            /** @description How many processes may run at once; null or absent means no limit. */
+            maxProcesses?: components["schemas"]["ProcessLimit"] | null;
+            /**
+             * @description Whether `maxProcesses` is per machine or for the whole license. Defaults to `PER_MACHINE`.
+             * @default PER_MACHINE
+             */
+            processLeasingStrategy?: components["schemas"]["ProcessLeasingStrategy"];
+            /**
+             * Format: int32
+             * @description How long, in seconds, a process's lease lasts after its last heartbeat (60 seconds to 30 days).
+             * @default 600
+             */
+            processHeartbeatDuration?: number;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -1498,8 +1624,9 @@ export interface components {
         /**
          * @description What an event says: the object it is about, as the API showed it at that instant, under the
          *     object's name (`machine`, `license`, `policy`, `product`, `entitlement`, `apiKey`,
-         *     `webhookEndpoint` or `signingKey`), and the event's own facts beside it: a deactivation's `reason` (`MANUAL`,
-         *     `HEARTBEAT_DEAD`, `LICENSE_DELETED`), a death's `diedAt`, a resurrection's `deadSince`, an
+         *     `webhookEndpoint`, `signingKey` or `process`), and the event's own facts beside it: a deactivation's `reason`
+         *     (`MANUAL`, `HEARTBEAT_DEAD`, `LICENSE_DELETED`), a process release's `reason` (`DEACTIVATED`,
+         *     `HEARTBEAT_DEAD`, `MACHINE_DEACTIVATED`), a death's `diedAt`, a resurrection's `deadSince`, an
          *     overage's `maxMachines` and `maxCores` (the policy's limits the license went over, with its
          *     counts in `license`), an attach's or detach's `entitlements` (the codes it really changed,
          *     sorted), a check-out's `file` (`id`, `keyId`, `algorithm`, `issued`, `expiry`, `ttl`: never the
@@ -1531,7 +1658,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "license.renewed" | "machine.checked-out" | "license.checked-out" | "policy.created" | "policy.updated" | "policy.deleted" | "product.created" | "product.updated" | "product.deleted" | "policy.entitlements.attached" | "policy.entitlements.detached" | "license.entitlements.attached" | "license.entitlements.detached" | "entitlement.created" | "entitlement.updated" | "entitlement.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled" | "signing-key.rotated" | "signing-key.retired" | "signing-key.revoked";
+        EventType: "machine.activated" | "machine.deactivated" | "machine.heartbeat.dead" | "machine.heartbeat.resurrected" | "license.created" | "license.updated" | "license.suspended" | "license.reinstated" | "license.deleted" | "license.expired" | "license.overage" | "license.renewed" | "machine.checked-out" | "license.checked-out" | "policy.created" | "policy.updated" | "policy.deleted" | "product.created" | "product.updated" | "product.deleted" | "policy.entitlements.attached" | "policy.entitlements.detached" | "license.entitlements.attached" | "license.entitlements.detached" | "entitlement.created" | "entitlement.updated" | "entitlement.deleted" | "api-key.created" | "api-key.revoked" | "webhook-endpoint.disabled" | "signing-key.rotated" | "signing-key.retired" | "signing-key.revoked" | "process.spawned" | "process.released";
         /**
          * @description The event types an endpoint is to receive. A type named twice counts once. At most 8192
          *     entries: no more fit in a 64 KiB request body.
@@ -1685,6 +1812,8 @@ export interface components {
             entitlements: components["schemas"]["EntitlementCode"][];
             /** @description Of the `entitlements` asked for, those the license lacks, sorted; empty when none were asked or all are there. */
             missingEntitlements: components["schemas"]["EntitlementCode"][];
+            /** @description The running processes (concurrent seats) of the machine and the license. */
+            processes: components["schemas"]["ValidationProcesses"];
         };
         /**
          * @description Why a license key is or is not good for use now. When several apply, the first in this order of
@@ -1922,6 +2051,20 @@ export interface components {
             checkOutTtl: number;
             /** @description Whether a check-out may ask for a file that never expires (`ttl: null`). */
             allowNonExpiringFiles: boolean;
+            /**
+             * @description How many processes may run at once, counted as `processLeasingStrategy` says; null means no
+             *     limit. A process whose lease expired (no heartbeat within `processHeartbeatDuration`) never
+             *     counts.
+             */
+            maxProcesses: components["schemas"]["ProcessLimit"] | null;
+            /** @description Whether `maxProcesses` is per machine or for the whole license. */
+            processLeasingStrategy: components["schemas"]["ProcessLeasingStrategy"];
+            /**
+             * Format: int32
+             * @description How long, in seconds, a process's lease lasts after its last heartbeat (60 seconds to 30
+             *     days). An expired lease frees its seat at once and is released by the culling worker.
+             */
+            processHeartbeatDuration: number;
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata: components["schemas"]["Metadata"];
             /**
@@ -1984,6 +2127,18 @@ export interface components {
             errors?: components["schemas"]["ProblemFieldError"][];
             /** @description For `FINGERPRINT_TAKEN`: the id of the active machine that already holds the fingerprint. */
             machineId?: components["schemas"]["Uuid"];
+            /**
+             * Format: int32
+             * @description For `PROCESS_LIMIT_EXCEEDED`: how many live processes hold the seats the spawn needed (the
+             *     machine's under `PER_MACHINE`, the license's under `PER_LICENSE`).
+             */
+            processCount?: number;
+            /**
+             * Format: date-time
+             * @description For `PROCESS_LIMIT_EXCEEDED`: when the oldest of those leases expires unless its process
+             *     sends a heartbeat; a spawn from then on may take its seat.
+             */
+            oldestLeaseExpiresAt?: string;
             /** @description For `UNKNOWN_ENTITLEMENTS`: the codes and ids named that no entitlement has, as given. */
             unknownEntitlements?: components["schemas"]["EntitlementRef"][];
         };
@@ -1996,6 +2151,98 @@ export interface components {
             pointer: string;
             /** @description What is wrong there, for a human. */
             message: string;
+        };
+        /**
+         * @description A process: a lease on a concurrent seat, held by one running copy of the software on an
+         *     activated machine. It keeps its lease with heartbeats and frees the seat when released.
+         */
+        Process: {
+            /** @description The process's id, a UUIDv7 (time-ordered). */
+            id: components["schemas"]["Uuid"];
+            /** @description The machine the process runs on. */
+            machineId: components["schemas"]["Uuid"];
+            /** @description The license of that machine. */
+            licenseId: components["schemas"]["Uuid"];
+            /** @description The product of the license's policy, or null if the policy belongs to none. */
+            productId: components["schemas"]["Uuid"] | null;
+            /** @description The label the client chose (its OS pid, a session id), or null. */
+            pid: components["schemas"]["SingleLineText"] | null;
+            /** @description Arbitrary key-value metadata the client attached when it spawned the process. */
+            metadata: components["schemas"]["Metadata"];
+            /**
+             * Format: date-time
+             * @description When the process last sent a heartbeat. Spawning counts as the first heartbeat.
+             */
+            lastHeartbeatAt: string;
+            /** @description Whether the process keeps its lease, computed when read. */
+            heartbeatStatus: components["schemas"]["ProcessHeartbeatStatus"];
+            /**
+             * Format: date-time
+             * @description When the lease expires unless the process sends a heartbeat before.
+             */
+            nextHeartbeatAt: string;
+            /**
+             * Format: date-time
+             * @description When the process was spawned.
+             */
+            createdAt: string;
+        };
+        /**
+         * @description Whether a process keeps its lease, as of the read.
+         * @enum {string}
+         */
+        ProcessHeartbeatStatus: "ALIVE" | "DEAD";
+        /** @description The state of a process's lease after a heartbeat. */
+        ProcessLease: {
+            /** @description The process's id. */
+            id: components["schemas"]["Uuid"];
+            /**
+             * Format: date-time
+             * @description When this heartbeat was recorded.
+             */
+            lastHeartbeatAt: string;
+            /** @description Always `ALIVE`: a process whose lease expired cannot send one (`PROCESS_HEARTBEAT_DEAD`). */
+            heartbeatStatus: components["schemas"]["ProcessHeartbeatStatus"];
+            /**
+             * Format: date-time
+             * @description When the lease expires unless the next heartbeat comes before.
+             */
+            nextHeartbeatAt: string;
+        };
+        /** @description The body of a process heartbeat response. */
+        ProcessLeaseResponse: {
+            data: components["schemas"]["ProcessLease"];
+        };
+        /**
+         * @description How `maxProcesses` counts a license's processes (leases held by running copies of the
+         *     software).
+         * @enum {string}
+         */
+        ProcessLeasingStrategy: "PER_MACHINE" | "PER_LICENSE";
+        /**
+         * Format: int32
+         * @description A per-machine or per-license process limit as a request gives it: a positive 32-bit integer.
+         */
+        ProcessLimit: number;
+        /** @description A page of processes. */
+        ProcessList: {
+            data: components["schemas"]["Process"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /** @description Confirmation that a process was released. */
+        ProcessRelease: {
+            /** @description The released process's id. */
+            id: components["schemas"]["Uuid"];
+            /** @description Always true. */
+            deleted: boolean;
+        };
+        /** @description The body of a release response. */
+        ProcessReleaseResponse: {
+            data: components["schemas"]["ProcessRelease"];
+        };
+        /** @description One process. */
+        ProcessResponse: {
+            data: components["schemas"]["Process"];
         };
         /** @description A product: what a vendor sells, with the policies (and so the licenses) that are for it. */
         Product: {
@@ -2142,6 +2389,13 @@ export interface components {
          *     characters, the longest any field allows; each field states its own, tighter or equal, limit.
          */
         SingleLineText: string;
+        /** @description What a client sends to spawn a process; `{}` when it has nothing to say. */
+        SpawnProcessRequest: {
+            /** @description A label of the client's choosing (its OS pid, a session id), 1–255 characters. */
+            pid?: components["schemas"]["SingleLineText"];
+            /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
+            metadata?: components["schemas"]["Metadata"];
+        };
         /**
          * @description A JSON merge patch (RFC 7396) of an entitlement: absent fields are kept, and `metadata` is
          *     merged key by key (a `null` value removes that key). A new `code` applies at once to every
@@ -2244,6 +2498,19 @@ export interface components {
             checkOutTtl?: number;
             /** @description Whether a check-out may ask for a file that never expires (`ttl: null`). */
             allowNonExpiringFiles?: boolean;
+            /**
+             * @description How many processes may run at once; null means no limit. Lowering it releases no process:
+             *     new spawns are refused until enough are released.
+             */
+            maxProcesses?: components["schemas"]["ProcessLimit"] | null;
+            /** @description Whether `maxProcesses` is per machine or for the whole license. */
+            processLeasingStrategy?: components["schemas"]["ProcessLeasingStrategy"];
+            /**
+             * Format: int32
+             * @description How long, in seconds, a process's lease lasts after its last heartbeat (60 seconds to 30
+             *     days), applied to every process from then on.
+             */
+            processHeartbeatDuration?: number;
             /** @description Keys to set; a key set to null is removed. At most 16 KiB as JSON once merged, and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
@@ -2315,6 +2582,26 @@ export interface components {
         };
         /** @description A validation's nonce: an integer, or a string of 1–64 characters on one line. */
         ValidationNonce: components["schemas"]["NonceInteger"] | components["schemas"]["NonceText"];
+        /**
+         * @description Processes as a validation sees them, at its instant: a process whose lease expired (no
+         *     heartbeat within the policy's `processHeartbeatDuration`) never counts. A key told
+         *     `PRODUCT_SCOPE_MISMATCH` or `POLICY_SCOPE_MISMATCH` learns nothing of them: 0 and nulls.
+         */
+        ValidationProcesses: {
+            /** @description The live processes of the answering `machine`; null when no machine answers. */
+            machineCount: number | null;
+            /**
+             * Format: int32
+             * @description The live processes of the license, on all its machines.
+             */
+            licenseCount: number;
+            /**
+             * @description How many more processes may be spawned now: under `PER_LICENSE`, the license's free seats;
+             *     under `PER_MACHINE`, the answering machine's. Null when the policy has no `maxProcesses`, or
+             *     under `PER_MACHINE` when no machine answers. Never below 0.
+             */
+            freeSeats: number | null;
+        };
         /** @description One attempt at delivering a message to an endpoint. */
         WebhookDelivery: {
             /** @description The attempt's id, a UUIDv7. */
@@ -2974,7 +3261,8 @@ export interface operations {
             };
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
-             *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
+             *     `CORE_LIMIT_EXCEEDED`, `PROCESS_LIMIT_EXCEEDED` (see `processCount` and
+             *     `oldestLeaseExpiresAt`), `UNKNOWN_POLICY` (the body names a policy that does not exist),
              *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
              *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
              *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
@@ -3207,7 +3495,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -3483,7 +3772,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -4371,7 +4661,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -4647,7 +4938,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -4927,7 +5219,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -5514,7 +5807,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -6152,7 +6446,8 @@ export interface operations {
             };
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
-             *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
+             *     `CORE_LIMIT_EXCEEDED`, `PROCESS_LIMIT_EXCEEDED` (see `processCount` and
+             *     `oldestLeaseExpiresAt`), `UNKNOWN_POLICY` (the body names a policy that does not exist),
              *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
              *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
              *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
@@ -6939,7 +7234,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -7215,7 +7511,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -7495,7 +7792,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -7596,7 +7894,9 @@ export interface operations {
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
              *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
-             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             *     (see `unknownEntitlements`), `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license),
+             *     `PROCESS_LIMIT_EXCEEDED` (see `processCount` and `oldestLeaseExpiresAt`) or
+             *     `PROCESS_HEARTBEAT_DEAD` (the process's lease expired).
              */
             422: {
                 headers: {
@@ -7831,7 +8131,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -8167,7 +8468,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -8500,7 +8802,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -8596,7 +8899,8 @@ export interface operations {
             };
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
-             *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
+             *     `CORE_LIMIT_EXCEEDED`, `PROCESS_LIMIT_EXCEEDED` (see `processCount` and
+             *     `oldestLeaseExpiresAt`), `UNKNOWN_POLICY` (the body names a policy that does not exist),
              *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
              *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
              *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
@@ -8840,7 +9144,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -9162,7 +9467,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -9442,7 +9748,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -9543,7 +9850,9 @@ export interface operations {
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
              *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
-             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             *     (see `unknownEntitlements`), `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license),
+             *     `PROCESS_LIMIT_EXCEEDED` (see `processCount` and `oldestLeaseExpiresAt`) or
+             *     `PROCESS_HEARTBEAT_DEAD` (the process's lease expired).
              */
             422: {
                 headers: {
@@ -9773,7 +10082,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -9874,7 +10184,9 @@ export interface operations {
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
              *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
-             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             *     (see `unknownEntitlements`), `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license),
+             *     `PROCESS_LIMIT_EXCEEDED` (see `processCount` and `oldestLeaseExpiresAt`) or
+             *     `PROCESS_HEARTBEAT_DEAD` (the process's lease expired).
              */
             422: {
                 headers: {
@@ -10468,7 +10780,8 @@ export interface operations {
             };
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
-             *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
+             *     `CORE_LIMIT_EXCEEDED`, `PROCESS_LIMIT_EXCEEDED` (see `processCount` and
+             *     `oldestLeaseExpiresAt`), `UNKNOWN_POLICY` (the body names a policy that does not exist),
              *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
              *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
              *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
@@ -10701,7 +11014,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -10977,7 +11291,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -11262,7 +11577,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -11585,7 +11901,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -11662,7 +11979,377 @@ export interface operations {
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
              *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
-             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             *     (see `unknownEntitlements`), `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license),
+             *     `PROCESS_LIMIT_EXCEEDED` (see `processCount` and `oldestLeaseExpiresAt`) or
+             *     `PROCESS_HEARTBEAT_DEAD` (the process's lease expired).
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    spawnProcess: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique value the client generates for one logical request (a UUID is a good choice) and
+                 *     sends again on each retry of it. Within 24 hours and for the same credentials, a retry with
+                 *     the same key and the same request gets the first successful response replayed (marked with
+                 *     `Idempotent-Replayed: true`) instead of acting twice; the same key with a different request
+                 *     is `IDEMPOTENCY_KEY_REUSED`; a retry while the first request still runs is
+                 *     `IDEMPOTENCY_KEY_IN_USE`. Refusals are not kept: after one, a retry with the key runs again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKeyHeader"];
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
+            path: {
+                /** @description The machine's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SpawnProcessRequest"];
+            };
+        };
+        responses: {
+            /** @description Process spawned: it holds a seat. */
+            201: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED` (see the policy's
+             *     `expirationStrategy` for what an expired license may still do).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A request with the same `Idempotency-Key` is still being processed: `IDEMPOTENCY_KEY_IN_USE`.
+             *     Retry with the same key once it has finished, to get its response.
+             */
+            409: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `CORE_LIMIT_EXCEEDED`, `PROCESS_LIMIT_EXCEEDED` (see `processCount` and
+             *     `oldestLeaseExpiresAt`), `UNKNOWN_POLICY` (the body names a policy that does not exist),
+             *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
+             *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
+             *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
+             *     already passed), `WEBHOOK_URL_REFUSED` (a webhook URL the address rules refuse),
+             *     `POLICY_HAS_NO_DURATION` (a renewal of a license whose policy has no `duration`) or
+             *     `EXPIRY_OUT_OF_RANGE` (a renewal would end after 9999-12-31T23:59:59Z); or the
+             *     `Idempotency-Key` was already used with a different request: `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
                 headers: {
@@ -12246,7 +12933,8 @@ export interface operations {
             };
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
-             *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
+             *     `CORE_LIMIT_EXCEEDED`, `PROCESS_LIMIT_EXCEEDED` (see `processCount` and
+             *     `oldestLeaseExpiresAt`), `UNKNOWN_POLICY` (the body names a policy that does not exist),
              *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
              *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
              *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
@@ -12479,7 +13167,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -12755,7 +13444,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -13060,7 +13750,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -13161,7 +13852,9 @@ export interface operations {
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
              *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
-             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             *     (see `unknownEntitlements`), `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license),
+             *     `PROCESS_LIMIT_EXCEEDED` (see `processCount` and `oldestLeaseExpiresAt`) or
+             *     `PROCESS_HEARTBEAT_DEAD` (the process's lease expired).
              */
             422: {
                 headers: {
@@ -13387,7 +14080,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -13667,7 +14361,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -13768,7 +14463,9 @@ export interface operations {
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
              *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
-             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             *     (see `unknownEntitlements`), `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license),
+             *     `PROCESS_LIMIT_EXCEEDED` (see `processCount` and `oldestLeaseExpiresAt`) or
+             *     `PROCESS_HEARTBEAT_DEAD` (the process's lease expired).
              */
             422: {
                 headers: {
@@ -13998,7 +14695,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -14099,7 +14797,1123 @@ export interface operations {
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
              *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
-             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             *     (see `unknownEntitlements`), `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license),
+             *     `PROCESS_LIMIT_EXCEEDED` (see `processCount` and `oldestLeaseExpiresAt`) or
+             *     `PROCESS_HEARTBEAT_DEAD` (the process's lease expired).
+             */
+            422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listProcesses: {
+        parameters: {
+            query?: {
+                /** @description Only the processes of this license. */
+                licenseId?: components["schemas"]["Uuid"];
+                /** @description Only the processes of this machine. */
+                machineId?: components["schemas"]["Uuid"];
+                /** @description The `nextCursor` of the previous page; the list continues after that process. */
+                cursor?: components["schemas"]["Uuid"];
+                /** @description How many processes per page, 1–100. */
+                limit?: number;
+            };
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of processes. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessList"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getProcess: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
+            path: {
+                /** @description The process's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The process. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    releaseProcess: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
+            path: {
+                /** @description The process's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Process released: its seat is free. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessReleaseResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    processHeartbeat: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
+            path: {
+                /** @description The process's id. */
+                id: components["schemas"]["Uuid"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Heartbeat received. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessLeaseResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The license may not do this now: `LICENSE_SUSPENDED` or `LICENSE_EXPIRED` (see the policy's
+             *     `expirationStrategy` for what an expired license may still do).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
+             *     `MACHINE_HEARTBEAT_DEAD` (the machine is dead and past its resurrection window),
+             *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
+             *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
+             *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
+             *     (see `unknownEntitlements`), `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license),
+             *     `PROCESS_LIMIT_EXCEEDED` (see `processCount` and `oldestLeaseExpiresAt`) or
+             *     `PROCESS_HEARTBEAT_DEAD` (the process's lease expired).
              */
             422: {
                 headers: {
@@ -14912,7 +16726,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -15188,7 +17003,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -15493,7 +17309,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -17335,7 +19152,8 @@ export interface operations {
             };
             /**
              * @description The request is well-formed but breaks a licensing rule: `MACHINE_LIMIT_EXCEEDED`,
-             *     `CORE_LIMIT_EXCEEDED`, `UNKNOWN_POLICY` (the body names a policy that does not exist),
+             *     `CORE_LIMIT_EXCEEDED`, `PROCESS_LIMIT_EXCEEDED` (see `processCount` and
+             *     `oldestLeaseExpiresAt`), `UNKNOWN_POLICY` (the body names a policy that does not exist),
              *     `UNKNOWN_PRODUCT` (the body names a product that does not exist or these credentials cannot
              *     see), `SCOPE_NOT_FOR_PRODUCT_KEY` (an API key limited to a product would get a scope that spans
              *     every product), `EXPIRES_IN_PAST` (the `expiresAt` given for an API key or a license has
@@ -17568,7 +19386,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -17844,7 +19663,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -18124,7 +19944,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -18225,7 +20046,9 @@ export interface operations {
              *     `UNKNOWN_POLICY` (the body names a policy that does not exist), `UNKNOWN_PRODUCT` (the body
              *     names a product that does not exist or these credentials cannot see), `EXPIRES_IN_PAST` (the
              *     `expiresAt` given for an API key or a license has already passed), `UNKNOWN_ENTITLEMENTS`
-             *     (see `unknownEntitlements`) or `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license).
+             *     (see `unknownEntitlements`), `ENTITLEMENT_LIMIT_EXCEEDED` (over 100 on a policy or license),
+             *     `PROCESS_LIMIT_EXCEEDED` (see `processCount` and `oldestLeaseExpiresAt`) or
+             *     `PROCESS_HEARTBEAT_DEAD` (the process's lease expired).
              */
             422: {
                 headers: {
@@ -18462,7 +20285,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -18795,7 +20619,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -19122,7 +20947,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.
@@ -19411,7 +21237,8 @@ export interface operations {
             };
             /**
              * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
-             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND` or `ENTITLEMENT_NOT_FOUND`.
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
              *     Deleted products, policies and licenses are not found; deactivated machines are, by the
              *     operations that read them. For an API key limited to a product, another product's objects are
              *     not found either.

@@ -11,6 +11,7 @@ import { LicensesService } from './licenses/licenses.service.ts';
 import type { ValidationLookups } from './licenses/validation-lookup.ts';
 import type { HeartbeatBatcher } from './machines/heartbeat-batch.ts';
 import { MachinesService } from './machines/machines.service.ts';
+import { ProcessesService } from './machines/processes.service.ts';
 import { SigningKeysService } from './offline/signing-keys.ts';
 import { policySubject } from './policies/events.ts';
 import { PoliciesService } from './policies/policies.service.ts';
@@ -71,6 +72,10 @@ export class Services {
 
   get machines(): MachinesService {
     return new MachinesService(this.em, this.clock, this.#heartbeats, this.productLimit, this.#authCache);
+  }
+
+  get processes(): ProcessesService {
+    return new ProcessesService(this.em, this.clock, this.#heartbeats, this.productLimit);
   }
 
   get licenses(): LicensesService {

@@ -6,6 +6,7 @@ import type { Orm } from './db/orm.ts';
 import { announceExpiredLicenses } from './licenses/expiry.ts';
 import type { Logger } from './log.ts';
 import { type CullResult, cullPass } from './machines/cull.ts';
+import { cullProcessesPass } from './machines/process-cull.ts';
 
 /** Every minute, unless LICENTRIC_WORKER_CRON says otherwise. */
 export const DEFAULT_WORKER_CRON = '* * * * *';
@@ -21,11 +22,13 @@ export function isValidCron(expression: string): boolean {
 }
 
 /**
- * One pass of the worker: culling, announcing the licenses that expired, then deleting expired
- * idempotency keys and rate-limit counters.
+ * One pass of the worker: culling machines, then releasing processes whose lease expired,
+ * announcing the licenses that expired, then deleting expired idempotency keys and rate-limit
+ * counters.
  */
 export async function workerPass(orm: Orm, clock: Clock, log: Logger): Promise<CullResult> {
   const result = await cullPass(orm.em.fork(), clock, log);
+  await cullProcessesPass(orm.em.fork(), clock, log);
   await announceExpiredLicenses(orm.em.fork(), clock.now());
   const swept = await sweepExpired(orm.em.fork(), clock.now());
   if (swept.idempotencyKeys + swept.rateLimitCounters > 0) log.info(swept, 'expired rows deleted');

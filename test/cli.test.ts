@@ -270,6 +270,69 @@ describe('the CLI', { timeout: CLI_TIMEOUT }, () => {
     expect(missing.stderr).toContain('MACHINE_NOT_FOUND');
   });
 
+  it('lists, reads and releases processes, with the API shapes in --json', async () => {
+    // The CLI reads leases on the real clock: the server spawns on it too, so both see them alive.
+    server.clock.set(new Date());
+    const admin = bearer(
+      JSON.parse((await cli('api-keys', 'create', '--name', 'p', '--scopes', 'admin', '--json')).stdout).token,
+    );
+    const policy = JSON.parse(
+      (
+        await cli(
+          'policies',
+          'create',
+          '--name',
+          'Farm',
+          '--max-processes',
+          '2',
+          '--process-leasing-strategy',
+          'PER_LICENSE',
+          '--process-heartbeat-duration',
+          '300',
+          '--json',
+        )
+      ).stdout,
+    );
+    expect(policy).toMatchObject({
+      maxProcesses: 2,
+      processLeasingStrategy: 'PER_LICENSE',
+      processHeartbeatDuration: 300,
+    });
+    const license = JSON.parse((await cli('licenses', 'create', '--policy', policy.id, '--json')).stdout);
+    const machine = (await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() }))
+      .data!.data;
+    const spawn = async () =>
+      (
+        await server.client.POST('/machines/{id}/processes', {
+          headers: licenseAuth(license.key),
+          params: { path: { id: machine.id } },
+          body: { pid: 'node-1' },
+        })
+      ).data!.data;
+    const [a, b] = [await spawn(), await spawn()];
+    const json = async (...args: string[]) => {
+      const result = await cli(...args, '--json');
+      expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
+      return JSON.parse(result.stdout);
+    };
+    const listed = await json('processes', 'list', '--machine', machine.id);
+    const viaApi = await server.client.GET('/processes', {
+      headers: admin,
+      params: { query: { machineId: machine.id } },
+    });
+    expect(listed).toEqual(viaApi.data);
+    expect(listed.data.map((p: { id: string }) => p.id)).toEqual([a.id, b.id]);
+    expect(await json('processes', 'get', a.id)).toEqual(a);
+    expect(await json('processes', 'release', a.id)).toEqual({ id: a.id, deleted: true });
+    const human = await cli('processes', 'list', '--license', license.id);
+    expect(human.stdout).toMatch(/^ID\s+MACHINE\s+LICENSE\s+PID\s+HEARTBEAT\s+LEASE EXPIRES/);
+    expect(human.stdout).toContain(b.id);
+    expect(human.stdout).not.toContain(a.id);
+    const missing = await cli('processes', 'get', a.id);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('PROCESS_NOT_FOUND');
+  });
+
   it('writes nothing when it refuses', async () => {
     const before = await server.sql('select count(*)::int as n from policies');
     await cli('policies', 'create', '--name', 'x', '--max-machines', '0');

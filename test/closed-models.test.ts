@@ -284,6 +284,27 @@ const cases: Case[] = [
       };
     },
   },
+  {
+    operationId: 'spawnProcess',
+    typo: ['pids', 'pid'],
+    prepare: async (s) => {
+      const { key } = await seedLicense(s);
+      const machine = await fetch(`${s.apiUrl}/machines`, {
+        method: 'POST',
+        headers: { ...licenseAuth(key), 'Content-Type': 'application/json' },
+        body: JSON.stringify({ fingerprint: `hw-closed-process-${++closed}` }),
+      });
+      expect(machine.status).toBe(201);
+      const { data } = (await machine.json()) as { data: { id: string } };
+      return {
+        method: 'POST',
+        path: `/machines/${data.id}/processes`,
+        auth: licenseAuth(key),
+        body: { pid: '1' },
+        snapshot: count('processes'),
+      };
+    },
+  },
 ];
 
 async function send(request: Awaited<ReturnType<Case['prepare']>>, body: Record<string, unknown>) {

@@ -97,6 +97,7 @@ describe('how the modules of src/ depend on each other', () => {
       'cli/commands/licenses.ts',
       'cli/commands/machines.ts',
       'cli/commands/policies.ts',
+      'cli/commands/processes.ts',
       'cli/commands/products.ts',
       'cli/commands/signing-keys.ts',
       'server.ts',

@@ -47,6 +47,10 @@ describe('policies', () => {
       // Machine and license files (issue 19).
       checkOutTtl: 2592000,
       allowNonExpiringFiles: false,
+      // Processes (issue 20).
+      maxProcesses: null,
+      processLeasingStrategy: 'PER_MACHINE',
+      processHeartbeatDuration: 600,
       metadata: {},
       createdAt: '2026-01-10T09:00:00.000Z',
       updatedAt: '2026-01-10T09:00:00.000Z',
@@ -80,6 +84,9 @@ describe('policies', () => {
     ['unknown cull strategy', { name: 'x', heartbeatCullStrategy: 'DELETE' }, '/heartbeatCullStrategy'],
     ['requireHeartbeat a string', { name: 'x', requireHeartbeat: 'yes' }, '/requireHeartbeat'],
     ['metadata over 16 KiB', { name: 'x', metadata: { a: 'x'.repeat(16400) } }, '/metadata'],
+    ['maxProcesses 0', { name: 'x', maxProcesses: 0 }, '/maxProcesses'],
+    ['unknown process leasing strategy', { name: 'x', processLeasingStrategy: 'PER_USER' }, '/processLeasingStrategy'],
+    ['processHeartbeatDuration 59', { name: 'x', processHeartbeatDuration: 59 }, '/processHeartbeatDuration'],
   ])('refuses %s: 400 at %s, nothing written', async (_name, body, pointer) => {
     const before = await server.sql('select count(*)::int as n from policies');
     const response = await fetch(`${server.apiUrl}/policies`, {

@@ -82,6 +82,30 @@ async function changeSomething(): Promise<string> {
 }
 
 describe('webhooks', () => {
+  it('delivers process.spawned and process.released to an endpoint that asks for them', async () => {
+    receiver.mode = 'ok';
+    const hook = await endpoint({ eventTypes: ['process.spawned', 'process.released'] });
+    const policyId = await changeSomething();
+    const license = (await server.client.POST('/licenses', { headers: admin, body: { policyId } })).data!.data;
+    const machine = (await server.client.POST('/machines', { headers: licenseAuth(license.key), body: machineBody() }))
+      .data!.data;
+    const spawned = await server.client.POST('/machines/{id}/processes', {
+      headers: licenseAuth(license.key),
+      params: { path: { id: machine.id } },
+      body: { pid: 'render-7' },
+    });
+    expect(spawned.response.status).toBe(201);
+    const released = await server.client.DELETE('/processes/{id}', {
+      headers: licenseAuth(license.key),
+      params: { path: { id: spawned.data!.data.id } },
+    });
+    expect(released.response.status).toBe(200);
+    await deliveries.runDue();
+    const got = receiver.at(hook.path).map((r) => r.payload);
+    expect(got.map((p) => p.type).sort()).toEqual(['process.released', 'process.spawned']);
+    expect(got.every((p) => (p.data.process as { id: string }).id === spawned.data!.data.id)).toBe(true);
+  });
+
   it('delivers every event, signed as Standard Webhooks says, with the body the events API shows', async () => {
     receiver.mode = 'ok';
     const hook = await endpoint({ description: 'everything' });

@@ -5,6 +5,7 @@
  * policy), then:
  *
  * - heartbeat: the same heartbeat statement as MachinesService.heartbeat();
+ * - process heartbeat: the same statement as ProcessesService.heartbeat(), one per request;
  * - validate (with a fingerprint): count the license's active machines, find the machine;
  * - activate: in a transaction, lock the license, look for the fingerprint, count the machines
  *   against the limit, insert.
@@ -19,7 +20,12 @@ import pg from 'pg';
 import { isUuid, uuidv7 } from '../../src/core/ids.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import { parseLicenseKey } from '../../src/keys/license-key.ts';
-import { type BeatRow, heartbeatStatement } from '../../src/machines/heartbeat-batch.ts';
+import {
+  type BeatRow,
+  heartbeatStatement,
+  type ProcessBeatRow,
+  processHeartbeatStatement,
+} from '../../src/machines/heartbeat-batch.ts';
 
 const LICENSE_SQL = `
   select l.id, l.key_hash, l.expires_at, l.suspended_at,
@@ -34,6 +40,7 @@ function numbered(sql: string): string {
 }
 
 const PATH = /^\/api\/v1\/machines\/([^/?]+)\/heartbeat$/;
+const PROCESS_PATH = /^\/api\/v1\/processes\/([^/?]+)\/heartbeat$/;
 const COUNT_SQL = 'select count(*)::int as n from machines where license_id = $1 and deleted_at is null';
 const MACHINE_SQL = `select * from machines where license_id = $1 and fingerprint = $2 and deleted_at is null`;
 const AUTHORIZATION = /^License +(\S+)\s*$/i;
@@ -82,6 +89,8 @@ const server = createServer((req, res) => {
       .catch(fail);
   }
   req.resume();
+  const beat = req.method === 'POST' ? PROCESS_PATH.exec(req.url ?? '') : null;
+  if (beat) return void processHeartbeat(res, decodeURIComponent(beat[1]!), req.headers.authorization).catch(fail);
   const match = req.method === 'POST' ? PATH.exec(req.url ?? '') : null;
   if (!match) return problem(res, 404, 'NOT_FOUND');
   heartbeat(res, decodeURIComponent(match[1]!), req.headers.authorization).catch(fail);
@@ -235,6 +244,30 @@ async function heartbeat(res: ServerResponse, id: string, authorization: string 
       lastHeartbeatAt: now.toISOString(),
       heartbeatStatus: !row.require_heartbeat ? 'NOT_REQUIRED' : wasDead ? 'RESURRECTED' : 'ALIVE',
       nextHeartbeatAt: next?.toISOString() ?? null,
+    },
+  });
+}
+
+async function processHeartbeat(res: ServerResponse, id: string, authorization: string | undefined): Promise<void> {
+  const license = await authenticate(res, authorization);
+  if (!license) return;
+  if (!isUuid(id)) return problem(res, 404, 'PROCESS_NOT_FOUND');
+  const now = new Date();
+  if (refused(res, license, now)) return;
+
+  // ProcessesService.heartbeat()'s own statement, for this one beat, with pg's placeholders.
+  const statement = processHeartbeatStatement([{ id, licenseId: license.id, now }]);
+  const {
+    rows: [row],
+  } = await pool.query<ProcessBeatRow>(numbered(statement.text), [...statement.values]);
+  if (!row) return problem(res, 404, 'PROCESS_NOT_FOUND');
+  if (!row.beaten) return problem(res, 422, 'PROCESS_HEARTBEAT_DEAD');
+  reply(res, 200, {
+    data: {
+      id: id.toLowerCase(),
+      lastHeartbeatAt: now.toISOString(),
+      heartbeatStatus: 'ALIVE',
+      nextHeartbeatAt: new Date(now.getTime() + row.process_heartbeat_duration * 1000).toISOString(),
     },
   });
 }

@@ -23,6 +23,7 @@ from licentric_client.api.policies import (
     detach_policy_entitlements,
     list_policy_entitlements,
 )
+from licentric_client.api.processes import get_process, process_heartbeat, release_process, spawn_process
 from licentric_client.api.products import create_product, delete_product, get_product
 from licentric_client.models import (
     ActivateMachineRequest,
@@ -40,7 +41,12 @@ from licentric_client.models import (
     PolicyEntitlementList,
     PolicyResponse,
     Problem,
+    ProcessLeaseResponse,
+    ProcessLeasingStrategy,
+    ProcessReleaseResponse,
+    ProcessResponse,
     ProductResponse,
+    SpawnProcessRequest,
     ValidateLicenseRequest,
 )
 from offline_file import offline_machine_file
@@ -110,6 +116,7 @@ def main() -> None:
     offline_machine_file(base_url, os.environ["LICENTRIC_LICENSE_KEY"])
     # An answer signed for this request (RFC 9421), so a fake server's recorded "valid" is useless.
     signed_validation(base_url, os.environ["LICENTRIC_LICENSE_KEY"])
+    processes(base_url, as_api_key)
     print("python smoke: ok")
 
 
@@ -212,6 +219,63 @@ def products_and_entitlements(base_url: str, as_api_key: AuthenticatedClient) ->
     gone = get_product.sync_detailed(client=as_api_key, id=product.id)
     check(gone.status_code == 404, f"a deleted product must be 404, got {gone.status_code}")
     print("deleted the license, the policy, the product and the entitlement")
+
+
+def processes(base_url: str, as_api_key: AuthenticatedClient) -> None:
+    """Concurrent seats: one floating seat is spawned, refused twice, kept alive and released."""
+    created = create_policy.sync(
+        client=as_api_key,
+        body=CreatePolicyRequest(
+            name="Python smoke seats", max_processes=1, process_leasing_strategy=ProcessLeasingStrategy.PER_LICENSE
+        ),
+    )
+    check(isinstance(created, PolicyResponse), f"create policy: {created}")
+    assert isinstance(created, PolicyResponse)
+    seats = created.data
+    check(seats.max_processes == 1, "the policy has one seat")
+    issued = create_license.sync(client=as_api_key, body=CreateLicenseRequest(policy_id=seats.id))
+    check(isinstance(issued, CreatedLicenseResponse), f"create license: {issued}")
+    assert isinstance(issued, CreatedLicenseResponse)
+    as_seat_license = AuthenticatedClient(base_url=base_url, token=issued.data.key, prefix="License")
+    node = activate_machine.sync(
+        client=as_seat_license, body=ActivateMachineRequest(fingerprint=f"sdk-python-node-{secrets.token_hex(6)}")
+    )
+    check(isinstance(node, MachineResponse), f"activate: {node}")
+    assert isinstance(node, MachineResponse)
+    machine_id = node.data.id
+
+    first = spawn_process.sync(client=as_seat_license, id=machine_id, body=SpawnProcessRequest(pid="python-smoke"))
+    check(isinstance(first, ProcessResponse), f"spawn: {first}")
+    assert isinstance(first, ProcessResponse)
+    lease = first.data
+    check(lease.machine_id == machine_id and lease.heartbeat_status.value == "ALIVE", "spawn returns the live process")
+    print(f"spawned process {lease.id}")
+    second = spawn_process.sync_detailed(client=as_seat_license, id=machine_id, body=SpawnProcessRequest())
+    check(second.status_code == 422, f"a second spawn must be 422, got {second.status_code}")
+    refused = second.parsed
+    check(isinstance(refused, Problem), f"the 422 body parses as a Problem: {second.content!r}")
+    assert isinstance(refused, Problem)
+    check(refused.code == "PROCESS_LIMIT_EXCEEDED" and refused.process_count == 1, f"refusal: {refused}")
+    print(f"second spawn refused: {refused.code} ({refused.process_count} held)")
+
+    beat = process_heartbeat.sync(client=as_seat_license, id=lease.id)
+    check(isinstance(beat, ProcessLeaseResponse), f"process heartbeat: {beat}")
+    assert isinstance(beat, ProcessLeaseResponse)
+    print(f"process heartbeat, lease until {beat.data.next_heartbeat_at.isoformat()}")
+    released = release_process.sync(client=as_seat_license, id=lease.id)
+    check(isinstance(released, ProcessReleaseResponse) and released.data.deleted, f"release: {released}")
+    again = spawn_process.sync(client=as_seat_license, id=machine_id, body=SpawnProcessRequest())
+    check(isinstance(again, ProcessResponse), f"the released seat is free at once: {again}")
+    assert isinstance(again, ProcessResponse)
+    print(f"released {lease.id}; spawned {again.data.id} in its seat")
+
+    # Deactivating the machine releases its process; then the license and the policy can go.
+    deactivate_machine.sync(client=as_seat_license, id=machine_id)
+    gone = get_process.sync_detailed(client=as_api_key, id=again.data.id)
+    check(gone.status_code == 404, f"a deactivated machine's process must be 404, got {gone.status_code}")
+    delete_license.sync(client=as_api_key, id=issued.data.id)
+    delete_policy.sync(client=as_api_key, id=seats.id)
+    print("processes: spawned, refused past the limit, kept alive, released")
 
 
 if __name__ == "__main__":

@@ -204,4 +204,74 @@ console.log('deleted the license, the policy, the product and the entitlement');
 await offlineMachineFile(client, env('LICENTRIC_LICENSE_KEY'));
 // An answer signed for this request (RFC 9421), so a fake server's recorded "valid" is useless.
 await signedValidation(client, env('LICENTRIC_LICENSE_KEY'));
+
+await processesFlow();
 console.log('typescript smoke: ok');
+
+/**
+ * Processes (concurrent seats): a license with one floating seat spawns a process, is refused a
+ * second, keeps the first alive, releases it, and the seat is free at once.
+ */
+async function processesFlow(): Promise<void> {
+  const created = await client.POST('/policies', {
+    headers: asApiKey,
+    body: { name: 'TypeScript smoke seats', maxProcesses: 1, processLeasingStrategy: 'PER_LICENSE' },
+  });
+  check(created.data !== undefined, `create policy: ${JSON.stringify(created.error)}`);
+  const seats = created.data.data;
+  check(seats.maxProcesses === 1 && seats.processLeasingStrategy === 'PER_LICENSE', 'the policy has one seat');
+  const issued = await client.POST('/licenses', { headers: asApiKey, body: { policyId: seats.id } });
+  check(issued.data !== undefined, `create license: ${JSON.stringify(issued.error)}`);
+  const asSeatLicense = { Authorization: `License ${issued.data.data.key}` };
+  const node = await client.POST('/machines', {
+    headers: asSeatLicense,
+    body: { fingerprint: `sdk-typescript-node-${randomBytes(6).toString('hex')}` },
+  });
+  check(node.data !== undefined, `activate: ${JSON.stringify(node.error)}`);
+  const machineId = node.data.data.id;
+
+  const spawn = () =>
+    client.POST('/machines/{id}/processes', {
+      headers: asSeatLicense,
+      params: { path: { id: machineId } },
+      body: { pid: 'typescript-smoke' },
+    });
+  const first = await spawn();
+  check(first.data !== undefined, `spawn: ${JSON.stringify(first.error)}`);
+  const lease = first.data.data;
+  check(lease.machineId === machineId && lease.heartbeatStatus === 'ALIVE', 'spawn returns the live process');
+  console.log(`spawned process ${lease.id}`);
+  const second = await spawn();
+  check(
+    second.response.status === 422 && second.error?.code === 'PROCESS_LIMIT_EXCEEDED',
+    `a second spawn must be 422 PROCESS_LIMIT_EXCEEDED, got ${second.response.status}`,
+  );
+  check(second.error.processCount === 1, 'the refusal says how many hold the seats');
+  console.log(`second spawn refused: ${second.error.code} (${second.error.processCount} held)`);
+
+  const beat = await client.POST('/processes/{id}/heartbeat', {
+    headers: asSeatLicense,
+    params: { path: { id: lease.id } },
+  });
+  check(beat.data?.data.heartbeatStatus === 'ALIVE', `process heartbeat: ${JSON.stringify(beat.error)}`);
+  console.log(`process heartbeat, lease until ${beat.data.data.nextHeartbeatAt}`);
+  const released = await client.DELETE('/processes/{id}', {
+    headers: asSeatLicense,
+    params: { path: { id: lease.id } },
+  });
+  check(released.data?.data.deleted === true, `release: ${JSON.stringify(released.error)}`);
+  const again = await spawn();
+  check(again.data !== undefined, `the released seat is free at once: ${JSON.stringify(again.error)}`);
+  console.log(`released ${lease.id}; spawned ${again.data.data.id} in its seat`);
+
+  // Deactivating the machine releases its process; then the license and the policy can go.
+  await client.DELETE('/machines/{id}', { headers: asSeatLicense, params: { path: { id: machineId } } });
+  const gone = await client.GET('/processes/{id}', {
+    headers: asApiKey,
+    params: { path: { id: again.data.data.id } },
+  });
+  check(gone.response.status === 404, `a deactivated machine's process must be 404, got ${gone.response.status}`);
+  await client.DELETE('/licenses/{id}', { headers: asApiKey, params: { path: { id: issued.data.data.id } } });
+  await client.DELETE('/policies/{id}', { headers: asApiKey, params: { path: { id: seats.id } } });
+  console.log('processes: spawned, refused past the limit, kept alive, released');
+}

@@ -11,6 +11,7 @@ import { LICENSE_COMMANDS } from './commands/licenses.ts';
 import { MACHINE_COMMANDS } from './commands/machines.ts';
 import { POLICY_COMMANDS } from './commands/policies.ts';
 import { PROCESS_COMMANDS } from './commands/process.ts';
+import { PROCESSES_COMMANDS } from './commands/processes.ts';
 import { PRODUCT_COMMANDS } from './commands/products.ts';
 import { SIGNING_KEY_COMMANDS } from './commands/signing-keys.ts';
 import { FILE_COMMANDS } from './commands/verify.ts';
@@ -28,6 +29,7 @@ export const COMMANDS: Record<string, Command> = {
   ...LICENSE_COMMANDS,
   ...LICENSE_ENTITLEMENT_COMMANDS,
   ...MACHINE_COMMANDS,
+  ...PROCESSES_COMMANDS,
   ...ENTITLEMENT_COMMANDS,
   ...API_KEY_COMMANDS,
   ...SIGNING_KEY_COMMANDS,

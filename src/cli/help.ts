@@ -5,6 +5,7 @@ import {
   EXPIRATION_BASES,
   EXPIRATION_STRATEGIES,
   MATCHING_STRATEGIES,
+  PROCESS_LEASING_STRATEGIES,
   RENEWAL_BASES,
 } from '../policies/policy.entity.ts';
 import { FILE_COMMANDS } from './commands/verify.ts';
@@ -17,6 +18,7 @@ const GROUP_TITLES: Record<string, string> = {
   'api-keys': 'API keys',
   'signing-keys': 'Signing keys',
   entitlements: 'Entitlements',
+  processes: 'Processes',
 };
 
 /** Extra lines of a group's help. */
@@ -32,7 +34,9 @@ EXPIRY OPTIONS: --duration SECONDS|none  --expiration-basis ${EXPIRATION_BASES.j
                 --renewal-basis ${RENEWAL_BASES.join('|')}
 MATCHING: --matching-strategy ${MATCHING_STRATEGIES.join('|')} (how validate judges several fingerprints)
 FILE OPTIONS: --check-out-ttl SECONDS (a machine or license file's default lifetime, 3600 to 315360000)
-              --allow-non-expiring-files true|false`,
+              --allow-non-expiring-files true|false
+PROCESS OPTIONS: --max-processes N|none  --process-leasing-strategy ${PROCESS_LEASING_STRATEGIES.join('|')}
+                 --process-heartbeat-duration SECONDS (concurrent seats: how many copies run at once)`,
   'api-keys': `Scopes: ${SCOPES.join(', ')}`,
 };
 

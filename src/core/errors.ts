@@ -15,6 +15,8 @@ export interface ProblemFields {
   errors?: FieldError[];
   machineId?: string;
   unknownEntitlements?: string[];
+  processCount?: number;
+  oldestLeaseExpiresAt?: string;
 }
 
 export abstract class DomainError extends Error {
@@ -388,8 +390,47 @@ export class SigningKeyRevoked extends DomainError {
   }
 }
 
+export class ProcessNotFound extends DomainError {
+  readonly code = 'PROCESS_NOT_FOUND';
+
+  constructor(id: string) {
+    super(`No process ${id} is visible to these credentials.`);
+  }
+}
+
+/** A spawn past `maxProcesses`: how many hold the seats, and when the first of them may free one. */
+export class ProcessLimitExceeded extends DomainError {
+  readonly code = 'PROCESS_LIMIT_EXCEEDED';
+  readonly processCount: number;
+  readonly oldestLeaseExpiresAt: Date;
+
+  constructor(scope: 'machine' | 'license', processCount: number, limit: number, oldestLeaseExpiresAt: Date) {
+    super(
+      `${processCount} process${processCount === 1 ? '' : 'es'} hold the ${scope}'s ${limit} seat${limit === 1 ? '' : 's'}; ` +
+        `the oldest lease expires at ${oldestLeaseExpiresAt.toISOString()}.`,
+    );
+    this.processCount = processCount;
+    this.oldestLeaseExpiresAt = oldestLeaseExpiresAt;
+  }
+
+  override get problemFields(): ProblemFields {
+    return { processCount: this.processCount, oldestLeaseExpiresAt: this.oldestLeaseExpiresAt.toISOString() };
+  }
+}
+
+export class ProcessHeartbeatDead extends DomainError {
+  readonly code = 'PROCESS_HEARTBEAT_DEAD';
+
+  constructor(expiredAt: Date) {
+    super(`The process's lease expired at ${expiredAt.toISOString()}; spawn a new process.`);
+  }
+}
+
 export type DomainErrorCode =
   | 'VALIDATION_FAILED'
+  | 'PROCESS_NOT_FOUND'
+  | 'PROCESS_LIMIT_EXCEEDED'
+  | 'PROCESS_HEARTBEAT_DEAD'
   | 'MACHINE_NOT_FOUND'
   | 'POLICY_NOT_FOUND'
   | 'LICENSE_NOT_FOUND'

@@ -15,6 +15,8 @@ import { Migration20261204030000_expiry } from './migrations/Migration2026120403
 import { Migration20261205000000_signing_keys } from './migrations/Migration20261205000000_signing_keys.ts';
 import { Migration20261206000000_signing_key_revocation } from './migrations/Migration20261206000000_signing_key_revocation.ts';
 import { Migration20261206010000_check_out } from './migrations/Migration20261206010000_check_out.ts';
+
+import { Migration20261206020000_processes } from './migrations/Migration20261206020000_processes.ts';
 import { execute, sql } from './sql.ts';
 
 export type Orm = MikroORM;
@@ -84,6 +86,7 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
           class: Migration20261206000000_signing_key_revocation,
         },
         { name: 'Migration20261206010000_check_out', class: Migration20261206010000_check_out },
+        { name: 'Migration20261206020000_processes', class: Migration20261206020000_processes },
       ],
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.

@@ -37,6 +37,8 @@ export const EVENT_TYPES = [
   'signing-key.rotated',
   'signing-key.retired',
   'signing-key.revoked',
+  'process.spawned',
+  'process.released',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -10,6 +10,7 @@ import { eventHandlers } from './handlers/events.ts';
 import { licenseHandlers } from './handlers/licenses.ts';
 import { machineHandlers } from './handlers/machines.ts';
 import { policyHandlers } from './handlers/policies.ts';
+import { processHandlers } from './handlers/processes.ts';
 import { productHandlers } from './handlers/products.ts';
 import { signingKeyHandlers } from './handlers/signing-keys.ts';
 import { webhookHandlers } from './handlers/webhooks.ts';
@@ -34,6 +35,7 @@ const handlers: Handlers = {
   ...entitlementHandlers,
   ...checkOutHandlers,
   ...signingKeyHandlers,
+  ...processHandlers,
 };
 
 /** What a request brings into the pipeline from the Express shell. */

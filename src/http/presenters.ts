@@ -7,6 +7,9 @@ import type { LicenseView, Validation } from '../licenses/licenses.service.ts';
 import { heartbeatStatus, nextHeartbeatAt } from '../machines/heartbeat.ts';
 import type { MachineRecord } from '../machines/machine-record.ts';
 import type { HeartbeatResult } from '../machines/machines.service.ts';
+import { leaseExpiresAt, processHeartbeatStatus } from '../machines/process-lease.ts';
+import type { ProcessRecord } from '../machines/process-record.ts';
+import type { ProcessHeartbeatResult } from '../machines/processes.service.ts';
 import { publicKeyForms, type SigningKey } from '../offline/signing-keys.ts';
 import type { Policy } from '../policies/policy.entity.ts';
 import type { Product } from '../products/product.entity.ts';
@@ -87,6 +90,10 @@ export function presentPolicy(policy: Policy): Schemas['Policy'] {
     // Machine and license files (issue 19).
     checkOutTtl: policy.checkOutTtl,
     allowNonExpiringFiles: policy.allowNonExpiringFiles,
+    // Processes: concurrent seats (issue 20).
+    maxProcesses: policy.maxProcesses ?? null,
+    processLeasingStrategy: policy.processLeasingStrategy,
+    processHeartbeatDuration: policy.processHeartbeatDuration,
     metadata: policy.metadata,
     createdAt: policy.createdAt.toISOString(),
     updatedAt: policy.updatedAt.toISOString(),
@@ -153,6 +160,31 @@ export function presentValidation(validation: Validation, now: Date): Schemas['L
     machine: validation.machine ? presentMachine(validation.machine, now) : null,
     entitlements: validation.entitlements,
     missingEntitlements: validation.missingEntitlements,
+    processes: validation.processes,
+  };
+}
+
+export function presentProcess(process: ProcessRecord, now: Date): Schemas['Process'] {
+  return {
+    id: process.id,
+    machineId: process.machineId,
+    licenseId: process.licenseId,
+    productId: process.productId,
+    pid: process.pid,
+    metadata: process.metadata,
+    lastHeartbeatAt: process.lastHeartbeatAt.toISOString(),
+    heartbeatStatus: processHeartbeatStatus(process.lastHeartbeatAt, process.heartbeatDuration, now),
+    nextHeartbeatAt: leaseExpiresAt(process.lastHeartbeatAt, process.heartbeatDuration).toISOString(),
+    createdAt: process.createdAt.toISOString(),
+  };
+}
+
+export function presentProcessHeartbeat(beat: ProcessHeartbeatResult): Schemas['ProcessLease'] {
+  return {
+    id: beat.id,
+    lastHeartbeatAt: beat.lastHeartbeatAt.toISOString(),
+    heartbeatStatus: 'ALIVE',
+    nextHeartbeatAt: beat.nextHeartbeatAt.toISOString(),
   };
 }
 

@@ -109,6 +109,12 @@ export function describe(code: ErrorCode): { status: number; title: string } {
       return { status: 422, title: "The activation would pass the policy's core limit" };
     case 'MACHINE_HEARTBEAT_DEAD':
       return { status: 422, title: 'The machine is dead' };
+    case 'PROCESS_NOT_FOUND':
+      return { status: 404, title: 'Process not found' };
+    case 'PROCESS_LIMIT_EXCEEDED':
+      return { status: 422, title: 'The process limit is reached' };
+    case 'PROCESS_HEARTBEAT_DEAD':
+      return { status: 422, title: "The process's lease expired" };
     case 'UNKNOWN_POLICY':
       return { status: 422, title: 'No such policy' };
     case 'UNKNOWN_PRODUCT':

@@ -102,6 +102,24 @@ export interface Validation {
   entitlements: string[];
   /** Of the codes asked for, those the license lacks, sorted. */
   missingEntitlements: string[];
+  /** Live processes (issue 20) of the answering machine and the license, and the seats free now. */
+  processes: ValidationProcesses;
+}
+
+export interface ValidationProcesses {
+  /** null: no machine answers. */
+  machineCount: number | null;
+  licenseCount: number;
+  /** null: no limit, or a per-machine limit and no machine answers. */
+  freeSeats: number | null;
+}
+
+/** The process counts a validation reports for the machine that answers it (if any). */
+function processesOf(row: ValidationRow, machine: MachineRecord | null): ValidationProcesses {
+  const machineCount = machine === null ? null : (row.machine_processes ?? 0);
+  const held = row.process_leasing_strategy === 'PER_LICENSE' ? row.license_processes : machineCount;
+  const freeSeats = row.max_processes === null || held === null ? null : Math.max(0, row.max_processes - held);
+  return { machineCount, licenseCount: row.license_processes, freeSeats };
 }
 
 /** Whether `matched` of `given` fingerprints are enough under a matching strategy. */
@@ -460,7 +478,18 @@ export class LicensesService {
       detail: string,
       machine: MachineRecord | null = null,
       valid = code === 'VALID',
-    ): Validation => ({ valid, code, detail, license: view, machine, entitlements, missingEntitlements });
+    ): Validation => ({
+      valid,
+      code,
+      detail,
+      license: view,
+      machine,
+      entitlements,
+      missingEntitlements,
+      // A mismatched scope is told nothing of the license's processes either.
+      processes:
+        mismatch === null ? processesOf(row, machine) : { machineCount: null, licenseCount: 0, freeSeats: null },
+    });
 
     if (mismatch !== null) return verdict(mismatch.code, mismatch.detail);
     // A refused license is told the same words the machine operations refuse it with.

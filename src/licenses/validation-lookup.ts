@@ -5,8 +5,15 @@ import { arrayLiteral, execute, forDriver, type Sql, sql } from '../db/sql.ts';
 import { heartbeatSql } from '../machines/heartbeat.ts';
 import { coreCountSql, machineCountSql } from '../machines/machine-count.ts';
 import { type MachineRecordRow, machineRecordColumns } from '../machines/machine-record.ts';
+import { licenseProcessCountSql, machineProcessCountSql } from '../machines/process-count.ts';
+import { processLeaseSql } from '../machines/process-lease.ts';
 import type { OverageStrategy } from '../policies/limits.ts';
-import type { ExpirationBasis, ExpirationStrategy, MachineMatchingStrategy } from '../policies/policy.entity.ts';
+import type {
+  ExpirationBasis,
+  ExpirationStrategy,
+  MachineMatchingStrategy,
+  ProcessLeasingStrategy,
+} from '../policies/policy.entity.ts';
 
 /**
  * What a validation reads: the license's limits and counts, its expiry rules, its policy and that
@@ -46,6 +53,13 @@ export type ValidationRow = MachineRecordRow & {
   entitlements: string[];
   /** How many of the fingerprints active machines of the license hold. */
   fingerprint_matches: number;
+
+  // Processes (issue 20): live ones only, an expired lease never counts.
+  max_processes: number | null;
+  process_leasing_strategy: ProcessLeasingStrategy;
+  license_processes: number;
+  /** The answering machine's; null without one. */
+  machine_processes: number | null;
 };
 
 /**
@@ -73,6 +87,15 @@ export function validationStatement(queries: ValidationQuery[]): Sql {
                  join entitlements e on e.id = a.entitlement_id
                 order by e.code)::text[] as entitlements,
          coalesce(m.matches, 0)::int as fingerprint_matches,
+         p.max_processes, p.process_leasing_strategy,
+         -- The counts hold every lease; the expired ones, which the worker keeps few, are read by index and taken off.
+         (${licenseProcessCountSql('l')}
+           - (select count(*) from processes x where x.license_id = l.id and ${processLeaseSql.expired('x', 'p', sql.raw('i.now'))}))::int
+           as license_processes,
+         case when m.id is not null then
+           (${machineProcessCountSql('m')}
+             - (select count(*) from processes x where x.machine_id = m.id and ${processLeaseSql.expired('x', 'p', sql.raw('i.now'))}))::int
+         end as machine_processes,
          ${machineRecordColumns('m', 'p')}
     from unnest(${arrayLiteral(queries.map((q) => q.licenseId))}::uuid[], ${arrayLiteral(fingerprints)}::text[],
                 ${arrayLiteral(queries.map((q) => q.now.toISOString()))}::timestamptz[])

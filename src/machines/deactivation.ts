@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, type Sql, sql } from '../db/sql.ts';
-import { MACHINE_EVENTS, machineJsonSql } from './events.ts';
+import { MACHINE_EVENTS, machineJsonSql, releaseProcessesSql } from './events.ts';
 import type { DeactivationReason } from './machine.entity.ts';
 
 export interface DeactivationTarget {
@@ -15,7 +15,7 @@ export interface DeactivationTarget {
 /**
  * Deactivates the active machines that match, with a reason, and writes each one's
  * `machine.deactivated` event in the same statement, so there is never a deactivation without
- * its event. Returns the ids deactivated. (The culling worker claims and acts in batches of its
+ * its event; the same statement releases their processes (`MACHINE_DEACTIVATED`). Returns the ids deactivated. (The culling worker claims and acts in batches of its
  * own, in src/machines/cull.ts.)
  */
 export async function deactivateMachines(
@@ -35,7 +35,9 @@ export async function deactivateMachines(
           from licenses l join policies p on p.id = l.policy_id
         where l.id = m.license_id and m.deleted_at is null and ${sql.join(conditions, ' and ')}
           ${target.productId !== undefined ? sql`and p.product_id = ${target.productId}` : sql``}
-        returning m.id, m.license_id, ${machineJsonSql('m', 'p', now)} as machine)
+        returning m.id, m.license_id, ${machineJsonSql('m', 'p', now)} as machine),
+     -- Its processes go with it: a deactivated machine runs nothing.
+     ${releaseProcessesSql('released', sql`deactivated d`, sql`pr.machine_id = d.id`, 'MACHINE_DEACTIVATED', now)}
      insert into events (type, occurred_at, machine_id, license_id, data)
      select ${MACHINE_EVENTS.deactivated}, ${now}, id, license_id, json_build_object('machine', machine, 'reason', ${reason}::text) from deactivated
      returning machine_id as id`,

@@ -8,6 +8,7 @@
 import { isoTimestampSql, type Sql, sql } from '../db/sql.ts';
 import type { EventType } from '../events/types.ts';
 import { heartbeatSql } from './heartbeat.ts';
+import { processLeaseSql } from './process-lease.ts';
 
 export const MACHINE_EVENTS = {
   /** A machine stopped counting: `data.reason` is MANUAL, HEARTBEAT_DEAD or LICENSE_DELETED. */
@@ -30,4 +31,55 @@ export function machineJsonSql(m: string, p: string, now: Date | Sql): Sql {
     'heartbeatStatus', ${heartbeatSql.status(m, p, now)},
     'nextHeartbeatAt', case when ${sql.raw(p)}.require_heartbeat then ${isoTimestampSql(heartbeatSql.deadline(m, p))} end,
     'deactivationReason', ${sql.raw(m)}.deactivation_reason)`;
+}
+
+// Processes: concurrent seats (issue 20).
+export const PROCESS_EVENTS = {
+  /** A process took a seat. */
+  spawned: 'process.spawned',
+  /** A process gave its seat up: `data.reason` is DEACTIVATED, HEARTBEAT_DEAD or MACHINE_DEACTIVATED. */
+  released: 'process.released',
+} as const satisfies Record<string, EventType>;
+
+export type ProcessReleaseReason = 'DEACTIVATED' | 'HEARTBEAT_DEAD' | 'MACHINE_DEACTIVATED';
+
+/**
+ * A process row aliased `pr`, with `product_id` and `process_heartbeat_duration` under alias `p`
+ * (its policy, or a row that returned them under those names), at `now`.
+ */
+export function processJsonSql(pr: string, p: string, now: Date | Sql): Sql {
+  return sql`json_build_object(
+    'id', ${sql.raw(pr)}.id, 'machineId', ${sql.raw(pr)}.machine_id, 'licenseId', ${sql.raw(pr)}.license_id,
+    'productId', ${sql.raw(p)}.product_id, 'pid', ${sql.raw(pr)}.pid, 'metadata', ${sql.raw(pr)}.metadata,
+    'lastHeartbeatAt', ${iso(`${pr}.last_heartbeat_at`)},
+    'heartbeatStatus', ${processLeaseSql.status(pr, p, now)},
+    'nextHeartbeatAt', ${isoTimestampSql(processLeaseSql.expiresAt(pr, p))},
+    'createdAt', ${iso(`${pr}.created_at`)})`;
+}
+
+/**
+ * Two CTEs, to follow others in a `with`: `<name>` releases (deletes) the processes `where` picks
+ * among `processes pr` (joined to `using`, if given; its license `rl` and policy `rp`), and `<name>_logged` writes each one's `process.released`
+ * event. A deleted row is released by this statement alone: a concurrent release of it finds
+ * nothing to delete, so each process is released, and logged, once.
+ */
+export function releaseProcessesSql(
+  name: string,
+  using: Sql | null,
+  where: Sql,
+  reason: ProcessReleaseReason,
+  now: Date,
+): Sql {
+  const cte = sql.raw(name);
+  return sql`${cte} as (
+    delete from processes pr using ${using === null ? sql`` : sql`${using}, `}licenses rl, policies rp
+     where ${where} and rl.id = pr.license_id and rp.id = rl.policy_id
+    returning pr.*, rp.product_id, rp.process_heartbeat_duration
+  ), ${sql.raw(`${name}_logged`)} as (
+    insert into events (type, occurred_at, machine_id, license_id, data)
+    select ${PROCESS_EVENTS.released}, ${now}, r.machine_id, r.license_id,
+           json_build_object('process', ${processJsonSql('r', 'r', now)}, 'reason', ${reason}::text)
+      from ${cte} r
+    returning 1
+  )`;
 }

@@ -3,6 +3,7 @@ import { GroupStatement } from '../db/group-statement.ts';
 import { arrayLiteral, forDriver, isoTimestampSql, type Sql, sql } from '../db/sql.ts';
 import { MACHINE_EVENTS, machineJsonSql } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
+import { processLeaseSql } from './process-lease.ts';
 
 /** A heartbeat to record: the machine, the license that authenticated it, its instant. */
 export interface Beat {
@@ -62,6 +63,43 @@ export function heartbeatStatement(beats: Beat[]): Sql {
     from target t left join beat b on b.id = t.id`;
 }
 
+/** Per process beat whose process is one of its license's: whether its lease was still held. */
+export interface ProcessBeatRow {
+  id: string;
+  /** False: the lease had expired (422); nothing was written. */
+  beaten: boolean;
+  previous: Date;
+  process_heartbeat_duration: number;
+}
+
+/**
+ * Process heartbeats, any number of them (distinct processes), one statement: lock the processes
+ * in id order (so concurrent statements never deadlock), extend the leases that have not expired
+ * (with the policy's duration as it is now), and return per process found its previous heartbeat.
+ * A process missing from the result is not one of that license's. An expired lease is not
+ * extended: its seat may already be another's.
+ */
+export function processHeartbeatStatement(beats: Beat[]): Sql {
+  return sql`
+  with input as (
+    select * from unnest(${arrayLiteral(beats.map((b) => b.id))}::uuid[], ${arrayLiteral(beats.map((b) => b.licenseId))}::uuid[],
+                         ${arrayLiteral(beats.map((b) => b.now.toISOString()))}::timestamptz[]) as i(id, license_id, now)
+  ), target as (
+    select pr.id, pr.last_heartbeat_at, i.now, p.process_heartbeat_duration
+      from input i join processes pr on pr.id = i.id and pr.license_id = i.license_id
+      join licenses l on l.id = pr.license_id join policies p on p.id = l.policy_id
+     order by pr.id
+       for update of pr
+  ), beat as (
+    update processes pr set last_heartbeat_at = t.now
+      from target t
+     where pr.id = t.id and not ${processLeaseSql.expired('t', 't', sql.raw('t.now'))}
+     returning t.id
+  )
+  select t.id, b.id is not null as beaten, t.last_heartbeat_at as previous, t.process_heartbeat_duration
+    from target t left join beat b on b.id = t.id`;
+}
+
 /**
  * Group commit for heartbeats: while one statement is being written, the next beats collect,
  * and go as one statement (one commit, one WAL flush) when it returns. A beat that finds nothing
@@ -71,6 +109,7 @@ export function heartbeatStatement(beats: Beat[]): Sql {
  */
 export class HeartbeatBatcher {
   readonly #group: GroupStatement<Beat, BeatRow | undefined>;
+  readonly #processes: GroupStatement<Beat, ProcessBeatRow | undefined>;
 
   /**
    * `pool`: the driver's pool. The statement is prepared once per connection: its text never
@@ -86,6 +125,22 @@ export class HeartbeatBatcher {
       },
       { maxBatch: options.maxBatch ?? 500, keyOf: (beat) => beat.id },
     );
+    // Processes beat more often than machines (minutes, not days); their beats group the same way,
+    // in a statement of their own, so the machines' prepared statement stays as it was.
+    this.#processes = new GroupStatement(
+      async (beats) => {
+        const { text, values } = forDriver(processHeartbeatStatement(beats));
+        const { rows } = await pool.query<ProcessBeatRow>({ name: 'licentric_process_heartbeats', text, values });
+        const byId = new Map(rows.map((row) => [row.id, row]));
+        return beats.map((beat) => byId.get(beat.id));
+      },
+      { maxBatch: options.maxBatch ?? 500, keyOf: (beat) => beat.id },
+    );
+  }
+
+  /** The process beat's row, or undefined when the process is not one of the license's. */
+  beatProcess(beat: Beat): Promise<ProcessBeatRow | undefined> {
+    return this.#processes.submit({ ...beat, id: beat.id.toLowerCase() });
   }
 
   /** The beat's row, or undefined when the machine is no active machine of the license. */
@@ -97,7 +152,7 @@ export class HeartbeatBatcher {
    * Resolves once every beat queued so far is written and answered: a stopping server waits for
    * this before it closes the pool, so no beat it accepted is cut off mid-statement.
    */
-  flush(): Promise<void> {
-    return this.#group.flush();
+  async flush(): Promise<void> {
+    await Promise.all([this.#group.flush(), this.#processes.flush()]);
   }
 }

@@ -18,6 +18,8 @@ export function policyJsonSql(p: string): Sql {
     'expirationStrategy', ${sql.raw(p)}.expiration_strategy, 'renewalBasis', ${sql.raw(p)}.renewal_basis,
     'machineMatchingStrategy', ${sql.raw(p)}.machine_matching_strategy,
     'checkOutTtl', ${sql.raw(p)}.check_out_ttl, 'allowNonExpiringFiles', ${sql.raw(p)}.allow_non_expiring_files,
+    'maxProcesses', ${sql.raw(p)}.max_processes, 'processLeasingStrategy', ${sql.raw(p)}.process_leasing_strategy,
+    'processHeartbeatDuration', ${sql.raw(p)}.process_heartbeat_duration,
     'metadata', ${sql.raw(p)}.metadata, 'createdAt', ${iso(`${p}.created_at`)}, 'updatedAt', ${iso(`${p}.updated_at`)})`;
 }
 

@@ -28,6 +28,8 @@ import {
   MATCHING_STRATEGIES,
   type MachineMatchingStrategy,
   Policy,
+  PROCESS_LEASING_STRATEGIES,
+  type ProcessLeasingStrategy,
   RENEWAL_BASES,
   type RenewalBasis,
 } from './policy.entity.ts';
@@ -61,6 +63,12 @@ export interface PolicySettings {
   // Machine and license files (issue 19).
   checkOutTtl: number;
   allowNonExpiringFiles: boolean;
+
+  // Processes: concurrent seats (issue 20).
+  /** null: no limit. */
+  maxProcesses: number | null;
+  processLeasingStrategy: ProcessLeasingStrategy;
+  processHeartbeatDuration: number;
   metadata: Record<string, unknown>;
 }
 
@@ -90,6 +98,10 @@ export const POLICY_DEFAULTS = {
   // Machine and license files (issue 19): Keygen's default of a month.
   checkOutTtl: 2_592_000,
   allowNonExpiringFiles: false,
+  // Processes: concurrent seats (issue 20).
+  maxProcesses: null,
+  processLeasingStrategy: 'PER_MACHINE',
+  processHeartbeatDuration: 600,
 } as const satisfies Partial<PolicySettings>;
 
 export const MIN_HEARTBEAT_DURATION = 60;
@@ -134,6 +146,14 @@ function check(settings: Partial<PolicySettings>): void {
   oneOf(checks, '/machineMatchingStrategy', settings.machineMatchingStrategy, MATCHING_STRATEGIES);
   // Machine and license files (issue 19).
   checks.integer('/checkOutTtl', settings.checkOutTtl, { min: MIN_CHECK_OUT_TTL, max: MAX_CHECK_OUT_TTL });
+
+  // Processes: concurrent seats (issue 20).
+  checks.integer('/maxProcesses', settings.maxProcesses, { min: 1, max: 2_147_483_647 });
+  oneOf(checks, '/processLeasingStrategy', settings.processLeasingStrategy, PROCESS_LEASING_STRATEGIES);
+  checks.integer('/processHeartbeatDuration', settings.processHeartbeatDuration, {
+    min: MIN_HEARTBEAT_DURATION,
+    max: MAX_HEARTBEAT_SECONDS,
+  });
   checks.metadata('/metadata', settings.metadata);
   checks.throwIfAny();
 }
@@ -286,5 +306,9 @@ const SETTINGS = [
   // Machine and license files (issue 19).
   'checkOutTtl',
   'allowNonExpiringFiles',
+  // Processes: concurrent seats (issue 20).
+  'maxProcesses',
+  'processLeasingStrategy',
+  'processHeartbeatDuration',
   'metadata',
 ] as const satisfies readonly (keyof PolicySettings)[];

@@ -16,6 +16,10 @@ export type RenewalBasis = (typeof RENEWAL_BASES)[number];
 export const MATCHING_STRATEGIES = ['MATCH_ANY', 'MATCH_MOST', 'MATCH_ALL'] as const;
 export type MachineMatchingStrategy = (typeof MATCHING_STRATEGIES)[number];
 
+// Processes: concurrent seats (issue 20).
+export const PROCESS_LEASING_STRATEGIES = ['PER_MACHINE', 'PER_LICENSE'] as const;
+export type ProcessLeasingStrategy = (typeof PROCESS_LEASING_STRATEGIES)[number];
+
 /** A policy: the rules a family of licenses share (machine limit, key prefix, heartbeats). */
 const PolicySchema = defineEntity({
   name: 'Policy',
@@ -54,6 +58,12 @@ const PolicySchema = defineEntity({
     checkOutTtl: p.integer(),
     /** Whether a check-out may ask for a file that never expires. */
     allowNonExpiringFiles: p.boolean(),
+    // Processes: concurrent seats (issue 20).
+    /** null: no limit. */
+    maxProcesses: p.integer().nullable(),
+    processLeasingStrategy: p.enum(PROCESS_LEASING_STRATEGIES),
+    /** Seconds a process keeps its lease after a heartbeat. */
+    processHeartbeatDuration: p.integer(),
     metadata: p.json<Record<string, unknown>>().columnType('json'),
     createdAt: p.datetime(3),
     updatedAt: p.datetime(3),

@@ -307,7 +307,8 @@ def _phase(case) -> str | None:
 
 @schemathesis.check
 class SoftDeletion:
-    """A deactivated machine stays readable with `deletedAt` set and is gone for everything else."""
+    """A deactivated machine stays readable with `deletedAt` set and is gone for everything else
+    (heartbeats, deactivation, spawning processes)."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -343,7 +344,8 @@ class SoftDeletion:
             assert data.get("deletedAt") is not None, (
                 f"machine {machine_id} was deactivated, but GET shows it with deletedAt null"
             )
-        if operation in ("pingMachineHeartbeat", "deactivateMachine") and gone:
+        # A deactivated machine also runs nothing: spawning a process on it is a 404 too.
+        if operation in ("pingMachineHeartbeat", "deactivateMachine", "spawnProcess") and gone:
             assert not 200 <= status < 300, (
                 f"machine {machine_id} was deactivated, but {operation} answered {status} instead of 404"
             )

@@ -94,18 +94,24 @@ fixture_ids="$(field "$policy" id),$(field "$license" id),$(field "$api_key" id)
 # The stateful phase draws ids from list pages and expects a replayed step to see what it saw
 # the first time; with a handful of machines a page's length would change from one scenario
 # to the next, which Hypothesis reports as flaky data generation, ending the phase early.
-# Plain activations through the API, so the data is what any client could have made.
+# Plain activations through the API, so the data is what any client could have made. A process
+# on each of the first 30, for the same reason: process reads, heartbeats and releases find ids
+# in the process list pages (the license's policy has no process limit, so every spawn succeeds).
 python3 - "$base/api/v1/machines" "$license_key" <<'PY'
 import json, sys, urllib.request
 
 url, key = sys.argv[1:]
+headers = {"Authorization": f"License {key}", "Content-Type": "application/json"}
 for n in range(120):
     body = json.dumps({"fingerprint": f"fuzz-seed-{n:04d}", "name": f"seed {n}"}).encode()
-    request = urllib.request.Request(
-        url, body, {"Authorization": f"License {key}", "Content-Type": "application/json"}, method="POST"
-    )
+    request = urllib.request.Request(url, body, headers, method="POST")
     with urllib.request.urlopen(request) as response:
         assert response.status == 201, response.status
+        machine = json.load(response)["data"]["id"]
+    if n < 30:
+        spawn = urllib.request.Request(f"{url}/{machine}/processes", b"{}", headers, method="POST")
+        with urllib.request.urlopen(spawn) as response:
+            assert response.status == 201, response.status
 PY
 
 # Webhook endpoints and delivery attempts for the stateful phase to find in list pages: without

@@ -109,6 +109,7 @@ func main() {
 	offlineMachineFile(ctx, baseURL, env("LICENTRIC_LICENSE_KEY"))
 	// An answer signed for this request (RFC 9421), so a fake server's recorded "valid" is useless.
 	signedValidation(ctx, baseURL, env("LICENTRIC_LICENSE_KEY"))
+	processes(ctx, baseURL, asAPIKey)
 	fmt.Println("go smoke: ok")
 }
 
@@ -184,4 +185,55 @@ func productsAndEntitlements(ctx context.Context, baseURL string, asAPIKey *lice
 	gone, err := asAPIKey.GetProductWithResponse(ctx, product.Id, nil)
 	check(err == nil && gone.StatusCode() == http.StatusNotFound, "a deleted product must be 404, got %d", gone.StatusCode())
 	fmt.Println("deleted the license, the policy, the product and the entitlement")
+}
+
+// processes: concurrent seats. One floating seat is spawned, refused twice, kept alive and released.
+func processes(ctx context.Context, baseURL string, asAPIKey *licentric.ClientWithResponses) {
+	one := licentric.ProcessLimit(1)
+	perLicense := licentric.ProcessLeasingStrategyPERLICENSE
+	created, err := asAPIKey.CreatePolicyWithResponse(ctx, nil, licentric.CreatePolicyRequest{
+		Name: "Go smoke seats", MaxProcesses: &one, ProcessLeasingStrategy: &perLicense,
+	})
+	check(err == nil && created.JSON201 != nil, "create policy: %v %s", err, created.Body)
+	seats := created.JSON201.Data
+	check(seats.MaxProcesses != nil && *seats.MaxProcesses == 1, "the policy has one seat")
+	issued, err := asAPIKey.CreateLicenseWithResponse(ctx, nil, licentric.CreateLicenseRequest{PolicyId: seats.Id})
+	check(err == nil && issued.JSON201 != nil, "create license: %v %s", err, issued.Body)
+	asSeatLicense, err := licentric.NewClientWithResponses(baseURL, authorization("License "+issued.JSON201.Data.Key))
+	check(err == nil, "client: %v", err)
+	suffix := make([]byte, 6)
+	_, _ = rand.Read(suffix)
+	node, err := asSeatLicense.ActivateMachineWithResponse(ctx, nil, licentric.ActivateMachineRequest{Fingerprint: "sdk-go-node-" + hex.EncodeToString(suffix)})
+	check(err == nil && node.JSON201 != nil, "activate: %v %s", err, node.Body)
+	machineID := node.JSON201.Data.Id
+
+	pid := "go-smoke"
+	first, err := asSeatLicense.SpawnProcessWithResponse(ctx, machineID, nil, licentric.SpawnProcessRequest{Pid: &pid})
+	check(err == nil && first.JSON201 != nil, "spawn: %v %s", err, first.Body)
+	lease := first.JSON201.Data
+	check(lease.MachineId == machineID && lease.HeartbeatStatus == licentric.ProcessHeartbeatStatusALIVE, "spawn returns the live process")
+	fmt.Println("spawned process", lease.Id)
+	second, err := asSeatLicense.SpawnProcessWithResponse(ctx, machineID, nil, licentric.SpawnProcessRequest{})
+	check(err == nil && second.StatusCode() == http.StatusUnprocessableEntity, "a second spawn must be 422, got %d", second.StatusCode())
+	refused := second.ApplicationproblemJSON422
+	check(refused != nil && refused.Code == "PROCESS_LIMIT_EXCEEDED" && refused.ProcessCount != nil && *refused.ProcessCount == 1,
+		"refusal: %s", second.Body)
+	fmt.Printf("second spawn refused: %s (%d held)\n", refused.Code, *refused.ProcessCount)
+
+	beat, err := asSeatLicense.ProcessHeartbeatWithResponse(ctx, lease.Id)
+	check(err == nil && beat.JSON200 != nil && beat.JSON200.Data.HeartbeatStatus == licentric.ProcessHeartbeatStatusALIVE, "process heartbeat: %v %s", err, beat.Body)
+	fmt.Println("process heartbeat, lease until", beat.JSON200.Data.NextHeartbeatAt)
+	released, err := asSeatLicense.ReleaseProcessWithResponse(ctx, lease.Id)
+	check(err == nil && released.JSON200 != nil && released.JSON200.Data.Deleted, "release: %v %s", err, released.Body)
+	again, err := asSeatLicense.SpawnProcessWithResponse(ctx, machineID, nil, licentric.SpawnProcessRequest{})
+	check(err == nil && again.JSON201 != nil, "the released seat is free at once: %v %s", err, again.Body)
+	fmt.Printf("released %s; spawned %s in its seat\n", lease.Id, again.JSON201.Data.Id)
+
+	// Deactivating the machine releases its process; then the license and the policy can go.
+	_, _ = asSeatLicense.DeactivateMachineWithResponse(ctx, machineID)
+	gone, err := asAPIKey.GetProcessWithResponse(ctx, again.JSON201.Data.Id)
+	check(err == nil && gone.StatusCode() == http.StatusNotFound, "a deactivated machine's process must be 404, got %d", gone.StatusCode())
+	_, _ = asAPIKey.DeleteLicenseWithResponse(ctx, issued.JSON201.Data.Id)
+	_, _ = asAPIKey.DeletePolicyWithResponse(ctx, seats.Id)
+	fmt.Println("processes: spawned, refused past the limit, kept alive, released")
 }

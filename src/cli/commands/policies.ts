@@ -15,6 +15,8 @@ import {
   type HeartbeatCullStrategy,
   MATCHING_STRATEGIES,
   type MachineMatchingStrategy,
+  PROCESS_LEASING_STRATEGIES,
+  type ProcessLeasingStrategy,
   RENEWAL_BASES,
   type RenewalBasis,
 } from '../../policies/policy.entity.ts';
@@ -58,6 +60,10 @@ const POLICY_OPTIONS: Options = {
   // Machine and license files (issue 19).
   'check-out-ttl': { type: 'string' },
   'allow-non-expiring-files': { type: 'string' },
+  // Processes: concurrent seats (issue 20).
+  'max-processes': { type: 'string' },
+  'process-leasing-strategy': { type: 'string' },
+  'process-heartbeat-duration': { type: 'string' },
 };
 
 async function policySettings(values: Values, services: Services): Promise<UpdatePolicyInput> {
@@ -89,6 +95,14 @@ async function policySettings(values: Values, services: Services): Promise<Updat
     // Machine and license files (issue 19).
     checkOutTtl: integerOption(values, 'check-out-ttl') ?? undefined,
     allowNonExpiringFiles: booleanOption(values, 'allow-non-expiring-files'),
+    // Processes: concurrent seats (issue 20).
+    maxProcesses: integerOption(values, 'max-processes', 'none'),
+    processLeasingStrategy: oneOf<ProcessLeasingStrategy>(
+      values,
+      'process-leasing-strategy',
+      PROCESS_LEASING_STRATEGIES,
+    ),
+    processHeartbeatDuration: integerOption(values, 'process-heartbeat-duration') ?? undefined,
   };
 }
 
@@ -96,7 +110,7 @@ async function policySettings(values: Values, services: Services): Promise<Updat
 export const POLICY_COMMANDS: Record<string, Command> = {
   'policies create': data({
     usage:
-      '--name NAME [--max-machines N] [--key-prefix PREFIX] [--product ID|CODE] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS] [--matching-strategy S] [FILE OPTIONS]',
+      '--name NAME [--max-machines N] [--key-prefix PREFIX] [--product ID|CODE] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS] [--matching-strategy S] [FILE OPTIONS] [PROCESS OPTIONS]',
     options: POLICY_OPTIONS,
     async run({ values }, services) {
       const policy = await services.policies.create({
@@ -146,7 +160,7 @@ export const POLICY_COMMANDS: Record<string, Command> = {
 
   'policies update': data({
     usage:
-      'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [--product ID|CODE|none] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS] [--matching-strategy S] [FILE OPTIONS]',
+      'ID [--name NAME] [--max-machines N|none] [--key-prefix PREFIX] [--product ID|CODE|none] [HEARTBEAT OPTIONS] [LIMIT OPTIONS] [EXPIRY OPTIONS] [--matching-strategy S] [FILE OPTIONS] [PROCESS OPTIONS]',
     options: POLICY_OPTIONS,
     takesId: true,
     async run({ values, id }, services) {

@@ -7,6 +7,7 @@ import com.licentric.client.api.EventsApi;
 import com.licentric.client.api.LicensesApi;
 import com.licentric.client.api.MachinesApi;
 import com.licentric.client.api.PoliciesApi;
+import com.licentric.client.api.ProcessesApi;
 import com.licentric.client.api.ProductsApi;
 import com.licentric.client.model.ActivateMachineRequest;
 import com.licentric.client.model.CreateEntitlementRequest;
@@ -25,6 +26,9 @@ import com.licentric.client.model.MachineList;
 import com.licentric.client.model.Platform;
 import com.licentric.client.model.Policy;
 import com.licentric.client.model.Problem;
+import com.licentric.client.model.ProcessHeartbeatStatus;
+import com.licentric.client.model.ProcessLeasingStrategy;
+import com.licentric.client.model.SpawnProcessRequest;
 import com.licentric.client.model.Product;
 import com.licentric.client.model.ValidateLicenseRequest;
 import java.security.SecureRandom;
@@ -111,6 +115,8 @@ public final class Smoke {
     OfflineMachineFile.smoke(client, env("LICENTRIC_LICENSE_KEY"));
     // An answer signed for this request (RFC 9421), so a fake server's recorded "valid" is useless.
     SignedValidation.smoke(env("LICENTRIC_BASE_URL"), env("LICENTRIC_LICENSE_KEY"));
+
+    processes(client, asApiKey);
     System.out.println("java smoke: ok");
   }
 
@@ -196,5 +202,65 @@ public final class Smoke {
       check(gone.getCode() == 404, "a deleted product must be 404, got " + gone.getCode());
     }
     System.out.println("deleted the license, the policy, the product and the entitlement");
+  }
+
+  /** Concurrent seats: one floating seat is spawned, refused twice, kept alive and released. */
+  private static void processes(ApiClient client, Map<String, String> asApiKey) throws Exception {
+    PoliciesApi policies = new PoliciesApi(client);
+    LicensesApi licenses = new LicensesApi(client);
+    MachinesApi machines = new MachinesApi(client);
+    ProcessesApi processes = new ProcessesApi(client);
+    Policy seats = policies
+        .createPolicy(
+            new CreatePolicyRequest()
+                .name("Java smoke seats")
+                .maxProcesses(1)
+                .processLeasingStrategy(ProcessLeasingStrategy.PER_LICENSE),
+            null,
+            asApiKey)
+        .getData();
+    check(Integer.valueOf(1).equals(seats.getMaxProcesses()), "the policy has one seat");
+    CreatedLicense license =
+        licenses.createLicense(new CreateLicenseRequest().policyId(seats.getId()), null, asApiKey).getData();
+    Map<String, String> asSeatLicense = Map.of("Authorization", "License " + license.getKey());
+    byte[] random = new byte[6];
+    new SecureRandom().nextBytes(random);
+    Machine node = machines
+        .activateMachine(new ActivateMachineRequest().fingerprint("sdk-java-node-" + HexFormat.of().formatHex(random)), null, asSeatLicense)
+        .getData();
+
+    var lease = processes.spawnProcess(node.getId(), new SpawnProcessRequest().pid("java-smoke"), null, asSeatLicense).getData();
+    check(node.getId().equals(lease.getMachineId()) && lease.getHeartbeatStatus() == ProcessHeartbeatStatus.ALIVE,
+        "spawn returns the live process");
+    System.out.println("spawned process " + lease.getId());
+    try {
+      processes.spawnProcess(node.getId(), new SpawnProcessRequest(), null, asSeatLicense);
+      throw new AssertionError("smoke check failed: a spawn past the limit must be refused");
+    } catch (ApiException refused) {
+      check(refused.getCode() == 422, "a second spawn must be 422, got " + refused.getCode());
+      Problem problem = problemOf(client, refused);
+      check("PROCESS_LIMIT_EXCEEDED".equals(problem.getCode()), "code is " + problem.getCode());
+      check(Integer.valueOf(1).equals(problem.getProcessCount()), "the refusal says how many hold the seats");
+      System.out.println("second spawn refused: " + problem.getCode() + " (" + problem.getProcessCount() + " held)");
+    }
+
+    var beat = processes.processHeartbeat(lease.getId(), asSeatLicense).getData();
+    check(beat.getHeartbeatStatus() == ProcessHeartbeatStatus.ALIVE, "the heartbeat keeps the lease");
+    System.out.println("process heartbeat, lease until " + beat.getNextHeartbeatAt());
+    check(Boolean.TRUE.equals(processes.releaseProcess(lease.getId(), asSeatLicense).getData().getDeleted()), "release");
+    var again = processes.spawnProcess(node.getId(), new SpawnProcessRequest(), null, asSeatLicense).getData();
+    System.out.println("released " + lease.getId() + "; spawned " + again.getId() + " in its seat");
+
+    // Deactivating the machine releases its process; then the license and the policy can go.
+    machines.deactivateMachine(node.getId(), asSeatLicense);
+    try {
+      processes.getProcess(again.getId(), asApiKey);
+      throw new AssertionError("smoke check failed: a deactivated machine's process must be gone");
+    } catch (ApiException gone) {
+      check(gone.getCode() == 404, "a deactivated machine's process must be 404, got " + gone.getCode());
+    }
+    licenses.deleteLicense(license.getId(), asApiKey);
+    policies.deletePolicy(seats.getId(), asApiKey);
+    System.out.println("processes: spawned, refused past the limit, kept alive, released");
   }
 }
