@@ -220,20 +220,20 @@ func processes(ctx context.Context, baseURL string, asAPIKey *licentric.ClientWi
 		"refusal: %s", second.Body)
 	fmt.Printf("second spawn refused: %s (%d held)\n", refused.Code, *refused.ProcessCount)
 
-	beat, err := asSeatLicense.ProcessHeartbeatWithResponse(ctx, lease.Id)
+	beat, err := asSeatLicense.ProcessHeartbeatWithResponse(ctx, lease.Id, nil)
 	check(err == nil && beat.JSON200 != nil && beat.JSON200.Data.HeartbeatStatus == licentric.ProcessHeartbeatStatusALIVE, "process heartbeat: %v %s", err, beat.Body)
 	fmt.Println("process heartbeat, lease until", beat.JSON200.Data.NextHeartbeatAt)
-	released, err := asSeatLicense.ReleaseProcessWithResponse(ctx, lease.Id)
+	released, err := asSeatLicense.ReleaseProcessWithResponse(ctx, lease.Id, nil)
 	check(err == nil && released.JSON200 != nil && released.JSON200.Data.Deleted, "release: %v %s", err, released.Body)
 	again, err := asSeatLicense.SpawnProcessWithResponse(ctx, machineID, nil, licentric.SpawnProcessRequest{})
 	check(err == nil && again.JSON201 != nil, "the released seat is free at once: %v %s", err, again.Body)
 	fmt.Printf("released %s; spawned %s in its seat\n", lease.Id, again.JSON201.Data.Id)
 
 	// Deactivating the machine releases its process; then the license and the policy can go.
-	_, _ = asSeatLicense.DeactivateMachineWithResponse(ctx, machineID)
-	gone, err := asAPIKey.GetProcessWithResponse(ctx, again.JSON201.Data.Id)
+	_, _ = asSeatLicense.DeactivateMachineWithResponse(ctx, machineID, nil)
+	gone, err := asAPIKey.GetProcessWithResponse(ctx, again.JSON201.Data.Id, nil)
 	check(err == nil && gone.StatusCode() == http.StatusNotFound, "a deactivated machine's process must be 404, got %d", gone.StatusCode())
-	_, _ = asAPIKey.DeleteLicenseWithResponse(ctx, issued.JSON201.Data.Id)
-	_, _ = asAPIKey.DeletePolicyWithResponse(ctx, seats.Id)
+	_, _ = asAPIKey.DeleteLicenseWithResponse(ctx, issued.JSON201.Data.Id, nil)
+	_, _ = asAPIKey.DeletePolicyWithResponse(ctx, seats.Id, nil)
 	fmt.Println("processes: spawned, refused past the limit, kept alive, released")
 }

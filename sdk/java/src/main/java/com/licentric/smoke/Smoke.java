@@ -217,24 +217,24 @@ public final class Smoke {
                 .maxProcesses(1)
                 .processLeasingStrategy(ProcessLeasingStrategy.PER_LICENSE),
             null,
-            asApiKey)
+            null, asApiKey)
         .getData();
     check(Integer.valueOf(1).equals(seats.getMaxProcesses()), "the policy has one seat");
     CreatedLicense license =
-        licenses.createLicense(new CreateLicenseRequest().policyId(seats.getId()), null, asApiKey).getData();
+        licenses.createLicense(new CreateLicenseRequest().policyId(seats.getId()), null, null, asApiKey).getData();
     Map<String, String> asSeatLicense = Map.of("Authorization", "License " + license.getKey());
     byte[] random = new byte[6];
     new SecureRandom().nextBytes(random);
     Machine node = machines
-        .activateMachine(new ActivateMachineRequest().fingerprint("sdk-java-node-" + HexFormat.of().formatHex(random)), null, asSeatLicense)
+        .activateMachine(new ActivateMachineRequest().fingerprint("sdk-java-node-" + HexFormat.of().formatHex(random)), null, null, asSeatLicense)
         .getData();
 
-    var lease = processes.spawnProcess(node.getId(), new SpawnProcessRequest().pid("java-smoke"), null, asSeatLicense).getData();
+    var lease = processes.spawnProcess(node.getId(), new SpawnProcessRequest().pid("java-smoke"), null, null, asSeatLicense).getData();
     check(node.getId().equals(lease.getMachineId()) && lease.getHeartbeatStatus() == ProcessHeartbeatStatus.ALIVE,
         "spawn returns the live process");
     System.out.println("spawned process " + lease.getId());
     try {
-      processes.spawnProcess(node.getId(), new SpawnProcessRequest(), null, asSeatLicense);
+      processes.spawnProcess(node.getId(), new SpawnProcessRequest(), null, null, asSeatLicense);
       throw new AssertionError("smoke check failed: a spawn past the limit must be refused");
     } catch (ApiException refused) {
       check(refused.getCode() == 422, "a second spawn must be 422, got " + refused.getCode());
@@ -244,23 +244,23 @@ public final class Smoke {
       System.out.println("second spawn refused: " + problem.getCode() + " (" + problem.getProcessCount() + " held)");
     }
 
-    var beat = processes.processHeartbeat(lease.getId(), asSeatLicense).getData();
+    var beat = processes.processHeartbeat(lease.getId(), null, asSeatLicense).getData();
     check(beat.getHeartbeatStatus() == ProcessHeartbeatStatus.ALIVE, "the heartbeat keeps the lease");
     System.out.println("process heartbeat, lease until " + beat.getNextHeartbeatAt());
-    check(Boolean.TRUE.equals(processes.releaseProcess(lease.getId(), asSeatLicense).getData().getDeleted()), "release");
-    var again = processes.spawnProcess(node.getId(), new SpawnProcessRequest(), null, asSeatLicense).getData();
+    check(Boolean.TRUE.equals(processes.releaseProcess(lease.getId(), null, asSeatLicense).getData().getDeleted()), "release");
+    var again = processes.spawnProcess(node.getId(), new SpawnProcessRequest(), null, null, asSeatLicense).getData();
     System.out.println("released " + lease.getId() + "; spawned " + again.getId() + " in its seat");
 
     // Deactivating the machine releases its process; then the license and the policy can go.
-    machines.deactivateMachine(node.getId(), asSeatLicense);
+    machines.deactivateMachine(node.getId(), null, asSeatLicense);
     try {
-      processes.getProcess(again.getId(), asApiKey);
+      processes.getProcess(again.getId(), null, asApiKey);
       throw new AssertionError("smoke check failed: a deactivated machine's process must be gone");
     } catch (ApiException gone) {
       check(gone.getCode() == 404, "a deactivated machine's process must be 404, got " + gone.getCode());
     }
-    licenses.deleteLicense(license.getId(), asApiKey);
-    policies.deletePolicy(seats.getId(), asApiKey);
+    licenses.deleteLicense(license.getId(), null, asApiKey);
+    policies.deletePolicy(seats.getId(), null, asApiKey);
     System.out.println("processes: spawned, refused past the limit, kept alive, released");
   }
 }
