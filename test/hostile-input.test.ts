@@ -145,7 +145,7 @@ function target(op: BodyOperation): { path: string; headers: Record<string, stri
               ? entitlementId
               : endpointId,
   );
-  const auth = ['activateMachine', 'validateLicense', 'checkOutLicense'].includes(op.operationId)
+  const auth = ['activateMachine', 'validateLicense', 'checkOutLicense', 'spawnProcess'].includes(op.operationId)
     ? licenseAuth(seeded.key)
     : admin;
   return { path, headers: { ...auth, 'Content-Type': op.contentType } };
@@ -187,6 +187,7 @@ describe('hostile bodies, field by field, on every operation that takes one', ()
       'createWebhookEndpoint',
       'detachLicenseEntitlements',
       'detachPolicyEntitlements',
+      'spawnProcess',
       'updateEntitlement',
       'updateLicense',
       'updatePolicy',

@@ -440,6 +440,67 @@ operations.push(
   },
 );
 
+/** A process spawned on a fresh machine, and the license key that holds it. */
+async function spawned(s: TestServer): Promise<{ processId: string; key: string; machineId: string }> {
+  const { machineId, key } = await licenseWithMachine(s);
+  const answer = await fetch(`${s.apiUrl}/machines/${machineId}/processes`, {
+    method: 'POST',
+    headers: { ...json, Authorization: `License ${key}` },
+    body: '{}',
+  });
+  expect(answer.status).toBe(201);
+  const { data } = (await answer.json()) as { data: { id: string } };
+  return { processId: data.id, key, machineId };
+}
+
+operations.push(
+  {
+    name: 'spawnProcess',
+    accepts: ['License'],
+    prepare: async (s) => {
+      const { machineId } = await licenseWithMachine(s);
+      return (headers) =>
+        fetch(`${s.apiUrl}/machines/${machineId}/processes`, {
+          method: 'POST',
+          headers: { ...json, ...headers },
+          body: '{}',
+        });
+    },
+  },
+  {
+    name: 'processHeartbeat',
+    accepts: ['License'],
+    prepare: async (s) => {
+      const { processId } = await spawned(s);
+      return (headers) => fetch(`${s.apiUrl}/processes/${processId}/heartbeat`, { method: 'POST', headers });
+    },
+  },
+  {
+    name: 'releaseProcess',
+    accepts: ['License', 'Bearer'],
+    scope: 'machines:write',
+    prepare: async (s) => {
+      const { processId } = await spawned(s);
+      return (headers) => fetch(`${s.apiUrl}/processes/${processId}`, { method: 'DELETE', headers });
+    },
+  },
+  {
+    name: 'listProcesses',
+    accepts: ['Bearer'],
+    scope: 'machines:read',
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/processes`, { headers }),
+  },
+  {
+    name: 'getProcess',
+    accepts: ['Bearer'],
+    scope: 'machines:read',
+    prepare: async (s) => {
+      const { processId } = await spawned(s);
+      return (headers) => fetch(`${s.apiUrl}/processes/${processId}`, { headers });
+    },
+  },
+);
+
 /** The id of the active signing key, after a rotation made it. */
 async function rotatedKey(s: TestServer): Promise<string> {
   return (await s.services().signingKeys.rotate()).id;
