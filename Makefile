@@ -81,7 +81,11 @@ $(JQ):
 unit: install $(JQ)
 	vitest run
 
-test: check-generated typecheck lint lint-commits unit lint-spec breaking-check docs-check fuzz
+# The two longest checks last, side by side: each is one client (Chromium, schemathesis) driving
+# one server, turn about, so each keeps about one core busy, and two cores take both. Each one's
+# output is printed whole when it ends; if one fails, the other still finishes first.
+test: check-generated typecheck lint lint-commits unit lint-spec breaking-check
+	@$(MAKE) --no-print-directory -j2 --output-sync=target docs-check fuzz
 
 clean:
 	rm -rf dist reports artifacts
@@ -128,7 +132,8 @@ $(PYTHON_STAMP): sdk/python/requirements.txt
 # `cryptography` (test/readme-offline.test.ts).
 unit: $(PYTHON_STAMP)
 
-# /docs in headless Chromium: every operation of the live /openapi.json, screenshots in artifacts/docs/.
+# /docs in headless Chromium: every operation of the live /openapi.json; screenshots of the
+# reference and of any section that fails in artifacts/docs/.
 docs-check: install $(CHROMIUM)
 	CHROMIUM_PATH=$(CHROMIUM) vitest run --config vitest.browser.config.ts
 
