@@ -131,6 +131,42 @@ describe('the first signing key', () => {
     expect(() => openPrivateKey(row!.private_key_encrypted, '019ad5a0-0000-7000-8000-000000000000', SECRET)).toThrow();
   });
 
+  it('is in no form in a dump of the database: every row of every table, as pg_dump writes them', async () => {
+    const orm = await open(await emptyDatabase());
+    await migrate(orm, ensureSigningKey(SECRET));
+    const em = orm.em.fork();
+    await rotateSigningKey(em, SECRET, new Date());
+    const keys = await storedRows(orm);
+    expect(keys).toHaveLength(2);
+    const connection = em.getConnection();
+    // pg_dump's data is each table's rows in COPY's text form: a row's text is the same
+    // (bytea as \x hex). A pg_dump binary of the server's major version is not at hand here.
+    const tables = await connection.execute<{ name: string }[]>(
+      `select format('%I.%I', schemaname, tablename) as name from pg_tables
+        where schemaname not in ('pg_catalog', 'information_schema')`,
+    );
+    expect(tables.map((t) => t.name)).toContain('public.signing_keys');
+    let dump = '';
+    for (const { name } of tables) {
+      const [row] = await connection.execute<{ text: string | null }[]>(
+        `select string_agg(t::text, E'\\n') as text from ${name} t`,
+      );
+      dump += `${row!.text ?? ''}\n`;
+    }
+    expect(dump).toContain(keys[0]!.id);
+    for (const { id, private_key_encrypted } of keys) {
+      const privateKey = openPrivateKey(private_key_encrypted, id, SECRET);
+      const seed = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
+      const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
+      for (const bytes of [seed, pkcs8]) {
+        for (const form of [bytes.toString('hex'), bytes.toString('base64'), bytes.toString('base64url')]) {
+          expect(dump.toLowerCase()).not.toContain(form.toLowerCase());
+        }
+      }
+      expect(dump).not.toContain('PRIVATE KEY');
+    }
+  });
+
   it('allows one active key, whatever inserts it', async () => {
     const orm = await open(await emptyDatabase());
     await migrate(orm, ensureSigningKey(SECRET));
