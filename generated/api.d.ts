@@ -1192,6 +1192,8 @@ export interface components {
         ApiKeyResponse: {
             data: components["schemas"]["ApiKey"];
         };
+        /** @description A machine or license file in Keygen's armored format. */
+        CertificateText: string;
         /**
          * @description What a machine or license file carries besides the machine or license itself.
          * @enum {string}
@@ -1205,7 +1207,7 @@ export interface components {
              *     file that never expires, which only a policy with `allowNonExpiringFiles` issues (else
              *     `NON_EXPIRING_FILE_NOT_ALLOWED`).
              */
-            ttl?: number | null;
+            ttl?: components["schemas"]["CheckOutTtlRequest"] | null;
             /**
              * @description Whether to encrypt the payload (`aes-256-gcm+ed25519`) with the license key (a license
              *     file) or the license key followed by the machine's fingerprint (a machine file), or only
@@ -1228,6 +1230,12 @@ export interface components {
              */
             licenseKey?: string;
         };
+        /**
+         * Format: int32
+         * @description A requested file lifetime in seconds. Any 32-bit integer is read; the server holds it to 3600
+         *     to 315360000 and answers `TTL_OUT_OF_RANGE` (422) outside, naming the bounds.
+         */
+        CheckOutTtlRequest: number;
         /** @description A checked-out machine or license file. */
         CheckedOutFile: {
             /** @description The file's own id (a UUIDv7), named by the `machine.checked-out` or `license.checked-out` event. */
@@ -1251,7 +1259,7 @@ export interface components {
             /** @description When the file stops being good (`issued` + `ttl`), or null for a file that never expires. */
             expiry: string | null;
             /** @description How long, in seconds, the file is good for, or null for a file that never expires. */
-            ttl: number | null;
+            ttl: components["schemas"]["FileTtl"] | null;
             /** @description The id (`kid`) of the signing key that signed it. */
             keyId: components["schemas"]["Uuid"];
         };
@@ -1679,6 +1687,11 @@ export interface components {
          * @enum {string}
          */
         ExpirationStrategy: "RESTRICT_ACCESS" | "REVOKE_ACCESS" | "MAINTAIN_ACCESS";
+        /**
+         * Format: int32
+         * @description An issued file's lifetime in seconds: 1 hour to 10 years of 365 days.
+         */
+        FileTtl: number;
         /**
          * @description What happens to machines that miss their heartbeat window.
          * @enum {string}
@@ -2188,6 +2201,11 @@ export interface components {
             createdAt: string;
         };
         /**
+         * Format: int32
+         * @description A count of processes or seats.
+         */
+        ProcessCount: number;
+        /**
          * @description Whether a process keeps its lease, as of the read.
          * @enum {string}
          */
@@ -2589,7 +2607,7 @@ export interface components {
          */
         ValidationProcesses: {
             /** @description The live processes of the answering `machine`; null when no machine answers. */
-            machineCount: number | null;
+            machineCount: components["schemas"]["ProcessCount"] | null;
             /**
              * Format: int32
              * @description The live processes of the license, on all its machines.
@@ -2600,7 +2618,7 @@ export interface components {
              *     under `PER_MACHINE`, the answering machine's. Null when the policy has no `maxProcesses`, or
              *     under `PER_MACHINE` when no machine answers. Never below 0.
              */
-            freeSeats: number | null;
+            freeSeats: components["schemas"]["ProcessCount"] | null;
         };
         /** @description One attempt at delivering a message to an endpoint. */
         WebhookDelivery: {
@@ -6602,7 +6620,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CheckedOutFileResponse"];
-                    "application/octet-stream": string;
+                    "application/octet-stream": components["schemas"]["CertificateText"];
                 };
             };
             /**
@@ -8047,7 +8065,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CheckedOutFileResponse"];
-                    "application/octet-stream": string;
+                    "application/octet-stream": components["schemas"]["CertificateText"];
                 };
             };
             /**
@@ -11493,7 +11511,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CheckedOutFileResponse"];
-                    "application/octet-stream": string;
+                    "application/octet-stream": components["schemas"]["CertificateText"];
                 };
             };
             /**
