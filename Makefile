@@ -95,7 +95,7 @@ clean:
 # guard and the SDK checks. Tools are pinned here and installed on first use; Go tools and
 # generated SDK code stay in git-ignored folders (.tools/, .sdk/, sdk/*/generated/).
 
-.PHONY: docs-check lint-spec breaking-check publish-contract sdk-check sdk-typescript sdk-python sdk-go sdk-java
+.PHONY: docs-check lint-spec breaking-check publish-contract sdk-check sdk-typescript sdk-python sdk-go sdk-java keygen-check
 
 # Debian's Chromium, never a browser that a test tool downloads.
 CHROMIUM ?= /usr/bin/chromium
@@ -160,12 +160,22 @@ publish-contract: check-generated
 
 # Each SDK is generated from $(SDK_SPEC) and compiled; then all run the same smoke flow against
 # one live server on a throw-away embedded database (sdk/run-smoke.sh).
-sdk-check: sdk-typescript sdk-python sdk-go sdk-java
+sdk-check: sdk-typescript sdk-python sdk-go sdk-java keygen-check
 	sdk/run-smoke.sh \
 	  "typescript=node sdk/typescript/smoke.ts" \
 	  "python=PYTHONPATH=$(SDK_WORK)/python $(PYTHON_VENV)/bin/python sdk/python/smoke.py" \
 	  "go=$(SDK_WORK)/go-smoke" \
 	  "java=cd sdk/java && mvn -B -q -Dstyle.color=never exec:java"
+
+# Keygen's own Rust SDK (keygen-rs, pinned with its Cargo.lock) verifies and decrypts a machine
+# file and a license file that a live server issued, and refuses them altered
+# (test/offline/keygen-rs-check.sh says what is checked).
+CARGO ?= $(or $(shell command -v cargo),$(HOME)/.cargo/bin/cargo)
+KEYGEN_RS_DIR := test/offline/keygen-rs-verify
+KEYGEN_RS_VERIFY := $(TOOLS_DIR)/keygen-rs-target/release/keygen-rs-verify
+keygen-check: install
+	CARGO_TARGET_DIR=$(TOOLS_DIR)/keygen-rs-target $(CARGO) build --release --locked --quiet --manifest-path $(KEYGEN_RS_DIR)/Cargo.toml
+	sdk/run-smoke.sh "keygen-rs=test/offline/keygen-rs-check.sh $(KEYGEN_RS_VERIFY)"
 
 # TypeScript: openapi-fetch typed by generated/api.d.ts (the client the tests use).
 sdk-typescript: install

@@ -216,7 +216,12 @@ describe('machine files', () => {
       data: { id: string; attributes: Record<string, unknown> };
       included: { type: string; attributes: Record<string, unknown> }[];
     };
-    expect(payload.data.attributes.fingerprint).toBe(machine.fingerprint);
+    // Keygen's machine attributes keygen-rs decodes as required: a file without one is refused.
+    expect(payload.data.attributes).toMatchObject({
+      fingerprint: machine.fingerprint,
+      requireHeartbeat: false,
+      heartbeatStatus: 'NOT_REQUIRED',
+    });
     // The key the request presented, as issued, so the software can read it back offline.
     expect(payload.included[0]).toMatchObject({ type: 'licenses', attributes: { key: license.key, status: 'ACTIVE' } });
     expect(payload.included.map((r) => r.type)).toEqual(['licenses', 'entitlements', 'entitlements']);

@@ -109,6 +109,7 @@ const machine: FileMachine = {
   platform: 'linux',
   hostname: 'ws-01',
   cores: 8,
+  requireHeartbeat: true,
   heartbeatStatus: 'ALIVE',
   heartbeatDuration: 600,
   lastHeartbeat: created,

@@ -49,6 +49,7 @@ async function machineFile(options: { issued?: Date; ttl?: number | null; encryp
         platform: null,
         hostname: null,
         cores: 8,
+        requireHeartbeat: false,
         heartbeatStatus: 'NOT_STARTED',
         heartbeatDuration: null,
         lastHeartbeat: at,

@@ -199,6 +199,7 @@ describe('the first signing key', () => {
       platform: null,
       hostname: null,
       cores: null,
+      requireHeartbeat: false,
       heartbeatStatus: 'NOT_STARTED',
       heartbeatDuration: null,
       lastHeartbeat: at,

@@ -136,6 +136,7 @@ export class CheckOutService {
         platform: machine.platform ?? null,
         hostname: machine.hostname ?? null,
         cores: machine.cores ?? null,
+        requireHeartbeat: policy.requireHeartbeat,
         heartbeatStatus: heartbeatStatus(machine.lastHeartbeatAt, policy, now),
         heartbeatDuration: policy.requireHeartbeat ? policy.heartbeatDuration : null,
         lastHeartbeat: machine.lastHeartbeatAt,

@@ -30,6 +30,8 @@ export interface FileMachine {
   platform: string | null;
   hostname: string | null;
   cores: number | null;
+  /** The policy's: Keygen's machine has it, and keygen-rs refuses a machine without it. */
+  requireHeartbeat: boolean;
   heartbeatStatus: string;
   /** Seconds, or null where the policy has no heartbeat. */
   heartbeatDuration: number | null;
@@ -165,6 +167,7 @@ export function machineFileDocument(input: {
         platform: machine.platform,
         hostname: machine.hostname,
         cores: machine.cores,
+        requireHeartbeat: machine.requireHeartbeat,
         heartbeatStatus: machine.heartbeatStatus,
         heartbeatDuration: machine.heartbeatDuration,
         lastHeartbeat: machine.lastHeartbeat.toISOString(),
