@@ -227,8 +227,13 @@ describe('GET /docs in Chromium', () => {
     const licenseOperations = operations.filter((op) => op.schemes[0] === 'License');
     expect(licenseOperations.map((op) => op.operationId).sort()).toEqual([
       'activateMachine',
+      'checkOutLicense',
+      'checkOutMachine',
       'deactivateMachine',
       'pingMachineHeartbeat',
+      'processHeartbeat',
+      'releaseProcess',
+      'spawnProcess',
       'validateLicense',
     ]);
     // A fresh page, on which only the sections below get drawn: the language picked is the
