@@ -1,10 +1,9 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FileKind, verifyFile } from '../src/offline/file.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { verifyFile } from '../src/offline/file.ts';
 import { ensureSigningKey, listSigningKeys, publicKeyForms, rotateSigningKey } from '../src/offline/signing-keys.ts';
+import { useGoVerifier } from './support/go-verifier.ts';
 import {
   activate,
   bearer,
@@ -31,56 +30,12 @@ const admin = useApiKey(server, ['admin']);
 const machinesRead = useApiKey(server, ['machines:read']);
 const licensesRead = useApiKey(server, ['licenses:read']);
 
-const VERIFIER_SOURCE = path.resolve(import.meta.dirname, 'offline/keygen-verify');
-let workDir: string;
-let verifierBinary: string;
+const go = useGoVerifier();
+const goVerify = go.verify;
 
-beforeAll(async () => {
+beforeAll(() => {
   server.clock.set(new Date(Math.floor(Date.now() / 1000) * 1000));
-  workDir = mkdtempSync(path.join(tmpdir(), 'licentric-check-out-'));
-  verifierBinary = path.join(workDir, 'keygen-verify');
-  // No skip when Go is missing: the independent verifier is the point of the round trips.
-  execFileSync('go', ['build', '-buildvcs=false', '-o', verifierBinary, '.'], {
-    cwd: VERIFIER_SOURCE,
-    stdio: 'pipe',
-    timeout: 240_000,
-  });
-}, 300_000);
-
-afterAll(() => {
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
-
-interface GoResult {
-  kind: string;
-  type: string;
-  id: string;
-  licenseId?: string;
-  fingerprint?: string;
-  entitlements: string[] | null;
-  issued: string;
-  expiry: string | null;
-  ttl: number;
-  alg: string;
-}
-
-let fileCount = 0;
-function goVerify(
-  kind: FileKind,
-  certificate: string,
-  publicKeyHex: string,
-  secret: { licenseKey?: string; fingerprint?: string } = {},
-): { ok: true; result: GoResult } | { ok: false; error: string } {
-  const file = path.join(workDir, `file-${++fileCount}.lic`);
-  writeFileSync(file, certificate);
-  const args = ['-kind', kind, '-file', file, '-public-key', publicKeyHex];
-  if (secret.licenseKey !== undefined) args.push('-license-key', secret.licenseKey);
-  if (secret.fingerprint !== undefined) args.push('-fingerprint', secret.fingerprint);
-  const run = spawnSync(verifierBinary, args, { encoding: 'utf8' });
-  if (run.status === 0) return { ok: true, result: JSON.parse(run.stdout) as GoResult };
-  expect(run.status, run.stderr).toBe(1);
-  return { ok: false, error: run.stderr.trim() };
-}
 
 /** The published public key of a signing key, as 64 hex characters; the active one by default. */
 async function publicKeyHex(id?: string): Promise<string> {
@@ -671,7 +626,7 @@ describe('licentric machines check-out', { timeout: 300_000 }, () => {
   it('writes a file the Go verifier accepts, prints one on stdout, and refuses what the API refuses', async () => {
     const l = await seedLicense(server);
     const m = await activate(server, l.key);
-    const out = path.join(workDir, 'cli.lic');
+    const out = path.join(go.workDir, 'cli.lic');
     const written = await cli('machines', 'check-out', m.id, '--ttl', '3600', '--out', out, '--license-key', l.key);
     expect(written.code, written.stderr).toBe(0);
     expect(written.stdout).toMatch(

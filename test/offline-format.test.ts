@@ -1,9 +1,5 @@
-import { execFileSync, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type FileEntitlement,
   type FileLicense,
@@ -11,13 +7,8 @@ import {
   licenseFileDocument,
   machineFileDocument,
 } from '../src/offline/documents.ts';
-import {
-  ed25519PublicKeyFromHex,
-  ed25519PublicKeyHex,
-  encodeFile,
-  type FileKind,
-  verifyFile,
-} from '../src/offline/file.ts';
+import { ed25519PublicKeyFromHex, ed25519PublicKeyHex, encodeFile, verifyFile } from '../src/offline/file.ts';
+import { useGoVerifier } from './support/go-verifier.ts';
 
 /**
  * Machine and license files from src/offline/ against an independent verifier: a Go program
@@ -26,56 +17,7 @@ import {
  * we issue and both must refuse what was changed.
  */
 
-const VERIFIER_SOURCE = path.resolve(import.meta.dirname, 'offline/keygen-verify');
-let workDir: string;
-let verifierBinary: string;
-
-beforeAll(() => {
-  workDir = mkdtempSync(path.join(tmpdir(), 'licentric-offline-'));
-  verifierBinary = path.join(workDir, 'keygen-verify');
-  // No skip when Go is missing: the proof of compatibility is the point of this file.
-  execFileSync('go', ['build', '-buildvcs=false', '-o', verifierBinary, '.'], {
-    cwd: VERIFIER_SOURCE,
-    stdio: 'pipe',
-    timeout: 240_000,
-  });
-}, 300_000);
-
-afterAll(() => {
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
-});
-
-interface GoResult {
-  kind: string;
-  type: string;
-  id: string;
-  licenseId?: string;
-  fingerprint?: string;
-  entitlements: string[];
-  issued: string;
-  expiry: string | null;
-  ttl: number;
-  alg: string;
-}
-
-let fileCount = 0;
-/** The Go verifier's answer for a certificate: what it read, or its refusal. */
-function goVerify(
-  kind: FileKind,
-  certificate: string,
-  publicKeyHex: string,
-  secret: { licenseKey?: string; fingerprint?: string } = {},
-): { ok: true; result: GoResult } | { ok: false; error: string } {
-  const file = path.join(workDir, `file-${++fileCount}.lic`);
-  writeFileSync(file, certificate);
-  const args = ['-kind', kind, '-file', file, '-public-key', publicKeyHex];
-  if (secret.licenseKey !== undefined) args.push('-license-key', secret.licenseKey);
-  if (secret.fingerprint !== undefined) args.push('-fingerprint', secret.fingerprint);
-  const run = spawnSync(verifierBinary, args, { encoding: 'utf8' });
-  if (run.status === 0) return { ok: true, result: JSON.parse(run.stdout) as GoResult };
-  expect(run.status, run.stderr).toBe(1);
-  return { ok: false, error: run.stderr.trim() };
-}
+const goVerify = useGoVerifier().verify;
 
 function keyPair(): { privateKey: KeyObject; publicKey: KeyObject; hex: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
