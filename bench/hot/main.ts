@@ -3,7 +3,8 @@
  * over a big fleet, over HTTP with autocannon in a second process, each against the naive
  * baseline (bench/heartbeat/baseline.ts) where one applies, in alternating order:
  *
- * - heartbeat      POST /machines/{id}/heartbeat            licentric serve vs baseline
+ * - heartbeat      POST /machines/{id}/heartbeat            licentric serve vs baseline, and vs
+ *                  the floor (bench/hot/floor.ts: a bare node:http answering a constant)
  * - validate       POST /licenses/actions/validate, 5-machine licenses, with a fingerprint
  * - validate-big   the same on a license of BENCH_BIG_LICENSE machines (200 000), vs validate
  * - validate-signed  validate asking for a signed answer (Accept-Signature, ed25519), vs validate
@@ -57,7 +58,7 @@ for (const name of ONLY)
     throw new Error(`BENCH_ONLY: "${name}" is not one of ${ALL.join(', ')}`);
 const SEED_DB = `${DATABASE_PREFIX}hot_seed`;
 
-type Target = 'licentric serve' | 'baseline';
+type Target = 'licentric serve' | 'baseline' | 'floor';
 
 interface Seeded {
   /** (machine, key) pairs to beat: 10 per license, spread over the table. */
@@ -195,6 +196,7 @@ function requestsOf(
 }
 
 function start(target: Target, url: string, secret: string): Promise<Running> {
+  if (target === 'floor') return startServer(target, ['bench/hot/floor.ts'], {});
   return target === 'baseline'
     ? startServer(target, ['bench/heartbeat/baseline.ts'], { DATABASE_URL: url, LICENTRIC_SECRET: secret })
     : startServer(
@@ -223,6 +225,18 @@ function assertAllOk(label: string, ...results: Result[]): void {
   const failed = results.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
   if (failed > 0 || results.some((r) => r.requests.total === 0))
     throw new Error(`${label}: ${failed} requests failed: ${JSON.stringify(results.map((r) => r.statusCodeStats))}`);
+}
+
+/** BENCH_THREADS=1: where the server's CPU went, per thread, for each run. */
+const THREADS = process.env.BENCH_THREADS === '1';
+
+function printThreads(label: string, before: Map<string, number>, after: Map<string, number>, requests: number): void {
+  const parts = [...after]
+    .map(([name, seconds]) => [name, ((seconds - (before.get(name) ?? 0)) * 1e6) / requests] as const)
+    .filter(([, us]) => us >= 0.5)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, us]) => `${name} ${us.toFixed(1)}`);
+  console.log(`  ${label}: server CPU µs/request by thread: ${parts.join(', ')}`);
 }
 
 /** A signed run that measured unsigned answers would say nothing: one request is checked first. */
@@ -257,8 +271,10 @@ async function throughput(
       if (bench === 'validate-signed') await assertSigned(server.url, requests[0]!);
       const warmup = await load(server.url, requests, WARMUP);
       const cpu = server.cpuSeconds();
+      const threads = server.cpuByThread();
       const result = await load(server.url, requests, DURATION);
       const cpuMs = ((server.cpuSeconds() - cpu) * 1000) / result.requests.total;
+      if (THREADS) printThreads(`${bench}, ${target}`, threads, server.cpuByThread(), result.requests.total);
       assertAllOk(`${bench}, ${target}`, warmup, result);
       return {
         bench,
@@ -376,6 +392,7 @@ async function main(): Promise<void> {
     for (const bench of ['heartbeat', 'validate', 'activate'] as const) {
       if (ONLY.has(bench)) pairs.push([bench, 'licentric serve'], [bench, 'baseline']);
     }
+    if (ONLY.has('heartbeat')) pairs.push(['heartbeat', 'floor']);
     if (ONLY.has('validate-big')) pairs.push(['validate-big', 'licentric serve']);
     if (ONLY.has('validate-signed')) pairs.push(['validate-signed', 'licentric serve']);
     if ((ONLY.has('validate-big') || ONLY.has('validate-signed')) && !ONLY.has('validate'))
@@ -418,6 +435,13 @@ async function main(): Promise<void> {
         );
       }
     }
+    const floor = mean('heartbeat', 'floor');
+    const beats = mean('heartbeat', 'licentric serve');
+    if (floor && beats)
+      console.log(
+        `heartbeat: licentric serve / floor (bare node:http, a constant) throughput ${(beats.rps / floor.rps).toFixed(2)}×, ` +
+          `server CPU ${beats.cpuMs.toFixed(3)} vs ${floor.cpuMs.toFixed(3)} ms/request`,
+      );
     const big = mean('validate-big', 'licentric serve');
     const small = mean('validate', 'licentric serve');
     if (big && small)

@@ -3,7 +3,7 @@
  * are its own) and autocannon load generators. Whatever way the bench ends, none outlives it.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -46,6 +46,8 @@ export interface Running {
   url: string;
   /** CPU seconds the process has used so far (user + system), or NaN where /proc cannot tell. */
   cpuSeconds(): number;
+  /** CPU seconds per thread name (the main thread, V8's and libuv's helpers), from /proc. */
+  cpuByThread(): Map<string, number>;
   /** Resident memory now and its peak so far, in bytes (VmRSS, VmHWM), or NaN. */
   memory(): { rss: number; peak: number };
   stop(): Promise<void>;
@@ -59,6 +61,24 @@ function cpuSecondsOf(pid: number | undefined): number {
   } catch {
     return Number.NaN;
   }
+}
+
+function cpuByThreadOf(pid: number | undefined): Map<string, number> {
+  const byName = new Map<string, number>();
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+      // The main thread is the one whose id is the process's; helpers share names.
+      const key = task === String(pid) ? 'main' : name;
+      byName.set(key, (byName.get(key) ?? 0) + seconds);
+    }
+  } catch {
+    // A thread that ended between the listing and the read: its time is gone from both reads.
+  }
+  return byName;
 }
 
 function memoryOf(pid: number | undefined): { rss: number; peak: number } {
@@ -117,6 +137,7 @@ export async function startServer(
   return {
     url,
     cpuSeconds: () => cpuSecondsOf(child.pid),
+    cpuByThread: () => cpuByThreadOf(child.pid),
     memory: () => memoryOf(child.pid),
     stop: async () => {
       if (!dead) child.kill('SIGTERM');
