@@ -18,7 +18,10 @@
  *   BENCH_ONLY=heartbeat,validate make bench                        # some of them
  *
  * BENCH_SERVE_ROOT runs `licentric serve` from another checkout (with its node_modules) on
- * the same data: how the before figures of bench/README.md were taken.
+ * the same data. BENCH_BEFORE_ROOT adds a second `licentric serve`, from another checkout, run side
+ * by side with this one in the same rounds (heartbeat, validate, validate-signed), with the ratios:
+ * a change's before and after in one run, on the same machine load (the earlier before figures
+ * of bench/README.md were taken with BENCH_SERVE_ROOT, in a run of their own).
  */
 import { randomBytes } from 'node:crypto';
 import type { Result } from 'autocannon';
@@ -51,6 +54,7 @@ const WARMUP = envInteger('BENCH_WARMUP', 3);
 const DURATION = envInteger('BENCH_DURATION', 10);
 const ROUNDS = envInteger('BENCH_ROUNDS', 2);
 const SERVE_ROOT = process.env.BENCH_SERVE_ROOT?.trim() || ROOT;
+const BEFORE_ROOT = process.env.BENCH_BEFORE_ROOT?.trim() || undefined;
 const ALL = ['heartbeat', 'validate', 'validate-big', 'validate-signed', 'activate', 'list', 'dead', 'memory'] as const;
 const ONLY = new Set((process.env.BENCH_ONLY?.trim() || ALL.join(',')).split(',').map((s) => s.trim()));
 for (const name of ONLY)
@@ -58,7 +62,7 @@ for (const name of ONLY)
     throw new Error(`BENCH_ONLY: "${name}" is not one of ${ALL.join(', ')}`);
 const SEED_DB = `${DATABASE_PREFIX}hot_seed`;
 
-type Target = 'licentric serve' | 'baseline' | 'floor';
+type Target = 'licentric serve' | 'before' | 'baseline' | 'floor';
 
 interface Seeded {
   /** (machine, key) pairs to beat: 10 per license, spread over the table. */
@@ -197,6 +201,13 @@ function requestsOf(
 
 function start(target: Target, url: string, secret: string): Promise<Running> {
   if (target === 'floor') return startServer(target, ['bench/hot/floor.ts'], {});
+  if (target === 'before')
+    return startServer(
+      target,
+      serveCommand(BEFORE_ROOT!),
+      { DATABASE_URL: url, LICENTRIC_SECRET: secret, LICENTRIC_RATE_LIMITS: 'off' },
+      BEFORE_ROOT,
+    );
   return target === 'baseline'
     ? startServer(target, ['bench/heartbeat/baseline.ts'], { DATABASE_URL: url, LICENTRIC_SECRET: secret })
     : startServer(
@@ -372,6 +383,7 @@ async function main(): Promise<void> {
     // The server's build, before the seeding rather than in the middle of the runs.
     const command = serveCommand(SERVE_ROOT);
     console.log(`serve: node ${command.join(' ')}`);
+    if (BEFORE_ROOT) console.log(`before: node ${serveCommand(BEFORE_ROOT).join(' ')} in ${BEFORE_ROOT}`);
     const seedUrl = await cluster.createDatabase(SEED_DB);
     await migrateDatabase(seedUrl);
     const secret = randomBytes(48).toString('base64url');
@@ -398,6 +410,9 @@ async function main(): Promise<void> {
     if ((ONLY.has('validate-big') || ONLY.has('validate-signed')) && !ONLY.has('validate'))
       pairs.push(['validate', 'licentric serve']);
     if (ONLY.has('list')) pairs.push(['list', 'licentric serve']);
+    if (BEFORE_ROOT)
+      for (const bench of ['heartbeat', 'validate', 'validate-signed'] as const)
+        if (ONLY.has(bench)) pairs.push([bench, 'before']);
 
     const outcomes: Outcome[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
@@ -434,6 +449,15 @@ async function main(): Promise<void> {
             `p99 ${real.p99.toFixed(1)} vs ${base.p99.toFixed(1)} ms, server CPU ${real.cpuMs.toFixed(2)} vs ${base.cpuMs.toFixed(2)} ms/request`,
         );
       }
+    }
+    for (const bench of ['heartbeat', 'validate', 'validate-signed'] as const) {
+      const after = mean(bench, 'licentric serve');
+      const before = mean(bench, 'before');
+      if (after && before)
+        console.log(
+          `${bench}: this checkout / before throughput ${(after.rps / before.rps).toFixed(2)}×, ` +
+            `p99 ${after.p99.toFixed(1)} vs ${before.p99.toFixed(1)} ms, server CPU ${after.cpuMs.toFixed(3)} vs ${before.cpuMs.toFixed(3)} ms/request`,
+        );
     }
     const floor = mean('heartbeat', 'floor');
     const beats = mean('heartbeat', 'licentric serve');
