@@ -1,12 +1,13 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import createClient from 'openapi-fetch';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { components, paths } from '../generated/api.d.ts';
-import { bearer, licenseAuth, machineBody, type Problem } from './support/harness.ts';
-import { runCli, type ServerProcess, startServerProcess } from './support/processes.ts';
+import { bearer, createDatabase, licenseAuth, machineBody, type Problem } from './support/harness.ts';
+import { ROOT, runCli, runProcess, type ServerProcess, startServerProcess } from './support/processes.ts';
 
 /**
  * `licentric backup` and `licentric restore` of the embedded database, as an operator runs them:
@@ -223,6 +224,58 @@ describe('licentric backup and restore', () => {
     expect(external.stderr).toContain("its own pg_dump and pg_restore back up (README, 'Backups and restore')");
   }, 120_000);
 });
+
+describe("the README's commands for an external database", () => {
+  it('back up one database and restore it into another, rows and all', async () => {
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Backups and restore'), readme.indexOf('### Upgrading'));
+    const commands = /```sh\n([\s\S]*?)```/
+      .exec(section)![1]!
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('#'));
+    expect(commands).toHaveLength(2);
+    const [dump, restore] = commands as [string, string];
+
+    const source = await createDatabase();
+    const product = '01a2c0de-0000-7000-8000-000000000001';
+    await sql(
+      source,
+      `insert into products (id, name, code, metadata, created_at, updated_at)
+       values ('${product}', 'Studio', 'STUDIO', '{"tier":"pro"}', now(), now())`,
+    );
+    const target = await createDatabase();
+    // The README's target is empty: drop what the template gave this one.
+    await sql(target, 'drop schema public cascade; create schema public');
+    const dir = await mkdtemp(path.join(tmpdir(), 'licentric-external-'));
+    const tools = readdirSync(path.join(ROOT, '.tools')).filter((name) => name.startsWith('postgresql-18.'));
+    expect(tools, "run 'make pg-client'").not.toEqual([]);
+    const env = { PATH: `${path.join(ROOT, '.tools', tools.at(-1)!, 'bin')}:${process.env.PATH}` };
+    try {
+      const dumped = await runProcess('bash', ['-c', `cd ${dir} && ${dump}`], { ...env, DATABASE_URL: source });
+      expect(dumped.code, dumped.stderr).toBe(0);
+      const restored = await runProcess('bash', ['-c', `cd ${dir} && ${restore}`], { ...env, DATABASE_URL: target });
+      expect(restored.code, restored.stderr).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const migrations = 'select name from mikro_orm_migrations order by id';
+    expect(await sql(target, migrations)).toEqual(await sql(source, migrations));
+    expect(await sql(target, 'select id, code, metadata from products')).toEqual([
+      { id: product, code: 'STUDIO', metadata: { tier: 'pro' } },
+    ]);
+  });
+});
+
+async function sql(url: string, text: string): Promise<Record<string, unknown>[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const result = await client.query(text);
+    return (Array.isArray(result) ? result.at(-1)! : result).rows;
+  } finally {
+    await client.end();
+  }
+}
 
 /** Every license, in the API's shape. */
 async function listLicenses(api: ReturnType<typeof createClient<paths>>, admin: Record<string, string>) {
