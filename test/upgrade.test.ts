@@ -6,7 +6,9 @@ import createClient from 'openapi-fetch';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { paths } from '../generated/api.d.ts';
+import { runWorkerOnce } from '../src/background.ts';
 import { loadConfig } from '../src/config.ts';
+import { systemClock } from '../src/core/clock.ts';
 import { uuidv7 } from '../src/core/ids.ts';
 import { initOrm, RENAMED_MIGRATIONS } from '../src/db/orm.ts';
 import { ENTITIES } from '../src/entities.ts';
@@ -14,8 +16,10 @@ import { apiTokenHint, generateApiToken } from '../src/keys/api-token.ts';
 import { KeyHasher } from '../src/keys/hashing.ts';
 import { generateLicenseKey } from '../src/keys/license-key.ts';
 import { createLogger } from '../src/log.ts';
+import { openRuntime } from '../src/runtime.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
 import { bearer, licenseAuth, machineBody, type Problem, TEST_SECRET } from './support/harness.ts';
+import { Receiver } from './support/receiver.ts';
 
 /**
  * The migrations a database made by the release of 2026-12-04 has run, under the names it
@@ -379,18 +383,18 @@ describe(`a database made by the release at ${RELEASE}, with its own code`, () =
     stream.on('data', (chunk: Buffer) => {
       for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) logLines.push(JSON.parse(line));
     });
-    server = await startServer(
-      loadConfig({
-        PORT: '0',
-        HOST: '127.0.0.1',
-        DATABASE_URL: url,
-        LICENTRIC_SECRET: fixture.secret,
-        // Nothing culls or delivers behind the test's back: what it reads is what the start made.
-        LICENTRIC_WORKER_IN_SERVER: 'false',
-        LICENTRIC_WEBHOOKS_IN_SERVER: 'false',
-      }),
-      createLogger('info', stream),
-    );
+    const config = loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: url,
+      LICENTRIC_SECRET: fixture.secret,
+      // Nothing culls or delivers behind the test's back: what it reads is what the start made.
+      LICENTRIC_WORKER_IN_SERVER: 'false',
+      LICENTRIC_WEBHOOKS_IN_SERVER: 'false',
+      // The test's receiver listens on loopback.
+      LICENTRIC_WEBHOOKS_ALLOW_PRIVATE: 'true',
+    });
+    server = await startServer(config, createLogger('info', stream));
     const allMigrations = (await names()).map((m) => m.name);
     await db.end();
     // Each migration since the release ran once, and the release's own stayed as they were.
@@ -479,5 +483,34 @@ describe(`a database made by the release at ${RELEASE}, with its own code`, () =
       if (made.response.status !== 201) expect((made.error as Problem).code).toBe('PROCESS_LIMIT_EXCEEDED');
     }
     expect(spawned.filter((status) => status === 201)).toHaveLength(2 - alive);
+
+    // Its webhook endpoint signs with the secret the release gave it.
+    const receiver = new Receiver();
+    await receiver.start();
+    const runtime = await openRuntime(config, createLogger('silent'), { poolSize: 2 });
+    try {
+      receiver.secrets.set('/old', [fixture.webhookSecret as string]);
+      const [endpoint] = old('webhookEndpoints');
+      const moved = await api.PATCH('/webhook-endpoints/{id}', {
+        headers: { ...admin, 'Content-Type': 'application/merge-patch+json' },
+        params: { path: { id: endpoint!.id } },
+        body: { url: `${receiver.url}/old` },
+      });
+      expect(moved.response.status, JSON.stringify(moved.error)).toBe(200);
+      const test = await api.POST('/webhook-endpoints/{id}/actions/send-test', {
+        headers: admin,
+        params: { path: { id: endpoint!.id } },
+      });
+      expect(test.response.status).toBe(202);
+      await runWorkerOnce(runtime, config, systemClock, createLogger('silent'));
+      // The test, and the events the release recorded for it and had not yet relayed.
+      expect(receiver.refused).toEqual([]);
+      expect(new Set(receiver.at('/old').map((delivery) => delivery.payload.type))).toEqual(
+        new Set(['webhook-endpoint.test', 'machine.activated', 'license.suspended']),
+      );
+    } finally {
+      await runtime.close();
+      await receiver.stop();
+    }
   });
 });
