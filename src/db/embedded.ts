@@ -49,7 +49,7 @@ interface Credentials {
   password: string;
 }
 
-interface Lock {
+export interface Lock {
   pid: number;
   role: EmbeddedRole;
 }
@@ -161,6 +161,12 @@ async function acquireLock(lockFile: string, role: EmbeddedRole, dataDir: string
     }
     await sleep(200);
   }
+}
+
+/** The live process that holds the data folder (a server, a worker, a CLI command), if any. */
+export async function dataFolderHolder(dataDir: string): Promise<Lock | undefined> {
+  const holder = await readLock(path.join(dataDir, 'licentric.lock'));
+  return holder !== undefined && holder.pid !== process.pid && isAlive(holder.pid) ? holder : undefined;
 }
 
 async function readLock(lockFile: string): Promise<Lock | undefined> {
