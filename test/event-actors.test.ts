@@ -2,9 +2,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
 import { ManualClock } from '../src/core/clock.ts';
+import { KeyHasher } from '../src/keys/hashing.ts';
 import { announceExpiredLicenses } from '../src/licenses/expiry.ts';
 import { createLogger } from '../src/log.ts';
 import { cullPass } from '../src/machines/cull.ts';
+import { Services } from '../src/services.ts';
 import { createWebhookEngine, type WebhookEngine } from '../src/webhooks/engine.ts';
 import {
   activate,
@@ -200,6 +202,13 @@ describe('every event names its actor', () => {
       expect((await events({ actorType, cursor: String(Number(row!.id) - 1) })).map((e) => e.id)).not.toContain(
         row!.id,
       );
+  });
+
+  it('services that act for no one (a request before authentication) write no event, and no change', async () => {
+    const anonymous = new Services(server.orm.em.fork(), server.clock, new KeyHasher(TEST_SECRET), null);
+    const name = `nobody ${++seq}`;
+    await expect(anonymous.policies.create({ name })).rejects.toThrow(/act for no one/);
+    expect(await server.sql('select id from policies where name = $1', [name])).toEqual([]);
   });
 
   it('the table refuses an actor that is not one of the four shapes', async () => {

@@ -16,10 +16,6 @@ export type Actor = { type: 'apiKey' | 'license'; id: string } | { type: 'worker
 export const WORKER_ACTOR: Actor = Object.freeze({ type: 'worker', id: null });
 export const CLI_ACTOR: Actor = Object.freeze({ type: 'cli', id: null });
 
-export function isActorType(value: string): value is ActorType {
-  return (ACTOR_TYPES as readonly string[]).includes(value);
-}
-
 /**
  * The values of `actor_type, actor_id` in an `insert into events`, in that order. `null`: services
  * made before a request was authenticated, which only authenticate and read; an event written
