@@ -143,7 +143,8 @@ export interface paths {
         /**
          * List events
          * @description Lists events, oldest first, in pages, optionally only those of one type, license or
-         *     machine, or of a span of time. To follow the log, keep the last page's `nextCursor` and
+         *     machine, actor, or of a span of time: `actorId=<API key id>` answers "what did this key
+         *     change?". Filters combine: each event listed matches all of them. To follow the log, keep the last page's `nextCursor` and
          *     ask again with it.
          *
          *     Requires an API key with the `events:read` scope. `api-key.*` events name every API key with
@@ -1079,8 +1080,9 @@ export interface paths {
         put?: never;
         /**
          * Send a test message
-         * @description Queues a test message (`type: webhook-endpoint.test`) to the endpoint, whatever event types
-         *     it receives; its attempts appear in the endpoint's deliveries.
+         * @description Queues a test message (`type: webhook-endpoint.test`, with the API key that asked for it as
+         *     its `actor`) to the endpoint, whatever event types it receives; its attempts appear in the
+         *     endpoint's deliveries.
          *
          *     Requires an API key with the `webhooks:write` scope.
          */
@@ -1156,6 +1158,11 @@ export interface components {
             /** @description Arbitrary key-value metadata, at most 16 KiB as JSON and 32 levels deep. */
             metadata?: components["schemas"]["Metadata"];
         };
+        /**
+         * @description Who caused an event.
+         * @enum {string}
+         */
+        ActorType: "apiKey" | "license" | "worker" | "cli";
         /** @description An API key, as listings show it: never its token. */
         ApiKey: {
             /** @description The key's id, a UUIDv7. */
@@ -1626,8 +1633,28 @@ export interface components {
             licenseId: components["schemas"]["Uuid"] | null;
             /** @description The machine it concerns, or null. */
             machineId: components["schemas"]["Uuid"] | null;
+            /**
+             * @description Who caused it. Null only for events recorded before the server recorded actors (by a
+             *     release without them, before the upgrade): who caused those is not known.
+             */
+            actor: components["schemas"]["EventActor"] | null;
             /** @description The object and the facts of the event. */
             data: components["schemas"]["EventData"];
+        };
+        /**
+         * @description Who caused an event: the credential of the request that wrote it, or the worker or the CLI.
+         *     What a change brings about in the same transaction is its actor's too: the machines deactivated
+         *     with a deleted license, an overage, an expiry started by the first activation or validation,
+         *     expired leases released by a spawn.
+         */
+        EventActor: {
+            /** @description What caused it. */
+            type: components["schemas"]["ActorType"];
+            /**
+             * @description The API key's id (`apiKey`) or the license's id (`license`); null for `worker` and `cli`,
+             *     which are one each per server.
+             */
+            id: components["schemas"]["Uuid"] | null;
         };
         /**
          * @description What an event says: the object it is about, as the API showed it at that instant, under the
@@ -5446,6 +5473,13 @@ export interface operations {
                 licenseId?: components["schemas"]["Uuid"];
                 /** @description Only the events of this machine. */
                 machineId?: components["schemas"]["Uuid"];
+                /** @description Only the events caused by this type of actor. */
+                actorType?: components["schemas"]["ActorType"];
+                /**
+                 * @description Only the events caused by this API key or license (its id; the `actor.id` of an event).
+                 *     Events from before the server recorded actors have none, and are never listed by it.
+                 */
+                actorId?: components["schemas"]["Uuid"];
                 /** @description Only events that occurred at or after this instant, between years 0001 and 9999 in UTC. */
                 occurredFrom?: string;
                 /** @description Only events that occurred before this instant, between years 0001 and 9999 in UTC. */

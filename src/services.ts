@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from './core/clock.ts';
 import { EntitlementsService } from './entitlements/entitlements.service.ts';
+import type { Actor } from './events/actor.ts';
 import { EventsService } from './events/events.service.ts';
 import { ApiKeysService } from './keys/api-keys.service.ts';
 import type { AuthCache } from './keys/auth-cache.ts';
@@ -42,19 +43,27 @@ export class Services {
   readonly #shared: SharedServices;
   /** The one product an API key is limited to: the others' objects are not found. null: all. */
   readonly productLimit: string | null;
+  /**
+   * Who the unit of work acts for: every event it writes names them. null for a request's services
+   * before it is authenticated, which only authenticate and read (writing an event throws).
+   */
+  readonly actor: Actor | null;
 
   /**
-   * `shared`, a server's own: its authentication cache (key lookups skip the database, its
-   * changes clear it) and its heartbeat group commit; and which webhook URLs it accepts.
+   * `actor`: who the work is done for (CLI_ACTOR for a command). `shared`, a server's own: its
+   * authentication cache (key lookups skip the database, its changes clear it) and its heartbeat
+   * group commit; and which webhook URLs it accepts.
    */
   constructor(
     em: EntityManager,
     clock: Clock,
     hasher: KeyHasher,
+    actor: Actor | null,
     shared: SharedServices = {},
     productLimit: string | null = null,
   ) {
     this.em = em;
+    this.actor = actor;
     this.#shared = shared;
     this.productLimit = productLimit;
     this.clock = clock;
@@ -65,23 +74,27 @@ export class Services {
     this.#webhookAddresses = shared.webhookAddresses ?? { allowPrivate: false };
   }
 
-  /** The same unit of work, seeing only one product's policies, licenses and machines. */
-  limitedTo(productId: string): Services {
-    return new Services(this.em, this.clock, this.#hasher, this.#shared, productId);
+  /**
+   * The same unit of work, acting for `actor` (an authenticated request's credential), and seeing
+   * only one product's policies, licenses and machines when `productLimit` names one.
+   */
+  actingFor(actor: Actor, productLimit: string | null = null): Services {
+    return new Services(this.em, this.clock, this.#hasher, actor, this.#shared, productLimit);
   }
 
   get machines(): MachinesService {
-    return new MachinesService(this.em, this.clock, this.#heartbeats, this.productLimit, this.#authCache);
+    return new MachinesService(this.em, this.clock, this.actor, this.#heartbeats, this.productLimit, this.#authCache);
   }
 
   get processes(): ProcessesService {
-    return new ProcessesService(this.em, this.clock, this.#heartbeats, this.productLimit);
+    return new ProcessesService(this.em, this.clock, this.actor, this.#heartbeats, this.productLimit);
   }
 
   get licenses(): LicensesService {
     return new LicensesService(
       this.em,
       this.clock,
+      this.actor,
       this.#hasher,
       this.#authCache,
       this.#validations,
@@ -90,17 +103,18 @@ export class Services {
   }
 
   get policies(): PoliciesService {
-    return new PoliciesService(this.em, this.clock, this.productLimit);
+    return new PoliciesService(this.em, this.clock, this.actor, this.productLimit);
   }
 
   get products(): ProductsService {
-    return new ProductsService(this.em, this.clock, this.productLimit);
+    return new ProductsService(this.em, this.clock, this.actor, this.productLimit);
   }
 
   get entitlements(): EntitlementsService {
     return new EntitlementsService(
       this.em,
       this.clock,
+      this.actor,
       { policy: policySubject, license: licenseSubject },
       this.productLimit,
     );
@@ -109,7 +123,15 @@ export class Services {
   get checkOuts(): CheckOutService {
     const secret = this.#shared.secret;
     if (secret === undefined) throw new Error('these services were made without the signing secret');
-    return new CheckOutService(this.em, this.clock, this.#hasher, secret, this.entitlements, this.productLimit);
+    return new CheckOutService(
+      this.em,
+      this.clock,
+      this.actor,
+      this.#hasher,
+      secret,
+      this.entitlements,
+      this.productLimit,
+    );
   }
 
   get events(): EventsService {
@@ -117,14 +139,14 @@ export class Services {
   }
 
   get webhookEndpoints(): WebhookEndpointsService {
-    return new WebhookEndpointsService(this.em, this.clock, this.#webhookAddresses);
+    return new WebhookEndpointsService(this.em, this.clock, this.actor, this.#webhookAddresses);
   }
 
   get signingKeys(): SigningKeysService {
-    return new SigningKeysService(this.em, this.clock, this.#shared.secret);
+    return new SigningKeysService(this.em, this.clock, this.actor, this.#shared.secret);
   }
 
   get apiKeys(): ApiKeysService {
-    return new ApiKeysService(this.em, this.clock, this.#hasher, this.#authCache);
+    return new ApiKeysService(this.em, this.clock, this.actor, this.#hasher, this.#authCache);
   }
 }

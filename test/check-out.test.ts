@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CLI_ACTOR } from '../src/events/actor.ts';
 import { verifyFile } from '../src/offline/file.ts';
 import { ensureSigningKey, listSigningKeys, publicKeyForms, rotateSigningKey } from '../src/offline/signing-keys.ts';
 import { useGoVerifier } from './support/go-verifier.ts';
@@ -576,7 +577,7 @@ describe('rotation', () => {
     const m = await activate(server, l.key);
     const secret = { licenseKey: l.key, fingerprint: m.fingerprint };
     const before = (await checkOutMachine(m.id, licenseAuth(l.key))).data!.data;
-    const rotated = await rotateSigningKey(server.orm.em.fork(), TEST_SECRET, server.clock.now());
+    const rotated = await rotateSigningKey(server.orm.em.fork(), TEST_SECRET, server.clock.now(), CLI_ACTOR);
     const after = (await checkOutMachine(m.id, licenseAuth(l.key))).data!.data;
     expect(after.keyId).toBe(rotated.id);
     expect(before.keyId).not.toBe(rotated.id);

@@ -6,6 +6,7 @@ import { ManualClock } from '../src/core/clock.ts';
 import { initOrm, migrate } from '../src/db/orm.ts';
 import { execute, sql } from '../src/db/sql.ts';
 import { ENTITIES } from '../src/entities.ts';
+import { CLI_ACTOR } from '../src/events/actor.ts';
 import { presentPolicy } from '../src/http/presenters.ts';
 import { KeyHasher } from '../src/keys/hashing.ts';
 import { generateLicenseKey } from '../src/keys/license-key.ts';
@@ -683,7 +684,7 @@ describe('the migration', () => {
 
       expect(await migrate(orm)).toContain('Migration20261204030000_expiry');
 
-      const services = new Services(orm.em.fork(), new ManualClock(plus(T0, DAY)), hasher);
+      const services = new Services(orm.em.fork(), new ManualClock(plus(T0, DAY)), hasher, CLI_ACTOR);
       expect(presentPolicy(await services.policies.get(policyId))).toMatchObject({
         duration: null,
         expirationBasis: 'FROM_CREATION',

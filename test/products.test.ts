@@ -5,6 +5,7 @@ import type { components } from '../generated/api.d.ts';
 import { uuidv7 } from '../src/core/ids.ts';
 import { initOrm, migrate } from '../src/db/orm.ts';
 import { ENTITIES } from '../src/entities.ts';
+import { CLI_ACTOR } from '../src/events/actor.ts';
 import { generateApiToken } from '../src/keys/api-token.ts';
 import { KeyHasher } from '../src/keys/hashing.ts';
 import { toLicenseRecord } from '../src/licenses/license-record.ts';
@@ -703,7 +704,7 @@ describe('the products migration', () => {
       expect(after).toContain('Migration20261204000000_products');
       expect(await migrate(orm)).toEqual(after);
 
-      const services = new Services(orm.em.fork(), { now: () => now }, hasher);
+      const services = new Services(orm.em.fork(), { now: () => now }, hasher, CLI_ACTOR);
       expect((await services.policies.get(policyId)).productId).toBeNull();
       const [row] = await services.em.execute('select * from licenses where id = ?', [licenseId]);
       const license = toLicenseRecord(row as Record<string, unknown>);

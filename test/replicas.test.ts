@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../src/core/clock.ts';
 import { initOrm, type Orm } from '../src/db/orm.ts';
 import { ENTITIES } from '../src/entities.ts';
+import { CLI_ACTOR } from '../src/events/actor.ts';
 import { KeyHasher } from '../src/keys/hashing.ts';
 import { createLogger } from '../src/log.ts';
 import { MACHINE_EVENTS } from '../src/machines/events.ts';
@@ -26,7 +27,7 @@ const statuses: number[] = [];
 beforeAll(async () => {
   const databaseUrl = await createDatabase();
   orm = await initOrm({ clientUrl: databaseUrl, entities: ENTITIES, log: createLogger('silent'), poolSize: 4 });
-  services = () => new Services(orm.em.fork(), systemClock, new KeyHasher(TEST_SECRET));
+  services = () => new Services(orm.em.fork(), systemClock, new KeyHasher(TEST_SECRET), CLI_ACTOR);
   const env = {
     DATABASE_URL: databaseUrl,
     LICENTRIC_SECRET: TEST_SECRET,

@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import { createVerifier, httpbis } from 'http-message-signatures';
 import { describe, expect, it } from 'vitest';
+import { CLI_ACTOR } from '../src/events/actor.ts';
 import { ResponseSigner } from '../src/http/response-signing.ts';
 import { createLogger } from '../src/log.ts';
 import { contentDigest } from '../src/offline/http-signature.ts';
@@ -313,7 +314,7 @@ describe('the signing key a replica holds', () => {
     expect(reads).toBe(1);
 
     // Another replica rotates: within the TTL this one keeps its key and reads nothing.
-    const rotated = await rotateSigningKey(server.orm.em.fork(), TEST_SECRET, server.clock.now());
+    const rotated = await rotateSigningKey(server.orm.em.fork(), TEST_SECRET, server.clock.now(), CLI_ACTOR);
     now += 29_999;
     expect(signer.current()!.id).toBe(before);
     expect(reads).toBe(1);

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { type EntityManager, initOrm, migrate, type Orm } from '../src/db/orm.ts';
 import { ENTITIES } from '../src/entities.ts';
+import { CLI_ACTOR } from '../src/events/actor.ts';
 import { createLogger } from '../src/log.ts';
 import { machineFileDocument } from '../src/offline/documents.ts';
 import { ed25519PublicKeyHex, encodeFile, verifyFile } from '../src/offline/file.ts';
@@ -135,7 +136,7 @@ describe('the first signing key', () => {
     const orm = await open(await emptyDatabase());
     await migrate(orm, ensureSigningKey(SECRET));
     const em = orm.em.fork();
-    await rotateSigningKey(em, SECRET, new Date());
+    await rotateSigningKey(em, SECRET, new Date(), CLI_ACTOR);
     const keys = await storedRows(orm);
     expect(keys).toHaveLength(2);
     const connection = em.getConnection();
@@ -233,7 +234,7 @@ describe('rotation', () => {
     const signature = sign(null, message, before.privateKey);
 
     const now = new Date('2026-12-05T10:00:00.000Z');
-    const rotated = await rotateSigningKey(orm.em.fork(), SECRET, now);
+    const rotated = await rotateSigningKey(orm.em.fork(), SECRET, now, CLI_ACTOR);
     expect(rotated).toMatchObject({ status: 'active', activatedAt: now, retiredAt: null });
     expect(rotated.id).not.toBe(before.key.id);
 
@@ -251,7 +252,7 @@ describe('rotation', () => {
     const orm = await open(await emptyDatabase());
     await migrate(orm, ensureSigningKey(SECRET));
     const now = new Date();
-    await Promise.all(Array.from({ length: 4 }, () => rotateSigningKey(orm.em.fork(), SECRET, now)));
+    await Promise.all(Array.from({ length: 4 }, () => rotateSigningKey(orm.em.fork(), SECRET, now, CLI_ACTOR)));
     const published = await listSigningKeys(orm.em.fork());
     expect(published).toHaveLength(5);
     expect(published.filter((key) => key.status === 'active')).toHaveLength(1);

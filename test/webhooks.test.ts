@@ -134,7 +134,7 @@ describe('webhooks', () => {
     const got = receiver.at(hook.path);
     const byBody = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
     expect(got.map((r) => r.payload).sort(byBody)).toEqual(
-      events.map((e) => ({ type: e.type, timestamp: e.occurredAt, data: e.data })).sort(byBody),
+      events.map((e) => ({ type: e.type, timestamp: e.occurredAt, actor: e.actor, data: e.data })).sort(byBody),
     );
     expect(new Set(got.map((r) => r.webhookId)).size).toBe(4);
     for (const r of got) {

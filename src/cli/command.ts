@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts';
 import { systemClock } from '../core/clock.ts';
+import { CLI_ACTOR } from '../events/actor.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { openRuntime } from '../runtime.ts';
 import { Services } from '../services.ts';
@@ -40,7 +41,7 @@ export async function withServices(
 ): Promise<void> {
   const runtime = await openRuntime(config, log, { poolSize: 2 });
   try {
-    await work(new Services(runtime.orm.em.fork(), systemClock, runtime.hasher, { secret: runtime.secret }));
+    await work(new Services(runtime.orm.em.fork(), systemClock, runtime.hasher, CLI_ACTOR, { secret: runtime.secret }));
   } finally {
     await runtime.close();
   }

@@ -14,6 +14,7 @@ import { mergePatch } from '../core/merge-patch.ts';
 import { type Page, type PageQuery, pageOf, pageWindow } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
 import { arrayLiteral, execute, type Sql, sql } from '../db/sql.ts';
+import type { Actor } from '../events/actor.ts';
 import { recordEvent, type Subject } from '../events/record.ts';
 import { type Entitlement, toEntitlement } from './entitlement-record.ts';
 import { entitlementSubject } from './events.ts';
@@ -76,13 +77,21 @@ export type OwnerSubjects = Record<Owner['kind'], (id: string) => Subject>;
 export class EntitlementsService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
+  readonly #actor: Actor | null;
   readonly #owners: OwnerSubjects;
   readonly #limit: string | null;
 
   /** `limit`: the one product an API key is limited to; other products' policies and licenses are not found for it. */
-  constructor(em: EntityManager, clock: Clock, owners: OwnerSubjects, limit: string | null = null) {
+  constructor(
+    em: EntityManager,
+    clock: Clock,
+    actor: Actor | null,
+    owners: OwnerSubjects,
+    limit: string | null = null,
+  ) {
     this.#em = em;
     this.#clock = clock;
+    this.#actor = actor;
     this.#owners = owners;
     this.#limit = limit;
   }
@@ -103,7 +112,7 @@ export class EntitlementsService {
               returning *`,
         );
         const entitlement = toEntitlement(row!);
-        await recordEvent(em, 'entitlement.created', entitlementSubject(entitlement.id), now);
+        await recordEvent(em, 'entitlement.created', entitlementSubject(entitlement.id), now, this.#actor);
         return entitlement;
       }),
     );
@@ -148,7 +157,7 @@ export class EntitlementsService {
                      metadata = ${JSON.stringify(next.metadata)}::json, updated_at = ${now}
                where id = ${current.id} returning *`,
         );
-        await recordEvent(em, 'entitlement.updated', entitlementSubject(current.id), now);
+        await recordEvent(em, 'entitlement.updated', entitlementSubject(current.id), now, this.#actor);
         return toEntitlement(updated!);
       }),
     );
@@ -177,7 +186,7 @@ export class EntitlementsService {
         ? await execute<{ id: string }[]>(em, sql`select id from entitlements where id = ${id} for update`)
         : [];
       if (!row) throw new EntitlementNotFound(id);
-      await recordEvent(em, 'entitlement.deleted', entitlementSubject(row.id), this.#clock.now());
+      await recordEvent(em, 'entitlement.deleted', entitlementSubject(row.id), this.#clock.now(), this.#actor);
       await execute(em, sql`delete from entitlements where id = ${row.id}`);
     });
   }
@@ -270,9 +279,16 @@ export class EntitlementsService {
         em,
         sql`select code from entitlements where id = any(${arrayLiteral(changed)}::uuid[]) order by code`,
       );
-      await recordEvent(em, `${owner.kind}.entitlements.${change}`, this.#owners[owner.kind](owner.id), now, {
-        entitlements: codes.map((row) => row.code),
-      });
+      await recordEvent(
+        em,
+        `${owner.kind}.entitlements.${change}`,
+        this.#owners[owner.kind](owner.id),
+        now,
+        this.#actor,
+        {
+          entitlements: codes.map((row) => row.code),
+        },
+      );
     });
   }
 

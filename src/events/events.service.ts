@@ -4,6 +4,7 @@ import { isBigintId } from '../core/ids.ts';
 import type { Page, PageQuery } from '../core/pagination.ts';
 import { keysetPage } from '../db/keyset.ts';
 import { execute, type Sql, sql } from '../db/sql.ts';
+import type { ActorType } from './actor.ts';
 import { type EventRecord, type EventRecordRow, eventRecordColumns, toEventRecord } from './event-record.ts';
 import type { EventType } from './types.ts';
 
@@ -11,6 +12,10 @@ export interface ListEventsQuery extends PageQuery {
   type?: EventType;
   licenseId?: string;
   machineId?: string;
+  /** Only the events this actor type caused. */
+  actorType?: ActorType;
+  /** Only the events the API key or license with this id caused. */
+  actorId?: string;
   /** Inclusive. */
   occurredFrom?: Date;
   /** Exclusive. */
@@ -35,6 +40,8 @@ export class EventsService {
     if (query.type !== undefined) where.push(sql`type = ${query.type}`);
     if (query.licenseId !== undefined) where.push(sql`license_id = ${query.licenseId}`);
     if (query.machineId !== undefined) where.push(sql`machine_id = ${query.machineId}`);
+    if (query.actorType !== undefined) where.push(sql`actor_type = ${query.actorType}`);
+    if (query.actorId !== undefined) where.push(sql`actor_id = ${query.actorId}`);
     if (query.occurredFrom !== undefined) where.push(sql`occurred_at >= ${query.occurredFrom}`);
     if (query.occurredBefore !== undefined) where.push(sql`occurred_at < ${query.occurredBefore}`);
     if (!query.apiKeyEvents) where.push(sql`type not like 'api-key.%'`);

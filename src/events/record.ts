@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { arrayLiteral, execute, type Sql, sql } from '../db/sql.ts';
+import { type Actor, actorValuesSql } from './actor.ts';
 import type { EventType } from './types.ts';
 
 /**
@@ -22,13 +23,15 @@ export interface Subject {
 /**
  * Writes one event about one object, rendered from its row as it stands in this transaction:
  * call it inside the transaction of the change, after the change is flushed. `details` are
- * further fields of `data` beside the object (a deactivation's reason, a check-out's file).
+ * further fields of `data` beside the object (a deactivation's reason, a check-out's file);
+ * `actor`, who caused it (the unit of work's `Services.actor`).
  */
 export async function recordEvent(
   em: EntityManager,
   type: EventType,
   subject: Subject,
   now: Date,
+  actor: Actor | null,
   details: Record<string, string | readonly string[] | Record<string, string | number | null>> = {},
 ): Promise<void> {
   const extra = Object.entries(details).map(([key, value]) =>
@@ -40,8 +43,8 @@ export async function recordEvent(
   );
   await execute(
     em,
-    sql`insert into events (type, occurred_at, machine_id, license_id, data)
-        select ${type}, ${now}, ${subject.machineId ?? sql`null::uuid`}, ${subject.licenseId ?? sql`null::uuid`},
+    sql`insert into events (type, occurred_at, machine_id, license_id, actor_type, actor_id, data)
+        select ${type}, ${now}, ${subject.machineId ?? sql`null::uuid`}, ${subject.licenseId ?? sql`null::uuid`}, ${actorValuesSql(actor)},
                json_build_object(${subject.name}::text, ${subject.object(now)}${sql.join(extra, '')})
           from ${subject.from}`,
   );

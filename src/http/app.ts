@@ -157,7 +157,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
   app.use(API_BASE, async (req, res) => {
     const requestId = res.locals.requestId as string;
     const log = res.locals.log as Logger;
-    const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher, shared);
+    // Acting for no one until authentication says who (pipeline.ts, `servicesFor`).
+    const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher, null, shared);
     const clientIp = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     let { result, state } = await pipeline.handle(req, { requestId, log, services, clientIp });
     if (contract && state.operation)

@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 import { type Context, OpenAPIBackend } from 'openapi-backend';
 import { InvalidInput } from '../core/errors.ts';
+import type { Services } from '../services.ts';
 import { createAjv } from './ajv.ts';
 import { fieldErrors } from './field-errors.ts';
 import { apiKeyHandlers } from './handlers/api-keys.ts';
@@ -57,6 +58,22 @@ function isPublic(context: Context): boolean {
   return requirements.some((requirement) => Object.keys(requirement).length === 0);
 }
 
+/**
+ * The request's services once it is authenticated: acting for its credential, whose id every
+ * event they write names, and, for a key limited to a product, seeing nothing of the others. The
+ * public operation writes nothing and keeps the services that act for no one.
+ */
+function servicesFor(principal: Principal, services: Services): Services {
+  switch (principal.kind) {
+    case 'apiKey':
+      return services.actingFor({ type: 'apiKey', id: principal.apiKey.id }, principal.apiKey.productId ?? null);
+    case 'license':
+      return services.actingFor({ type: 'license', id: principal.license.id });
+    case 'anonymous':
+      return services;
+  }
+}
+
 /** Whether the operation declares the `Idempotency-Key` header: creating and acting POSTs. */
 function takesIdempotencyKey(operation: RequestState['operation']): boolean {
   return (operation?.parameters ?? []).some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key');
@@ -80,11 +97,7 @@ function operationHandler(
       path: context.request.params,
       headers: state.request.headers,
       principal,
-      // A key limited to a product gets services that see nothing of the others.
-      services:
-        principal.kind === 'apiKey' && principal.apiKey.productId != null
-          ? state.services.limitedTo(principal.apiKey.productId)
-          : state.services,
+      services: servicesFor(principal, state.services),
       requestId: state.requestId,
       log: state.log,
     } as HandlerContext<typeof operationId>;

@@ -210,6 +210,7 @@ export function presentEvent(event: EventRecord): Schemas['Event'] {
     occurredAt: event.occurredAt.toISOString(),
     licenseId: event.licenseId,
     machineId: event.machineId,
+    actor: event.actor,
     data: event.data,
   };
 }

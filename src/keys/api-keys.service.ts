@@ -11,6 +11,7 @@ import { isUuid, uuidv7 } from '../core/ids.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
 import { execute, sql } from '../db/sql.ts';
+import type { Actor } from '../events/actor.ts';
 import { recordEvent } from '../events/record.ts';
 import { ProductsService } from '../products/products.service.ts';
 import { ApiKey } from './api-key.entity.ts';
@@ -41,12 +42,14 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 export class ApiKeysService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
+  readonly #actor: Actor | null;
   readonly #hasher: KeyHasher;
   readonly #authCache: AuthCache | undefined;
 
-  constructor(em: EntityManager, clock: Clock, hasher: KeyHasher, authCache?: AuthCache) {
+  constructor(em: EntityManager, clock: Clock, actor: Actor | null, hasher: KeyHasher, authCache?: AuthCache) {
     this.#em = em;
     this.#clock = clock;
+    this.#actor = actor;
     this.#hasher = hasher;
     this.#authCache = authCache;
   }
@@ -79,7 +82,8 @@ export class ApiKeysService {
     const token = generateApiToken();
     const now = this.#clock.now();
     return this.#em.transactional(async (em) => {
-      const product = productId === null ? null : await new ProductsService(em, this.#clock).lockForUse(em, productId);
+      const product =
+        productId === null ? null : await new ProductsService(em, this.#clock, this.#actor).lockForUse(em, productId);
       const apiKey = em.create(ApiKey, {
         id: uuidv7(),
         name: input.name,
@@ -93,7 +97,7 @@ export class ApiKeysService {
         createdAt: now,
       });
       await em.flush();
-      await recordEvent(em, 'api-key.created', apiKeySubject(apiKey.id), now);
+      await recordEvent(em, 'api-key.created', apiKeySubject(apiKey.id), now, this.#actor);
       return { apiKey, token };
     });
   }
@@ -161,7 +165,7 @@ export class ApiKeysService {
         }
         apiKey.revokedAt = now;
         await em.flush();
-        await recordEvent(em, 'api-key.revoked', apiKeySubject(apiKey.id), now);
+        await recordEvent(em, 'api-key.revoked', apiKeySubject(apiKey.id), now, this.#actor);
         return apiKey;
       })
       .finally(() => this.#authCache?.forget());

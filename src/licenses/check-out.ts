@@ -11,6 +11,7 @@ import {
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { sql } from '../db/sql.ts';
 import type { EntitlementsService } from '../entitlements/entitlements.service.ts';
+import type { Actor } from '../events/actor.ts';
 import { recordEvent, type Subject } from '../events/record.ts';
 import { KeyHasher } from '../keys/hashing.ts';
 import { parseLicenseKey } from '../keys/license-key.ts';
@@ -83,6 +84,7 @@ const DEFAULT_INCLUDES: Record<FileKind, readonly CheckOutInclude[]> = {
 export class CheckOutService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
+  readonly #actor: Actor | null;
   readonly #hasher: KeyHasher;
   readonly #secret: string;
   readonly #entitlements: EntitlementsService;
@@ -91,6 +93,7 @@ export class CheckOutService {
   constructor(
     em: EntityManager,
     clock: Clock,
+    actor: Actor | null,
     hasher: KeyHasher,
     secret: string,
     entitlements: EntitlementsService,
@@ -98,6 +101,7 @@ export class CheckOutService {
   ) {
     this.#em = em;
     this.#clock = clock;
+    this.#actor = actor;
     this.#hasher = hasher;
     this.#secret = secret;
     this.#entitlements = entitlements;
@@ -249,16 +253,23 @@ export class CheckOutService {
       ttl: terms.ttl,
       keyId: signing.key.id,
     };
-    await recordEvent(this.#em, kind === 'machine' ? 'machine.checked-out' : 'license.checked-out', subject, now, {
-      file: {
-        id: file.id,
-        keyId: file.keyId,
-        algorithm: file.algorithm,
-        issued: payload.meta.issued,
-        expiry: payload.meta.expiry,
-        ttl: file.ttl,
+    await recordEvent(
+      this.#em,
+      kind === 'machine' ? 'machine.checked-out' : 'license.checked-out',
+      subject,
+      now,
+      this.#actor,
+      {
+        file: {
+          id: file.id,
+          keyId: file.keyId,
+          algorithm: file.algorithm,
+          issued: payload.meta.issued,
+          expiry: payload.meta.expiry,
+          ttl: file.ttl,
+        },
       },
-    });
+    );
     return file;
   }
 }

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, sql } from '../db/sql.ts';
+import { type Actor, actorValuesSql, WORKER_ACTOR } from '../events/actor.ts';
 import type { EventType } from '../events/types.ts';
 import type { ExpirationBasis, RenewalBasis } from '../policies/policy.entity.ts';
 import { licenseJsonSql } from './events.ts';
@@ -23,8 +24,8 @@ export async function announceExpiredLicenses(em: EntityManager, now: Date, batc
           ), marked as (
             update licenses l set expiry_announced = l.expires_at from due where l.id = due.id returning l.*
           ), logged as (
-            insert into events (type, occurred_at, machine_id, license_id, data)
-            select ${'license.expired' satisfies EventType}, ${now}, null, l.id, json_build_object('license', ${licenseJsonSql('l', now)}) from marked l
+            insert into events (type, occurred_at, machine_id, license_id, actor_type, actor_id, data)
+            select ${'license.expired' satisfies EventType}, ${now}, null, l.id, ${actorValuesSql(WORKER_ACTOR)}, json_build_object('license', ${licenseJsonSql('l', now)}) from marked l
             returning 1
           )
           select count(*)::int as n from logged`,
@@ -40,13 +41,15 @@ export async function announceExpiredLicenses(em: EntityManager, now: Date, batc
  * conditional statement. Only a statement that finds the license still pending writes, and the
  * row lock makes any concurrent one wait and then find it started, so the expiry is set once, by
  * the first event to commit. Returns the started license's row, or null when there was nothing
- * to start (started already, or its policy no longer has a duration on this basis).
+ * to start (started already, or its policy no longer has a duration on this basis). The event is
+ * `actor`'s, whose activation or validation started it.
  */
 export async function startExpiry(
   em: EntityManager,
   licenseId: string,
   basis: Exclude<ExpirationBasis, 'FROM_CREATION'>,
   now: Date,
+  actor: Actor | null,
 ): Promise<Record<string, unknown> | null> {
   const [row] = await execute<Record<string, unknown>[]>(
     em,
@@ -57,8 +60,8 @@ export async function startExpiry(
              and p.duration is not null and p.expiration_basis = ${basis}
           returning l.*
         ), logged as (
-          insert into events (type, occurred_at, machine_id, license_id, data)
-          select ${'license.updated' satisfies EventType}, ${now}, null, s.id, json_build_object('license', ${licenseJsonSql('s', now)}) from started s
+          insert into events (type, occurred_at, machine_id, license_id, actor_type, actor_id, data)
+          select ${'license.updated' satisfies EventType}, ${now}, null, s.id, ${actorValuesSql(actor)}, json_build_object('license', ${licenseJsonSql('s', now)}) from started s
         )
         select * from started`,
   );

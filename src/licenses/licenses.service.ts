@@ -13,6 +13,7 @@ import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
 import { execute, maybeDate, sql } from '../db/sql.ts';
+import type { Actor } from '../events/actor.ts';
 import { recordEvent } from '../events/record.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
 import { KeyHasher } from '../keys/hashing.ts';
@@ -167,6 +168,7 @@ function productMatches(asked: string, row: Pick<ValidationRow, 'product_id' | '
 export class LicensesService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
+  readonly #actor: Actor | null;
   readonly #hasher: KeyHasher;
   readonly #authCache: AuthCache | undefined;
   readonly #validations: ValidationLookups | undefined;
@@ -179,6 +181,7 @@ export class LicensesService {
   constructor(
     em: EntityManager,
     clock: Clock,
+    actor: Actor | null,
     hasher: KeyHasher,
     authCache?: AuthCache,
     validations?: ValidationLookups,
@@ -186,6 +189,7 @@ export class LicensesService {
   ) {
     this.#em = em;
     this.#clock = clock;
+    this.#actor = actor;
     this.#hasher = hasher;
     this.#authCache = authCache;
     this.#validations = validations;
@@ -265,7 +269,7 @@ export class LicensesService {
         deletedAt: null,
       });
       await em.flush();
-      await recordEvent(em, 'license.created', licenseSubject(license.id), now);
+      await recordEvent(em, 'license.created', licenseSubject(license.id), now, this.#actor);
       return { license, key };
     });
   }
@@ -339,7 +343,7 @@ export class LicensesService {
       const started = fields.expiresAt === undefined ? {} : { expiryPending: false };
       em.assign(license, { ...fields, ...started, ...(metadata ? { metadata } : {}), updatedAt: now });
       await em.flush();
-      await recordEvent(em, 'license.updated', licenseSubject(id), now);
+      await recordEvent(em, 'license.updated', licenseSubject(id), now, this.#actor);
     });
     // Committed: this replica's next request must not see the old row (the others are notified).
     this.#authCache?.forget();
@@ -355,7 +359,13 @@ export class LicensesService {
       license.updatedAt = now;
       await this.#em.transactional(async (em) => {
         await em.flush();
-        await recordEvent(em, suspended ? 'license.suspended' : 'license.reinstated', licenseSubject(id), now);
+        await recordEvent(
+          em,
+          suspended ? 'license.suspended' : 'license.reinstated',
+          licenseSubject(id),
+          now,
+          this.#actor,
+        );
       });
       this.#authCache?.forget();
     }
@@ -378,7 +388,7 @@ export class LicensesService {
       if (expiresAt.getTime() > LATEST_EXPIRY) throw new ExpiryOutOfRange(expiresAt);
       em.assign(license, { expiresAt, expiryPending: false, updatedAt: now });
       await em.flush();
-      await recordEvent(em, 'license.renewed', licenseSubject(id), now);
+      await recordEvent(em, 'license.renewed', licenseSubject(id), now, this.#actor);
     });
     this.#authCache?.forget();
     return this.view(id);
@@ -393,11 +403,11 @@ export class LicensesService {
     await this.#em.transactional(async (em) => {
       const license = await this.#lockVisible(em, id);
       const now = this.#clock.now();
-      await deactivateMachines(em, { licenseId: id }, 'LICENSE_DELETED', now);
+      await deactivateMachines(em, { licenseId: id }, 'LICENSE_DELETED', now, this.#actor);
       license.deletedAt = now;
       license.updatedAt = now;
       await em.flush();
-      await recordEvent(em, 'license.deleted', licenseSubject(id), now);
+      await recordEvent(em, 'license.deleted', licenseSubject(id), now, this.#actor);
     });
     this.#authCache?.forget();
   }
@@ -554,7 +564,7 @@ export class LicensesService {
    * first (then its row is read again: the conditional write found nothing to do).
    */
   async #startExpiryOnValidation(license: LicenseRecord, now: Date): Promise<LicenseRecord> {
-    const started = await startExpiry(this.#em, license.id, 'FROM_FIRST_VALIDATION', now);
+    const started = await startExpiry(this.#em, license.id, 'FROM_FIRST_VALIDATION', now, this.#actor);
     if (started !== null) {
       this.#authCache?.forget();
       return toLicenseRecord(started);

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
 import { execute, isoTimestampSql, type Sql, sql } from '../db/sql.ts';
+import { actorValuesSql, WORKER_ACTOR } from '../events/actor.ts';
 import type { Logger } from '../log.ts';
 import { MACHINE_EVENTS, machineJsonSql, releaseProcessesSql } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
@@ -62,10 +63,11 @@ function cullBatch(after: string, now: Date, limit: number): Sql {
     -- The count trigger leaves culls to this: one delta per license and batch, not per machine.
     insert into machine_count_deltas (license_id, delta, core_delta)
     select license_id, -count(*), -sum(coalesce(cores, 1)) from culled where strategy = 'DEACTIVATE_DEAD' group by license_id
-  ), ${releaseProcessesSql('released', sql`culled c`, sql`pr.machine_id = c.id and c.strategy = 'DEACTIVATE_DEAD'`, 'MACHINE_DEACTIVATED', now)},
+  ), ${releaseProcessesSql('released', sql`culled c`, sql`pr.machine_id = c.id and c.strategy = 'DEACTIVATE_DEAD'`, 'MACHINE_DEACTIVATED', now, WORKER_ACTOR)},
   logged as (
-    insert into events (type, occurred_at, machine_id, license_id, data)
+    insert into events (type, occurred_at, machine_id, license_id, actor_type, actor_id, data)
     select case when strategy = 'DEACTIVATE_DEAD' then ${MACHINE_EVENTS.deactivated} else ${MACHINE_EVENTS.heartbeatDead} end, ${now}, id, license_id,
+           ${actorValuesSql(WORKER_ACTOR)},
            case when strategy = 'DEACTIVATE_DEAD'
                 then json_build_object('machine', machine, 'reason', 'HEARTBEAT_DEAD', 'diedAt', ${isoTimestampSql(sql.raw('died_at'))})
                 else json_build_object('machine', machine, 'diedAt', ${isoTimestampSql(sql.raw('died_at'))}) end

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, type Sql, sql } from '../db/sql.ts';
+import { type Actor, actorValuesSql } from '../events/actor.ts';
 import { MACHINE_EVENTS, machineJsonSql, releaseProcessesSql } from './events.ts';
 import type { DeactivationReason } from './machine.entity.ts';
 
@@ -15,7 +16,8 @@ export interface DeactivationTarget {
 /**
  * Deactivates the active machines that match, with a reason, and writes each one's
  * `machine.deactivated` event in the same statement, so there is never a deactivation without
- * its event; the same statement releases their processes (`MACHINE_DEACTIVATED`). Returns the ids deactivated. (The culling worker claims and acts in batches of its
+ * its event; the same statement releases their processes (`MACHINE_DEACTIVATED`). `actor`
+ * caused them all. Returns the ids deactivated. (The culling worker claims and acts in batches of its
  * own, in src/machines/cull.ts.)
  */
 export async function deactivateMachines(
@@ -23,6 +25,7 @@ export async function deactivateMachines(
   target: DeactivationTarget,
   reason: Exclude<DeactivationReason, 'HEARTBEAT_DEAD'>,
   now: Date,
+  actor: Actor | null,
 ): Promise<string[]> {
   const conditions: Sql[] = [];
   if (target.id !== undefined) conditions.push(sql`m.id = ${target.id}`);
@@ -37,9 +40,9 @@ export async function deactivateMachines(
           ${target.productId !== undefined ? sql`and p.product_id = ${target.productId}` : sql``}
         returning m.id, m.license_id, ${machineJsonSql('m', 'p', now)} as machine),
      -- Its processes go with it: a deactivated machine runs nothing.
-     ${releaseProcessesSql('released', sql`deactivated d`, sql`pr.machine_id = d.id`, 'MACHINE_DEACTIVATED', now)}
-     insert into events (type, occurred_at, machine_id, license_id, data)
-     select ${MACHINE_EVENTS.deactivated}, ${now}, id, license_id, json_build_object('machine', machine, 'reason', ${reason}::text) from deactivated
+     ${releaseProcessesSql('released', sql`deactivated d`, sql`pr.machine_id = d.id`, 'MACHINE_DEACTIVATED', now, actor)}
+     insert into events (type, occurred_at, machine_id, license_id, actor_type, actor_id, data)
+     select ${MACHINE_EVENTS.deactivated}, ${now}, id, license_id, ${actorValuesSql(actor)}, json_build_object('machine', machine, 'reason', ${reason}::text) from deactivated
      returning machine_id as id`,
   );
   return rows.map((row) => row.id);

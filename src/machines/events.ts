@@ -6,6 +6,7 @@
  * API answers at that instant.
  */
 import { isoTimestampSql, type Sql, sql } from '../db/sql.ts';
+import { type Actor, actorValuesSql } from '../events/actor.ts';
 import type { EventType } from '../events/types.ts';
 import { heartbeatSql } from './heartbeat.ts';
 import { processLeaseSql } from './process-lease.ts';
@@ -60,7 +61,7 @@ export function processJsonSql(pr: string, p: string, now: Date | Sql): Sql {
 /**
  * Two CTEs, to follow others in a `with`: `<name>` releases (deletes) the processes `where` picks
  * among `processes pr` (joined to `using`, if given; its license `rl` and policy `rp`), and `<name>_logged` writes each one's `process.released`
- * event. A deleted row is released by this statement alone: a concurrent release of it finds
+ * event, caused by `actor`. A deleted row is released by this statement alone: a concurrent release of it finds
  * nothing to delete, so each process is released, and logged, once.
  */
 export function releaseProcessesSql(
@@ -69,6 +70,7 @@ export function releaseProcessesSql(
   where: Sql,
   reason: ProcessReleaseReason,
   now: Date,
+  actor: Actor | null,
 ): Sql {
   const cte = sql.raw(name);
   return sql`${cte} as (
@@ -76,8 +78,8 @@ export function releaseProcessesSql(
      where ${where} and rl.id = pr.license_id and rp.id = rl.policy_id
     returning pr.*, rp.product_id, rp.process_heartbeat_duration
   ), ${sql.raw(`${name}_logged`)} as (
-    insert into events (type, occurred_at, machine_id, license_id, data)
-    select ${PROCESS_EVENTS.released}, ${now}, r.machine_id, r.license_id,
+    insert into events (type, occurred_at, machine_id, license_id, actor_type, actor_id, data)
+    select ${PROCESS_EVENTS.released}, ${now}, r.machine_id, r.license_id, ${actorValuesSql(actor)},
            json_build_object('process', ${processJsonSql('r', 'r', now)}, 'reason', ${reason}::text)
       from ${cte} r
     returning 1

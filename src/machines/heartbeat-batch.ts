@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { GroupStatement } from '../db/group-statement.ts';
 import { arrayLiteral, forDriver, isoTimestampSql, type Sql, sql } from '../db/sql.ts';
+import type { ActorType } from '../events/actor.ts';
 import { MACHINE_EVENTS, machineJsonSql } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
 import { processLeaseSql } from './process-lease.ts';
@@ -52,8 +53,10 @@ export function heartbeatStatement(beats: Beat[]): Sql {
                -- Only a revived machine's event needs the object; plain beats skip building it.
                case when ${heartbeatSql.status('t', 't', sql.raw('t.now'))} = 'DEAD' then ${machineJsonSql('m', 't', sql.raw('t.now'))} end as revived
   ), revived as (
-    insert into events (type, occurred_at, machine_id, license_id, data)
-    select ${MACHINE_EVENTS.resurrected}, now, id, license_id,
+    -- Only a license's key sends heartbeats, so the license is who revived its machine: the
+    -- batch needs no actor of its own.
+    insert into events (type, occurred_at, machine_id, license_id, actor_type, actor_id, data)
+    select ${MACHINE_EVENTS.resurrected}, now, id, license_id, ${'license' satisfies ActorType}, license_id,
            json_build_object('machine', revived, 'deadSince', ${isoTimestampSql(heartbeatSql.deadline('beat', 'beat'))})
       from beat
      where revived is not null

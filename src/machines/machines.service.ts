@@ -16,6 +16,7 @@ import type { Page, PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
 import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
+import { type Actor, actorValuesSql } from '../events/actor.ts';
 import type { EventType } from '../events/types.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
 import { licenseRefusal } from '../licenses/access.ts';
@@ -84,6 +85,7 @@ export interface HeartbeatResult {
 export class MachinesService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
+  readonly #actor: Actor | null;
   readonly #heartbeats: HeartbeatBatcher | undefined;
   readonly #limit: string | null;
   readonly #authCache: AuthCache | undefined;
@@ -96,12 +98,14 @@ export class MachinesService {
   constructor(
     em: EntityManager,
     clock: Clock,
+    actor: Actor | null,
     heartbeats?: HeartbeatBatcher,
     limit: string | null = null,
     authCache?: AuthCache,
   ) {
     this.#em = em;
     this.#clock = clock;
+    this.#actor = actor;
     this.#heartbeats = heartbeats;
     this.#limit = limit;
     this.#authCache = authCache;
@@ -189,8 +193,8 @@ export class MachinesService {
                 returning *
               ), activated as (
                 -- The event, with the machine as the API shows it, written by the activation's own statement.
-                insert into events (type, occurred_at, machine_id, license_id, data)
-                select ${'machine.activated' satisfies EventType}, ${now}, m.id, m.license_id, json_build_object('machine', ${machineJsonSql('m', 'p', now)})
+                insert into events (type, occurred_at, machine_id, license_id, actor_type, actor_id, data)
+                select ${'machine.activated' satisfies EventType}, ${now}, m.id, m.license_id, ${actorValuesSql(this.#actor)}, json_build_object('machine', ${machineJsonSql('m', 'p', now)})
                   from m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id)
               select ${machineRecordColumns('m', 'p')} from m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id`,
         );
@@ -202,8 +206,8 @@ export class MachinesService {
             em,
             sql`with marked as (
                   update licenses l set overage_at = ${now} where l.id = ${licenseId} and l.overage_at is null returning l.*)
-                insert into events (type, occurred_at, machine_id, license_id, data)
-                select ${'license.overage' satisfies EventType}, ${now}, ${row!.m_id as string}, l.id,
+                insert into events (type, occurred_at, machine_id, license_id, actor_type, actor_id, data)
+                select ${'license.overage' satisfies EventType}, ${now}, ${row!.m_id as string}, l.id, ${actorValuesSql(this.#actor)},
                        json_build_object('license', ${licenseJsonSql('l', now)}, 'maxMachines', p.max_machines, 'maxCores', p.max_cores)
                   from marked l join policies p on p.id = l.policy_id`,
           );
@@ -215,7 +219,7 @@ export class MachinesService {
           license.duration !== null &&
           license.expiration_basis === 'FROM_FIRST_ACTIVATION'
         ) {
-          await startExpiry(em, licenseId, 'FROM_FIRST_ACTIVATION', now);
+          await startExpiry(em, licenseId, 'FROM_FIRST_ACTIVATION', now, this.#actor);
           expiryStarted = true;
         }
         return toMachineRecord(row!);
@@ -320,7 +324,7 @@ export class MachinesService {
   async deactivate(id: string, licenseId?: string): Promise<void> {
     if (!isUuid(id)) throw new MachineNotFound(id);
     const target = { id, licenseId, ...(this.#limit === null ? {} : { productId: this.#limit }) };
-    const deactivated = await deactivateMachines(this.#em, target, 'MANUAL', this.#clock.now());
+    const deactivated = await deactivateMachines(this.#em, target, 'MANUAL', this.#clock.now(), this.#actor);
     if (deactivated.length === 0) throw new MachineNotFound(id);
   }
 

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
 import { execute, type Sql, sql } from '../db/sql.ts';
+import { WORKER_ACTOR } from '../events/actor.ts';
 import type { Logger } from '../log.ts';
 import { releaseProcessesSql } from './events.ts';
 import { foldProcessCounts } from './process-count.ts';
@@ -30,7 +31,7 @@ function cullProcessBatch(after: string, now: Date, limit: number): Sql {
      order by pr.id
      limit ${limit}
        for update of pr skip locked
-  ), ${releaseProcessesSql('released', sql`claimed c`, sql`pr.id = c.id and ${processLeaseSql.expired('pr', 'rp', now)}`, 'HEARTBEAT_DEAD', now)}
+  ), ${releaseProcessesSql('released', sql`claimed c`, sql`pr.id = c.id and ${processLeaseSql.expired('pr', 'rp', now)}`, 'HEARTBEAT_DEAD', now, WORKER_ACTOR)}
   select (select count(*) from claimed)::int as claimed,
          (select max(id::text) from claimed) as last_id,
          (select count(*) from released_logged)::int as released`;

@@ -12,6 +12,7 @@ import type { Page, PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
 import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
+import { type Actor, actorValuesSql } from '../events/actor.ts';
 import { licenseRefusal } from '../licenses/access.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
 import { refusalOf } from '../licenses/status.ts';
@@ -57,6 +58,7 @@ interface SpawnLicenseRow {
 export class ProcessesService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
+  readonly #actor: Actor | null;
   readonly #heartbeats: HeartbeatBatcher | undefined;
   readonly #limit: string | null;
 
@@ -64,9 +66,16 @@ export class ProcessesService {
    * `heartbeats`: the server's group commit; without it each heartbeat is its own statement.
    * `limit`: the one product an API key is limited to; other processes are not found for it.
    */
-  constructor(em: EntityManager, clock: Clock, heartbeats?: HeartbeatBatcher, limit: string | null = null) {
+  constructor(
+    em: EntityManager,
+    clock: Clock,
+    actor: Actor | null,
+    heartbeats?: HeartbeatBatcher,
+    limit: string | null = null,
+  ) {
     this.#em = em;
     this.#clock = clock;
+    this.#actor = actor;
     this.#heartbeats = heartbeats;
     this.#limit = limit;
   }
@@ -142,7 +151,7 @@ export class ProcessesService {
             : sql`(select ${machineProcessCountSql('m')} from machines m where m.id = ${machine})`;
           const [reaped] = await execute<{ held: number }[]>(
             em,
-            sql`with ${releaseProcessesSql('reaped', null, sql`${expired} and ${processLeaseSql.expired('pr', 'rp', now)}`, 'HEARTBEAT_DEAD', now)}
+            sql`with ${releaseProcessesSql('reaped', null, sql`${expired} and ${processLeaseSql.expired('pr', 'rp', now)}`, 'HEARTBEAT_DEAD', now, this.#actor)}
                 select (select count(*) from reaped_logged) as released,
                        (${current} - (select count(*) from processes x where ${inScope} and ${lapsed}))::int as held`,
           );
@@ -170,8 +179,8 @@ export class ProcessesService {
               values (${uuidv7()}, ${machine}, ${licenseId}, ${input.pid ?? null}, ${JSON.stringify(input.metadata ?? {})}::json, ${now}, ${now})
               returning *
             ), spawned as (
-              insert into events (type, occurred_at, machine_id, license_id, data)
-              select ${PROCESS_EVENTS.spawned}, ${now}, pr.machine_id, pr.license_id, json_build_object('process', ${processJsonSql('pr', 'p', now)})
+              insert into events (type, occurred_at, machine_id, license_id, actor_type, actor_id, data)
+              select ${PROCESS_EVENTS.spawned}, ${now}, pr.machine_id, pr.license_id, ${actorValuesSql(this.#actor)}, json_build_object('process', ${processJsonSql('pr', 'p', now)})
                 from pr join policies p on p.id = ${license.policy_id})
             select ${processRecordColumns('pr', 'p')} from pr join policies p on p.id = ${license.policy_id}`,
       );
@@ -221,7 +230,7 @@ export class ProcessesService {
     if (this.#limit !== null) conditions.push(sql`rp.product_id = ${this.#limit}`);
     const [row] = await execute<{ released: number }[]>(
       this.#em,
-      sql`with ${releaseProcessesSql('released', null, sql.join(conditions, ' and '), 'DEACTIVATED', this.#clock.now())}
+      sql`with ${releaseProcessesSql('released', null, sql.join(conditions, ' and '), 'DEACTIVATED', this.#clock.now(), this.#actor)}
           select count(*)::int as released from released_logged`,
     );
     if (row!.released === 0) throw new ProcessNotFound(id);

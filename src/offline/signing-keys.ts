@@ -12,6 +12,7 @@ import { SigningKeyActive, SigningKeyNotFound, SigningKeyRevoked } from '../core
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import type { EntityManager } from '../db/orm.ts';
 import { asDate, execute, maybeDate, sql } from '../db/sql.ts';
+import type { Actor } from '../events/actor.ts';
 import { recordEvent } from '../events/record.ts';
 import { signingKeySubject } from './events.ts';
 import { ed25519PublicKeyFromHex } from './file.ts';
@@ -188,7 +189,7 @@ async function lockSigningKeys(tx: EntityManager): Promise<void> {
 }
 
 /** Inside the lock: the active key (if any) becomes retired and a new key becomes active. */
-async function rotateLocked(tx: EntityManager, secret: string, now: Date): Promise<SigningKey> {
+async function rotateLocked(tx: EntityManager, secret: string, now: Date, actor: Actor | null): Promise<SigningKey> {
   const retired = await execute<{ id: string }[]>(
     tx,
     sql`update signing_keys set status = 'retired', retired_at = ${now} where status = 'active' returning id`,
@@ -202,8 +203,8 @@ async function rotateLocked(tx: EntityManager, secret: string, now: Date): Promi
         returning ${COLUMNS}`,
   );
   for (const { id: retiredId } of retired)
-    await recordEvent(tx, 'signing-key.retired', signingKeySubject(retiredId), now);
-  await recordEvent(tx, 'signing-key.rotated', signingKeySubject(id), now);
+    await recordEvent(tx, 'signing-key.retired', signingKeySubject(retiredId), now, actor);
+  await recordEvent(tx, 'signing-key.rotated', signingKeySubject(id), now, actor);
   return toSigningKey(row!);
 }
 
@@ -221,10 +222,15 @@ async function lockedKey(tx: EntityManager, id: string): Promise<SigningKey> {
  * revocations (and a first start's seed): each sees the keys the one before it left, so there is
  * always exactly one active key.
  */
-export async function rotateSigningKey(em: EntityManager, secret: string, now: Date): Promise<SigningKey> {
+export async function rotateSigningKey(
+  em: EntityManager,
+  secret: string,
+  now: Date,
+  actor: Actor | null,
+): Promise<SigningKey> {
   return em.transactional(async (tx) => {
     await lockSigningKeys(tx);
-    return rotateLocked(tx, secret, now);
+    return rotateLocked(tx, secret, now, actor);
   });
 }
 
@@ -233,13 +239,19 @@ export async function rotateSigningKey(em: EntityManager, secret: string, now: D
  * transaction, so there is never none); a retired key is left as it is; a revoked key stays
  * revoked (SIGNING_KEY_REVOKED). Returns the key as it is afterwards.
  */
-export async function retireSigningKey(em: EntityManager, secret: string, id: string, now: Date): Promise<SigningKey> {
+export async function retireSigningKey(
+  em: EntityManager,
+  secret: string,
+  id: string,
+  now: Date,
+  actor: Actor | null,
+): Promise<SigningKey> {
   return em.transactional(async (tx) => {
     await lockSigningKeys(tx);
     const key = await lockedKey(tx, id);
     if (key.status === 'revoked') throw new SigningKeyRevoked(key.id);
     if (key.status === 'retired') return key;
-    await rotateLocked(tx, secret, now);
+    await rotateLocked(tx, secret, now, actor);
     return lockedKey(tx, key.id);
   });
 }
@@ -249,7 +261,12 @@ export async function retireSigningKey(em: EntityManager, secret: string, id: st
  * (SIGNING_KEY_ACTIVE): rotating first keeps a key to sign with. Revoking a revoked key changes
  * nothing. Returns the key as it is afterwards.
  */
-export async function revokeSigningKey(em: EntityManager, id: string, now: Date): Promise<SigningKey> {
+export async function revokeSigningKey(
+  em: EntityManager,
+  id: string,
+  now: Date,
+  actor: Actor | null,
+): Promise<SigningKey> {
   return em.transactional(async (tx) => {
     await lockSigningKeys(tx);
     const key = await lockedKey(tx, id);
@@ -259,7 +276,7 @@ export async function revokeSigningKey(em: EntityManager, id: string, now: Date)
       tx,
       sql`update signing_keys set status = 'revoked', revoked_at = ${now} where id = ${key.id} returning ${COLUMNS}`,
     );
-    await recordEvent(tx, 'signing-key.revoked', signingKeySubject(key.id), now);
+    await recordEvent(tx, 'signing-key.revoked', signingKeySubject(key.id), now, actor);
     return toSigningKey(row!);
   });
 }
@@ -288,12 +305,14 @@ export async function unopenableActiveKey(em: EntityManager, secret: string): Pr
 export class SigningKeysService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
+  readonly #actor: Actor | null;
   readonly #secret: string | undefined;
 
   /** `secret`: the server secret, needed only to make a key (rotation, retiring the active key). */
-  constructor(em: EntityManager, clock: Clock, secret: string | undefined) {
+  constructor(em: EntityManager, clock: Clock, actor: Actor | null, secret: string | undefined) {
     this.#em = em;
     this.#clock = clock;
+    this.#actor = actor;
     this.#secret = secret;
   }
 
@@ -308,14 +327,14 @@ export class SigningKeysService {
   }
 
   rotate(): Promise<SigningKey> {
-    return rotateSigningKey(this.#em, this.#sealingSecret(), this.#clock.now());
+    return rotateSigningKey(this.#em, this.#sealingSecret(), this.#clock.now(), this.#actor);
   }
 
   retire(id: string): Promise<SigningKey> {
-    return retireSigningKey(this.#em, this.#sealingSecret(), id, this.#clock.now());
+    return retireSigningKey(this.#em, this.#sealingSecret(), id, this.#clock.now(), this.#actor);
   }
 
   revoke(id: string): Promise<SigningKey> {
-    return revokeSigningKey(this.#em, id, this.#clock.now());
+    return revokeSigningKey(this.#em, id, this.#clock.now(), this.#actor);
   }
 }

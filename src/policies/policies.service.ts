@@ -7,6 +7,7 @@ import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
 import { execute, sql } from '../db/sql.ts';
+import type { Actor } from '../events/actor.ts';
 import { recordEvent } from '../events/record.ts';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from '../keys/license-key.ts';
 import { ProductsService } from '../products/products.service.ts';
@@ -177,12 +178,14 @@ function checkOverage(policy: Pick<PolicySettings, 'maxMachines' | 'maxCores' | 
 export class PoliciesService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
+  readonly #actor: Actor | null;
   readonly #limit: string | null;
 
   /** `limit`: the one product an API key is limited to; other policies are not found for it. */
-  constructor(em: EntityManager, clock: Clock, limit: string | null = null) {
+  constructor(em: EntityManager, clock: Clock, actor: Actor | null, limit: string | null = null) {
     this.#em = em;
     this.#clock = clock;
+    this.#actor = actor;
     this.#limit = limit;
   }
 
@@ -195,7 +198,7 @@ export class PoliciesService {
       if (this.#limit !== null) throw new UnknownProduct(null);
       return null;
     }
-    return (await new ProductsService(em, this.#clock, this.#limit).lockForUse(em, productId)).id;
+    return (await new ProductsService(em, this.#clock, this.#actor, this.#limit).lockForUse(em, productId)).id;
   }
 
   async create(input: CreatePolicyInput): Promise<Policy> {
@@ -213,7 +216,7 @@ export class PoliciesService {
       settings.productId = await this.#product(em, settings.productId);
       const policy = em.create(Policy, { id: uuidv7(), ...settings, createdAt: now, updatedAt: now, deletedAt: null });
       await em.flush();
-      await recordEvent(em, 'policy.created', policySubject(policy.id), now);
+      await recordEvent(em, 'policy.created', policySubject(policy.id), now, this.#actor);
       return policy;
     });
   }
@@ -250,7 +253,7 @@ export class PoliciesService {
       if (changes.productId !== undefined) changes.productId = await this.#product(em, changes.productId);
       em.assign(policy, { ...changes, ...(metadata ? { metadata } : {}), updatedAt: now });
       await em.flush();
-      await recordEvent(em, 'policy.updated', policySubject(id), now);
+      await recordEvent(em, 'policy.updated', policySubject(id), now, this.#actor);
     });
     return policy;
   }
@@ -277,7 +280,7 @@ export class PoliciesService {
       policy.deletedAt = now;
       policy.updatedAt = now;
       await em.flush();
-      await recordEvent(em, 'policy.deleted', policySubject(id), now);
+      await recordEvent(em, 'policy.deleted', policySubject(id), now, this.#actor);
     });
   }
 }

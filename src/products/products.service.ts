@@ -6,6 +6,7 @@ import { isUuid, uuidv7 } from '../core/ids.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
+import type { Actor } from '../events/actor.ts';
 import { recordEvent } from '../events/record.ts';
 import { productSubject } from './events.ts';
 import { Product } from './product.entity.ts';
@@ -53,12 +54,14 @@ function codeTaken(error: unknown, code: string | undefined): unknown {
 export class ProductsService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
+  readonly #actor: Actor | null;
   readonly #limit: string | null;
 
   /** `limit`: the one product an API key is limited to; the others are not found for it. */
-  constructor(em: EntityManager, clock: Clock, limit: string | null = null) {
+  constructor(em: EntityManager, clock: Clock, actor: Actor | null, limit: string | null = null) {
     this.#em = em;
     this.#clock = clock;
+    this.#actor = actor;
     this.#limit = limit;
   }
 
@@ -87,7 +90,7 @@ export class ProductsService {
           deletedAt: null,
         });
         await em.flush();
-        await recordEvent(em, 'product.created', productSubject(product.id), now);
+        await recordEvent(em, 'product.created', productSubject(product.id), now, this.#actor);
         return product;
       });
     } catch (error) {
@@ -138,7 +141,7 @@ export class ProductsService {
     try {
       await this.#em.transactional(async (em) => {
         await em.flush();
-        await recordEvent(em, 'product.updated', productSubject(product.id), now);
+        await recordEvent(em, 'product.updated', productSubject(product.id), now, this.#actor);
       });
     } catch (error) {
       throw codeTaken(error, changes.code);
@@ -166,7 +169,7 @@ export class ProductsService {
       product.deletedAt = now;
       product.updatedAt = now;
       await em.flush();
-      await recordEvent(em, 'product.deleted', productSubject(product.id), now);
+      await recordEvent(em, 'product.deleted', productSubject(product.id), now, this.#actor);
     });
   }
 }

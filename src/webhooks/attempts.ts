@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { uuidv7 } from '../core/ids.ts';
 import type { Orm } from '../db/orm.ts';
 import { execute, sql } from '../db/sql.ts';
+import { WORKER_ACTOR } from '../events/actor.ts';
 import { recordEvent } from '../events/record.ts';
 import type { Logger } from '../log.ts';
 import { webhookEndpointSubject } from './events.ts';
@@ -83,6 +84,6 @@ async function disable(
     em,
     sql`update webhook_endpoints set enabled = false, disabled_reason = 'FAILING', updated_at = ${now} where id = ${endpointId}`,
   );
-  await recordEvent(em, 'webhook-endpoint.disabled', webhookEndpointSubject(endpointId), now);
+  await recordEvent(em, 'webhook-endpoint.disabled', webhookEndpointSubject(endpointId), now, WORKER_ACTOR);
   log.warn({ endpointId, failures: threshold }, 'webhook endpoint disabled after consecutive failures');
 }

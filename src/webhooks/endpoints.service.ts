@@ -6,6 +6,7 @@ import type { Page, PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
 import { execute, type Sql, sql } from '../db/sql.ts';
+import type { Actor } from '../events/actor.ts';
 import { isEventType } from '../events/types.ts';
 import { type AddressPolicy, refusedOnSave } from './address.ts';
 import {
@@ -45,11 +46,14 @@ export interface QueuedMessage {
 export class WebhookEndpointsService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
+  /** Who asks: a test message names them as its actor, as an event would. */
+  readonly #actor: Actor | null;
   readonly #policy: AddressPolicy;
 
-  constructor(em: EntityManager, clock: Clock, policy: AddressPolicy) {
+  constructor(em: EntityManager, clock: Clock, actor: Actor | null, policy: AddressPolicy) {
     this.#em = em;
     this.#clock = clock;
+    this.#actor = actor;
     this.#policy = policy;
   }
 
@@ -202,6 +206,7 @@ export class WebhookEndpointsService {
     const payload = JSON.stringify({
       type: TEST_MESSAGE_TYPE,
       timestamp: now.toISOString(),
+      actor: this.#actor,
       data: { webhookEndpointId: endpoint.id, message: 'A test delivery from Licentric.' },
     });
     await execute(

@@ -4,6 +4,7 @@ import type { Db, PgBoss } from 'pg-boss';
 import type { Clock } from '../core/clock.ts';
 import type { Orm } from '../db/orm.ts';
 import { execute, isoTimestampSql, sql } from '../db/sql.ts';
+import { actorJsonSql } from '../events/actor.ts';
 
 /** The queue of delivery jobs: one job, one attempt of one message. */
 export const DELIVER = 'webhooks-deliver';
@@ -32,11 +33,11 @@ export async function relayBatch(orm: Orm, clock: Clock, boss: PgBoss): Promise<
             select id from events where relayed_at is null order by id limit ${BATCH} for update skip locked
           ), marked as (
             update events e set relayed_at = ${now} from claimed c where e.id = c.id
-            returning e.id, e.type, e.occurred_at, e.data
+            returning e.id, e.type, e.occurred_at, e.actor_type, e.actor_id, e.data
           ), fanned as (
             insert into webhook_messages (id, endpoint_id, event_id, type, payload, created_at, wanted_at)
             select gen_random_uuid(), w.id, m.id, m.type,
-                   json_build_object('type', m.type, 'timestamp', ${isoTimestampSql(sql.raw('m.occurred_at'))}, 'data', m.data)::text,
+                   json_build_object('type', m.type, 'timestamp', ${isoTimestampSql(sql.raw('m.occurred_at'))}, 'actor', ${actorJsonSql('m')}, 'data', m.data)::text,
                    ${now}, ${now}
               from marked m
               join webhook_endpoints w on w.enabled and w.deleted_at is null and (w.event_types is null or m.type = any(w.event_types))

@@ -9,6 +9,7 @@ import { DEFAULT_TRANSPORT_TIMEOUTS } from '../../src/config.ts';
 import { ManualClock } from '../../src/core/clock.ts';
 import { initOrm, migrate, type Orm } from '../../src/db/orm.ts';
 import { ENTITIES } from '../../src/entities.ts';
+import { CLI_ACTOR } from '../../src/events/actor.ts';
 import { type App, type AppDeps, createApp } from '../../src/http/app.ts';
 import { createHttpServer, type TransportTimeouts } from '../../src/http/transport.ts';
 import { AuthCache, type AuthListener, listenForAuthChanges } from '../../src/keys/auth-cache.ts';
@@ -148,7 +149,8 @@ export function useTestServer(
         return rows;
       },
       authCache,
-      services: () => new Services(orm.em.fork(), clock, hasher, { authCache, webhookAddresses, secret: TEST_SECRET }),
+      services: () =>
+        new Services(orm.em.fork(), clock, hasher, CLI_ACTOR, { authCache, webhookAddresses, secret: TEST_SECRET }),
       contractViolations: app.contractViolations,
     } satisfies TestServer);
   });

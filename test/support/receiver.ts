@@ -10,7 +10,12 @@ export interface Received {
   headers: IncomingHttpHeaders;
   body: string;
   /** The payload as the Standard Webhooks library verified it, under the secret(s) it holds. */
-  payload: { type: string; timestamp: string; data: Record<string, unknown> };
+  payload: {
+    type: string;
+    timestamp: string;
+    actor: { type: string; id: string | null } | null;
+    data: Record<string, unknown>;
+  };
 }
 
 /**

@@ -26,6 +26,8 @@ export const eventHandlers = {
       type: query.type,
       licenseId: query.licenseId,
       machineId: query.machineId,
+      actorType: query.actorType,
+      actorId: query.actorId,
       occurredFrom,
       occurredBefore,
       apiKeyEvents: seesApiKeyEvents(principal),

@@ -89,7 +89,7 @@ public final class Smoke {
     check(Boolean.TRUE.equals(machines.deactivateMachine(machine.getId(), null, asLicense).getData().getDeleted()), "deactivate");
     System.out.println("deactivated " + machine.getId());
 
-    EventList events = new EventsApi(client).listEvents(null, null, machine.getId(), null, null, null, 100, null, asApiKey);
+    EventList events = new EventsApi(client).listEvents(null, null, machine.getId(), null, null, null, null, null, 100, null, asApiKey);
     List<String> types = events.getData().stream().map(e -> e.getType().getValue()).toList();
     check(types.equals(List.of("machine.activated", "machine.deactivated")), "the machine's events are " + types);
     // `data` is an open object (its shape depends on the type): the generator makes it a plain Object.
