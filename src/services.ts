@@ -5,6 +5,7 @@ import { EventsService } from './events/events.service.ts';
 import { ApiKeysService } from './keys/api-keys.service.ts';
 import type { AuthCache } from './keys/auth-cache.ts';
 import type { KeyHasher } from './keys/hashing.ts';
+import type { SecretRing } from './keys/sealing.ts';
 import { CheckOutService } from './licenses/check-out.ts';
 import { licenseSubject } from './licenses/events.ts';
 import { LicensesService } from './licenses/licenses.service.ts';
@@ -27,7 +28,7 @@ export interface SharedServices {
   /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
   webhookAddresses?: AddressPolicy;
   /** The server secret the signing keys are sealed under; without it nothing can be signed or rotated. */
-  secret?: string;
+  secret?: string | SecretRing;
 }
 
 /** The domain services bound to one unit of work (a request, a CLI command, a worker pass). */
@@ -117,7 +118,7 @@ export class Services {
   }
 
   get webhookEndpoints(): WebhookEndpointsService {
-    return new WebhookEndpointsService(this.em, this.clock, this.#webhookAddresses);
+    return new WebhookEndpointsService(this.em, this.clock, this.#webhookAddresses, this.#shared.secret);
   }
 
   get signingKeys(): SigningKeysService {

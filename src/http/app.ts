@@ -6,6 +6,7 @@ import type { Orm } from '../db/orm.ts';
 import { openStatementPool } from '../db/statement-pool.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
+import type { SecretRing } from '../keys/sealing.ts';
 import { ValidationLookups } from '../licenses/validation-lookup.ts';
 import { HeartbeatBatcher } from '../machines/heartbeat-batch.ts';
 import type { Metrics } from '../metrics.ts';
@@ -32,7 +33,7 @@ export interface AppDeps {
   clock: Clock;
   hasher: KeyHasher;
   /** The server secret: opens the active signing key (signed responses) and seals new ones (rotation). */
-  secret: string;
+  secret: string | SecretRing;
   log: Logger;
   /** Key lookups served from memory; only with a listener keeping it current (auth-cache.ts). */
   authCache?: AuthCache;

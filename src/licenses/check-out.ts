@@ -12,8 +12,9 @@ import { isUuid, uuidv7 } from '../core/ids.ts';
 import { sql } from '../db/sql.ts';
 import type { EntitlementsService } from '../entitlements/entitlements.service.ts';
 import { recordEvent, type Subject } from '../events/record.ts';
-import { KeyHasher } from '../keys/hashing.ts';
+import type { KeyHasher } from '../keys/hashing.ts';
 import { parseLicenseKey } from '../keys/license-key.ts';
+import type { SecretRing } from '../keys/sealing.ts';
 import { machineJsonSql } from '../machines/events.ts';
 import { heartbeatStatus } from '../machines/heartbeat.ts';
 import { Machine } from '../machines/machine.entity.ts';
@@ -84,7 +85,7 @@ export class CheckOutService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
   readonly #hasher: KeyHasher;
-  readonly #secret: string;
+  readonly #secret: string | SecretRing;
   readonly #entitlements: EntitlementsService;
   readonly #limit: string | null;
 
@@ -92,7 +93,7 @@ export class CheckOutService {
     em: EntityManager,
     clock: Clock,
     hasher: KeyHasher,
-    secret: string,
+    secret: string | SecretRing,
     entitlements: EntitlementsService,
     limit: string | null = null,
   ) {
@@ -199,7 +200,7 @@ export class CheckOutService {
       // The key as issued, whatever case or look-alike characters it was sent with: it is what
       // the vendor's software holds, so it is the one that must open the file.
       const canonical = parseLicenseKey(request.licenseKey);
-      if (canonical === null || !KeyHasher.equal(license.keyHash, this.#hasher.hash('license-key', canonical)))
+      if (canonical === null || !this.#hasher.matches('license-key', canonical, license.keyHash))
         throw new LicenseKeyMismatch();
       key = canonical;
     }

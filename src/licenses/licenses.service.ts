@@ -251,6 +251,7 @@ export class LicensesService {
         id: uuidv7(),
         policy,
         keyHash: this.#hasher.hash('license-key', key),
+        keySecretId: this.#hasher.secretId,
         keyHint: keyHint(key),
         name: input.name ?? null,
         metadata: input.metadata ?? {},
@@ -422,7 +423,34 @@ export class LicensesService {
     const license = this.#authCache
       ? await this.#authCache.through(`license:${hash.toString('base64')}`, load)
       : await load();
-    return license !== null && KeyHasher.equal(license.keyHash, hash) ? license : null;
+    if (license !== null) return KeyHasher.equal(license.keyHash, hash) ? license : null;
+    // Only a miss, and only during a rotation of the server secret, looks any further.
+    return this.#hasher.hasPrevious ? this.#authenticatePrevious(canonical, hash) : null;
+  }
+
+  /**
+   * A key hashed under a previous server secret: found by those hashes in one statement, and
+   * re-hashed under the current secret by an update guarded on the old hash, so two requests
+   * re-hashing at once cannot clash (the second changes nothing). The change notifies every
+   * replica's authentication cache; the next request finds the key at once.
+   */
+  async #authenticatePrevious(canonical: string, hash: Buffer): Promise<LicenseRecord | null> {
+    const previous = this.#hasher.previousHashes('license-key', canonical);
+    const [row] = await execute<Record<string, unknown>[]>(
+      this.#em,
+      sql`select * from licenses where key_hash in (${sql.join(
+        previous.map((h) => sql`${h}`),
+        ', ',
+      )}) and deleted_at is null`,
+    );
+    if (!row) return null;
+    await execute(
+      this.#em,
+      sql`update licenses set key_hash = ${hash}, key_secret_id = ${this.#hasher.secretId}
+           where id = ${row.id as string} and key_hash = ${row.key_hash as Buffer}`,
+    );
+    this.#authCache?.forget();
+    return toLicenseRecord({ ...row, key_hash: hash });
   }
 
   /**
