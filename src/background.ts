@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { Config } from './config.ts';
 import type { Clock } from './core/clock.ts';
-import type { SecretRing } from './keys/sealing.ts';
+import type { SecretRing } from './core/sealing.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Runtime } from './runtime.ts';

@@ -17,7 +17,7 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Where embedded mode keeps its database and its generated secret. */
   dataDir: string;
-  /** The key of the keyed hashes of license keys and API keys; undefined means "from dataDir". */
+  /** The key of the keyed hashes of license keys and API keys, and of the seals at rest; undefined means "from dataDir". */
   secret: string | undefined;
   /**
    * Former server secrets during a rotation (LICENTRIC_PREVIOUS_SECRETS): what they hashed still

@@ -1,13 +1,13 @@
 import type { Config } from './config.ts';
+import { SecretRing } from './core/sealing.ts';
 import { type EmbeddedDatabase, type EmbeddedRole, startEmbeddedDatabase } from './db/embedded.ts';
 import { initOrm, migrate, type Orm } from './db/orm.ts';
 import { ENTITIES } from './entities.ts';
 import { KeyHasher } from './keys/hashing.ts';
-import { resealAll, secretsSeed } from './keys/rotation.ts';
-import { SecretRing } from './keys/sealing.ts';
 import { loadOrCreateSecret } from './keys/secret.ts';
 import type { Logger } from './log.ts';
 import { unopenableActiveKey } from './offline/signing-keys.ts';
+import { resealAll, secretsSeed } from './secrets.ts';
 import { StartupError } from './startup.ts';
 
 /** What every entry point (server, worker, CLI) needs: a migrated database and the key hasher. */

@@ -1,11 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from './core/clock.ts';
+import type { SecretRing } from './core/sealing.ts';
 import { EntitlementsService } from './entitlements/entitlements.service.ts';
 import { EventsService } from './events/events.service.ts';
 import { ApiKeysService } from './keys/api-keys.service.ts';
 import type { AuthCache } from './keys/auth-cache.ts';
 import type { KeyHasher } from './keys/hashing.ts';
-import type { SecretRing } from './keys/sealing.ts';
 import { CheckOutService } from './licenses/check-out.ts';
 import { licenseSubject } from './licenses/events.ts';
 import { LicensesService } from './licenses/licenses.service.ts';

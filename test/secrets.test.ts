@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { resealAll, rotateCheck, secretsSeed } from '../src/keys/rotation.ts';
-import { SecretRing, secretId } from '../src/keys/sealing.ts';
+import { SecretRing, secretId } from '../src/core/sealing.ts';
+import { KeyHasher } from '../src/keys/hashing.ts';
+import { generateLicenseKey } from '../src/keys/license-key.ts';
+import { LicensesService } from '../src/licenses/licenses.service.ts';
 import { openPrivateKey } from '../src/offline/signing-keys.ts';
+import { resealAll, rotateCheck, secretsSeed } from '../src/secrets.ts';
 import { attemptTarget } from '../src/webhooks/attempts.ts';
 import { generateSigningSecret } from '../src/webhooks/signing.ts';
 import { dumpDatabase, encodings } from './support/dump.ts';
@@ -145,5 +148,85 @@ describe('secrets at rest', () => {
     await expect(attemptTarget(server.orm, message, new SecretRing(TEST_SECRET))).rejects.toThrow(
       /opens with no secret/,
     );
+  });
+});
+
+describe('authenticating by key during a rotation', () => {
+  const A = 'authentication-secret-A-0123456789abcdefgh';
+  const B = 'authentication-secret-B-0123456789abcdefgh';
+
+  /** A license service on its own unit of work, counting the statements it sends. */
+  function counted(hasher: KeyHasher): { licenses: LicensesService; statements: () => number } {
+    const em = server.orm.em.fork();
+    const execute = em.execute.bind(em);
+    let statements = 0;
+    em.execute = ((...args: Parameters<typeof execute>) => {
+      statements += 1;
+      return execute(...args);
+    }) as typeof em.execute;
+    return { licenses: new LicensesService(em, server.clock, hasher), statements: () => statements };
+  }
+
+  async function licenseUnder(secret: string): Promise<{ id: string; key: string }> {
+    const services = server.services();
+    const policy = await services.policies.create({ name: `rotation ${randomUUID()}` });
+    const created = await new LicensesService(server.orm.em.fork(), server.clock, new KeyHasher(secret)).create({
+      policyId: policy.id,
+    });
+    return { id: created.license.id, key: created.key };
+  }
+
+  it('costs one lookup without previous secrets, and a second only on a miss when some are configured', async () => {
+    const unknown = generateLicenseKey('TST');
+    const alone = counted(new KeyHasher(B));
+    expect(await alone.licenses.authenticate(unknown)).toBeNull();
+    expect(alone.statements()).toBe(1);
+
+    const current = await licenseUnder(B);
+    const ring = counted(new KeyHasher(new SecretRing(B, [A])));
+    expect((await ring.licenses.authenticate(current.key))?.id).toBe(current.id);
+    expect(ring.statements()).toBe(1);
+    expect(await ring.licenses.authenticate(unknown)).toBeNull();
+    expect(ring.statements()).toBe(3);
+  });
+
+  it('re-hashes a key under the current secret once, however many requests present it at once', async () => {
+    const former = await licenseUnder(A);
+    const hasher = new KeyHasher(new SecretRing(B, [A]));
+    const found = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        new LicensesService(server.orm.em.fork(), server.clock, hasher).authenticate(former.key),
+      ),
+    );
+    expect(found.map((license) => license?.id)).toEqual(Array(8).fill(former.id));
+    const [row] = await server.sql<{ key_hash: Buffer; key_secret_id: string }>(
+      'select key_hash, key_secret_id from licenses where id = $1',
+      [former.id],
+    );
+    expect(row!.key_hash.equals(new KeyHasher(B).hash('license-key', former.key))).toBe(true);
+    expect(row!.key_secret_id).toBe(secretId(B));
+    // Found under the current secret from now on: one lookup again.
+    const after = counted(hasher);
+    expect((await after.licenses.authenticate(former.key))?.id).toBe(former.id);
+    expect(after.statements()).toBe(1);
+    // A request that misses the current hash just before another re-hashes the key still finds it.
+    const raced = await licenseUnder(A);
+    const em = server.orm.em.fork();
+    const execute = em.execute.bind(em);
+    let statements = 0;
+    em.execute = (async (...args: Parameters<typeof execute>) => {
+      const result = await execute(...args);
+      if (++statements === 1)
+        expect(
+          (await new LicensesService(server.orm.em.fork(), server.clock, hasher).authenticate(raced.key))?.id,
+        ).toBe(raced.id);
+      return result;
+    }) as typeof em.execute;
+    expect((await new LicensesService(em, server.clock, hasher).authenticate(raced.key))?.id).toBe(raced.id);
+    // A key whose secret is not in the ring is not found, and nothing is written.
+    const stranger = await licenseUnder(A);
+    expect(
+      await new LicensesService(server.orm.em.fork(), server.clock, new KeyHasher(B)).authenticate(stranger.key),
+    ).toBeNull();
   });
 });

@@ -1,6 +1,7 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { Clock } from '../core/clock.ts';
+import { openBody, sealBody } from '../core/sealing.ts';
 import { IDEMPOTENCY_TTL_MS } from '../db/housekeeping.ts';
 import { forDriver, sql } from '../db/sql.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
@@ -45,7 +46,7 @@ function canonicalJson(value: unknown): string {
  * fixes its request or waits for a free seat needs. Stored bodies are encrypted with a key derived
  * from the server secret, because a creation's response holds the new license key or API token
  * that the server otherwise never stores in the clear. Each row records the id of the secret its
- * body was sealed under, so a rotation of the secret still replays it (src/keys/sealing.ts).
+ * body was sealed under, so a rotation of the secret still replays it (src/core/sealing.ts).
  */
 export class IdempotencyKeys {
   readonly #pool: Pool;
@@ -159,33 +160,4 @@ export class IdempotencyKeys {
       forDriver(sql`delete from idempotency_keys where scope = ${scope} and key = ${key} and status is null`),
     );
   }
-}
-
-/** base64 of IV ‖ tag ‖ ciphertext of the body's JSON. */
-export function sealBody(key: Buffer, body: unknown): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  const sealed = Buffer.concat([cipher.update(JSON.stringify(body), 'utf8'), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64');
-}
-
-/**
- * A stored body, opened with the key of the secret its row names; a row from before ids were
- * recorded, or one whose id is not in the ring, is tried with every key, the current first.
- */
-export function openBody(keys: Map<string, Buffer>, stored: string, secretId: string | null): unknown {
-  const bytes = Buffer.from(stored, 'base64');
-  const named = secretId === null ? undefined : keys.get(secretId);
-  for (const key of named ? [named] : keys.values()) {
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, 12));
-      decipher.setAuthTag(bytes.subarray(12, 28));
-      return JSON.parse(Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString('utf8'));
-    } catch {
-      // The next key, then.
-    }
-  }
-  throw new Error(
-    `a stored idempotent response opens with no secret of the ring (sealed under ${secretId ?? 'unknown'})`,
-  );
 }

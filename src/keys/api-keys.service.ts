@@ -134,18 +134,21 @@ export class ApiKeysService {
   /**
    * A token hashed under a previous server secret: found by those hashes in one statement, and
    * re-hashed under the current secret by an update guarded on the old hash, so two requests
-   * re-hashing at once cannot clash. The change notifies every replica's authentication cache.
+   * re-hashing at once cannot clash. The current hash is looked for again beside them, so a
+   * request that missed it just before another re-hashed the token still finds it. The change
+   * notifies every replica's authentication cache.
    */
   async #authenticatePrevious(presented: string, hash: Buffer): Promise<ApiKeyRecord | null> {
-    const previous = this.#hasher.previousHashes('api-key', presented);
+    const hashes = [hash, ...this.#hasher.previousHashes('api-key', presented)];
     const [row] = await execute<Record<string, unknown>[]>(
       this.#em,
       sql`select * from api_keys where token_hash in (${sql.join(
-        previous.map((h) => sql`${h}`),
+        hashes.map((h) => sql`${h}`),
         ', ',
       )})`,
     );
     if (!row) return null;
+    if (KeyHasher.equal(row.token_hash as Buffer, hash)) return toApiKeyRecord(row);
     await execute(
       this.#em,
       sql`update api_keys set token_hash = ${hash}, token_secret_id = ${this.#hasher.secretId}

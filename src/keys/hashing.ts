@@ -1,5 +1,5 @@
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
-import { SecretRing } from './sealing.ts';
+import { SecretRing } from '../core/sealing.ts';
 
 export type HashPurpose = 'license-key' | 'api-key' | 'idempotency-body';
 

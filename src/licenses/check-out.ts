@@ -9,12 +9,12 @@ import {
   TtlOutOfRange,
 } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
+import type { SecretRing } from '../core/sealing.ts';
 import { sql } from '../db/sql.ts';
 import type { EntitlementsService } from '../entitlements/entitlements.service.ts';
 import { recordEvent, type Subject } from '../events/record.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
 import { parseLicenseKey } from '../keys/license-key.ts';
-import type { SecretRing } from '../keys/sealing.ts';
 import { machineJsonSql } from '../machines/events.ts';
 import { heartbeatStatus } from '../machines/heartbeat.ts';
 import { Machine } from '../machines/machine.entity.ts';

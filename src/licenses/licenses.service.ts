@@ -431,19 +431,21 @@ export class LicensesService {
   /**
    * A key hashed under a previous server secret: found by those hashes in one statement, and
    * re-hashed under the current secret by an update guarded on the old hash, so two requests
-   * re-hashing at once cannot clash (the second changes nothing). The change notifies every
-   * replica's authentication cache; the next request finds the key at once.
+   * re-hashing at once cannot clash (the second changes nothing). The current hash is looked for
+   * again beside them, so a request that missed it just before another re-hashed the key still
+   * finds it. The change notifies every replica's authentication cache.
    */
   async #authenticatePrevious(canonical: string, hash: Buffer): Promise<LicenseRecord | null> {
-    const previous = this.#hasher.previousHashes('license-key', canonical);
+    const hashes = [hash, ...this.#hasher.previousHashes('license-key', canonical)];
     const [row] = await execute<Record<string, unknown>[]>(
       this.#em,
       sql`select * from licenses where key_hash in (${sql.join(
-        previous.map((h) => sql`${h}`),
+        hashes.map((h) => sql`${h}`),
         ', ',
       )}) and deleted_at is null`,
     );
     if (!row) return null;
+    if (KeyHasher.equal(row.key_hash as Buffer, hash)) return toLicenseRecord(row);
     await execute(
       this.#em,
       sql`update licenses set key_hash = ${hash}, key_secret_id = ${this.#hasher.secretId}

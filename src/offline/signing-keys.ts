@@ -2,10 +2,10 @@ import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:cryp
 import type { Clock } from '../core/clock.ts';
 import { SigningKeyActive, SigningKeyNotFound, SigningKeyRevoked } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
+import { deriveKey, open, SecretRing, seal } from '../core/sealing.ts';
 import type { EntityManager } from '../db/orm.ts';
 import { asDate, execute, maybeDate, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
-import { deriveKey, open, SecretRing, seal } from '../keys/sealing.ts';
 import { signingKeySubject } from './events.ts';
 import { ed25519PublicKeyFromHex } from './file.ts';
 

@@ -1,9 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { uuidv7 } from '../core/ids.ts';
+import type { SecretRing } from '../core/sealing.ts';
 import type { Orm } from '../db/orm.ts';
 import { execute, sql } from '../db/sql.ts';
 import { recordEvent } from '../events/record.ts';
-import type { SecretRing } from '../keys/sealing.ts';
 import type { Logger } from '../log.ts';
 import { webhookEndpointSubject } from './events.ts';
 import type { PostResult } from './post.ts';

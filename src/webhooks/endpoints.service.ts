@@ -3,11 +3,11 @@ import type { Clock } from '../core/clock.ts';
 import { InvalidInput, WebhookDeliveryNotFound, WebhookEndpointNotFound, WebhookUrlRefused } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import type { Page, PageQuery } from '../core/pagination.ts';
+import { SecretRing } from '../core/sealing.ts';
 import { Checks } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
 import { execute, type Sql, sql } from '../db/sql.ts';
 import { isEventType } from '../events/types.ts';
-import { SecretRing } from '../keys/sealing.ts';
 import { type AddressPolicy, refusedOnSave } from './address.ts';
 import {
   toWebhookAttemptRecord,

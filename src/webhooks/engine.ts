@@ -1,7 +1,7 @@
 import { PgBoss } from 'pg-boss';
 import { type Clock, systemClock } from '../core/clock.ts';
+import { SecretRing } from '../core/sealing.ts';
 import type { Orm } from '../db/orm.ts';
-import { SecretRing } from '../keys/sealing.ts';
 import type { Logger } from '../log.ts';
 import type { AddressPolicy } from './address.ts';
 import { webhookIdOf } from './attempt-record.ts';

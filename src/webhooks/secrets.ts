@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { deriveKey, open, type SecretRing, seal } from '../core/sealing.ts';
 import { execute, sql } from '../db/sql.ts';
-import { deriveKey, open, type SecretRing, seal } from '../keys/sealing.ts';
 
 /**
  * Webhook signing secrets at rest: sealed with AES-256-GCM under a key derived from the server

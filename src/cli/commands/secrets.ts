@@ -1,6 +1,6 @@
-import { rotateCheck } from '../../keys/rotation.ts';
 import { createLogger } from '../../log.ts';
 import { openRuntime } from '../../runtime.ts';
+import { rotateCheck } from '../../secrets.ts';
 import type { Command } from '../command.ts';
 import { output, table } from '../output.ts';
 

@@ -78,3 +78,32 @@ export class SecretRing {
     return typeof secrets === 'string' ? new SecretRing(secrets) : secrets;
   }
 }
+
+/** A stored idempotent response: base64 of IV ‖ tag ‖ ciphertext of the body's JSON. */
+export function sealBody(key: Buffer, body: unknown): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const sealed = Buffer.concat([cipher.update(JSON.stringify(body), 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64');
+}
+
+/**
+ * A stored body, opened with the key of the secret its row names; a row from before ids were
+ * recorded, or one whose id is not in the ring, is tried with every key, the current first.
+ */
+export function openBody(keys: Map<string, Buffer>, stored: string, secretId: string | null): unknown {
+  const bytes = Buffer.from(stored, 'base64');
+  const named = secretId === null ? undefined : keys.get(secretId);
+  for (const key of named ? [named] : keys.values()) {
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, 12));
+      decipher.setAuthTag(bytes.subarray(12, 28));
+      return JSON.parse(Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString('utf8'));
+    } catch {
+      // The next key, then.
+    }
+  }
+  throw new Error(
+    `a stored idempotent response opens with no secret of the ring (sealed under ${secretId ?? 'unknown'})`,
+  );
+}

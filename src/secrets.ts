@@ -1,10 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, sql } from '../db/sql.ts';
-import { openBody, sealBody } from '../http/idempotency.ts';
-import { ensureSigningKey, resealSigningKeys, unopenableActiveKey } from '../offline/signing-keys.ts';
-import { resealWebhookSecrets } from '../webhooks/secrets.ts';
-import { KeyHasher } from './hashing.ts';
-import type { SecretRing } from './sealing.ts';
+import { openBody, type SecretRing, sealBody } from './core/sealing.ts';
+import { execute, sql } from './db/sql.ts';
+import { KeyHasher } from './keys/hashing.ts';
+import { ensureSigningKey, resealSigningKeys, unopenableActiveKey } from './offline/signing-keys.ts';
+import { resealWebhookSecrets } from './webhooks/secrets.ts';
 
 /**
  * Rotating the server secret (LICENTRIC_SECRET, with the former ones in
