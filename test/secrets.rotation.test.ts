@@ -276,6 +276,12 @@ describe('rotating LICENTRIC_SECRET', () => {
       code: 1,
       dependants: [{ kind: 'licenses.key_hash', secretId: secretId(A), inRing: false, count: 1 }],
     });
+    // For people: a table of the same figures, and the way out.
+    const human = await runCli(['secrets', 'rotate-check'], environment(B, [WRONG]));
+    expect(human.code).toBe(1);
+    expect(human.stdout).toContain(`Current secret: ${secretId(B)}; previous: ${secretId(WRONG)}`);
+    expect(human.stdout).toMatch(new RegExp(`licenses\\.key_hash\\s+${secretId(A)}\\s+no\\s+1\\n`));
+    for (const secret of [A, B, WRONG]) expect(human.stdout + human.stderr).not.toContain(secret);
   });
 
   it('once the last key under A is used, nothing depends on it, and B alone serves everything', async () => {
