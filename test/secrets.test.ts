@@ -5,7 +5,7 @@ import { KeyHasher } from '../src/keys/hashing.ts';
 import { generateLicenseKey } from '../src/keys/license-key.ts';
 import { LicensesService } from '../src/licenses/licenses.service.ts';
 import { openPrivateKey } from '../src/offline/signing-keys.ts';
-import { resealAll, rotateCheck, secretsSeed } from '../src/secrets.ts';
+import { resealAll, rotateCheck, secretsSeed } from '../src/runtime.ts';
 import { attemptTarget } from '../src/webhooks/attempts.ts';
 import { generateSigningSecret } from '../src/webhooks/signing.ts';
 import { dumpDatabase, encodings } from './support/dump.ts';

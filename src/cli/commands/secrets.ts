@@ -1,6 +1,5 @@
 import { createLogger } from '../../log.ts';
-import { openRuntime } from '../../runtime.ts';
-import { rotateCheck } from '../../secrets.ts';
+import { openRuntime, rotateCheck } from '../../runtime.ts';
 import type { Command } from '../command.ts';
 import { output, table } from '../output.ts';
 

@@ -1,7 +1,7 @@
 import { Migration } from '@mikro-orm/migrations';
 
 /**
- * Secrets at rest and the rotation of the server secret (src/core/sealing.ts, src/secrets.ts).
+ * Secrets at rest and the rotation of the server secret (src/core/sealing.ts, src/runtime.ts).
  *
  * - Every keyed hash and every seal records the id of the secret that made it. Rows made before
  *   this migration have none (null); SQL cannot know the secret, so the first start after it
