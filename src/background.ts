@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { Config } from './config.ts';
 import type { Clock } from './core/clock.ts';
+import type { SecretRing } from './core/sealing.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Runtime } from './runtime.ts';
@@ -18,8 +19,8 @@ export async function createMetrics(config: Config): Promise<Metrics | undefined
   return new Metrics();
 }
 
-/** What the background parts use of the runtime: the ORM, and the URL pg-boss connects to. */
-type Database = Pick<Runtime, 'orm' | 'databaseUrl'>;
+/** What the background parts use of the runtime: the ORM, the URL pg-boss connects to, the secrets webhooks are sealed under. */
+type Database = Pick<Runtime, 'orm' | 'databaseUrl'> & { secrets: string | SecretRing };
 
 export interface Background {
   /**
@@ -89,5 +90,6 @@ async function createWebhooks(runtime: Database, config: Config, clock: Clock, l
     clock,
     log,
     policy: { allowPrivate: config.webhooksAllowPrivate },
+    secrets: runtime.secrets,
   });
 }

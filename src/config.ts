@@ -17,8 +17,13 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Where embedded mode keeps its database and its generated secret. */
   dataDir: string;
-  /** The key of the keyed hashes of license keys and API keys; undefined means "from dataDir". */
+  /** The key of the keyed hashes of license keys and API keys, and of the seals at rest; undefined means "from dataDir". */
   secret: string | undefined;
+  /**
+   * Former server secrets during a rotation (LICENTRIC_PREVIOUS_SECRETS): what they hashed still
+   * authenticates and what they sealed still opens, and is moved under `secret` as it is used.
+   */
+  previousSecrets: string[];
   logLevel: LogLevel;
   /** When the worker pass (culling, expiry, sweeps) runs (cron syntax, seconds optional). */
   workerCron: string;
@@ -89,6 +94,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
     // Replicas on one database must share the secret, so it cannot be generated per machine.
     problems.push('LICENTRIC_SECRET is required when DATABASE_URL is set (e.g. `openssl rand -base64 48`)');
   }
+
+  const previousSecrets = (env.LICENTRIC_PREVIOUS_SECRETS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  previousSecrets.forEach((previous, i) => {
+    // By position, never by value: the message is logged.
+    if (previous.length < MIN_SECRET_LENGTH)
+      problems.push(
+        `LICENTRIC_PREVIOUS_SECRETS: secret ${i + 1} must be at least ${MIN_SECRET_LENGTH} characters long`,
+      );
+    if (previous === secret)
+      problems.push(`LICENTRIC_PREVIOUS_SECRETS: secret ${i + 1} is LICENTRIC_SECRET itself; list only former secrets`);
+    if (previousSecrets.indexOf(previous) !== i)
+      problems.push(
+        `LICENTRIC_PREVIOUS_SECRETS: secret ${i + 1} repeats secret ${previousSecrets.indexOf(previous) + 1}`,
+      );
+  });
 
   const logLevel = (env.LOG_LEVEL?.trim().toLowerCase() || defaults.logLevel || 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -187,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
     databaseUrl,
     dataDir,
     secret,
+    previousSecrets,
     logLevel,
     workerCron,
     workerInServer,

@@ -49,7 +49,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       orm: runtime.orm,
       clock,
       hasher: runtime.hasher,
-      secret: runtime.secret,
+      secret: runtime.secrets,
       log,
       stopping: () => stopping,
       rateLimits: config.rateLimits,

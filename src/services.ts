@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from './core/clock.ts';
+import type { SecretRing } from './core/sealing.ts';
 import { EntitlementsService } from './entitlements/entitlements.service.ts';
 import type { Actor } from './events/actor.ts';
 import { EventsService } from './events/events.service.ts';
@@ -28,7 +29,7 @@ export interface SharedServices {
   /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
   webhookAddresses?: AddressPolicy;
   /** The server secret the signing keys are sealed under; without it nothing can be signed or rotated. */
-  secret?: string;
+  secret?: string | SecretRing;
 }
 
 /** The domain services bound to one unit of work (a request, a CLI command, a worker pass). */
@@ -139,7 +140,7 @@ export class Services {
   }
 
   get webhookEndpoints(): WebhookEndpointsService {
-    return new WebhookEndpointsService(this.em, this.clock, this.actor, this.#webhookAddresses);
+    return new WebhookEndpointsService(this.em, this.clock, this.actor, this.#webhookAddresses, this.#shared.secret);
   }
 
   get signingKeys(): SigningKeysService {

@@ -30,6 +30,18 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ LOG_LEVEL: 'debug' }, { logLevel: 'warn' }).logLevel).toBe('debug');
   });
 
+  it('reads former secrets, comma-separated, and names a bad one by position, never by value', () => {
+    const previous = ['p'.repeat(40), 'q'.repeat(40)];
+    expect(
+      loadConfig({ LICENTRIC_SECRET: 's'.repeat(40), LICENTRIC_PREVIOUS_SECRETS: ` ${previous.join(' , ')} ,` })
+        .previousSecrets,
+    ).toEqual(previous);
+    expect(loadConfig({}).previousSecrets).toEqual([]);
+    expect(() => loadConfig({ LICENTRIC_PREVIOUS_SECRETS: 'a-short-former-secret' })).toThrow(
+      /^(?!.*a-short-former-secret).*secret 1 must be at least 32/,
+    );
+  });
+
   it('reads every variable', () => {
     const config = loadConfig({
       PORT: '8080',
@@ -71,6 +83,18 @@ describe('configuration from the environment', () => {
     [{ DATABASE_URL: 'not a url', LICENTRIC_SECRET: 's'.repeat(40) }, 'DATABASE_URL is not a valid URL'],
     [{ LICENTRIC_SECRET: 'short' }, 'LICENTRIC_SECRET must be at least 32 characters'],
     [{ DATABASE_URL: 'postgres://u@h/d' }, 'LICENTRIC_SECRET is required when DATABASE_URL is set'],
+    [
+      { LICENTRIC_SECRET: 's'.repeat(40), LICENTRIC_PREVIOUS_SECRETS: `${'p'.repeat(40)},short` },
+      'LICENTRIC_PREVIOUS_SECRETS: secret 2 must be at least 32 characters',
+    ],
+    [
+      { LICENTRIC_SECRET: 's'.repeat(40), LICENTRIC_PREVIOUS_SECRETS: 's'.repeat(40) },
+      'LICENTRIC_PREVIOUS_SECRETS: secret 1 is LICENTRIC_SECRET itself',
+    ],
+    [
+      { LICENTRIC_SECRET: 's'.repeat(40), LICENTRIC_PREVIOUS_SECRETS: `${'p'.repeat(40)}, ${'p'.repeat(40)}` },
+      'LICENTRIC_PREVIOUS_SECRETS: secret 2 repeats secret 1',
+    ],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of'],
     [{ LICENTRIC_WORKER_CRON: 'every minute' }, 'LICENTRIC_WORKER_CRON is not a cron expression'],
     [{ LICENTRIC_CULL_CRON: 'every minute' }, 'LICENTRIC_CULL_CRON is not a cron expression'],

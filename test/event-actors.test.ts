@@ -300,6 +300,7 @@ describe('webhook payloads', () => {
       orm: server.orm,
       clock: server.clock,
       log: silent,
+      secrets: server.secrets,
       policy: { allowPrivate: true },
       timeoutMs: 500,
       failureThreshold: 100,

@@ -18,6 +18,7 @@ import {
   signingPublicKey,
 } from '../src/offline/signing-keys.ts';
 import { openRuntime } from '../src/runtime.ts';
+import { dumpDatabase } from './support/dump.ts';
 
 const log = createLogger('warn', process.stderr);
 const SECRET = 'signing-keys-test-secret-0123456789abcdef';
@@ -139,21 +140,8 @@ describe('the first signing key', () => {
     await rotateSigningKey(em, SECRET, new Date(), CLI_ACTOR);
     const keys = await storedRows(orm);
     expect(keys).toHaveLength(2);
-    const connection = em.getConnection();
-    // pg_dump's data is each table's rows in COPY's text form: a row's text is the same
-    // (bytea as \x hex). A pg_dump binary of the server's major version is not at hand here.
-    const tables = await connection.execute<{ name: string }[]>(
-      `select format('%I.%I', schemaname, tablename) as name from pg_tables
-        where schemaname not in ('pg_catalog', 'information_schema')`,
-    );
-    expect(tables.map((t) => t.name)).toContain('public.signing_keys');
-    let dump = '';
-    for (const { name } of tables) {
-      const [row] = await connection.execute<{ text: string | null }[]>(
-        `select string_agg(t::text, E'\\n') as text from ${name} t`,
-      );
-      dump += `${row!.text ?? ''}\n`;
-    }
+    const { tables, text: dump } = await dumpDatabase(orm);
+    expect(tables).toContain('public.signing_keys');
     expect(dump).toContain(keys[0]!.id);
     for (const { id, private_key_encrypted } of keys) {
       const privateKey = openPrivateKey(private_key_encrypted, id, SECRET);

@@ -4,7 +4,7 @@ import { createLogger } from '../src/log.ts';
 import type { Resolver } from '../src/webhooks/address.ts';
 import { createWebhookEngine, type WebhookEngine } from '../src/webhooks/engine.ts';
 import { RETRY_DELAYS_SECONDS, retryDelayMs } from '../src/webhooks/schedule.ts';
-import { licenseAuth, machineBody, patch, patched, useApiKey, useTestServer } from './support/harness.ts';
+import { licenseAuth, machineBody, patch, patched, TEST_SECRET, useApiKey, useTestServer } from './support/harness.ts';
 import { Receiver } from './support/receiver.ts';
 
 type Delivery = components['schemas']['WebhookDelivery'];
@@ -26,6 +26,7 @@ function engine(
     clock: server.clock,
     log: silent,
     policy: { allowPrivate: options.allowPrivate ?? true, resolve: options.resolve },
+    secrets: TEST_SECRET,
     timeoutMs: 500,
     failureThreshold: options.failureThreshold ?? 100,
     // No jitter, so the schedule can be read exactly; schedule.ts's own test covers the jitter.

@@ -41,7 +41,9 @@ export async function withServices(
 ): Promise<void> {
   const runtime = await openRuntime(config, log, { poolSize: 2 });
   try {
-    await work(new Services(runtime.orm.em.fork(), systemClock, runtime.hasher, CLI_ACTOR, { secret: runtime.secret }));
+    await work(
+      new Services(runtime.orm.em.fork(), systemClock, runtime.hasher, CLI_ACTOR, { secret: runtime.secrets }),
+    );
   } finally {
     await runtime.close();
   }

@@ -14,6 +14,7 @@ import { POLICY_COMMANDS } from './commands/policies.ts';
 import { PROCESS_COMMANDS } from './commands/process.ts';
 import { PROCESSES_COMMANDS } from './commands/processes.ts';
 import { PRODUCT_COMMANDS } from './commands/products.ts';
+import { SECRETS_COMMANDS } from './commands/secrets.ts';
 import { SIGNING_KEY_COMMANDS } from './commands/signing-keys.ts';
 import { FILE_COMMANDS } from './commands/verify.ts';
 
@@ -35,6 +36,7 @@ export const COMMANDS: Record<string, Command> = {
   ...ENTITLEMENT_COMMANDS,
   ...API_KEY_COMMANDS,
   ...SIGNING_KEY_COMMANDS,
+  ...SECRETS_COMMANDS,
   ...FILE_COMMANDS,
 };
 

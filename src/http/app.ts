@@ -2,6 +2,7 @@ import express from 'express';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import type { RateLimits } from '../core/rate-limits.ts';
+import type { SecretRing } from '../core/sealing.ts';
 import type { Orm } from '../db/orm.ts';
 import { openStatementPool } from '../db/statement-pool.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
@@ -32,7 +33,7 @@ export interface AppDeps {
   clock: Clock;
   hasher: KeyHasher;
   /** The server secret: opens the active signing key (signed responses) and seals new ones (rotation). */
-  secret: string;
+  secret: string | SecretRing;
   log: Logger;
   /** Key lookups served from memory; only with a listener keeping it current (auth-cache.ts). */
   authCache?: AuthCache;

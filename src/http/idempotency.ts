@@ -1,6 +1,7 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { Clock } from '../core/clock.ts';
+import { openBody, sealBody } from '../core/sealing.ts';
 import { IDEMPOTENCY_TTL_MS } from '../db/housekeeping.ts';
 import { forDriver, sql } from '../db/sql.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
@@ -44,17 +45,20 @@ function canonicalJson(value: unknown): string {
  * pinning for a day: the key is released and a retry runs again, which is what a client that
  * fixes its request or waits for a free seat needs. Stored bodies are encrypted with a key derived
  * from the server secret, because a creation's response holds the new license key or API token
- * that the server otherwise never stores in the clear.
+ * that the server otherwise never stores in the clear. Each row records the id of the secret its
+ * body was sealed under, so a rotation of the secret still replays it (src/core/sealing.ts).
  */
 export class IdempotencyKeys {
   readonly #pool: Pool;
   readonly #clock: Clock;
-  readonly #bodyKey: Buffer;
+  readonly #bodyKeys: Map<string, Buffer>;
+  readonly #secretId: string;
 
   constructor(pool: Pool, clock: Clock, hasher: KeyHasher) {
     this.#pool = pool;
     this.#clock = clock;
-    this.#bodyKey = hasher.hash('idempotency-body', '');
+    this.#bodyKeys = hasher.bodyKeys();
+    this.#secretId = hasher.secretId;
   }
 
   static scopeOf(principal: Principal): string {
@@ -80,8 +84,15 @@ export class IdempotencyKeys {
     // released it); then the claim is simply tried again.
     for (let attempt = 0; attempt < 3; attempt++) {
       if (await this.#claim(scope, key, fingerprint)) return this.#runClaimed(scope, key, execute);
-      const { rows } = await this.#pool.query<{ fingerprint: string; status: number | null; body: string | null }>(
-        forDriver(sql`select fingerprint, status, body from idempotency_keys where scope = ${scope} and key = ${key}`),
+      const { rows } = await this.#pool.query<{
+        fingerprint: string;
+        status: number | null;
+        body: string | null;
+        secret_id: string | null;
+      }>(
+        forDriver(
+          sql`select fingerprint, status, body, secret_id from idempotency_keys where scope = ${scope} and key = ${key}`,
+        ),
         [scope, key],
       );
       const row = rows[0];
@@ -100,7 +111,7 @@ export class IdempotencyKeys {
       }
       return {
         status: row.status,
-        body: this.#decrypt(row.body!),
+        body: openBody(this.#bodyKeys, row.body!, row.secret_id),
         contentType: 'application/json',
         headers: { [REPLAYED_HEADER]: 'true' },
       };
@@ -134,7 +145,8 @@ export class IdempotencyKeys {
     if (result.status >= 200 && result.status < 300) {
       await this.#pool.query(
         forDriver(
-          sql`update idempotency_keys set status = ${result.status}, body = ${this.#encrypt(result.body)} where scope = ${scope} and key = ${key}`,
+          sql`update idempotency_keys set status = ${result.status}, body = ${sealBody(this.#bodyKeys.get(this.#secretId)!, result.body)}, secret_id = ${this.#secretId}
+              where scope = ${scope} and key = ${key}`,
         ),
       );
     } else {
@@ -147,19 +159,5 @@ export class IdempotencyKeys {
     await this.#pool.query(
       forDriver(sql`delete from idempotency_keys where scope = ${scope} and key = ${key} and status is null`),
     );
-  }
-
-  #encrypt(body: unknown): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.#bodyKey, iv);
-    const sealed = Buffer.concat([cipher.update(JSON.stringify(body), 'utf8'), cipher.final()]);
-    return Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64');
-  }
-
-  #decrypt(stored: string): unknown {
-    const bytes = Buffer.from(stored, 'base64');
-    const decipher = createDecipheriv('aes-256-gcm', this.#bodyKey, bytes.subarray(0, 12));
-    decipher.setAuthTag(bytes.subarray(12, 28));
-    return JSON.parse(Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString('utf8'));
   }
 }

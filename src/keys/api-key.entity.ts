@@ -8,6 +8,8 @@ const ApiKeySchema = defineEntity({
     id: p.uuid().primary(),
     name: p.text(),
     tokenHash: p.blob().columnType('bytea').unique(),
+    /** The id of the secret `tokenHash` was made under (src/core/sealing.ts); null: before ids were recorded. */
+    tokenSecretId: p.text().nullable(),
     /** What listings show of the token, e.g. `lct_3fK9aQ…x2Lp`. */
     tokenHint: p.text(),
     scopes: p.array().columnType('text[]'),

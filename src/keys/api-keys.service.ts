@@ -88,6 +88,7 @@ export class ApiKeysService {
         id: uuidv7(),
         name: input.name,
         tokenHash: this.#hasher.hash('api-key', token),
+        tokenSecretId: this.#hasher.secretId,
         tokenHint: apiTokenHint(token),
         scopes: [...new Set(input.scopes as Scope[])],
         productId: product?.id ?? null,
@@ -118,7 +119,9 @@ export class ApiKeysService {
       );
       return row ? toApiKeyRecord(row) : null;
     };
-    const apiKey = this.#authCache ? await this.#authCache.through(cacheKey, load) : await load();
+    let apiKey = this.#authCache ? await this.#authCache.through(cacheKey, load) : await load();
+    // Only a miss, and only during a rotation of the server secret, looks any further.
+    if (apiKey === null && this.#hasher.hasPrevious) apiKey = await this.#authenticatePrevious(presented, hash);
     if (apiKey === null || !KeyHasher.equal(apiKey.tokenHash, hash)) return null;
     const now = this.#clock.now();
     if (apiKey.revokedAt != null) return null;
@@ -130,6 +133,33 @@ export class ApiKeysService {
       this.#authCache?.refresh(cacheKey, Object.freeze({ ...apiKey, lastUsedAt: now }));
     }
     return apiKey;
+  }
+
+  /**
+   * A token hashed under a previous server secret: found by those hashes in one statement, and
+   * re-hashed under the current secret by an update guarded on the old hash, so two requests
+   * re-hashing at once cannot clash. The current hash is looked for again beside them, so a
+   * request that missed it just before another re-hashed the token still finds it. The change
+   * notifies every replica's authentication cache.
+   */
+  async #authenticatePrevious(presented: string, hash: Buffer): Promise<ApiKeyRecord | null> {
+    const hashes = [hash, ...this.#hasher.previousHashes('api-key', presented)];
+    const [row] = await execute<Record<string, unknown>[]>(
+      this.#em,
+      sql`select * from api_keys where token_hash in (${sql.join(
+        hashes.map((h) => sql`${h}`),
+        ', ',
+      )})`,
+    );
+    if (!row) return null;
+    if (KeyHasher.equal(row.token_hash as Buffer, hash)) return toApiKeyRecord(row);
+    await execute(
+      this.#em,
+      sql`update api_keys set token_hash = ${hash}, token_secret_id = ${this.#hasher.secretId}
+           where id = ${row.id as string} and token_hash = ${row.token_hash as Buffer}`,
+    );
+    this.#authCache?.forget();
+    return toApiKeyRecord({ ...row, token_hash: hash });
   }
 
   async list(query: PageQuery & { includeRevoked: boolean }): Promise<Page<ApiKey>> {

@@ -9,11 +9,12 @@ import {
   TtlOutOfRange,
 } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
+import type { SecretRing } from '../core/sealing.ts';
 import { sql } from '../db/sql.ts';
 import type { EntitlementsService } from '../entitlements/entitlements.service.ts';
 import type { Actor } from '../events/actor.ts';
 import { recordEvent, type Subject } from '../events/record.ts';
-import { KeyHasher } from '../keys/hashing.ts';
+import type { KeyHasher } from '../keys/hashing.ts';
 import { parseLicenseKey } from '../keys/license-key.ts';
 import { machineJsonSql } from '../machines/events.ts';
 import { heartbeatStatus } from '../machines/heartbeat.ts';
@@ -86,7 +87,7 @@ export class CheckOutService {
   readonly #clock: Clock;
   readonly #actor: Actor | null;
   readonly #hasher: KeyHasher;
-  readonly #secret: string;
+  readonly #secret: string | SecretRing;
   readonly #entitlements: EntitlementsService;
   readonly #limit: string | null;
 
@@ -95,7 +96,7 @@ export class CheckOutService {
     clock: Clock,
     actor: Actor | null,
     hasher: KeyHasher,
-    secret: string,
+    secret: string | SecretRing,
     entitlements: EntitlementsService,
     limit: string | null = null,
   ) {
@@ -203,7 +204,7 @@ export class CheckOutService {
       // The key as issued, whatever case or look-alike characters it was sent with: it is what
       // the vendor's software holds, so it is the one that must open the file.
       const canonical = parseLicenseKey(request.licenseKey);
-      if (canonical === null || !KeyHasher.equal(license.keyHash, this.#hasher.hash('license-key', canonical)))
+      if (canonical === null || !this.#hasher.matches('license-key', canonical, license.keyHash))
         throw new LicenseKeyMismatch();
       key = canonical;
     }

@@ -10,6 +10,8 @@ const LicenseSchema = defineEntity({
     policy: () => p.manyToOne(Policy),
     /** HMAC-SHA-256 of the canonical key under the server secret. */
     keyHash: p.blob().columnType('bytea').unique(),
+    /** The id of the secret `keyHash` was made under (src/core/sealing.ts); null: before ids were recorded. */
+    keySecretId: p.text().nullable(),
     /** The key's prefix and last group, e.g. `DSK-…-W8RF3`. */
     keyHint: p.text(),
     name: p.text().nullable(),

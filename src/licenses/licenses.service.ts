@@ -255,6 +255,7 @@ export class LicensesService {
         id: uuidv7(),
         policy,
         keyHash: this.#hasher.hash('license-key', key),
+        keySecretId: this.#hasher.secretId,
         keyHint: keyHint(key),
         name: input.name ?? null,
         metadata: input.metadata ?? {},
@@ -432,7 +433,36 @@ export class LicensesService {
     const license = this.#authCache
       ? await this.#authCache.through(`license:${hash.toString('base64')}`, load)
       : await load();
-    return license !== null && KeyHasher.equal(license.keyHash, hash) ? license : null;
+    if (license !== null) return KeyHasher.equal(license.keyHash, hash) ? license : null;
+    // Only a miss, and only during a rotation of the server secret, looks any further.
+    return this.#hasher.hasPrevious ? this.#authenticatePrevious(canonical, hash) : null;
+  }
+
+  /**
+   * A key hashed under a previous server secret: found by those hashes in one statement, and
+   * re-hashed under the current secret by an update guarded on the old hash, so two requests
+   * re-hashing at once cannot clash (the second changes nothing). The current hash is looked for
+   * again beside them, so a request that missed it just before another re-hashed the key still
+   * finds it. The change notifies every replica's authentication cache.
+   */
+  async #authenticatePrevious(canonical: string, hash: Buffer): Promise<LicenseRecord | null> {
+    const hashes = [hash, ...this.#hasher.previousHashes('license-key', canonical)];
+    const [row] = await execute<Record<string, unknown>[]>(
+      this.#em,
+      sql`select * from licenses where key_hash in (${sql.join(
+        hashes.map((h) => sql`${h}`),
+        ', ',
+      )}) and deleted_at is null`,
+    );
+    if (!row) return null;
+    if (KeyHasher.equal(row.key_hash as Buffer, hash)) return toLicenseRecord(row);
+    await execute(
+      this.#em,
+      sql`update licenses set key_hash = ${hash}, key_secret_id = ${this.#hasher.secretId}
+           where id = ${row.id as string} and key_hash = ${row.key_hash as Buffer}`,
+    );
+    this.#authCache?.forget();
+    return toLicenseRecord({ ...row, key_hash: hash });
   }
 
   /**

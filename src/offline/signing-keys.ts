@@ -1,15 +1,8 @@
-import {
-  createCipheriv,
-  createDecipheriv,
-  createPrivateKey,
-  generateKeyPairSync,
-  hkdfSync,
-  type KeyObject,
-  randomBytes,
-} from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import { SigningKeyActive, SigningKeyNotFound, SigningKeyRevoked } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
+import { deriveKey, open, SecretRing, seal } from '../core/sealing.ts';
 import type { EntityManager } from '../db/orm.ts';
 import { asDate, execute, maybeDate, sql } from '../db/sql.ts';
 import type { Actor } from '../events/actor.ts';
@@ -21,7 +14,8 @@ import { ed25519PublicKeyFromHex } from './file.ts';
  * Signing keys at rest. The private key is never stored in the clear: its PKCS#8 DER is sealed
  * with AES-256-GCM under a key derived from the server secret by HKDF-SHA-256, with the key's id
  * as additional data, so a database dump alone reveals nothing and a sealed key copied onto
- * another row does not open.
+ * another row does not open. Each row records the id of the secret that sealed it, so during a
+ * rotation of the secret it is opened with the right one and re-sealed under the new one.
  */
 
 /**
@@ -44,34 +38,71 @@ export interface SigningKey {
   revokedAt: Date | null;
 }
 
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 /** Names this use of the secret, so the same secret keys nothing else the same way. */
 const HKDF_INFO = 'licentric signing key v1';
 
 /** The AES-256 key that seals private keys, derived from the server secret. */
 export function sealingKey(secret: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', Buffer.from(secret, 'utf8'), Buffer.alloc(0), HKDF_INFO, 32));
+  return deriveKey(secret, HKDF_INFO);
 }
 
 /** IV ‖ ciphertext ‖ tag of the private key's PKCS#8 DER. */
 export function sealPrivateKey(privateKey: KeyObject, id: string, secret: string): Buffer {
-  const iv = randomBytes(IV_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', sealingKey(secret), iv, { authTagLength: TAG_BYTES });
-  cipher.setAAD(Buffer.from(id, 'utf8'));
-  const der = privateKey.export({ format: 'der', type: 'pkcs8' });
-  return Buffer.concat([iv, cipher.update(der), cipher.final(), cipher.getAuthTag()]);
+  return seal(sealingKey(secret), privateKey.export({ format: 'der', type: 'pkcs8' }), id);
 }
 
 /** The private key, or an error when the secret (or the row it was sealed for) is another one. */
 export function openPrivateKey(sealed: Buffer, id: string, secret: string): KeyObject {
-  const iv = sealed.subarray(0, IV_BYTES);
-  const tag = sealed.subarray(sealed.length - TAG_BYTES);
-  const decipher = createDecipheriv('aes-256-gcm', sealingKey(secret), iv, { authTagLength: TAG_BYTES });
-  decipher.setAAD(Buffer.from(id, 'utf8'));
-  decipher.setAuthTag(tag);
-  const der = Buffer.concat([decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);
-  return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  return createPrivateKey({ key: open(sealingKey(secret), sealed, id), format: 'der', type: 'pkcs8' });
+}
+
+/**
+ * Opens a stored key with the secret its row names; a row from before ids were recorded (null),
+ * or one whose id is not in the ring, is tried with every secret of the ring, the current first.
+ */
+function openStored(
+  row: { id: string; private_key_encrypted: Buffer; secret_id: string | null },
+  ring: SecretRing,
+): KeyObject {
+  const named = row.secret_id === null ? undefined : ring.byId(row.secret_id);
+  if (named) return openPrivateKey(row.private_key_encrypted, row.id, named.secret);
+  for (const { secret } of ring.all) {
+    try {
+      return openPrivateKey(row.private_key_encrypted, row.id, secret);
+    } catch {
+      // The next secret, then.
+    }
+  }
+  throw new Error(
+    `signing key ${row.id} opens with no secret of the ring (sealed under ${row.secret_id ?? 'unknown'})`,
+  );
+}
+
+/**
+ * Re-seals under the current secret every key sealed under another one it can open; each row
+ * is updated only if no one re-sealed it meanwhile. Returns how many it moved.
+ */
+export async function resealSigningKeys(em: EntityManager, ring: SecretRing): Promise<number> {
+  const rows = await execute<{ id: string; private_key_encrypted: Buffer; secret_id: string | null }[]>(
+    em,
+    sql`select id, private_key_encrypted, secret_id from signing_keys where secret_id is distinct from ${ring.current.id}`,
+  );
+  let moved = 0;
+  for (const row of rows) {
+    let privateKey: KeyObject;
+    try {
+      privateKey = openStored(row, ring);
+    } catch {
+      continue; // Its secret is not in the ring: `secrets rotate-check` shows it.
+    }
+    const resealed = await execute<{ id: string }[]>(
+      em,
+      sql`update signing_keys set private_key_encrypted = ${sealPrivateKey(privateKey, row.id, ring.current.secret)}, secret_id = ${ring.current.id}
+           where id = ${row.id} and secret_id is not distinct from ${row.secret_id} returning id`,
+    );
+    moved += resealed.length;
+  }
+  return moved;
 }
 
 function rawPublicKey(publicKey: KeyObject): Buffer {
@@ -125,14 +156,14 @@ export async function listSigningKeys(
 /** The active key with its private key opened, or null before the first one exists. */
 export async function activeSigningKey(
   em: EntityManager,
-  secret: string,
+  secrets: string | SecretRing,
 ): Promise<{ key: SigningKey; privateKey: KeyObject } | null> {
-  const [row] = await execute<(SigningKeyRow & { private_key_encrypted: Buffer })[]>(
+  const [row] = await execute<(SigningKeyRow & { private_key_encrypted: Buffer; secret_id: string | null })[]>(
     em,
-    sql`select ${COLUMNS}, private_key_encrypted from signing_keys where status = 'active'`,
+    sql`select ${COLUMNS}, private_key_encrypted, secret_id from signing_keys where status = 'active'`,
   );
   if (!row) return null;
-  return { key: toSigningKey(row), privateKey: openPrivateKey(row.private_key_encrypted, row.id, secret) };
+  return { key: toSigningKey(row), privateKey: openStored(row, SecretRing.of(secrets)) };
 }
 
 /**
@@ -141,7 +172,7 @@ export async function activeSigningKey(
  * the active key is the backstop.
  */
 export function ensureSigningKey(
-  secret: string,
+  secrets: string | SecretRing,
   now: () => Date = () => new Date(),
 ): (em: EntityManager) => Promise<void> {
   return async (em) => {
@@ -152,10 +183,11 @@ export function ensureSigningKey(
     const at = now();
     const id = uuidv7(at.getTime());
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const { current } = SecretRing.of(secrets);
     await execute(
       em,
-      sql`insert into signing_keys (id, algorithm, public_key, private_key_encrypted, status, created_at, activated_at)
-          values (${id}, 'ed25519', ${rawPublicKey(publicKey)}, ${sealPrivateKey(privateKey, id, secret)}, 'active', ${at}, ${at})`,
+      sql`insert into signing_keys (id, algorithm, public_key, private_key_encrypted, secret_id, status, created_at, activated_at)
+          values (${id}, 'ed25519', ${rawPublicKey(publicKey)}, ${sealPrivateKey(privateKey, id, current.secret)}, ${current.id}, 'active', ${at}, ${at})`,
     );
   };
 }
@@ -189,17 +221,23 @@ async function lockSigningKeys(tx: EntityManager): Promise<void> {
 }
 
 /** Inside the lock: the active key (if any) becomes retired and a new key becomes active. */
-async function rotateLocked(tx: EntityManager, secret: string, now: Date, actor: Actor | null): Promise<SigningKey> {
+async function rotateLocked(
+  tx: EntityManager,
+  secrets: string | SecretRing,
+  now: Date,
+  actor: Actor | null,
+): Promise<SigningKey> {
   const retired = await execute<{ id: string }[]>(
     tx,
     sql`update signing_keys set status = 'retired', retired_at = ${now} where status = 'active' returning id`,
   );
   const id = uuidv7(now.getTime());
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { current } = SecretRing.of(secrets);
   const [row] = await execute<SigningKeyRow[]>(
     tx,
-    sql`insert into signing_keys (id, algorithm, public_key, private_key_encrypted, status, created_at, activated_at)
-        values (${id}, 'ed25519', ${rawPublicKey(publicKey)}, ${sealPrivateKey(privateKey, id, secret)}, 'active', ${now}, ${now})
+    sql`insert into signing_keys (id, algorithm, public_key, private_key_encrypted, secret_id, status, created_at, activated_at)
+        values (${id}, 'ed25519', ${rawPublicKey(publicKey)}, ${sealPrivateKey(privateKey, id, current.secret)}, ${current.id}, 'active', ${now}, ${now})
         returning ${COLUMNS}`,
   );
   for (const { id: retiredId } of retired)
@@ -224,7 +262,7 @@ async function lockedKey(tx: EntityManager, id: string): Promise<SigningKey> {
  */
 export async function rotateSigningKey(
   em: EntityManager,
-  secret: string,
+  secret: string | SecretRing,
   now: Date,
   actor: Actor | null,
 ): Promise<SigningKey> {
@@ -241,7 +279,7 @@ export async function rotateSigningKey(
  */
 export async function retireSigningKey(
   em: EntityManager,
-  secret: string,
+  secret: string | SecretRing,
   id: string,
   now: Date,
   actor: Actor | null,
@@ -287,14 +325,14 @@ export async function revokeSigningKey(
  * check-out. Returns the active key's id when it does not open, null when it does (or when
  * there is no key yet).
  */
-export async function unopenableActiveKey(em: EntityManager, secret: string): Promise<string | null> {
-  const [row] = await execute<{ id: string; private_key_encrypted: Buffer }[]>(
+export async function unopenableActiveKey(em: EntityManager, secrets: string | SecretRing): Promise<string | null> {
+  const [row] = await execute<{ id: string; private_key_encrypted: Buffer; secret_id: string | null }[]>(
     em,
-    sql`select id, private_key_encrypted from signing_keys where status = 'active'`,
+    sql`select id, private_key_encrypted, secret_id from signing_keys where status = 'active'`,
   );
   if (!row) return null;
   try {
-    openPrivateKey(row.private_key_encrypted, row.id, secret);
+    openStored(row, SecretRing.of(secrets));
     return null;
   } catch {
     return row.id;
@@ -306,17 +344,17 @@ export class SigningKeysService {
   readonly #em: EntityManager;
   readonly #clock: Clock;
   readonly #actor: Actor | null;
-  readonly #secret: string | undefined;
+  readonly #secret: string | SecretRing | undefined;
 
   /** `secret`: the server secret, needed only to make a key (rotation, retiring the active key). */
-  constructor(em: EntityManager, clock: Clock, actor: Actor | null, secret: string | undefined) {
+  constructor(em: EntityManager, clock: Clock, actor: Actor | null, secret: string | SecretRing | undefined) {
     this.#em = em;
     this.#clock = clock;
     this.#actor = actor;
     this.#secret = secret;
   }
 
-  #sealingSecret(): string {
+  #sealingSecret(): string | SecretRing {
     // A wiring fault, not a client's: every entry point passes the secret it opened the database with.
     if (this.#secret === undefined) throw new Error('signing keys: no server secret to seal a new key with');
     return this.#secret;

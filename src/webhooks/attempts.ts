@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { uuidv7 } from '../core/ids.ts';
+import type { SecretRing } from '../core/sealing.ts';
 import type { Orm } from '../db/orm.ts';
 import { execute, sql } from '../db/sql.ts';
 import { WORKER_ACTOR } from '../events/actor.ts';
@@ -8,6 +9,7 @@ import type { Logger } from '../log.ts';
 import { webhookEndpointSubject } from './events.ts';
 import type { PostResult } from './post.ts';
 import type { DeliveryJob } from './relay.ts';
+import { openEndpointSecrets, storedSecretColumns } from './secrets.ts';
 
 /** What an attempt sends, and where: a message of an enabled endpoint. */
 export interface AttemptTarget {
@@ -20,15 +22,30 @@ export interface AttemptTarget {
   previous_secret_expires_at: string | null;
 }
 
-/** The message and its endpoint, or undefined when the message or endpoint is gone or disabled. */
-export async function attemptTarget(orm: Orm, messageId: string): Promise<AttemptTarget | undefined> {
-  const [target] = await execute<AttemptTarget[]>(
+/**
+ * The message and its endpoint with its secrets opened, or undefined when the message or
+ * endpoint is gone or disabled.
+ */
+export async function attemptTarget(orm: Orm, messageId: string, ring: SecretRing): Promise<AttemptTarget | undefined> {
+  const [row] = await execute<
+    (Omit<AttemptTarget, 'secret' | 'previous_secret'> & Parameters<typeof openEndpointSecrets>[0])[]
+  >(
     orm.em.fork(),
-    sql`select m.payload, m.attempts, w.id as endpoint_id, w.url, w.secret, w.previous_secret, w.previous_secret_expires_at
+    sql`select m.payload, m.attempts, w.id as endpoint_id, w.url, w.previous_secret_expires_at, ${storedSecretColumns}
           from webhook_messages m join webhook_endpoints w on w.id = m.endpoint_id
          where m.id = ${messageId} and w.enabled and w.deleted_at is null`,
   );
-  return target;
+  if (!row) return undefined;
+  const { secret, previousSecret } = openEndpointSecrets(row, ring);
+  return {
+    payload: row.payload,
+    attempts: row.attempts,
+    endpoint_id: row.endpoint_id,
+    url: row.url,
+    secret,
+    previous_secret: previousSecret,
+    previous_secret_expires_at: row.previous_secret_expires_at,
+  };
 }
 
 /**

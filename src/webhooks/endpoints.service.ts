@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.ts';
 import { InvalidInput, WebhookDeliveryNotFound, WebhookEndpointNotFound, WebhookUrlRefused } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import type { Page, PageQuery } from '../core/pagination.ts';
+import { SecretRing } from '../core/sealing.ts';
 import { Checks } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
 import { execute, type Sql, sql } from '../db/sql.ts';
@@ -21,6 +22,7 @@ import {
   type WebhookEndpointRecordRow,
   webhookEndpointRecordColumns,
 } from './endpoint-record.ts';
+import { openEndpointSecrets, sealWebhookSecret, storedSecretColumns } from './secrets.ts';
 import { generateSigningSecret } from './signing.ts';
 
 /** How long a rotated-out secret still signs deliveries, so receivers can switch without a gap. */
@@ -49,12 +51,28 @@ export class WebhookEndpointsService {
   /** Who asks: a test message names them as its actor, as an event would. */
   readonly #actor: Actor | null;
   readonly #policy: AddressPolicy;
+  readonly #secrets: SecretRing | undefined;
 
-  constructor(em: EntityManager, clock: Clock, actor: Actor | null, policy: AddressPolicy) {
+  /** `secrets`: the server secret ring, which seals the endpoints' signing secrets. */
+  constructor(
+    em: EntityManager,
+    clock: Clock,
+    actor: Actor | null,
+    policy: AddressPolicy,
+    secrets?: string | SecretRing,
+  ) {
     this.#em = em;
     this.#clock = clock;
     this.#actor = actor;
     this.#policy = policy;
+    this.#secrets = secrets === undefined ? undefined : SecretRing.of(secrets);
+  }
+
+  #ring(): SecretRing {
+    // A wiring fault, not a client's: every entry point passes the secret it opened the database with.
+    if (this.#secrets === undefined)
+      throw new Error('webhook endpoints: no server secret to seal a signing secret with');
+    return this.#secrets;
   }
 
   async #check(input: WebhookEndpointInput): Promise<void> {
@@ -78,11 +96,13 @@ export class WebhookEndpointsService {
     const secret = generateSigningSecret();
     const now = this.#clock.now();
     const enabled = input.enabled ?? true;
+    const id = uuidv7(now.getTime());
+    const ring = this.#ring();
     const [row] = await execute<WebhookEndpointRecordRow[]>(
       this.#em,
-      sql`insert into webhook_endpoints (id, url, description, event_types, enabled, disabled_reason, secret, created_at, updated_at)
-          values (${uuidv7(now.getTime())}, ${input.url}, ${input.description ?? null}, ${eventTypesValue(input.eventTypes)},
-                  ${enabled}, ${enabled ? null : 'MANUAL'}, ${secret}, ${now}, ${now})
+      sql`insert into webhook_endpoints (id, url, description, event_types, enabled, disabled_reason, secret_sealed, secret_id, created_at, updated_at)
+          values (${id}, ${input.url}, ${input.description ?? null}, ${eventTypesValue(input.eventTypes)},
+                  ${enabled}, ${enabled ? null : 'MANUAL'}, ${sealWebhookSecret(secret, id, ring)}, ${ring.current.id}, ${now}, ${now})
           returning ${webhookEndpointRecordColumns}`,
     );
     return { endpoint: toWebhookEndpointRecord(row!), secret };
@@ -148,21 +168,35 @@ export class WebhookEndpointsService {
     if (rows.length === 0) throw new WebhookEndpointNotFound(id);
   }
 
-  /** A new secret; the old one keeps signing beside it for SECRET_GRACE_MS. */
+  /**
+   * A new secret; the old one keeps signing beside it for SECRET_GRACE_MS. The old one is opened
+   * and sealed again beside the new one, under the current server secret, with the row locked so
+   * that two rotations at once each keep the secret the other replaced.
+   */
   async rotateSecret(id: string): Promise<{ endpoint: WebhookEndpointRecord; secret: string }> {
+    if (!isUuid(id)) throw new WebhookEndpointNotFound(id);
+    const ring = this.#ring();
     const secret = generateSigningSecret();
     const now = this.#clock.now();
-    const [row] = isUuid(id)
-      ? await execute<WebhookEndpointRecordRow[]>(
-          this.#em,
-          sql`update webhook_endpoints
-                 set previous_secret = secret, previous_secret_expires_at = ${new Date(now.getTime() + SECRET_GRACE_MS)},
-                     secret = ${secret}, updated_at = ${now}
-               where id = ${id} and deleted_at is null
-           returning ${webhookEndpointRecordColumns}`,
-        )
-      : [];
-    if (!row) throw new WebhookEndpointNotFound(id);
+    const row = await this.#em.transactional(async (tx) => {
+      const [stored] = await execute<Parameters<typeof openEndpointSecrets>[0][]>(
+        tx,
+        sql`select ${storedSecretColumns} from webhook_endpoints w where w.id = ${id} and w.deleted_at is null for update`,
+      );
+      if (!stored) throw new WebhookEndpointNotFound(id);
+      const replaced = openEndpointSecrets(stored, ring).secret;
+      const [updated] = await execute<WebhookEndpointRecordRow[]>(
+        tx,
+        sql`update webhook_endpoints
+               set previous_secret_sealed = ${sealWebhookSecret(replaced, id, ring)},
+                   previous_secret_expires_at = ${new Date(now.getTime() + SECRET_GRACE_MS)},
+                   secret_sealed = ${sealWebhookSecret(secret, id, ring)}, secret_id = ${ring.current.id},
+                   secret = null, previous_secret = null, updated_at = ${now}
+             where id = ${id}
+         returning ${webhookEndpointRecordColumns}`,
+      );
+      return updated!;
+    });
     return { endpoint: toWebhookEndpointRecord(row), secret };
   }
 

@@ -1,5 +1,6 @@
 import { PgBoss } from 'pg-boss';
 import { type Clock, systemClock } from '../core/clock.ts';
+import { SecretRing } from '../core/sealing.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../log.ts';
 import type { AddressPolicy } from './address.ts';
@@ -19,6 +20,8 @@ export interface WebhookEngineOptions {
   clock: Clock;
   log: Logger;
   policy: AddressPolicy;
+  /** The server secret (or its ring during a rotation), which opens the endpoints' signing secrets. */
+  secrets: string | SecretRing;
   /** Per attempt, connection to response headers: 10 s. */
   timeoutMs?: number;
   /** Consecutive failed attempts after which an endpoint is disabled. */
@@ -54,6 +57,7 @@ export const DEFAULT_FAILURE_THRESHOLD = 15;
  */
 export function createWebhookEngine(options: WebhookEngineOptions): WebhookEngine {
   const { orm, clock, log, policy } = options;
+  const ring = SecretRing.of(options.secrets);
   const timeoutMs = options.timeoutMs ?? 10_000;
   const threshold = options.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD;
   const random = options.random ?? Math.random;
@@ -96,7 +100,7 @@ export function createWebhookEngine(options: WebhookEngineOptions): WebhookEngin
       await boss.send(DELIVER, job, { startAfter: dueAt });
       return 'deferred';
     }
-    const target = await attemptTarget(orm, job.messageId);
+    const target = await attemptTarget(orm, job.messageId, ring);
     // Gone, disabled, or this attempt already made (a job that outlived a crash): nothing to send.
     if (!target || target.attempts >= job.attempt) return 'skipped';
 

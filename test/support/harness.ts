@@ -54,6 +54,8 @@ export interface TestServer {
   sql<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<T[]>;
   /** The server's authentication cache. */
   authCache: AuthCache;
+  /** The server secret it runs with (what the background parts open webhook secrets with). */
+  secrets: string;
   /** Domain services on a fresh unit of work, for seeding; sharing the server's cache. */
   services(): Services;
   contractViolations: string[];
@@ -143,6 +145,7 @@ export function useTestServer(
       clock,
       orm,
       databaseUrl,
+      secrets: TEST_SECRET,
       sql: async (text: string, values?: unknown[]) => {
         const { rows } = await pool.query(text, values);
         await authListener.sync();
