@@ -12,7 +12,7 @@ import { Migration } from '@mikro-orm/migrations';
  *   columns stay, nullable, for rows written before the upgrade (or by an older replica during a
  *   rolling one): each start seals what it finds there and clears it, and the reader accepts both.
  */
-export class Migration20261207000000_secrets_at_rest extends Migration {
+export class Migration20261207010000_secrets_at_rest extends Migration {
   override async up(): Promise<void> {
     this.addSql('alter table licenses add column key_secret_id text null');
     this.addSql('alter table api_keys add column token_secret_id text null');
