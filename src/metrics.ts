@@ -3,11 +3,11 @@ import type { Pool } from 'pg';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from './core/clock.ts';
 import type { EntityManager } from './db/orm.ts';
+import type { TrimResult } from './db/retention.ts';
 import { execute, type Sql, sql } from './db/sql.ts';
 import type { Logger } from './log.ts';
 import type { CullResult } from './machines/cull.ts';
 import { heartbeatSql } from './machines/heartbeat.ts';
-import type { WorkerPassResult } from './worker.ts';
 
 /** How long a count of machines by heartbeat status is reused: a scrape every few seconds costs one count. */
 const MACHINE_COUNT_TTL_MS = 30_000;
@@ -118,7 +118,7 @@ export class Metrics {
   }
 
   /** A worker pass: its cull, and what its retention trim deleted. */
-  observePass(result: WorkerPassResult): void {
+  observePass(result: CullResult & { trimmed?: TrimResult }): void {
     this.observeCull(result);
     if (!result.trimmed) return;
     this.trimmed.inc({ table: 'events' }, result.trimmed.events);
