@@ -38,6 +38,7 @@ export async function workerPass(
   clock: Clock,
   log: Logger,
   retention?: Retention,
+  signal?: AbortSignal,
 ): Promise<WorkerPassResult> {
   const result: WorkerPassResult = await cullPass(orm.em.fork(), clock, log);
   await cullProcessesPass(orm.em.fork(), clock, log);
@@ -45,7 +46,7 @@ export async function workerPass(
   const swept = await sweepExpired(orm.em.fork(), clock.now());
   if (swept.idempotencyKeys + swept.rateLimitCounters > 0) log.info(swept, 'expired rows deleted');
   if (retention) {
-    const trimmed = await trimHistory(() => orm.em.fork(), clock.now(), retention, DEFAULT_TRIM_OPTIONS);
+    const trimmed = await trimHistory(() => orm.em.fork(), clock.now(), retention, { ...DEFAULT_TRIM_OPTIONS, signal });
     if (trimmed.events + trimmed.deliveries > 0 || !trimmed.complete)
       log.info(
         trimmed,
@@ -79,8 +80,9 @@ export function startWorkerSchedule(
   retention?: Retention,
 ): WorkerSchedule {
   let running: Promise<void> = Promise.resolve();
+  const stopping = new AbortController();
   const job = new Cron(expression, { protect: true }, () => {
-    running = workerPass(orm, clock, log, retention).then(onPass, (error: unknown) =>
+    running = workerPass(orm, clock, log, retention, stopping.signal).then(onPass, (error: unknown) =>
       isDatabaseUnavailable(error)
         ? log.warn({ err: error }, 'cull pass skipped: the database is unavailable; the next pass runs on schedule')
         : log.error({ err: error }, 'cull pass failed'),
@@ -96,6 +98,7 @@ export function startWorkerSchedule(
     },
     stop: async () => {
       job.stop();
+      stopping.abort();
       await running;
     },
   };

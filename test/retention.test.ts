@@ -316,6 +316,30 @@ describe('the trim itself', () => {
     expect(await remaining(at)).toBe(0);
   });
 
+  it('starts no further batch once the process begins to stop', async () => {
+    const at = t0 + 3 * DAY;
+    await seedRelayedEvents(25, at);
+    const retention = { eventsMs: 90 * DAY, deliveriesMs: null, jobsMs: null };
+    const stopping = new AbortController();
+    // The budget's clock is read once at the start and once before each batch: the stop comes
+    // while the first batch has run.
+    let readings = 0;
+    const elapsed = () => {
+      if (++readings === 3) stopping.abort();
+      return 0;
+    };
+    const result = await trimHistory(() => server.orm.em.fork(), new Date(at + 91 * DAY), retention, {
+      batchSize: 10,
+      budgetMs: 60_000,
+      elapsed,
+      signal: stopping.signal,
+    });
+    expect(result).toMatchObject({ events: 10, batches: 1, complete: false });
+    expect(await remaining(at)).toBe(15);
+    await trimHistory(() => server.orm.em.fork(), new Date(at + 91 * DAY), retention);
+    expect(await remaining(at)).toBe(0);
+  });
+
   it('needs nothing of the machines and licenses tables: it runs while another transaction locks them', async () => {
     const at = t0 + 2 * DAY;
     await seedRelayedEvents(5, at);

@@ -26,6 +26,8 @@ export interface TrimOptions {
   budgetMs: number;
   /** Milliseconds of a monotonic clock, for the budget: how long the work takes, not the tests' time. */
   elapsed?: () => number;
+  /** The process is stopping: no further batch starts, so a shutdown does not wait for the budget. */
+  signal?: AbortSignal;
 }
 
 /** Small enough that a batch takes milliseconds and holds few row locks; the worker runs every minute. */
@@ -38,7 +40,7 @@ export interface TrimResult {
   attempts: number;
   /** Statements run. */
   batches: number;
-  /** False when the budget ran out before every old row was looked at. */
+  /** False when the budget ran out, or the process began to stop, before every old row was looked at. */
   complete: boolean;
 }
 
@@ -76,7 +78,7 @@ export async function trimHistory(
     const cutoff = new Date(now.getTime() - cutoffMs);
     let after: Cursor | undefined;
     for (;;) {
-      if (elapsed() >= deadline) {
+      if (elapsed() >= deadline || options.signal?.aborted) {
         result.complete = false;
         return result;
       }
