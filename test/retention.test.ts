@@ -254,6 +254,34 @@ describe('trimming webhook deliveries', () => {
     expect(await deliveriesOf(hook.id)).toEqual([]);
   });
 
+  it('keeps an old delivery whose redelivery is queued but not yet sent', async () => {
+    await disableEndpoints();
+    receiver.mode = 'ok';
+    const hook = await endpoint();
+    const t0 = Date.parse('2025-09-01T00:00:00.000Z');
+    await eventAt(t0);
+    await deliveries.runDue();
+    const [first] = await deliveriesOf(hook.id);
+
+    // Asked for past the retention, before any trim reached it; the relay queues the attempt,
+    // which is not made yet (the engine's clock is a second early: the job waits for its time).
+    const asked = t0 + 31 * DAY;
+    server.clock.set(new Date(asked));
+    const { response } = await server.client.POST('/webhook-endpoints/{id}/deliveries/{deliveryId}/actions/redeliver', {
+      headers: hooks,
+      params: { path: { id: hook.id, deliveryId: first!.id } },
+    });
+    expect(response.status).toBe(202);
+    server.clock.set(new Date(asked - 1000));
+    expect(await deliveries.runDue()).toBe(0);
+
+    await pass(asked);
+    expect(await deliveriesOf(hook.id)).toHaveLength(1);
+    server.clock.set(new Date(asked));
+    expect(await deliveries.runDue()).toBe(1);
+    expect(receiver.at(hook.path)).toHaveLength(2);
+  });
+
   it('deletes the old deliveries of a disabled endpoint, whose retries will never be sent', async () => {
     await disableEndpoints();
     receiver.mode = 'fail';

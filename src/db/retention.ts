@@ -130,10 +130,11 @@ function eventsBatch(cutoff: Date, after: Cursor | undefined, limit: number) {
 }
 
 /**
- * Webhook messages created before `cutoff` with every attempt before it too, and their attempts.
- * A message stays while it may still be sent: wanted (queued for the relay), never attempted, or
+ * Webhook messages created, last queued and last attempted before `cutoff`, and their attempts.
+ * A message stays while it may still be sent: wanted (waiting for the relay), never attempted, or
  * its last attempt planning a retry — unless its endpoint is disabled or deleted, when the
- * delivery job skips it. A redelivery makes a new attempt, which keeps the message another term.
+ * delivery job skips it. A redelivery is queued (`queued_at`) and then attempted, and either
+ * keeps the message another term.
  */
 function deliveriesBatch(cutoff: Date, after: Cursor | undefined, limit: number) {
   const from = after ? sql`and (created_at, id) > (${after.at}, ${after.id}::uuid)` : sql``;
@@ -146,7 +147,7 @@ function deliveriesBatch(cutoff: Date, after: Cursor | undefined, limit: number)
        for update skip locked
     ), done as (
       select m.id from webhook_messages m join walked w on w.id = m.id
-       where m.wanted_at is null
+       where m.wanted_at is null and coalesce(m.queued_at, m.created_at) < ${cutoff}
          and not exists (select 1 from webhook_attempts a where a.message_id = m.id and a.attempted_at >= ${cutoff})
          and (
            not exists (select 1 from webhook_endpoints e where e.id = m.endpoint_id and e.enabled and e.deleted_at is null)
