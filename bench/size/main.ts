@@ -139,10 +139,10 @@ async function seed(db: pg.Client): Promise<void> {
   );
   await query(
     db,
-    sql`insert into webhook_messages (id, endpoint_id, event_id, type, payload, created_at, attempts)
+    sql`insert into webhook_messages (id, endpoint_id, event_id, type, payload, created_at, queued_at, attempts)
         select gen_random_uuid(), ${ENDPOINT_ID}, e.id, e.type,
                json_build_object('type', e.type, 'timestamp', ${isoTimestampSql(sql.raw('e.occurred_at'))}, 'data', e.data)::text,
-               ${NOW}, 1
+               ${NOW}, ${NOW}, 1
           from events e`,
   );
   await query(
