@@ -282,7 +282,7 @@ fuzz: install $(FUZZ_STAMP)
 # its figures. Sizes and durations come from the environment, e.g.
 # `BENCH_MACHINES=100000 make bench-cull` or `BENCH_DURATION=5 make bench-heartbeat`.
 
-.PHONY: bench bench-cull bench-heartbeat bench-plans bench-processes
+.PHONY: bench bench-cull bench-heartbeat bench-plans bench-processes bench-size
 
 # Every hot-path benchmark against its naive baseline, in alternating order, with the ratios
 # (bench/hot/main.ts; ~10 min). BENCH_ONLY=heartbeat,validate,… runs some of them.
@@ -302,3 +302,8 @@ bench-heartbeat: install
 # What planning costs the grouped statements: PostgreSQL's own choice against one reused plan.
 bench-plans: install
 	node bench/plans/main.ts
+
+# Bytes per machine, event, delivery and job, and the database size they make at the default
+# retention for 10 000 to 10 000 000 machines (the README's "Retention and database size").
+bench-size: install
+	node bench/size/main.ts

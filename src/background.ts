@@ -56,8 +56,13 @@ export async function startBackground(
   try {
     metricsServer = metrics ? await metrics.listen(config.metricsPort!, config.host, log) : undefined;
     if (worker || config.workerInServer) {
-      schedule = startWorkerSchedule(runtime.orm, clock, log, config.workerCron, (result) =>
-        metrics?.observeCull(result),
+      schedule = startWorkerSchedule(
+        runtime.orm,
+        clock,
+        log,
+        config.workerCron,
+        (result) => metrics?.observePass(result),
+        config.retention,
       );
     }
     if (worker || config.webhooksInServer) {
@@ -73,7 +78,7 @@ export async function startBackground(
 
 /** `worker --once`: one worker pass, then every webhook attempt due now, and done. */
 export async function runWorkerOnce(runtime: Database, config: Config, clock: Clock, log: Logger): Promise<void> {
-  await workerPass(runtime.orm, clock, log);
+  await workerPass(runtime.orm, clock, log, config.retention);
   const engine = await createWebhooks(runtime, config, clock, log);
   try {
     await engine.runDue();
@@ -91,5 +96,6 @@ async function createWebhooks(runtime: Database, config: Config, clock: Clock, l
     log,
     policy: { allowPrivate: config.webhooksAllowPrivate },
     secrets: runtime.secrets,
+    jobRetentionMs: config.retention.jobsMs,
   });
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { type Budget, DEFAULT_RATE_LIMITS, type RateLimits } from './core/rate-limits.ts';
 import { DEFAULT_ACQUIRE_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS } from './db/orm.ts';
+import { DEFAULT_RETENTION, type Retention } from './db/retention.ts';
 import { MIN_SECRET_LENGTH } from './keys/secret.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { DEFAULT_WORKER_CRON, isValidCron } from './worker.ts';
@@ -50,6 +51,8 @@ export interface Config {
   webhooksAllowPrivate: boolean;
   /** The process that started this one (`make run`): when it is gone, `serve` stops. */
   stopWithParent: number | undefined;
+  /** How long events, webhook deliveries and finished jobs are kept before the worker trims them. */
+  retention: Retention;
 }
 
 /** Long enough for a slow mobile link to send headers and a 64 KiB body, short enough that a trickle ends soon. */
@@ -200,6 +203,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
 
   const stopWithParent = Number(env.LICENTRIC_STOP_WITH_PARENT) || undefined;
 
+  const retention: Retention = {
+    eventsMs: parseRetention(env, 'LICENTRIC_RETENTION_EVENTS', DEFAULT_RETENTION.eventsMs, problems),
+    deliveriesMs: parseRetention(env, 'LICENTRIC_RETENTION_DELIVERIES', DEFAULT_RETENTION.deliveriesMs, problems),
+    jobsMs: parseRetention(env, 'LICENTRIC_RETENTION_JOBS', DEFAULT_RETENTION.jobsMs, problems),
+  };
+
   if (problems.length > 0) {
     // One line: it is what an operator sees when the start fails.
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
@@ -225,6 +234,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
     rateLimits,
     metricsPort,
     stopWithParent,
+    retention,
   };
 }
 
@@ -237,6 +247,35 @@ function parseNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min
     return fallback;
   }
   return Number(raw);
+}
+
+const RETENTION_UNITS_MS = { d: 24 * 60 * 60 * 1000, h: 60 * 60 * 1000 } as const;
+/** Ten years: pg-boss keeps its retention in seconds in a 32-bit column; longer than this is `off`. */
+const MAX_RETENTION_MS = 3650 * RETENTION_UNITS_MS.d;
+
+/**
+ * How long a kind of history is kept: a whole number of days (`90d`) or hours (`36h`), from one
+ * hour to ten years, or `off` to keep it forever. The unit is written out because a bare number would be
+ * read as days by one operator and as seconds (like LICENTRIC_SHUTDOWN_GRACE) by the next.
+ */
+function parseRetention(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number | null,
+  problems: string[],
+): number | null {
+  const raw = env[name]?.trim().toLowerCase();
+  if (!raw) return fallback;
+  if (raw === 'off') return null;
+  const match = /^(\d+)([dh])$/.exec(raw);
+  const ms = match ? Number(match[1]) * RETENTION_UNITS_MS[match[2] as 'd' | 'h'] : 0;
+  if (!match || ms < RETENTION_UNITS_MS.h || ms > MAX_RETENTION_MS) {
+    problems.push(
+      `${name} must be a number of days or hours from 1h to 3650d (e.g. 90d, 36h), or off, got "${env[name]}"`,
+    );
+    return fallback;
+  }
+  return ms;
 }
 
 /**

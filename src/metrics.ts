@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from './core/clock.ts';
 import type { EntityManager } from './db/orm.ts';
+import type { TrimResult } from './db/retention.ts';
 import { execute, type Sql, sql } from './db/sql.ts';
 import type { Logger } from './log.ts';
 import type { CullResult } from './machines/cull.ts';
@@ -64,6 +65,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly trimmed = new Counter({
+    name: 'licentric_retention_trimmed_rows_total',
+    help: 'Rows the worker deleted past their retention, by table: events, webhook_messages, webhook_attempts.',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'licentric_' });
   }
@@ -107,6 +115,15 @@ export class Metrics {
     this.cullPasses.observe(result.ms / 1000);
     this.culled.inc({ action: 'deactivated' }, result.deactivated);
     this.culled.inc({ action: 'marked_dead' }, result.markedDead);
+  }
+
+  /** A worker pass: its cull, and what its retention trim deleted. */
+  observePass(result: CullResult & { trimmed?: TrimResult }): void {
+    this.observeCull(result);
+    if (!result.trimmed) return;
+    this.trimmed.inc({ table: 'events' }, result.trimmed.events);
+    this.trimmed.inc({ table: 'webhook_messages' }, result.trimmed.deliveries);
+    this.trimmed.inc({ table: 'webhook_attempts' }, result.trimmed.attempts);
   }
 
   /** Serves `/metrics` and says on which port in the log (port 0 lets the system choose). */

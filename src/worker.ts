@@ -3,6 +3,7 @@ import type { Clock } from './core/clock.ts';
 import { isDatabaseUnavailable } from './db/failure.ts';
 import { sweepExpired } from './db/housekeeping.ts';
 import type { Orm } from './db/orm.ts';
+import { DEFAULT_TRIM_OPTIONS, type Retention, type TrimResult, trimHistory } from './db/retention.ts';
 import { announceExpiredLicenses } from './licenses/expiry.ts';
 import type { Logger } from './log.ts';
 import { type CullResult, cullPass } from './machines/cull.ts';
@@ -21,17 +22,38 @@ export function isValidCron(expression: string): boolean {
   }
 }
 
+export interface WorkerPassResult extends CullResult {
+  /** What the retention trim deleted; undefined when the pass was given no retention. */
+  trimmed?: TrimResult;
+}
+
 /**
  * One pass of the worker: culling machines, then releasing processes whose lease expired,
  * announcing the licenses that expired, then deleting expired idempotency keys and rate-limit
- * counters.
+ * counters, and last the events and webhook deliveries past their `retention`, when given (the
+ * configuration always gives it; a test that moves its clock by months may leave it out).
  */
-export async function workerPass(orm: Orm, clock: Clock, log: Logger): Promise<CullResult> {
-  const result = await cullPass(orm.em.fork(), clock, log);
+export async function workerPass(
+  orm: Orm,
+  clock: Clock,
+  log: Logger,
+  retention?: Retention,
+  signal?: AbortSignal,
+): Promise<WorkerPassResult> {
+  const result: WorkerPassResult = await cullPass(orm.em.fork(), clock, log);
   await cullProcessesPass(orm.em.fork(), clock, log);
   await announceExpiredLicenses(orm.em.fork(), clock.now());
   const swept = await sweepExpired(orm.em.fork(), clock.now());
   if (swept.idempotencyKeys + swept.rateLimitCounters > 0) log.info(swept, 'expired rows deleted');
+  if (retention) {
+    const trimmed = await trimHistory(() => orm.em.fork(), clock.now(), retention, { ...DEFAULT_TRIM_OPTIONS, signal });
+    if (trimmed.events + trimmed.deliveries > 0 || !trimmed.complete)
+      log.info(
+        trimmed,
+        `history trimmed events=${trimmed.events} deliveries=${trimmed.deliveries} attempts=${trimmed.attempts} complete=${trimmed.complete}`,
+      );
+    result.trimmed = trimmed;
+  }
   return result;
 }
 
@@ -54,11 +76,13 @@ export function startWorkerSchedule(
   clock: Clock,
   log: Logger,
   expression: string,
-  onPass: (result: CullResult) => void = () => {},
+  onPass: (result: WorkerPassResult) => void = () => {},
+  retention?: Retention,
 ): WorkerSchedule {
   let running: Promise<void> = Promise.resolve();
+  const stopping = new AbortController();
   const job = new Cron(expression, { protect: true }, () => {
-    running = workerPass(orm, clock, log).then(onPass, (error: unknown) =>
+    running = workerPass(orm, clock, log, retention, stopping.signal).then(onPass, (error: unknown) =>
       isDatabaseUnavailable(error)
         ? log.warn({ err: error }, 'cull pass skipped: the database is unavailable; the next pass runs on schedule')
         : log.error({ err: error }, 'cull pass failed'),
@@ -74,6 +98,7 @@ export function startWorkerSchedule(
     },
     stop: async () => {
       job.stop();
+      stopping.abort();
       await running;
     },
   };

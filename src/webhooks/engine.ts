@@ -27,7 +27,16 @@ export interface WebhookEngineOptions {
   /** Consecutive failed attempts after which an endpoint is disabled. */
   failureThreshold?: number;
   random?: () => number;
+  /**
+   * How long pg-boss keeps a finished delivery job (completed, failed or cancelled): its own
+   * retention (`deleteAfterSeconds`), which its maintenance applies. Null keeps them; undefined
+   * leaves pg-boss's default (7 days).
+   */
+  jobRetentionMs?: number | null;
 }
+
+/** Relay jobs carry nothing and there are 86 400 a day: an hour of them shows the chain ran. */
+const RELAY_JOB_RETENTION_SECONDS = 3600;
 
 type Outcome = 'attempted' | 'deferred' | 'skipped';
 
@@ -85,6 +94,17 @@ export function createWebhookEngine(options: WebhookEngineOptions): WebhookEngin
       retryDelay: 5,
       retryBackoff: true,
     });
+    // createQueue leaves a queue that exists as it is, so the retention is set on each start: a
+    // changed setting applies to the jobs sent from then on (pg-boss copies it into each job).
+    const relayRetention =
+      options.jobRetentionMs === null || options.jobRetentionMs === undefined
+        ? RELAY_JOB_RETENTION_SECONDS
+        : Math.min(RELAY_JOB_RETENTION_SECONDS, Math.ceil(options.jobRetentionMs / 1000));
+    await boss.updateQueue(RELAY, { deleteAfterSeconds: relayRetention });
+    if (options.jobRetentionMs !== undefined) {
+      // pg-boss reads 0 as "never delete".
+      await boss.updateQueue(DELIVER, { deleteAfterSeconds: Math.ceil((options.jobRetentionMs ?? 0) / 1000) });
+    }
     started = true;
   }
 

@@ -50,7 +50,7 @@ export async function relayBatch(orm: Orm, clock: Clock, boss: PgBoss): Promise<
       sql`with wanted as (
             select id, wanted_at from webhook_messages where wanted_at is not null order by wanted_at limit ${BATCH} for update skip locked
           )
-          update webhook_messages m set wanted_at = null from wanted w where m.id = w.id
+          update webhook_messages m set wanted_at = null, queued_at = ${now} from wanted w where m.id = w.id
           returning m.id, m.attempts, w.wanted_at`,
     );
     if (wanted.length > 0) {
