@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 NODE_STAMP := node_modules/.install-stamp
 
-.PHONY: help install run generate check-generated typecheck lint format lint-commits unit test clean
+.PHONY: help install console run generate check-generated typecheck lint format lint-commits unit test clean
 
 help:
 	@echo "make run     serve the API on http://127.0.0.1:3000/api/v1 (embedded PostgreSQL unless DATABASE_URL is set)"
@@ -33,10 +33,19 @@ $(NODE_STAMP): package.json package-lock.json
 	fi
 	@touch $@
 
+# The support console (console/, served at /console): `npm ci` builds it (the `prepare` script), and
+# this rebuilds it when its source, the spec it is typed by or the lock file changes. It lands in
+# dist/console/, git-ignored; the server reads it from there.
+CONSOLE_BUILD := dist/console/index.html
+$(CONSOLE_BUILD): $(shell find console -type f) generated/openapi.json package-lock.json | $(NODE_STAMP)
+	npm run -s build:console
+
+console: $(CONSOLE_BUILD)
+
 # node is exec'd by make's shell, so make's signals reach it; and it stops when make is gone.
 # Its options are those of src/cli.ts's shebang line (the heap sizes and compiler settings the
 # installed binary starts with), which `node file` alone would ignore.
-run: install
+run: install console
 	LICENTRIC_STOP_WITH_PARENT=$$PPID exec node $$(sed -n '1s/^#!.* node //p' src/cli.ts) src/cli.ts serve
 
 generate: install
@@ -51,8 +60,10 @@ check-generated: install
 	  echo "generated/ is out of date with spec/: run 'make generate' and commit the result." >&2; exit 1; \
 	fi; echo "generated/ matches spec/"
 
+# The server, tests and tools; then the console, typed by generated/api.d.ts like the tests.
 typecheck: install
 	tsc -p tsconfig.json --noEmit
+	tsc -p console/tsconfig.json --noEmit
 
 # Biome formats and lints the TypeScript and JavaScript (biome.json says what and why); `make format`
 # rewrites what `make lint` would refuse.
