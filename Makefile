@@ -92,11 +92,12 @@ $(JQ):
 unit: install $(JQ)
 	vitest run
 
-# The two longest checks last, side by side: each is one client (Chromium, schemathesis) driving
-# one server, turn about, so each keeps about one core busy, and two cores take both. Each one's
-# output is printed whole when it ends; if one fails, the other still finishes first.
+# The longest checks last, two at a time: each is one client (Chromium, schemathesis) driving one
+# server, turn about, so each keeps about one core busy, and two cores take two; the third starts
+# when one ends. Each one's output is printed whole when it ends; if one fails, the others still
+# finish first.
 test: check-generated typecheck lint lint-commits unit lint-spec breaking-check
-	@$(MAKE) --no-print-directory -j2 --output-sync=target docs-check fuzz
+	@$(MAKE) --no-print-directory -j2 --output-sync=target docs-check fuzz console-check
 
 clean:
 	rm -rf dist reports artifacts
@@ -106,7 +107,7 @@ clean:
 # guard and the SDK checks. Tools are pinned here and installed on first use; Go tools and
 # generated SDK code stay in git-ignored folders (.tools/, .sdk/, sdk/*/generated/).
 
-.PHONY: docs-check lint-spec breaking-check publish-contract sdk-check sdk-typescript sdk-python sdk-go sdk-java keygen-check
+.PHONY: docs-check console-check lint-spec breaking-check publish-contract sdk-check sdk-typescript sdk-python sdk-go sdk-java keygen-check
 
 # Debian's Chromium, never a browser that a test tool downloads.
 CHROMIUM ?= /usr/bin/chromium
@@ -145,8 +146,14 @@ unit: $(PYTHON_STAMP)
 
 # /docs in headless Chromium: every operation of the live /openapi.json; screenshots of the
 # reference and of any section that fails in artifacts/docs/.
-docs-check: install $(CHROMIUM)
-	CHROMIUM_PATH=$(CHROMIUM) vitest run --config vitest.browser.config.ts
+docs-check: install console $(CHROMIUM)
+	CHROMIUM_PATH=$(CHROMIUM) vitest run --config vitest.browser.config.ts test/docs.browser.ts
+
+# The support console in headless Chromium against a live server: each task of issue 21 done
+# through the page, an axe-core scan of each page, and a narrow key's view; screenshots of each
+# page in artifacts/console/.
+console-check: install console $(CHROMIUM)
+	CHROMIUM_PATH=$(CHROMIUM) vitest run --config vitest.browser.config.ts test/console.browser.ts
 
 # Redocly's recommended rules and ours, then the OWASP API security rules for Spectral as
 # partners run them (spec/lint/spectral.yaml names each rule turned off, and why); zero errors
