@@ -1,6 +1,6 @@
+import operationScopes from 'virtual:operation-scopes';
 import createClient from 'openapi-fetch';
 import type { components, operations, paths } from '../../generated/api.d.ts';
-import operationScopes from 'virtual:operation-scopes';
 
 export type Schemas = components['schemas'];
 export type Problem = Schemas['Problem'];

@@ -16,12 +16,7 @@ function useRoute(): string[] {
     addEventListener('hashchange', changed);
     return () => removeEventListener('hashchange', changed);
   }, []);
-  return hash
-    .replace(/^#\/?/, '')
-    .split('?')[0]!
-    .split('/')
-    .filter(Boolean)
-    .map(decodeURIComponent);
+  return hash.replace(/^#\/?/, '').split('?')[0]!.split('/').filter(Boolean).map(decodeURIComponent);
 }
 
 /** Who the token belongs to and what it may do: the one call every sign-in makes. */
@@ -152,9 +147,9 @@ function SignedIn({ session, onSignOut }: { session: Session; onSignOut(): void 
 
   return (
     <ConsoleContext.Provider value={value}>
-      <a class="skip" href="#main" onClick={(e) => (e.preventDefault(), document.getElementById('main')?.focus())}>
+      <button type="button" class="skip" onClick={() => document.getElementById('main')?.focus()}>
         Skip to content
-      </a>
+      </button>
       <header class="top">
         <span class="brand">Licentric console</span>
         <nav aria-label="Sections">

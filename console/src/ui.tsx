@@ -56,7 +56,6 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
   const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
   const [generation, setGeneration] = useState(0);
   const latest = useRef(0);
-  // biome-ignore lint/correctness/useExhaustiveDependencies: the caller names what the load depends on
   useEffect(() => {
     const mine = ++latest.current;
     setState((s) => ({ ...s, loading: true }));
@@ -101,7 +100,7 @@ export function ConfirmButton(props: {
   label: string;
   question: ComponentChildren;
   confirm: string;
-  onConfirm(): void | Promise<unknown>;
+  onConfirm(): unknown;
   disabled?: boolean;
   danger?: boolean;
   accessibleLabel?: string;
@@ -234,7 +233,11 @@ export function StatusBadge({ status }: { status: string }) {
   );
 }
 
-export function Field(props: { label: string; hint?: string; children: (id: string, hintId?: string) => ComponentChildren }) {
+export function Field(props: {
+  label: string;
+  hint?: string;
+  children: (id: string, hintId?: string) => ComponentChildren;
+}) {
   const id = useId();
   const hintId = props.hint ? `${id}-hint` : undefined;
   return (

@@ -52,5 +52,8 @@ export function mountConsole(app: express.Express, dir: string = CONSOLE_DIR): v
     res.setHeader('Cache-Control', 'no-cache');
     res.type('html').send(page);
   });
-  app.use('/console/assets', express.static(path.join(dir, 'assets'), { index: false, immutable: true, maxAge: '365d' }));
+  app.use(
+    '/console/assets',
+    express.static(path.join(dir, 'assets'), { index: false, immutable: true, maxAge: '365d' }),
+  );
 }

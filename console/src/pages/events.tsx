@@ -54,7 +54,8 @@ function summary(event: Schemas['Event']): string {
   const parts: string[] = [];
   if (data.machine) parts.push(data.machine.name ?? data.machine.fingerprint ?? '');
   if (data.reason) parts.push(`reason ${data.reason}`);
-  if (event.type === 'license.renewed' && data.license?.expiresAt) parts.push(`expires ${when(data.license.expiresAt)}`);
+  if (event.type === 'license.renewed' && data.license?.expiresAt)
+    parts.push(`expires ${when(data.license.expiresAt)}`);
   const text = parts.filter(Boolean).join(' · ');
   return text ? ` — ${text}` : '';
 }

@@ -205,7 +205,9 @@ function PolicyFacts({ policyId }: { policyId: string }) {
   const { client, can } = useConsole();
   const policy = useLoad(
     () =>
-      can('getPolicy') ? ok(client.GET('/policies/{id}', { params: { path: { id: policyId } } })) : Promise.resolve(null),
+      can('getPolicy')
+        ? ok(client.GET('/policies/{id}', { params: { path: { id: policyId } } }))
+        : Promise.resolve(null),
     [policyId],
   );
   const p = policy.data?.data;
@@ -415,12 +417,22 @@ function MachineRow(props: {
           onConfirm={props.onDeactivate}
         />
         {can('checkOutMachine') ? (
-          <button type="button" disabled={props.busy} aria-label={`Machine file of ${label}`} onClick={props.onCheckOut}>
+          <button
+            type="button"
+            disabled={props.busy}
+            aria-label={`Machine file of ${label}`}
+            onClick={props.onCheckOut}
+          >
             Machine file
           </button>
         ) : null}
         {can('listEvents') ? (
-          <button type="button" aria-pressed={props.showingEvents} aria-label={`Events of ${label}`} onClick={props.onEvents}>
+          <button
+            type="button"
+            aria-pressed={props.showingEvents}
+            aria-label={`Events of ${label}`}
+            onClick={props.onEvents}
+          >
             Events
           </button>
         ) : null}

@@ -41,40 +41,41 @@ export function LicensesPage() {
   return (
     <>
       <PageHeading title="Licenses" />
-      <form
-        class="search"
-        role="search"
-        onSubmit={(event) => {
-          event.preventDefault();
-          const text = String(new FormData(event.currentTarget).get('q') ?? '').trim();
-          if (looksLikeKey(text)) {
-            // The server hashes the key and finds its license; the key never goes in a URL.
-            void lookup.run(async () => {
-              const { data } = await ok(client.POST('/licenses/actions/lookup', { body: { key: text } }));
-              location.hash = `#/licenses/${data.id}`;
-              return null;
-            });
-            return;
-          }
-          paging.first();
-          setSearch(text);
-        }}
-      >
-        <Field
-          label="Find a license"
-          hint="A name, a metadata value such as the customer's email, or the whole license key."
+      <search>
+        <form
+          class="search"
+          onSubmit={(event) => {
+            event.preventDefault();
+            const text = String(new FormData(event.currentTarget).get('q') ?? '').trim();
+            if (looksLikeKey(text)) {
+              // The server hashes the key and finds its license; the key never goes in a URL.
+              void lookup.run(async () => {
+                const { data } = await ok(client.POST('/licenses/actions/lookup', { body: { key: text } }));
+                location.hash = `#/licenses/${data.id}`;
+                return null;
+              });
+              return;
+            }
+            paging.first();
+            setSearch(text);
+          }}
         >
-          {(id, hint) => <input id={id} name="q" type="search" aria-describedby={hint} autocomplete="off" />}
-        </Field>
-        <button type="submit" class="primary" disabled={lookup.busy}>
-          Search
-        </button>
-        {can('createLicense') ? (
-          <a class="button" href="#/licenses/new">
-            New license
-          </a>
-        ) : null}
-      </form>
+          <Field
+            label="Find a license"
+            hint="A name, a metadata value such as the customer's email, or the whole license key."
+          >
+            {(id, hint) => <input id={id} name="q" type="search" aria-describedby={hint} autocomplete="off" />}
+          </Field>
+          <button type="submit" class="primary" disabled={lookup.busy}>
+            Search
+          </button>
+          {can('createLicense') ? (
+            <a class="button" href="#/licenses/new">
+              New license
+            </a>
+          ) : null}
+        </form>
+      </search>
       {lookup.error instanceof ApiError && lookup.error.status === 404 ? (
         <div class="alert" role="alert">
           No license has that key. {lookup.error.message}

@@ -39,7 +39,12 @@ function readPolicyForm(form: HTMLFormElement): PolicyFields {
   };
 }
 
-function PolicyForm(props: { policy?: Schemas['Policy']; submit: string; busy: boolean; onSubmit(fields: PolicyFields): void }) {
+function PolicyForm(props: {
+  policy?: Schemas['Policy'];
+  submit: string;
+  busy: boolean;
+  onSubmit(fields: PolicyFields): void;
+}) {
   const p = props.policy;
   return (
     <form
@@ -49,7 +54,9 @@ function PolicyForm(props: { policy?: Schemas['Policy']; submit: string; busy: b
         props.onSubmit(readPolicyForm(event.currentTarget));
       }}
     >
-      <Field label="Name">{(id) => <input id={id} name="name" required maxLength={255} defaultValue={p?.name} />}</Field>
+      <Field label="Name">
+        {(id) => <input id={id} name="name" required maxLength={255} defaultValue={p?.name} />}
+      </Field>
       <Field label="License key prefix" hint="1–12 capital letters or digits, e.g. DSK.">
         {(id, hint) => (
           <input
@@ -191,7 +198,9 @@ export function PoliciesPage() {
                   </td>
                   <td data-label="Machines">{p.maxMachines ?? 'no limit'}</td>
                   <td data-label="Heartbeat">
-                    {p.requireHeartbeat ? `every ${duration(p.heartbeatDuration)}, ${p.heartbeatCullStrategy}` : 'not required'}
+                    {p.requireHeartbeat
+                      ? `every ${duration(p.heartbeatDuration)}, ${p.heartbeatCullStrategy}`
+                      : 'not required'}
                   </td>
                   <td data-label="Duration">{p.duration ? duration(p.duration) : 'none'}</td>
                 </tr>

@@ -1,6 +1,17 @@
 import { ok } from '../api.ts';
 import { when } from '../format.ts';
-import { Needs, Notice, PageHeading, Pager, ProblemAlert, StatusBadge, useAction, useConsole, useKeyset, useLoad } from '../ui.tsx';
+import {
+  Needs,
+  Notice,
+  PageHeading,
+  Pager,
+  ProblemAlert,
+  StatusBadge,
+  useAction,
+  useConsole,
+  useKeyset,
+  useLoad,
+} from '../ui.tsx';
 
 const PAGE_SIZE = 25;
 
