@@ -6316,9 +6316,9 @@ export interface operations {
                 status?: components["schemas"]["LicenseStatus"];
                 /**
                  * @description Only licenses whose name contains this text, ignoring case, or with a top-level metadata
-                 *     value equal to it (see above): 1–256 characters.
+                 *     value equal to it (see above): 1–256 characters on one line.
                  */
-                search?: string;
+                search?: components["schemas"]["SingleLineText"];
                 /** @description The `nextCursor` of the previous page; the list continues after that license. */
                 cursor?: components["schemas"]["Uuid"];
                 /** @description How many licenses per page, 1–100. */

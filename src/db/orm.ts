@@ -17,6 +17,7 @@ import { Migration20261206000000_signing_key_revocation } from './migrations/Mig
 import { Migration20261206010000_check_out } from './migrations/Migration20261206010000_check_out.ts';
 
 import { Migration20261206020000_processes } from './migrations/Migration20261206020000_processes.ts';
+import { Migration20261207000000_console } from './migrations/Migration20261207000000_console.ts';
 import { execute, sql } from './sql.ts';
 
 export type Orm = MikroORM;
@@ -87,6 +88,7 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
         },
         { name: 'Migration20261206010000_check_out', class: Migration20261206010000_check_out },
         { name: 'Migration20261206020000_processes', class: Migration20261206020000_processes },
+        { name: 'Migration20261207000000_console', class: Migration20261207000000_console },
       ],
     },
     // At least two: the migrator takes a connection of its own beside the one holding the migration lock.
