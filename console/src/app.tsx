@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, apiClient, type OperationId, ok } from './api.ts';
 import { ApiKeysPage } from './pages/api-keys.tsx';
 import { LicensePage } from './pages/license.tsx';
@@ -138,11 +138,14 @@ function SignedIn({ session, onSignOut }: { session: Session; onSignOut(): void 
   const route = useRoute();
   const section = route[0] ?? 'licenses';
 
-  // A new page moves focus to its heading, so a screen reader announces where the reader is.
+  // Moving to another page moves focus to its heading, so a screen reader announces where the
+  // reader is; a fresh load leaves focus at the top, where the skip link is.
   const routeKey = route.join('/');
+  const firstRoute = useRef(routeKey);
   useEffect(() => {
-    const heading = document.querySelector<HTMLElement>('main h1');
-    if (routeKey) heading?.focus();
+    if (routeKey === firstRoute.current) return;
+    firstRoute.current = '\0';
+    document.querySelector<HTMLElement>('main h1')?.focus();
   }, [routeKey]);
 
   return (
