@@ -63,7 +63,7 @@ export function LicensePage({ id }: { id: string }) {
           <dd>{when(l.expiresAt, 'never')}</dd>
           <dt>Machines</dt>
           <dd>
-            {l.machineCount} active ({l.coreCount} cores)
+            {l.machineCount} active ({l.coreCount} {l.coreCount === 1 ? 'core' : 'cores'})
           </dd>
           <dt>Created</dt>
           <dd>{when(l.createdAt)}</dd>
