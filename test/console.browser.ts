@@ -451,6 +451,9 @@ describe('GET /console', () => {
       expect(await page.getByRole('button', { name: action, exact: true }).isDisabled(), action).toBe(true);
     expect(await page.getByRole('button', { name: 'Deactivate laptop-02' }).isDisabled()).toBe(true);
     expect(await page.getByText('needs licenses:write, which this key does not hold').count()).toBe(1);
+    expect(await page.getByText('Deactivating a machine needs machines:write').count()).toBe(1);
+    // Reading the license and checking out a machine file are within its scopes.
+    expect(await page.getByRole('button', { name: 'Machine file of laptop-02' }).isEnabled()).toBe(true);
     await expectAccessible('license-narrow');
     await shoot('license-narrow');
 

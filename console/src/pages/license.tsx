@@ -303,6 +303,7 @@ function Machines({ licenseId, onChange }: { licenseId: string; onChange(): void
     <section aria-labelledby="machines">
       <h2 id="machines">Machines</h2>
       <Needs operation="listMachines" what="Listing machines" />
+      <Needs operation="deactivateMachine" what="Deactivating a machine" />
       <Notice text={action.notice} />
       <ProblemAlert error={action.error ?? machines.error} />
       {machines.data ? (
