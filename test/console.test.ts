@@ -319,6 +319,7 @@ describe('POST /licenses/actions/lookup', () => {
       { key: 'x'.repeat(513) },
       { key: 42 },
       { key: 'a\tb' },
+      { key: 'a\u0000b' },
       { key: 'k', extra: 1 },
     ]) {
       const response = await fetch(`${server.apiUrl}/licenses/actions/lookup`, {

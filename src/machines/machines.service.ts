@@ -92,7 +92,7 @@ export function reviewQueueSql(now: Date, product: string | null): Sql {
   return sql`join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
     where m.dead_at is not null and m.deleted_at is null
       and p.heartbeat_cull_strategy = 'KEEP_DEAD'
-      and ${heartbeatSql.status('m', 'p', now)} = 'DEAD'
+      and ${heartbeatSql.dead('m', 'p', now)}
       ${product === null ? sql`` : sql`and p.product_id = ${product}`}`;
 }
 
@@ -104,6 +104,11 @@ export function reviewQueuePageSql(queue: Sql, limit: number, after: { deadAt: D
   const cursor = after === undefined ? sql`` : sql`and (m.dead_at, m.id) > (${after.deadAt}, ${after.id}::uuid)`;
   return sql`select ${machineRecordColumns('m', 'p')} from machines m ${queue} ${cursor}
               order by m.dead_at, m.id limit ${limit + 1}`;
+}
+
+/** How many machines the queue holds, on every page. */
+export function reviewQueueCountSql(queue: Sql): Sql {
+  return sql`select count(*)::int as waiting from machines m ${queue}`;
 }
 
 export class MachinesService {
@@ -355,10 +360,7 @@ export class MachinesService {
   }
 
   async #waiting(queue: Sql): Promise<number> {
-    const [row] = await execute<{ waiting: number }[]>(
-      this.#em,
-      sql`select count(*)::int as waiting from machines m ${queue}`,
-    );
+    const [row] = await execute<{ waiting: number }[]>(this.#em, reviewQueueCountSql(queue));
     return row!.waiting;
   }
 
