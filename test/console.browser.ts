@@ -172,7 +172,7 @@ describe('GET /console', () => {
     await shoot('sign-in');
 
     // A wrong key: the problem's detail, and nothing stored.
-    await page.getByLabel('API key').fill('lic_not-a-real-key');
+    await page.getByLabel('API key').fill('lct_not-a-real-key');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.getByRole('alert').innerText()).toMatch(/Refused/);
     expect(await page.evaluate((k) => sessionStorage.getItem(k), STORAGE_KEY)).toBeNull();
@@ -288,6 +288,8 @@ describe('GET /console', () => {
     await page.getByRole('button', { name: 'Set expiry', exact: true }).click();
     await confirm('Set expiry');
     const alert = await page.getByRole('alert').innerText();
+    // The problem's detail as the server wrote it, and its code.
+    expect(alert).toContain('The expiry 2026-01-01T00:00:00.000Z has passed');
     expect(alert).toContain('EXPIRES_IN_PAST');
     expect((await read(server, bearer(admin), '/licenses/{id}', acme.id)).expiresAt).toBe(renewed.expiresAt);
     await page.getByLabel('New expiry (UTC)').fill('2027-06-30T12:00');
@@ -297,7 +299,7 @@ describe('GET /console', () => {
     expect((await read(server, bearer(admin), '/licenses/{id}', acme.id)).expiresAt).toBe('2027-06-30T12:00:00.000Z');
   });
 
-  it('downloads a machine file', async () => {
+  it('downloads a machine file, and shows the machine’s events', async () => {
     const laptop = page.getByRole('row').filter({ hasText: 'laptop-02' });
     const [download] = await Promise.all([
       page.waitForEvent('download'),
@@ -307,6 +309,10 @@ describe('GET /console', () => {
     const { readFile } = await import('node:fs/promises');
     expect(await readFile(file, 'utf8')).toMatch(/^-----BEGIN MACHINE FILE-----/);
     expect(download.suggestedFilename()).toMatch(/\.lic$/);
+    await laptop.getByRole('button', { name: 'Events of laptop-02' }).click();
+    const events = page.getByRole('list', { name: 'Events of this machine' });
+    await expect.poll(() => events.innerText()).toMatch(/machine\.checked-out[\s\S]*machine\.activated/);
+    expect(await events.innerText()).not.toContain('build-01');
   });
 
   it('creates a license and shows its key once, with a copy button', async () => {

@@ -100,7 +100,7 @@ function SignIn({ error, onSignIn }: { error: unknown; onSignIn(token: string): 
           setBusy(false);
         }}
       >
-        <Field label="API key" hint="The token printed when the key was made, starting with lic_.">
+        <Field label="API key" hint="The token printed when the key was made, starting with lct_.">
           {(id, hint) => (
             <input
               id={id}

@@ -297,7 +297,7 @@ function Machines({ licenseId, onChange }: { licenseId: string; onChange(): void
     [licenseId, paging.cursor],
   );
   const action = useAction();
-  const [eventsOf, setEventsOf] = useState<string | null>(null);
+  const [eventsOf, setEventsOf] = useState<Schemas['Machine'] | null>(null);
 
   return (
     <section aria-labelledby="machines">
@@ -327,8 +327,8 @@ function Machines({ licenseId, onChange }: { licenseId: string; onChange(): void
                   key={m.id}
                   machine={m}
                   busy={action.busy}
-                  showingEvents={eventsOf === m.id}
-                  onEvents={() => setEventsOf(eventsOf === m.id ? null : m.id)}
+                  showingEvents={eventsOf?.id === m.id}
+                  onEvents={() => setEventsOf(eventsOf?.id === m.id ? null : m)}
                   onDeactivate={() =>
                     action.run(async () => {
                       await ok(client.DELETE('/machines/{id}', { params: { path: { id: m.id } } }));
@@ -369,8 +369,8 @@ function Machines({ licenseId, onChange }: { licenseId: string; onChange(): void
       ) : null}
       {eventsOf ? (
         <section aria-labelledby="machine-events" class="machine-events">
-          <h3 id="machine-events">Events of machine {eventsOf}</h3>
-          <EventList filter={{ machineId: eventsOf }} version={0} label="Events of this machine" />
+          <h3 id="machine-events">Events of {eventsOf.name ?? eventsOf.fingerprint}</h3>
+          <EventList filter={{ machineId: eventsOf.id }} version={0} label="Events of this machine" />
         </section>
       ) : null}
     </section>
