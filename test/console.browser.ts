@@ -40,9 +40,20 @@ beforeAll(async () => {
   admin = await seedApiKey(server, ['admin']);
   narrow = await seedApiKey(server, ['licenses:read', 'machines:read']);
   const auth = bearer(admin);
+  const product = await server.client.POST('/products', {
+    headers: auth,
+    body: { name: 'Desktop Studio', code: 'DESKTOP_STUDIO' },
+  });
+  expect(product.response.status, JSON.stringify(product.error)).toBe(201);
+  const entitlement = await server.client.POST('/entitlements', {
+    headers: auth,
+    body: { code: 'PRO_EXPORT', name: 'Export to PDF' },
+  });
+  expect(entitlement.response.status, JSON.stringify(entitlement.error)).toBe(201);
   const policy = await server.client.POST('/policies', {
     headers: auth,
     body: {
+      productId: product.data!.data.id,
       name: 'Desktop Pro',
       maxMachines: 3,
       keyPrefix: 'DSK',
@@ -60,6 +71,12 @@ beforeAll(async () => {
   });
   expect(license.response.status, JSON.stringify(license.error)).toBe(201);
   acme = { id: license.data!.data.id, key: license.data!.data.key };
+  const attached = await server.client.POST('/licenses/{id}/entitlements', {
+    headers: auth,
+    params: { path: { id: acme.id } },
+    body: { entitlements: ['PRO_EXPORT'] },
+  });
+  expect(attached.response.status, JSON.stringify(attached.error)).toBe(200);
   // One machine whose heartbeat stopped 11 minutes ago (its window is 10), one that just started.
   deadMachine = (await activate(server, acme.key, { name: 'build-01', platform: 'linux' })).id;
   server.clock.advance(11 * 60_000);
@@ -223,6 +240,8 @@ describe('GET /console', () => {
     expect(overview).toContain('Desktop Pro');
     expect(overview).toContain('dead machines kept for review');
     expect(overview).toMatch(/Machines\s+2 active/);
+    expect(overview).toMatch(/Product\s+Desktop Studio/);
+    expect(overview).toMatch(/Entitlements\s+PRO_EXPORT \(from license\)/);
     const machines = page.getByRole('region', { name: 'Machines' });
     const build = machines.getByRole('row').filter({ hasText: 'build-01' });
     const laptop = machines.getByRole('row').filter({ hasText: 'laptop-02' });
