@@ -235,7 +235,10 @@ describe('GET /console', () => {
     await heading().filter({ hasText: 'Acme Corp' }).waitFor();
     // The key went in a request body, never into the address.
     expect(page.url()).toBe(`${server.baseUrl}/console#/licenses/${acme.id}`);
-    const overview = await page.getByRole('region', { name: 'Overview' }).innerText();
+    // The policy, product and entitlements arrive each with its own call.
+    const region = page.getByRole('region', { name: 'Overview' });
+    await expect.poll(() => region.innerText()).toMatch(/Desktop Pro[\s\S]*Desktop Studio[\s\S]*PRO_EXPORT/);
+    const overview = await region.innerText();
     expect(overview).toMatch(/Status\s+● ACTIVE/);
     expect(overview).toContain('Desktop Pro');
     expect(overview).toContain('dead machines kept for review');
@@ -502,6 +505,20 @@ describe('GET /console', () => {
     });
     expect(deactivate.response.status).toBe(403);
     await page.getByRole('button', { name: 'Sign out' }).click();
+  });
+
+  it('forgets a key the server stops accepting', async () => {
+    const doomed = await seedApiKey(server, ['licenses:read']);
+    await signIn(doomed);
+    const current = await server.client.GET('/api-keys/current', { headers: bearer(doomed) });
+    const id = current.data!.data.id;
+    const revoked = await server.client.DELETE('/api-keys/{id}', { headers: bearer(admin), params: { path: { id } } });
+    expect(revoked.response.status).toBe(200);
+    await page.getByRole('searchbox', { name: 'Find a license' }).fill('acme');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByLabel('API key').waitFor();
+    expect(await page.getByRole('alert').innerText()).toContain('Check the key and sign in again');
+    expect(await page.evaluate((k) => sessionStorage.getItem(k), STORAGE_KEY)).toBeNull();
   });
 
   it('loads nothing from outside the server and raises no errors', () => {

@@ -37,10 +37,17 @@ export async function ok<T>(call: Promise<{ data?: T; error?: unknown; response:
   } catch {
     throw new ApiError(0, { detail: 'The server could not be reached. Check the connection and try again.' });
   }
-  if (!result.response.ok || result.data === undefined)
-    throw new ApiError(result.response.status, result.error as Partial<Problem> | undefined);
+  if (!result.response.ok || result.data === undefined) {
+    const error = new ApiError(result.response.status, result.error as Partial<Problem> | undefined);
+    // The key stopped working (revoked, expired): the console signs out rather than keep it.
+    if (error.status === 401) dispatchEvent(new CustomEvent(UNAUTHORIZED, { detail: error }));
+    throw error;
+  }
   return result.data;
 }
+
+/** Dispatched on `window` when the API refuses the key itself (401). */
+export const UNAUTHORIZED = 'licentric:unauthorized';
 
 /** The scopes the spec requires for an operation (`x-required-scopes`). */
 export function requiredScopes(operation: OperationId): Scope[] {

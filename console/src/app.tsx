@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ApiError, apiClient, type OperationId, ok } from './api.ts';
+import { ApiError, apiClient, type OperationId, ok, UNAUTHORIZED } from './api.ts';
 import { ApiKeysPage } from './pages/api-keys.tsx';
 import { LicensePage } from './pages/license.tsx';
 import { LicensesPage, NewLicensePage } from './pages/licenses.tsx';
@@ -45,6 +45,17 @@ export function App() {
         setChecking(false);
       },
     );
+  }, []);
+
+  // A key refused mid-session is forgotten at once, and the sign-in form says why.
+  useEffect(() => {
+    const refused = (event: Event) => {
+      forgetToken();
+      setSession(null);
+      setError((event as CustomEvent<ApiError>).detail);
+    };
+    addEventListener(UNAUTHORIZED, refused);
+    return () => removeEventListener(UNAUTHORIZED, refused);
   }, []);
 
   if (checking) return <p class="loading">Checking the stored key…</p>;
