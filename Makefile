@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 NODE_STAMP := node_modules/.install-stamp
 
-.PHONY: help install run generate check-generated typecheck lint format lint-commits unit test clean
+.PHONY: help install console run generate check-generated typecheck lint format lint-commits unit test clean
 
 help:
 	@echo "make run     serve the API on http://127.0.0.1:3000/api/v1 (embedded PostgreSQL unless DATABASE_URL is set)"
@@ -33,10 +33,19 @@ $(NODE_STAMP): package.json package-lock.json
 	fi
 	@touch $@
 
+# The support console (console/, served at /console): `npm ci` builds it (the `prepare` script), and
+# this rebuilds it when its source, the spec it is typed by or the lock file changes. It lands in
+# dist/console/, git-ignored; the server reads it from there.
+CONSOLE_BUILD := dist/console/index.html
+$(CONSOLE_BUILD): $(shell find console -type f) generated/openapi.json package-lock.json | $(NODE_STAMP)
+	npm run -s build:console
+
+console: $(CONSOLE_BUILD)
+
 # node is exec'd by make's shell, so make's signals reach it; and it stops when make is gone.
 # Its options are those of src/cli.ts's shebang line (the heap sizes and compiler settings the
 # installed binary starts with), which `node file` alone would ignore.
-run: install
+run: install console
 	LICENTRIC_STOP_WITH_PARENT=$$PPID exec node $$(sed -n '1s/^#!.* node //p' src/cli.ts) src/cli.ts serve
 
 generate: install
@@ -51,8 +60,10 @@ check-generated: install
 	  echo "generated/ is out of date with spec/: run 'make generate' and commit the result." >&2; exit 1; \
 	fi; echo "generated/ matches spec/"
 
+# The server, tests and tools; then the console, typed by generated/api.d.ts like the tests.
 typecheck: install
 	tsc -p tsconfig.json --noEmit
+	tsc -p console/tsconfig.json --noEmit
 
 # Biome formats and lints the TypeScript and JavaScript (biome.json says what and why); `make format`
 # rewrites what `make lint` would refuse.
@@ -81,11 +92,12 @@ $(JQ):
 unit: install $(JQ)
 	vitest run
 
-# The two longest checks last, side by side: each is one client (Chromium, schemathesis) driving
-# one server, turn about, so each keeps about one core busy, and two cores take both. Each one's
-# output is printed whole when it ends; if one fails, the other still finishes first.
+# The longest checks last, two at a time: each is one client (Chromium, schemathesis) driving one
+# server, turn about, so each keeps about one core busy, and two cores take two; the third starts
+# when one ends. Each one's output is printed whole when it ends; if one fails, the others still
+# finish first.
 test: check-generated typecheck lint lint-commits unit lint-spec breaking-check
-	@$(MAKE) --no-print-directory -j2 --output-sync=target docs-check fuzz
+	@$(MAKE) --no-print-directory -j2 --output-sync=target docs-check fuzz console-check
 
 clean:
 	rm -rf dist reports artifacts
@@ -95,7 +107,7 @@ clean:
 # guard and the SDK checks. Tools are pinned here and installed on first use; Go tools and
 # generated SDK code stay in git-ignored folders (.tools/, .sdk/, sdk/*/generated/).
 
-.PHONY: docs-check lint-spec breaking-check publish-contract sdk-check sdk-typescript sdk-python sdk-go sdk-java keygen-check
+.PHONY: docs-check console-check lint-spec breaking-check publish-contract sdk-check sdk-typescript sdk-python sdk-go sdk-java keygen-check
 
 # Debian's Chromium, never a browser that a test tool downloads.
 CHROMIUM ?= /usr/bin/chromium
@@ -134,8 +146,14 @@ unit: $(PYTHON_STAMP)
 
 # /docs in headless Chromium: every operation of the live /openapi.json; screenshots of the
 # reference and of any section that fails in artifacts/docs/.
-docs-check: install $(CHROMIUM)
-	CHROMIUM_PATH=$(CHROMIUM) vitest run --config vitest.browser.config.ts
+docs-check: install console $(CHROMIUM)
+	CHROMIUM_PATH=$(CHROMIUM) vitest run --config vitest.browser.config.ts test/docs.browser.ts
+
+# The support console in headless Chromium against a live server: each task of issue 21 done
+# through the page, an axe-core scan of each page, and a narrow key's view; screenshots of each
+# page in artifacts/console/.
+console-check: install console $(CHROMIUM)
+	CHROMIUM_PATH=$(CHROMIUM) vitest run --config vitest.browser.config.ts test/console.browser.ts
 
 # Redocly's recommended rules and ours, then the OWASP API security rules for Spectral as
 # partners run them (spec/lint/spectral.yaml names each rule turned off, and why); zero errors

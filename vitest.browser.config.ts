@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * The browser checks (`make docs-check`): kept out of the default `*.test.ts` run because they
- * need Debian's Chromium, which the Makefile installs first. Same database setup as the rest.
+ * The browser checks (`make docs-check`, `make console-check`, each naming its file): kept out of
+ * the default `*.test.ts` run because they need Debian's Chromium, which the Makefile installs
+ * first. Same database setup as the rest.
  */
 export default defineConfig({
   test: {

@@ -37,6 +37,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api-keys/current": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get the calling API key
+         * @description Returns the API key that authenticates this request (never its token): its name, scopes,
+         *     product limit and dates, so that a client can tell what it may do before it tries. Any valid
+         *     API key may call it, whatever its scopes; a license key cannot.
+         */
+        get: operations["getCurrentApiKey"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api-keys/{id}": {
         parameters: {
             query?: never;
@@ -194,6 +216,13 @@ export interface paths {
          * List licenses
          * @description Lists licenses, oldest first, in pages.
          *
+         *     With `search`, only the licenses that match it: those whose `name` contains the text,
+         *     ignoring case (`acme` finds `Acme Corp — design team`), and those with a top-level
+         *     `metadata` value equal to it, a string ignoring case (`jane@example.com` finds
+         *     `{"email": "Jane@Example.com"}`), a number or boolean as JSON writes it (`1042`, `true`).
+         *     Nested values and keys are not searched. `search` narrows the other filters and pages like
+         *     them.
+         *
          *     Requires an API key with the `licenses:read` scope.
          */
         get: operations["listLicenses"];
@@ -236,6 +265,32 @@ export interface paths {
          *     expired license still gets files, which carry its past `expiry` and status `EXPIRED`.
          */
         post: operations["checkOutLicense"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/licenses/actions/lookup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Look up a license by its key
+         * @description Finds the license a full license key belongs to, e.g. the key a customer read out to
+         *     support. The key is compared as authentication compares it (case and surrounding blanks
+         *     aside, by its keyed hash); it goes in the body so that it never appears in a URL or an access
+         *     log. A key of no license, of a deleted one, or of another product's license for a key limited
+         *     to a product is `LICENSE_NOT_FOUND`.
+         *
+         *     Requires an API key with the `licenses:read` scope.
+         */
+        post: operations["lookupLicense"];
         delete?: never;
         options?: never;
         head?: never;
@@ -501,6 +556,37 @@ export interface paths {
          *     license's first activation sets its `expiresAt`, once, whatever the concurrency.
          */
         post: operations["activateMachine"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/machines/review-queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the machines waiting for review
+         * @description The machines waiting for review: those that died under a policy whose
+         *     `heartbeatCullStrategy` is `KEEP_DEAD` and that the culling worker kept, i.e. still active,
+         *     dead (`heartbeatStatus: DEAD` as of the request) and past their policy's
+         *     `heartbeatResurrectionWindow`, so that no heartbeat can bring them back. A machine joins the
+         *     queue at the worker's first pass after that, and leaves it when it is deactivated, when its
+         *     policy stops keeping dead machines, or when a policy change brings it back to life.
+         *
+         *     Ordered by when each machine died, the longest dead first (ties by id): within one policy,
+         *     the oldest `lastHeartbeatAt` first. `meta.waiting` counts the whole queue as this key sees
+         *     it, and `meta.nextCursor`, present while more machines follow, continues the list.
+         *
+         *     Requires an API key with the `machines:read` scope.
+         */
+        get: operations["listMachineReviewQueue"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1883,6 +1969,11 @@ export interface components {
             /** @description Present when the request sent a `nonce`. */
             meta?: components["schemas"]["LicenseValidationMeta"];
         };
+        /** @description A full license key to find the license of. */
+        LookupLicenseRequest: {
+            /** @description The license key, as issued (e.g. `DSK-7K2QD-M9XHA-TPZ4N-W8RF3`); case and surrounding blanks do not matter. */
+            key: string;
+        };
         /** @description A device activated under a license. */
         Machine: {
             /** @description The machine's id, a UUIDv7 (time-ordered). */
@@ -1983,6 +2074,24 @@ export interface components {
         /** @description One machine. */
         MachineResponse: {
             data: components["schemas"]["Machine"];
+        };
+        /** @description A page of the machines waiting for review. */
+        MachineReviewQueue: {
+            data: components["schemas"]["Machine"][];
+            meta: components["schemas"]["MachineReviewQueueMeta"];
+        };
+        /** @description Where a page of the review queue ends, and how long the queue is. */
+        MachineReviewQueueMeta: {
+            /**
+             * Format: int32
+             * @description How many machines wait for review in all, on every page, as this API key sees them.
+             */
+            waiting: number;
+            /**
+             * @description The id of the last machine on this page, to pass as `cursor` for the next page; absent on
+             *     the last page.
+             */
+            nextCursor?: components["schemas"]["Uuid"];
         };
         /**
          * @description Where a fingerprint must be unique among active machines. An activation whose fingerprint is
@@ -3317,6 +3426,228 @@ export interface operations {
              *     `Idempotency-Key` was already used with a different request: `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCurrentApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The API key. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /**
                      * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
@@ -6017,6 +6348,11 @@ export interface operations {
                 policyId?: components["schemas"]["Uuid"];
                 /** @description Only licenses with this status (computed at the time of the request). */
                 status?: components["schemas"]["LicenseStatus"];
+                /**
+                 * @description Only licenses whose name contains this text, ignoring case, or with a top-level metadata
+                 *     value equal to it (see above): 1–256 characters on one line.
+                 */
+                search?: components["schemas"]["SingleLineText"];
                 /** @description The `nextCursor` of the previous page; the list continues after that license. */
                 cursor?: components["schemas"]["Uuid"];
                 /** @description How many licenses per page, 1–100. */
@@ -6813,6 +7149,308 @@ export interface operations {
              *     `licenseKey`) or `LICENSE_KEY_MISMATCH` (`licenseKey` is not this license's key).
              */
             422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    lookupLicense: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LookupLicenseRequest"];
+            };
+        };
+        responses: {
+            /** @description The license. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LicenseResponse"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No such resource visible to these credentials: `MACHINE_NOT_FOUND`, `POLICY_NOT_FOUND`,
+             *     `LICENSE_NOT_FOUND`, `PRODUCT_NOT_FOUND`, `API_KEY_NOT_FOUND`, `ENTITLEMENT_NOT_FOUND` or
+             *     `PROCESS_NOT_FOUND` (released processes are gone).
+             *     Deleted products, policies and licenses are not found; deactivated machines are, by the
+             *     operations that read them. For an API key limited to a product, another product's objects are
+             *     not found either.
+             */
+            404: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is not of the operation's media type (`application/json`, or
+             *     `application/merge-patch+json` for updates), or names a `charset` other than `utf-8` (JSON is
+             *     UTF-8, RFC 8259): `UNSUPPORTED_MEDIA_TYPE`.
+             */
+            415: {
                 headers: {
                     /**
                      * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
@@ -10843,6 +11481,261 @@ export interface operations {
              *     `Idempotency-Key` was already used with a different request: `IDEMPOTENCY_KEY_REUSED`.
              */
             422: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too many requests from this client address or with this credential: `RATE_LIMITED`. Wait
+             *     `Retry-After` seconds before trying again; `RateLimit-Policy` and `RateLimit` (IETF
+             *     draft-ietf-httpapi-ratelimit-headers) describe the budget that ran out.
+             */
+            429: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After": string;
+                    /** @description The quota policies that apply, e.g. `"ip";q=1000;w=60`. */
+                    "RateLimit-Policy": string;
+                    /** @description The budget that ran out and when it resets, e.g. `"ip";r=0;t=17`. */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected server fault: `INTERNAL_ERROR`. */
+            500: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The server could not check the request now, e.g. the database is unreachable, slow or
+             *     restarting, or the server is shutting down: `SERVICE_UNAVAILABLE`. Nothing was decided about
+             *     the credentials or the request; keep working from the last good answer and retry after
+             *     `Retry-After` seconds.
+             */
+            503: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listMachineReviewQueue: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The `meta.nextCursor` of the previous page; the queue continues after that machine, even if
+                 *     it was deactivated since.
+                 */
+                cursor?: components["schemas"]["Uuid"];
+                /** @description How many machines per page, 1–100. */
+                limit?: number;
+            };
+            header?: {
+                /**
+                 * @description Ask for a signed response: an RFC 9421 `Accept-Signature` dictionary with a member whose
+                 *     parameters include `alg="ed25519"`, e.g. `sig1=("@status");alg="ed25519"`. The response,
+                 *     whatever its status, then carries `Content-Digest`, `Signature-Input` and `Signature`, under
+                 *     the member's label (at most 64 characters; a longer one is not signed). The signature always
+                 *     covers `@status`, `content-type`, `content-digest` and the request's `@method`, `@path` and
+                 *     `@query` (`;req`), with `created`, `keyid` (a key of `GET /signing-keys`) and
+                 *     `alg="ed25519"`, whatever components the member lists. Without this header, or with no member
+                 *     asking for `ed25519`, nothing is signed.
+                 */
+                "Accept-Signature"?: components["parameters"]["AcceptSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the machines waiting for review. */
+            200: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MachineReviewQueue"];
+                };
+            };
+            /**
+             * @description The request is malformed: `VALIDATION_FAILED` (a parameter or the body breaks the schema; see
+             *     `errors`), `MALFORMED_JSON` (the body is not valid JSON, or not valid UTF-8) or
+             *     `MALFORMED_REQUEST` (not readable HTTP/1.1: e.g. a broken percent-encoding in the path, a raw
+             *     non-ASCII character in the URL, a control character in a header, no `Host` header). Beyond each
+             *     field's schema, every body is refused with `VALIDATION_FAILED` and a pointer when it nests
+             *     deeper than 32 levels below the body (metadata's limit), holds a string or key that is not
+             *     well-formed Unicode (a lone surrogate such as `\uD800`), or a number beyond the range of a
+             *     double (`1e309`): refused rather than repaired, so what is stored is what was sent, and any
+             *     JSON reader can read it back.
+             */
+            400: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description No valid credentials: `AUTHENTICATION_REQUIRED` (no `Authorization` header of a scheme this
+             *     operation accepts) or `INVALID_CREDENTIALS` (the key is unknown, malformed, revoked or expired).
+             */
+            401: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    /** @description The authentication schemes this operation accepts, e.g. `License realm="licentric"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not allowed: `INSUFFICIENT_SCOPE` (the API key lacks a scope this operation requires),
+             *     `SCOPE_NOT_GRANTABLE` (a new API key would get a scope the creating key does not hold) or
+             *     `LICENSE_EXPIRED` (a license key of an expired license under a `REVOKE_ACCESS` policy, which
+             *     works for validation only).
+             */
+            403: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request did not arrive in time (its headers or its body came too slowly, or stopped):
+             *     `REQUEST_TIMEOUT`. The connection is closed after this answer.
+             */
+            408: {
+                headers: {
+                    /**
+                     * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,
+                     *     0–9, `.`, `_`, `:` and `-`), else a generated UUID.
+                     */
+                    "X-Request-Id": string;
+                    /** @description Signed responses: RFC 9530 SHA-256 of the body, `sha-256=:<base64>:`. */
+                    "Content-Digest"?: string;
+                    /** @description Signed responses: the RFC 9421 signature's parameters. */
+                    "Signature-Input"?: string;
+                    /** @description Signed responses: the RFC 9421 Ed25519 signature. */
+                    Signature?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description The request body is larger than 64 KiB: `PAYLOAD_TOO_LARGE`. A `Content-Length` over the limit
+             *     is refused before the body is read (and before any `100 Continue`), and the connection is
+             *     closed after this answer.
+             */
+            413: {
                 headers: {
                     /**
                      * @description The request id: the caller's `X-Request-Id` when it sent a valid one (1–128 of A–Z, a–z,

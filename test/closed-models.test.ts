@@ -196,6 +196,20 @@ const cases: Case[] = [
     },
   },
   {
+    operationId: 'lookupLicense',
+    typo: ['kye', 'key'],
+    prepare: async (s) => {
+      const { key, licenseId } = await seedLicense(s);
+      return {
+        method: 'POST',
+        path: '/licenses/actions/lookup',
+        auth: bearer(await seedApiKey(s, ['licenses:read'])),
+        body: { key },
+        snapshot: row('licenses', licenseId),
+      };
+    },
+  },
+  {
     operationId: 'validateLicense',
     typo: ['fingerprnt', 'fingerprint'],
     prepare: async (s) => {

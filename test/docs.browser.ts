@@ -333,6 +333,7 @@ describe('GET / and GET /api/v1', () => {
     expect(body).toMatchObject({ name: 'Licentric API', version: '1.0.0' });
     expect(body.links).toEqual({
       docs: '/docs',
+      console: '/console',
       openapiJson: '/openapi.json',
       openapiYaml: '/openapi.yaml',
       api: '/api/v1',
@@ -360,6 +361,7 @@ describe('GET / and GET /api/v1', () => {
     expect(await page.getByRole('heading', { level: 1 }).innerText()).toMatch(/^Licentric API\s*1\.0\.0$/);
     for (const [label, href] of [
       ['API reference', '/docs'],
+      ['Support console', '/console'],
       ['OpenAPI document (JSON)', '/openapi.json'],
       ['OpenAPI document (YAML)', '/openapi.yaml'],
       ['API base', '/api/v1'],

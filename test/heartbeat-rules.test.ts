@@ -14,16 +14,17 @@ const server = useTestServer();
 /** Evaluates the SQL side of the rule in PostgreSQL for one machine, policy and instant. */
 async function inDatabase(last: Date, policy: HeartbeatPolicy, now: Date) {
   const em = server.orm.em.fork();
-  const [row] = await execute<{ status: string; past: boolean; deadline: Date }[]>(
+  const [row] = await execute<{ status: string; dead: boolean; past: boolean; deadline: Date }[]>(
     em,
     sql`select ${heartbeatSql.status('m', 'p', now)} as status,
+               ${heartbeatSql.dead('m', 'p', now)} as dead,
                ${heartbeatSql.pastResurrection('m', 'p', now)} as past,
                ${heartbeatSql.deadline('m', 'p')} as deadline
           from (select ${last}::timestamptz(3) as last_heartbeat_at) m,
                (select ${policy.requireHeartbeat}::boolean as require_heartbeat, ${policy.heartbeatDuration}::int as heartbeat_duration,
                        ${policy.heartbeatResurrectionWindow}::int as heartbeat_resurrection_window) p`,
   );
-  return { status: row!.status, past: row!.past, deadline: new Date(row!.deadline) };
+  return { status: row!.status, dead: row!.dead, past: row!.past, deadline: new Date(row!.deadline) };
 }
 
 const last = new Date('2026-03-01T14:00:00.123Z');
@@ -46,6 +47,7 @@ describe('the heartbeat rule: one pure function, the same rule in SQL', () => {
         const now = new Date(t);
         const sql = await inDatabase(last, policy, now);
         expect(sql.status, `${now.toISOString()} status`).toBe(heartbeatStatus(last, policy, now));
+        expect(sql.dead, `${now.toISOString()} dead`).toBe(heartbeatStatus(last, policy, now) === 'DEAD');
         expect(sql.past, `${now.toISOString()} past resurrection`).toBe(pastResurrection(last, policy, now));
       }
       if (policy.requireHeartbeat) {

@@ -187,6 +187,7 @@ describe('hostile bodies, field by field, on every operation that takes one', ()
       'createWebhookEndpoint',
       'detachLicenseEntitlements',
       'detachPolicyEntitlements',
+      'lookupLicense',
       'spawnProcess',
       'updateEntitlement',
       'updateLicense',

@@ -539,6 +539,34 @@ operations.push(
   },
 );
 
+operations.push(
+  {
+    name: 'getCurrentApiKey',
+    accepts: ['Bearer'],
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/api-keys/current`, { headers }),
+  },
+  {
+    name: 'lookupLicense',
+    accepts: ['Bearer'],
+    scope: 'licenses:read',
+    prepare: async (s) => {
+      const { key } = await seedLicense(s);
+      return (headers) =>
+        fetch(`${s.apiUrl}/licenses/actions/lookup`, {
+          method: 'POST',
+          headers: { ...json, ...headers },
+          body: JSON.stringify({ key }),
+        });
+    },
+  },
+  {
+    name: 'listMachineReviewQueue',
+    accepts: ['Bearer'],
+    scope: 'machines:read',
+    prepare: async (s) => (headers) => fetch(`${s.apiUrl}/machines/review-queue`, { headers }),
+  },
+);
+
 describe('security, for every operation', () => {
   it('covers every operation of the spec', async () => {
     const spec = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as {

@@ -157,7 +157,8 @@ function examplesEverywhere() {
 /**
  * The scopes an operation requires are stated twice: in `x-required-scopes`, which the server
  * enforces, and in the description, which partners read. They must name the same scopes, and
- * every operation that accepts an API key must require at least one, so the two cannot drift.
+ * every operation that accepts an API key must declare its list (empty where any valid key may
+ * call it), so the two cannot drift.
  */
 function scopesStatedOnce() {
   let globalSecurity = [];
@@ -174,7 +175,8 @@ function scopesStatedOnce() {
         const described = [
           ...new Set([...(operation.description ?? '').matchAll(/`([a-z-]+(?::[a-z]+)?)` scope\b/g)].map((m) => m[1])),
         ].sort();
-        if (acceptsApiKey && declared.length === 0) {
+        // An explicit empty list is a statement too: any valid API key may call the operation.
+        if (acceptsApiKey && !Array.isArray(operation['x-required-scopes'])) {
           report({
             message: 'An operation that accepts an API key must declare x-required-scopes.',
             location: location.key(),

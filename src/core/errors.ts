@@ -71,8 +71,9 @@ export class PolicyNotFound extends DomainError {
 export class LicenseNotFound extends DomainError {
   readonly code = 'LICENSE_NOT_FOUND';
 
-  constructor(id: string) {
-    super(`No license ${id}.`);
+  /** `id` null: looked for by key, which the answer never repeats. */
+  constructor(id: string | null) {
+    super(id === null ? 'No license has this key.' : `No license ${id}.`);
   }
 }
 

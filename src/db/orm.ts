@@ -19,6 +19,7 @@ import { Migration20261206010000_check_out } from './migrations/Migration2026120
 import { Migration20261206020000_processes } from './migrations/Migration20261206020000_processes.ts';
 import { Migration20261207000000_event_actors } from './migrations/Migration20261207000000_event_actors.ts';
 import { Migration20261207010000_secrets_at_rest } from './migrations/Migration20261207010000_secrets_at_rest.ts';
+import { Migration20261207020000_console } from './migrations/Migration20261207020000_console.ts';
 import { Migration20261207030000_retention } from './migrations/Migration20261207030000_retention.ts';
 import { execute, sql } from './sql.ts';
 
@@ -92,6 +93,7 @@ export async function initOrm(options: OrmOptions): Promise<Orm> {
         { name: 'Migration20261206020000_processes', class: Migration20261206020000_processes },
         { name: 'Migration20261207000000_event_actors', class: Migration20261207000000_event_actors },
         { name: 'Migration20261207010000_secrets_at_rest', class: Migration20261207010000_secrets_at_rest },
+        { name: 'Migration20261207020000_console', class: Migration20261207020000_console },
         { name: 'Migration20261207030000_retention', class: Migration20261207030000_retention },
       ],
     },

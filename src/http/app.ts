@@ -14,6 +14,7 @@ import { activeSigningKey } from '../offline/signing-keys.ts';
 import { Services, type SharedServices } from '../services.ts';
 import type { AddressPolicy } from '../webhooks/address.ts';
 import { requestContext } from './access-log.ts';
+import { mountConsole } from './console.ts';
 import { ContractChecker } from './contract.ts';
 import { mountDocs } from './docs.ts';
 import { loadOpenApiDocument, openApiFile } from './document.ts';
@@ -153,6 +154,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   });
   const info = document.info as { title: string; version: string };
   mountDocs(app, document, info.title);
+  mountConsole(app);
   mountLanding(app, { title: info.title, version: info.version, apiBase: API_BASE });
 
   app.use(API_BASE, async (req, res) => {

@@ -11,6 +11,7 @@ export interface LandingLinks {
 function indexLinks(apiBase: string): { rel: string; href: string; label: string }[] {
   return [
     { rel: 'docs', href: '/docs', label: 'API reference' },
+    { rel: 'console', href: '/console', label: 'Support console' },
     { rel: 'openapiJson', href: '/openapi.json', label: 'OpenAPI document (JSON)' },
     { rel: 'openapiYaml', href: '/openapi.yaml', label: 'OpenAPI document (YAML)' },
     { rel: 'api', href: apiBase, label: 'API base' },

@@ -10,9 +10,10 @@ import {
 } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { mergePatch } from '../core/merge-patch.ts';
-import { findPage, type Page, type PageQuery } from '../core/pagination.ts';
+import type { Page, PageQuery } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
-import { execute, maybeDate, sql } from '../db/sql.ts';
+import { keysetPage } from '../db/keyset.ts';
+import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
 import type { Actor } from '../events/actor.ts';
 import { recordEvent } from '../events/record.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
@@ -47,6 +48,25 @@ export interface UpdateLicenseInput {
   expiresAt?: Date | null;
   policyId?: string;
   metadata?: Record<string, unknown>;
+}
+
+export interface ListLicensesQuery extends PageQuery {
+  policyId?: string;
+  status?: LicenseStatus;
+  /** The spec's `search`: see `licenseSearchSql`. */
+  search?: string;
+}
+
+/**
+ * The license list's `search`, over licenses aliased `l`: the name contains the text in any case
+ * (ILIKE, served by the trigram index), or a top-level metadata value equals it, strings in any
+ * case (served by the index on `licentric_metadata_values`; the console migration).
+ */
+export function licenseSearchSql(l: string, text: string): Sql {
+  const alias = sql.raw(l);
+  const pattern = `%${text.replace(/[\\%_]/g, '\\$&')}%`;
+  return sql`(${alias}.name ilike ${pattern}
+              or licentric_metadata_values(${alias}.metadata) @> array[lower(${text}::text)])`;
 }
 
 export interface CreatedLicense {
@@ -275,16 +295,46 @@ export class LicensesService {
     });
   }
 
-  async list(query: PageQuery & { policyId?: string; status?: LicenseStatus }): Promise<Page<LicenseView>> {
+  async list(query: ListLicensesQuery): Promise<Page<LicenseView>> {
     const now = this.#clock.now();
-    const where: FilterQuery<License> = { deletedAt: null };
-    if (query.policyId !== undefined) where.policy = query.policyId;
-    if (query.status === 'SUSPENDED') where.suspendedAt = { $ne: null };
-    if (query.status === 'EXPIRED') Object.assign(where, { suspendedAt: null, expiresAt: { $lte: now } });
+    const where: Sql[] = [sql`l.deleted_at is null`];
+    if (query.policyId !== undefined)
+      where.push(isUuid(query.policyId) ? sql`l.policy_id = ${query.policyId}` : sql`false`);
+    if (this.#limit !== null) where.push(sql`p.product_id = ${this.#limit}`);
+    if (query.status === 'SUSPENDED') where.push(sql`l.suspended_at is not null`);
+    if (query.status === 'EXPIRED') where.push(sql`l.suspended_at is null and l.expires_at <= ${now}`);
     if (query.status === 'ACTIVE')
-      Object.assign(where, { suspendedAt: null, $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }] });
-    const page = await findPage(this.#em, License, this.#where(where), query);
+      where.push(sql`l.suspended_at is null and (l.expires_at is null or l.expires_at > ${now})`);
+    if (query.search !== undefined) where.push(licenseSearchSql('l', query.search));
+    const page = await keysetPage(
+      this.#em,
+      {
+        select: sql`select l.* from licenses l join policies p on p.id = l.policy_id`,
+        where,
+        key: 'l.id',
+        map: toLicenseRecord,
+      },
+      query,
+    );
     return { ...page, items: await this.views(page.items) };
+  }
+
+  /**
+   * The live license a full key belongs to, as these credentials may see it: the key is read as
+   * authentication reads it, and only its keyed hash is looked for. Any miss is one answer, which
+   * names nothing (a key limited to a product learns nothing of another product's licenses).
+   */
+  async lookup(key: string): Promise<LicenseView> {
+    const canonical = parseLicenseKey(key.trim());
+    const license =
+      canonical === null
+        ? null
+        : await this.#em.findOne(
+            License,
+            this.#where({ keyHash: this.#hasher.hash('license-key', canonical), deletedAt: null }),
+          );
+    if (!license) throw new LicenseNotFound(null);
+    return (await this.views([license]))[0]!;
   }
 
   /** A live (not deleted) license. */

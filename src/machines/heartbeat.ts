@@ -53,6 +53,13 @@ export const heartbeatSql = {
               when ${now} < ${heartbeatSql.deadline(m, p)} then 'ALIVE'
               else 'DEAD' end)`,
 
+  /**
+   * `heartbeatStatus(…) === 'DEAD'` as a boolean expression: the same rule as `status`, in a form
+   * whose selectivity the planner can estimate (it guesses at a CASE compared to a constant).
+   */
+  dead: (m: string, p: string, now: Date | Sql): Sql =>
+    sql`(${sql.raw(p)}.require_heartbeat and ${now} >= ${heartbeatSql.deadline(m, p)})`,
+
   /** `pastResurrection(…)` as a boolean expression. */
   pastResurrection: (m: string, p: string, now: Date | Sql): Sql =>
     sql`(${sql.raw(p)}.require_heartbeat and ${now} >= ${sql.raw(`${m}.last_heartbeat_at

@@ -12,7 +12,7 @@ import {
   type UniquenessScope,
 } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
-import type { Page, PageQuery } from '../core/pagination.ts';
+import { type Page, type PageQuery, pageOf, pageWindow } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
 import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
@@ -80,6 +80,36 @@ export interface HeartbeatResult {
   lastHeartbeatAt: Date;
   status: 'NOT_REQUIRED' | 'ALIVE' | 'RESURRECTED';
   nextHeartbeatAt: Date | null;
+}
+
+/**
+ * The joins and conditions of the review queue, after `from machines m`: active machines the
+ * culling worker found past reviving under a `KEEP_DEAD` policy (it sets `dead_at`; a heartbeat
+ * clears it), under a policy that still keeps dead machines and by whose heartbeat rule they are
+ * still dead at `now`; with `product`, only that product's. The conditions on `m` are the
+ * predicate of the queue's partial index (the console migration).
+ */
+export function reviewQueueSql(now: Date, product: string | null): Sql {
+  return sql`join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
+    where m.dead_at is not null and m.deleted_at is null
+      and p.heartbeat_cull_strategy = 'KEEP_DEAD'
+      and ${heartbeatSql.dead('m', 'p', now)}
+      ${product === null ? sql`` : sql`and p.product_id = ${product}`}`;
+}
+
+/**
+ * A page of the queue in its order, (dead_at, id), after `after`: the place of the previous
+ * page's last machine.
+ */
+export function reviewQueuePageSql(queue: Sql, limit: number, after: { deadAt: Date; id: string } | undefined): Sql {
+  const cursor = after === undefined ? sql`` : sql`and (m.dead_at, m.id) > (${after.deadAt}, ${after.id}::uuid)`;
+  return sql`select ${machineRecordColumns('m', 'p')} from machines m ${queue} ${cursor}
+              order by m.dead_at, m.id limit ${limit + 1}`;
+}
+
+/** How many machines the queue holds, on every page. */
+export function reviewQueueCountSql(queue: Sql): Sql {
+  return sql`select count(*)::int as waiting from machines m ${queue}`;
 }
 
 export class MachinesService {
@@ -307,6 +337,35 @@ export class MachinesService {
       },
       query,
     );
+  }
+
+  /**
+   * The review queue: the machines a `KEEP_DEAD` policy kept (`reviewQueueSql`), the longest dead
+   * first, and how many there are. Both read the queue's partial index, never every machine.
+   */
+  async reviewQueue(query: PageQuery): Promise<Page<MachineRecord> & { waiting: number }> {
+    const { limit, after } = pageWindow(query);
+    const queue = reviewQueueSql(this.#clock.now(), this.#limit);
+    // The cursor machine's place in the order, whether or not it is still in the queue. One with
+    // no place (unknown, or brought back to life since) ends the queue.
+    let place: { deadAt: Date; id: string } | undefined;
+    if (after !== undefined) {
+      const [row] = await execute<{ dead_at: unknown }[]>(
+        this.#em,
+        sql`select m.dead_at from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
+             where m.id = ${after} ${this.#limit === null ? sql`` : sql`and p.product_id = ${this.#limit}`}`,
+      );
+      const deadAt = maybeDate(row?.dead_at);
+      if (deadAt === null) return { items: [], nextCursor: null, hasMore: false, waiting: await this.#waiting(queue) };
+      place = { deadAt, id: String(after) };
+    }
+    const rows = await execute<MachineRecordRow[]>(this.#em, reviewQueuePageSql(queue, limit, place));
+    return { ...pageOf(rows.map(toMachineRecord), limit), waiting: await this.#waiting(queue) };
+  }
+
+  async #waiting(queue: Sql): Promise<number> {
+    const [row] = await execute<{ waiting: number }[]>(this.#em, reviewQueueCountSql(queue));
+    return row!.waiting;
   }
 
   /** One machine, deactivated or not. */

@@ -22,6 +22,11 @@ export const apiKeyHandlers = {
     return { status: 200, body: presentPage(page, presentApiKey) };
   },
 
+  async getCurrentApiKey({ principal, services }) {
+    // Read afresh: the authenticated record carries neither the token hint nor the creation time.
+    return { status: 200, body: { data: presentApiKey(await services.apiKeys.get(apiKeyOf(principal).id)) } };
+  },
+
   async getApiKey({ path, services }) {
     return { status: 200, body: { data: presentApiKey(await services.apiKeys.get(path.id)) } };
   },
@@ -29,4 +34,4 @@ export const apiKeyHandlers = {
   async revokeApiKey({ path, services }) {
     return { status: 200, body: { data: presentApiKey(await services.apiKeys.revoke(path.id)) } };
   },
-} satisfies Pick<Handlers, 'createApiKey' | 'listApiKeys' | 'getApiKey' | 'revokeApiKey'>;
+} satisfies Pick<Handlers, 'createApiKey' | 'listApiKeys' | 'getCurrentApiKey' | 'getApiKey' | 'revokeApiKey'>;

@@ -17,12 +17,21 @@ export const licenseHandlers = {
   },
 
   async listLicenses({ query, services }) {
-    const page = await services.licenses.list({ ...pageQuery(query), policyId: query.policyId, status: query.status });
+    const page = await services.licenses.list({
+      ...pageQuery(query),
+      policyId: query.policyId,
+      status: query.status,
+      search: query.search,
+    });
     return { status: 200, body: presentPage(page, presentLicense) };
   },
 
   async getLicense({ path, services }) {
     return { status: 200, body: { data: presentLicense(await services.licenses.view(path.id)) } };
+  },
+
+  async lookupLicense({ body, services }) {
+    return { status: 200, body: { data: presentLicense(await services.licenses.lookup(body.key)) } };
   },
 
   async updateLicense({ path, body, services }) {
@@ -67,6 +76,7 @@ export const licenseHandlers = {
   | 'createLicense'
   | 'listLicenses'
   | 'getLicense'
+  | 'lookupLicense'
   | 'updateLicense'
   | 'suspendLicense'
   | 'reinstateLicense'

@@ -26,6 +26,16 @@ export const machineHandlers = {
     return { status: 200, body: presentPage(page, (machine) => presentMachine(machine, now)) };
   },
 
+  async listMachineReviewQueue({ query, services }) {
+    const queue = await services.machines.reviewQueue(pageQuery(query));
+    const now = services.clock.now();
+    const meta =
+      queue.hasMore && queue.nextCursor !== null
+        ? { waiting: queue.waiting, nextCursor: queue.nextCursor }
+        : { waiting: queue.waiting };
+    return { status: 200, body: { data: queue.items.map((machine) => presentMachine(machine, now)), meta } };
+  },
+
   async getMachine({ path, services }) {
     const machine = await services.machines.get(path.id);
     return { status: 200, body: { data: presentMachine(machine, services.clock.now()) } };
@@ -43,5 +53,10 @@ export const machineHandlers = {
   },
 } satisfies Pick<
   Handlers,
-  'activateMachine' | 'listMachines' | 'getMachine' | 'deactivateMachine' | 'pingMachineHeartbeat'
+  | 'activateMachine'
+  | 'listMachines'
+  | 'listMachineReviewQueue'
+  | 'getMachine'
+  | 'deactivateMachine'
+  | 'pingMachineHeartbeat'
 >;
