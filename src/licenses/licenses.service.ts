@@ -10,7 +10,7 @@ import {
 } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { mergePatch } from '../core/merge-patch.ts';
-import type { Page, PageQuery } from '../core/pagination.ts';
+import { type Page, type PageQuery, pageOf, pageWindow } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
 import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
@@ -56,6 +56,9 @@ export interface ListLicensesQuery extends PageQuery {
   search?: string;
 }
 
+/** How many licenses a search tests in id order before it asks the search indexes instead. */
+const SEARCH_WALK = 1000;
+
 /**
  * The license list's `search`, over licenses aliased `l`: the name contains the text in any case
  * (ILIKE, served by the trigram index), or a top-level metadata value equals it, strings in any
@@ -66,6 +69,31 @@ export function licenseSearchSql(l: string, text: string): Sql {
   const pattern = `%${text.replace(/[\\%_]/g, '\\$&')}%`;
   return sql`(${alias}.name ilike ${pattern}
               or licentric_metadata_values(${alias}.metadata) @> array[lower(${text}::text)])`;
+}
+
+/**
+ * A search's first try: the first `SEARCH_WALK` licenses in id order that meet `conditions`
+ * (over licenses `l` and policies `p`), tested one by one; the first `rows` matches, each with
+ * `walked`, how many were tested. One row at least, to carry `walked`: without a match, its
+ * license columns are null.
+ */
+export function searchWalkSql(conditions: Sql, text: string, rows: number): Sql {
+  return sql`with w as (select l.* from licenses l join policies p on p.id = l.policy_id
+                         where ${conditions} order by l.id limit ${SEARCH_WALK})
+             select m.*, c.walked from (select count(*)::int as walked from w) c
+               left join lateral (select * from w where ${licenseSearchSql('w', text)} order by w.id limit ${rows}) m
+                 on true`;
+}
+
+/**
+ * A search through its indexes: every match found first (MATERIALIZED: left to itself the
+ * planner may walk the ids again), then the first `rows` in id order.
+ */
+export function searchIndexedSql(conditions: Sql, text: string, rows: number): Sql {
+  return sql`with matched as materialized (
+               select l.id from licenses l join policies p on p.id = l.policy_id
+                where ${conditions} and ${licenseSearchSql('l', text)})
+             select l.* from licenses l join matched on matched.id = l.id order by l.id limit ${rows}`;
 }
 
 export interface CreatedLicense {
@@ -300,18 +328,40 @@ export class LicensesService {
     if (query.status === 'EXPIRED') where.push(sql`l.suspended_at is null and l.expires_at <= ${now}`);
     if (query.status === 'ACTIVE')
       where.push(sql`l.suspended_at is null and (l.expires_at is null or l.expires_at > ${now})`);
-    if (query.search !== undefined) where.push(licenseSearchSql('l', query.search));
-    const page = await keysetPage(
-      this.#em,
-      {
-        select: sql`select l.* from licenses l join policies p on p.id = l.policy_id`,
-        where,
-        key: 'l.id',
-        map: toLicenseRecord,
-      },
-      query,
-    );
+    const page =
+      query.search === undefined
+        ? await keysetPage(
+            this.#em,
+            {
+              select: sql`select l.* from licenses l join policies p on p.id = l.policy_id`,
+              where,
+              key: 'l.id',
+              map: toLicenseRecord,
+            },
+            query,
+          )
+        : await this.#searchPage(where, query.search, query);
     return { ...page, items: await this.views(page.items) };
+  }
+
+  /**
+   * A page of a search, in id order. Which plan is fast depends on how many licenses match,
+   * which the planner cannot tell from a substring: walking the ids and testing each license
+   * finds a page at once when many match and reads every license when few do; the search
+   * indexes find the few at once and all of the many before they are sorted. So the walk goes
+   * first, over a bounded window; when its matches do not fill the page, the indexes answer.
+   */
+  async #searchPage(where: Sql[], text: string, query: PageQuery): Promise<Page<LicenseRecord>> {
+    const { limit, after } = pageWindow(query);
+    const conditions = sql.join(after === undefined ? where : [...where, sql`l.id > ${after}`], ' and ');
+    const walked = await execute<(Record<string, unknown> & { walked: number })[]>(
+      this.#em,
+      searchWalkSql(conditions, text, limit + 1),
+    );
+    const found = walked.filter((row) => row.id != null);
+    if (found.length > limit || walked[0]!.walked < SEARCH_WALK) return pageOf(found.map(toLicenseRecord), limit);
+    const rows = await execute<Record<string, unknown>[]>(this.#em, searchIndexedSql(conditions, text, limit + 1));
+    return pageOf(rows.map(toLicenseRecord), limit);
   }
 
   /**
