@@ -65,10 +65,17 @@ const SEARCH_WALK = 1000;
  * case (served by the index on `licentric_metadata_values`; the console migration).
  */
 export function licenseSearchSql(l: string, text: string): Sql {
-  const alias = sql.raw(l);
-  const pattern = `%${text.replace(/[\\%_]/g, '\\$&')}%`;
-  return sql`(${alias}.name ilike ${pattern}
-              or licentric_metadata_values(${alias}.metadata) @> array[lower(${text}::text)])`;
+  return sql`(${nameMatchSql(l, text)} or ${metadataMatchSql(l, text)})`;
+}
+
+/** The name half of `search`: ILIKE, its wildcards escaped. */
+function nameMatchSql(l: string, text: string): Sql {
+  return sql`${sql.raw(l)}.name ilike ${`%${text.replace(/[\\%_]/g, '\\$&')}%`}`;
+}
+
+/** The metadata half of `search`. */
+function metadataMatchSql(l: string, text: string): Sql {
+  return sql`licentric_metadata_values(${sql.raw(l)}.metadata) @> array[lower(${text}::text)]`;
 }
 
 /**
@@ -86,14 +93,19 @@ export function searchWalkSql(conditions: Sql, text: string, rows: number): Sql 
 }
 
 /**
- * A search through its indexes: every match found first (MATERIALIZED: left to itself the
- * planner may walk the ids again), then the first `rows` in id order.
+ * A search through its indexes: the ids of every match first, each half of the search through
+ * its own index (together, the metadata half would be rechecked on every row the name half
+ * reads, and a text of one or two characters has no trigram to narrow those), then the first
+ * `rows` licenses in id order. MATERIALIZED: left to itself, the planner may walk the ids again.
  */
 export function searchIndexedSql(conditions: Sql, text: string, rows: number): Sql {
   return sql`with matched as materialized (
                select l.id from licenses l join policies p on p.id = l.policy_id
-                where ${conditions} and ${licenseSearchSql('l', text)})
-             select l.* from licenses l join matched on matched.id = l.id order by l.id limit ${rows}`;
+                where ${conditions} and ${nameMatchSql('l', text)}
+               union
+               select l.id from licenses l join policies p on p.id = l.policy_id
+                where ${conditions} and ${metadataMatchSql('l', text)})
+             select l.* from licenses l where l.id = any(array(select id from matched)) order by l.id limit ${rows}`;
 }
 
 export interface CreatedLicense {
