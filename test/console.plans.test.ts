@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forDriver, type Sql, sql } from '../src/db/sql.ts';
-import { licenseSearchSql } from '../src/licenses/licenses.service.ts';
+import { searchIndexedSql, searchWalkSql } from '../src/licenses/licenses.service.ts';
 import { reviewQueueCountSql, reviewQueuePageSql, reviewQueueSql } from '../src/machines/machines.service.ts';
 import { createDatabase } from './support/harness.ts';
 
@@ -58,24 +58,32 @@ async function plan(statement: Sql): Promise<string> {
   return rows.map((r) => r['QUERY PLAN']).join('\n');
 }
 
-const search = (text: string) =>
-  sql`select l.* from licenses l join policies p on p.id = l.policy_id
-       where l.deleted_at is null and ${licenseSearchSql('l', text)} order by l.id limit 26`;
+const live = sql`l.deleted_at is null`;
 
 describe('license search', () => {
+  it('tries a walk of at most 1 000 licenses in id order first', async () => {
+    const shown = await plan(searchWalkSql(live, 'customer 2931', 26));
+    expect(shown).toMatch(/Index Scan using licenses_pkey on licenses/);
+    expect(shown).toMatch(/Limit {2}\(cost=\S+ rows=1000 /);
+  });
+
   for (const text of ['customer 2931', 'USER2931@example.com']) {
-    it(`reads the name and metadata indexes for "${text}", not every license`, async () => {
-      const shown = await plan(search(text));
+    it(`then reads the name and metadata indexes for "${text}", not every license`, async () => {
+      const shown = await plan(searchIndexedSql(live, text, 26));
       expect(shown).toMatch(/Bitmap Index Scan on licenses_name_trgm_index/);
       expect(shown).toMatch(/Bitmap Index Scan on licenses_metadata_values_index/);
       expect(shown).not.toMatch(/Seq Scan on licenses\b/);
     });
   }
 
-  it('finds what the plan reads', async () => {
-    const { text, values } = forDriver(search('USER2931@example.com'));
-    const { rows } = await db.query<{ name: string }>(text, values);
-    expect(rows.map((r) => r.name)).toEqual(['Customer 2931']);
+  it('finds what the plans read', async () => {
+    for (const statement of [searchWalkSql, searchIndexedSql]) {
+      const { text, values } = forDriver(statement(live, 'USER2931@example.com', 26));
+      const { rows } = await db.query<{ name: string | null }>(text, values);
+      expect(rows.map((r) => r.name).filter((n) => n !== null)).toEqual(
+        statement === searchWalkSql ? [] : ['Customer 2931'],
+      );
+    }
   });
 });
 

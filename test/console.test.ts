@@ -144,7 +144,7 @@ describe('GET /licenses?search=', () => {
   async function search(query: Record<string, unknown>, credentials: Credentials = reader): Promise<string[]> {
     const seen: string[] = [];
     let cursor: string | undefined;
-    for (let guard = 0; guard < 50; guard++) {
+    for (let guard = 0; guard < 500; guard++) {
       const { response, data, error } = await server.client.GET('/licenses', {
         headers: credentials,
         params: { query: { ...query, cursor } },
@@ -203,6 +203,33 @@ describe('GET /licenses?search=', () => {
     expect(first.data!.data.map((l) => l.id)).toEqual(pageIds.slice(0, 2));
     expect(first.data!.pagination).toEqual({ nextCursor: pageIds[1], hasMore: true });
     expect(await search({ search: 'paging customer', limit: 2 })).toEqual(pageIds);
+  });
+
+  it('answers the same whether the first licenses in id order hold the page or the indexes must', async () => {
+    // More licenses than a search tests one by one before it asks its indexes (1 000), under
+    // ids that interleave with the others'.
+    const bulk = await policy();
+    await server.sql(
+      `insert into licenses (id, policy_id, key_hash, key_hint, name, metadata, created_at, updated_at)
+       select gen_random_uuid(), $1, sha256(('bulk-' || i)::bytea), 'TST-…', 'Bulk ' || i,
+              json_build_object('n', i), now(), now() from generate_series(1, 1200) i`,
+      [bulk],
+    );
+    const expected = async (where: string, values: unknown[]) =>
+      (
+        await server.sql<{ id: string }>(
+          `select id from licenses where deleted_at is null and ${where} order by id`,
+          values,
+        )
+      ).map((r) => r.id);
+    // Few matches: the walk finds at most one, so the indexes answer.
+    expect(await search({ search: 'BULK 1199' })).toEqual(await expected(`name ilike '%bulk 1199%'`, []));
+    expect(await search({ search: '1199' })).toEqual(
+      await expected(`(name like '%1199%' or metadata->>'n' = '1199')`, []),
+    );
+    // Many: every page but the last is filled by the walk.
+    expect(await search({ search: 'bulk', limit: 100 })).toEqual(await expected(`name ilike '%bulk%'`, []));
+    expect(await search({ search: 'bulk', policyId: bulk, limit: 7 })).toHaveLength(1200);
   });
 
   it('leaves out deleted licenses', async () => {

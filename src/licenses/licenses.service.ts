@@ -10,7 +10,7 @@ import {
 } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
 import { mergePatch } from '../core/merge-patch.ts';
-import type { Page, PageQuery } from '../core/pagination.ts';
+import { type Page, type PageQuery, pageOf, pageWindow } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
 import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
@@ -57,16 +57,56 @@ export interface ListLicensesQuery extends PageQuery {
   search?: string;
 }
 
+/** How many licenses a search tests in id order before it asks the search indexes instead. */
+const SEARCH_WALK = 1000;
+
 /**
  * The license list's `search`, over licenses aliased `l`: the name contains the text in any case
  * (ILIKE, served by the trigram index), or a top-level metadata value equals it, strings in any
  * case (served by the index on `licentric_metadata_values`; the console migration).
  */
 export function licenseSearchSql(l: string, text: string): Sql {
-  const alias = sql.raw(l);
-  const pattern = `%${text.replace(/[\\%_]/g, '\\$&')}%`;
-  return sql`(${alias}.name ilike ${pattern}
-              or licentric_metadata_values(${alias}.metadata) @> array[lower(${text}::text)])`;
+  return sql`(${nameMatchSql(l, text)} or ${metadataMatchSql(l, text)})`;
+}
+
+/** The name half of `search`: ILIKE, its wildcards escaped. */
+function nameMatchSql(l: string, text: string): Sql {
+  return sql`${sql.raw(l)}.name ilike ${`%${text.replace(/[\\%_]/g, '\\$&')}%`}`;
+}
+
+/** The metadata half of `search`. */
+function metadataMatchSql(l: string, text: string): Sql {
+  return sql`licentric_metadata_values(${sql.raw(l)}.metadata) @> array[lower(${text}::text)]`;
+}
+
+/**
+ * A search's first try: the first `SEARCH_WALK` licenses in id order that meet `conditions`
+ * (over licenses `l` and policies `p`), tested one by one; the first `rows` matches, each with
+ * `walked`, how many were tested. One row at least, to carry `walked`: without a match, its
+ * license columns are null.
+ */
+export function searchWalkSql(conditions: Sql, text: string, rows: number): Sql {
+  return sql`with w as (select l.* from licenses l join policies p on p.id = l.policy_id
+                         where ${conditions} order by l.id limit ${SEARCH_WALK})
+             select m.*, c.walked from (select count(*)::int as walked from w) c
+               left join lateral (select * from w where ${licenseSearchSql('w', text)} order by w.id limit ${rows}) m
+                 on true`;
+}
+
+/**
+ * A search through its indexes: the ids of every match first, each half of the search through
+ * its own index (together, the metadata half would be rechecked on every row the name half
+ * reads, and a text of one or two characters has no trigram to narrow those), then the first
+ * `rows` licenses in id order. MATERIALIZED: left to itself, the planner may walk the ids again.
+ */
+export function searchIndexedSql(conditions: Sql, text: string, rows: number): Sql {
+  return sql`with matched as materialized (
+               select l.id from licenses l join policies p on p.id = l.policy_id
+                where ${conditions} and ${nameMatchSql('l', text)}
+               union
+               select l.id from licenses l join policies p on p.id = l.policy_id
+                where ${conditions} and ${metadataMatchSql('l', text)})
+             select l.* from licenses l where l.id = any(array(select id from matched)) order by l.id limit ${rows}`;
 }
 
 export interface CreatedLicense {
@@ -305,18 +345,40 @@ export class LicensesService {
     if (query.status === 'EXPIRED') where.push(sql`l.suspended_at is null and l.expires_at <= ${now}`);
     if (query.status === 'ACTIVE')
       where.push(sql`l.suspended_at is null and (l.expires_at is null or l.expires_at > ${now})`);
-    if (query.search !== undefined) where.push(licenseSearchSql('l', query.search));
-    const page = await keysetPage(
-      this.#em,
-      {
-        select: sql`select l.* from licenses l join policies p on p.id = l.policy_id`,
-        where,
-        key: 'l.id',
-        map: toLicenseRecord,
-      },
-      query,
-    );
+    const page =
+      query.search === undefined
+        ? await keysetPage(
+            this.#em,
+            {
+              select: sql`select l.* from licenses l join policies p on p.id = l.policy_id`,
+              where,
+              key: 'l.id',
+              map: toLicenseRecord,
+            },
+            query,
+          )
+        : await this.#searchPage(where, query.search, query);
     return { ...page, items: await this.views(page.items) };
+  }
+
+  /**
+   * A page of a search, in id order. Which plan is fast depends on how many licenses match,
+   * which the planner cannot tell from a substring: walking the ids and testing each license
+   * finds a page at once when many match and reads every license when few do; the search
+   * indexes find the few at once and all of the many before they are sorted. So the walk goes
+   * first, over a bounded window; when its matches do not fill the page, the indexes answer.
+   */
+  async #searchPage(where: Sql[], text: string, query: PageQuery): Promise<Page<LicenseRecord>> {
+    const { limit, after } = pageWindow(query);
+    const conditions = sql.join(after === undefined ? where : [...where, sql`l.id > ${after}`], ' and ');
+    const walked = await execute<(Record<string, unknown> & { walked: number })[]>(
+      this.#em,
+      searchWalkSql(conditions, text, limit + 1),
+    );
+    const found = walked.filter((row) => row.id != null);
+    if (found.length > limit || walked[0]!.walked < SEARCH_WALK) return pageOf(found.map(toLicenseRecord), limit);
+    const rows = await execute<Record<string, unknown>[]>(this.#em, searchIndexedSql(conditions, text, limit + 1));
+    return pageOf(rows.map(toLicenseRecord), limit);
   }
 
   /**

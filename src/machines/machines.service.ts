@@ -102,7 +102,12 @@ export function reviewQueueSql(now: Date, product: string | null): Sql {
  * page's last machine.
  */
 export function reviewQueuePageSql(queue: Sql, limit: number, after: { deadAt: Date; id: string } | undefined): Sql {
-  const cursor = after === undefined ? sql`` : sql`and (m.dead_at, m.id) > (${after.deadAt}, ${after.id}::uuid)`;
+  // The first condition says nothing the second does not, but the planner can estimate it (it
+  // guesses at a row comparison, and then sorts the whole queue rather than read it in order).
+  const cursor =
+    after === undefined
+      ? sql``
+      : sql`and m.dead_at >= ${after.deadAt} and (m.dead_at, m.id) > (${after.deadAt}, ${after.id}::uuid)`;
   return sql`select ${machineRecordColumns('m', 'p')} from machines m ${queue} ${cursor}
               order by m.dead_at, m.id limit ${limit + 1}`;
 }
