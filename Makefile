@@ -8,12 +8,13 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 NODE_STAMP := node_modules/.install-stamp
 
-.PHONY: help install console run generate check-generated typecheck lint format lint-commits unit test clean
+.PHONY: help install build console run generate check-generated typecheck lint format lint-commits unit test clean
 
 help:
 	@echo "make run     serve the API on http://127.0.0.1:3000/api/v1 (embedded PostgreSQL unless DATABASE_URL is set)"
 	@echo "make test    everything CI checks: generated/ up to date, types, tests on real PostgreSQL"
 	@echo "make generate    rebuild generated/ from spec/"
+	@echo "make build   compile src/ to dist/, the server that make run, npm start and the package run"
 
 install: $(NODE_STAMP)
 
@@ -33,6 +34,23 @@ $(NODE_STAMP): package.json package-lock.json
 	fi
 	@touch $@
 
+# The compiled server (dist/), what `npm start`, the `licentric` binary and the container run:
+# Node's type stripping would cost the server ~25 MiB of memory (bench/README.md, "Memory").
+# Rebuilt only when a source or build setting changed, so an up-to-date `make run` starts at
+# once; tsc itself then recompiles only what changed (its incremental state is this stamp).
+BUILD_STAMP := dist/.tsbuildinfo
+$(BUILD_STAMP): $(NODE_STAMP) $(shell find src -type f) tsconfig.json tsconfig.build.json package.json
+	tsc -p tsconfig.build.json
+	@touch $@
+
+build: $(BUILD_STAMP)
+
+# node is exec'd by make's shell, so make's signals reach it; and it stops when make is gone.
+# Its options are those of the shebang line of dist/cli.js (the heap sizes and compiler settings
+# the installed binary starts with), which `node file` alone would ignore.
+run: install build console
+	LICENTRIC_STOP_WITH_PARENT=$$PPID exec node $$(sed -n '1s/^#!.* node //p' dist/cli.js) dist/cli.js serve
+
 # The support console (console/, served at /console): `npm ci` builds it (the `prepare` script), and
 # this rebuilds it when its source, the spec it is typed by or the lock file changes. It lands in
 # dist/console/, git-ignored; the server reads it from there.
@@ -41,12 +59,6 @@ $(CONSOLE_BUILD): $(shell find console -type f) generated/openapi.json package-l
 	npm run -s build:console
 
 console: $(CONSOLE_BUILD)
-
-# node is exec'd by make's shell, so make's signals reach it; and it stops when make is gone.
-# Its options are those of src/cli.ts's shebang line (the heap sizes and compiler settings the
-# installed binary starts with), which `node file` alone would ignore.
-run: install console
-	LICENTRIC_STOP_WITH_PARENT=$$PPID exec node $$(sed -n '1s/^#!.* node //p' src/cli.ts) src/cli.ts serve
 
 generate: install
 	npm run generate

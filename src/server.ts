@@ -37,7 +37,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       log.warn({ apiKeyId: firstKey.apiKey.id }, 'created the first admin API key; it is printed once on stderr');
       process.stderr.write(
         `\n  First start: an admin API key was created. It is shown only this once:\n\n    ${firstKey.token}\n\n` +
-          `  Use it as "Authorization: Bearer <key>". Make narrower keys with, e.g.:\n    npm run licentric -- api-keys create --name backend --scopes machines:read,licenses:read\n\n`,
+          `  Use it as "Authorization: Bearer <key>". Make narrower keys with, e.g.:\n    licentric api-keys create --name backend --scopes machines:read,licenses:read\n` +
+          `  (in a checkout: npm run licentric -- api-keys create …)\n\n`,
       );
     }
     let stopping = false;

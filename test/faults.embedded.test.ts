@@ -216,7 +216,8 @@ describe('the embedded PostgreSQL of a data folder', () => {
       let output = '';
       make.stdout.on('data', (d) => (output += d));
       make.stderr.resume();
-      await until('the server of make run to listen', () => output.includes('"msg":"listening"'), 60_000);
+      // The first `make run` of a clone compiles dist/ before it starts the server.
+      await until('the server of make run to listen', () => output.includes('"msg":"listening"'), 120_000);
       const { pid: postmaster } = postmasterOf(dataDir);
       // The server is the process that started PostgreSQL.
       const server = Number((await readFile(`/proc/${postmaster}/stat`, 'utf8')).split(') ')[1]!.split(' ')[1]);
@@ -226,6 +227,6 @@ describe('the embedded PostgreSQL of a data folder', () => {
       expect(existsSync(path.join(dataDir, 'licentric.lock'))).toBe(false);
       expect(output).toContain('"msg":"stopped"');
     },
-    90_000,
+    180_000,
   );
 });

@@ -155,6 +155,10 @@ const built = new Set<string>();
  * `src/cli.ts`: Node's type stripping would add ~25 MiB that no installed copy carries.
  */
 export function serveCommand(root: string): string[] {
+  // BENCH_SERVE_FROM=src: `src/cli.ts` through type stripping, as `make run` and `npm start` did
+  // before they ran dist/, for the memory figures of the two side by side.
+  if (process.env.BENCH_SERVE_FROM?.trim() === 'src')
+    return [...shebangOptions(root, 'src/cli.ts'), 'src/cli.ts', 'serve'];
   if (!built.has(root)) {
     const started = performance.now();
     const bin = path.join(root, 'node_modules', '.bin');
@@ -166,9 +170,14 @@ export function serveCommand(root: string): string[] {
     console.log(`serve: dist/ built by npm run build in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     built.add(root);
   }
-  const shebang = readFileSync(path.join(root, 'dist/cli.js'), 'utf8').split('\n', 1)[0]!;
+  return [...shebangOptions(root, 'dist/cli.js'), 'dist/cli.js', 'serve'];
+}
+
+/** The Node options on the shebang line of `root/script`. */
+function shebangOptions(root: string, script: string): string[] {
+  const shebang = readFileSync(path.join(root, script), 'utf8').split('\n', 1)[0]!;
   const options = /^#!.*\bnode((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(shebang)?.[1]?.trim();
-  return [...(options ? options.split(' ') : []), 'dist/cli.js', 'serve'];
+  return options ? options.split(' ') : [];
 }
 
 /** Runs a load generator script on a plan (written to a file for it) and returns its result. */
