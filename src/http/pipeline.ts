@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 import { type Context, OpenAPIBackend } from 'openapi-backend';
 import { InvalidInput } from '../core/errors.ts';
+import type { KeyHasher } from '../keys/hashing.ts';
 import { createAjv } from './ajv.ts';
 import { fieldErrors } from './field-errors.ts';
 import { apiKeyHandlers } from './handlers/api-keys.ts';
@@ -21,7 +22,14 @@ import type { RateLimiter } from './rate-limit.ts';
 import { parseBody, readRawBody } from './request-body.ts';
 import type { RequestState } from './request-state.ts';
 import type { ApiResult } from './result.ts';
-import { assertLicenseKeyAccess, assertScopes, principalOf, securityHandlers, unauthorized } from './security.ts';
+import {
+  assertLicenseKeyAccess,
+  assertScopes,
+  presentedKeyHash,
+  principalOf,
+  securityHandlers,
+  unauthorized,
+} from './security.ts';
 import type { HandlerContext, Handlers, OperationId, Principal, SuccessResponse } from './types.ts';
 
 const handlers: Handlers = {
@@ -47,6 +55,8 @@ export interface PipelineGuards {
   limiter?: RateLimiter;
   /** Replays of creating and acting POSTs that carry an `Idempotency-Key`. */
   idempotency?: IdempotencyKeys;
+  /** Hashes the presented credential of a request from an address the limiter has blocked. */
+  hasher?: KeyHasher;
 }
 
 const ANONYMOUS: Principal = { kind: 'anonymous' };
@@ -123,7 +133,7 @@ export async function createPipeline(
   document: Record<string, unknown>,
   guards: PipelineGuards = {},
 ): Promise<Pipeline> {
-  const { limiter, idempotency } = guards;
+  const { limiter, idempotency, hasher } = guards;
   const { definition, bodyMediaTypes } = forValidation(document);
   const api = new OpenAPIBackend({
     definition: definition as never,
@@ -142,7 +152,10 @@ export async function createPipeline(
     postRoutingHandler: async (context: Context, state: RequestState) => {
       state.operation = context.operation as unknown as RequestState['operation'];
       state.operationId = context.operation?.operationId;
-      if (state.operation) await limiter?.beforeAuthentication(state.clientIp);
+      if (state.operation)
+        await limiter?.beforeAuthentication(state.clientIp, () =>
+          hasher ? presentedKeyHash(state.request.headers.authorization, hasher) : undefined,
+        );
     },
     notFound: (_c: Context, state: RequestState) => {
       throw new HttpProblem('NOT_FOUND', `No API operation at ${state.request.path}.`);
