@@ -56,6 +56,8 @@ export interface TestServer {
   /** Domain services on a fresh unit of work, for seeding; sharing the server's cache. */
   services(): Services;
   contractViolations: string[];
+  /** The node:http server: its `headersTimeout` and `requestTimeout` are read at every check. */
+  http: Server;
 }
 
 export interface SeededLicense {
@@ -150,6 +152,7 @@ export function useTestServer(
       authCache,
       services: () => new Services(orm.em.fork(), clock, hasher, { authCache, webhookAddresses, secret: TEST_SECRET }),
       contractViolations: app.contractViolations,
+      http,
     } satisfies TestServer);
   });
 
