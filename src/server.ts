@@ -1,4 +1,5 @@
 import type { Server, ServerResponse } from 'node:http';
+import { Server as NetServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createMetrics, startBackground } from './background.ts';
 import type { Config } from './config.ts';
@@ -10,6 +11,14 @@ import { createFirstAdminKey } from './keys/bootstrap.ts';
 import type { Logger } from './log.ts';
 import { openRuntime } from './runtime.ts';
 import { StartupError } from './startup.ts';
+
+/**
+ * How long a keep-alive connection must have gone without a request before a stopping server
+ * closes it. A client's next request may already be on its way on a connection that has just
+ * answered; closing it then would lose that request. One idle this long has no client waiting
+ * on it, short of the race every keep-alive connection has with its own idle timeout.
+ */
+const DRAIN_IDLE_MS = 1_000;
 
 export interface RunningServer {
   port: number;
@@ -81,10 +90,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
     // Responses still to be written when the stop begins, so each can close its connection.
     const open = new Set<ServerResponse>();
-    listening.prependListener('request', (_req, res: ServerResponse) => {
+    // Each connection, and since when it has had no request (0 while one is on it).
+    const idleSince = new Map<Socket, number>();
+    listening.on('connection', (socket: Socket) => {
+      idleSince.set(socket, performance.now());
+      socket.once('close', () => idleSince.delete(socket));
+    });
+    listening.prependListener('request', (req, res: ServerResponse) => {
       if (stopping) res.setHeader('Connection', 'close');
       open.add(res);
-      res.once('close', () => open.delete(res));
+      if (idleSince.has(req.socket)) idleSince.set(req.socket, 0);
+      res.once('close', () => {
+        open.delete(res);
+        if (idleSince.has(req.socket)) idleSince.set(req.socket, performance.now());
+      });
     });
 
     const address = listening.address();
@@ -102,14 +121,22 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       if (config.shutdownDelaySeconds > 0) await sleep(config.shutdownDelaySeconds * 1000);
 
       const graceMs = Math.max(0, config.shutdownGraceSeconds * 1000 - (performance.now() - started));
-      const drained = new Promise<void>((resolve) => listening.close(() => resolve()));
-      // Connections between requests get no more: a request on them would race their closing.
-      listening.closeIdleConnections();
+      // No new connections. Not http.Server's close: it also closes at once every connection
+      // between two requests, and under a flood the next request is already on its way on
+      // them. Each answer from now on closes its connection; one left idle is closed below.
+      const drained = new Promise<void>((resolve) => NetServer.prototype.close.call(listening, () => resolve()));
+      const closeIdle = () => {
+        const before = performance.now() - DRAIN_IDLE_MS;
+        for (const [socket, since] of idleSince) if (since !== 0 && since <= before) socket.destroy();
+      };
+      closeIdle();
+      const sweep = setInterval(closeIdle, 50);
       const grace = sleep(graceMs, 'timeout' as const, { ref: false });
       const outcome = await Promise.race([
         Promise.all([drained, background.stop()]).then(() => 'drained' as const),
         grace,
       ]);
+      clearInterval(sweep);
       if (outcome === 'timeout') {
         log.error(
           { requests: open.size, graceSeconds: config.shutdownGraceSeconds },

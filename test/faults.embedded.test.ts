@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   activate,
@@ -19,6 +20,22 @@ import {
   until,
 } from './support/faults.ts';
 import { ROOT, type ServerProcess, startServerProcess } from './support/processes.ts';
+
+/** Runs argv[1:] as a subreaper's only child; stays (reaping nothing else) until stdin closes. */
+const SUBREAPER = `
+import ctypes, os, subprocess, sys
+PR_SET_CHILD_SUBREAPER = 36
+if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed")
+subprocess.Popen(sys.argv[1:]).wait()
+os.set_blocking(0, True)
+sys.stdin.read()
+`;
+
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
 
 /** The embedded PostgreSQL's life: crashes, orphans, two servers on a folder, failed starts. */
 describe('the embedded PostgreSQL of a data folder', () => {
@@ -80,6 +97,46 @@ describe('the embedded PostgreSQL of a data folder', () => {
     // The adopted PostgreSQL stops with the server that adopted it.
     expect(isAlive(orphan.pid!)).toBe(false);
     expect(existsSync(path.join(dataDir, 'licentric.lock'))).toBe(false);
+  }, 120_000);
+
+  it('a server stops the PostgreSQL it adopted from under a subreaper that does not reap it', async () => {
+    const dataDir = await dirs.make();
+    const env = embeddedEnv(dataDir);
+    // A supervisor as a process subreaper (prctl PR_SET_CHILD_SUBREAPER): it inherits the
+    // orphans of what it runs and, like many, reaps only the child it started, so an adopted
+    // postmaster that exits stays a zombie of it for as long as it runs.
+    const supervisor = spawn(
+      'python3',
+      ['-c', SUBREAPER, process.execPath, path.join(ROOT, 'src', 'cli.ts'), 'serve'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
+      },
+    );
+    const supervisorExited = new Promise((resolve) => supervisor.once('exit', resolve));
+    try {
+      let output = '';
+      supervisor.stdout.on('data', (d) => (output += d));
+      supervisor.stderr.resume();
+      await until('the supervised server to listen', () => output.includes('"msg":"listening"'), 60_000);
+      const { pid: postmaster } = postmasterOf(dataDir);
+      const first = parentOf(postmaster!);
+      process.kill(first, 'SIGKILL');
+      await until('the postmaster to be orphaned to the subreaper', () => parentOf(postmaster!) === supervisor.pid);
+
+      const second = await start(env);
+      expect(second.logs().some((l) => String(l.msg).startsWith('adopted the embedded PostgreSQL'))).toBe(true);
+      const code = await Promise.race([second.stop(), sleep(30_000, 'still running 30 s after SIGTERM')]);
+      if (code !== 0) second.child.kill('SIGKILL');
+      expect(code).toBe(0);
+      // Gone, or exited and waiting for its parent to collect it.
+      expect(isAlive(postmaster!)).toBe(false);
+      expect(existsSync(path.join(dataDir, 'licentric.lock'))).toBe(false);
+      expect(supervisor.exitCode, 'the subreaper ran to the end').toBeNull();
+    } finally {
+      supervisor.stdin.end();
+      await supervisorExited;
+    }
   }, 120_000);
 
   it('lets one of two servers started at once on a folder own it; the other refuses in one line naming the folder', async () => {

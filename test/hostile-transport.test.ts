@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { licenseAuth, machineBody, seedLicense, useTestServer } from './support/harness.ts';
 
 /**
@@ -24,6 +24,17 @@ const server = useTestServer({
   logTo: logStream,
   transportTimeouts: { headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS },
 });
+
+/**
+ * The timeouts are short so a 408 comes soon, and on only while the requests that never finish
+ * arriving are tested: elsewhere a timer that short would race the test's own writes (50 MB
+ * must not have to arrive within 600 ms on a loaded machine) and answer 408 instead.
+ */
+const transportTimeouts = (on: boolean) => {
+  server.http.headersTimeout = on ? HEADERS_TIMEOUT_MS : 0;
+  server.http.requestTimeout = on ? REQUEST_TIMEOUT_MS : 0;
+};
+beforeAll(() => transportTimeouts(false));
 
 // Hostile input is the client's fault: its only warning is the refusal itself, never a server
 // fault (an error, a 5xx, a database "outage" made of a dropped connection).
@@ -240,6 +251,8 @@ describe('a body over the limit', () => {
 });
 
 describe('a request that never finishes arriving', () => {
+  beforeAll(() => transportTimeouts(true));
+  afterAll(() => transportTimeouts(false));
   const slow = (write: (chunk: string) => boolean, stopped: () => boolean, chunks: string[]) => {
     const timer = setInterval(() => {
       if (stopped() || chunks.length === 0) return clearInterval(timer);

@@ -81,6 +81,30 @@ describe('rate limits', () => {
     expect(rows).toEqual([{ points: 4 }]);
   });
 
+  it('an address blocked for wrong keys still serves the credentials already proven good there (a shared NAT)', async () => {
+    const ip = newClient();
+    const honest = await seedLicense(server);
+    const token = await seedApiKey(server, ['admin']);
+    const policies = (auth: Record<string, string>) => fetch(`${server.apiUrl}/policies`, { headers: from(ip, auth) });
+    // The office's machines and its backend work before the flood…
+    expect((await validate(ip, honest.key)).status).toBe(200);
+    expect((await policies(bearer(token))).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await validate(ip, `TST-WRONG-${i}`)).status).toBe(401);
+    await expectRateLimited(await validate(ip, 'TST-WRONG-X'), 'auth-failures');
+
+    // …and after it, while the same address's wrong keys are refused.
+    expect((await validate(ip, honest.key.toLowerCase())).status).toBe(200);
+    expect((await policies(bearer(token))).status).toBe(200);
+    await expectRateLimited(await validate(ip, 'TST-WRONG-Y'), 'auth-failures');
+    await expectRateLimited(await policies(bearer('lic_notatoken')), 'auth-failures');
+    // A good key not yet proven good is refused like a guess: a right guess gains nothing.
+    const unproven = await seedLicense(server);
+    await expectRateLimited(await validate(ip, unproven.key), 'auth-failures');
+    // A proven key revoked since is authenticated again, and refused.
+    await server.services().licenses.delete(honest.licenseId);
+    await expectRateLimited(await validate(ip, honest.key), 'auth-failures');
+  });
+
   it('successful requests write nothing to the database for rate limiting', async () => {
     const ip = newClient();
     const { key } = await seedLicense(server);

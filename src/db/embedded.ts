@@ -179,14 +179,31 @@ async function readLock(lockFile: string): Promise<Lock | undefined> {
   }
 }
 
+/**
+ * Whether a process still runs. One that exited but was not yet collected by its parent (a
+ * zombie) does not: an adopted postmaster is not our child, and under a subreaper (tini, a
+ * supervisor) that reaps late or only its own children it stays a zombie after it stopped.
+ */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     // EPERM: alive but another user's (postgres, when we run as root).
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    // No /proc (macOS), or gone since the signal: kill(0) has answered.
+    return false;
+  }
+  // "pid (comm) state …": comm may hold spaces and parentheses, so read after the last one.
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
 }
 
 function signal(pid: number, name: NodeJS.Signals): void {

@@ -108,7 +108,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   // The parsed contract is the biggest object the server builds: the pipeline (openapi-backend)
   // keeps only its own dereferenced copy, and the docs read a few fields before it goes.
   const document = loadOpenApiDocument();
-  const pipeline = await createPipeline(document, { limiter, idempotency });
+  const pipeline = await createPipeline(document, { limiter, idempotency, hasher: deps.hasher });
   const statements = openStatementPool(deps.orm, deps.log);
   const heartbeats = new HeartbeatBatcher(statements);
   const responseSigner = new ResponseSigner({

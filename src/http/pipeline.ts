@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 import { type Context, OpenAPIBackend } from 'openapi-backend';
 import { InvalidInput } from '../core/errors.ts';
+import type { KeyHasher } from '../keys/hashing.ts';
 import type { Services } from '../services.ts';
 import { createAjv } from './ajv.ts';
 import { fieldErrors } from './field-errors.ts';
@@ -22,7 +23,14 @@ import type { RateLimiter } from './rate-limit.ts';
 import { parseBody, readRawBody } from './request-body.ts';
 import type { RequestState } from './request-state.ts';
 import type { ApiResult } from './result.ts';
-import { assertLicenseKeyAccess, assertScopes, principalOf, securityHandlers, unauthorized } from './security.ts';
+import {
+  assertLicenseKeyAccess,
+  assertScopes,
+  presentedKeyHash,
+  principalOf,
+  securityHandlers,
+  unauthorized,
+} from './security.ts';
 import type { HandlerContext, Handlers, OperationId, Principal, SuccessResponse } from './types.ts';
 
 const handlers: Handlers = {
@@ -48,6 +56,8 @@ export interface PipelineGuards {
   limiter?: RateLimiter;
   /** Replays of creating and acting POSTs that carry an `Idempotency-Key`. */
   idempotency?: IdempotencyKeys;
+  /** Hashes the presented credential of a request from an address the limiter has blocked. */
+  hasher?: KeyHasher;
 }
 
 const ANONYMOUS: Principal = { kind: 'anonymous' };
@@ -136,7 +146,7 @@ export async function createPipeline(
   document: Record<string, unknown>,
   guards: PipelineGuards = {},
 ): Promise<Pipeline> {
-  const { limiter, idempotency } = guards;
+  const { limiter, idempotency, hasher } = guards;
   const { definition, bodyMediaTypes } = forValidation(document);
   const api = new OpenAPIBackend({
     definition: definition as never,
@@ -155,7 +165,10 @@ export async function createPipeline(
     postRoutingHandler: async (context: Context, state: RequestState) => {
       state.operation = context.operation as unknown as RequestState['operation'];
       state.operationId = context.operation?.operationId;
-      if (state.operation) await limiter?.beforeAuthentication(state.clientIp);
+      if (state.operation)
+        await limiter?.beforeAuthentication(state.clientIp, () =>
+          hasher ? presentedKeyHash(state.request.headers.authorization, hasher) : undefined,
+        );
     },
     notFound: (_c: Context, state: RequestState) => {
       throw new HttpProblem('NOT_FOUND', `No API operation at ${state.request.path}.`);

@@ -11,6 +11,16 @@ import type { Principal } from './types.ts';
 
 export type LimitName = keyof RateLimits;
 
+/**
+ * How long a credential that authenticated stays vouched for: past a lockout window (at most the
+ * failed-authentication budget's) and past the quiet hours of a machine that heartbeats rarely.
+ */
+const VOUCHED_MS = 24 * 60 * 60 * 1000;
+/** Past it, the oldest vouched credential makes room (a few MB at most). */
+const VOUCHED_MAX = 50_000;
+/** A vouched credential's time is renewed at most this often, not on every request. */
+const VOUCH_RENEWAL_MS = 60 * 60 * 1000;
+
 /** The name each budget has in the `RateLimit-Policy` and `RateLimit` headers. */
 const POLICY_NAMES: Record<LimitName, string> = {
   ip: 'ip',
@@ -33,6 +43,12 @@ interface Limiter {
  * honest clients, so the round trip is only paid by requests that already failed. Once an
  * address is over that budget the refusal is remembered in memory until its window ends, so a
  * flood of wrong keys costs neither a key lookup nor a counter update per request.
+ *
+ * That refusal spares the credentials this process has already seen authenticate (by their keyed
+ * hash, for a day): the honest machines behind the same NAT as the flood keep being served,
+ * while every credential not already proven good, including a guess that happens to be right,
+ * is refused as before, so guessing still stops paying off. A spared credential is then
+ * authenticated as any other: a key revoked since is a failure, and refused.
  */
 export class RateLimiter {
   readonly #ip?: Limiter;
@@ -40,6 +56,8 @@ export class RateLimiter {
   readonly #apiKey?: Limiter;
   readonly #authFailures?: Limiter;
   readonly #onRefusal: (limit: LimitName) => void;
+  /** Keyed hash (base64) of a credential that authenticated → until when it is vouched for. */
+  readonly #vouched = new Map<string, number>();
 
   constructor(limits: RateLimits, pool: Pool | undefined, onRefusal: (limit: LimitName) => void = () => {}) {
     this.#onRefusal = onRefusal;
@@ -76,22 +94,30 @@ export class RateLimiter {
     }
   }
 
-  /** Before authentication: an address blocked for failed authentication, then its overall budget. */
-  async beforeAuthentication(ip: string): Promise<void> {
+  /**
+   * Before authentication: an address blocked for failed authentication, unless the request
+   * presents a credential already vouched for (`presentedHash`, only computed for a blocked
+   * address), then its overall budget.
+   */
+  async beforeAuthentication(ip: string, presentedHash: () => Buffer | undefined = () => undefined): Promise<void> {
     if (this.#authFailures) {
       // Public in the library, missing from its type declarations.
       const store = this.#authFailures.store as RateLimiterPostgres & {
         getInMemoryBlockMsBeforeExpire(key: string): number;
       };
       const blockedMs = store.getInMemoryBlockMsBeforeExpire(store.getKey(ip));
-      if (blockedMs > 0)
+      if (blockedMs > 0 && !this.#isVouchedFor(presentedHash()))
         throw this.#refusal(this.#authFailures, new RateLimiterRes(0, blockedMs, this.#authFailures.budget.points + 1));
     }
     if (this.#ip) await this.#consume(this.#ip, ip);
   }
 
-  /** After authentication: the credential's own budget. */
+  /** After authentication: the credential is vouched for, then its own budget. */
   async afterAuthentication(principal: Principal): Promise<void> {
+    if (this.#authFailures) {
+      if (principal.kind === 'license') this.#vouch(principal.license.keyHash);
+      if (principal.kind === 'apiKey') this.#vouch(principal.apiKey.tokenHash);
+    }
     if (principal.kind === 'license' && this.#license) await this.#consume(this.#license, principal.license.id);
     if (principal.kind === 'apiKey' && this.#apiKey) await this.#consume(this.#apiKey, principal.apiKey.id);
   }
@@ -99,6 +125,23 @@ export class RateLimiter {
   /** Counts a failed authentication; throws the 429 that replaces the 401 once over budget. */
   async authenticationFailed(ip: string): Promise<void> {
     if (this.#authFailures) await this.#consume(this.#authFailures, ip);
+  }
+
+  #vouch(hash: Uint8Array): void {
+    const key = Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('base64');
+    const now = Date.now();
+    const until = this.#vouched.get(key);
+    if (until !== undefined && until - now > VOUCHED_MS - VOUCH_RENEWAL_MS) return;
+    // Delete first so the renewed entry moves to the end: a Map iterates in insertion order.
+    this.#vouched.delete(key);
+    if (this.#vouched.size >= VOUCHED_MAX) this.#vouched.delete(this.#vouched.keys().next().value!);
+    this.#vouched.set(key, now + VOUCHED_MS);
+  }
+
+  #isVouchedFor(hash: Buffer | undefined): boolean {
+    if (hash === undefined) return false;
+    const until = this.#vouched.get(hash.toString('base64'));
+    return until !== undefined && until > Date.now();
   }
 
   async #consume(limiter: Limiter, key: string): Promise<void> {

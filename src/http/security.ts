@@ -1,6 +1,8 @@
 import type { Context } from 'openapi-backend';
 import { LicenseNotFound } from '../core/errors.ts';
 import type { ApiKeyRecord } from '../keys/api-key-record.ts';
+import { isWellFormedApiToken } from '../keys/api-token.ts';
+import type { KeyHasher } from '../keys/hashing.ts';
 import { parseLicenseKey } from '../keys/license-key.ts';
 import { grants, isScope } from '../keys/scopes.ts';
 import { licenseRefusal } from '../licenses/access.ts';
@@ -17,13 +19,31 @@ type SchemeName = keyof typeof AUTH_SCHEMES;
 
 const REALM = 'licentric';
 
-/** `Authorization: <scheme> <credentials>`, the scheme matched case-insensitively (RFC 9110 §11.1). */
-function credentialsFor(context: Context, scheme: string): string | undefined {
-  const header = context.request.headers.authorization;
+/** `Authorization: <scheme> <credentials>`, the scheme lower-cased (matched case-insensitively, RFC 9110 §11.1). */
+function splitAuthorization(header: unknown): { scheme: string; credentials: string } | undefined {
   if (typeof header !== 'string') return undefined;
   const match = /^([A-Za-z0-9!#$%&'*+.^_`|~-]+) +(\S+)\s*$/.exec(header);
-  if (!match || match[1]!.toLowerCase() !== scheme.toLowerCase()) return undefined;
-  return match[2];
+  return match ? { scheme: match[1]!.toLowerCase(), credentials: match[2]! } : undefined;
+}
+
+function credentialsFor(context: Context, scheme: string): string | undefined {
+  const split = splitAuthorization(context.request.headers.authorization);
+  return split?.scheme === scheme.toLowerCase() ? split.credentials : undefined;
+}
+
+/**
+ * The keyed hash of the credential an `Authorization` header presents, as the services store
+ * it, for a license key or an API key of the shape we issue; undefined for anything else.
+ */
+export function presentedKeyHash(authorization: unknown, hasher: KeyHasher): Buffer | undefined {
+  const split = splitAuthorization(authorization);
+  if (split?.scheme === AUTH_SCHEMES.License.toLowerCase()) {
+    const canonical = parseLicenseKey(split.credentials);
+    return canonical === null ? undefined : hasher.hash('license-key', canonical);
+  }
+  if (split?.scheme === AUTH_SCHEMES.ApiKey.toLowerCase() && isWellFormedApiToken(split.credentials))
+    return hasher.hash('api-key', split.credentials);
+  return undefined;
 }
 
 /**

@@ -59,6 +59,8 @@ export interface TestServer {
   /** Domain services on a fresh unit of work, for seeding; sharing the server's cache. */
   services(): Services;
   contractViolations: string[];
+  /** The node:http server: its `headersTimeout` and `requestTimeout` are read at every check. */
+  http: Server;
 }
 
 export interface SeededLicense {
@@ -155,6 +157,7 @@ export function useTestServer(
       services: () =>
         new Services(orm.em.fork(), clock, hasher, CLI_ACTOR, { authCache, webhookAddresses, secret: TEST_SECRET }),
       contractViolations: app.contractViolations,
+      http,
     } satisfies TestServer);
   });
 

@@ -16,8 +16,14 @@ export const PROCESS_COMMANDS: Record<string, Command> = {
       const log = createLogger(config.logLevel);
       // Loaded here: the HTTP stack (Express, openapi-backend, the rate limiter) is for this command alone.
       const { startServer } = await import('../../server.ts');
-      const server = await startServer(config, log);
-      return (await stopOnSignal(log, server.stop, config.stopWithParent)) ? 0 : 1;
+      // Signals are taken before the start, not after it: one arriving between "listening" and
+      // the handlers would end the process by default and leave its PostgreSQL running.
+      const started = startServer(config, log);
+      const stopped = stopOnSignal(log, async () => (await started).stop(), config.stopWithParent);
+      // A failed start is thrown below; a signal during it has nothing left to stop.
+      stopped.catch(() => {});
+      await started;
+      return (await stopped) ? 0 : 1;
     },
   },
 
