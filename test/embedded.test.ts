@@ -39,7 +39,7 @@ describe('embedded mode (no DATABASE_URL)', () => {
           200,
         );
         // The hint beside it is a whole command: pasted as printed, it makes a key.
-        const hint = /\n {4}npm run licentric -- (api-keys create .+)\n/.exec(first.stderr())?.[1];
+        const hint = /\n {4}licentric (api-keys create .+)\n/.exec(first.stderr())?.[1];
         expect(hint, first.stderr()).toBeDefined();
         const hinted = await runCli(hint!.split(' '), env);
         expect(hinted.code, hinted.stderr).toBe(0);

@@ -32,6 +32,7 @@ const CHECKOUT_FILES = [
   'tsconfig.build.json',
   'README.md',
   'src',
+  'console',
   'generated',
   'deploy',
 ];
@@ -257,6 +258,7 @@ describe('the package npm pack makes, installed as the container installs it', (
       'dist/cli.js',
       'dist/server.js',
       'dist/http/document.js',
+      'dist/console/index.html',
       'generated/openapi.json',
       'generated/openapi.yaml',
       'deploy/licentric.service',
