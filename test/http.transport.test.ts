@@ -93,6 +93,10 @@ describe('routing errors are problems too', () => {
     ['PUT', '/machines', 'GET, POST'],
     ['PATCH', '/machines/01a21b05-0000-7000-8000-000000000000', 'GET, DELETE'],
     ['GET', '/machines/01a21b05-0000-7000-8000-000000000000/heartbeat', 'POST'],
+    // A fixed path beside a templated one of the same shape names its own methods only.
+    ['OPTIONS', '/api-keys/current', 'GET'],
+    ['PATCH', '/machines/review-queue', 'GET'],
+    ['OPTIONS', '/api-keys/01a21b05-0000-7000-8000-000000000000', 'GET, DELETE'],
   ])('%s %s → 405 METHOD_NOT_ALLOWED with Allow: %s', async (method, path, allow) => {
     const response = await fetch(`${server.apiUrl}${path}`, { method });
     expect(response.status).toBe(405);

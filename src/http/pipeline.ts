@@ -174,9 +174,16 @@ export async function createPipeline(
       throw new HttpProblem('NOT_FOUND', `No API operation at ${state.request.path}.`);
     },
     methodNotAllowed: (_c: Context, state: RequestState) => {
-      const allowed = ['get', 'post', 'put', 'patch', 'delete']
-        .filter((method) => api.router.matchOperation({ ...state.request, method } as never) !== undefined)
-        .map((method) => method.toUpperCase());
+      // The methods of the path the request names: where a fixed path (`/api-keys/current`) and a
+      // templated one (`/api-keys/{id}`) both match, the fixed one is the resource it names.
+      const matches = ['get', 'post', 'put', 'patch', 'delete'].flatMap((method) => {
+        const operation = api.router.matchOperation({ ...state.request, method } as never) as
+          | { path: string }
+          | undefined;
+        return operation ? [{ method, templated: (operation.path.match(/\{/g) ?? []).length }] : [];
+      });
+      const fewest = Math.min(...matches.map((m) => m.templated));
+      const allowed = matches.filter((m) => m.templated === fewest).map((m) => m.method.toUpperCase());
       throw new HttpProblem(
         'METHOD_NOT_ALLOWED',
         `${state.request.method} is not allowed here; use ${allowed.join(', ')}.`,
