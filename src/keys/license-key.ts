@@ -41,9 +41,10 @@ function gfMultiply(a: number, b: number): number {
  * the obvious alternative, misses swaps of 0 and Z).
  */
 function checkCharacter(prefix: string, body: string): string {
-  const values = [...prefix].map(prefixValue).concat([...body].map((c) => ALPHABET.indexOf(c)));
+  // Every validate and heartbeat parses its key: a plain loop, no arrays made per call.
   let interim = 0;
-  for (const value of values) interim = gfMultiply(2, interim) ^ value;
+  for (let i = 0; i < prefix.length; i++) interim = gfMultiply(2, interim) ^ prefixValue(prefix[i]!);
+  for (let i = 0; i < body.length; i++) interim = gfMultiply(2, interim) ^ ALPHABET.indexOf(body[i]!);
   return ALPHABET[gfMultiply(2, interim)]!;
 }
 
