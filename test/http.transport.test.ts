@@ -97,6 +97,9 @@ describe('routing errors are problems too', () => {
     ['OPTIONS', '/api-keys/current', 'GET'],
     ['PATCH', '/machines/review-queue', 'GET'],
     ['OPTIONS', '/api-keys/01a21b05-0000-7000-8000-000000000000', 'GET, DELETE'],
+    // Routed to DELETE /api-keys/{id} by its shape, but the path is the fixed resource's.
+    ['DELETE', '/api-keys/current', 'GET'],
+    ['DELETE', '/machines/review-queue/', 'GET'],
   ])('%s %s → 405 METHOD_NOT_ALLOWED with Allow: %s', async (method, path, allow) => {
     const response = await fetch(`${server.apiUrl}${path}`, { method });
     expect(response.status).toBe(405);

@@ -132,6 +132,30 @@ function operationHandler(
   };
 }
 
+/**
+ * For each templated path (`/api-keys/{id}`), the fixed paths of the contract it also matches
+ * (`/api-keys/current`): a request to one of those is about the fixed resource, whatever method
+ * it uses.
+ */
+function shadowedPaths(paths: string[]): Map<string, Set<string>> {
+  const fixed = paths.filter((p) => !p.includes('{'));
+  const shadowed = new Map<string, Set<string>>();
+  for (const templated of paths.filter((p) => p.includes('{'))) {
+    const pattern = new RegExp(
+      `^${templated
+        .split(/\{[^}]+\}/)
+        .map((part) => part.replace(/[.*+?^$()|[\]\\]/g, '\\$&'))
+        .join('[^/]+')}$`,
+    );
+    const matching = fixed.filter((p) => pattern.test(p));
+    if (matching.length > 0) shadowed.set(templated, new Set(matching));
+  }
+  return shadowed;
+}
+
+const withoutTrailingSlash = (path: string): string =>
+  path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+
 export interface Pipeline {
   /**
    * Runs one API request through openapi-backend: routing, authentication, scopes, body checks,
@@ -157,12 +181,39 @@ export async function createPipeline(
     customizeAjv: (_original, options) => createAjv(options as Record<string, unknown>) as never,
   });
 
+  /** The methods of the path a request names, for a 405 and its `Allow`. */
+  const methodNotAllowed = (state: RequestState): HttpProblem => {
+    // Where a fixed path (`/api-keys/current`) and a templated one (`/api-keys/{id}`) both match,
+    // the fixed one is the resource the request names.
+    const matches = ['get', 'post', 'put', 'patch', 'delete'].flatMap((method) => {
+      const operation = api.router.matchOperation({ ...state.request, method } as never) as
+        | { path: string }
+        | undefined;
+      return operation ? [{ method, templated: (operation.path.match(/\{/g) ?? []).length }] : [];
+    });
+    const fewest = Math.min(...matches.map((m) => m.templated));
+    const allowed = matches.filter((m) => m.templated === fewest).map((m) => m.method.toUpperCase());
+    return new HttpProblem(
+      'METHOD_NOT_ALLOWED',
+      `${state.request.method} is not allowed here; use ${allowed.join(', ')}.`,
+      {
+        Allow: allowed.join(', '),
+      },
+    );
+  };
+  const shadowed = shadowedPaths(Object.keys((definition as { paths: Record<string, unknown> }).paths));
+
   for (const [name, handler] of Object.entries(securityHandlers)) {
     api.registerSecurityHandler(name, (context: Context, state: RequestState) => handler(context, state));
   }
 
   api.register({
     postRoutingHandler: async (context: Context, state: RequestState) => {
+      // DELETE /api-keys/current is routed to DELETE /api-keys/{id}, but the path names the fixed
+      // resource, which has no DELETE: 405, as for any method a path does not have (before the
+      // operation is taken as the request's, whose contract declares no 405).
+      const fixed = context.operation && shadowed.get(context.operation.path);
+      if (fixed?.has(withoutTrailingSlash(state.request.path))) throw methodNotAllowed(state);
       state.operation = context.operation as unknown as RequestState['operation'];
       state.operationId = context.operation?.operationId;
       if (state.operation)
@@ -174,23 +225,7 @@ export async function createPipeline(
       throw new HttpProblem('NOT_FOUND', `No API operation at ${state.request.path}.`);
     },
     methodNotAllowed: (_c: Context, state: RequestState) => {
-      // The methods of the path the request names: where a fixed path (`/api-keys/current`) and a
-      // templated one (`/api-keys/{id}`) both match, the fixed one is the resource it names.
-      const matches = ['get', 'post', 'put', 'patch', 'delete'].flatMap((method) => {
-        const operation = api.router.matchOperation({ ...state.request, method } as never) as
-          | { path: string }
-          | undefined;
-        return operation ? [{ method, templated: (operation.path.match(/\{/g) ?? []).length }] : [];
-      });
-      const fewest = Math.min(...matches.map((m) => m.templated));
-      const allowed = matches.filter((m) => m.templated === fewest).map((m) => m.method.toUpperCase());
-      throw new HttpProblem(
-        'METHOD_NOT_ALLOWED',
-        `${state.request.method} is not allowed here; use ${allowed.join(', ')}.`,
-        {
-          Allow: allowed.join(', '),
-        },
-      );
+      throw methodNotAllowed(state);
     },
     unauthorizedHandler: async (context: Context, state: RequestState) => {
       if (state.invalidCredentials) await limiter?.authenticationFailed(state.clientIp);
