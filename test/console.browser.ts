@@ -212,7 +212,11 @@ describe('GET /console', () => {
     await search.fill('globex');
     await page.getByRole('button', { name: 'Search' }).click();
     const rows = page.getByRole('table').getByRole('row');
-    await expect.poll(() => rows.count()).toBe(26); // a header and 25 licenses
+    // The unfiltered list shows 25 rows too (Acme Corp first): wait for the search's own page.
+    const table = page.getByRole('table');
+    await expect
+      .poll(async () => [await rows.count(), (await table.innerText()).includes('Acme Corp')])
+      .toEqual([26, false]); // a header and 25 licenses, all Globex
     await page.getByRole('button', { name: 'Next page' }).click();
     await expect.poll(() => rows.count()).toBe(3);
     expect(await page.getByRole('table').innerText()).toContain('Globex 27');
