@@ -156,6 +156,61 @@ function shadowedPaths(paths: string[]): Map<string, Set<string>> {
 const withoutTrailingSlash = (path: string): string =>
   path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 
+/** openapi-backend's path template as its router reads it: `{name}` matches one segment. */
+function pathTemplateToPattern(path: string): string {
+  return `^${path
+    .replace(/\{[^}]+\}/g, '\0')
+    .split('\0')
+    .map((literal) => literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('[^/]+')}$`;
+}
+
+type Router = OpenAPIBackend['router'];
+type RoutedOperation = ReturnType<Router['getOperations']>[number];
+
+/**
+ * openapi-backend's `matchOperation`, with what it derived from every operation on every request
+ * (a pattern and a regular expression per operation, then the candidates sorted by specificity)
+ * derived once: routing cost grew with each operation the contract gained. The same answers: an
+ * exact path with the method, else the most specific template (literal length, ties in the
+ * contract's order) that has the method; no template at all is a 404, a template without the
+ * method a 405.
+ */
+export function operationMatcher(router: Router, operations: RoutedOperation[]) {
+  const exact = new Map<string, RoutedOperation[]>();
+  for (const operation of operations) exact.set(operation.path, [...(exact.get(operation.path) ?? []), operation]);
+  const templates = operations
+    .map((operation, index) => ({
+      operation,
+      index,
+      pattern: new RegExp(pathTemplateToPattern(operation.path)),
+      specificity: operation.path.replace(/\{.*?\}/g, '').length,
+    }))
+    // Array sort is stable, as lodash's orderBy is: ties keep the contract's order.
+    .sort((a, b) => b.specificity - a.specificity || a.index - b.index);
+  const isUnderApiRoot = (router as unknown as { isUnderApiRoot(path: string): boolean }).isUnderApiRoot.bind(router);
+  return (request: Parameters<Router['matchOperation']>[0], strict?: boolean): RoutedOperation | undefined => {
+    const req = router.normalizeRequest(request);
+    const notFound = (): undefined => {
+      if (strict) throw Error('404-notFound: no route matches request');
+      return undefined;
+    };
+    if (!isUnderApiRoot(req.path)) return notFound();
+    const path = router.normalizePath(req.path);
+    const found = exact.get(path)?.find(({ method }) => method === req.method);
+    if (found) return found;
+    let matched = false;
+    for (const { operation, pattern } of templates) {
+      if (!pattern.test(path)) continue;
+      if (operation.method === req.method) return operation;
+      matched = true;
+    }
+    if (!matched) return notFound();
+    if (strict) throw Error('405-methodNotAllowed: this method is not registered for the route');
+    return undefined;
+  };
+}
+
 export interface Pipeline {
   /**
    * Runs one API request through openapi-backend: routing, authentication, scopes, body checks,
@@ -262,6 +317,7 @@ export async function createPipeline(
   // several times a request, for routing and validation; the document never changes after init.
   const operations = api.router.getOperations();
   api.router.getOperations = () => operations;
+  api.router.matchOperation = operationMatcher(api.router, operations) as typeof api.router.matchOperation;
   // Routing and validation read only the dereferenced copy openapi-backend made; the document it
   // was given, kept as `inputDocument` and (parsed in the background in quick mode, by the next
   // turn of the event loop) as `document`, would stay alive beside it for nothing.
