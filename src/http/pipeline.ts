@@ -132,30 +132,6 @@ function operationHandler(
   };
 }
 
-/**
- * For each templated path (`/api-keys/{id}`), the fixed paths of the contract it also matches
- * (`/api-keys/current`): a request to one of those is about the fixed resource, whatever method
- * it uses.
- */
-function shadowedPaths(paths: string[]): Map<string, Set<string>> {
-  const fixed = paths.filter((p) => !p.includes('{'));
-  const shadowed = new Map<string, Set<string>>();
-  for (const templated of paths.filter((p) => p.includes('{'))) {
-    const pattern = new RegExp(
-      `^${templated
-        .split(/\{[^}]+\}/)
-        .map((part) => part.replace(/[.*+?^$()|[\]\\]/g, '\\$&'))
-        .join('[^/]+')}$`,
-    );
-    const matching = fixed.filter((p) => pattern.test(p));
-    if (matching.length > 0) shadowed.set(templated, new Set(matching));
-  }
-  return shadowed;
-}
-
-const withoutTrailingSlash = (path: string): string =>
-  path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
-
 /** openapi-backend's path template as its router reads it: `{name}` matches one segment. */
 function pathTemplateToPattern(path: string): string {
   return `^${path
@@ -171,10 +147,12 @@ type RoutedOperation = ReturnType<Router['getOperations']>[number];
 /**
  * openapi-backend's `matchOperation`, with what it derived from every operation on every request
  * (a pattern and a regular expression per operation, then the candidates sorted by specificity)
- * derived once: routing cost grew with each operation the contract gained. The same answers: an
- * exact path with the method, else the most specific template (literal length, ties in the
- * contract's order) that has the method; no template at all is a 404, a template without the
- * method a 405.
+ * derived once: routing cost grew with each operation the contract gained. Its answers, but one:
+ * a path the contract names as it is (`/api-keys/current`) is that resource, so a method it lacks
+ * is a 405 even where a template (`/api-keys/{id}`) has the method — openapi-backend would route
+ * `DELETE /api-keys/current` to the template. Otherwise: the most specific template (literal
+ * length, ties in the contract's order) that has the method; no template at all is a 404, a
+ * template without the method a 405.
  */
 export function operationMatcher(router: Router, operations: RoutedOperation[]) {
   const exact = new Map<string, RoutedOperation[]>();
@@ -195,19 +173,25 @@ export function operationMatcher(router: Router, operations: RoutedOperation[]) 
       if (strict) throw Error('404-notFound: no route matches request');
       return undefined;
     };
+    const methodNotAllowed = (): undefined => {
+      if (strict) throw Error('405-methodNotAllowed: this method is not registered for the route');
+      return undefined;
+    };
     if (!isUnderApiRoot(req.path)) return notFound();
     const path = router.normalizePath(req.path);
-    const found = exact.get(path)?.find(({ method }) => method === req.method);
-    if (found) return found;
+    const named = exact.get(path);
+    if (named) {
+      const found = named.find(({ method }) => method === req.method);
+      if (found) return found;
+      if (!path.includes('{')) return methodNotAllowed();
+    }
     let matched = false;
     for (const { operation, pattern } of templates) {
       if (!pattern.test(path)) continue;
       if (operation.method === req.method) return operation;
       matched = true;
     }
-    if (!matched) return notFound();
-    if (strict) throw Error('405-methodNotAllowed: this method is not registered for the route');
-    return undefined;
+    return matched ? methodNotAllowed() : notFound();
   };
 }
 
@@ -236,18 +220,11 @@ export async function createPipeline(
     customizeAjv: (_original, options) => createAjv(options as Record<string, unknown>) as never,
   });
 
-  /** The methods of the path a request names, for a 405 and its `Allow`. */
+  /** A 405 with the methods the request's path has (the router's answer for each). */
   const methodNotAllowed = (state: RequestState): HttpProblem => {
-    // Where a fixed path (`/api-keys/current`) and a templated one (`/api-keys/{id}`) both match,
-    // the fixed one is the resource the request names.
-    const matches = ['get', 'post', 'put', 'patch', 'delete'].flatMap((method) => {
-      const operation = api.router.matchOperation({ ...state.request, method } as never) as
-        | { path: string }
-        | undefined;
-      return operation ? [{ method, templated: (operation.path.match(/\{/g) ?? []).length }] : [];
-    });
-    const fewest = Math.min(...matches.map((m) => m.templated));
-    const allowed = matches.filter((m) => m.templated === fewest).map((m) => m.method.toUpperCase());
+    const allowed = ['get', 'post', 'put', 'patch', 'delete']
+      .filter((method) => api.router.matchOperation({ ...state.request, method } as never) !== undefined)
+      .map((method) => method.toUpperCase());
     return new HttpProblem(
       'METHOD_NOT_ALLOWED',
       `${state.request.method} is not allowed here; use ${allowed.join(', ')}.`,
@@ -256,7 +233,6 @@ export async function createPipeline(
       },
     );
   };
-  const shadowed = shadowedPaths(Object.keys((definition as { paths: Record<string, unknown> }).paths));
 
   for (const [name, handler] of Object.entries(securityHandlers)) {
     api.registerSecurityHandler(name, (context: Context, state: RequestState) => handler(context, state));
@@ -264,11 +240,6 @@ export async function createPipeline(
 
   api.register({
     postRoutingHandler: async (context: Context, state: RequestState) => {
-      // DELETE /api-keys/current is routed to DELETE /api-keys/{id}, but the path names the fixed
-      // resource, which has no DELETE: 405, as for any method a path does not have (before the
-      // operation is taken as the request's, whose contract declares no 405).
-      const fixed = context.operation && shadowed.get(context.operation.path);
-      if (fixed?.has(withoutTrailingSlash(state.request.path))) throw methodNotAllowed(state);
       state.operation = context.operation as unknown as RequestState['operation'];
       state.operationId = context.operation?.operationId;
       if (state.operation)
