@@ -53,11 +53,15 @@ export interface Running {
   stop(): Promise<void>;
 }
 
+/** User + system CPU seconds of a /proc `stat` line: fields 14 and 15, after the parenthesised name. */
+function cpuSecondsIn(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function cpuSecondsOf(pid: number | undefined): number {
   try {
-    // Fields 14 and 15 of /proc/PID/stat, counted after the parenthesised command name.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return cpuSecondsIn(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return Number.NaN;
   }
@@ -68,12 +72,9 @@ function cpuByThreadOf(pid: number | undefined): Map<string, number> {
   try {
     for (const task of readdirSync(`/proc/${pid}/task`)) {
       const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
       // The main thread is the one whose id is the process's; helpers share names.
-      const key = task === String(pid) ? 'main' : name;
-      byName.set(key, (byName.get(key) ?? 0) + seconds);
+      const key = task === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      byName.set(key, (byName.get(key) ?? 0) + cpuSecondsIn(stat));
     }
   } catch {
     // A thread that ended between the listing and the read: its time is gone from both reads.
