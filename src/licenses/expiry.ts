@@ -20,7 +20,7 @@ export async function announceExpiredLicenses(em: EntityManager, now: Date, batc
             select id from licenses
              where deleted_at is null and expires_at <= ${now} and expires_at is distinct from expiry_announced
              order by id limit ${batchSize}
-               for update skip locked
+               for no key update skip locked
           ), marked as (
             update licenses l set expiry_announced = l.expires_at from due where l.id = due.id returning l.*
           ), logged as (

@@ -269,9 +269,17 @@ export class LicensesService {
    * join would lock the policy row too.
    */
   async #lockVisible(em: EntityManager, id: string): Promise<License> {
-    const license = isUuid(id)
-      ? await em.findOne(License, { id, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_WRITE })
-      : null;
+    // `for no key update`, not the ORM's `for update`: it excludes every other writer of the
+    // license as well, but not the key-share locks that inserts pointing at it take (a machine
+    // count delta, an event). A deactivation or cull holding machine rows takes those, and a
+    // deletion holding the license waits for its machines: `for update` made that a deadlock.
+    const [locked] = isUuid(id)
+      ? await execute<{ id: string }[]>(
+          em,
+          sql`select id from licenses where id = ${id} and deleted_at is null for no key update`,
+        )
+      : [];
+    const license = locked ? await em.findOne(License, { id: locked.id }) : null;
     if (!license) throw new LicenseNotFound(id);
     if (this.#limit !== null && (await em.count(Policy, { id: license.policy.id, productId: this.#limit })) === 0)
       throw new LicenseNotFound(id);

@@ -150,7 +150,8 @@ export class MachinesService {
    * Activates a machine under a license. The license row is locked for the length of the
    * transaction, so concurrent activations of one license run one after another and each sees
    * the counts the previous one left: the machine and core limits and the fingerprint rule cannot
-   * be raced. The partial unique index on (license_id, fingerprint) backs the fingerprint rule in
+   * be raced. `for no key update`, as every writer of a license locks it: a deactivation or cull
+   * whose count trigger inserts a delta (a key-share lock on the license) need not wait for it. The partial unique index on (license_id, fingerprint) backs the fingerprint rule in
    * the database. Uniqueness beyond the license is decided under a transaction-scoped advisory
    * lock on the fingerprint (`#assertUniqueBeyondLicense`).
    */
@@ -178,7 +179,7 @@ export class MachinesService {
                      p.duration, p.expiration_basis, p.expiration_strategy
                 from licenses l join policies p on p.id = l.policy_id
                where l.id = ${licenseId} and l.deleted_at is null
-                 for update of l`,
+                 for no key update of l`,
         );
         // Deleted after it authenticated this request: its key no longer counts.
         if (!license) throw new LicenseNotFound(licenseId);
