@@ -27,6 +27,7 @@ import { randomBytes } from 'node:crypto';
 import type { Result } from 'autocannon';
 import pg from 'pg';
 import { uuidv7 } from '../../src/core/ids.ts';
+import { RENAMED_MIGRATIONS } from '../../src/db/orm.ts';
 import { apiTokenHint, generateApiToken } from '../../src/keys/api-token.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
 import { generateLicenseKey } from '../../src/keys/license-key.ts';
@@ -199,15 +200,39 @@ function requestsOf(
   }
 }
 
-function start(target: Target, url: string, secret: string): Promise<Running> {
+/**
+ * The migrations this checkout renamed (`RENAMED_MIGRATIONS`), recorded under their old names
+ * too: a checkout from before a rename would otherwise run them again on the database this one
+ * migrated, and fail. This checkout's own start rewrites the old names into duplicates of the
+ * new ones, which change nothing.
+ */
+async function recordOldMigrationNames(url: string): Promise<void> {
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    await db.query(
+      `insert into mikro_orm_migrations (name, executed_at)
+       select r.old, now() from unnest($1::text[], $2::text[]) as r (old, new)
+        where exists (select 1 from mikro_orm_migrations m where m.name = r.new)
+          and not exists (select 1 from mikro_orm_migrations m where m.name = r.old)`,
+      [Object.keys(RENAMED_MIGRATIONS), Object.values(RENAMED_MIGRATIONS)],
+    );
+  } finally {
+    await db.end();
+  }
+}
+
+async function start(target: Target, url: string, secret: string): Promise<Running> {
   if (target === 'floor') return startServer(target, ['bench/hot/floor.ts'], {});
-  if (target === 'before')
+  if (target === 'before') {
+    await recordOldMigrationNames(url);
     return startServer(
       target,
       serveCommand(BEFORE_ROOT!),
       { DATABASE_URL: url, LICENTRIC_SECRET: secret, LICENTRIC_RATE_LIMITS: 'off' },
       BEFORE_ROOT,
     );
+  }
   return target === 'baseline'
     ? startServer(target, ['bench/heartbeat/baseline.ts'], { DATABASE_URL: url, LICENTRIC_SECRET: secret })
     : startServer(
