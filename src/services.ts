@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from './core/clock.ts';
 import type { SecretRing } from './core/sealing.ts';
+import type { EntityManagerSource } from './db/sql.ts';
 import { EntitlementsService } from './entitlements/entitlements.service.ts';
 import type { Actor } from './events/actor.ts';
 import { EventsService } from './events/events.service.ts';
@@ -34,7 +35,7 @@ export interface SharedServices {
 
 /** The domain services bound to one unit of work (a request, a CLI command, a worker pass). */
 export class Services {
-  readonly em: EntityManager;
+  #emSource: EntityManagerSource;
   readonly clock: Clock;
   readonly #hasher: KeyHasher;
   readonly #authCache: AuthCache | undefined;
@@ -56,14 +57,14 @@ export class Services {
    * group commit; and which webhook URLs it accepts.
    */
   constructor(
-    em: EntityManager,
+    em: EntityManagerSource,
     clock: Clock,
     hasher: KeyHasher,
     actor: Actor | null,
     shared: SharedServices = {},
     productLimit: string | null = null,
   ) {
-    this.em = em;
+    this.#emSource = em;
     this.actor = actor;
     this.#shared = shared;
     this.productLimit = productLimit;
@@ -80,11 +81,25 @@ export class Services {
    * only one product's policies, licenses and machines when `productLimit` names one.
    */
   actingFor(actor: Actor, productLimit: string | null = null): Services {
-    return new Services(this.em, this.clock, this.#hasher, actor, this.#shared, productLimit);
+    // The same unit of work: one fork between them, made when either first needs it.
+    return new Services(() => this.em, this.clock, this.#hasher, actor, this.#shared, productLimit);
+  }
+
+  /** The unit of work's EntityManager; a lazy source is forked on first use, once. */
+  get em(): EntityManager {
+    if (typeof this.#emSource === 'function') this.#emSource = this.#emSource();
+    return this.#emSource;
   }
 
   get machines(): MachinesService {
-    return new MachinesService(this.em, this.clock, this.actor, this.#heartbeats, this.productLimit, this.#authCache);
+    return new MachinesService(
+      () => this.em,
+      this.clock,
+      this.actor,
+      this.#heartbeats,
+      this.productLimit,
+      this.#authCache,
+    );
   }
 
   get processes(): ProcessesService {
@@ -93,7 +108,7 @@ export class Services {
 
   get licenses(): LicensesService {
     return new LicensesService(
-      this.em,
+      () => this.em,
       this.clock,
       this.actor,
       this.#hasher,

@@ -161,7 +161,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     const requestId = res.locals.requestId as string;
     const log = res.locals.log as Logger;
     // Acting for no one until authentication says who (pipeline.ts, `servicesFor`).
-    const services = new Services(deps.orm.em.fork(), deps.clock, deps.hasher, null, shared);
+    const services = new Services(() => deps.orm.em.fork(), deps.clock, deps.hasher, null, shared);
     const clientIp = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     let { result, state } = await pipeline.handle(req, { requestId, log, services, clientIp });
     if (contract && state.operation)

@@ -13,7 +13,7 @@ import { mergePatch } from '../core/merge-patch.ts';
 import { type Page, type PageQuery, pageOf, pageWindow } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
-import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
+import { type EntityManagerSource, execute, maybeDate, type Sql, sql } from '../db/sql.ts';
 import type { Actor } from '../events/actor.ts';
 import { recordEvent } from '../events/record.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
@@ -225,8 +225,19 @@ function productMatches(asked: string, row: Pick<ValidationRow, 'product_id' | '
   return isUuid(asked) ? asked.toLowerCase() === row.product_id : asked === row.product_code;
 }
 
+/** The codes asked for that the license lacks: sorted, each once. */
+function missingOf(asked: string[], held: string[]): string[] {
+  const has = new Set(held);
+  return [...new Set(asked)].filter((code) => !has.has(code)).sort();
+}
+
 export class LicensesService {
-  readonly #em: EntityManager;
+  #emSource: EntityManagerSource;
+  /** The unit of work's EntityManager, forked when first needed (`EntityManagerSource`). */
+  get #em(): EntityManager {
+    if (typeof this.#emSource === 'function') this.#emSource = this.#emSource();
+    return this.#emSource;
+  }
   readonly #clock: Clock;
   readonly #actor: Actor | null;
   readonly #hasher: KeyHasher;
@@ -239,7 +250,7 @@ export class LicensesService {
    * `limit`: the one product an API key is limited to; other licenses are not found for it.
    */
   constructor(
-    em: EntityManager,
+    em: EntityManagerSource,
     clock: Clock,
     actor: Actor | null,
     hasher: KeyHasher,
@@ -247,7 +258,7 @@ export class LicensesService {
     validations?: ValidationLookups,
     limit: string | null = null,
   ) {
-    this.#em = em;
+    this.#emSource = em;
     this.#clock = clock;
     this.#actor = actor;
     this.#hasher = hasher;
@@ -630,9 +641,8 @@ export class LicensesService {
     const machine = row.m_id == null ? null : toMachineRecord(row);
     // A mismatched scope is told nothing of the license's entitlements.
     const entitlements = mismatch === null ? row.entitlements : [];
-    const held = new Set(row.entitlements);
     const missingEntitlements =
-      mismatch === null ? [...new Set(scope.entitlements ?? [])].filter((code) => !held.has(code)).sort() : [];
+      mismatch === null && scope.entitlements !== undefined ? missingOf(scope.entitlements, row.entitlements) : [];
     const verdict = (
       code: ValidationCode,
       detail: string,
@@ -658,10 +668,13 @@ export class LicensesService {
     // Limits and overage (issue 18): beyond the allowance refuses; within it, only warns (below).
     const machines = limitStanding(view.machineCount, policy.maxMachines, row.overage_strategy);
     const cores = limitStanding(view.coreCount, policy.maxCores, row.overage_strategy);
-    const tooManyMachines = `The license has ${view.machineCount} active machines; its policy allows ${policy.maxMachines}.`;
-    const tooManyCores = `The license's active machines have ${view.coreCount} cores; its policy allows ${policy.maxCores}.`;
-    if (machines === 'BEYOND') return verdict('TOO_MANY_MACHINES', tooManyMachines);
-    if (cores === 'BEYOND') return verdict('TOO_MANY_CORES', tooManyCores);
+    // Functions, not strings: a valid license's answer (the call made all day) builds neither.
+    const tooManyMachines = () =>
+      `The license has ${view.machineCount} active machines; its policy allows ${policy.maxMachines}.`;
+    const tooManyCores = () =>
+      `The license's active machines have ${view.coreCount} cores; its policy allows ${policy.maxCores}.`;
+    if (machines === 'BEYOND') return verdict('TOO_MANY_MACHINES', tooManyMachines());
+    if (cores === 'BEYOND') return verdict('TOO_MANY_CORES', tooManyCores());
     if (missingEntitlements.length > 0) {
       const n = missingEntitlements.length;
       return verdict(
@@ -704,8 +717,8 @@ export class LicensesService {
         true,
       );
     }
-    if (machines === 'OVERAGE') return verdict('TOO_MANY_MACHINES', tooManyMachines, ok.machine, true);
-    if (cores === 'OVERAGE') return verdict('TOO_MANY_CORES', tooManyCores, ok.machine, true);
+    if (machines === 'OVERAGE') return verdict('TOO_MANY_MACHINES', tooManyMachines(), ok.machine, true);
+    if (cores === 'OVERAGE') return verdict('TOO_MANY_CORES', tooManyCores(), ok.machine, true);
     return ok;
   }
 

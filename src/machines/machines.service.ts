@@ -15,7 +15,7 @@ import { isUuid, uuidv7 } from '../core/ids.ts';
 import { type Page, type PageQuery, pageOf, pageWindow } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
-import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
+import { type EntityManagerSource, execute, maybeDate, type Sql, sql } from '../db/sql.ts';
 import { type Actor, actorValuesSql } from '../events/actor.ts';
 import type { EventType } from '../events/types.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
@@ -118,7 +118,12 @@ export function reviewQueueCountSql(queue: Sql): Sql {
 }
 
 export class MachinesService {
-  readonly #em: EntityManager;
+  #emSource: EntityManagerSource;
+  /** The unit of work's EntityManager, forked when first needed (`EntityManagerSource`). */
+  get #em(): EntityManager {
+    if (typeof this.#emSource === 'function') this.#emSource = this.#emSource();
+    return this.#emSource;
+  }
   readonly #clock: Clock;
   readonly #actor: Actor | null;
   readonly #heartbeats: HeartbeatBatcher | undefined;
@@ -131,14 +136,14 @@ export class MachinesService {
    * `authCache`: forgotten when an activation starts its license's expiry.
    */
   constructor(
-    em: EntityManager,
+    em: EntityManagerSource,
     clock: Clock,
     actor: Actor | null,
     heartbeats?: HeartbeatBatcher,
     limit: string | null = null,
     authCache?: AuthCache,
   ) {
-    this.#em = em;
+    this.#emSource = em;
     this.#clock = clock;
     this.#actor = actor;
     this.#heartbeats = heartbeats;
