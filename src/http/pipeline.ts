@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import type { Request } from 'express';
 import { type Context, OpenAPIBackend } from 'openapi-backend';
 import { InvalidInput } from '../core/errors.ts';
@@ -195,6 +196,76 @@ export function operationMatcher(router: Router, operations: RoutedOperation[]) 
   };
 }
 
+type ParsedRequest = ReturnType<Router['parseRequest']>;
+
+/**
+ * openapi-backend reads a request's path parameters with `bath`, which it calls with the
+ * operation's template on every parse: a regular expression and its closures compiled per
+ * request. The templates are the contract's few dozen paths, so each is compiled once. `bath`'s
+ * result is functions of the template alone, safe to share.
+ */
+function compileTemplatesOnce(): void {
+  const fromBackend = createRequire(createRequire(import.meta.url).resolve('openapi-backend'));
+  const module = fromBackend('bath-es5') as { default: (template: string, patterns?: unknown) => unknown };
+  const bath = module.default;
+  if ((bath as { once?: true }).once) return;
+  const compiled = new Map<string, unknown>();
+  module.default = Object.assign(
+    (template: string, patterns?: unknown) => {
+      if (patterns !== undefined) return bath(template, patterns);
+      if (!compiled.has(template)) compiled.set(template, bath(template));
+      return compiled.get(template);
+    },
+    { once: true as const },
+  );
+}
+
+/**
+ * openapi-backend's `parseRequest`, which it calls up to four times a request (each copying the
+ * headers, parsing the cookies and the query, and compiling the path template), made once per
+ * request and operation:
+ * - before routing, without an operation: only the routing-failure handlers get that parse, and
+ *   ours answer from the request state; it is the request as it came, with nothing parsed;
+ * - after routing, and again in validation: the same request, parsed once. Its body is parsed
+ *   in between (request-body.ts), so the second takes the first's parts with the body as it is
+ *   now, read as openapi-backend reads it.
+ * The coerced copy that validation makes is a new request, parsed as it always was.
+ */
+function onceParsed(router: Router): Router['parseRequest'] {
+  compileTemplatesOnce();
+  const parse = router.parseRequest.bind(router);
+  const parsed = new WeakMap<object, { operation: unknown; body: unknown; request: ParsedRequest }>();
+  return (req, operation) => {
+    if (operation === undefined)
+      return {
+        ...req,
+        params: {},
+        query: {},
+        cookies: {},
+        headers: req.headers,
+        requestBody: undefined,
+      } as ParsedRequest;
+    const known = parsed.get(req);
+    if (known?.operation !== operation) {
+      const request = parse(req, operation);
+      parsed.set(req, { operation, body: req.body, request });
+      return request;
+    }
+    if (known.body === req.body) return known.request;
+    let requestBody = req.body;
+    if (req.body && typeof req.body !== 'object') {
+      try {
+        requestBody = JSON.parse(String(req.body));
+      } catch {
+        // As openapi-backend does: validation reports a body that is not JSON.
+      }
+    }
+    const request = { ...known.request, body: req.body, requestBody };
+    parsed.set(req, { operation, body: req.body, request });
+    return request;
+  };
+}
+
 export interface Pipeline {
   /**
    * Runs one API request through openapi-backend: routing, authentication, scopes, body checks,
@@ -289,6 +360,7 @@ export async function createPipeline(
   const operations = api.router.getOperations();
   api.router.getOperations = () => operations;
   api.router.matchOperation = operationMatcher(api.router, operations) as typeof api.router.matchOperation;
+  api.router.parseRequest = onceParsed(api.router);
   // Routing and validation read only the dereferenced copy openapi-backend made; the document it
   // was given, kept as `inputDocument` and (parsed in the background in quick mode, by the next
   // turn of the event loop) as `document`, would stay alive beside it for nothing.
