@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Pool } from 'pg';
 import { GroupStatement } from '../db/group-statement.ts';
-import { arrayLiteral, execute, forDriver, type Sql, sql } from '../db/sql.ts';
+import { arrayLiteral, driverTemplate, execute, type Sql, sql } from '../db/sql.ts';
 import { heartbeatSql } from '../machines/heartbeat.ts';
 import { coreCountSql, machineCountSql } from '../machines/machine-count.ts';
 import { type MachineRecordRow, machineRecordColumns } from '../machines/machine-record.ts';
@@ -73,7 +73,21 @@ export type ValidationRow = MachineRecordRow & {
  * whatever the lists hold.
  */
 export function validationStatement(queries: ValidationQuery[]): Sql {
+  const [licenseIds, fingerprints, instants] = validationInputs(queries);
+  return validationStatementOf(licenseIds, fingerprints, instants);
+}
+
+/** The statement's three array parameters, as array literals (`validationStatement`). */
+function validationInputs(queries: ValidationQuery[]): [string, string, string] {
   const fingerprints = queries.map((q) => (q.fingerprints === null ? null : arrayLiteral(q.fingerprints)));
+  return [
+    arrayLiteral(queries.map((q) => q.licenseId)),
+    arrayLiteral(fingerprints),
+    arrayLiteral(queries.map((q) => q.now.toISOString())),
+  ];
+}
+
+function validationStatementOf(licenseIds: unknown, fingerprints: unknown, instants: unknown): Sql {
   return sql`
   select i.n, p.max_machines, p.machine_matching_strategy, ${machineCountSql('l')} as machine_count,
          p.max_cores, p.overage_strategy, ${coreCountSql('l')} as core_count,
@@ -97,8 +111,7 @@ export function validationStatement(queries: ValidationQuery[]): Sql {
              - (select count(*) from processes x where x.machine_id = m.id and ${processLeaseSql.expired('x', 'p', sql.raw('i.now'))}))::int
          end as machine_processes,
          ${machineRecordColumns('m', 'p')}
-    from unnest(${arrayLiteral(queries.map((q) => q.licenseId))}::uuid[], ${arrayLiteral(fingerprints)}::text[],
-                ${arrayLiteral(queries.map((q) => q.now.toISOString()))}::timestamptz[])
+    from unnest(${licenseIds}::uuid[], ${fingerprints}::text[], ${instants}::timestamptz[])
          with ordinality as i(license_id, fingerprints, now, n)
     join licenses l on l.id = i.license_id
     join policies p on p.id = l.policy_id
@@ -140,9 +153,10 @@ export class ValidationLookups {
   readonly #group: GroupStatement<ValidationQuery, ValidationRow>;
 
   constructor(pool: Pool, options: { maxBatch?: number } = {}) {
+    const statement = driverTemplate(validationStatementOf, 3);
     this.#group = new GroupStatement(
       async (queries) => {
-        const { text, values } = forDriver(validationStatement(queries));
+        const { text, values } = statement(...validationInputs(queries));
         const { rows } = await pool.query<ValidationRow & { n: string }>({
           name: 'licentric_validation_lookup',
           text,

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { GroupStatement } from '../db/group-statement.ts';
-import { arrayLiteral, forDriver, isoTimestampSql, type Sql, sql } from '../db/sql.ts';
+import { arrayLiteral, driverTemplate, isoTimestampSql, type Sql, sql } from '../db/sql.ts';
 import type { ActorType } from '../events/actor.ts';
 import { MACHINE_EVENTS, machineJsonSql } from './events.ts';
 import { heartbeatSql } from './heartbeat.ts';
@@ -33,10 +33,22 @@ export interface BeatRow {
  * own instant.
  */
 export function heartbeatStatement(beats: Beat[]): Sql {
+  return heartbeatStatementOf(...beatInputs(beats));
+}
+
+/** A batch's three array parameters, as array literals: ids, license ids, instants. */
+function beatInputs(beats: Beat[]): [string, string, string] {
+  return [
+    arrayLiteral(beats.map((b) => b.id)),
+    arrayLiteral(beats.map((b) => b.licenseId)),
+    arrayLiteral(beats.map((b) => b.now.toISOString())),
+  ];
+}
+
+function heartbeatStatementOf(ids: unknown, licenseIds: unknown, instants: unknown): Sql {
   return sql`
   with input as (
-    select * from unnest(${arrayLiteral(beats.map((b) => b.id))}::uuid[], ${arrayLiteral(beats.map((b) => b.licenseId))}::uuid[],
-                         ${arrayLiteral(beats.map((b) => b.now.toISOString()))}::timestamptz[]) as i(id, license_id, now)
+    select * from unnest(${ids}::uuid[], ${licenseIds}::uuid[], ${instants}::timestamptz[]) as i(id, license_id, now)
   ), target as (
     select m.id, m.license_id, m.last_heartbeat_at, i.now, p.require_heartbeat, p.heartbeat_duration, p.heartbeat_resurrection_window,
            p.product_id
@@ -83,10 +95,13 @@ export interface ProcessBeatRow {
  * extended: its seat may already be another's.
  */
 export function processHeartbeatStatement(beats: Beat[]): Sql {
+  return processHeartbeatStatementOf(...beatInputs(beats));
+}
+
+function processHeartbeatStatementOf(ids: unknown, licenseIds: unknown, instants: unknown): Sql {
   return sql`
   with input as (
-    select * from unnest(${arrayLiteral(beats.map((b) => b.id))}::uuid[], ${arrayLiteral(beats.map((b) => b.licenseId))}::uuid[],
-                         ${arrayLiteral(beats.map((b) => b.now.toISOString()))}::timestamptz[]) as i(id, license_id, now)
+    select * from unnest(${ids}::uuid[], ${licenseIds}::uuid[], ${instants}::timestamptz[]) as i(id, license_id, now)
   ), target as (
     select pr.id, pr.last_heartbeat_at, i.now, p.process_heartbeat_duration
       from input i join processes pr on pr.id = i.id and pr.license_id = i.license_id
@@ -119,9 +134,11 @@ export class HeartbeatBatcher {
    * changes, only its array parameters, so PostgreSQL parses and plans it once, not per batch.
    */
   constructor(pool: Pool, options: { maxBatch?: number } = {}) {
+    const machines = driverTemplate(heartbeatStatementOf, 3);
+    const processes = driverTemplate(processHeartbeatStatementOf, 3);
     this.#group = new GroupStatement(
       async (beats) => {
-        const { text, values } = forDriver(heartbeatStatement(beats));
+        const { text, values } = machines(...beatInputs(beats));
         const { rows } = await pool.query<BeatRow>({ name: 'licentric_heartbeats', text, values });
         const byId = new Map(rows.map((row) => [row.id, row]));
         return beats.map((beat) => byId.get(beat.id));
@@ -132,7 +149,7 @@ export class HeartbeatBatcher {
     // in a statement of their own, so the machines' prepared statement stays as it was.
     this.#processes = new GroupStatement(
       async (beats) => {
-        const { text, values } = forDriver(processHeartbeatStatement(beats));
+        const { text, values } = processes(...beatInputs(beats));
         const { rows } = await pool.query<ProcessBeatRow>({ name: 'licentric_process_heartbeats', text, values });
         const byId = new Map(rows.map((row) => [row.id, row]));
         return beats.map((beat) => byId.get(beat.id));
