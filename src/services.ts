@@ -1,7 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from './core/clock.ts';
 import type { SecretRing } from './core/sealing.ts';
-import type { EntityManagerSource } from './db/sql.ts';
 import { EntitlementsService } from './entitlements/entitlements.service.ts';
 import type { Actor } from './events/actor.ts';
 import { EventsService } from './events/events.service.ts';
@@ -35,7 +34,7 @@ export interface SharedServices {
 
 /** The domain services bound to one unit of work (a request, a CLI command, a worker pass). */
 export class Services {
-  #emSource: EntityManagerSource;
+  #emSource: EntityManager | (() => EntityManager);
   readonly clock: Clock;
   readonly #hasher: KeyHasher;
   readonly #authCache: AuthCache | undefined;
@@ -57,7 +56,7 @@ export class Services {
    * group commit; and which webhook URLs it accepts.
    */
   constructor(
-    em: EntityManagerSource,
+    em: EntityManager | (() => EntityManager),
     clock: Clock,
     hasher: KeyHasher,
     actor: Actor | null,
