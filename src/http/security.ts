@@ -56,13 +56,14 @@ export const securityHandlers: Record<SchemeName, (c: Context, state: RequestSta
   async License(context, state) {
     const presented = credentialsFor(context, AUTH_SCHEMES.License);
     if (presented === undefined) return false;
-    const license = await state.services.licenses.authenticate(presented);
-    if (!license) {
+    // The key as issued, whatever case it came in; null for one that cannot be ours.
+    const key = parseLicenseKey(presented);
+    const license = key === null ? null : await state.services.licenses.authenticateCanonical(key);
+    if (!license || key === null) {
       state.invalidCredentials = true;
       return false;
     }
-    // authenticate() accepted it, so it parses: the key as issued, whatever case it came in.
-    return { kind: 'license', license, key: parseLicenseKey(presented)! };
+    return { kind: 'license', license, key };
   },
 
   async ApiKey(context, state) {
@@ -77,11 +78,18 @@ export const securityHandlers: Record<SchemeName, (c: Context, state: RequestSta
   },
 };
 
+/** Each operation's schemes, read from its requirements once: every request asks twice. */
+const schemesByOperation = new WeakMap<object, SchemeName[]>();
+
 function schemesOf(context: Context): SchemeName[] {
+  const known = schemesByOperation.get(context.operation);
+  if (known !== undefined) return known;
   const requirements = (context.operation.security ?? []) as Record<string, string[]>[];
-  return [...new Set(requirements.flatMap((r) => Object.keys(r)))].filter(
+  const schemes = [...new Set(requirements.flatMap((r) => Object.keys(r)))].filter(
     (name): name is SchemeName => name in AUTH_SCHEMES,
   );
+  schemesByOperation.set(context.operation, schemes);
+  return schemes;
 }
 
 /** The principal of an authorized request: the first scheme whose handler accepted it. */

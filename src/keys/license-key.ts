@@ -41,11 +41,24 @@ function gfMultiply(a: number, b: number): number {
  * the obvious alternative, misses swaps of 0 and Z).
  */
 function checkCharacter(prefix: string, body: string): string {
-  // Every validate and heartbeat parses its key: a plain loop, no arrays made per call.
+  // Every validate and heartbeat parses its key: a plain loop over tables, no arrays made per call.
   let interim = 0;
-  for (let i = 0; i < prefix.length; i++) interim = gfMultiply(2, interim) ^ prefixValue(prefix[i]!);
-  for (let i = 0; i < body.length; i++) interim = gfMultiply(2, interim) ^ ALPHABET.indexOf(body[i]!);
-  return ALPHABET[gfMultiply(2, interim)]!;
+  for (let i = 0; i < prefix.length; i++) interim = DOUBLED[interim]! ^ PREFIX_VALUES[prefix.charCodeAt(i)]!;
+  for (let i = 0; i < body.length; i++) interim = DOUBLED[interim]! ^ BODY_VALUES[body.charCodeAt(i)]!;
+  return ALPHABET[DOUBLED[interim]!]!;
+}
+
+/** 2·x in GF(32) for every x: the one product the check takes. */
+const DOUBLED = Array.from({ length: 32 }, (_, x) => gfMultiply(2, x));
+
+/** Each character's value by its code: `prefixValue` and the alphabet's index (-1 for others). */
+const PREFIX_VALUES = valuesByCode(PREFIX_ALPHABET, prefixValue);
+const BODY_VALUES = valuesByCode(ALPHABET, (char) => ALPHABET.indexOf(char));
+
+function valuesByCode(alphabet: string, value: (char: string) => number): Int8Array {
+  const values = new Int8Array(128).fill(-1);
+  for (const char of alphabet) values[char.charCodeAt(0)] = value(char);
+  return values;
 }
 
 export function generateLicenseKey(prefix: string): string {

@@ -550,7 +550,11 @@ export class LicensesService {
    */
   async authenticate(presented: string): Promise<LicenseRecord | null> {
     const canonical = parseLicenseKey(presented);
-    if (canonical === null) return null;
+    return canonical === null ? null : this.authenticateCanonical(canonical);
+  }
+
+  /** `authenticate`, for a key already in its canonical form (`parseLicenseKey`'s answer). */
+  async authenticateCanonical(canonical: string): Promise<LicenseRecord | null> {
     const hash = this.#hasher.hash('license-key', canonical);
     // Every license-key request starts here, so this is plain SQL and a plain record: the query
     // builder, and then mapping an entity, would cost more than the query (bench/README.md).
