@@ -143,18 +143,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
     const detail = `The path holds ${JSON.stringify(broken)}, which is not a percent-encoded UTF-8 character; encode "%" itself as %25.`;
     send(res, problemResult(problemBody('MALFORMED_REQUEST', detail, res.locals.requestId as string)), responseSigner);
   });
-  mountHealth(app, deps.orm, responseSigner, deps.stopping);
-
-  // Straight from the generated files: their text is large, and the server need not hold it.
-  app.get('/openapi.yaml', (_req, res) => {
-    res.setHeader('Content-Type', 'application/yaml; charset=utf-8').sendFile(openApiFile('yaml'));
-  });
-  app.get('/openapi.json', (_req, res) => {
-    res.type('application/json').sendFile(openApiFile('json'));
-  });
+  // The landing's `GET /api/v1` before the API, which would answer it as an unknown operation;
+  // the API before every other page, so an API request does not try each of their routes first.
   const info = document.info as { title: string; version: string };
-  mountDocs(app, document, info.title);
-  mountConsole(app);
   mountLanding(app, { title: info.title, version: info.version, apiBase: API_BASE });
 
   app.use(API_BASE, async (req, res) => {
@@ -171,6 +162,17 @@ export async function createApp(deps: AppDeps): Promise<App> {
       deps.metrics?.heartbeats.inc({ outcome: heartbeatOutcome(result) });
     send(res, result, responseSigner);
   });
+
+  mountHealth(app, deps.orm, responseSigner, deps.stopping);
+  // Straight from the generated files: their text is large, and the server need not hold it.
+  app.get('/openapi.yaml', (_req, res) => {
+    res.setHeader('Content-Type', 'application/yaml; charset=utf-8').sendFile(openApiFile('yaml'));
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.type('application/json').sendFile(openApiFile('json'));
+  });
+  mountDocs(app, document, info.title);
+  mountConsole(app);
 
   app.use((req, res) => {
     send(
