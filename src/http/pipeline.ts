@@ -231,10 +231,12 @@ function compileTemplatesOnce(): void {
  *   now, read as openapi-backend reads it.
  * The coerced copy that validation makes is a new request, parsed as it always was.
  */
+const PARSED = Symbol('parsed');
+
 function onceParsed(router: Router): Router['parseRequest'] {
   compileTemplatesOnce();
   const parse = router.parseRequest.bind(router);
-  const parsed = new WeakMap<object, { operation: unknown; body: unknown; request: ParsedRequest }>();
+  type Parsed = { of: object; operation: unknown; body: unknown; request: ParsedRequest };
   return (req, operation) => {
     if (operation === undefined)
       return {
@@ -245,10 +247,13 @@ function onceParsed(router: Router): Router['parseRequest'] {
         headers: req.headers,
         requestBody: undefined,
       } as ParsedRequest;
-    const known = parsed.get(req);
-    if (known?.operation !== operation) {
+    // On the request itself, not in a WeakMap: cheaper to reach, gone with the request. Copies
+    // of the request (validation's coerced one) carry it too, so it names the request it is of.
+    const holder = req as typeof req & { [PARSED]?: Parsed };
+    const known = holder[PARSED];
+    if (known?.of !== req || known.operation !== operation) {
       const request = parse(req, operation);
-      parsed.set(req, { operation, body: req.body, request });
+      holder[PARSED] = { of: req, operation, body: req.body, request };
       return request;
     }
     if (known.body === req.body) return known.request;
@@ -261,7 +266,7 @@ function onceParsed(router: Router): Router['parseRequest'] {
       }
     }
     const request = { ...known.request, body: req.body, requestBody };
-    parsed.set(req, { operation, body: req.body, request });
+    holder[PARSED] = { of: req, operation, body: req.body, request };
     return request;
   };
 }
