@@ -45,11 +45,12 @@ $(BUILD_STAMP): $(NODE_STAMP) $(shell find src -type f) tsconfig.json tsconfig.b
 
 build: $(BUILD_STAMP)
 
-# node is exec'd by make's shell, so make's signals reach it; and it stops when make is gone.
-# Its options are those of the shebang line of dist/cli.js (the heap sizes and compiler settings
-# the installed binary starts with), which `node file` alone would ignore.
+# node is exec'd by make's shell (through env, which execs it in turn), so make's signals reach
+# it; and it stops when make is gone. Its environment and options are those of the shebang line of
+# dist/cli.js (the allocator's arenas, the heap sizes and compiler settings the installed binary
+# starts with), which `node file` alone would ignore.
 run: install build console
-	LICENTRIC_STOP_WITH_PARENT=$$PPID exec node $$(sed -n '1s/^#!.* node //p' dist/cli.js) dist/cli.js serve
+	LICENTRIC_STOP_WITH_PARENT=$$PPID exec env $$(sed -n '1s/^#!.*env -S //p' dist/cli.js) dist/cli.js serve
 
 # The support console (console/, served at /console): `npm ci` builds it (the `prepare` script), and
 # this rebuilds it when its source, the spec it is typed by or the lock file changes. It lands in

@@ -43,6 +43,12 @@ const SHEBANG_OPTIONS = /^#!.*\bnode((?: --[\w-]+(?:=\S+)?)*)\s*$/
   .trim()
   .split(' ');
 
+/** What the shebang line of src/cli.ts sets before Node starts (`env -S NAME=value … node`). */
+const SHEBANG_ENVIRONMENT = /^#!\S*\benv -S((?: [A-Z_][A-Z0-9_]*=\S+)*) node /
+  .exec(readFileSync(path.join(ROOT, 'src', 'cli.ts'), 'utf8').split('\n', 1)[0]!)![1]!
+  .trim()
+  .split(' ');
+
 let scratch: string;
 let checkout: string;
 
@@ -119,8 +125,8 @@ async function stopGroup(started: Started): Promise<number | null> {
   return started.exited;
 }
 
-/** The command lines of `pid` and of every process under it. */
-function commandLines(pid: number): string[][] {
+/** The command lines of `pid` and of every process under it, with their pids. */
+function commandLines(pid: number): { pid: number; argv: string[] }[] {
   const parents = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -131,12 +137,12 @@ function commandLines(pid: number): string[][] {
       // gone meanwhile
     }
   }
-  const found: string[][] = [];
+  const found: { pid: number; argv: string[] }[] = [];
   const queue = [pid];
   while (queue.length > 0) {
     const next = queue.shift()!;
     try {
-      found.push(readFileSync(`/proc/${next}/cmdline`, 'utf8').split('\0').filter(Boolean));
+      found.push({ pid: next, argv: readFileSync(`/proc/${next}/cmdline`, 'utf8').split('\0').filter(Boolean) });
     } catch {
       // gone meanwhile
     }
@@ -145,13 +151,19 @@ function commandLines(pid: number): string[][] {
   return found;
 }
 
-/** The one process under `pid` that serves: a Node running `<script> serve`. */
+/**
+ * The command line of the one process under `pid` that serves (a Node running `<script> serve`),
+ * after checking that it runs with the environment the shebang line sets.
+ */
 function serverCommandLine(pid: number): string[] {
   const servers = commandLines(pid).filter(
-    (argv) => path.basename(argv[0]!) === 'node' && argv.at(-1) === 'serve' && argv.some((a) => /cli\.[jt]s$/.test(a)),
+    ({ argv }) =>
+      path.basename(argv[0]!) === 'node' && argv.at(-1) === 'serve' && argv.some((a) => /cli\.[jt]s$/.test(a)),
   );
   expect(servers).toHaveLength(1);
-  return servers[0]!;
+  const environment = readFileSync(`/proc/${servers[0]!.pid}/environ`, 'utf8').split('\0');
+  expect(environment).toEqual(expect.arrayContaining(SHEBANG_ENVIRONMENT));
+  return servers[0]!.argv;
 }
 
 /** The Dockerfile's instructions (continuation lines joined, comments dropped), by stage. */

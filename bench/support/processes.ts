@@ -108,7 +108,10 @@ export async function startServer(
   const profile = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`]
     : [];
-  const child = spawn(process.execPath, [...profile, ...script], {
+  // Leading NAME=value words are the environment the command sets, as `env` reads them (serveCommand).
+  const leading = script.findIndex((word) => !ASSIGNMENT.test(word));
+  const assignments = script.slice(0, leading === -1 ? script.length : leading);
+  const child = spawn(process.execPath, [...profile, ...script.slice(assignments.length)], {
     cwd,
     env: {
       ...process.env,
@@ -116,6 +119,9 @@ export async function startServer(
       LICENTRIC_DATA_DIR: scratch,
       LOG_LEVEL: 'info',
       HOST: '127.0.0.1',
+      ...Object.fromEntries(
+        assignments.map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)]),
+      ),
       ...env,
       PORT: String(port),
     },
@@ -174,11 +180,17 @@ export function serveCommand(root: string): string[] {
   return [...shebangOptions(root, 'dist/cli.js'), 'dist/cli.js', 'serve'];
 }
 
-/** The Node options on the shebang line of `root/script`. */
+const ASSIGNMENT = /^[A-Z_][A-Z0-9_]*=/;
+
+/**
+ * What the shebang line of `root/script` sets before Node's options (`env -S NAME=value … node`),
+ * then those options: the command line its server runs with, less `node`.
+ */
 function shebangOptions(root: string, script: string): string[] {
   const shebang = readFileSync(path.join(root, script), 'utf8').split('\n', 1)[0]!;
-  const options = /^#!.*\bnode((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(shebang)?.[1]?.trim();
-  return options ? options.split(' ') : [];
+  const [, assignments, options] =
+    /^#!\S*\benv -S((?: [A-Z_][A-Z0-9_]*=\S+)*) node((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(shebang) ?? [];
+  return [...(assignments?.trim().split(' ') ?? []), ...(options?.trim().split(' ') ?? [])].filter(Boolean);
 }
 
 /** Runs a load generator script on a plan (written to a file for it) and returns its result. */
