@@ -134,6 +134,27 @@ describe('a culling pass', () => {
     expect(row!.n).toBe(23);
   });
 
+  it('reads at most its scan window of machines a statement, however few are dead', async () => {
+    const { ids } = await setup({}, 6);
+    await addLicense({ requireHeartbeat: false }, 20);
+    const [{ total }] = (await server.sql<{ total: number }>('select count(*)::int as total from machines')) as [
+      { total: number },
+    ];
+    const result = await cullPass(server.orm.em.fork(), new ManualClock(at(601)), silent, {
+      batchSize: 10,
+      scanWindow: 10,
+    });
+    // Six dead fit one batch; read in windows of ten, the table takes a statement per window.
+    expect(result.deactivated).toBe(6);
+    expect(result.batches).toBeGreaterThanOrEqual(Math.ceil(total / 10));
+    const [row] = await server.sql<{ n: number }>(
+      "select count(*)::int as n from machines where id = any($1) and deactivation_reason = 'HEARTBEAT_DEAD'",
+      [ids],
+    );
+    expect(row!.n).toBe(6);
+    expect(await pass(at(601))).toMatchObject({ deactivated: 0, batches: 1 });
+  });
+
   it('never culls a machine whose heartbeat is being recorded while the pass runs', async () => {
     const { ids } = await setup({}, 2);
     // A heartbeat in flight: its transaction holds the row and has moved lastHeartbeatAt on.

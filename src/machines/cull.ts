@@ -10,6 +10,12 @@ import { foldMachineCounts } from './machine-count.ts';
 export interface CullOptions {
   /** Machines claimed per statement: small enough that no lock is held long. */
   batchSize?: number;
+  /**
+   * Machines a statement reads at most, walking the primary key: however few are dead, no
+   * statement reads the whole table (at 10 000 000 machines one took ~8 s of the 10 s statement
+   * timeout), so a pass's statements stay short at any fleet size.
+   */
+  scanWindow?: number;
 }
 
 export interface CullResult {
@@ -20,6 +26,7 @@ export interface CullResult {
 }
 
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
+const MAX_UUID = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
 
 /**
  * One batch, one statement: claim up to `limit` machines that are dead and past reviving
@@ -33,15 +40,19 @@ const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
  * the same machine: once one commits, the machine no longer matches (deactivated, or `dead_at`
  * set) for the other.
  */
-function cullBatch(after: string, now: Date, limit: number): Sql {
+function cullBatch(after: string, now: Date, limit: number, window: number): Sql {
   return sql`
-  with claimed as (
+  with bound as (
+    -- The last machine of this statement's window (null: fewer remain), read from the primary key alone.
+    select (select id from machines where id > ${after} order by id offset ${window - 1} limit 1) as last
+  ), claimed as (
     select m.id, m.license_id, l.policy_id, p.heartbeat_cull_strategy as strategy,
            ${heartbeatSql.deadline('m', 'p')} as died_at
       from machines m
       join licenses l on l.id = m.license_id
       join policies p on p.id = l.policy_id
      where m.id > ${after}
+       and m.id <= coalesce((select last from bound), ${MAX_UUID})
        and m.deleted_at is null
        and ${heartbeatSql.pastResurrection('m', 'p', now)}
        and (p.heartbeat_cull_strategy = 'DEACTIVATE_DEAD' or m.dead_at is null)
@@ -76,6 +87,7 @@ function cullBatch(after: string, now: Date, limit: number): Sql {
   )
   select (select count(*) from claimed)::int as claimed,
          (select max(id::text) from claimed) as last_id,
+         (select last from bound) as window_end,
          (select count(*) from logged where type = ${MACHINE_EVENTS.deactivated})::int as deactivated,
          (select count(*) from logged where type = ${MACHINE_EVENTS.heartbeatDead})::int as marked_dead`;
 }
@@ -92,6 +104,7 @@ export async function cullPass(
   options: CullOptions = {},
 ): Promise<CullResult> {
   const batchSize = options.batchSize ?? 1000;
+  const scanWindow = Math.max(options.scanWindow ?? 50_000, batchSize);
   const started = process.hrtime.bigint();
   // One instant for the whole pass, so a pass's verdicts are consistent with each other.
   const now = clock.now();
@@ -99,13 +112,15 @@ export async function cullPass(
   let after = ZERO_UUID;
   for (;;) {
     const [row] = await execute<
-      { claimed: number; last_id: string | null; deactivated: number; marked_dead: number }[]
-    >(em, cullBatch(after, now, batchSize));
+      { claimed: number; last_id: string | null; window_end: string | null; deactivated: number; marked_dead: number }[]
+    >(em, cullBatch(after, now, batchSize, scanWindow));
     result.batches += 1;
     result.deactivated += row!.deactivated;
     result.markedDead += row!.marked_dead;
-    if (row!.claimed < batchSize || row!.last_id === null) break;
-    after = row!.last_id;
+    // A full batch may have left more of its window unread; otherwise the window is done.
+    if (row!.claimed === batchSize && row!.last_id !== null) after = row!.last_id;
+    else if (row!.window_end === null) break;
+    else after = row!.window_end;
   }
   // The pass wrote a count delta per deactivated machine; folding them keeps counts one row deep.
   await foldMachineCounts(em);
