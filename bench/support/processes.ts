@@ -50,6 +50,8 @@ export interface Running {
   cpuByThread(): Map<string, number>;
   /** Resident memory now and its peak so far, in bytes (VmRSS, VmHWM), or NaN. */
   memory(): { rss: number; peak: number };
+  /** Whether it has exited, and what it wrote to stderr so far: why a run's requests failed. */
+  exited(): { exited: boolean; stderr: string };
   stop(): Promise<void>;
 }
 
@@ -59,7 +61,7 @@ function cpuSecondsIn(stat: string): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-function cpuSecondsOf(pid: number | undefined): number {
+export function cpuSecondsOf(pid: number | undefined): number {
   try {
     return cpuSecondsIn(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
@@ -140,6 +142,7 @@ export async function startServer(
     cpuSeconds: () => cpuSecondsOf(child.pid),
     cpuByThread: () => cpuByThreadOf(child.pid),
     memory: () => memoryOf(child.pid),
+    exited: () => ({ exited: dead, stderr: stderr() }),
     stop: async () => {
       if (!dead) child.kill('SIGTERM');
       await exited;
