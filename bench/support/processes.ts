@@ -184,8 +184,11 @@ function shebangOptions(root: string, script: string): string[] {
   return options ? options.split(' ') : [];
 }
 
-/** Runs a load generator script on a plan (written to a file for it) and returns its result. */
-export async function runLoad(script: string, plan: object): Promise<Result> {
+/**
+ * Runs a load generator script on a plan (written to a file for it) and returns its result.
+ * Aborting `stop` ends the run early (bench/hot/load.ts: at its next one-second tick).
+ */
+export async function runLoad(script: string, plan: object, stop?: AbortSignal): Promise<Result> {
   const planFile = path.join(scratch, `plan-${process.hrtime.bigint()}.json`);
   writeFileSync(planFile, JSON.stringify(plan));
   const child = spawn(process.execPath, [path.join(ROOT, script), planFile], {
@@ -193,6 +196,7 @@ export async function runLoad(script: string, plan: object): Promise<Result> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const { exited, stderr } = track(child);
+  stop?.addEventListener('abort', () => child.kill('SIGTERM'), { once: true });
   let stdout = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
   const code = await exited;
