@@ -339,7 +339,7 @@ bench-size: install
 	node bench/size/main.ts
 
 # Issue 22's scale run: the hot paths and RSS at 10 000 000 machines against 100 000, and the
-# worker's pass over the big fleet with heartbeats running (bench/scale/main.ts; ~30 min, most
-# of it seeding and copying the big fleet). BENCH_SCALE_MACHINES=1000000 for a quicker try.
+# worker's pass over the big fleet with heartbeats running (bench/scale/main.ts; ~14 min, 2 of
+# them seeding the big fleet). BENCH_SCALE_MACHINES=1000000 for a quicker try (~7 min).
 bench-scale: install
 	node bench/scale/main.ts

@@ -14,7 +14,7 @@
  * pass over each fleet, on a copy, alone; and over the big fleet again while heartbeats run,
  * against heartbeats on the same server just before it (target: p99 ≤ 2×).
  *
- *   make bench-scale                                        # 100 000 vs 10 000 000 (~30 min)
+ *   make bench-scale                                        # 100 000 vs 10 000 000 (~14 min)
  *   BENCH_SCALE_MACHINES=1000000 make bench-scale           # 100 000 vs 1 000 000, a quick try
  *   BENCH_ONLY=heartbeat,cull make bench-scale               # some of them (also memory, dead, …)
  */
