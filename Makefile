@@ -313,7 +313,7 @@ fuzz: install $(FUZZ_STAMP)
 # its figures. Sizes and durations come from the environment, e.g.
 # `BENCH_MACHINES=100000 make bench-cull` or `BENCH_DURATION=5 make bench-heartbeat`.
 
-.PHONY: bench bench-cull bench-heartbeat bench-plans bench-processes bench-size
+.PHONY: bench bench-cull bench-heartbeat bench-plans bench-processes bench-scale bench-size
 
 # Every hot-path benchmark against its naive baseline, in alternating order, with the ratios
 # (bench/hot/main.ts; ~10 min). BENCH_ONLY=heartbeat,validate,… runs some of them.
@@ -338,3 +338,9 @@ bench-plans: install
 # retention for 10 000 to 10 000 000 machines (the README's "Retention and database size").
 bench-size: install
 	node bench/size/main.ts
+
+# Issue 22's scale run: the hot paths and RSS at 10 000 000 machines against 100 000, and the
+# worker's pass over the big fleet with heartbeats running (bench/scale/main.ts; ~14 min, 2 of
+# them seeding the big fleet). BENCH_SCALE_MACHINES=1000000 for a quicker try (~7 min).
+bench-scale: install
+	node bench/scale/main.ts

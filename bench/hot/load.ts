@@ -6,7 +6,7 @@
  * Requests go round-robin over the plan's requests through one counter shared by every
  * connection, so consecutive requests hit different machines and licenses. `{n}` in a path or
  * body becomes that counter, prefixed with the run's own tag: every activation gets a fingerprint
- * never used before.
+ * never used before. SIGTERM ends the run before its duration, with the result so far.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -31,7 +31,7 @@ const plan = JSON.parse(await readFile(process.argv[2]!, 'utf8')) as LoadPlan;
 const tag = randomBytes(4).toString('hex');
 let next = 0;
 
-const result = await autocannon({
+const run = autocannon({
   url: plan.url,
   connections: plan.connections,
   duration: plan.duration,
@@ -59,5 +59,9 @@ const result = await autocannon({
     },
   ],
 });
+// SIGTERM ends the run early, at autocannon's next one-second tick, and prints what it measured
+// so far: bench/scale measures heartbeats for exactly as long as a worker pass takes.
+process.once('SIGTERM', () => run.stop());
+const result = await run;
 
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -26,11 +26,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Result } from 'autocannon';
 import pg from 'pg';
-import { uuidv7 } from '../../src/core/ids.ts';
 import { RENAMED_MIGRATIONS } from '../../src/db/orm.ts';
-import { apiTokenHint, generateApiToken } from '../../src/keys/api-token.ts';
 import { KeyHasher } from '../../src/keys/hashing.ts';
-import { generateLicenseKey } from '../../src/keys/license-key.ts';
 import {
   type BenchCluster,
   DATABASE_PREFIX,
@@ -40,8 +37,8 @@ import {
   migrateDatabase,
   openCluster,
   run,
-  uuidv7Sql,
 } from '../support/cluster.ts';
+import { deadFilter, type FleetBench, requestsOf, type Seeded, seedFleet } from '../support/fleet.ts';
 import { ROOT, type Running, runLoad, serveCommand, startServer } from '../support/processes.ts';
 import type { LoadPlan, PlannedRequest } from './load.ts';
 
@@ -64,141 +61,6 @@ for (const name of ONLY)
 const SEED_DB = `${DATABASE_PREFIX}hot_seed`;
 
 type Target = 'licentric serve' | 'before' | 'baseline' | 'floor';
-
-interface Seeded {
-  /** (machine, key) pairs to beat: 10 per license, spread over the table. */
-  beats: { id: string; key: string }[];
-  /** (key, fingerprint) of 5-machine licenses. */
-  small: { key: string; fingerprint: string }[];
-  big: { key: string; fingerprint: string };
-  /** Keys of licenses with no machine limit, to activate under. */
-  activate: string[];
-  adminToken: string;
-}
-
-async function seed(db: pg.Client, hasher: KeyHasher): Promise<Seeded> {
-  const now = new Date();
-  const [open, graveyard] = [uuidv7(), uuidv7()];
-  await db.query(
-    `insert into policies (id, name, key_prefix, created_at, updated_at, require_heartbeat, heartbeat_duration,
-                           heartbeat_cull_strategy, heartbeat_resurrection_window)
-     values ($1, 'bench', 'BENCH', $3, $3, true, 600, 'DEACTIVATE_DEAD', 0),
-            ($2, 'bench graveyard', 'BENCH', $3, $3, true, 600, 'KEEP_DEAD', 0)`,
-    [open, graveyard, now],
-  );
-  const license = async (policy: string) => {
-    const key = generateLicenseKey('BENCH');
-    const id = uuidv7();
-    await db.query(
-      `insert into licenses (id, policy_id, key_hash, key_hint, created_at, updated_at) values ($1, $2, $3, 'BENCH-…', $4, $4)`,
-      [id, policy, hasher.hash('license-key', key), now],
-    );
-    return { id, key };
-  };
-  const fleet = [];
-  for (let i = 0; i < LICENSES; i++) fleet.push(await license(open));
-  const dead = await license(graveyard);
-  const big = await license(open);
-  const small = [];
-  for (let i = 0; i < 100; i++) small.push(await license(open));
-
-  // Machine i: every DEAD_EVERY-th the graveyard's (last heartbeat two hours ago: dead), the
-  // others license i mod L's, alive; all with time-ordered ids, so each kind is spread over the heap.
-  const fleetIds = fleet.map((l) => l.id);
-  await db.query(
-    `insert into machines (id, license_id, fingerprint, metadata, last_heartbeat_at, created_at, updated_at)
-     select ${uuidv7Sql(`$3::bigint - $2::int + i`, "'machine' || i")},
-            case when i % $5 = 0 then $6::uuid else ($1::uuid[])[1 + i % array_length($1::uuid[], 1)] end,
-            'fingerprint-' || i, '{}',
-            case when i % $5 = 0 then $4::timestamptz - interval '2 hours' else $4::timestamptz end, $4, $4
-       from generate_series(1, $2::int) i`,
-    [fleetIds, MACHINES, now.getTime() - BIG_LICENSE - 1000, now, DEAD_EVERY, dead.id],
-  );
-  await db.query(
-    `insert into machines (id, license_id, fingerprint, metadata, last_heartbeat_at, created_at, updated_at)
-     select ${uuidv7Sql(`$3::bigint + i`, "'big' || i")}, $1, 'big-' || i, '{}', $4, $4, $4 from generate_series(1, $2::int) i`,
-    [big.id, BIG_LICENSE, now.getTime() - BIG_LICENSE - 500, now],
-  );
-  await db.query(
-    `insert into machines (id, license_id, fingerprint, metadata, last_heartbeat_at, created_at, updated_at)
-     select gen_random_uuid(), l, 'small-machine-' || j, '{}', $2, $2, $2 from unnest($1::uuid[]) l, generate_series(1, 5) j`,
-    [small.map((l) => l.id), now],
-  );
-  // The counts, as the culling pass would have folded them.
-  await db.query(
-    `update licenses l set machine_count = (select count(*) from machines m where m.license_id = l.id and m.deleted_at is null)`,
-  );
-  await db.query(`delete from machine_count_deltas`);
-  const adminToken = generateApiToken();
-  await db.query(
-    `insert into api_keys (id, name, token_hash, token_hint, scopes, created_at) values ($1, 'bench', $2, $3, '{admin}', $4)`,
-    [uuidv7(), hasher.hash('api-key', adminToken), apiTokenHint(adminToken), now],
-  );
-  await db.query('vacuum (analyze)');
-
-  const { rows } = await db.query<{ id: string; license_id: string }>(
-    `select id, license_id from (
-       select id, license_id, row_number() over (partition by license_id order by id) as n from machines where license_id = any($1::uuid[])
-     ) m where n % $2 = 0 and n / $2 <= 10 order by id`,
-    [fleetIds, Math.max(1, Math.floor(MACHINES / LICENSES / 10))],
-  );
-  const keyOf = new Map(fleet.map((l) => [l.id, l.key]));
-  return {
-    beats: rows.map((row) => ({ id: row.id, key: keyOf.get(row.license_id)! })),
-    small: small.map((l) => ({ key: l.key, fingerprint: 'small-machine-3' })),
-    big: { key: big.key, fingerprint: `big-${Math.ceil(BIG_LICENSE / 2)}` },
-    activate: fleet.map((l) => l.key),
-    adminToken,
-  };
-}
-
-const license = (key: string) => ({ authorization: `License ${key}` });
-
-/** What a client sends to get a signed answer (RFC 9421 §5.1). */
-const ACCEPT_SIGNATURE = { 'accept-signature': 'sig1=("@status" "content-digest");alg="ed25519"' };
-
-function requestsOf(
-  bench: 'heartbeat' | 'validate' | 'validate-big' | 'validate-signed' | 'activate' | 'list',
-  s: Seeded,
-): PlannedRequest[] {
-  switch (bench) {
-    case 'heartbeat':
-      return s.beats.map((b) => ({
-        method: 'POST',
-        path: `/api/v1/machines/${b.id}/heartbeat`,
-        headers: license(b.key),
-      }));
-    case 'validate':
-      return s.small.map((v) => ({
-        method: 'POST',
-        path: '/api/v1/licenses/actions/validate',
-        headers: license(v.key),
-        body: JSON.stringify({ fingerprint: v.fingerprint }),
-      }));
-    case 'validate-signed':
-      return requestsOf('validate', s).map((r) => ({ ...r, headers: { ...r.headers, ...ACCEPT_SIGNATURE } }));
-    case 'validate-big':
-      return [
-        {
-          method: 'POST',
-          path: '/api/v1/licenses/actions/validate',
-          headers: license(s.big.key),
-          body: JSON.stringify({ fingerprint: s.big.fingerprint }),
-        },
-      ];
-    case 'activate':
-      return s.activate.map((key) => ({
-        method: 'POST',
-        path: '/api/v1/machines',
-        headers: license(key),
-        body: JSON.stringify({ fingerprint: 'bench-{n}', name: 'bench' }),
-      }));
-    case 'list':
-      return [
-        { method: 'GET', path: '/api/v1/machines?limit=100', headers: { authorization: `Bearer ${s.adminToken}` } },
-      ];
-  }
-}
 
 /**
  * The migrations this checkout renamed (`RENAMED_MIGRATIONS`), recorded under their old names
@@ -292,7 +154,7 @@ async function throughput(
   seedUrl: string,
   secret: string,
   seeded: Seeded,
-  bench: Parameters<typeof requestsOf>[0],
+  bench: FleetBench,
   target: Target,
   n: number,
 ): Promise<Outcome> {
@@ -329,28 +191,11 @@ async function throughput(
   }
 }
 
-/** The first page of dead machines, one request at a time: what an operator's dashboard waits for. */
-async function deadFilter(
-  seedUrl: string,
-  secret: string,
-  seeded: Seeded,
-): Promise<{ median: number; p90: number; count: number }> {
+/** The DEAD filter on its own server, over the seeded database. */
+async function deadFilterRun(seedUrl: string, secret: string, seeded: Seeded) {
   const server = await start('licentric serve', seedUrl, secret);
   try {
-    const times: number[] = [];
-    let count = 0;
-    for (let i = 0; i < 23; i++) {
-      const started = performance.now();
-      const response = await fetch(`${server.url}/api/v1/machines?heartbeatStatus=DEAD&limit=100`, {
-        headers: { authorization: `Bearer ${seeded.adminToken}` },
-      });
-      const body = (await response.json()) as { data: unknown[] };
-      if (response.status !== 200) throw new Error(`dead filter: ${response.status} ${JSON.stringify(body)}`);
-      count = body.data.length;
-      if (i >= 3) times.push(performance.now() - started);
-    }
-    times.sort((a, b) => a - b);
-    return { median: times[Math.floor(times.length / 2)]!, p90: times[Math.floor(times.length * 0.9)]!, count };
+    return await deadFilter(server.url, seeded.adminToken);
   } finally {
     await server.stop();
   }
@@ -416,7 +261,12 @@ async function main(): Promise<void> {
     await db.connect();
     let seeded: Seeded;
     try {
-      seeded = await seed(db, new KeyHasher(secret));
+      seeded = await seedFleet(db, new KeyHasher(secret), {
+        machines: MACHINES,
+        licenses: LICENSES,
+        bigLicense: BIG_LICENSE,
+        deadEvery: DEAD_EVERY,
+      });
     } finally {
       await db.end();
     }
@@ -425,7 +275,7 @@ async function main(): Promise<void> {
         `100 licenses of 5; ${CONNECTIONS} connections, ${WARMUP} s warm-up, ${DURATION} s measured, ${ROUNDS} round(s), ABBA`,
     );
 
-    const pairs: [Parameters<typeof requestsOf>[0], Target][] = [];
+    const pairs: [FleetBench, Target][] = [];
     for (const bench of ['heartbeat', 'validate', 'activate'] as const) {
       if (ONLY.has(bench)) pairs.push([bench, 'licentric serve'], [bench, 'baseline']);
     }
@@ -507,7 +357,7 @@ async function main(): Promise<void> {
     if (list) console.log(`list: ${list.rps.toFixed(0)} pages/s of 100, server CPU ${list.cpuMs.toFixed(2)} ms/page`);
 
     if (ONLY.has('dead')) {
-      const dead = await deadFilter(seedUrl, secret, seeded);
+      const dead = await deadFilterRun(seedUrl, secret, seeded);
       const live = MACHINES + BIG_LICENSE + 500;
       console.log(
         `dead filter over ${live} machines: first page (${dead.count} machines) median ${dead.median.toFixed(1)} ms, p90 ${dead.p90.toFixed(1)} ms (20 requests, one at a time)`,

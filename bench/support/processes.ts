@@ -50,6 +50,8 @@ export interface Running {
   cpuByThread(): Map<string, number>;
   /** Resident memory now and its peak so far, in bytes (VmRSS, VmHWM), or NaN. */
   memory(): { rss: number; peak: number };
+  /** Whether it has exited, and what it wrote to stderr so far: why a run's requests failed. */
+  exited(): { exited: boolean; stderr: string };
   stop(): Promise<void>;
 }
 
@@ -59,7 +61,7 @@ function cpuSecondsIn(stat: string): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-function cpuSecondsOf(pid: number | undefined): number {
+export function cpuSecondsOf(pid: number | undefined): number {
   try {
     return cpuSecondsIn(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
@@ -146,6 +148,7 @@ export async function startServer(
     cpuSeconds: () => cpuSecondsOf(child.pid),
     cpuByThread: () => cpuByThreadOf(child.pid),
     memory: () => memoryOf(child.pid),
+    exited: () => ({ exited: dead, stderr: stderr() }),
     stop: async () => {
       if (!dead) child.kill('SIGTERM');
       await exited;
@@ -193,8 +196,11 @@ function shebangOptions(root: string, script: string): string[] {
   return [...(assignments?.trim().split(' ') ?? []), ...(options?.trim().split(' ') ?? [])].filter(Boolean);
 }
 
-/** Runs a load generator script on a plan (written to a file for it) and returns its result. */
-export async function runLoad(script: string, plan: object): Promise<Result> {
+/**
+ * Runs a load generator script on a plan (written to a file for it) and returns its result.
+ * Aborting `stop` ends the run early (bench/hot/load.ts: at its next one-second tick).
+ */
+export async function runLoad(script: string, plan: object, stop?: AbortSignal): Promise<Result> {
   const planFile = path.join(scratch, `plan-${process.hrtime.bigint()}.json`);
   writeFileSync(planFile, JSON.stringify(plan));
   const child = spawn(process.execPath, [path.join(ROOT, script), planFile], {
@@ -202,6 +208,7 @@ export async function runLoad(script: string, plan: object): Promise<Result> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const { exited, stderr } = track(child);
+  stop?.addEventListener('abort', () => child.kill('SIGTERM'), { once: true });
   let stdout = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
   const code = await exited;
