@@ -8,6 +8,8 @@
  * - validate       POST /licenses/actions/validate, 5-machine licenses, with a fingerprint
  * - validate-big   the same on a license of BENCH_BIG_LICENSE machines (200 000), vs validate
  * - validate-signed  validate asking for a signed answer (Accept-Signature, ed25519), vs validate
+ * - validate-scoped  validate scoped by product and two entitlements (a policy of a product
+ *                  with three), vs validate
  * - activate       POST /machines, new fingerprints            licentric serve vs baseline
  * - list           GET /machines?limit=100 (pages/s)
  * - dead           GET /machines?heartbeatStatus=DEAD&limit=100, one at a time (ms)
@@ -53,7 +55,17 @@ const DURATION = envInteger('BENCH_DURATION', 10);
 const ROUNDS = envInteger('BENCH_ROUNDS', 2);
 const SERVE_ROOT = process.env.BENCH_SERVE_ROOT?.trim() || ROOT;
 const BEFORE_ROOT = process.env.BENCH_BEFORE_ROOT?.trim() || undefined;
-const ALL = ['heartbeat', 'validate', 'validate-big', 'validate-signed', 'activate', 'list', 'dead', 'memory'] as const;
+const ALL = [
+  'heartbeat',
+  'validate',
+  'validate-big',
+  'validate-signed',
+  'validate-scoped',
+  'activate',
+  'list',
+  'dead',
+  'memory',
+] as const;
 const ONLY = new Set((process.env.BENCH_ONLY?.trim() || ALL.join(',')).split(',').map((s) => s.trim()));
 for (const name of ONLY)
   if (!(ALL as readonly string[]).includes(name))
@@ -149,6 +161,18 @@ async function assertSigned(url: string, request: PlannedRequest): Promise<void>
     throw new Error(`validate-signed: the answer is not signed (${response.status})`);
 }
 
+/** A scoped run must measure the answer it means to: one request is checked to be VALID first. */
+async function assertScopedValid(url: string, request: PlannedRequest): Promise<void> {
+  const response = await fetch(`${url}${request.path}`, {
+    method: request.method,
+    headers: { ...request.headers, 'content-type': 'application/json' },
+    body: request.body,
+  });
+  const body = (await response.json()) as { data?: { code?: string; entitlements?: string[] } };
+  if (response.status !== 200 || body.data?.code !== 'VALID' || body.data.entitlements?.length !== 3)
+    throw new Error(`validate-scoped: not a VALID answer with the entitlements: ${JSON.stringify(body)}`);
+}
+
 async function throughput(
   cluster: BenchCluster,
   seedUrl: string,
@@ -167,6 +191,7 @@ async function throughput(
     try {
       const requests = requestsOf(bench, seeded);
       if (bench === 'validate-signed') await assertSigned(server.url, requests[0]!);
+      if (bench === 'validate-scoped') await assertScopedValid(server.url, requests[0]!);
       const warmup = await load(server.url, requests, WARMUP);
       const cpu = server.cpuSeconds();
       const threads = server.cpuByThread();
@@ -282,7 +307,11 @@ async function main(): Promise<void> {
     if (ONLY.has('heartbeat')) pairs.push(['heartbeat', 'floor']);
     if (ONLY.has('validate-big')) pairs.push(['validate-big', 'licentric serve']);
     if (ONLY.has('validate-signed')) pairs.push(['validate-signed', 'licentric serve']);
-    if ((ONLY.has('validate-big') || ONLY.has('validate-signed')) && !ONLY.has('validate'))
+    if (ONLY.has('validate-scoped')) pairs.push(['validate-scoped', 'licentric serve']);
+    if (
+      (ONLY.has('validate-big') || ONLY.has('validate-signed') || ONLY.has('validate-scoped')) &&
+      !ONLY.has('validate')
+    )
       pairs.push(['validate', 'licentric serve']);
     if (ONLY.has('list')) pairs.push(['list', 'licentric serve']);
     if (BEFORE_ROOT)
@@ -352,6 +381,12 @@ async function main(): Promise<void> {
       console.log(
         `validate signed / unsigned: ${(signed.rps / small.rps).toFixed(2)}× the throughput, ` +
           `p99 ${signed.p99.toFixed(1)} vs ${small.p99.toFixed(1)} ms, server CPU ${signed.cpuMs.toFixed(2)} vs ${small.cpuMs.toFixed(2)} ms/request`,
+      );
+    const scoped = mean('validate-scoped', 'licentric serve');
+    if (scoped && small)
+      console.log(
+        `validate scoped (product, 2 entitlements) / plain: ${(scoped.rps / small.rps).toFixed(2)}× the throughput, ` +
+          `p99 ${scoped.p99.toFixed(1)} vs ${small.p99.toFixed(1)} ms, server CPU ${scoped.cpuMs.toFixed(2)} vs ${small.cpuMs.toFixed(2)} ms/request`,
       );
     const list = mean('list', 'licentric serve');
     if (list) console.log(`list: ${list.rps.toFixed(0)} pages/s of 100, server CPU ${list.cpuMs.toFixed(2)} ms/page`);

@@ -37,6 +37,11 @@ export interface Seeded {
   beats: { id: string; key: string }[];
   /** (key, fingerprint) of 5-machine licenses. */
   small: { key: string; fingerprint: string }[];
+  /**
+   * (key, fingerprint) of 5-machine licenses like `small`'s, under a policy of a product with
+   * three entitlements: what validate-scoped asks for.
+   */
+  scoped: { key: string; fingerprint: string }[];
   big: { key: string; fingerprint: string };
   /** Keys of licenses with no machine limit, to activate under. */
   activate: string[];
@@ -82,6 +87,25 @@ export async function seedFleet(db: pg.Client, hasher: KeyHasher, options: Fleet
   const big = await license(open);
   const small = [];
   for (let i = 0; i < 100; i++) small.push(await license(open));
+  // A product's policy with three entitlements, for validations that scope by both.
+  const [product, scopedPolicy] = [uuidv7(), uuidv7()];
+  await db.query(
+    `insert into products (id, name, code, metadata, created_at, updated_at) values ($1, 'Bench', $2, '{}', $3, $3)`,
+    [product, SCOPED_PRODUCT, now],
+  );
+  await db.query(
+    `insert into policies (id, name, key_prefix, created_at, updated_at, product_id) values ($1, 'bench scoped', 'BENCH', $2, $2, $3)`,
+    [scopedPolicy, now, product],
+  );
+  await db.query(
+    `with e as (
+       insert into entitlements (id, code, name, created_at, updated_at)
+       select gen_random_uuid(), code, code, $2, $2 from unnest($3::text[]) code returning id)
+     insert into policy_entitlements (policy_id, entitlement_id, created_at) select $1, id, $2 from e`,
+    [scopedPolicy, now, SCOPED_ENTITLEMENTS],
+  );
+  const scoped = [];
+  for (let i = 0; i < 100; i++) scoped.push(await license(scopedPolicy));
 
   // The secondary indexes are built once over the loaded table: a sort each, instead of ten
   // million inserts into random leaf pages (the fingerprints' text order is not the insert order).
@@ -120,7 +144,7 @@ export async function seedFleet(db: pg.Client, hasher: KeyHasher, options: Fleet
   await db.query(
     `insert into machines (id, license_id, fingerprint, metadata, last_heartbeat_at, created_at, updated_at)
      select gen_random_uuid(), l, 'small-machine-' || j, '{}', $2, $2, $2 from unnest($1::uuid[]) l, generate_series(1, 5) j`,
-    [small.map((l) => l.id), now],
+    [[...small, ...scoped].map((l) => l.id), now],
   );
   if (replica) await db.query('reset session_replication_role');
   for (const index of indexes) await db.query(index.definition);
@@ -151,11 +175,12 @@ export async function seedFleet(db: pg.Client, hasher: KeyHasher, options: Fleet
   return {
     beats: rows.map((row) => ({ id: row.id, key: keyOf.get(row.license_id)! })),
     small: small.map((l) => ({ key: l.key, fingerprint: 'small-machine-3' })),
+    scoped: scoped.map((l) => ({ key: l.key, fingerprint: 'small-machine-3' })),
     big: { key: big.key, fingerprint: `big-${Math.ceil(bigLicense / 2)}` },
     activate: fleet.map((l) => l.key),
     adminToken,
     graveyardPolicyId: graveyard,
-    machines: machines + bigLicense + 500,
+    machines: machines + bigLicense + 1000,
     dead: deadCount(options),
   };
 }
@@ -165,7 +190,17 @@ const license = (key: string) => ({ authorization: `License ${key}` });
 /** What a client sends to get a signed answer (RFC 9421 §5.1). */
 export const ACCEPT_SIGNATURE = { 'accept-signature': 'sig1=("@status" "content-digest");alg="ed25519"' };
 
-export type FleetBench = 'heartbeat' | 'validate' | 'validate-big' | 'validate-signed' | 'activate' | 'list';
+export type FleetBench =
+  | 'heartbeat'
+  | 'validate'
+  | 'validate-big'
+  | 'validate-signed'
+  | 'validate-scoped'
+  | 'activate'
+  | 'list';
+
+const SCOPED_PRODUCT = 'BENCH_PRODUCT';
+const SCOPED_ENTITLEMENTS = ['BENCH_EXPORT', 'BENCH_SYNC', 'BENCH_TEAMS'];
 
 export function requestsOf(bench: FleetBench, s: Seeded): PlannedRequest[] {
   switch (bench) {
@@ -184,6 +219,18 @@ export function requestsOf(bench: FleetBench, s: Seeded): PlannedRequest[] {
       }));
     case 'validate-signed':
       return requestsOf('validate', s).map((r) => ({ ...r, headers: { ...r.headers, ...ACCEPT_SIGNATURE } }));
+    case 'validate-scoped':
+      // Scoped by product and by two of the three entitlements the policy grants: a VALID answer.
+      return s.scoped.map((v) => ({
+        method: 'POST',
+        path: '/api/v1/licenses/actions/validate',
+        headers: license(v.key),
+        body: JSON.stringify({
+          fingerprint: v.fingerprint,
+          product: SCOPED_PRODUCT,
+          entitlements: SCOPED_ENTITLEMENTS.slice(0, 2),
+        }),
+      }));
     case 'validate-big':
       return [
         {
