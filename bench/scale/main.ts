@@ -261,15 +261,19 @@ async function cullCopy(cluster: BenchCluster, fleet: Fleet, name: string): Prom
  * pass, then processes, expiry, sweeps and the retention trim at the default retention) on an ORM
  * with the worker's pool of 2, in this process, which is not the server's.
  */
-async function pass(url: string, fleet: Fleet): Promise<WorkerPassResult & { wallMs: number }> {
+async function pass(
+  url: string,
+  fleet: Fleet,
+  expected = fleet.seeded.dead,
+): Promise<WorkerPassResult & { wallMs: number }> {
   const orm = await initOrm({ clientUrl: url, entities: ENTITIES, log, poolSize: 2 });
   try {
     const started = performance.now();
     const result = await workerPass(orm, systemClock, log, DEFAULT_RETENTION);
     const wallMs = performance.now() - started;
-    if (result.deactivated !== fleet.seeded.dead || result.markedDead !== 0)
+    if (result.deactivated !== expected || result.markedDead !== 0)
       throw new Error(
-        `pass, ${fleet.label}: ${result.deactivated} deactivated and ${result.markedDead} marked dead, not ${fleet.seeded.dead} and 0`,
+        `pass, ${fleet.label}: ${result.deactivated} deactivated and ${result.markedDead} marked dead, not ${expected} and 0`,
       );
     return { ...result, wallMs };
   } finally {
@@ -301,7 +305,9 @@ async function cullAlone(cluster: BenchCluster, fleet: Fleet, n: number) {
   try {
     const result = await pass(url, fleet);
     await checkCulled(url, fleet);
-    return result;
+    // The next minute's pass, with nothing left to cull: what a healthy fleet's passes cost.
+    const idle = await pass(url, fleet, 0);
+    return { ...result, idle };
   } finally {
     await cluster.dropDatabase(name);
   }
@@ -421,7 +427,8 @@ async function main(): Promise<void> {
         alone.set(fleet.label, result);
         console.log(
           `pass, ${fleet.label}: ${(result.wallMs / 1000).toFixed(2)} s (cull ${(result.ms / 1000).toFixed(2)} s, ` +
-            `${result.batches} batches, ${grouped(result.deactivated)} deactivated); load average ${loadAverage()}`,
+            `${result.batches} batches, ${grouped(result.deactivated)} deactivated); the next, nothing to cull: ` +
+            `${(result.idle.wallMs / 1000).toFixed(2)} s, ${result.idle.batches} batches; load average ${loadAverage()}`,
         );
       }
       culling = await cullUnderLoad(cluster, big, secret, 3);
