@@ -116,8 +116,6 @@ test: check-generated typecheck lint lint-commits
 	@$(MAKE) --no-print-directory lint-spec breaking-check
 	@$(MAKE) --no-print-directory -j2 --output-sync=target docs-check fuzz console-check
 
-.PHONY: check-tools
-check-tools: $(FUZZ_STAMP) $(OASDIFF) $(CHROMIUM)
 
 clean:
 	rm -rf dist reports artifacts
@@ -309,6 +307,10 @@ $(FUZZ_STAMP): test/fuzz/requirements.txt
 	python3 -m venv $(FUZZ_VENV)
 	$(FUZZ_VENV)/bin/pip install -q --disable-pip-version-check -r test/fuzz/requirements.txt
 	@touch $@
+
+# After the definitions of the tools' paths: make expands a rule's prerequisites as it reads it.
+.PHONY: check-tools
+check-tools: $(FUZZ_STAMP) $(OASDIFF) $(CHROMIUM)
 
 fuzz: install $(FUZZ_STAMP)
 	SCHEMATHESIS=$(FUZZ_VENV)/bin/schemathesis FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) \
