@@ -69,6 +69,9 @@ field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2
 # to them would send traffic off this machine (test/webhooks.test.ts proves delivery against a
 # local receiver). With nothing ever delivered by this server, loopback endpoints may be
 # created, which the seeding below needs.
+# The log exists before the server starts: the loop below reads it at once, and a read before
+# the background job had opened it failed the run (set -e).
+: >"$work/server.log"
 LICENTRIC_RATE_LIMITS=off LICENTRIC_WEBHOOKS_IN_SERVER=false LICENTRIC_WEBHOOKS_ALLOW_PRIVATE=true PORT=0 LOG_LEVEL=info node src/cli.ts serve >"$work/server.log" 2>&1 &
 server_pid=$!
 port=
