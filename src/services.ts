@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from './core/clock.ts';
+import { Lazy } from './core/lazy.ts';
 import type { SecretRing } from './core/sealing.ts';
 import { EntitlementsService } from './entitlements/entitlements.service.ts';
 import type { Actor } from './events/actor.ts';
@@ -34,7 +35,7 @@ export interface SharedServices {
 
 /** The domain services bound to one unit of work (a request, a CLI command, a worker pass). */
 export class Services {
-  #emSource: EntityManager | (() => EntityManager);
+  readonly #em: Lazy<EntityManager>;
   readonly clock: Clock;
   readonly #hasher: KeyHasher;
   readonly #authCache: AuthCache | undefined;
@@ -56,14 +57,14 @@ export class Services {
    * group commit; and which webhook URLs it accepts.
    */
   constructor(
-    em: EntityManager | (() => EntityManager),
+    em: EntityManager | Lazy<EntityManager>,
     clock: Clock,
     hasher: KeyHasher,
     actor: Actor | null,
     shared: SharedServices = {},
     productLimit: string | null = null,
   ) {
-    this.#emSource = em;
+    this.#em = Lazy.from(em);
     this.actor = actor;
     this.#shared = shared;
     this.productLimit = productLimit;
@@ -81,24 +82,16 @@ export class Services {
    */
   actingFor(actor: Actor, productLimit: string | null = null): Services {
     // The same unit of work: one fork between them, made when either first needs it.
-    return new Services(() => this.em, this.clock, this.#hasher, actor, this.#shared, productLimit);
+    return new Services(this.#em, this.clock, this.#hasher, actor, this.#shared, productLimit);
   }
 
-  /** The unit of work's EntityManager; a lazy source is forked on first use, once. */
+  /** The unit of work's EntityManager; a lazy one is forked on first use, once. */
   get em(): EntityManager {
-    if (typeof this.#emSource === 'function') this.#emSource = this.#emSource();
-    return this.#emSource;
+    return this.#em.value;
   }
 
   get machines(): MachinesService {
-    return new MachinesService(
-      () => this.em,
-      this.clock,
-      this.actor,
-      this.#heartbeats,
-      this.productLimit,
-      this.#authCache,
-    );
+    return new MachinesService(this.#em, this.clock, this.actor, this.#heartbeats, this.productLimit, this.#authCache);
   }
 
   get processes(): ProcessesService {
@@ -107,7 +100,7 @@ export class Services {
 
   get licenses(): LicensesService {
     return new LicensesService(
-      () => this.em,
+      this.#em,
       this.clock,
       this.actor,
       this.#hasher,

@@ -2,13 +2,6 @@ import type { QueryResult } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 /**
- * An EntityManager, or how to make one when it is first needed. A request's services get the
- * second: the hot requests (heartbeats, validations) never touch the ORM, and its fork (an
- * EntityManager and a unit of work per request) was a share of their allocations.
- */
-export type EntityManagerSource = EntityManager | (() => EntityManager);
-
-/**
  * A piece of SQL with its values beside the places they go. Written with the `sql` tag below:
  * every `${value}` becomes a placeholder bound to that value, and every `${fragment}` is spliced
  * in with its own values, so composing statements from fragments can never shift a value into

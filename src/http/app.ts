@@ -1,6 +1,7 @@
 import express from 'express';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
+import { Lazy } from '../core/lazy.ts';
 import type { RateLimits } from '../core/rate-limits.ts';
 import type { SecretRing } from '../core/sealing.ts';
 import type { Orm } from '../db/orm.ts';
@@ -152,7 +153,13 @@ export async function createApp(deps: AppDeps): Promise<App> {
     const requestId = res.locals.requestId as string;
     const log = res.locals.log as Logger;
     // Acting for no one until authentication says who (pipeline.ts, `servicesFor`).
-    const services = new Services(() => deps.orm.em.fork(), deps.clock, deps.hasher, null, shared);
+    const services = new Services(
+      Lazy.of(() => deps.orm.em.fork()),
+      deps.clock,
+      deps.hasher,
+      null,
+      shared,
+    );
     const clientIp = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     let { result, state } = await pipeline.handle(req, { requestId, log, services, clientIp });
     if (contract && state.operation)

@@ -220,6 +220,8 @@ function compileTemplatesOnce(): void {
   );
 }
 
+const PARSED = Symbol('parsed');
+
 /**
  * openapi-backend's `parseRequest`, which it calls up to four times a request (each copying the
  * headers, parsing the cookies and the query, and compiling the path template), made once per
@@ -231,8 +233,6 @@ function compileTemplatesOnce(): void {
  *   now, read as openapi-backend reads it.
  * The coerced copy that validation makes is a new request, parsed as it always was.
  */
-const PARSED = Symbol('parsed');
-
 function onceParsed(router: Router): Router['parseRequest'] {
   compileTemplatesOnce();
   const parse = router.parseRequest.bind(router);

@@ -9,11 +9,12 @@ import {
   UnknownPolicy,
 } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
+import { Lazy } from '../core/lazy.ts';
 import { mergePatch } from '../core/merge-patch.ts';
 import { type Page, type PageQuery, pageOf, pageWindow } from '../core/pagination.ts';
 import { Checks, pick } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
-import { type EntityManagerSource, execute, maybeDate, type Sql, sql } from '../db/sql.ts';
+import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
 import type { Actor } from '../events/actor.ts';
 import { recordEvent } from '../events/record.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
@@ -232,11 +233,10 @@ function missingOf(asked: string[], held: string[]): string[] {
 }
 
 export class LicensesService {
-  #emSource: EntityManagerSource;
-  /** The unit of work's EntityManager, forked when first needed (`EntityManagerSource`). */
+  readonly #lazyEm: Lazy<EntityManager>;
+  /** The unit of work's EntityManager, forked when first needed (`Lazy`). */
   get #em(): EntityManager {
-    if (typeof this.#emSource === 'function') this.#emSource = this.#emSource();
-    return this.#emSource;
+    return this.#lazyEm.value;
   }
   readonly #clock: Clock;
   readonly #actor: Actor | null;
@@ -250,7 +250,7 @@ export class LicensesService {
    * `limit`: the one product an API key is limited to; other licenses are not found for it.
    */
   constructor(
-    em: EntityManagerSource,
+    em: EntityManager | Lazy<EntityManager>,
     clock: Clock,
     actor: Actor | null,
     hasher: KeyHasher,
@@ -258,7 +258,7 @@ export class LicensesService {
     validations?: ValidationLookups,
     limit: string | null = null,
   ) {
-    this.#emSource = em;
+    this.#lazyEm = Lazy.from(em);
     this.#clock = clock;
     this.#actor = actor;
     this.#hasher = hasher;

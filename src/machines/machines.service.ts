@@ -12,10 +12,11 @@ import {
   type UniquenessScope,
 } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
+import { Lazy } from '../core/lazy.ts';
 import { type Page, type PageQuery, pageOf, pageWindow } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
-import { type EntityManagerSource, execute, maybeDate, type Sql, sql } from '../db/sql.ts';
+import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
 import { type Actor, actorValuesSql } from '../events/actor.ts';
 import type { EventType } from '../events/types.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
@@ -118,11 +119,10 @@ export function reviewQueueCountSql(queue: Sql): Sql {
 }
 
 export class MachinesService {
-  #emSource: EntityManagerSource;
-  /** The unit of work's EntityManager, forked when first needed (`EntityManagerSource`). */
+  readonly #lazyEm: Lazy<EntityManager>;
+  /** The unit of work's EntityManager, forked when first needed (`Lazy`). */
   get #em(): EntityManager {
-    if (typeof this.#emSource === 'function') this.#emSource = this.#emSource();
-    return this.#emSource;
+    return this.#lazyEm.value;
   }
   readonly #clock: Clock;
   readonly #actor: Actor | null;
@@ -136,14 +136,14 @@ export class MachinesService {
    * `authCache`: forgotten when an activation starts its license's expiry.
    */
   constructor(
-    em: EntityManagerSource,
+    em: EntityManager | Lazy<EntityManager>,
     clock: Clock,
     actor: Actor | null,
     heartbeats?: HeartbeatBatcher,
     limit: string | null = null,
     authCache?: AuthCache,
   ) {
-    this.#emSource = em;
+    this.#lazyEm = Lazy.from(em);
     this.#clock = clock;
     this.#actor = actor;
     this.#heartbeats = heartbeats;
@@ -156,8 +156,9 @@ export class MachinesService {
    * transaction, so concurrent activations of one license run one after another and each sees
    * the counts the previous one left: the machine and core limits and the fingerprint rule cannot
    * be raced. `for no key update`, as every writer of a license locks it: a deactivation or cull
-   * whose count trigger inserts a delta (a key-share lock on the license) need not wait for it. The partial unique index on (license_id, fingerprint) backs the fingerprint rule in
-   * the database. Uniqueness beyond the license is decided under a transaction-scoped advisory
+   * whose count trigger inserts a delta (a key-share lock on the license) need not wait for it.
+   * The partial unique index on (license_id, fingerprint) backs the fingerprint rule in the
+   * database. Uniqueness beyond the license is decided under a transaction-scoped advisory
    * lock on the fingerprint (`#assertUniqueBeyondLicense`).
    */
   async activate(licenseId: string, input: ActivateMachineInput): Promise<MachineRecord> {
