@@ -17,12 +17,12 @@ import { MACHINE_EVENTS } from '../../src/machines/events.ts';
 import {
   type BenchCluster,
   DATABASE_PREFIX,
-  describeHost,
   envInteger,
   loadAverage,
   log,
   migrateDatabase,
   openCluster,
+  printSetting,
   run,
   seconds,
   uuidv7Sql,
@@ -236,12 +236,7 @@ async function main(): Promise<void> {
   const cluster = await openCluster();
   try {
     console.log(`bench/cull  ${new Date().toISOString()}`);
-    console.log(`host: ${await describeHost()}; load average at start: ${loadAverage()}`);
-    console.log(
-      `PostgreSQL: ${cluster.version} (${cluster.source}); ${Object.entries(cluster.settings)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}`,
-    );
+    await printSetting(cluster);
     await seed(cluster);
 
     const variants: [string, Index, 'pass' | 'statement'][] = [

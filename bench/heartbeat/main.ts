@@ -18,11 +18,11 @@ import type { LoadPlan } from '../hot/load.ts';
 import {
   type BenchCluster,
   DATABASE_PREFIX,
-  describeHost,
   envInteger,
   loadAverage,
   migrateDatabase,
   openCluster,
+  printSetting,
   run,
   uuidv7Sql,
 } from '../support/cluster.ts';
@@ -275,12 +275,7 @@ async function main(): Promise<void> {
   const cluster = await openCluster();
   try {
     console.log(`bench/heartbeat  ${new Date().toISOString()}`);
-    console.log(`host: ${await describeHost()}; load average at start: ${loadAverage()}`);
-    console.log(
-      `PostgreSQL: ${cluster.version} (${cluster.source}); ${Object.entries(cluster.settings)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}`,
-    );
+    await printSetting(cluster);
     // The server's build, before the seeding rather than in the middle of the runs.
     const command = serveCommand(ROOT);
     console.log(`serve: node ${command.join(' ')}`);

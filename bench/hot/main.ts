@@ -33,11 +33,11 @@ import { KeyHasher } from '../../src/keys/hashing.ts';
 import {
   type BenchCluster,
   DATABASE_PREFIX,
-  describeHost,
   envInteger,
   loadAverage,
   migrateDatabase,
   openCluster,
+  printSetting,
   run,
 } from '../support/cluster.ts';
 import { deadFilter, type FleetBench, requestsOf, type Seeded, seedFleet } from '../support/fleet.ts';
@@ -269,12 +269,7 @@ async function main(): Promise<void> {
     console.log(
       `bench/hot  ${new Date().toISOString()}  serve from ${SERVE_ROOT === ROOT ? 'this checkout' : SERVE_ROOT}`,
     );
-    console.log(`host: ${await describeHost()}; load average at start: ${loadAverage()}`);
-    console.log(
-      `PostgreSQL: ${cluster.version} (${cluster.source}); ${Object.entries(cluster.settings)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}`,
-    );
+    await printSetting(cluster);
     // The server's build, before the seeding rather than in the middle of the runs.
     const command = serveCommand(SERVE_ROOT);
     console.log(`serve: node ${command.join(' ')}`);

@@ -32,12 +32,12 @@ import type { LoadPlan, PlannedRequest } from '../hot/load.ts';
 import {
   type BenchCluster,
   DATABASE_PREFIX,
-  describeHost,
   envInteger,
   loadAverage,
   log,
   migrateDatabase,
   openCluster,
+  printSetting,
   run,
 } from '../support/cluster.ts';
 import { deadFilter, requestsOf, type Seeded, seedFleet } from '../support/fleet.ts';
@@ -360,12 +360,7 @@ async function main(): Promise<void> {
   const cluster = await openCluster();
   try {
     console.log(`bench/scale  ${new Date().toISOString()}`);
-    console.log(`host: ${await describeHost()}; load average at start: ${loadAverage()}`);
-    console.log(
-      `PostgreSQL: ${cluster.version} (${cluster.source}); ${Object.entries(cluster.settings)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}`,
-    );
+    await printSetting(cluster);
     console.log(`serve: node ${serveCommand(ROOT).join(' ')}`);
     const secret = randomBytes(48).toString('base64url');
 

@@ -159,6 +159,16 @@ export async function describeHost(): Promise<string> {
   return `${availableParallelism()} CPUs (${model}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`;
 }
 
+/** Where a run's figures come from, printed as it starts: the host, its load, and PostgreSQL with its settings. */
+export async function printSetting(cluster: BenchCluster): Promise<void> {
+  console.log(`host: ${await describeHost()}; load average at start: ${loadAverage()}`);
+  console.log(
+    `PostgreSQL: ${cluster.version} (${cluster.source}); ${Object.entries(cluster.settings)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
+}
+
 export function loadAverage(): string {
   return loadavg()
     .map((n) => n.toFixed(2))
