@@ -90,12 +90,17 @@ export class Services {
     return this.#em.value;
   }
 
+  /** The same, not forked until a reader needs it (`licenseRefusal` for an expired license). */
+  get unitOfWork(): Lazy<EntityManager> {
+    return this.#em;
+  }
+
   get machines(): MachinesService {
     return new MachinesService(this.#em, this.clock, this.actor, this.#heartbeats, this.productLimit, this.#authCache);
   }
 
   get processes(): ProcessesService {
-    return new ProcessesService(this.em, this.clock, this.actor, this.#heartbeats, this.productLimit);
+    return new ProcessesService(this.#em, this.clock, this.actor, this.#heartbeats, this.productLimit);
   }
 
   get licenses(): LicensesService {

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { LicenseNotFound } from '../core/errors.ts';
+import { Lazy } from '../core/lazy.ts';
 import { execute, sql } from '../db/sql.ts';
 import type { ExpirationStrategy } from '../policies/policy.entity.ts';
 import type { LicenseRecord } from './license-record.ts';
@@ -8,17 +9,18 @@ import { type LicenseAction, refusalOf, strategyMatters } from './status.ts';
 /**
  * Why the license may not do `action` now, or null. The policy's expiration strategy is read only
  * for an expired license (strategyMatters): a live license's heartbeat or deactivation costs no
- * statement more than before strategies existed.
+ * statement more than before strategies existed, and no EntityManager: a lazy one (`Lazy`) is
+ * forked only then.
  */
 export async function licenseRefusal(
-  em: EntityManager,
+  em: EntityManager | Lazy<EntityManager>,
   license: Pick<LicenseRecord, 'id' | 'suspendedAt' | 'expiresAt'>,
   action: LicenseAction,
   now: Date,
 ): Promise<Error | null> {
   if (!strategyMatters(license, now)) return refusalOf(license, 'RESTRICT_ACCESS', action, now);
   const [row] = await execute<{ expiration_strategy: ExpirationStrategy }[]>(
-    em,
+    Lazy.from(em).value,
     sql`select p.expiration_strategy from licenses l join policies p on p.id = l.policy_id where l.id = ${license.id}`,
   );
   if (!row) throw new LicenseNotFound(license.id);

@@ -407,7 +407,7 @@ export class MachinesService {
   async heartbeat(id: string, license: LicenseRecord): Promise<HeartbeatResult> {
     if (!isUuid(id)) throw new MachineNotFound(id);
     const now = this.#clock.now();
-    const refusal = await licenseRefusal(this.#em, license, 'heartbeat', now);
+    const refusal = await licenseRefusal(this.#lazyEm, license, 'heartbeat', now);
     if (refusal !== null) {
       // Another license's machine stays a 404 even to a suspended license: no hint it exists.
       if ((await this.#em.count(Machine, { id, license: license.id, deletedAt: null })) === 0)

@@ -8,6 +8,7 @@ import {
   ProcessNotFound,
 } from '../core/errors.ts';
 import { isUuid, uuidv7 } from '../core/ids.ts';
+import { Lazy } from '../core/lazy.ts';
 import type { Page, PageQuery } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
@@ -56,7 +57,11 @@ interface SpawnLicenseRow {
  * row lock, as an activation is, and a machine's deactivation releases its processes.
  */
 export class ProcessesService {
-  readonly #em: EntityManager;
+  readonly #lazyEm: Lazy<EntityManager>;
+  /** The unit of work's EntityManager, forked when first needed (`Lazy`). */
+  get #em(): EntityManager {
+    return this.#lazyEm.value;
+  }
   readonly #clock: Clock;
   readonly #actor: Actor | null;
   readonly #heartbeats: HeartbeatBatcher | undefined;
@@ -67,13 +72,13 @@ export class ProcessesService {
    * `limit`: the one product an API key is limited to; other processes are not found for it.
    */
   constructor(
-    em: EntityManager,
+    em: EntityManager | Lazy<EntityManager>,
     clock: Clock,
     actor: Actor | null,
     heartbeats?: HeartbeatBatcher,
     limit: string | null = null,
   ) {
-    this.#em = em;
+    this.#lazyEm = Lazy.from(em);
     this.#clock = clock;
     this.#actor = actor;
     this.#heartbeats = heartbeats;
@@ -243,7 +248,7 @@ export class ProcessesService {
   async heartbeat(id: string, license: LicenseRecord): Promise<ProcessHeartbeatResult> {
     if (!isUuid(id)) throw new ProcessNotFound(id);
     const now = this.#clock.now();
-    const refusal = await licenseRefusal(this.#em, license, 'heartbeat', now);
+    const refusal = await licenseRefusal(this.#lazyEm, license, 'heartbeat', now);
     if (refusal !== null) {
       const [found] = await execute<{ id: string }[]>(
         this.#em,
