@@ -169,7 +169,7 @@ export async function assertLicenseKeyAccess(
 ): Promise<void> {
   if (principal.kind !== 'license' || context.operation.operationId === EXPIRED_KEY_OPERATION) return;
   try {
-    const refusal = await licenseRefusal(services.em, principal.license, 'use', services.clock.now());
+    const refusal = await licenseRefusal(services.unitOfWork, principal.license, 'use', services.clock.now());
     if (refusal !== null) throw refusal;
   } catch (error) {
     if (error instanceof LicenseNotFound) throw licenseGone();
