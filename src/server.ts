@@ -69,7 +69,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       authCache,
     });
     server = await new Promise<Server>((resolve, reject) => {
-      const s = createHttpServer(app.express, config.transportTimeouts, log, app.responseSigner);
+      const s = createHttpServer(app.listener, config.transportTimeouts, log, app.responseSigner);
       s.once('error', reject);
       s.listen(config.port, config.host, () => {
         s.off('error', reject);

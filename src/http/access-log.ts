@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { parseTraceparent } from '../core/trace.ts';
@@ -14,38 +14,70 @@ export function requestIdOf(headers: IncomingHttpHeaders): string {
   return typeof offered === 'string' && REQUEST_ID_PATTERN.test(offered) ? offered : randomUUID();
 }
 
+/** A request's id, and a logger bound to it. */
+export interface RequestScope {
+  readonly requestId: string;
+  /** Made on first use: most requests log nothing but their access line. */
+  readonly log: Logger;
+}
+
+/** What the access line says of a finished request: where it went and which operation answered. */
+export interface Answered {
+  path: string;
+  operationId: string | undefined;
+}
+
 /**
- * Gives every request its id (the client's, or a new one) and a logger bound to it, echoes the
- * id in `X-Request-Id` (a W3C `traceparent`'s trace id joins it in the log lines), and writes one
- * access-log line and the request metrics when the response is finished.
+ * Gives a request its id (the client's, or a new one) and a logger bound to it, echoes the id in
+ * `X-Request-Id` (a W3C `traceparent`'s trace id joins it in the log lines), and writes one
+ * access-log line and the request metrics when the response is finished. The access line is
+ * written through the base logger with the same fields a child logger would bind, so a request
+ * that logs nothing else makes no child.
  */
-export function requestContext(baseLog: Logger, metrics?: Metrics): RequestHandler {
-  return (req, res, next) => {
-    const requestId = requestIdOf(req.headers);
-    const trace = parseTraceparent(req.headers.traceparent);
-    const log = baseLog.child(
-      trace ? { requestId, traceId: trace.traceId, parentSpanId: trace.parentSpanId } : { requestId },
-    );
-    res.locals.requestId = requestId;
-    res.locals.log = log;
-    res.setHeader('X-Request-Id', requestId);
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      const operation = (res.locals.operationId as string | undefined) ?? 'none';
-      metrics?.requests.inc({ operation, status: res.statusCode });
-      metrics?.latency.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
-      // Every 5xx is an operator's business, whatever the cause.
-      log[res.statusCode >= 500 ? 'warn' : 'info'](
-        {
-          method: req.method,
-          path: req.path,
-          status: res.statusCode,
-          ms: Number(process.hrtime.bigint() - started) / 1e6,
-          operationId: res.locals.operationId,
-        },
+export function startRequest(
+  baseLog: Logger,
+  metrics: Metrics | undefined,
+  req: IncomingMessage,
+  res: ServerResponse,
+  answered: () => Answered,
+): RequestScope {
+  const requestId = requestIdOf(req.headers);
+  const trace = parseTraceparent(req.headers.traceparent);
+  const bindings = trace ? { requestId, traceId: trace.traceId, parentSpanId: trace.parentSpanId } : { requestId };
+  res.setHeader('X-Request-Id', requestId);
+  const started = process.hrtime.bigint();
+  res.on('finish', () => {
+    const { path, operationId } = answered();
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    metrics?.requests.inc({ operation: operationId ?? 'none', status: res.statusCode });
+    metrics?.latency.observe({ operation: operationId ?? 'none' }, seconds);
+    // Every 5xx is an operator's business, whatever the cause.
+    const level = res.statusCode >= 500 ? 'warn' : 'info';
+    if (baseLog.isLevelEnabled(level))
+      baseLog[level](
+        { ...bindings, method: req.method, path, status: res.statusCode, ms: seconds * 1e3, operationId },
         'request',
       );
-    });
+  });
+  let log: Logger | undefined;
+  return {
+    requestId,
+    get log() {
+      log ??= baseLog.child(bindings);
+      return log;
+    },
+  };
+}
+
+/** `startRequest` for the Express routes: the scope goes in `res.locals` (`requestId`, `log`). */
+export function requestContext(baseLog: Logger, metrics?: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const scope = startRequest(baseLog, metrics, req, res, () => ({
+      path: req.path,
+      operationId: res.locals.operationId as string | undefined,
+    }));
+    res.locals.requestId = scope.requestId;
+    Object.defineProperty(res.locals, 'log', { get: () => scope.log, enumerable: true });
     next();
   };
 }

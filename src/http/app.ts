@@ -1,5 +1,7 @@
+import type { IncomingMessage, RequestListener } from 'node:http';
 import express from 'express';
 import type { Logger } from 'pino';
+import proxyAddr from 'proxy-addr';
 import type { Clock } from '../core/clock.ts';
 import { Lazy } from '../core/lazy.ts';
 import type { RateLimits } from '../core/rate-limits.ts';
@@ -20,13 +22,14 @@ import { ContractChecker } from './contract.ts';
 import { mountDocs } from './docs.ts';
 import { loadOpenApiDocument, openApiFile } from './document.ts';
 import { mountHealth } from './health.ts';
+import { HotPath, heartbeatOutcome } from './hot-path.ts';
 import { IdempotencyKeys } from './idempotency.ts';
 import { mountLanding } from './landing.ts';
 import { createPipeline } from './pipeline.ts';
 import { problemBody, problemResult } from './problem.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { ResponseSigner } from './response-signing.ts';
-import { type ApiResult, send } from './result.ts';
+import { send } from './result.ts';
 
 export const API_BASE = '/api/v1';
 
@@ -53,10 +56,19 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
   webhookAddresses?: AddressPolicy;
+  /**
+   * Whether heartbeats and validations take the hot path (hot-path.ts), as they do unless this is
+   * false: the tests turn it off to hold the hot path's answers to the pipeline's.
+   */
+  hotPath?: boolean;
 }
 
 export interface App {
   express: express.Express;
+  /** What the HTTP server listens with: the hot path, then Express for everything else. */
+  listener: RequestListener;
+  /** The hot path, unless it is turned off (`hotPath: false`). */
+  hotPath: HotPath | undefined;
   contractViolations: string[];
   /** The heartbeat group commit: a stopping server flushes it before it closes the pool. */
   heartbeats: HeartbeatBatcher;
@@ -85,12 +97,6 @@ function brokenEscape(path: string): string | null {
     }
     return path;
   }
-}
-
-/** A heartbeat's outcome for its metric: the status it answered, or the refusal's code. */
-function heartbeatOutcome(result: ApiResult): string {
-  const body = result.body as { data?: { heartbeatStatus?: string }; code?: string };
-  return body.data?.heartbeatStatus ?? body.code ?? String(result.status);
 }
 
 /** The Express shell: request ids and access log, health, the contract and its docs, the API. */
@@ -149,21 +155,28 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const info = document.info as { title: string; version: string };
   mountLanding(app, { title: info.title, version: info.version, apiBase: API_BASE });
 
-  app.use(API_BASE, async (req, res) => {
-    const requestId = res.locals.requestId as string;
-    const log = res.locals.log as Logger;
-    // Acting for no one until authentication says who (pipeline.ts, `servicesFor`).
-    const services = new Services(
+  // Acting for no one until authentication says who (pipeline.ts, `servicesFor`).
+  const servicesOfRequest = () =>
+    new Services(
       Lazy.of(() => deps.orm.em.fork()),
       deps.clock,
       deps.hasher,
       null,
       shared,
     );
+  app.use(API_BASE, async (req, res) => {
     const clientIp = req.ip ?? req.socket.remoteAddress ?? 'unknown';
-    let { result, state } = await pipeline.handle(req, { requestId, log, services, clientIp });
+    const locals = res.locals;
+    let { result, state } = await pipeline.handle(req, {
+      requestId: locals.requestId as string,
+      get log() {
+        return locals.log as Logger;
+      },
+      services: servicesOfRequest(),
+      clientIp,
+    });
     if (contract && state.operation)
-      result = contract.enforce(state.operation, result, requestId, log, contractViolations);
+      result = contract.enforce(state.operation, result, state.requestId, state.log, contractViolations);
     res.locals.operationId = state.operationId;
     if (state.operationId === 'pingMachineHeartbeat')
       deps.metrics?.heartbeats.inc({ outcome: heartbeatOutcome(result) });
@@ -195,5 +208,33 @@ export async function createApp(deps: AppDeps): Promise<App> {
     );
   });
 
-  return { express: app, contractViolations, heartbeats, responseSigner, close: () => statements.end() };
+  const hotPath =
+    deps.hotPath === false
+      ? undefined
+      : new HotPath({
+          pipeline,
+          log: deps.log,
+          services: servicesOfRequest,
+          clientIp: clientIpOf(app),
+          signer: responseSigner,
+          limiter,
+          hasher: deps.hasher,
+          metrics: deps.metrics,
+          contract: contract && { checker: contract, violations: contractViolations },
+        });
+  return {
+    express: app,
+    listener: hotPath ? hotPath.listener(app) : app,
+    hotPath,
+    contractViolations,
+    heartbeats,
+    responseSigner,
+    close: () => statements.end(),
+  };
+}
+
+/** A request's client address as Express's `req.ip` reads it, by the app's `trust proxy` setting. */
+function clientIpOf(app: express.Express): (req: IncomingMessage) => string {
+  const trust = app.get('trust proxy fn') as Parameters<typeof proxyAddr>[1];
+  return (req) => proxyAddr(req, trust) ?? req.socket.remoteAddress ?? 'unknown';
 }

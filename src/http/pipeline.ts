@@ -21,7 +21,7 @@ import { IdempotencyKeys } from './idempotency.ts';
 import { forValidation } from './openapi-definition.ts';
 import { HttpProblem, toProblem } from './problem.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { parseBody, readRawBody } from './request-body.ts';
+import { parseBody, readRawBodyOnce } from './request-body.ts';
 import type { RequestState } from './request-state.ts';
 import type { ApiResult } from './result.ts';
 import {
@@ -110,7 +110,10 @@ function operationHandler(
       principal,
       services: servicesFor(principal, state.services),
       requestId: state.requestId,
-      log: state.log,
+      // Read only by a handler that logs: the request's child logger is made then.
+      get log() {
+        return state.log;
+      },
     } as HandlerContext<typeof operationId>;
     const execute = async (): Promise<ApiResult> => {
       const result = (await (handler as (c: typeof ctx) => Promise<SuccessResponse<typeof operationId>>)(ctx)) as {
@@ -271,6 +274,26 @@ function onceParsed(router: Router): Router['parseRequest'] {
   };
 }
 
+/**
+ * One operation as the pipeline runs it, for the hot path (hot-path.ts), which runs the same
+ * steps in the same order without openapi-backend's routing, parsing and copying.
+ */
+export interface PreparedOperation {
+  operationId: OperationId;
+  /** openapi-backend's dereferenced operation, as routing would have matched it. */
+  operation: RequestState['operation'] & object;
+  /** The media types its body may have (the 415 check), when it declares one. */
+  bodyMediaTypes: string[] | undefined;
+  /**
+   * openapi-backend's own validators of the operation's parameters and body (validation.js),
+   * given what its `validateRequest` gives them: `path`, `query`, `header`, `cookie`, and
+   * `requestBody` when there is a body or the request says it is JSON.
+   */
+  valid(parameters: Record<string, unknown>): boolean;
+  /** The operation's handler, as openapi-backend calls it once the request is valid. */
+  run(context: Context, state: RequestState): Promise<ApiResult>;
+}
+
 export interface Pipeline {
   /**
    * Runs one API request through openapi-backend: routing, authentication, scopes, body checks,
@@ -278,6 +301,8 @@ export interface Pipeline {
    * The state tells the caller which operation answered.
    */
   handle(req: Request, origin: RequestOrigin): Promise<{ result: ApiResult; state: RequestState }>;
+  /** An operation's parts, for the hot path. */
+  prepared(operationId: OperationId): PreparedOperation;
 }
 
 /** The operation pipeline, built once from the contract, which it changes (forValidation) and then lets go. */
@@ -355,8 +380,11 @@ export async function createPipeline(
     },
   });
 
+  const runs = new Map<OperationId, PreparedOperation['run']>();
   for (const [operationId, handler] of Object.entries(handlers) as [OperationId, Handlers[OperationId]][]) {
-    api.register(operationId, operationHandler(operationId, handler, idempotency));
+    const run = operationHandler(operationId, handler, idempotency);
+    runs.set(operationId, run);
+    api.register(operationId, run);
   }
 
   await api.init();
@@ -374,10 +402,29 @@ export async function createPipeline(
   api.document = undefined as never;
 
   return {
+    prepared(operationId) {
+      const operation = api.router.getOperation(operationId) as unknown as PreparedOperation['operation'] | undefined;
+      const run = runs.get(operationId);
+      if (!operation || !run) throw new Error(`no operation ${operationId}`);
+      const validators = api.validator.getRequestValidatorsForOperation(operationId);
+      return {
+        operationId,
+        operation,
+        bodyMediaTypes: bodyMediaTypes.get(operationId),
+        valid: (parameters) => validators.every((validate) => validate(parameters) && !validate.errors),
+        run,
+      };
+    },
+
     async handle(req, origin) {
       const queryAt = req.originalUrl.indexOf('?');
       const state: RequestState = {
-        ...origin,
+        requestId: origin.requestId,
+        get log() {
+          return origin.log;
+        },
+        services: origin.services,
+        clientIp: origin.clientIp,
         rawBody: { bytes: undefined, tooLarge: false },
         request: {
           // HEAD is GET without a body; Node drops the body itself.
@@ -389,7 +436,7 @@ export async function createPipeline(
         invalidCredentials: false,
       };
       try {
-        state.rawBody = await readRawBody(req);
+        state.rawBody = await readRawBodyOnce(req);
         return { result: (await api.handleRequest(state.request as never, state)) as ApiResult, state };
       } catch (error) {
         return { result: toProblem(error, state), state };

@@ -45,6 +45,18 @@ export function readRawBody(req: IncomingMessage): Promise<RawBody> {
   });
 }
 
+const RAW_BODY = Symbol('rawBody');
+
+/**
+ * `readRawBody`, read at most once a request: the hot path (hot-path.ts) reads a body before it
+ * knows whether it will answer, and a request it hands on to the pipeline brings that read along.
+ */
+export function readRawBodyOnce(req: IncomingMessage): Promise<RawBody> {
+  const holder = req as IncomingMessage & { [RAW_BODY]?: Promise<RawBody> };
+  holder[RAW_BODY] ??= readRawBody(req);
+  return holder[RAW_BODY];
+}
+
 /** Whether a Content-Type header names one of the declared media types (parameters such as charset aside). */
 export function mediaTypeMatches(contentType: string | undefined, declared: string[]): boolean {
   if (!contentType) return false;

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Response } from 'express';
 import type { ResponseSigner } from './response-signing.ts';
 
@@ -43,4 +44,23 @@ function sendSigned(res: Response, result: ApiResult, signer: ResponseSigner): v
   );
   for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
   res.send(body);
+}
+
+/**
+ * `send` for a JSON answer on a bare node:http response (the hot path's, hot-path.ts): the status,
+ * headers and bytes Express's `res.send` writes for it, the `charset` included, signed the same
+ * way for a request that asks.
+ */
+export function sendJson(req: IncomingMessage, res: ServerResponse, result: ApiResult, signer?: ResponseSigner): void {
+  const contentType = `${result.contentType}; charset=utf-8`;
+  const body = Buffer.from(JSON.stringify(result.body), 'utf8');
+  res.statusCode = result.status;
+  if (result.headers) for (const [name, value] of Object.entries(result.headers)) res.setHeader(name, value);
+  res.setHeader('Content-Type', contentType);
+  if (signer !== undefined && req.headers['accept-signature'] !== undefined) {
+    const headers = signer.headersFor(req, result.status, contentType, body);
+    if (headers) for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  }
+  res.setHeader('Content-Length', body.length);
+  res.end(body);
 }

@@ -61,6 +61,8 @@ export interface TestServer {
   contractViolations: string[];
   /** The node:http server: its `headersTimeout` and `requestTimeout` are read at every check. */
   http: Server;
+  /** The app it serves: its Express app alone is the API without the hot path (hot-path.ts). */
+  app: App;
 }
 
 export interface SeededLicense {
@@ -132,7 +134,7 @@ export function useTestServer(
     });
     // The node:http server `serve` listens with: its timeouts and refusals before routing.
     http = createHttpServer(
-      app.express,
+      app.listener,
       options.transportTimeouts ?? DEFAULT_TRANSPORT_TIMEOUTS,
       log,
       app.responseSigner,
@@ -158,6 +160,7 @@ export function useTestServer(
         new Services(orm.em.fork(), clock, hasher, CLI_ACTOR, { authCache, webhookAddresses, secret: TEST_SECRET }),
       contractViolations: app.contractViolations,
       http,
+      app,
     } satisfies TestServer);
   });
 

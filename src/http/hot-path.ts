@@ -1,0 +1,203 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Context } from 'openapi-backend';
+import type { Logger } from 'pino';
+import type { KeyHasher } from '../keys/hashing.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Services } from '../services.ts';
+import { startRequest } from './access-log.ts';
+import type { ContractChecker } from './contract.ts';
+import type { Pipeline, PreparedOperation } from './pipeline.ts';
+import { toProblem } from './problem.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { parseBody, type RawBody, readRawBodyOnce } from './request-body.ts';
+import type { RequestState } from './request-state.ts';
+import type { ResponseSigner } from './response-signing.ts';
+import { type ApiResult, sendJson } from './result.ts';
+import { assertLicenseKeyAccess, assertScopes, presentedKeyHash, securityHandlers, unauthorized } from './security.ts';
+import type { Principal } from './types.ts';
+
+/** The operations the hot path answers: what every installed copy calls all day. */
+export const HOT_OPERATIONS = ['pingMachineHeartbeat', 'processHeartbeat', 'validateLicense'] as const;
+type HotOperationId = (typeof HOT_OPERATIONS)[number];
+
+const VALIDATE_PATH = '/api/v1/licenses/actions/validate';
+/** A heartbeat's target with a plain id: nothing escaped, no query, no trailing slash. */
+const HEARTBEAT_PATH = /^\/api\/v1\/(machines|processes)\/([0-9A-Za-z-]{1,64})\/heartbeat$/;
+
+export interface HotPathDeps {
+  pipeline: Pipeline;
+  log: Logger;
+  /** The request's services, acting for no one until authentication says who. */
+  services: () => Services;
+  /** The client's address, as Express's `req.ip` would give it (trust proxy included). */
+  clientIp: (req: IncomingMessage) => string;
+  signer: ResponseSigner;
+  limiter?: RateLimiter;
+  hasher?: KeyHasher;
+  metrics?: Metrics;
+  contract?: { checker: ContractChecker; violations: string[] };
+}
+
+/** A heartbeat's outcome for its metric: the status it answered, or the refusal's code. */
+export function heartbeatOutcome(result: ApiResult): string {
+  const body = result.body as { data?: { heartbeatStatus?: string }; code?: string };
+  return body.data?.heartbeatStatus ?? body.code ?? String(result.status);
+}
+
+/**
+ * The API's three hottest operations (machine and process heartbeats, validation) answered on
+ * node:http, before Express and openapi-backend. A hot request still runs every step the pipeline
+ * runs, in its order and with its own functions: the request id and access line, the rate limits,
+ * the License scheme's handler and its 401s, the license-key checks, openapi-backend's own
+ * compiled validators, the operation's handler (with its `Idempotency`-free path), problem answers,
+ * the contract check, the heartbeat metric and response signing. What it skips is what those
+ * libraries do around the steps for any request: Express's router and its request and response
+ * objects; openapi-backend's routing, its request parse and the coerced copy it validates.
+ *
+ * A request it cannot answer exactly as the pipeline would goes on to Express untouched (with a
+ * body it read brought along, request-body.ts): anything but these three targets as a client
+ * sends them, a heartbeat with a body, and a request the validators or the body checks refuse,
+ * which the pipeline refuses in its own order (authentication comes first there). Deciding that
+ * changes nothing anywhere: no limit is counted and no credential read before the request is
+ * known to be the hot path's.
+ */
+export class HotPath {
+  readonly #deps: HotPathDeps;
+  readonly #operations: Record<HotOperationId, PreparedOperation>;
+  /** Requests answered here, not by the pipeline; the tests read it. */
+  answered = 0;
+
+  constructor(deps: HotPathDeps) {
+    this.#deps = deps;
+    this.#operations = {
+      pingMachineHeartbeat: deps.pipeline.prepared('pingMachineHeartbeat'),
+      processHeartbeat: deps.pipeline.prepared('processHeartbeat'),
+      validateLicense: deps.pipeline.prepared('validateLicense'),
+    };
+  }
+
+  /** A node:http listener answering the hot requests and handing every other one to `next`. */
+  listener(next: RequestListener): RequestListener {
+    return (req, res) => {
+      if (req.method !== 'POST' || req.url === undefined) return next(req, res);
+      if (req.url === VALIDATE_PATH) {
+        void this.#validate(req, res, next);
+        return;
+      }
+      const heartbeat = HEARTBEAT_PATH.exec(req.url);
+      // A heartbeat declares no body: one that comes with one is read (and ignored) by the pipeline.
+      if (
+        heartbeat === null ||
+        req.headers['transfer-encoding'] !== undefined ||
+        Number(req.headers['content-length'] ?? 0) !== 0
+      )
+        return next(req, res);
+      const prepared = this.#operations[heartbeat[1] === 'machines' ? 'pingMachineHeartbeat' : 'processHeartbeat'];
+      const params = { id: heartbeat[2]! };
+      const parameters = { path: params, query: {}, header: req.headers, cookie: {} };
+      if (!this.#valid(prepared, parameters, req.headers['content-type'])) return next(req, res);
+      void this.#answer(prepared, req, res, params, undefined, { bytes: undefined, tooLarge: false });
+    };
+  }
+
+  async #validate(req: IncomingMessage, res: ServerResponse, next: RequestListener): Promise<void> {
+    const prepared = this.#operations.validateLicense;
+    let raw: RawBody;
+    let body: unknown;
+    try {
+      raw = await readRawBodyOnce(req);
+      body = parseBody(raw, req.headers['content-type'], prepared.bodyMediaTypes ?? []);
+    } catch {
+      // The pipeline reads the same outcome (readRawBodyOnce) and refuses it after authentication.
+      return next(req, res);
+    }
+    const parameters: Record<string, unknown> = { path: {}, query: {}, header: req.headers, cookie: {} };
+    if (!this.#valid(prepared, parameters, req.headers['content-type'], body)) return next(req, res);
+    await this.#answer(prepared, req, res, {}, body, raw);
+  }
+
+  /** openapi-backend's validation of the request, given what its `validateRequest` would give. */
+  #valid(
+    prepared: PreparedOperation,
+    parameters: Record<string, unknown>,
+    contentType: string | undefined,
+    body?: unknown,
+  ): boolean {
+    const json = (contentType ?? '').split(';')[0]!.trim().toLowerCase() === 'application/json';
+    if (typeof body === 'object' || json) parameters.requestBody = body;
+    return prepared.valid(parameters);
+  }
+
+  /** The pipeline's steps from routing on (pipeline.ts), for a request known to be valid. */
+  async #answer(
+    prepared: PreparedOperation,
+    req: IncomingMessage,
+    res: ServerResponse,
+    params: Record<string, string>,
+    body: unknown,
+    rawBody: RawBody,
+  ): Promise<void> {
+    this.answered++;
+    const deps = this.#deps;
+    const path = req.url!;
+    const scope = startRequest(deps.log, deps.metrics, req, res, () => ({ path, operationId: prepared.operationId }));
+    const headers = req.headers as Record<string, string | string[]>;
+    const clientIp = deps.clientIp(req);
+    const state: RequestState = {
+      requestId: scope.requestId,
+      get log() {
+        return scope.log;
+      },
+      services: deps.services(),
+      clientIp,
+      rawBody,
+      request: { method: 'POST', path, query: '', headers, body },
+      invalidCredentials: false,
+      operation: prepared.operation,
+      operationId: prepared.operationId,
+    };
+    const context = {
+      operation: prepared.operation,
+      request: { method: 'post', path, headers, params, query: {}, cookies: {}, body, requestBody: body },
+      security: {} as Record<string, unknown>,
+    } as unknown as Context;
+    let result: ApiResult;
+    try {
+      const { limiter, hasher } = deps;
+      await limiter?.beforeAuthentication(clientIp, () =>
+        hasher ? presentedKeyHash(headers.authorization, hasher) : undefined,
+      );
+      // As openapi-backend runs a security handler: what it throws is recorded, not thrown.
+      let outcome: Principal | false | { error: unknown };
+      try {
+        outcome = await securityHandlers.License(context, state);
+      } catch (error) {
+        outcome = { error: error ?? new Error('security handler rejected') };
+      }
+      const authorized = outcome !== false && !('error' in outcome);
+      context.security = { License: outcome, authorized };
+      if (!authorized) {
+        if (state.invalidCredentials) await limiter?.authenticationFailed(clientIp);
+        throw unauthorized(context, state);
+      }
+      const principal = outcome as Principal;
+      await limiter?.afterAuthentication(principal);
+      assertScopes(context, principal);
+      await assertLicenseKeyAccess(context, principal, state.services);
+      result = await prepared.run(context, state);
+    } catch (error) {
+      result = toProblem(error, state);
+    }
+    if (deps.contract)
+      result = deps.contract.checker.enforce(
+        prepared.operation,
+        result,
+        state.requestId,
+        state.log,
+        deps.contract.violations,
+      );
+    if (prepared.operationId === 'pingMachineHeartbeat')
+      deps.metrics?.heartbeats.inc({ outcome: heartbeatOutcome(result) });
+    sendJson(req, res, result, deps.signer);
+  }
+}

@@ -1,0 +1,206 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_TRANSPORT_TIMEOUTS } from '../src/config.ts';
+import { createHttpServer } from '../src/http/transport.ts';
+import { createLogger } from '../src/log.ts';
+import {
+  activate,
+  type Credentials,
+  licenseAuth,
+  seedPolicyAndLicense,
+  useApiKey,
+  useTestServer,
+} from './support/harness.ts';
+
+/**
+ * The hot path (hot-path.ts) answers heartbeats and validations before Express and
+ * openapi-backend. Each request here goes to the server as it listens (hot path first) and to its
+ * Express app alone (the pipeline every other operation takes), on the same database, clock and
+ * signing key, and the two answers must be the same bytes: status, headers (all but `Date`) and
+ * body. The hot path's count says which requests it answered and which it handed on.
+ */
+const server = useTestServer();
+const admin = useApiKey(server, ['admin']);
+
+let pipelineOnly: Server;
+let pipelineUrl: string;
+
+beforeAll(async () => {
+  pipelineOnly = createHttpServer(
+    server.app.express,
+    DEFAULT_TRANSPORT_TIMEOUTS,
+    createLogger('silent'),
+    server.app.responseSigner,
+  );
+  await new Promise<void>((resolve) => pipelineOnly.listen(0, '127.0.0.1', resolve));
+  pipelineUrl = `http://127.0.0.1:${(pipelineOnly.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  pipelineOnly.closeAllConnections();
+  await new Promise((resolve) => pipelineOnly.close(resolve));
+});
+
+interface Sent {
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+async function answer(base: string, { path, headers = {}, body }: Sent): Promise<Answer> {
+  const response = await fetch(`${base}/api/v1${path}`, {
+    method: 'POST',
+    // One request id for both, so the answers can be the same bytes.
+    headers: { 'X-Request-Id': 'hot-path-test', ...headers },
+    body,
+  });
+  const all = Object.fromEntries(response.headers);
+  delete all.date;
+  return { status: response.status, headers: all, body: await response.text() };
+}
+
+/**
+ * The request's answer from both, which must be the same; whether the hot path answered it
+ * (`hot`) or handed it on. A request that changes state (a heartbeat) is sent to the hot path
+ * second, so both see the state the first left.
+ */
+async function same(sent: Sent, hot: boolean): Promise<Answer> {
+  const viaPipeline = await answer(pipelineUrl, sent);
+  const before = server.app.hotPath!.answered;
+  const viaHotPath = await answer(server.baseUrl, sent);
+  expect(server.app.hotPath!.answered - before, `answered by the hot path: ${sent.path}`).toBe(hot ? 1 : 0);
+  expect(viaHotPath).toEqual(viaPipeline);
+  return viaHotPath;
+}
+
+const JSON_TYPE = { 'Content-Type': 'application/json' };
+const SIGNED = { 'Accept-Signature': 'sig1=("@status" "content-digest");alg="ed25519"' };
+let seq = 0;
+
+async function licensed(overrides: Record<string, unknown> = {}) {
+  const license = await seedPolicyAndLicense(server, admin, {
+    name: `hot ${++seq}`,
+    maxMachines: 5,
+    requireHeartbeat: true,
+    heartbeatDuration: 600,
+    maxProcesses: 2,
+    processHeartbeatDuration: 300,
+    ...overrides,
+  });
+  const machine = await activate(server, license.key, { fingerprint: `hot-fingerprint-${seq}` });
+  return { ...license, machine, auth: licenseAuth(license.key) as Credentials };
+}
+
+describe('the hot path answers as the pipeline does', () => {
+  it('machine heartbeats: alive, signed, with a JSON type and no body, and each refusal', async () => {
+    const { machine, auth } = await licensed();
+    const other = await licensed();
+    const path = `/machines/${machine.id}/heartbeat`;
+    const alive = await same({ path, headers: auth }, true);
+    expect(alive.status).toBe(200);
+    expect(JSON.parse(alive.body).data.heartbeatStatus).toBe('ALIVE');
+    const signed = await same({ path, headers: { ...auth, ...SIGNED } }, true);
+    expect(signed.headers.signature).toMatch(/^sig1=:/);
+    expect((await same({ path, headers: { ...auth, ...JSON_TYPE } }, true)).status).toBe(200);
+    // Refused by the handler, the license checks or authentication, in the hot path.
+    expect((await same({ path, headers: other.auth }, true)).status).toBe(404);
+    expect(
+      (await same({ path: '/machines/0190a0a0-0000-7000-8000-000000000000/heartbeat', headers: auth }, true)).status,
+    ).toBe(404);
+    expect((await same({ path }, true)).status).toBe(401);
+    expect((await same({ path, headers: { Authorization: 'License not-a-key' } }, true)).status).toBe(401);
+    expect((await same({ path, headers: { Authorization: 'Bearer lct_nothing' } }, true)).status).toBe(401);
+    expect(
+      (await same({ path, headers: { ...auth, ...SIGNED, Authorization: 'License WRONG-KEY' } }, true)).status,
+    ).toBe(401);
+    // Handed on: an id the schema refuses, a query, a body, a path it does not take as it is.
+    expect((await same({ path: '/machines/not-a-uuid/heartbeat', headers: auth }, false)).status).toBe(400);
+    expect((await same({ path: `${path}?x=1`, headers: auth }, false)).status).toBe(400);
+    expect((await same({ path, headers: { ...auth, ...JSON_TYPE }, body: '{}' }, false)).status).toBe(200);
+    expect((await same({ path: `${path}/`, headers: auth }, false)).status).toBe(200);
+    expect((await same({ path, headers: { ...auth, 'Accept-Signature': 'x'.repeat(1100) } }, false)).status).toBe(400);
+  });
+
+  it('a suspended license and a dead machine', async () => {
+    const { machine, auth, licenseId } = await licensed();
+    const path = `/machines/${machine.id}/heartbeat`;
+    server.clock.advance(3_600_000);
+    // Dead past its window (a 600 s heartbeat): refused, the same way twice.
+    const dead = await same({ path, headers: auth }, true);
+    expect(dead.status).toBe(422);
+    const suspend = await server.client.POST('/licenses/{id}/actions/suspend', {
+      headers: admin,
+      params: { path: { id: licenseId } },
+    });
+    expect(suspend.response.status).toBe(200);
+    expect((await same({ path, headers: auth }, true)).status).toBe(403);
+  });
+
+  it('process heartbeats', async () => {
+    const { machine, auth } = await licensed();
+    const spawned = await server.client.POST('/machines/{id}/processes', {
+      headers: auth,
+      params: { path: { id: machine.id } },
+      body: {},
+    });
+    expect(spawned.response.status).toBe(201);
+    const path = `/processes/${spawned.data!.data.id}/heartbeat`;
+    expect((await same({ path, headers: auth }, true)).status).toBe(200);
+    expect((await same({ path, headers: { ...auth, ...SIGNED } }, true)).status).toBe(200);
+    expect(
+      (await same({ path: '/processes/0190a0a0-0000-7000-8000-000000000000/heartbeat', headers: auth }, true)).status,
+    ).toBe(404);
+  });
+
+  it('validations: valid, scoped, signed with a nonce, and each refusal', async () => {
+    const { auth, machine } = await licensed();
+    const path = '/licenses/actions/validate';
+    const body = (value: unknown) => ({ path, headers: { ...auth, ...JSON_TYPE }, body: JSON.stringify(value) });
+    const valid = await same(body({ fingerprint: machine.fingerprint }), true);
+    expect(JSON.parse(valid.body).data.valid).toBe(true);
+    expect((await same({ path, headers: auth }, true)).status).toBe(200);
+    const signed = await same(
+      { ...body({ fingerprint: machine.fingerprint, nonce: 'n-1' }), headers: { ...auth, ...JSON_TYPE, ...SIGNED } },
+      true,
+    );
+    expect(JSON.parse(signed.body).meta).toEqual({ nonce: 'n-1' });
+    expect(signed.headers['content-digest']).toMatch(/^sha-256=:/);
+    expect(JSON.parse((await same(body({ fingerprint: 'hot-not-activated' }), true)).body).data.code).toBe(
+      'FINGERPRINT_NOT_ACTIVATED',
+    );
+    expect(JSON.parse((await same(body({ entitlements: ['NOT_GRANTED'] }), true)).body).data.code).toBe(
+      'ENTITLEMENTS_MISSING',
+    );
+    expect(
+      JSON.parse((await same(body({ fingerprints: [machine.fingerprint, 'hot-other'] }), true)).body).data.valid,
+    ).toBe(true);
+    // The handler's own refusal, and authentication's.
+    expect(
+      (await same(body({ fingerprint: machine.fingerprint, fingerprints: [machine.fingerprint] }), true)).status,
+    ).toBe(400);
+    expect(
+      (await same({ ...body({}), headers: { ...JSON_TYPE, Authorization: 'License WRONG-KEY' } }, true)).status,
+    ).toBe(401);
+    expect((await same({ ...body({}), headers: JSON_TYPE }, true)).status).toBe(401);
+    // Handed on, refused by the pipeline in its order (authentication first).
+    expect((await same(body({ fingerprint: 'short' }), false)).status).toBe(400);
+    expect((await same(body({ unknown: 1 }), false)).status).toBe(400);
+    expect((await same(body([]), false)).status).toBe(400);
+    expect((await same({ path, headers: { ...auth, ...JSON_TYPE }, body: '{"fingerprint":' }, false)).status).toBe(400);
+    expect((await same({ path, headers: { ...auth, 'Content-Type': 'text/plain' }, body: '{}' }, false)).status).toBe(
+      415,
+    );
+    expect(
+      (await same({ path, headers: { ...JSON_TYPE, Authorization: 'License WRONG-KEY' }, body: '{"x":' }, false))
+        .status,
+    ).toBe(401);
+    expect((await same({ path: `${path}?x=1`, headers: auth }, false)).status).toBe(400);
+  });
+});
