@@ -28,42 +28,47 @@ export interface Answered {
 }
 
 /**
- * Gives a request its id (the client's, or a new one) and a logger bound to it, echoes the id in
- * `X-Request-Id` (a W3C `traceparent`'s trace id joins it in the log lines), and writes one
- * access-log line and the request metrics when the response is finished. The access line is
- * written through the base logger with the same fields a child logger would bind, so a request
- * that logs nothing else makes no child.
+ * Gives a request its id (the client's, or a new one) and a logger bound to it (a W3C
+ * `traceparent`'s trace id joins the id in the log lines), and writes one access-log line and the
+ * request metrics when the response is finished. The caller echoes the id in `X-Request-Id`. The
+ * access line is written through the base logger with the fields a child logger would bind, so a
+ * request that logs nothing else makes no child.
  */
 export function startRequest(
   baseLog: Logger,
   metrics: Metrics | undefined,
   req: IncomingMessage,
   res: ServerResponse,
-  answered: () => Answered,
+  answered: Answered | (() => Answered),
 ): RequestScope {
   const requestId = requestIdOf(req.headers);
   const trace = parseTraceparent(req.headers.traceparent);
-  const bindings = trace ? { requestId, traceId: trace.traceId, parentSpanId: trace.parentSpanId } : { requestId };
-  res.setHeader('X-Request-Id', requestId);
   const started = process.hrtime.bigint();
   res.on('finish', () => {
-    const { path, operationId } = answered();
+    const { path, operationId } = typeof answered === 'function' ? answered() : answered;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     metrics?.requests.inc({ operation: operationId ?? 'none', status: res.statusCode });
     metrics?.latency.observe({ operation: operationId ?? 'none' }, seconds);
     // Every 5xx is an operator's business, whatever the cause.
     const level = res.statusCode >= 500 ? 'warn' : 'info';
-    if (baseLog.isLevelEnabled(level))
-      baseLog[level](
-        { ...bindings, method: req.method, path, status: res.statusCode, ms: seconds * 1e3, operationId },
-        'request',
-      );
+    if (!baseLog.isLevelEnabled(level)) return;
+    const status = res.statusCode;
+    const ms = seconds * 1e3;
+    const { method } = req;
+    baseLog[level](
+      trace
+        ? { requestId, traceId: trace.traceId, parentSpanId: trace.parentSpanId, method, path, status, ms, operationId }
+        : { requestId, method, path, status, ms, operationId },
+      'request',
+    );
   });
   let log: Logger | undefined;
   return {
     requestId,
     get log() {
-      log ??= baseLog.child(bindings);
+      log ??= baseLog.child(
+        trace ? { requestId, traceId: trace.traceId, parentSpanId: trace.parentSpanId } : { requestId },
+      );
       return log;
     },
   };
@@ -76,6 +81,7 @@ export function requestContext(baseLog: Logger, metrics?: Metrics): RequestHandl
       path: req.path,
       operationId: res.locals.operationId as string | undefined,
     }));
+    res.setHeader('X-Request-Id', scope.requestId);
     res.locals.requestId = scope.requestId;
     Object.defineProperty(res.locals, 'log', { get: () => scope.log, enumerable: true });
     next();

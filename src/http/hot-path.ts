@@ -13,7 +13,13 @@ import { parseBody, type RawBody, readRawBodyOnce } from './request-body.ts';
 import type { RequestState } from './request-state.ts';
 import type { ResponseSigner } from './response-signing.ts';
 import { type ApiResult, sendJson } from './result.ts';
-import { assertLicenseKeyAccess, assertScopes, presentedKeyHash, securityHandlers, unauthorized } from './security.ts';
+import {
+  assertLicenseKeyAccess,
+  assertScopes,
+  licenseCredentials,
+  presentedKeyHash,
+  unauthorized,
+} from './security.ts';
 import type { Principal } from './types.ts';
 
 /** The operations the hot path answers: what every installed copy calls all day. */
@@ -140,7 +146,7 @@ export class HotPath {
     this.answered++;
     const deps = this.#deps;
     const path = req.url!;
-    const scope = startRequest(deps.log, deps.metrics, req, res, () => ({ path, operationId: prepared.operationId }));
+    const scope = startRequest(deps.log, deps.metrics, req, res, { path, operationId: prepared.operationId });
     const headers = req.headers as Record<string, string | string[]>;
     const clientIp = deps.clientIp(req);
     const state: RequestState = {
@@ -164,13 +170,16 @@ export class HotPath {
     let result: ApiResult;
     try {
       const { limiter, hasher } = deps;
-      await limiter?.beforeAuthentication(clientIp, () =>
+      // No await where nothing waits (limits off, a live license): each is a promise and a turn.
+      const counted = limiter?.beforeAuthentication(clientIp, () =>
         hasher ? presentedKeyHash(headers.authorization, hasher) : undefined,
       );
+      if (counted) await counted;
       // As openapi-backend runs a security handler: what it throws is recorded, not thrown.
       let outcome: Principal | false | { error: unknown };
       try {
-        outcome = await securityHandlers.License(context, state);
+        const found = licenseCredentials(context, state);
+        outcome = found instanceof Promise ? await found : found;
       } catch (error) {
         outcome = { error: error ?? new Error('security handler rejected') };
       }
@@ -181,9 +190,11 @@ export class HotPath {
         throw unauthorized(context, state);
       }
       const principal = outcome as Principal;
-      await limiter?.afterAuthentication(principal);
+      const vouched = limiter?.afterAuthentication(principal);
+      if (vouched) await vouched;
       assertScopes(context, principal);
-      await assertLicenseKeyAccess(context, principal, state.services);
+      const access = assertLicenseKeyAccess(context, principal, state.services);
+      if (access) await access;
       result = await prepared.run(context, state);
     } catch (error) {
       result = toProblem(error, state);
@@ -198,6 +209,12 @@ export class HotPath {
       );
     if (prepared.operationId === 'pingMachineHeartbeat')
       deps.metrics?.heartbeats.inc({ outcome: heartbeatOutcome(result) });
-    sendJson(req, res, result, deps.signer);
+    try {
+      sendJson(req, res, result, state.requestId, deps.signer);
+    } catch (error) {
+      // What Express's error handler would have answered a throwing `send` with, as a problem.
+      if (!res.headersSent) sendJson(req, res, toProblem(error, state), state.requestId, deps.signer);
+      else res.destroy(error as Error);
+    }
   }
 }

@@ -115,25 +115,27 @@ function operationHandler(
         return state.log;
       },
     } as HandlerContext<typeof operationId>;
-    const execute = async (): Promise<ApiResult> => {
-      const result = (await (handler as (c: typeof ctx) => Promise<SuccessResponse<typeof operationId>>)(ctx)) as {
-        status: number;
-        body: unknown;
-        contentType?: string;
-        headers?: Record<string, string>;
-      };
-      return {
-        status: result.status,
-        body: result.body,
-        contentType: result.contentType ?? 'application/json',
-        ...(result.headers ? { headers: result.headers } : {}),
-      };
-    };
+    const run = handler as (c: typeof ctx) => Promise<SuccessResponse<typeof operationId>>;
     const key = state.request.headers['idempotency-key'];
-    if (!idempotency || typeof key !== 'string' || !takesIdempotencyKey(state.operation)) return execute();
+    if (!idempotency || typeof key !== 'string' || !takesIdempotencyKey(state.operation))
+      return asResult(await run(ctx));
+    const execute = async () => asResult(await run(ctx));
     const fingerprint = IdempotencyKeys.fingerprint(operationId, { path: ctx.path, query: ctx.query, body: ctx.body });
     return idempotency.run(IdempotencyKeys.scopeOf(principal), key, fingerprint, execute);
   };
+}
+
+/** A handler's answer as the pipeline passes it on: JSON unless the handler says otherwise. */
+function asResult(answer: unknown): ApiResult {
+  const result = answer as { status: number; body: unknown; contentType?: string; headers?: Record<string, string> };
+  return result.headers
+    ? {
+        status: result.status,
+        body: result.body,
+        contentType: result.contentType ?? 'application/json',
+        headers: result.headers,
+      }
+    : { status: result.status, body: result.body, contentType: result.contentType ?? 'application/json' };
 }
 
 /** openapi-backend's path template as its router reads it: `{name}` matches one segment. */

@@ -99,7 +99,10 @@ export class RateLimiter {
    * presents a credential already vouched for (`presentedHash`, only computed for a blocked
    * address), then its overall budget.
    */
-  async beforeAuthentication(ip: string, presentedHash: () => Buffer | undefined = () => undefined): Promise<void> {
+  beforeAuthentication(
+    ip: string,
+    presentedHash: () => Buffer | undefined = () => undefined,
+  ): Promise<void> | undefined {
     if (this.#authFailures) {
       // Public in the library, missing from its type declarations.
       const store = this.#authFailures.store as RateLimiterPostgres & {
@@ -109,17 +112,19 @@ export class RateLimiter {
       if (blockedMs > 0 && !this.#isVouchedFor(presentedHash()))
         throw this.#refusal(this.#authFailures, new RateLimiterRes(0, blockedMs, this.#authFailures.budget.points + 1));
     }
-    if (this.#ip) await this.#consume(this.#ip, ip);
+    // Undefined, not a promise, when no budget counts: the caller need not wait (hot-path.ts).
+    return this.#ip ? this.#consume(this.#ip, ip) : undefined;
   }
 
   /** After authentication: the credential is vouched for, then its own budget. */
-  async afterAuthentication(principal: Principal): Promise<void> {
+  afterAuthentication(principal: Principal): Promise<void> | undefined {
     if (this.#authFailures) {
       if (principal.kind === 'license') this.#vouch(principal.license.keyHash);
       if (principal.kind === 'apiKey') this.#vouch(principal.apiKey.tokenHash);
     }
-    if (principal.kind === 'license' && this.#license) await this.#consume(this.#license, principal.license.id);
-    if (principal.kind === 'apiKey' && this.#apiKey) await this.#consume(this.#apiKey, principal.apiKey.id);
+    if (principal.kind === 'license' && this.#license) return this.#consume(this.#license, principal.license.id);
+    if (principal.kind === 'apiKey' && this.#apiKey) return this.#consume(this.#apiKey, principal.apiKey.id);
+    return undefined;
   }
 
   /** Counts a failed authentication; throws the 429 that replaces the 401 once over budget. */

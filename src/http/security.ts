@@ -5,7 +5,7 @@ import { isWellFormedApiToken } from '../keys/api-token.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
 import { parseLicenseKey } from '../keys/license-key.ts';
 import { grants, isScope } from '../keys/scopes.ts';
-import { licenseRefusal } from '../licenses/access.ts';
+import { immediateRefusal, licenseRefusal } from '../licenses/access.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
 import type { Services } from '../services.ts';
 import { HttpProblem } from './problem.ts';
@@ -54,16 +54,7 @@ export function presentedKeyHash(authorization: unknown, hasher: KeyHasher): Buf
  */
 export const securityHandlers: Record<SchemeName, (c: Context, state: RequestState) => Promise<Principal | false>> = {
   async License(context, state) {
-    const presented = credentialsFor(context, AUTH_SCHEMES.License);
-    if (presented === undefined) return false;
-    // The key as issued, whatever case it came in; null for one that cannot be ours.
-    const key = parseLicenseKey(presented);
-    const license = key === null ? null : await state.services.licenses.authenticateCanonical(key);
-    if (!license || key === null) {
-      state.invalidCredentials = true;
-      return false;
-    }
-    return { kind: 'license', license, key };
+    return licenseCredentials(context, state);
   },
 
   async ApiKey(context, state) {
@@ -77,6 +68,35 @@ export const securityHandlers: Record<SchemeName, (c: Context, state: RequestSta
     return { kind: 'apiKey', apiKey };
   },
 };
+
+/**
+ * The License scheme's handler (`securityHandlers.License`), answering without a promise when the
+ * authentication cache holds the license: the hot path (hot-path.ts) calls it as it is.
+ */
+export function licenseCredentials(
+  context: Context,
+  state: RequestState,
+): Principal | false | Promise<Principal | false> {
+  const presented = credentialsFor(context, AUTH_SCHEMES.License);
+  if (presented === undefined) return false;
+  // The key as issued, whatever case it came in; null for one that cannot be ours.
+  const key = parseLicenseKey(presented);
+  if (key === null) return refused(state);
+  const found = state.services.licenses.authenticateCanonical(key);
+  if (found instanceof Promise)
+    return found.then((license) => (license ? licensePrincipal(license, key) : refused(state)));
+  return found ? licensePrincipal(found, key) : refused(state);
+}
+
+function licensePrincipal(license: LicenseRecord, key: string): Principal {
+  return { kind: 'license', license, key };
+}
+
+/** Credentials were presented, and are wrong: 401 INVALID_CREDENTIALS rather than AUTHENTICATION_REQUIRED. */
+function refused(state: RequestState): false {
+  state.invalidCredentials = true;
+  return false;
+}
 
 /** Each operation's schemes, read from its requirements once: every request asks twice. */
 const schemesByOperation = new WeakMap<object, SchemeName[]>();
@@ -160,21 +180,28 @@ const EXPIRED_KEY_OPERATION = 'validateLicense';
  * A license key of an expired license under a `REVOKE_ACCESS` policy opens validation and
  * nothing else (status.ts); every other operation refuses it here, before its handler, with the
  * refusal the machine operations give an expired license. Costs a statement for expired
- * licenses only.
+ * licenses only; for any other it answers (returns, or throws the refusal) without a promise.
  */
-export async function assertLicenseKeyAccess(
+export function assertLicenseKeyAccess(
   context: Context,
   principal: Principal,
   services: Services,
-): Promise<void> {
-  if (principal.kind !== 'license' || context.operation.operationId === EXPIRED_KEY_OPERATION) return;
-  try {
-    const refusal = await licenseRefusal(services.unitOfWork, principal.license, 'use', services.clock.now());
-    if (refusal !== null) throw refusal;
-  } catch (error) {
-    if (error instanceof LicenseNotFound) throw licenseGone();
-    throw error;
-  }
+): Promise<void> | undefined {
+  if (principal.kind !== 'license' || context.operation.operationId === EXPIRED_KEY_OPERATION) return undefined;
+  // A live license is answered at once: no promise, no turn of the event loop.
+  const now = services.clock.now();
+  const immediate = immediateRefusal(principal.license, 'use', now);
+  if (immediate === null) return undefined;
+  if (immediate !== undefined) throw immediate;
+  return (async () => {
+    try {
+      const refusal = await licenseRefusal(services.unitOfWork, principal.license, 'use', now);
+      if (refusal !== null) throw refusal;
+    } catch (error) {
+      if (error instanceof LicenseNotFound) throw licenseGone();
+      throw error;
+    }
+  })();
 }
 
 /** The 401 for a license key that authenticated the request but whose license was deleted since. */

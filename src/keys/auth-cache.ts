@@ -43,6 +43,11 @@ export class AuthCache {
     this.#entries.set(key, { row, until: performance.now() + TTL_MS });
   }
 
+  /** The record cached under `key`, if any: for callers that answer without a promise when they can. */
+  peek<T extends object>(key: string): T | undefined {
+    return this.#lookup<T>(key);
+  }
+
   /**
    * The record cached under `key`, or what `load` reads from the database, remembered when it
    * exists (with the generation taken before the read, so a change during it is not cached over).

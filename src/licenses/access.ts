@@ -18,11 +18,24 @@ export async function licenseRefusal(
   action: LicenseAction,
   now: Date,
 ): Promise<Error | null> {
-  if (!strategyMatters(license, now)) return refusalOf(license, 'RESTRICT_ACCESS', action, now);
+  const known = immediateRefusal(license, action, now);
+  if (known !== undefined) return known;
   const [row] = await execute<{ expiration_strategy: ExpirationStrategy }[]>(
     Lazy.from(em).value,
     sql`select p.expiration_strategy from licenses l join policies p on p.id = l.policy_id where l.id = ${license.id}`,
   );
   if (!row) throw new LicenseNotFound(license.id);
   return refusalOf(license, row.expiration_strategy, action, now);
+}
+
+/**
+ * `licenseRefusal` when it needs no statement (the license is not expired), else undefined: the
+ * hot requests check a live license without a promise or a turn of the event loop.
+ */
+export function immediateRefusal(
+  license: Pick<LicenseRecord, 'suspendedAt' | 'expiresAt'>,
+  action: LicenseAction,
+  now: Date,
+): Error | null | undefined {
+  return strategyMatters(license, now) ? undefined : refusalOf(license, 'RESTRICT_ACCESS', action, now);
 }

@@ -553,9 +553,19 @@ export class LicensesService {
     return canonical === null ? null : this.authenticateCanonical(canonical);
   }
 
-  /** `authenticate`, for a key already in its canonical form (`parseLicenseKey`'s answer). */
-  async authenticateCanonical(canonical: string): Promise<LicenseRecord | null> {
+  /**
+   * `authenticate`, for a key already in its canonical form (`parseLicenseKey`'s answer): at once,
+   * without a promise, when the authentication cache holds the license.
+   */
+  authenticateCanonical(canonical: string): LicenseRecord | null | Promise<LicenseRecord | null> {
     const hash = this.#hasher.hash('license-key', canonical);
+    const cacheKey = `license:${hash.toString('base64')}`;
+    const cached = this.#authCache?.peek<LicenseRecord>(cacheKey);
+    if (cached !== undefined) return KeyHasher.equal(cached.keyHash, hash) ? cached : null;
+    return this.#authenticateStored(canonical, hash, cacheKey);
+  }
+
+  async #authenticateStored(canonical: string, hash: Buffer, cacheKey: string): Promise<LicenseRecord | null> {
     // Every license-key request starts here, so this is plain SQL and a plain record: the query
     // builder, and then mapping an entity, would cost more than the query (bench/README.md).
     const load = async () => {
@@ -565,9 +575,7 @@ export class LicensesService {
       );
       return row ? toLicenseRecord(row) : null;
     };
-    const license = this.#authCache
-      ? await this.#authCache.through(`license:${hash.toString('base64')}`, load)
-      : await load();
+    const license = this.#authCache ? await this.#authCache.through(cacheKey, load) : await load();
     if (license !== null) return KeyHasher.equal(license.keyHash, hash) ? license : null;
     // Only a miss, and only during a rotation of the server secret, looks any further.
     return this.#hasher.hasPrevious ? this.#authenticatePrevious(canonical, hash) : null;

@@ -20,7 +20,7 @@ import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
 import { type Actor, actorValuesSql } from '../events/actor.ts';
 import type { EventType } from '../events/types.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
-import { licenseRefusal } from '../licenses/access.ts';
+import { immediateRefusal, licenseRefusal } from '../licenses/access.ts';
 import { licenseJsonSql } from '../licenses/events.ts';
 import { startExpiry } from '../licenses/expiry.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
@@ -407,7 +407,8 @@ export class MachinesService {
   async heartbeat(id: string, license: LicenseRecord): Promise<HeartbeatResult> {
     if (!isUuid(id)) throw new MachineNotFound(id);
     const now = this.#clock.now();
-    const refusal = await licenseRefusal(this.#lazyEm, license, 'heartbeat', now);
+    const immediate = immediateRefusal(license, 'heartbeat', now);
+    const refusal = immediate === undefined ? await licenseRefusal(this.#lazyEm, license, 'heartbeat', now) : immediate;
     if (refusal !== null) {
       // Another license's machine stays a 404 even to a suspended license: no hint it exists.
       if ((await this.#em.count(Machine, { id, license: license.id, deletedAt: null })) === 0)

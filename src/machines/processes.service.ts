@@ -14,7 +14,7 @@ import { Checks } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
 import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
 import { type Actor, actorValuesSql } from '../events/actor.ts';
-import { licenseRefusal } from '../licenses/access.ts';
+import { immediateRefusal, licenseRefusal } from '../licenses/access.ts';
 import type { LicenseRecord } from '../licenses/license-record.ts';
 import { refusalOf } from '../licenses/status.ts';
 import type { ExpirationStrategy, ProcessLeasingStrategy } from '../policies/policy.entity.ts';
@@ -248,7 +248,8 @@ export class ProcessesService {
   async heartbeat(id: string, license: LicenseRecord): Promise<ProcessHeartbeatResult> {
     if (!isUuid(id)) throw new ProcessNotFound(id);
     const now = this.#clock.now();
-    const refusal = await licenseRefusal(this.#lazyEm, license, 'heartbeat', now);
+    const immediate = immediateRefusal(license, 'heartbeat', now);
+    const refusal = immediate === undefined ? await licenseRefusal(this.#lazyEm, license, 'heartbeat', now) : immediate;
     if (refusal !== null) {
       const [found] = await execute<{ id: string }[]>(
         this.#em,
