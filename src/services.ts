@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type pg from 'pg';
 import type { Clock } from './core/clock.ts';
 import { Lazy } from './core/lazy.ts';
 import type { SecretRing } from './core/sealing.ts';
@@ -31,6 +32,8 @@ export interface SharedServices {
   webhookAddresses?: AddressPolicy;
   /** The server secret the signing keys are sealed under; without it nothing can be signed or rotated. */
   secret?: string | SecretRing;
+  /** The driver's pool (the ORM's own): activations run their transaction on it, apart from the ORM. */
+  pool?: pg.Pool;
 }
 
 /** The domain services bound to one unit of work (a request, a CLI command, a worker pass). */
@@ -96,7 +99,15 @@ export class Services {
   }
 
   get machines(): MachinesService {
-    return new MachinesService(this.#em, this.clock, this.actor, this.#heartbeats, this.productLimit, this.#authCache);
+    return new MachinesService(
+      this.#em,
+      this.clock,
+      this.actor,
+      this.#heartbeats,
+      this.productLimit,
+      this.#authCache,
+      this.#shared.pool,
+    );
   }
 
   get processes(): ProcessesService {

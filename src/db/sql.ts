@@ -1,5 +1,6 @@
 import type { QueryResult } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type pg from 'pg';
 
 /**
  * A piece of SQL with its values beside the places they go. Written with the `sql` tag below:
@@ -96,9 +97,67 @@ export function run(em: EntityManager, statement: Sql): Promise<QueryResult> {
   return em.execute<QueryResult>(statement.text, [...statement.values], 'run');
 }
 
-/** Runs a statement written with `sql`. */
-export function execute<T extends object[]>(em: EntityManager, statement: Sql): Promise<T> {
-  return em.execute<T>(statement.text, [...statement.values]);
+/**
+ * A transaction on one of the driver's own connections (`inDriverTransaction`), for a write every
+ * installed copy makes (an activation): each statement goes to PostgreSQL as a prepared statement
+ * with its values bound, where the ORM's `execute` writes the values into the text, which
+ * PostgreSQL then parses and plans anew every time. Rows come as the driver reads them
+ * (timestamps as Dates; `asDate` takes both).
+ */
+export class DriverTransaction {
+  readonly #client: pg.PoolClient;
+
+  constructor(client: pg.PoolClient) {
+    this.#client = client;
+  }
+
+  async rows<T extends object[]>(statement: Sql): Promise<T> {
+    const { text, values } = forDriver(statement);
+    const result = await this.#client.query({ name: preparedName(text), text, values });
+    return result.rows as T;
+  }
+}
+
+/** Prepared statements' names by text: a connection prepares each once and keeps it. */
+const PREPARED = new Map<string, string>();
+/** Past it a statement goes unnamed (parsed each time): texts are written in code, so few. */
+const PREPARED_MAX = 200;
+
+function preparedName(text: string): string | undefined {
+  let name = PREPARED.get(text);
+  if (name === undefined && PREPARED.size < PREPARED_MAX) {
+    name = `licentric_tx_${PREPARED.size}`;
+    PREPARED.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * Runs `work` in a transaction on a connection of `pool`: committed when it returns, rolled back
+ * when it throws (the connection is dropped if even that fails: it is broken).
+ */
+export async function inDriverTransaction<T>(pool: pg.Pool, work: (tx: DriverTransaction) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('begin');
+    const result = await work(new DriverTransaction(client));
+    await client.query('commit');
+    return result;
+  } catch (error) {
+    await client.query('rollback').catch((failure: Error) => {
+      broken = failure;
+    });
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** Runs a statement written with `sql`, in the ORM's unit of work or a driver's transaction. */
+export function execute<T extends object[]>(target: EntityManager | DriverTransaction, statement: Sql): Promise<T> {
+  if (target instanceof DriverTransaction) return target.rows<T>(statement);
+  return target.execute<T>(statement.text, [...statement.values]);
 }
 
 /** A timestamptz SQL expression as the API writes times: ISO 8601, UTC, milliseconds. */

@@ -135,6 +135,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     validations,
     webhookAddresses: deps.webhookAddresses,
     secret: deps.secret,
+    pool,
   };
 
   const app = express();

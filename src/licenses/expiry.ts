@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, sql } from '../db/sql.ts';
+import { type DriverTransaction, execute, sql } from '../db/sql.ts';
 import { type Actor, actorValuesSql, WORKER_ACTOR } from '../events/actor.ts';
 import type { EventType } from '../events/types.ts';
 import type { ExpirationBasis, RenewalBasis } from '../policies/policy.entity.ts';
@@ -45,7 +45,7 @@ export async function announceExpiredLicenses(em: EntityManager, now: Date, batc
  * `actor`'s, whose activation or validation started it.
  */
 export async function startExpiry(
-  em: EntityManager,
+  em: EntityManager | DriverTransaction,
   licenseId: string,
   basis: Exclude<ExpirationBasis, 'FROM_CREATION'>,
   now: Date,

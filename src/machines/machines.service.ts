@@ -1,5 +1,6 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type pg from 'pg';
 import type { Clock } from '../core/clock.ts';
 import {
   CoreLimitExceeded,
@@ -16,7 +17,7 @@ import { Lazy } from '../core/lazy.ts';
 import { type Page, type PageQuery, pageOf, pageWindow } from '../core/pagination.ts';
 import { Checks } from '../core/validation.ts';
 import { keysetPage } from '../db/keyset.ts';
-import { execute, maybeDate, type Sql, sql } from '../db/sql.ts';
+import { type DriverTransaction, execute, inDriverTransaction, maybeDate, type Sql, sql } from '../db/sql.ts';
 import { type Actor, actorValuesSql } from '../events/actor.ts';
 import type { EventType } from '../events/types.ts';
 import type { AuthCache } from '../keys/auth-cache.ts';
@@ -129,11 +130,14 @@ export class MachinesService {
   readonly #heartbeats: HeartbeatBatcher | undefined;
   readonly #limit: string | null;
   readonly #authCache: AuthCache | undefined;
+  readonly #pool: pg.Pool | undefined;
 
   /**
    * `heartbeats`: the server's group commit; without it each heartbeat is its own statement.
    * `limit`: the one product an API key is limited to; other machines are not found for it.
    * `authCache`: forgotten when an activation starts its license's expiry.
+   * `pool`: the driver's pool, which activations run their transaction on (`DriverTransaction`);
+   * without it, in the ORM's.
    */
   constructor(
     em: EntityManager | Lazy<EntityManager>,
@@ -142,7 +146,9 @@ export class MachinesService {
     heartbeats?: HeartbeatBatcher,
     limit: string | null = null,
     authCache?: AuthCache,
+    pool?: pg.Pool,
   ) {
+    this.#pool = pool;
     this.#lazyEm = Lazy.from(em);
     this.#clock = clock;
     this.#actor = actor;
@@ -175,7 +181,7 @@ export class MachinesService {
 
     let expiryStarted = false;
     try {
-      const machine = await this.#em.transactional(async (em) => {
+      const machine = await this.#transaction(async (em) => {
         const now = this.#clock.now();
         // Plain statements, no entities: every installed copy activates.
         const [license] = await execute<ActivationLicenseRow[]>(
@@ -270,7 +276,7 @@ export class MachinesService {
       return machine;
     } catch (error) {
       // Only reachable if a writer bypassed the license lock; the index still holds the rule.
-      if (error instanceof UniqueConstraintViolationException) {
+      if (error instanceof UniqueConstraintViolationException || (error as { code?: unknown }).code === '23505') {
         const holder = await this.#activeHolderOf(this.#em.fork(), licenseId, input.fingerprint);
         if (holder !== null) throw new FingerprintTaken(holder);
       }
@@ -288,8 +294,13 @@ export class MachinesService {
    * activations of different fingerprints share nothing. `UNIQUE_PER_LICENSE` activations take
    * no lock: they never look beyond their license, and one racing a check ends as if it ran after.
    */
+  /** `work` in a transaction: the driver's when the server gave its pool, else the ORM's. */
+  #transaction<T>(work: (tx: EntityManager | DriverTransaction) => Promise<T>): Promise<T> {
+    return this.#pool ? inDriverTransaction(this.#pool, work) : this.#em.transactional(work);
+  }
+
   async #assertUniqueBeyondLicense(
-    em: EntityManager,
+    em: EntityManager | DriverTransaction,
     licenseId: string,
     license: ActivationLicenseRow,
     fingerprint: string,
