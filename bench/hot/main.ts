@@ -5,6 +5,8 @@
  *
  * - heartbeat      POST /machines/{id}/heartbeat            licentric serve vs baseline, and vs
  *                  the floor (bench/hot/floor.ts: a bare node:http answering a constant)
+ * - process-heartbeat  POST /processes/{id}/heartbeat, a process on each of heartbeat's machines,
+ *                  vs heartbeat
  * - validate       POST /licenses/actions/validate, 5-machine licenses, with a fingerprint
  * - validate-big   the same on a license of BENCH_BIG_LICENSE machines (200 000), vs validate
  * - validate-signed  validate asking for a signed answer (Accept-Signature, ed25519), vs validate
@@ -57,6 +59,7 @@ const SERVE_ROOT = process.env.BENCH_SERVE_ROOT?.trim() || ROOT;
 const BEFORE_ROOT = process.env.BENCH_BEFORE_ROOT?.trim() || undefined;
 const ALL = [
   'heartbeat',
+  'process-heartbeat',
   'validate',
   'validate-big',
   'validate-signed',
@@ -183,7 +186,7 @@ async function throughput(
   n: number,
 ): Promise<Outcome> {
   // Writing benches get their own copy of the seed, so every run starts from the same pages.
-  const writes = bench === 'heartbeat' || bench === 'activate';
+  const writes = bench === 'heartbeat' || bench === 'process-heartbeat' || bench === 'activate';
   const name = `${DATABASE_PREFIX}hot_${n}`;
   const url = writes ? await cluster.createDatabase(name, SEED_DB) : seedUrl;
   try {
@@ -300,6 +303,10 @@ async function main(): Promise<void> {
       if (ONLY.has(bench)) pairs.push([bench, 'licentric serve'], [bench, 'baseline']);
     }
     if (ONLY.has('heartbeat')) pairs.push(['heartbeat', 'floor']);
+    if (ONLY.has('process-heartbeat')) {
+      pairs.push(['process-heartbeat', 'licentric serve']);
+      if (!ONLY.has('heartbeat')) pairs.push(['heartbeat', 'licentric serve']);
+    }
     if (ONLY.has('validate-big')) pairs.push(['validate-big', 'licentric serve']);
     if (ONLY.has('validate-signed')) pairs.push(['validate-signed', 'licentric serve']);
     if (ONLY.has('validate-scoped')) pairs.push(['validate-scoped', 'licentric serve']);
@@ -370,6 +377,13 @@ async function main(): Promise<void> {
     if (big && small)
       console.log(
         `validate on ${BIG_LICENSE} machines / on 5 machines: ${(big.rps / small.rps).toFixed(2)}× the throughput`,
+      );
+    const processBeats = mean('process-heartbeat', 'licentric serve');
+    const machineBeats = mean('heartbeat', 'licentric serve');
+    if (processBeats && machineBeats)
+      console.log(
+        `process heartbeat / machine heartbeat: ${(processBeats.rps / machineBeats.rps).toFixed(2)}× the throughput, ` +
+          `p99 ${processBeats.p99.toFixed(1)} vs ${machineBeats.p99.toFixed(1)} ms, server CPU ${processBeats.cpuMs.toFixed(3)} vs ${machineBeats.cpuMs.toFixed(3)} ms/request`,
       );
     const signed = mean('validate-signed', 'licentric serve');
     if (signed && small)

@@ -35,6 +35,8 @@ export interface FleetOptions {
 export interface Seeded {
   /** (machine, key) pairs to beat: 10 per license, spread over the table. */
   beats: { id: string; key: string }[];
+  /** A process on each machine of `beats`, with its license's key. */
+  processBeats: { id: string; key: string }[];
   /** (key, fingerprint) of 5-machine licenses. */
   small: { key: string; fingerprint: string }[];
   /**
@@ -172,8 +174,17 @@ export async function seedFleet(db: pg.Client, hasher: KeyHasher, options: Fleet
     [fleetIds, Math.max(1, Math.floor(machines / licenses / 10))],
   );
   const keyOf = new Map(fleet.map((l) => [l.id, l.key]));
+  // A process on each machine that heartbeats: process heartbeats go to as many rows of as many
+  // licenses as machine heartbeats do.
+  const { rows: processes } = await db.query<{ id: string; license_id: string }>(
+    `insert into processes (id, machine_id, license_id, metadata, last_heartbeat_at, created_at)
+     select gen_random_uuid(), id, license_id, '{}', $2, $2 from machines where id = any($1::uuid[])
+     returning id, license_id`,
+    [rows.map((row) => row.id), now],
+  );
   return {
     beats: rows.map((row) => ({ id: row.id, key: keyOf.get(row.license_id)! })),
+    processBeats: processes.map((row) => ({ id: row.id, key: keyOf.get(row.license_id)! })),
     small: small.map((l) => ({ key: l.key, fingerprint: 'small-machine-3' })),
     scoped: scoped.map((l) => ({ key: l.key, fingerprint: 'small-machine-3' })),
     big: { key: big.key, fingerprint: `big-${Math.ceil(bigLicense / 2)}` },
@@ -192,6 +203,7 @@ export const ACCEPT_SIGNATURE = { 'accept-signature': 'sig1=("@status" "content-
 
 export type FleetBench =
   | 'heartbeat'
+  | 'process-heartbeat'
   | 'validate'
   | 'validate-big'
   | 'validate-signed'
@@ -208,6 +220,12 @@ export function requestsOf(bench: FleetBench, s: Seeded): PlannedRequest[] {
       return s.beats.map((b) => ({
         method: 'POST',
         path: `/api/v1/machines/${b.id}/heartbeat`,
+        headers: license(b.key),
+      }));
+    case 'process-heartbeat':
+      return s.processBeats.map((b) => ({
+        method: 'POST',
+        path: `/api/v1/processes/${b.id}/heartbeat`,
         headers: license(b.key),
       }));
     case 'validate':
