@@ -87,7 +87,7 @@ export class HotPath {
     return (req, res) => {
       if (req.method !== 'POST' || req.url === undefined) return next(req, res);
       if (req.url === VALIDATE_PATH) {
-        void this.#validate(req, res, next);
+        this.#validate(req, res, next).catch((error: unknown) => this.#failed(res, error));
         return;
       }
       const heartbeat = HEARTBEAT_PATH.exec(req.url);
@@ -102,8 +102,19 @@ export class HotPath {
       const params = { id: heartbeat[2]! };
       const parameters = { path: params, query: {}, header: req.headers, cookie: {} };
       if (!this.#valid(prepared, parameters, req.headers['content-type'])) return next(req, res);
-      void this.#answer(prepared, req, res, params, undefined, { bytes: undefined, tooLarge: false });
+      this.#answer(prepared, req, res, params, undefined, { bytes: undefined, tooLarge: false }).catch(
+        (error: unknown) => this.#failed(res, error),
+      );
     };
+  }
+
+  /**
+   * What escaped the answers above, outside their own problem handling (a fault of ours): logged,
+   * and the connection closed, rather than an unhandled rejection ending the process.
+   */
+  #failed(res: ServerResponse, error: unknown): void {
+    this.#deps.log.error({ err: error }, 'hot path failed');
+    res.destroy(error instanceof Error ? error : new Error(String(error)));
   }
 
   async #validate(req: IncomingMessage, res: ServerResponse, next: RequestListener): Promise<void> {
