@@ -26,7 +26,9 @@ import type { Principal } from './types.ts';
 export const HOT_OPERATIONS = ['pingMachineHeartbeat', 'processHeartbeat', 'validateLicense'] as const;
 type HotOperationId = (typeof HOT_OPERATIONS)[number];
 
-const VALIDATE_PATH = '/api/v1/licenses/actions/validate';
+/** The API's base (app.ts's `API_BASE`, which imports this module). */
+const API_BASE = '/api/v1';
+const VALIDATE_PATH = `${API_BASE}/licenses/actions/validate`;
 /** A heartbeat's target with a plain id: nothing escaped, no query, no trailing slash. */
 const HEARTBEAT_PATH = /^\/api\/v1\/(machines|processes)\/([0-9A-Za-z-]{1,64})\/heartbeat$/;
 
@@ -157,7 +159,9 @@ export class HotPath {
     this.answered++;
     const deps = this.#deps;
     const path = req.url!;
-    const scope = startRequest(deps.log, deps.metrics, req, res, { path, operationId: prepared.operationId });
+    // The access line names the path under the API's base, as Express's mount leaves `req.path`.
+    const answered = { path: path.slice(API_BASE.length), operationId: prepared.operationId };
+    const scope = startRequest(deps.log, deps.metrics, req, res, answered);
     const headers = req.headers as Record<string, string | string[]>;
     const clientIp = deps.clientIp(req);
     const state: RequestState = {
