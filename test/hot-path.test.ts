@@ -176,6 +176,58 @@ describe('the hot path answers as the pipeline does', () => {
     ).toBe(404);
   });
 
+  it('activations: a replay by Idempotency-Key, each refusal, and a new machine', async () => {
+    const { auth, licenseId } = await licensed({ maxMachines: 3 });
+    const path = '/machines';
+    const activation = (fingerprint: string, more: Record<string, string> = {}) => ({
+      path,
+      headers: { ...auth, ...JSON_TYPE, ...more },
+      body: JSON.stringify({ fingerprint, name: 'hot path' }),
+    });
+    // The pipeline activates; then each replays the stored answer for the same key.
+    const keyed = activation('hot-activation-1', { 'Idempotency-Key': `key-${licenseId}`, ...SIGNED });
+    expect((await answer(pipelineUrl, keyed)).status).toBe(201);
+    for (let waited = 0; accessLines.length < 1 && waited < 100; waited++) await new Promise((r) => setTimeout(r, 10));
+    accessLines.splice(0);
+    const replayed = await same(keyed, true);
+    expect(replayed.status).toBe(201);
+    expect(replayed.headers['idempotent-replayed']).toBe('true');
+    // Refusals change nothing, so both answer them alike.
+    expect(JSON.parse((await same(activation('hot-activation-1'), true)).body).code).toBe('FINGERPRINT_TAKEN');
+    const second = await server.client.POST('/machines', { headers: auth, body: { fingerprint: 'hot-activation-2' } });
+    expect(second.response.status).toBe(201);
+    expect(JSON.parse((await same(activation('hot-activation-3'), true)).body).code).toBe('MACHINE_LIMIT_EXCEEDED');
+    expect(
+      (
+        await same(
+          { ...activation('hot-activation-3'), headers: { ...JSON_TYPE, Authorization: 'License WRONG-KEY' } },
+          true,
+        )
+      ).status,
+    ).toBe(401);
+    // Handed on: a body the schema or the media type refuses.
+    expect((await same({ ...activation('short'), body: '{"fingerprint":"short"}' }, false)).status).toBe(400);
+    expect((await same({ ...activation('x'), headers: { ...auth, 'Content-Type': 'text/plain' } }, false)).status).toBe(
+      415,
+    );
+    expect((await same({ path, headers: auth }, false)).status).toBe(400);
+
+    // A new machine, on the hot path alone: what the API then shows of it.
+    const fresh = await licensed();
+    const before = server.app.hotPath!.answered;
+    const created = await fetch(`${server.apiUrl}/machines`, {
+      method: 'POST',
+      headers: { ...fresh.auth, ...JSON_TYPE },
+      body: JSON.stringify({ fingerprint: 'hot-activation-new', cores: 4 }),
+    });
+    expect(server.app.hotPath!.answered - before).toBe(1);
+    expect(created.status).toBe(201);
+    const machine = ((await created.json()) as { data: { id: string } }).data;
+    const read = await server.client.GET('/machines/{id}', { headers: admin, params: { path: { id: machine.id } } });
+    expect(read.data!.data).toEqual(machine);
+    accessLines.splice(0);
+  });
+
   it('validations: valid, scoped, signed with a nonce, and each refusal', async () => {
     const { auth, machine } = await licensed();
     const path = '/licenses/actions/validate';

@@ -22,13 +22,25 @@ import {
 } from './security.ts';
 import type { Principal } from './types.ts';
 
-/** The operations the hot path answers: what every installed copy calls all day. */
-export const HOT_OPERATIONS = ['pingMachineHeartbeat', 'processHeartbeat', 'validateLicense'] as const;
+/**
+ * The operations the hot path answers: what every installed copy calls all day (heartbeats,
+ * validation), and once each (activation, in the storms of a release).
+ */
+export const HOT_OPERATIONS = [
+  'pingMachineHeartbeat',
+  'processHeartbeat',
+  'validateLicense',
+  'activateMachine',
+] as const;
 type HotOperationId = (typeof HOT_OPERATIONS)[number];
 
 /** The API's base (app.ts's `API_BASE`, which imports this module). */
 const API_BASE = '/api/v1';
-const VALIDATE_PATH = `${API_BASE}/licenses/actions/validate`;
+/** The hot operations with a body, by their one target. */
+const WITH_BODY = new Map<string, 'validateLicense' | 'activateMachine'>([
+  [`${API_BASE}/licenses/actions/validate`, 'validateLicense'],
+  [`${API_BASE}/machines`, 'activateMachine'],
+]);
 /** A heartbeat's target with a plain id: nothing escaped, no query, no trailing slash. */
 const HEARTBEAT_PATH = /^\/api\/v1\/(machines|processes)\/([0-9A-Za-z-]{1,64})\/heartbeat$/;
 
@@ -53,18 +65,19 @@ export function heartbeatOutcome(result: ApiResult): string {
 }
 
 /**
- * The API's three hottest operations (machine and process heartbeats, validation) answered on
- * node:http, before Express and openapi-backend. A hot request still runs every step the pipeline
- * runs, in its order and with its own functions: the request id and access line, the rate limits,
- * the License scheme's handler and its 401s, the license-key checks, openapi-backend's own
- * compiled validators, the operation's handler (with its `Idempotency`-free path), problem answers,
- * the contract check, the heartbeat metric and response signing. What it skips is what those
- * libraries do around the steps for any request: Express's router and its request and response
- * objects; openapi-backend's routing, its request parse and the coerced copy it validates.
+ * The API's hottest operations (machine and process heartbeats, validation, activation) answered
+ * on node:http, before Express and openapi-backend. A hot request still runs every step the
+ * pipeline runs, in its order and with its own functions: the request id and access line, the
+ * rate limits, the License scheme's handler and its 401s, the license-key checks,
+ * openapi-backend's own compiled validators, the operation's handler (an `Idempotency-Key`
+ * replayed as it would be), problem answers, the contract check, the heartbeat metric and
+ * response signing. What it skips is what those libraries do around the steps for any request:
+ * Express's router and its request and response objects; openapi-backend's routing, its request
+ * parse and the coerced copy it validates.
  *
  * A request it cannot answer exactly as the pipeline would goes on to Express untouched (with a
- * body it read brought along, request-body.ts): anything but these three targets as a client
- * sends them, a heartbeat with a body, and a request the validators or the body checks refuse,
+ * body it read brought along, request-body.ts): anything but these targets as a client sends
+ * them, a heartbeat with a body, and a request the validators or the body checks refuse,
  * which the pipeline refuses in its own order (authentication comes first there). Deciding that
  * changes nothing anywhere: no limit is counted and no credential read before the request is
  * known to be the hot path's.
@@ -81,6 +94,7 @@ export class HotPath {
       pingMachineHeartbeat: deps.pipeline.prepared('pingMachineHeartbeat'),
       processHeartbeat: deps.pipeline.prepared('processHeartbeat'),
       validateLicense: deps.pipeline.prepared('validateLicense'),
+      activateMachine: deps.pipeline.prepared('activateMachine'),
     };
   }
 
@@ -88,8 +102,9 @@ export class HotPath {
   listener(next: RequestListener): RequestListener {
     return (req, res) => {
       if (req.method !== 'POST' || req.url === undefined) return next(req, res);
-      if (req.url === VALIDATE_PATH) {
-        this.#validate(req, res, next).catch((error: unknown) => this.#failed(res, error));
+      const withBody = WITH_BODY.get(req.url);
+      if (withBody !== undefined) {
+        this.#withBody(this.#operations[withBody], req, res, next).catch((error: unknown) => this.#failed(res, error));
         return;
       }
       const heartbeat = HEARTBEAT_PATH.exec(req.url);
@@ -119,8 +134,12 @@ export class HotPath {
     res.destroy(error instanceof Error ? error : new Error(String(error)));
   }
 
-  async #validate(req: IncomingMessage, res: ServerResponse, next: RequestListener): Promise<void> {
-    const prepared = this.#operations.validateLicense;
+  async #withBody(
+    prepared: PreparedOperation,
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: RequestListener,
+  ): Promise<void> {
     let raw: RawBody;
     let body: unknown;
     try {
