@@ -218,8 +218,6 @@ export async function createApp(deps: AppDeps): Promise<App> {
           services: servicesOfRequest,
           clientIp: clientIpOf(app),
           signer: responseSigner,
-          limiter,
-          hasher: deps.hasher,
           metrics: deps.metrics,
           contract: contract && { checker: contract, violations: contractViolations },
         });

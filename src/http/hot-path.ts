@@ -1,25 +1,17 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Context } from 'openapi-backend';
 import type { Logger } from 'pino';
-import type { KeyHasher } from '../keys/hashing.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Services } from '../services.ts';
 import { startRequest } from './access-log.ts';
 import type { ContractChecker } from './contract.ts';
 import type { Pipeline, PreparedOperation } from './pipeline.ts';
 import { toProblem } from './problem.ts';
-import type { RateLimiter } from './rate-limit.ts';
 import { parseBody, type RawBody, readRawBodyOnce } from './request-body.ts';
 import type { RequestState } from './request-state.ts';
 import type { ResponseSigner } from './response-signing.ts';
 import { type ApiResult, sendJson } from './result.ts';
-import {
-  assertLicenseKeyAccess,
-  assertScopes,
-  licenseCredentials,
-  presentedKeyHash,
-  unauthorized,
-} from './security.ts';
+import { licenseCredentials } from './security.ts';
 import type { Principal } from './types.ts';
 
 /**
@@ -52,8 +44,6 @@ export interface HotPathDeps {
   /** The client's address, as Express's `req.ip` would give it (trust proxy included). */
   clientIp: (req: IncomingMessage) => string;
   signer: ResponseSigner;
-  limiter?: RateLimiter;
-  hasher?: KeyHasher;
   metrics?: Metrics;
   contract?: { checker: ContractChecker; violations: string[] };
 }
@@ -202,12 +192,10 @@ export class HotPath {
       security: {} as Record<string, unknown>,
     } as unknown as Context;
     let result: ApiResult;
+    const steps = deps.pipeline.authentication;
     try {
-      const { limiter, hasher } = deps;
       // No await where nothing waits (limits off, a live license): each is a promise and a turn.
-      const counted = limiter?.beforeAuthentication(clientIp, () =>
-        hasher ? presentedKeyHash(headers.authorization, hasher) : undefined,
-      );
+      const counted = steps.before(state);
       if (counted) await counted;
       // As openapi-backend runs a security handler: what it throws is recorded, not thrown.
       let outcome: Principal | false | { error: unknown };
@@ -219,16 +207,9 @@ export class HotPath {
       }
       const authorized = outcome !== false && !('error' in outcome);
       context.security = { License: outcome, authorized };
-      if (!authorized) {
-        if (state.invalidCredentials) await limiter?.authenticationFailed(clientIp);
-        throw unauthorized(context, state);
-      }
-      const principal = outcome as Principal;
-      const vouched = limiter?.afterAuthentication(principal);
-      if (vouched) await vouched;
-      assertScopes(context, principal);
-      const access = assertLicenseKeyAccess(context, principal, state.services);
-      if (access) await access;
+      if (!authorized) await steps.refused(context, state);
+      const accepted = steps.accepted(context, outcome as Principal, state);
+      if (accepted) await accepted;
       result = await prepared.run(context, state);
     } catch (error) {
       result = toProblem(error, state);

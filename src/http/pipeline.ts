@@ -63,6 +63,41 @@ export interface PipelineGuards {
 
 const ANONYMOUS: Principal = { kind: 'anonymous' };
 
+/**
+ * The steps around a request's authentication, taken by the pipeline's handlers and by the hot
+ * path (hot-path.ts) alike, so that a step added here is taken by both. Each answers undefined
+ * rather than a promise when nothing is to be waited for.
+ */
+export interface AuthenticationSteps {
+  /** Before the schemes: the address's budget, and its block for failed authentication. */
+  before(state: RequestState): Promise<void> | undefined;
+  /** No scheme accepted the request: the failure counted, then its 401 (or 503) thrown. */
+  refused(context: Context, state: RequestState): Promise<never>;
+  /** A scheme accepted it: the credential's budget, its scopes, an expired license key's access. */
+  accepted(context: Context, principal: Principal, state: RequestState): Promise<void> | undefined;
+}
+
+function authenticationSteps({ limiter, hasher }: PipelineGuards): AuthenticationSteps {
+  const checks = (context: Context, principal: Principal, state: RequestState) => {
+    assertScopes(context, principal);
+    return assertLicenseKeyAccess(context, principal, state.services);
+  };
+  return {
+    before: (state) =>
+      limiter?.beforeAuthentication(state.clientIp, () =>
+        hasher ? presentedKeyHash(state.request.headers.authorization, hasher) : undefined,
+      ),
+    async refused(context, state) {
+      if (state.invalidCredentials) await limiter?.authenticationFailed(state.clientIp);
+      throw unauthorized(context, state);
+    },
+    accepted(context, principal, state) {
+      const counted = limiter?.afterAuthentication(principal);
+      return counted ? counted.then(() => checks(context, principal, state)) : checks(context, principal, state);
+    },
+  };
+}
+
 /** Whether the operation needs no credentials (`security: [{}]`: the public signing keys). */
 function isPublic(context: Context): boolean {
   const requirements = (context.operation.security ?? []) as Record<string, string[]>[];
@@ -305,6 +340,8 @@ export interface Pipeline {
   handle(req: Request, origin: RequestOrigin): Promise<{ result: ApiResult; state: RequestState }>;
   /** An operation's parts, for the hot path. */
   prepared(operationId: OperationId): PreparedOperation;
+  /** The steps around authentication, for the hot path. */
+  authentication: AuthenticationSteps;
 }
 
 /** The operation pipeline, built once from the contract, which it changes (forValidation) and then lets go. */
@@ -312,7 +349,8 @@ export async function createPipeline(
   document: Record<string, unknown>,
   guards: PipelineGuards = {},
 ): Promise<Pipeline> {
-  const { limiter, idempotency, hasher } = guards;
+  const { idempotency } = guards;
+  const authentication = authenticationSteps(guards);
   const { definition, bodyMediaTypes } = forValidation(document);
   const api = new OpenAPIBackend({
     definition: definition as never,
@@ -345,10 +383,7 @@ export async function createPipeline(
     postRoutingHandler: async (context: Context, state: RequestState) => {
       state.operation = context.operation as unknown as RequestState['operation'];
       state.operationId = context.operation?.operationId;
-      if (state.operation)
-        await limiter?.beforeAuthentication(state.clientIp, () =>
-          hasher ? presentedKeyHash(state.request.headers.authorization, hasher) : undefined,
-        );
+      if (state.operation) await authentication.before(state);
     },
     notFound: (_c: Context, state: RequestState) => {
       throw new HttpProblem('NOT_FOUND', `No API operation at ${state.request.path}.`);
@@ -356,17 +391,12 @@ export async function createPipeline(
     methodNotAllowed: (_c: Context, state: RequestState) => {
       throw methodNotAllowed(state);
     },
-    unauthorizedHandler: async (context: Context, state: RequestState) => {
-      if (state.invalidCredentials) await limiter?.authenticationFailed(state.clientIp);
-      throw unauthorized(context, state);
-    },
+    unauthorizedHandler: (context: Context, state: RequestState) => authentication.refused(context, state),
     // Runs after authentication and before validation: scopes, then the body (request-body.ts).
     postSecurityHandler: async (context: Context, state: RequestState) => {
       if (!context.security.authorized) return;
       const principal = principalOf(context);
-      if (principal) await limiter?.afterAuthentication(principal);
-      if (principal) assertScopes(context, principal);
-      if (principal) await assertLicenseKeyAccess(context, principal, state.services);
+      if (principal) await authentication.accepted(context, principal, state);
 
       const declared = bodyMediaTypes.get(context.operation.operationId!);
       if (declared)
@@ -404,6 +434,7 @@ export async function createPipeline(
   api.document = undefined as never;
 
   return {
+    authentication,
     prepared(operationId) {
       const operation = api.router.getOperation(operationId) as unknown as PreparedOperation['operation'] | undefined;
       const run = runs.get(operationId);
