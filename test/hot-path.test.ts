@@ -85,9 +85,9 @@ async function answer(base: string, { path, headers = {}, body }: Sent): Promise
  */
 async function same(sent: Sent, hot: boolean): Promise<Answer> {
   const viaPipeline = await answer(pipelineUrl, sent);
-  const before = server.app.hotPath!.answered;
+  const before = server.app.hotPath.answered;
   const viaHotPath = await answer(server.baseUrl, sent);
-  expect(server.app.hotPath!.answered - before, `answered by the hot path: ${sent.path}`).toBe(hot ? 1 : 0);
+  expect(server.app.hotPath.answered - before, `answered by the hot path: ${sent.path}`).toBe(hot ? 1 : 0);
   expect(viaHotPath).toEqual(viaPipeline);
   // Each writes its access line when its response is finished, which may come after the client
   // has read it: the same fields but the time each took.
@@ -214,13 +214,13 @@ describe('the hot path answers as the pipeline does', () => {
 
     // A new machine, on the hot path alone: what the API then shows of it.
     const fresh = await licensed();
-    const before = server.app.hotPath!.answered;
+    const before = server.app.hotPath.answered;
     const created = await fetch(`${server.apiUrl}/machines`, {
       method: 'POST',
       headers: { ...fresh.auth, ...JSON_TYPE },
       body: JSON.stringify({ fingerprint: 'hot-activation-new', cores: 4 }),
     });
-    expect(server.app.hotPath!.answered - before).toBe(1);
+    expect(server.app.hotPath.answered - before).toBe(1);
     expect(created.status).toBe(201);
     const machine = ((await created.json()) as { data: { id: string } }).data;
     const read = await server.client.GET('/machines/{id}', { headers: admin, params: { path: { id: machine.id } } });

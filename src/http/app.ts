@@ -22,14 +22,15 @@ import { ContractChecker } from './contract.ts';
 import { mountDocs } from './docs.ts';
 import { loadOpenApiDocument, openApiFile } from './document.ts';
 import { mountHealth } from './health.ts';
-import { HotPath, heartbeatOutcome } from './hot-path.ts';
+import { HotPath } from './hot-path.ts';
 import { IdempotencyKeys } from './idempotency.ts';
 import { mountLanding } from './landing.ts';
 import { createPipeline } from './pipeline.ts';
 import { problemBody, problemResult } from './problem.ts';
 import { RateLimiter } from './rate-limit.ts';
+import type { RequestState } from './request-state.ts';
 import { ResponseSigner } from './response-signing.ts';
-import { send } from './result.ts';
+import { type ApiResult, send } from './result.ts';
 
 export const API_BASE = '/api/v1';
 
@@ -56,19 +57,14 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Which webhook URLs endpoints may be created with (LICENTRIC_WEBHOOKS_ALLOW_PRIVATE). */
   webhookAddresses?: AddressPolicy;
-  /**
-   * Whether heartbeats and validations take the hot path (hot-path.ts), as they do unless this is
-   * false: the tests turn it off to hold the hot path's answers to the pipeline's.
-   */
-  hotPath?: boolean;
 }
 
 export interface App {
   express: express.Express;
   /** What the HTTP server listens with: the hot path, then Express for everything else. */
   listener: RequestListener;
-  /** The hot path, unless it is turned off (`hotPath: false`). */
-  hotPath: HotPath | undefined;
+  /** The hot path, which the listener takes first (its count of answers is the tests'). */
+  hotPath: HotPath;
   contractViolations: string[];
   /** The heartbeat group commit: a stopping server flushes it before it closes the pool. */
   heartbeats: HeartbeatBatcher;
@@ -97,6 +93,12 @@ function brokenEscape(path: string): string | null {
     }
     return path;
   }
+}
+
+/** A heartbeat's outcome for its metric: the status it answered, or the refusal's code. */
+function heartbeatOutcome(result: ApiResult): string {
+  const body = result.body as { data?: { heartbeatStatus?: string }; code?: string };
+  return body.data?.heartbeatStatus ?? body.code ?? String(result.status);
 }
 
 /** The Express shell: request ids and access log, health, the contract and its docs, the API. */
@@ -165,10 +167,21 @@ export async function createApp(deps: AppDeps): Promise<App> {
       null,
       shared,
     );
+  // What every API answer passes through before it is sent, through Express or the hot path: the
+  // contract check (the tests) and the heartbeat metric.
+  const checked = (state: RequestState, result: ApiResult): ApiResult => {
+    const answer =
+      contract && state.operation
+        ? contract.enforce(state.operation, result, state.requestId, state.log, contractViolations)
+        : result;
+    if (state.operationId === 'pingMachineHeartbeat')
+      deps.metrics?.heartbeats.inc({ outcome: heartbeatOutcome(answer) });
+    return answer;
+  };
   app.use(API_BASE, async (req, res) => {
     const clientIp = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     const locals = res.locals;
-    let { result, state } = await pipeline.handle(req, {
+    const { result, state } = await pipeline.handle(req, {
       requestId: locals.requestId as string,
       get log() {
         return locals.log as Logger;
@@ -176,12 +189,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
       services: servicesOfRequest(),
       clientIp,
     });
-    if (contract && state.operation)
-      result = contract.enforce(state.operation, result, state.requestId, state.log, contractViolations);
     res.locals.operationId = state.operationId;
-    if (state.operationId === 'pingMachineHeartbeat')
-      deps.metrics?.heartbeats.inc({ outcome: heartbeatOutcome(result) });
-    send(res, result, responseSigner);
+    send(res, checked(state, result), responseSigner);
   });
 
   mountHealth(app, deps.orm, responseSigner, deps.stopping);
@@ -209,21 +218,18 @@ export async function createApp(deps: AppDeps): Promise<App> {
     );
   });
 
-  const hotPath =
-    deps.hotPath === false
-      ? undefined
-      : new HotPath({
-          pipeline,
-          log: deps.log,
-          services: servicesOfRequest,
-          clientIp: clientIpOf(app),
-          signer: responseSigner,
-          metrics: deps.metrics,
-          contract: contract && { checker: contract, violations: contractViolations },
-        });
+  const hotPath = new HotPath({
+    pipeline,
+    log: deps.log,
+    services: servicesOfRequest,
+    clientIp: clientIpOf(app),
+    signer: responseSigner,
+    metrics: deps.metrics,
+    checked,
+  });
   return {
     express: app,
-    listener: hotPath ? hotPath.listener(app) : app,
+    listener: hotPath.listener(app),
     hotPath,
     contractViolations,
     heartbeats,

@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
 import type { Services } from '../services.ts';
 import { startRequest } from './access-log.ts';
-import type { ContractChecker } from './contract.ts';
 import type { Pipeline, PreparedOperation } from './pipeline.ts';
 import { toProblem } from './problem.ts';
 import { parseBody, type RawBody, readRawBodyOnce } from './request-body.ts';
@@ -45,13 +44,8 @@ export interface HotPathDeps {
   clientIp: (req: IncomingMessage) => string;
   signer: ResponseSigner;
   metrics?: Metrics;
-  contract?: { checker: ContractChecker; violations: string[] };
-}
-
-/** A heartbeat's outcome for its metric: the status it answered, or the refusal's code. */
-export function heartbeatOutcome(result: ApiResult): string {
-  const body = result.body as { data?: { heartbeatStatus?: string }; code?: string };
-  return body.data?.heartbeatStatus ?? body.code ?? String(result.status);
+  /** What every API answer passes through before it is sent (app.ts): the contract check, the heartbeat metric. */
+  checked: (state: RequestState, result: ApiResult) => ApiResult;
 }
 
 /**
@@ -214,16 +208,7 @@ export class HotPath {
     } catch (error) {
       result = toProblem(error, state);
     }
-    if (deps.contract)
-      result = deps.contract.checker.enforce(
-        prepared.operation,
-        result,
-        state.requestId,
-        state.log,
-        deps.contract.violations,
-      );
-    if (prepared.operationId === 'pingMachineHeartbeat')
-      deps.metrics?.heartbeats.inc({ outcome: heartbeatOutcome(result) });
+    result = deps.checked(state, result);
     try {
       sendJson(req, res, result, state.requestId, deps.signer);
     } catch (error) {
