@@ -5,6 +5,7 @@ import { createMetrics, startBackground } from './background.ts';
 import type { Config } from './config.ts';
 import { systemClock } from './core/clock.ts';
 import { createApp } from './http/app.ts';
+import { OpenResponses } from './http/open-responses.ts';
 import { createHttpServer } from './http/transport.ts';
 import { AuthCache, type AuthListener, listenForAuthChanges } from './keys/auth-cache.ts';
 import { createFirstAdminKey } from './keys/bootstrap.ts';
@@ -89,7 +90,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     listening.keepAliveTimeout = 65_000;
 
     // Responses still to be written when the stop begins, so each can close its connection.
-    const open = new Set<ServerResponse>();
+    const open = new OpenResponses();
     // Each connection, and since when it has had no request (0 while one is on it).
     const idleSince = new Map<Socket, number>();
     listening.on('connection', (socket: Socket) => {
@@ -98,10 +99,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     listening.prependListener('request', (req, res: ServerResponse) => {
       if (stopping) res.setHeader('Connection', 'close');
-      open.add(res);
+      const entry = open.add(res);
       if (idleSince.has(req.socket)) idleSince.set(req.socket, 0);
       res.once('close', () => {
-        open.delete(res);
+        open.delete(entry);
         if (idleSince.has(req.socket)) idleSince.set(req.socket, performance.now());
       });
     });
