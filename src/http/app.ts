@@ -16,7 +16,7 @@ import type { Metrics } from '../metrics.ts';
 import { activeSigningKey } from '../offline/signing-keys.ts';
 import { Services, type SharedServices } from '../services.ts';
 import type { AddressPolicy } from '../webhooks/address.ts';
-import { requestContext } from './access-log.ts';
+import { type RequestScope, requestContext } from './access-log.ts';
 import { mountConsole } from './console.ts';
 import { ContractChecker } from './contract.ts';
 import { mountDocs } from './docs.ts';
@@ -180,12 +180,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
   };
   app.use(API_BASE, async (req, res) => {
     const clientIp = req.ip ?? req.socket.remoteAddress ?? 'unknown';
-    const locals = res.locals;
     const { result, state } = await pipeline.handle(req, {
-      requestId: locals.requestId as string,
-      get log() {
-        return locals.log as Logger;
-      },
+      scope: res.locals.scope as RequestScope,
       services: servicesOfRequest(),
       clientIp,
     });

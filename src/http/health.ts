@@ -1,6 +1,6 @@
 import type { Express } from 'express';
-import type { Logger } from 'pino';
 import type { Orm } from '../db/orm.ts';
+import type { RequestScope } from './access-log.ts';
 import { problemBody, problemResult } from './problem.ts';
 import type { ResponseSigner } from './response-signing.ts';
 import { send } from './result.ts';
@@ -17,7 +17,7 @@ export function mountHealth(app: Express, orm: Orm, signer: ResponseSigner, stop
   });
 
   app.get('/readyz', async (_req, res) => {
-    const problem = await readiness(orm, res.locals.log as Logger, stopping);
+    const problem = await readiness(orm, (res.locals.scope as RequestScope).log, stopping);
     if (problem)
       send(
         res,

@@ -7,7 +7,7 @@ import { startRequest } from './access-log.ts';
 import type { Pipeline, PreparedOperation } from './pipeline.ts';
 import { toProblem } from './problem.ts';
 import { parseBody, type RawBody, readRawBodyOnce } from './request-body.ts';
-import type { RequestState } from './request-state.ts';
+import { type RequestState, ScopedRequestState } from './request-state.ts';
 import type { ResponseSigner } from './response-signing.ts';
 import { type ApiResult, sendJson } from './result.ts';
 import { licenseCredentials } from './security.ts';
@@ -167,19 +167,12 @@ export class HotPath {
     const scope = startRequest(deps.log, deps.metrics, req, res, answered);
     const headers = req.headers as Record<string, string | string[]>;
     const clientIp = deps.clientIp(req);
-    const state: RequestState = {
-      requestId: scope.requestId,
-      get log() {
-        return scope.log;
-      },
-      services: deps.services(),
-      clientIp,
+    const state = new ScopedRequestState(
+      { scope, services: deps.services(), clientIp },
+      { method: 'POST', path, query: '', headers, body },
       rawBody,
-      request: { method: 'POST', path, query: '', headers, body },
-      invalidCredentials: false,
-      operation: prepared.operation,
-      operationId: prepared.operationId,
-    };
+      prepared.operation,
+    );
     const context = {
       operation: prepared.operation,
       request: { method: 'post', path, headers, params, query: {}, cookies: {}, body, requestBody: body },

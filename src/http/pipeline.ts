@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Request } from 'express';
 import { type Context, OpenAPIBackend } from 'openapi-backend';
+import type { Logger } from 'pino';
 import { InvalidInput } from '../core/errors.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
 import type { Services } from '../services.ts';
@@ -22,7 +23,7 @@ import { forValidation } from './openapi-definition.ts';
 import { HttpProblem, toProblem } from './problem.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { parseBody, readRawBodyOnce } from './request-body.ts';
-import type { RequestState } from './request-state.ts';
+import { type RequestOrigin, type RequestState, ScopedRequestState } from './request-state.ts';
 import type { ApiResult } from './result.ts';
 import {
   assertLicenseKeyAccess,
@@ -49,7 +50,6 @@ const handlers: Handlers = {
 };
 
 /** What a request brings into the pipeline from the Express shell. */
-export type RequestOrigin = Pick<RequestState, 'requestId' | 'log' | 'services' | 'clientIp'>;
 
 /** What the pipeline guards requests with besides the contract; each is off when absent. */
 export interface PipelineGuards {
@@ -120,6 +120,34 @@ function servicesFor(principal: Principal, services: Services): Services {
   }
 }
 
+/** What a handler is called with (a class: see RequestScope in access-log.ts). */
+class HandlerCall {
+  readonly body: unknown;
+  readonly query: unknown;
+  readonly path: unknown;
+  readonly headers: RequestState['request']['headers'];
+  readonly principal: Principal;
+  readonly services: Services;
+  readonly requestId: string;
+  readonly #state: RequestState;
+
+  constructor(context: Context, state: RequestState, principal: Principal) {
+    this.body = context.request.requestBody;
+    this.query = context.request.query;
+    this.path = context.request.params;
+    this.headers = state.request.headers;
+    this.principal = principal;
+    this.services = servicesFor(principal, state.services);
+    this.requestId = state.requestId;
+    this.#state = state;
+  }
+
+  /** Read only by a handler that logs: the request's child logger is made then. */
+  get log(): Logger {
+    return this.#state.log;
+  }
+}
+
 /** Whether the operation declares the `Idempotency-Key` header: creating and acting POSTs. */
 function takesIdempotencyKey(operation: RequestState['operation']): boolean {
   return (operation?.parameters ?? []).some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key');
@@ -137,19 +165,7 @@ function operationHandler(
   return async (context: Context, state: RequestState): Promise<ApiResult> => {
     const principal = principalOf(context) ?? (isPublic(context) ? ANONYMOUS : undefined);
     if (!principal) throw new HttpProblem('INTERNAL_ERROR', 'authorized without a principal');
-    const ctx = {
-      body: context.request.requestBody,
-      query: context.request.query,
-      path: context.request.params,
-      headers: state.request.headers,
-      principal,
-      services: servicesFor(principal, state.services),
-      requestId: state.requestId,
-      // Read only by a handler that logs: the request's child logger is made then.
-      get log() {
-        return state.log;
-      },
-    } as HandlerContext<typeof operationId>;
+    const ctx = new HandlerCall(context, state, principal) as unknown as HandlerContext<typeof operationId>;
     const run = handler as (c: typeof ctx) => Promise<SuccessResponse<typeof operationId>>;
     const key = state.request.headers['idempotency-key'];
     if (!idempotency || typeof key !== 'string' || !takesIdempotencyKey(state.operation))
@@ -451,23 +467,17 @@ export async function createPipeline(
 
     async handle(req, origin) {
       const queryAt = req.originalUrl.indexOf('?');
-      const state: RequestState = {
-        requestId: origin.requestId,
-        get log() {
-          return origin.log;
-        },
-        services: origin.services,
-        clientIp: origin.clientIp,
-        rawBody: { bytes: undefined, tooLarge: false },
-        request: {
+      const state = new ScopedRequestState(
+        origin,
+        {
           // HEAD is GET without a body; Node drops the body itself.
           method: req.method === 'HEAD' ? 'GET' : req.method,
           path: req.path,
           query: queryAt === -1 ? '' : req.originalUrl.slice(queryAt + 1),
           headers: req.headers as Record<string, string | string[]>,
         },
-        invalidCredentials: false,
-      };
+        { bytes: undefined, tooLarge: false },
+      );
       try {
         state.rawBody = await readRawBodyOnce(req);
         return { result: (await api.handleRequest(state.request as never, state)) as ApiResult, state };

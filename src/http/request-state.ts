@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Services } from '../services.ts';
+import type { RequestScope } from './access-log.ts';
 import type { RawBody } from './request-body.ts';
 
 /** What one API request carries through openapi-backend's pipeline into its handler. */
@@ -16,6 +17,41 @@ export interface RequestState {
   /** The operation routing matched, if any. */
   operation?: OperationObject;
   operationId?: string;
+}
+
+/** Where a request comes from: its scope (id and logger), its services, the client's address. */
+export interface RequestOrigin {
+  scope: RequestScope;
+  services: Services;
+  clientIp: string;
+}
+
+/** A request's state, whose logger is its scope's, made on first read (a class: see RequestScope). */
+export class ScopedRequestState implements RequestState {
+  readonly requestId: string;
+  services: Services;
+  clientIp: string;
+  rawBody: RawBody;
+  request: RequestState['request'];
+  invalidCredentials = false;
+  operation: OperationObject | undefined;
+  operationId: string | undefined;
+  readonly #scope: RequestScope;
+
+  constructor(origin: RequestOrigin, request: RequestState['request'], rawBody: RawBody, operation?: OperationObject) {
+    this.#scope = origin.scope;
+    this.requestId = origin.scope.requestId;
+    this.services = origin.services;
+    this.clientIp = origin.clientIp;
+    this.rawBody = rawBody;
+    this.request = request;
+    this.operation = operation;
+    this.operationId = operation?.operationId;
+  }
+
+  get log(): Logger {
+    return this.#scope.log;
+  }
 }
 
 /** The parts of openapi-backend's matched operation this code reads. */
