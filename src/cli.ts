@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=4 --max-old-space-size=96 --no-maglev
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=2 --max-old-space-size=96 --no-maglev
 import { HelpRequest, type Parsed, parse, UsageError } from './cli/arguments.ts';
 import { COMMANDS, resolve } from './cli/commands.ts';
 import { fullHelp, groupHelp } from './cli/help.ts';
