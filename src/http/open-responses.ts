@@ -12,8 +12,8 @@ export interface OpenResponse {
  * connection, and their count is logged when the grace runs out.
  *
  * Not a `Set`. With every response added to one long-lived Set and deleted when it closed, each
- * response outlived its request whenever V8 was marking the old generation, which under load is
- * most of the time: every response's objects (~2 KiB) reached the old generation, and kept a
+ * response outlived its request whenever V8 was marking the old generation, a large part of the
+ * time under load: every response's objects (~2 KiB) reached the old generation, and kept a
  * full collection running three times a second. A bare node:http server shows it as well as the
  * API (bench/README.md, "The responses' Set"). Entries linked to each other, unlinked on close,
  * do not keep them.
