@@ -49,8 +49,6 @@ const handlers: Handlers = {
   ...processHandlers,
 };
 
-/** What a request brings into the pipeline from the Express shell. */
-
 /** What the pipeline guards requests with besides the contract; each is off when absent. */
 export interface PipelineGuards {
   /** The request budgets: per address before authentication, per credential after it. */

@@ -19,7 +19,10 @@ export interface RequestState {
   operationId?: string;
 }
 
-/** Where a request comes from: its scope (id and logger), its services, the client's address. */
+/**
+ * What a request brings into the pipeline from the Express shell or the hot path: its scope (id
+ * and logger), its services, the client's address.
+ */
 export interface RequestOrigin {
   scope: RequestScope;
   services: Services;
