@@ -7,7 +7,12 @@ const response = (name: string) => ({ name }) as unknown as ServerResponse;
 describe('the open responses a stopping server closes', () => {
   it('holds what was added and not yet deleted, whatever the order of deletion', () => {
     const open = new OpenResponses();
-    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map(response) as [ServerResponse, ServerResponse, ServerResponse, ServerResponse];
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map(response) as [
+      ServerResponse,
+      ServerResponse,
+      ServerResponse,
+      ServerResponse,
+    ];
     const entries = [a, b, c, d].map((res) => open.add(res));
     expect(open.size).toBe(4);
     open.delete(entries[1]!); // the middle
