@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
 import { HeartbeatBatcher } from '../src/machines/heartbeat-batch.ts';
@@ -256,5 +257,37 @@ describe('heartbeats written together (group commit)', () => {
     const first = await batcher.beat({ id: ids[0]!, licenseId, now: new Date(at(61)) });
     expect(first).toMatchObject({ beaten: true });
     expect(statements()).toBe(3);
+  });
+});
+
+describe('heartbeats against the worker', () => {
+  // The worker's passes log events for machines they touch (a process released, a machine
+  // culled): each insert checks its machine id with a KEY SHARE lock on the machine's row, taken
+  // in the pass's order. A heartbeat statement that locked its machines FOR UPDATE waited for
+  // that lock, and held the machines before it in id order meanwhile, which the pass could then
+  // wait for in turn: PostgreSQL broke the cycle by failing the heartbeats (40P01, a 500), seen
+  // under `make bench-scale`. A heartbeat changes no key, so it takes FOR NO KEY UPDATE, which a
+  // key-share lock does not block.
+  it('is not held up by a transaction that has logged an event for the machine', async () => {
+    const { key, licenseId, machine } = await setup({});
+    const pass = new pg.Client({ connectionString: server.databaseUrl });
+    await pass.connect();
+    try {
+      await pass.query('begin');
+      await pass.query(
+        `insert into events (type, occurred_at, machine_id, license_id, actor_type, actor_id, data)
+         values ('machine.heartbeat.dead', now(), $1, $2, 'worker', null, '{}')`,
+        [machine.id, licenseId],
+      );
+      server.clock.set(at(60));
+      const answered = await Promise.race([
+        beat(key, machine.id).then(({ response }) => response.status),
+        new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 3 s'), 3000)),
+      ]);
+      expect(answered).toBe(200);
+    } finally {
+      await pass.query('rollback');
+      await pass.end();
+    }
   });
 });

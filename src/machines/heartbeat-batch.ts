@@ -26,7 +26,8 @@ export interface BeatRow {
 
 /**
  * Heartbeats, any number of them (distinct machines), one statement: lock the licenses' active
- * machines in id order (so concurrent statements never deadlock), refuse those past reviving
+ * machines in id order (so concurrent statements never deadlock), `for no key update` (so an
+ * event insert's key-share check never waits for them, nor they for it), refuse those past reviving
  * (with the policy as it is now), record the beats, log the resurrections, and return per
  * machine found its previous heartbeat, which tells an alive machine from a resurrected one. A
  * machine missing from the result is not an active machine of that license. Each beat keeps its
@@ -56,7 +57,9 @@ function heartbeatStatementOf(ids: unknown, licenseIds: unknown, instants: unkno
       join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
      where m.deleted_at is null
      order by m.id
-       for update of m
+       -- Not FOR UPDATE: a beat changes no key, and FOR UPDATE also waited for the key-share
+       -- locks of the worker's event inserts, which take them in their own order (deadlock).
+       for no key update of m
   ), beat as (
     update machines m set last_heartbeat_at = t.now, updated_at = t.now, dead_at = null
       from target t
@@ -107,7 +110,7 @@ function processHeartbeatStatementOf(ids: unknown, licenseIds: unknown, instants
       from input i join processes pr on pr.id = i.id and pr.license_id = i.license_id
       join licenses l on l.id = pr.license_id join policies p on p.id = l.policy_id
      order by pr.id
-       for update of pr
+       for no key update of pr
   ), beat as (
     update processes pr set last_heartbeat_at = t.now
       from target t
