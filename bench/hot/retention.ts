@@ -11,7 +11,7 @@
  * - plain           nothing kept
  * - set             each response added to one long-lived Set, deleted on close (the server's
  *                   open responses before 945c9c2)
- * - list            the same in a linked list (OpenResponses, src/http/open-responses.ts)
+ * - list            the same in the server's OpenResponses (src/http/open-responses.ts)
  * - getter-literal  an object literal with a `get log()` closing over the request, per request
  *                   (RequestScope before 5f4c6e1)
  * - getter-class    the same through a class's prototype getter (RequestScope now)
@@ -20,6 +20,7 @@ import { spawn } from 'node:child_process';
 import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { OpenResponses } from '../../src/http/open-responses.ts';
 
 const VARIANTS = ['plain', 'set', 'list', 'getter-literal', 'getter-class'] as const;
 type Variant = (typeof VARIANTS)[number];
@@ -31,12 +32,6 @@ const NODE_OPTIONS = ['--max-semi-space-size=2', '--max-old-space-size=96', '--n
 const BODY = Buffer.from(
   JSON.stringify({ data: { id: '0193a6f0-0000-7000-8000-000000000000', heartbeatStatus: 'ALIVE' } }),
 );
-
-interface Entry {
-  res: ServerResponse;
-  prev: Entry | undefined;
-  next: Entry | undefined;
-}
 
 class Scope {
   readonly #req: IncomingMessage;
@@ -51,7 +46,7 @@ class Scope {
 /** The server, in a child process of its own (so its heap holds nothing of the load's). */
 function serve(variant: Variant): void {
   const open = new Set<ServerResponse>();
-  let head: Entry | undefined;
+  const list = new OpenResponses();
   const kept: unknown[] = [];
   // Objects that live 200 ms: the old generation grows, and full collections run.
   setInterval(() => {
@@ -63,14 +58,8 @@ function serve(variant: Variant): void {
       open.add(res);
       res.once('close', () => open.delete(res));
     } else if (variant === 'list') {
-      const entry: Entry = { res, prev: undefined, next: head };
-      if (head) head.prev = entry;
-      head = entry;
-      res.once('close', () => {
-        if (entry.prev) entry.prev.next = entry.next;
-        else head = entry.next;
-        if (entry.next) entry.next.prev = entry.prev;
-      });
+      const entry = list.add(res);
+      res.once('close', () => list.delete(entry));
     }
     let scope: { readonly log: string } | undefined;
     if (variant === 'getter-literal')
