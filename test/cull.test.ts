@@ -122,6 +122,23 @@ describe('a culling pass', () => {
     expect((await eventsOf(ids[0]!)).map((e) => e.type)).toEqual(['machine.heartbeat.dead', 'machine.deactivated']);
   });
 
+  // The pass drops, before it joins a machine's policy, every machine that beat within the
+  // shortest duration and window of any policy (heartbeatSql.mayBePastResurrection); 60 s is the
+  // least a policy may have, so the shortest is the short policy's own, exact to the millisecond.
+  it("culls each policy's machines at their own deadline, not at the shortest policy's", async () => {
+    const short = await setup({ heartbeatDuration: 60 });
+    const long = await addLicense({ heartbeatDuration: 3600, heartbeatResurrectionWindow: 600 });
+    const relaxed = await addLicense({ requireHeartbeat: false });
+    expect(await pass(at(60, -1))).toMatchObject({ deactivated: 0 });
+    expect(await pass(at(60))).toMatchObject({ deactivated: 1 });
+    expect((await readMachine(short.ids[0]!)).deactivationReason).toBe('HEARTBEAT_DEAD');
+    expect(await pass(at(4200, -1))).toMatchObject({ deactivated: 0 });
+    expect(await pass(at(4200))).toMatchObject({ deactivated: 1 });
+    expect((await readMachine(long.ids[0]!)).deactivationReason).toBe('HEARTBEAT_DEAD');
+    expect(await pass(at(100 * 24 * 3600))).toMatchObject({ deactivated: 0 });
+    expect((await readMachine(relaxed.ids[0]!)).deletedAt).toBeNull();
+  });
+
   it('works through many machines in small batches', async () => {
     const { ids } = await setup({}, 23);
     const result = await pass(at(601), 5);

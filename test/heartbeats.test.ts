@@ -96,6 +96,34 @@ describe('heartbeat status, exact at read time', () => {
   });
 });
 
+describe('the DEAD filter across policies', () => {
+  // The filter drops, before it joins a machine's policy, every machine that beat within the
+  // shortest heartbeat duration of any policy (heartbeatSql.mayBeDead): 60 s is the least a
+  // policy may have, so here the shortest is the short policy's own, exact to the millisecond.
+  it("finds each policy's dead at its own deadline, not at the shortest policy's", async () => {
+    const short = await setup({ heartbeatDuration: 60 });
+    const long = await setup({ heartbeatDuration: 7200 });
+    const relaxed = await setup({ requireHeartbeat: false });
+    const dead = async (licenseId: string) =>
+      (
+        await server.client.GET('/machines', {
+          headers: admin,
+          params: { query: { licenseId, heartbeatStatus: 'DEAD' } },
+        })
+      ).data!.data.map((m) => m.id);
+    server.clock.set(at(60, -1));
+    expect(await dead(short.licenseId)).toEqual([]);
+    server.clock.set(at(60));
+    expect(await dead(short.licenseId)).toEqual([short.machine.id]);
+    server.clock.set(at(7200, -1));
+    expect(await dead(long.licenseId)).toEqual([]);
+    server.clock.set(at(7200));
+    expect(await dead(long.licenseId)).toEqual([long.machine.id]);
+    server.clock.set('2030-01-01T00:00:00.000Z');
+    expect(await dead(relaxed.licenseId)).toEqual([]);
+  });
+});
+
 describe('POST /machines/{id}/heartbeat', () => {
   it('keeps an alive machine alive: ALIVE, with the next deadline', async () => {
     const { key, machine } = await setup({});

@@ -54,6 +54,7 @@ function cullBatch(after: string, now: Date, limit: number, window: number): Sql
      where m.id > ${after}
        and m.id <= coalesce((select last from bound), ${MAX_UUID})
        and m.deleted_at is null
+       and ${heartbeatSql.mayBePastResurrection('m', now)}
        and ${heartbeatSql.pastResurrection('m', 'p', now)}
        and (p.heartbeat_cull_strategy = 'DEACTIVATE_DEAD' or m.dead_at is null)
      order by m.id

@@ -60,6 +60,23 @@ export const heartbeatSql = {
   dead: (m: string, p: string, now: Date | Sql): Sql =>
     sql`(${sql.raw(p)}.require_heartbeat and ${now} >= ${heartbeatSql.deadline(m, p)})`,
 
+  /**
+   * A condition `dead` implies, over the machine row alone: its last heartbeat is at least the
+   * shortest heartbeat duration of any policy old. The walks that look for the dead (the DEAD
+   * filter, the culling pass) add it so that PostgreSQL drops a live machine while it reads the
+   * row, before it joins the machine's policy to apply the rule itself; the policies are few, so
+   * the minimum is one sub-select a statement. No policy requires heartbeats: null, nothing passes.
+   */
+  mayBeDead: (m: string, now: Date | Sql): Sql =>
+    sql`${sql.raw(m)}.last_heartbeat_at <= ${now}::timestamptz
+          - (select make_interval(secs => min(heartbeat_duration)) from policies where require_heartbeat)`,
+
+  /** The same for `pastResurrection`: the shortest duration and window together. */
+  mayBePastResurrection: (m: string, now: Date | Sql): Sql =>
+    sql`${sql.raw(m)}.last_heartbeat_at <= ${now}::timestamptz
+          - (select make_interval(secs => min(heartbeat_duration + heartbeat_resurrection_window))
+               from policies where require_heartbeat)`,
+
   /** `pastResurrection(…)` as a boolean expression. */
   pastResurrection: (m: string, p: string, now: Date | Sql): Sql =>
     sql`(${sql.raw(p)}.require_heartbeat and ${now} >= ${sql.raw(`${m}.last_heartbeat_at

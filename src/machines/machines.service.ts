@@ -347,8 +347,11 @@ export class MachinesService {
     if (query.licenseId !== undefined) where.push(sql`m.license_id = ${query.licenseId}`);
     if (this.#limit !== null) where.push(sql`p.product_id = ${this.#limit}`);
     if (!query.includeDeactivated) where.push(sql`m.deleted_at is null`);
-    if (query.heartbeatStatus !== undefined)
-      where.push(sql`${heartbeatSql.status('m', 'p', this.#clock.now())} = ${query.heartbeatStatus}`);
+    if (query.heartbeatStatus !== undefined) {
+      const now = this.#clock.now();
+      if (query.heartbeatStatus === 'DEAD') where.push(heartbeatSql.mayBeDead('m', now));
+      where.push(sql`${heartbeatSql.status('m', 'p', now)} = ${query.heartbeatStatus}`);
+    }
     return keysetPage(
       this.#em,
       {
