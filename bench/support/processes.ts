@@ -3,7 +3,7 @@
  * are its own) and autocannon load generators. Whatever way the bench ends, none outlives it.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -111,6 +111,12 @@ export async function startServer(
     ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`]
     : [];
   // Leading NAME=value words are the environment the command sets, as `env` reads them (serveCommand).
+  // BENCH_SERVER_LOG=<folder>: each server's log is kept there (<label>-<port>.log), for a run
+  // whose requests failed; otherwise it goes nowhere, its cost paid.
+  const logDir = process.env.BENCH_SERVER_LOG ? path.resolve(process.env.BENCH_SERVER_LOG) : undefined;
+  if (logDir !== undefined) mkdirSync(logDir, { recursive: true });
+  const logFd =
+    logDir === undefined ? undefined : openSync(path.join(logDir, `${label.replace(/\W+/g, '-')}-${port}.log`), 'w');
   const leading = script.findIndex((word) => !ASSIGNMENT.test(word));
   const assignments = script.slice(0, leading === -1 ? script.length : leading);
   const child = spawn(process.execPath, [...profile, ...script.slice(assignments.length)], {
@@ -127,8 +133,10 @@ export async function startServer(
       ...env,
       PORT: String(port),
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', logFd ?? 'ignore', 'pipe'],
   });
+  // The child has its own copy of the descriptor.
+  if (logFd !== undefined) closeSync(logFd);
   const { exited, stderr } = track(child);
   let dead = false;
   void exited.then(() => (dead = true));
