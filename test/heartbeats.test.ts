@@ -2,6 +2,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { components } from '../generated/api.d.ts';
 import { HeartbeatBatcher } from '../src/machines/heartbeat-batch.ts';
+import { foldProcessCounts } from '../src/machines/process-count.ts';
 import {
   activate,
   activated,
@@ -318,4 +319,162 @@ describe('heartbeats against the worker', () => {
       await pass.end();
     }
   });
+
+  // Folding process counts writes `machines.process_count` (process-count.ts): the worker's pass
+  // does for every license with deltas, a spawn for its own. A heartbeat statement holds its
+  // machines, taken in id order, until it commits. The fold waited for any machine a heartbeat
+  // held while holding others, which the heartbeat could be waiting for (40P01, 500s for heartbeats
+  // under `make bench-scale`). A fold now leaves a held machine's deltas to the next. Here a
+  // transaction stands in for that heartbeat statement: it holds the lowest machine while a fold
+  // runs, then takes the rest.
+  const folds = {
+    'the worker': async () => {
+      await foldProcessCounts(server.orm.em.fork());
+    },
+    'a spawn': async (key: string, id: string) => {
+      const { response } = await spawn(key, id);
+      expect(response.status).toBe(201);
+    },
+  };
+  for (const [folder, fold] of Object.entries(folds)) {
+    it(`and ${folder}'s fold of process counts never wait for each other`, async () => {
+      const { key, licenseId, machine } = await setup({});
+      const ids = [machine.id, ...(await activated(server, key, 23))].sort();
+      // Spawned, then released: every machine has a count delta waiting to be folded.
+      const processes = [];
+      for (const id of ids) processes.push((await spawn(key, id)).data!.data.id);
+      for (const id of processes) {
+        const { response } = await server.client.DELETE('/processes/{id}', {
+          headers: licenseAuth(key),
+          params: { path: { id } },
+        });
+        expect(response.status).toBe(200);
+      }
+      const rest = await holdingFirst('machines', ids, async () => {
+        expect(await within3s(fold(key, ids[12]!).then(() => 'folded'))).toBe('folded');
+      });
+      expect(rest).toBe('locked');
+      // The held machine's deltas waited for the next fold; the counts were right all along.
+      expect(await processCountDrift(licenseId)).toEqual([]);
+      await foldProcessCounts(server.orm.em.fork());
+      expect(await server.sql('select * from process_count_deltas where license_id = $1', [licenseId])).toEqual([]);
+      expect(await processCountDrift(licenseId)).toEqual([]);
+    });
+  }
 });
+
+describe('heartbeats against a license deletion', () => {
+  // Deleting a license deactivates its machines in one statement, which read them in the table's
+  // order: a machine's newest row version sits after the rows written before it, so one that has
+  // beaten comes after machines with higher ids. A heartbeat statement holding that machine and
+  // going on in id order to the next, which the deletion held, closed a cycle (40P01). The
+  // deletion now takes its machines in id order too.
+  it('takes the machines in id order, as heartbeats do', async () => {
+    const { key, licenseId, machine } = await setup({});
+    const ids = [machine.id, ...(await activated(server, key, 23))].sort();
+    server.clock.set(at(60));
+    expect((await beat(key, ids[0]!)).response.status).toBe(200);
+    let deleting: Promise<number> | undefined;
+    const rest = await holdingFirst('machines', ids, async () => {
+      deleting = server.client
+        .DELETE('/licenses/{id}', { headers: admin, params: { path: { id: licenseId } } })
+        .then(({ response }) => response.status);
+      await waitForLockWait();
+    });
+    expect(rest).toBe('locked');
+    expect(await deleting).toBe(200);
+  });
+});
+
+describe('process heartbeats against a deactivation', () => {
+  // A machine's deactivation releases its processes in the same statement, which deleted them in
+  // the order it read them (by last heartbeat, or the table's), where the process that beat last
+  // comes after the others. A
+  // process heartbeat statement holds its processes, taken in id order: holding that process and
+  // going on to the next, which the deactivation held, it closed a cycle (40P01). Releases now
+  // take their processes in id order too.
+  it('releases the processes in id order, as process heartbeats take them', async () => {
+    const { key, machine } = await setup({});
+    const ids = [];
+    for (let i = 0; i < 24; i++) ids.push((await spawn(key, machine.id)).data!.data.id);
+    ids.sort();
+    server.clock.set(at(60));
+    const { response } = await server.client.POST('/processes/{id}/heartbeat', {
+      headers: licenseAuth(key),
+      params: { path: { id: ids[0]! } },
+    });
+    expect(response.status).toBe(200);
+    let deactivating: Promise<number> | undefined;
+    const rest = await holdingFirst('processes', ids, async () => {
+      deactivating = server.client
+        .DELETE('/machines/{id}', { headers: licenseAuth(key), params: { path: { id: machine.id } } })
+        .then(({ response }) => response.status);
+      await waitForLockWait();
+    });
+    expect(rest).toBe('locked');
+    expect(await deactivating).toBe(200);
+    expect(await server.sql('select id from processes where machine_id = $1', [machine.id])).toEqual([]);
+  });
+});
+
+/**
+ * A transaction in place of a heartbeat statement, which takes its rows in id order: it holds the
+ * lowest of `ids` (rows of `table`) while `meanwhile` runs, then takes the rest. Answers "locked",
+ * or what kept it from them within 3 s.
+ */
+async function holdingFirst(
+  table: 'machines' | 'processes',
+  ids: string[],
+  meanwhile: () => Promise<void>,
+): Promise<string> {
+  const heartbeat = new pg.Client({ connectionString: server.databaseUrl });
+  await heartbeat.connect();
+  try {
+    await heartbeat.query('begin');
+    await heartbeat.query(`select id from ${table} where id = $1 for no key update`, [ids[0]]);
+    await meanwhile();
+    const rest = heartbeat.query(`select id from ${table} where id = any($1::uuid[]) order by id for no key update`, [
+      ids.slice(1),
+    ]);
+    return await within3s(rest.then(() => 'locked'));
+  } finally {
+    await heartbeat.query('rollback');
+    await heartbeat.end();
+  }
+}
+
+/** Until some backend waits for a lock (at most 5 s). */
+async function waitForLockWait(): Promise<void> {
+  for (const started = Date.now(); Date.now() - started < 5000; ) {
+    const [row] = await server.sql<{ n: number }>('select count(*)::int as n from pg_locks where not granted');
+    if (row!.n > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('no backend waited for a lock within 5 s');
+}
+
+function within3s(work: Promise<string>): Promise<string> {
+  return Promise.race([
+    work.catch((error: { code?: string; message?: string }) => `failed: ${error.code ?? error.message}`),
+    new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 3 s'), 3000)),
+  ]);
+}
+
+/** The license and machines whose process count, column plus deltas, differs from their processes. */
+function processCountDrift(licenseId: string) {
+  return server.sql(
+    `select * from (
+       select l.id, (l.process_count + coalesce((select sum(d.delta) from process_count_deltas d where d.license_id = l.id), 0))::int as stored,
+              (select count(*)::int from processes p where p.license_id = l.id) as counted
+         from licenses l where l.id = $1
+       union all
+       select m.id, (m.process_count + coalesce((select sum(d.delta) from process_count_deltas d where d.machine_id = m.id), 0))::int,
+              (select count(*)::int from processes p where p.machine_id = m.id)
+         from machines m where m.license_id = $1
+     ) c where stored <> counted`,
+    [licenseId],
+  );
+}
+
+const spawn = (key: string, id: string) =>
+  server.client.POST('/machines/{id}/processes', { headers: licenseAuth(key), params: { path: { id } }, body: {} });

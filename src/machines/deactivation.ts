@@ -33,11 +33,18 @@ export async function deactivateMachines(
   if (conditions.length === 0) throw new Error('deactivateMachines needs a machine or a license');
   const rows = await execute<{ id: string }[]>(
     em,
-    sql`with deactivated as (
+    // Locked first, in id order, as heartbeat statements lock theirs: a license's machines updated
+    // in the scan's order could deadlock with a heartbeat statement holding some of them (see
+    // addToMachinesSql in process-count.ts).
+    sql`with ordered as materialized (
+       select m.id from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
+        where m.deleted_at is null and ${sql.join(conditions, ' and ')}
+          ${target.productId !== undefined ? sql`and p.product_id = ${target.productId}` : sql``}
+        order by m.id for no key update of m
+     ), deactivated as (
        update machines m set deleted_at = ${now}, updated_at = ${now}, deactivation_reason = ${reason}
           from licenses l join policies p on p.id = l.policy_id
-        where l.id = m.license_id and m.deleted_at is null and ${sql.join(conditions, ' and ')}
-          ${target.productId !== undefined ? sql`and p.product_id = ${target.productId}` : sql``}
+        where l.id = m.license_id and m.deleted_at is null and m.id in (select id from ordered)
         returning m.id, m.license_id, ${machineJsonSql('m', 'p', now)} as machine),
      -- Its processes go with it: a deactivated machine runs nothing.
      ${releaseProcessesSql('released', sql`deactivated d`, sql`pr.machine_id = d.id`, 'MACHINE_DEACTIVATED', now, actor)}

@@ -59,7 +59,7 @@ export function processJsonSql(pr: string, p: string, now: Date | Sql): Sql {
 }
 
 /**
- * Two CTEs, to follow others in a `with`: `<name>` releases (deletes) the processes `where` picks
+ * Three CTEs, to follow others in a `with`: `<name>_locked` locks, `<name>` releases (deletes) the processes `where` picks
  * among `processes pr` (joined to `using`, if given; its license `rl` and policy `rp`), and `<name>_logged` writes each one's `process.released`
  * event, caused by `actor`. A deleted row is released by this statement alone: a concurrent release of it finds
  * nothing to delete, so each process is released, and logged, once.
@@ -73,9 +73,19 @@ export function releaseProcessesSql(
   actor: Actor | null,
 ): Sql {
   const cte = sql.raw(name);
-  return sql`${cte} as (
-    delete from processes pr using ${using === null ? sql`` : sql`${using}, `}licenses rl, policies rp
-     where ${where} and rl.id = pr.license_id and rp.id = rl.policy_id
+  const locked = sql.raw(`${name}_locked`);
+  // Taken in id order first, as process heartbeat statements take theirs. Deleted in the join's
+  // order, a machine's processes could be held in an order that closed a cycle with a heartbeat
+  // statement holding some of them (40P01; test/heartbeats.test.ts).
+  return sql`${locked} as materialized (
+    select pr.id from processes pr join licenses rl on rl.id = pr.license_id join policies rp on rp.id = rl.policy_id
+           ${using === null ? sql`` : sql`cross join ${using}`}
+     where ${where}
+     order by pr.id
+       for update of pr
+  ), ${cte} as (
+    delete from processes pr using licenses rl, policies rp
+     where pr.id in (select id from ${locked}) and rl.id = pr.license_id and rp.id = rl.policy_id
     returning pr.*, rp.product_id, rp.process_heartbeat_duration
   ), ${sql.raw(`${name}_logged`)} as (
     insert into events (type, occurred_at, machine_id, license_id, actor_type, actor_id, data)

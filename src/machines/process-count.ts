@@ -24,6 +24,34 @@ export function machineProcessCountSql(m: string): Sql {
 }
 
 /**
+ * The CTEs that take the machine rows with deltas of the licenses `licenses` (a statement over
+ * license ids) that are free right now, as `lockable`, and fold only their deltas, as `folded`
+ * (license_id, machine_id, delta) and `mach` (id, process_count). A machine another transaction
+ * holds (a heartbeat statement, which writes the same rows) keeps its deltas, still counted by the
+ * sums above, for the next fold. Waiting for it instead closed cycles: a heartbeat statement holds
+ * its machines and waits, in id order, for the next, while a fold held some of them and waited for
+ * one of the heartbeat's (40P01 and 500s for the heartbeats under `make bench-scale`; and a spawn
+ * holds its own machine before it folds). The caller's own machine is never skipped: SKIP LOCKED
+ * passes over other transactions' locks only.
+ */
+function foldMachinesSql(licenses: string): Sql {
+  return sql.raw(`lockable as materialized (
+          select m.id from machines m
+           where m.id in (select d.machine_id from process_count_deltas d where d.license_id in (${licenses}))
+             for no key update skip locked
+        ), folded as (
+          delete from process_count_deltas d
+           where d.license_id in (${licenses}) and d.machine_id in (select id from lockable)
+          returning d.license_id, d.machine_id, d.delta
+        ), mach as (
+          update machines m set process_count = m.process_count + s.delta
+            from (select machine_id, sum(delta)::int as delta from folded group by machine_id) s
+           where m.id = s.machine_id
+          returning m.id, m.process_count
+        )`);
+}
+
+/**
  * Folds one license's deltas and returns its count and one machine's. The caller holds the license
  * row (`for update`), so no other fold runs; a statement of its own, so it folds every spawn and
  * release committed before the lock was taken.
@@ -35,22 +63,23 @@ export async function foldLicenseProcesses(
 ): Promise<{ license: number; machine: number }> {
   const [row] = await execute<{ license_count: number; machine_count: number }[]>(
     em,
-    sql`with folded as (
-          delete from process_count_deltas where license_id = ${licenseId} returning machine_id, delta
-        ), lic as (
+    sql`with license as (select ${licenseId}::uuid as id), ${foldMachinesSql('select id from license')},
+        lic as (
           update licenses set process_count = process_count + coalesce((select sum(delta) from folded), 0)::int
            where id = ${licenseId}
           returning process_count
-        ), mach as (
-          update machines m set process_count = m.process_count + f.delta
-            from (select machine_id, sum(delta)::int as delta from folded group by machine_id) f
-           where m.id = f.machine_id
-          returning m.id, m.process_count
         )
-        select (select process_count from lic) as license_count,
+        select (select process_count from lic)
+                 -- Deltas of machines held elsewhere, not folded: the statement's snapshot still has every delta.
+                 + coalesce((select sum(d.delta) from process_count_deltas d
+                              where d.license_id = ${licenseId} and d.machine_id not in (select id from lockable)), 0)::int
+                 as license_count,
                -- The statement's snapshot predates its own updates: the machine's new count, if it had deltas.
                coalesce((select process_count from mach where id = ${machineId}),
-                        (select process_count from machines where id = ${machineId})) as machine_count`,
+                        (select process_count from machines where id = ${machineId}))
+                 + coalesce((select sum(d.delta) from process_count_deltas d
+                              where d.machine_id = ${machineId} and d.machine_id not in (select id from lockable)), 0)::int
+                 as machine_count`,
   );
   return { license: row!.license_count, machine: row!.machine_count };
 }
@@ -63,21 +92,15 @@ export async function foldLicenseProcesses(
 export async function foldProcessCounts(em: EntityManager): Promise<number> {
   const [row] = await execute<{ licenses: number }[]>(
     em,
-    sql`with held as (
+    sql`with held as materialized (
           select id from licenses where id in (select distinct license_id from process_count_deltas)
              for no key update skip locked
-        ), folded as (
-          delete from process_count_deltas d using held where d.license_id = held.id returning d.license_id, d.machine_id, d.delta
-        ), lic as (
+        ), ${foldMachinesSql('select id from held')},
+        lic as (
           update licenses l set process_count = l.process_count + f.delta
             from (select license_id, sum(delta)::int as delta from folded group by license_id) f
            where l.id = f.license_id
           returning l.id
-        ), mach as (
-          update machines m set process_count = m.process_count + f.delta
-            from (select machine_id, sum(delta)::int as delta from folded group by machine_id) f
-           where m.id = f.machine_id
-          returning m.id
         )
         select count(*)::int as licenses from lic`,
   );
