@@ -63,6 +63,7 @@ export async function startBackground(
         config.workerCron,
         (result) => metrics?.observePass(result),
         config.retention,
+        { yieldPercent: config.workerYieldPercent },
       );
     }
     if (worker || config.webhooksInServer) {
@@ -78,7 +79,7 @@ export async function startBackground(
 
 /** `worker --once`: one worker pass, then every webhook attempt due now, and done. */
 export async function runWorkerOnce(runtime: Database, config: Config, clock: Clock, log: Logger): Promise<void> {
-  await workerPass(runtime.orm, clock, log, config.retention);
+  await workerPass(runtime.orm, clock, log, config.retention, undefined, { yieldPercent: config.workerYieldPercent });
   const engine = await createWebhooks(runtime, config, clock, log);
   try {
     await engine.runDue();

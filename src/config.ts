@@ -4,6 +4,7 @@ import { DEFAULT_ACQUIRE_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS } from './db/o
 import { DEFAULT_RETENTION, type Retention } from './db/retention.ts';
 import { MIN_SECRET_LENGTH } from './keys/secret.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
+import { DEFAULT_YIELD_PERCENT } from './machines/cull.ts';
 import { DEFAULT_WORKER_CRON, isValidCron } from './worker.ts';
 
 // The one place the environment is read; every module gets its part of the result passed in,
@@ -30,6 +31,8 @@ export interface Config {
   workerCron: string;
   /** Whether `serve` runs the worker schedule in its own process (the single-node default). */
   workerInServer: boolean;
+  /** After each culling statement the worker waits this percent of its time, leaving the database to requests. */
+  workerYieldPercent: number;
   /** How long a request may wait for a database connection before it gets a 503 (ms). */
   dbAcquireTimeoutMs: number;
   /** How long one SQL statement may run before PostgreSQL cancels it and the request gets a 503 (ms). */
@@ -140,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
     return value === 'true';
   };
   const workerInServer = flag(either('LICENTRIC_WORKER_IN_SERVER', 'LICENTRIC_CULL_IN_SERVER'), true);
+  const workerYieldPercent = parseNumber(env, 'LICENTRIC_WORKER_YIELD_PERCENT', DEFAULT_YIELD_PERCENT, 0, problems);
   const webhooksInServer = flag('LICENTRIC_WEBHOOKS_IN_SERVER', true);
   const webhooksAllowPrivate = flag('LICENTRIC_WEBHOOKS_ALLOW_PRIVATE', false);
 
@@ -223,6 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { log
     logLevel,
     workerCron,
     workerInServer,
+    workerYieldPercent,
     webhooksInServer,
     webhooksAllowPrivate,
     dbAcquireTimeoutMs,

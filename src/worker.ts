@@ -6,7 +6,7 @@ import type { Orm } from './db/orm.ts';
 import { DEFAULT_TRIM_OPTIONS, type Retention, type TrimResult, trimHistory } from './db/retention.ts';
 import { announceExpiredLicenses } from './licenses/expiry.ts';
 import type { Logger } from './log.ts';
-import { type CullResult, cullPass } from './machines/cull.ts';
+import { type CullOptions, type CullResult, cullPass } from './machines/cull.ts';
 import { cullProcessesPass } from './machines/process-cull.ts';
 
 /** Every minute, unless LICENTRIC_WORKER_CRON says otherwise. */
@@ -39,8 +39,11 @@ export async function workerPass(
   log: Logger,
   retention?: Retention,
   signal?: AbortSignal,
+  cull: Pick<CullOptions, 'yieldPercent'> = {},
 ): Promise<WorkerPassResult> {
-  const result: WorkerPassResult = await cullPass(orm.em.fork(), clock, log);
+  const result: WorkerPassResult = await cullPass(orm.em.fork(), clock, log, { ...cull, signal });
+  // Stopping: the rest is short work the next pass (of this worker or another) does as well.
+  if (signal?.aborted) return result;
   await cullProcessesPass(orm.em.fork(), clock, log);
   await announceExpiredLicenses(orm.em.fork(), clock.now());
   const swept = await sweepExpired(orm.em.fork(), clock.now());
@@ -78,11 +81,12 @@ export function startWorkerSchedule(
   expression: string,
   onPass: (result: WorkerPassResult) => void = () => {},
   retention?: Retention,
+  cull: Pick<CullOptions, 'yieldPercent'> = {},
 ): WorkerSchedule {
   let running: Promise<void> = Promise.resolve();
   const stopping = new AbortController();
   const job = new Cron(expression, { protect: true }, () => {
-    running = workerPass(orm, clock, log, retention, stopping.signal).then(onPass, (error: unknown) =>
+    running = workerPass(orm, clock, log, retention, stopping.signal, cull).then(onPass, (error: unknown) =>
       isDatabaseUnavailable(error)
         ? log.warn({ err: error }, 'cull pass skipped: the database is unavailable; the next pass runs on schedule')
         : log.error({ err: error }, 'cull pass failed'),

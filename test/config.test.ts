@@ -12,6 +12,7 @@ describe('configuration from the environment', () => {
       logLevel: 'info',
       workerCron: '* * * * *',
       workerInServer: true,
+      workerYieldPercent: 100,
     });
     // Every database call is bounded, and a stop drains for at most 10 s.
     expect(config).toMatchObject({
@@ -51,6 +52,7 @@ describe('configuration from the environment', () => {
       LOG_LEVEL: 'DEBUG',
       LICENTRIC_WORKER_CRON: '*/5 * * * *',
       LICENTRIC_WORKER_IN_SERVER: 'false',
+      LICENTRIC_WORKER_YIELD_PERCENT: '0',
       LICENTRIC_STOP_WITH_PARENT: '4242',
       LICENTRIC_DB_ACQUIRE_TIMEOUT_MS: '1500',
       LICENTRIC_DB_STATEMENT_TIMEOUT_MS: '2500',
@@ -67,6 +69,7 @@ describe('configuration from the environment', () => {
       logLevel: 'debug',
       workerCron: '*/5 * * * *',
       workerInServer: false,
+      workerYieldPercent: 0,
       stopWithParent: 4242,
       dbAcquireTimeoutMs: 1500,
       dbStatementTimeoutMs: 2500,
@@ -100,6 +103,7 @@ describe('configuration from the environment', () => {
     [{ LICENTRIC_CULL_CRON: 'every minute' }, 'LICENTRIC_CULL_CRON is not a cron expression'],
     [{ LICENTRIC_WORKER_IN_SERVER: 'yes' }, 'LICENTRIC_WORKER_IN_SERVER must be true or false'],
     [{ LICENTRIC_CULL_IN_SERVER: 'yes' }, 'LICENTRIC_CULL_IN_SERVER must be true or false'],
+    [{ LICENTRIC_WORKER_YIELD_PERCENT: 'half' }, 'LICENTRIC_WORKER_YIELD_PERCENT must be a whole number of at least 0'],
     [{ LICENTRIC_DB_ACQUIRE_TIMEOUT_MS: '0' }, 'LICENTRIC_DB_ACQUIRE_TIMEOUT_MS must be a whole number of at least 1'],
     [{ LICENTRIC_DB_STATEMENT_TIMEOUT_MS: '5s' }, 'LICENTRIC_DB_STATEMENT_TIMEOUT_MS must be a whole number'],
     [{ LICENTRIC_SHUTDOWN_GRACE: '-1' }, 'LICENTRIC_SHUTDOWN_GRACE must be a whole number'],

@@ -172,6 +172,40 @@ describe('a culling pass', () => {
     expect(await pass(at(601))).toMatchObject({ deactivated: 0, batches: 1 });
   });
 
+  it('waits after each statement but the last, the given percent of its time', async () => {
+    await setup({}, 6);
+    const waits: number[] = [];
+    const record = async (ms: number) => {
+      waits.push(ms);
+    };
+    const options = { batchSize: 2, scanWindow: 2, wait: record };
+    const result = await cullPass(server.orm.em.fork(), new ManualClock(at(601)), silent, {
+      ...options,
+      yieldPercent: 100,
+    });
+    expect(result).toMatchObject({ deactivated: 6, complete: true });
+    expect(waits).toHaveLength(result.batches - 1);
+    for (const ms of waits) expect(ms).toBeGreaterThan(0);
+    waits.length = 0;
+    await cullPass(server.orm.em.fork(), new ManualClock(at(602)), silent, { ...options, yieldPercent: 0 });
+    expect(waits).toEqual([]);
+  });
+
+  it('stops between statements when its worker stops; the next pass culls the rest', async () => {
+    await setup({}, 6);
+    const stopping = new AbortController();
+    const stopped = await cullPass(server.orm.em.fork(), new ManualClock(at(601)), silent, {
+      batchSize: 2,
+      scanWindow: 2,
+      signal: stopping.signal,
+      wait: async () => stopping.abort(),
+    });
+    expect(stopped).toMatchObject({ batches: 1, complete: false });
+    const rest = await cullPass(server.orm.em.fork(), new ManualClock(at(601)), silent, { batchSize: 2 });
+    expect(stopped.deactivated + rest.deactivated).toBe(6);
+    expect(rest.complete).toBe(true);
+  });
+
   it('never culls a machine whose heartbeat is being recorded while the pass runs', async () => {
     const { ids } = await setup({}, 2);
     // A heartbeat in flight: its transaction holds the row and has moved lastHeartbeatAt on.

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../core/clock.ts';
 import { execute, isoTimestampSql, type Sql, sql } from '../db/sql.ts';
@@ -16,13 +17,34 @@ export interface CullOptions {
    * timeout), so a pass's statements stay short at any fleet size.
    */
   scanWindow?: number;
+  /**
+   * After each statement the pass waits this percent of the statement's time
+   * (`LICENTRIC_WORKER_YIELD_PERCENT`): a pass reads the whole table, which at 10 000 000 machines
+   * keeps one database core busy for seconds, and on a database that also answers requests the
+   * wait leaves them that core part of the time (100: half; 0: none, the shortest pass).
+   */
+  yieldPercent?: number;
+  /** Stops the pass between statements (a stopping worker); the next pass starts over. */
+  signal?: AbortSignal;
+  /** How the pass waits between statements: a timer the signal cuts short, unless a test replaces it. */
+  wait?: (ms: number, signal: AbortSignal | undefined) => Promise<void>;
 }
+
+/** Half of one core at most, on a busy database; a 10 000 000-machine pass takes about twice as long. */
+export const DEFAULT_YIELD_PERCENT = 100;
+
+const timerWait = (ms: number, signal: AbortSignal | undefined) =>
+  delay(ms, undefined, { signal }).catch(() => {
+    // Aborted: the pass checks the signal itself.
+  });
 
 export interface CullResult {
   deactivated: number;
   markedDead: number;
   batches: number;
   ms: number;
+  /** False when the signal stopped the pass before the end of the table. */
+  complete: boolean;
 }
 
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
@@ -106,12 +128,16 @@ export async function cullPass(
 ): Promise<CullResult> {
   const batchSize = options.batchSize ?? 1000;
   const scanWindow = Math.max(options.scanWindow ?? 50_000, batchSize);
+  const yieldShare = (options.yieldPercent ?? DEFAULT_YIELD_PERCENT) / 100;
+  const wait = options.wait ?? timerWait;
+  const { signal } = options;
   const started = process.hrtime.bigint();
   // One instant for the whole pass, so a pass's verdicts are consistent with each other.
   const now = clock.now();
-  const result = { deactivated: 0, markedDead: 0, batches: 0 };
+  const result = { deactivated: 0, markedDead: 0, batches: 0, complete: false };
   let after = ZERO_UUID;
-  for (;;) {
+  while (!signal?.aborted) {
+    const statementStarted = performance.now();
     const [row] = await execute<
       { claimed: number; last_id: string | null; window_end: string | null; deactivated: number; marked_dead: number }[]
     >(em, cullBatch(after, now, batchSize, scanWindow));
@@ -120,15 +146,18 @@ export async function cullPass(
     result.markedDead += row!.marked_dead;
     // A full batch may have left more of its window unread; otherwise the window is done.
     if (row!.claimed === batchSize && row!.last_id !== null) after = row!.last_id;
-    else if (row!.window_end === null) break;
-    else after = row!.window_end;
+    else if (row!.window_end === null) {
+      result.complete = true;
+      break;
+    } else after = row!.window_end;
+    if (yieldShare > 0) await wait((performance.now() - statementStarted) * yieldShare, signal);
   }
   // The pass wrote a count delta per deactivated machine; folding them keeps counts one row deep.
   await foldMachineCounts(em);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   log.info(
     { ...result, ms },
-    `cull pass deactivated=${result.deactivated} marked_dead=${result.markedDead} batches=${result.batches} duration_ms=${ms.toFixed(1)}`,
+    `cull pass deactivated=${result.deactivated} marked_dead=${result.markedDead} batches=${result.batches} duration_ms=${ms.toFixed(1)}${result.complete ? '' : ' stopped before the end'}`,
   );
   return { ...result, ms };
 }
