@@ -11,7 +11,8 @@
  * - validate-big   the same on a license of BENCH_BIG_LICENSE machines (200 000), vs validate
  * - validate-signed  validate asking for a signed answer (Accept-Signature, ed25519), vs validate
  * - validate-scoped  validate scoped by product and two entitlements (a policy of a product
- *                  with three), vs validate
+ *                  with three), vs validate, and vs the same licenses unscoped (validate-entitled,
+ *                  run with it)
  * - activate       POST /machines, new fingerprints            licentric serve vs baseline
  * - list           GET /machines?limit=100 (pages/s)
  * - dead           GET /machines?heartbeatStatus=DEAD&limit=100, one at a time (ms)
@@ -309,7 +310,8 @@ async function main(): Promise<void> {
     }
     if (ONLY.has('validate-big')) pairs.push(['validate-big', 'licentric serve']);
     if (ONLY.has('validate-signed')) pairs.push(['validate-signed', 'licentric serve']);
-    if (ONLY.has('validate-scoped')) pairs.push(['validate-scoped', 'licentric serve']);
+    if (ONLY.has('validate-scoped'))
+      pairs.push(['validate-scoped', 'licentric serve'], ['validate-entitled', 'licentric serve']);
     if (
       (ONLY.has('validate-big') || ONLY.has('validate-signed') || ONLY.has('validate-scoped')) &&
       !ONLY.has('validate')
@@ -396,6 +398,12 @@ async function main(): Promise<void> {
       console.log(
         `validate scoped (product, 2 entitlements) / plain: ${(scoped.rps / small.rps).toFixed(2)}× the throughput, ` +
           `p99 ${scoped.p99.toFixed(1)} vs ${small.p99.toFixed(1)} ms, server CPU ${scoped.cpuMs.toFixed(2)} vs ${small.cpuMs.toFixed(2)} ms/request`,
+      );
+    const entitled = mean('validate-entitled', 'licentric serve');
+    if (scoped && entitled)
+      console.log(
+        `validate scoped / the same licenses unscoped: ${(scoped.rps / entitled.rps).toFixed(2)}× the throughput, ` +
+          `p99 ${scoped.p99.toFixed(1)} vs ${entitled.p99.toFixed(1)} ms, server CPU ${scoped.cpuMs.toFixed(2)} vs ${entitled.cpuMs.toFixed(2)} ms/request`,
       );
     const list = mean('list', 'licentric serve');
     if (list) console.log(`list: ${list.rps.toFixed(0)} pages/s of 100, server CPU ${list.cpuMs.toFixed(2)} ms/page`);

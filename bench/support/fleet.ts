@@ -208,6 +208,7 @@ export type FleetBench =
   | 'validate-big'
   | 'validate-signed'
   | 'validate-scoped'
+  | 'validate-entitled'
   | 'activate'
   | 'list';
 
@@ -248,6 +249,15 @@ export function requestsOf(bench: FleetBench, s: Seeded): PlannedRequest[] {
           product: SCOPED_PRODUCT,
           entitlements: SCOPED_ENTITLEMENTS.slice(0, 2),
         }),
+      }));
+    case 'validate-entitled':
+      // validate-scoped's licenses without the scope: what the scope itself costs, apart from
+      // the entitlements every answer of these licenses lists.
+      return s.scoped.map((v) => ({
+        method: 'POST',
+        path: '/api/v1/licenses/actions/validate',
+        headers: license(v.key),
+        body: JSON.stringify({ fingerprint: v.fingerprint }),
       }));
     case 'validate-big':
       return [
