@@ -34,8 +34,8 @@ export async function deactivateMachines(
   const rows = await execute<{ id: string }[]>(
     em,
     // Locked first, in id order, as heartbeat statements lock theirs: a license's machines updated
-    // in the scan's order could deadlock with a heartbeat statement holding some of them (see
-    // addToMachinesSql in process-count.ts).
+    // in the scan's order could deadlock with a heartbeat statement holding some of them (40P01;
+    // test/heartbeats.test.ts).
     sql`with ordered as materialized (
        select m.id from machines m join licenses l on l.id = m.license_id join policies p on p.id = l.policy_id
         where m.deleted_at is null and ${sql.join(conditions, ' and ')}
