@@ -1,8 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createWhole, loadOrCreateCredentials } from '../src/db/embedded.ts';
 import { runCli, startServerProcess } from './support/processes.ts';
 
 /**
@@ -104,4 +105,27 @@ describe('embedded mode (no DATABASE_URL)', () => {
     },
     LIFECYCLE_TIMEOUT,
   );
+});
+
+describe('the files a data folder gets when processes start on it at once', () => {
+  // Two servers started at once on one folder: the second read the credentials file the first had
+  // created but not yet written, and stopped with "SyntaxError: Unexpected end of JSON input"
+  // where it should have said the folder is in use (test/faults.embedded.test.ts, once in three
+  // fresh-clone runs). The window is one system call wide; this holds the contract that closed it.
+  it('are created once and whole: every start reads the same credentials, no scratch file stays', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'licentric-credentials-'));
+    try {
+      const all = await Promise.all(Array.from({ length: 20 }, () => loadOrCreateCredentials(dataDir)));
+      expect(new Set(all.map((c) => c.password)).size).toBe(1);
+      expect(readdirSync(dataDir)).toEqual(['pg-credentials.json']);
+      const created = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => createWhole(path.join(dataDir, 'lock'), String(i), 0o644)),
+      );
+      expect(created.filter(Boolean)).toHaveLength(1);
+      expect(await readFile(path.join(dataDir, 'lock'), 'utf8')).toBe(String(created.indexOf(true)));
+      expect(readdirSync(dataDir).sort()).toEqual(['lock', 'pg-credentials.json']);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 });

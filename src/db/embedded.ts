@@ -1,7 +1,7 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, unlinkSync } from 'node:fs';
-import { chmod, chown, cp, mkdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, link, mkdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { userInfo } from 'node:os';
 import path from 'node:path';
@@ -135,12 +135,7 @@ export async function startEmbeddedDatabase(
 async function acquireLock(lockFile: string, role: EmbeddedRole, dataDir: string): Promise<Lock | undefined> {
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
-    try {
-      await writeFile(lockFile, JSON.stringify({ pid: process.pid, role } satisfies Lock), { flag: 'wx', mode: 0o644 });
-      return undefined;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
+    if (await createWhole(lockFile, JSON.stringify({ pid: process.pid, role } satisfies Lock), 0o644)) return undefined;
     const holder = await readLock(lockFile);
     if (holder === undefined || holder.pid === process.pid || !isAlive(holder.pid)) {
       // Stale: its owner was killed. Take it over (and, below, adopt its PostgreSQL).
@@ -174,7 +169,7 @@ async function readLock(lockFile: string): Promise<Lock | undefined> {
     const lock = JSON.parse(await readFile(lockFile, 'utf8')) as Lock;
     return Number.isInteger(lock.pid) ? lock : undefined;
   } catch {
-    // Unreadable or half-written: a writer creates it whole in one call, so it is a leftover.
+    // Unreadable: a writer creates it whole (createWhole), so it is a leftover.
     return undefined;
   }
 }
@@ -442,17 +437,32 @@ function connectionUrl(credentials: Credentials, port: number, database = DATABA
   return `postgresql://${USER}:${encodeURIComponent(credentials.password)}@127.0.0.1:${port}/${database}`;
 }
 
-async function loadOrCreateCredentials(dataDir: string): Promise<Credentials> {
+export async function loadOrCreateCredentials(dataDir: string): Promise<Credentials> {
   const file = path.join(dataDir, 'pg-credentials.json');
-  try {
-    await writeFile(file, JSON.stringify({ password: randomBytes(24).toString('base64url') }), {
-      mode: 0o600,
-      flag: 'wx',
-    });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  }
+  await createWhole(file, JSON.stringify({ password: randomBytes(24).toString('base64url') }), 0o600);
   return JSON.parse(await readFile(file, 'utf8')) as Credentials;
+}
+
+/**
+ * Creates `file` with `content` unless it exists, whole or not at all: the content is written to
+ * a scratch file of this call's own, which is then linked into place (`link` fails on a name that
+ * exists). Created with `open(O_EXCL)` and then written, the file was there empty for a moment: a
+ * second server started at once read the first one's credentials empty ("SyntaxError: Unexpected
+ * end of JSON input", test/faults.embedded.test.ts), and a lock read empty counts as stale and is
+ * taken over. Returns whether this call created it.
+ */
+export async function createWhole(file: string, content: string, mode: number): Promise<boolean> {
+  const scratch = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(scratch, content, { mode, flag: 'wx' });
+  try {
+    await link(scratch, file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await unlink(scratch).catch(() => {});
+  }
 }
 
 async function canConnect(url: string): Promise<boolean> {
