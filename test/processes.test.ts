@@ -14,6 +14,7 @@ import {
   countingPool,
   licenseAuth,
   type Problem,
+  processCountDrift,
   read,
   seedApiKey,
   seedPolicyAndLicense,
@@ -75,23 +76,6 @@ async function rows(licenseId: string): Promise<number> {
     licenseId,
   ]);
   return row!.n;
-}
-
-const STORED_LICENSE = `(l.process_count + coalesce((select sum(d.delta) from process_count_deltas d where d.license_id = l.id), 0))::int`;
-const STORED_MACHINE = `(m.process_count + coalesce((select sum(d.delta) from process_count_deltas d where d.machine_id = m.id), 0))::int`;
-
-/** Licenses and machines whose stored process count differs from a count of their rows. */
-async function drift(): Promise<unknown[]> {
-  return [
-    ...(await server.sql(
-      `select l.id, ${STORED_LICENSE} as stored, (select count(*)::int from processes p where p.license_id = l.id) as counted
-         from licenses l where ${STORED_LICENSE} <> (select count(*) from processes p where p.license_id = l.id)`,
-    )),
-    ...(await server.sql(
-      `select m.id, ${STORED_MACHINE} as stored, (select count(*)::int from processes p where p.machine_id = m.id) as counted
-         from machines m where ${STORED_MACHINE} <> (select count(*) from processes p where p.machine_id = m.id)`,
-    )),
-  ];
 }
 
 async function eventsOf(type: string, licenseId: string) {
@@ -184,7 +168,7 @@ describe('processes', () => {
     expect(await release(licenseAuth(key), first.id)).toBe(200);
     await spawn(key, a!);
     expect(await rows(licenseId)).toBe(4);
-    expect(await drift()).toEqual([]);
+    expect(await processCountDrift(server)).toEqual([]);
   });
 
   it('holds PER_LICENSE limits across the license machines: floating seats', async () => {
@@ -244,7 +228,7 @@ describe('processes', () => {
     expect(await eventsOf('process.released', licenseId)).toHaveLength(1);
     expect((await read(server, admin, '/processes/{id}', living.id)).heartbeatStatus).toBe('ALIVE');
     expect((await read(server, admin, '/processes/{id}', taken.id)).heartbeatStatus).toBe('ALIVE');
-    expect(await drift()).toEqual([]);
+    expect(await processCountDrift(server)).toEqual([]);
   });
 
   it('agrees with SQL on the lease boundary', async () => {
@@ -275,7 +259,7 @@ describe('processes', () => {
       expect(statuses.filter((s) => s === 201)).toHaveLength(7);
       expect(statuses.filter((s) => s === 422)).toHaveLength(43);
       expect(await rows(licenseId)).toBe(7);
-      expect(await drift()).toEqual([]);
+      expect(await processCountDrift(server)).toEqual([]);
     });
   }
 
@@ -300,10 +284,10 @@ describe('processes', () => {
       s.status === 'fulfilled' && s.value instanceof Response ? [s.value.status] : [],
     );
     expect(statuses.filter((s) => ![201, 200, 404, 422].includes(s))).toEqual([]);
-    expect(await drift()).toEqual([]);
+    expect(await processCountDrift(server)).toEqual([]);
     await cullProcessesPass(server.orm.em.fork(), later, silent);
     expect(await rows(licenseId)).toBe(0);
-    expect(await drift()).toEqual([]);
+    expect(await processCountDrift(server)).toEqual([]);
     expect(await server.sql('select * from process_count_deltas where license_id = $1', [licenseId])).toEqual([]);
   });
 
@@ -328,7 +312,7 @@ describe('processes', () => {
       expect(released.map((e) => e.data.process.id).sort()).toEqual(expiring.map((p) => p.id).sort());
       expect(await rows(licenseId)).toBe(1);
     }
-    expect(await drift()).toEqual([]);
+    expect(await processCountDrift(server)).toEqual([]);
   });
 
   it('culls each dead process exactly once with two workers, never one that just beat', async () => {
@@ -363,7 +347,7 @@ describe('processes', () => {
     );
     expect(released.map((e) => e.data.process.id)).not.toContain(beaten);
     expect(await rows(licenseId)).toBe(1);
-    expect(await drift()).toEqual([]);
+    expect(await processCountDrift(server)).toEqual([]);
   });
 
   it('releases the processes of a deactivated machine, deleted license or culled machine', async () => {
@@ -398,7 +382,7 @@ describe('processes', () => {
     const deleted = await fetch(`${server.apiUrl}/licenses/${other.licenseId}`, { method: 'DELETE', headers: admin });
     expect(deleted.status).toBe(200);
     expect(await rows(other.licenseId)).toBe(0);
-    expect(await drift()).toEqual([]);
+    expect(await processCountDrift(server)).toEqual([]);
   });
 
   it('validate reports the machine process count and the free seats', async () => {

@@ -306,6 +306,23 @@ export async function activeMachines(server: TestServer, licenseId: string): Pro
   return row!.n;
 }
 
+const STORED_LICENSE_PROCESSES = `(l.process_count + coalesce((select sum(d.delta) from process_count_deltas d where d.license_id = l.id), 0))::int`;
+const STORED_MACHINE_PROCESSES = `(m.process_count + coalesce((select sum(d.delta) from process_count_deltas d where d.machine_id = m.id), 0))::int`;
+
+/** Licenses and machines whose stored process count (column plus deltas) differs from a count of their rows. */
+export async function processCountDrift(server: TestServer): Promise<unknown[]> {
+  return [
+    ...(await server.sql(
+      `select l.id, ${STORED_LICENSE_PROCESSES} as stored, (select count(*)::int from processes p where p.license_id = l.id) as counted
+         from licenses l where ${STORED_LICENSE_PROCESSES} <> (select count(*) from processes p where p.license_id = l.id)`,
+    )),
+    ...(await server.sql(
+      `select m.id, ${STORED_MACHINE_PROCESSES} as stored, (select count(*)::int from processes p where p.machine_id = m.id) as counted
+         from machines m where ${STORED_MACHINE_PROCESSES} <> (select count(*) from processes p where p.machine_id = m.id)`,
+    )),
+  ];
+}
+
 /** An activation as a bare response, whatever its status: for storms that tally the answers. */
 export function rawActivate(server: TestServer, key: string, body: unknown = machineBody()): Promise<Response> {
   return fetch(`${server.apiUrl}/machines`, {
