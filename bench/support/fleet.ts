@@ -198,6 +198,15 @@ export async function seedFleet(db: pg.Client, hasher: KeyHasher, options: Fleet
 
 const license = (key: string) => ({ authorization: `License ${key}` });
 
+/** A validation with a fingerprint for each license. */
+const validations = (licenses: { key: string; fingerprint: string }[]): PlannedRequest[] =>
+  licenses.map((v) => ({
+    method: 'POST',
+    path: '/api/v1/licenses/actions/validate',
+    headers: license(v.key),
+    body: JSON.stringify({ fingerprint: v.fingerprint }),
+  }));
+
 /** What a client sends to get a signed answer (RFC 9421 §5.1). */
 export const ACCEPT_SIGNATURE = { 'accept-signature': 'sig1=("@status" "content-digest");alg="ed25519"' };
 
@@ -230,12 +239,7 @@ export function requestsOf(bench: FleetBench, s: Seeded): PlannedRequest[] {
         headers: license(b.key),
       }));
     case 'validate':
-      return s.small.map((v) => ({
-        method: 'POST',
-        path: '/api/v1/licenses/actions/validate',
-        headers: license(v.key),
-        body: JSON.stringify({ fingerprint: v.fingerprint }),
-      }));
+      return validations(s.small);
     case 'validate-signed':
       return requestsOf('validate', s).map((r) => ({ ...r, headers: { ...r.headers, ...ACCEPT_SIGNATURE } }));
     case 'validate-scoped':
@@ -253,12 +257,7 @@ export function requestsOf(bench: FleetBench, s: Seeded): PlannedRequest[] {
     case 'validate-entitled':
       // validate-scoped's licenses without the scope: what the scope itself costs, apart from
       // the entitlements every answer of these licenses lists.
-      return s.scoped.map((v) => ({
-        method: 'POST',
-        path: '/api/v1/licenses/actions/validate',
-        headers: license(v.key),
-        body: JSON.stringify({ fingerprint: v.fingerprint }),
-      }));
+      return validations(s.scoped);
     case 'validate-big':
       return [
         {
